@@ -1,0 +1,40 @@
+/* A client connection to emotiond: one DEALER socket, so requests can be pipelined, with
+ * timeouts everywhere and retry-by-reconnect (the "lazy pirate" pattern) for calls that wait for
+ * their reply. Not thread-safe: use one client per thread. */
+#pragma once
+
+#include <stdint.h>
+
+#include "emo/protocol.h"
+
+typedef struct emo_client emo_client_t;
+
+/* Connect to endpoint (NULL: emo_endpoint_default_connect()). Connecting is lazy: an absent
+ * daemon shows up as timeouts, not as an error here. 0, or -EINVAL for a malformed endpoint,
+ * -ENOMEM. */
+int emo_client_new(const char *endpoint, emo_client_t **ret);
+
+/* Close the connection; outstanding requests are dropped. Accepts NULL, returns NULL. */
+emo_client_t *emo_client_free(emo_client_t *c);
+
+/* The endpoint in use; owned by the client. */
+const char *emo_client_endpoint(const emo_client_t *c);
+
+/* Send req without waiting for its reply. Fills req->protocol_version and a fresh
+ * req->request_id, returned in *ret_id. -ETIMEDOUT when the send queue stays full for
+ * send_timeout_ms, -EIO on other socket errors. */
+int emo_client_send(emo_client_t *c, emo_request_t *req, int send_timeout_ms, uint64_t *ret_id);
+
+/* Wait up to timeout_ms (-1: forever) for the next reply, whichever request it answers.
+ * 0 with *ret owned by the caller (emo_reply_free); -ETIMEDOUT; -EPROTO for bytes that are not
+ * a Reply; -EINTR when interrupted by a signal. */
+int emo_client_recv(emo_client_t *c, int timeout_ms, emo_reply_t **ret);
+
+/* Send req and wait for its own reply (replies to other ids are discarded). When timeout_ms
+ * passes without it, the socket is replaced by a fresh one (so a restarted daemon is found
+ * again) and the request is sent again, `attempts` times in all. 0 with *ret, or -ETIMEDOUT
+ * when every attempt timed out, or the errors of send/recv. */
+int emo_client_call(emo_client_t *c, emo_request_t *req, int timeout_ms, int attempts, emo_reply_t **ret);
+
+/* Drop the socket and open a fresh one; outstanding requests are forgotten. 0 or -errno. */
+int emo_client_reconnect(emo_client_t *c);

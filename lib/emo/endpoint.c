@@ -1,0 +1,67 @@
+#include "emo/endpoint.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "emo/util.h"
+
+static char *user_endpoint(void) {
+        const char *dir = getenv("XDG_RUNTIME_DIR");
+        char *s = NULL;
+        if (!dir || dir[0] != '/')
+                return NULL;
+        if (asprintf(&s, "ipc://%s/emotiond/emotiond.sock", dir) < 0)
+                return NULL;
+        return s;
+}
+
+char *emo_endpoint_default_bind(void) {
+        const char *env = getenv("EMOTIOND_ENDPOINT");
+        if (env && *env)
+                return strdup(env);
+        if (geteuid() != 0) {
+                char *u = user_endpoint();
+                if (u)
+                        return u;
+        }
+        return strdup(EMO_SYSTEM_ENDPOINT);
+}
+
+char *emo_endpoint_default_connect(void) {
+        const char *env = getenv("EMOTIOND_ENDPOINT");
+        if (env && *env)
+                return strdup(env);
+        char *u = user_endpoint();
+        if (u && access(u + strlen("ipc://"), F_OK) == 0)
+                return u;
+        free(u);
+        return strdup(EMO_SYSTEM_ENDPOINT);
+}
+
+int emo_endpoint_prepare(const char *endpoint) {
+        if (strncmp(endpoint, "ipc://", 6) != 0)
+                return 0;
+        _cleanup_free_ char *dir = strdup(endpoint + 6);
+        if (!dir)
+                return -ENOMEM;
+        char *slash = strrchr(dir, '/');
+        if (!slash || slash == dir)
+                return 0;
+        *slash = '\0';
+        const char *xdg = getenv("XDG_RUNTIME_DIR");
+        mode_t mode = xdg && strncmp(dir, xdg, strlen(xdg)) == 0 ? 0700 : 0755;
+        /* Create each missing component; only the last one matters in practice. */
+        for (char *p = dir + 1; (p = strchr(p, '/')); p++) {
+                *p = '\0';
+                if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(dir, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}

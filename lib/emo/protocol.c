@@ -1,0 +1,88 @@
+#include "emo/protocol.h"
+
+#include <errno.h>
+
+const char *emo_status_name(int status) {
+        /* Kept in step with the Status enum by tests/unit/test_protocol.c, which compares this
+         * table against the generated descriptor. */
+        static const char *const names[] = {
+                [EMOTION__V1__STATUS__STATUS_UNSPECIFIED] = "unspecified",
+                [EMO_STATUS_OK] = "ok",
+                [EMO_STATUS_INVALID_REQUEST] = "invalid_request",
+                [EMO_STATUS_UNSUPPORTED_VERSION] = "unsupported_version",
+                [EMO_STATUS_UNSUPPORTED_FORMAT] = "unsupported_format",
+                [EMO_STATUS_DECODE_FAILED] = "decode_failed",
+                [EMO_STATUS_IMAGE_TOO_LARGE] = "image_too_large",
+                [EMO_STATUS_OVERLOADED] = "overloaded",
+                [EMO_STATUS_DEADLINE_EXCEEDED] = "deadline_exceeded",
+                [EMO_STATUS_SHUTTING_DOWN] = "shutting_down",
+                [EMO_STATUS_INTERNAL] = "internal",
+        };
+        if (status < 0 || (size_t) status >= sizeof(names) / sizeof(names[0]) || !names[status])
+                return "unknown";
+        return names[status];
+}
+
+const char *emo_dialogue_kind_name(int kind) {
+        switch (kind) {
+        case EMOTION__V1__DIALOGUE__KIND__NONE:
+                return "none";
+        case EMOTION__V1__DIALOGUE__KIND__QUESTION:
+                return "question";
+        case EMOTION__V1__DIALOGUE__KIND__CONGRATULATION:
+                return "congratulation";
+        default:
+                return "unknown";
+        }
+}
+
+int emo_request_unpack(const void *data, size_t len, emo_request_t **ret) {
+        emo_request_t *r = emotion__v1__request__unpack(NULL, len, data);
+        if (!r)
+                return -EPROTO;
+        *ret = r;
+        return 0;
+}
+
+int emo_reply_unpack(const void *data, size_t len, emo_reply_t **ret) {
+        emo_reply_t *r = emotion__v1__reply__unpack(NULL, len, data);
+        if (!r)
+                return -EPROTO;
+        *ret = r;
+        return 0;
+}
+
+void emo_request_free(emo_request_t *req) {
+        if (req)
+                emotion__v1__request__free_unpacked(req, NULL);
+}
+
+void emo_reply_free(emo_reply_t *reply) {
+        if (reply)
+                emotion__v1__reply__free_unpacked(reply, NULL);
+}
+
+zframe_t *emo_request_pack_frame(const emo_request_t *req) {
+        size_t n = emotion__v1__request__get_packed_size(req);
+        zframe_t *f = zframe_new(NULL, n);
+        if (f)
+                emotion__v1__request__pack(req, zframe_data(f));
+        return f;
+}
+
+zframe_t *emo_reply_pack_frame(const emo_reply_t *reply) {
+        size_t n = emotion__v1__reply__get_packed_size(reply);
+        zframe_t *f = zframe_new(NULL, n);
+        if (f)
+                emotion__v1__reply__pack(reply, zframe_data(f));
+        return f;
+}
+
+zframe_t *emo_reply_error_frame(uint64_t request_id, int status, const char *message) {
+        emo_reply_t reply = EMOTION__V1__REPLY__INIT;
+        reply.protocol_version = EMO_PROTOCOL_VERSION;
+        reply.request_id = request_id;
+        reply.status = status;
+        reply.message = (char *) (message ? message : "");
+        return emo_reply_pack_frame(&reply);
+}

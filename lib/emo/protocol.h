@@ -1,0 +1,60 @@
+/* Wire protocol helpers around the protobuf-c code generated from proto/emotion/v1/emotion.proto:
+ * short names for the generated types and enums, and packing/unpacking with errno-style results.
+ * The .proto file is the contract; this header only makes it pleasant to use from C. */
+#pragma once
+
+#include <czmq.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "emotion/v1/emotion.pb-c.h"
+
+#define EMO_PROTOCOL_VERSION EMOTION__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1
+
+typedef Emotion__V1__Request emo_request_t;
+typedef Emotion__V1__AnalyzeRequest emo_analyze_request_t;
+typedef Emotion__V1__HealthRequest emo_health_request_t;
+typedef Emotion__V1__Image emo_pb_image_t;
+typedef Emotion__V1__Box emo_pb_box_t;
+typedef Emotion__V1__Options emo_options_t;
+typedef Emotion__V1__Reply emo_reply_t;
+typedef Emotion__V1__AnalyzeReply emo_analyze_reply_t;
+typedef Emotion__V1__HealthReply emo_health_reply_t;
+typedef Emotion__V1__Face emo_pb_face_t;
+typedef Emotion__V1__Dialogue emo_pb_dialogue_t;
+typedef Emotion__V1__Timings emo_timings_t;
+typedef Emotion__V1__ModelInfo emo_model_info_t;
+
+typedef Emotion__V1__Status emo_status_t;
+#define EMO_STATUS_OK EMOTION__V1__STATUS__OK
+#define EMO_STATUS_INVALID_REQUEST EMOTION__V1__STATUS__INVALID_REQUEST
+#define EMO_STATUS_UNSUPPORTED_VERSION EMOTION__V1__STATUS__UNSUPPORTED_VERSION
+#define EMO_STATUS_UNSUPPORTED_FORMAT EMOTION__V1__STATUS__UNSUPPORTED_FORMAT
+#define EMO_STATUS_DECODE_FAILED EMOTION__V1__STATUS__DECODE_FAILED
+#define EMO_STATUS_IMAGE_TOO_LARGE EMOTION__V1__STATUS__IMAGE_TOO_LARGE
+#define EMO_STATUS_OVERLOADED EMOTION__V1__STATUS__OVERLOADED
+#define EMO_STATUS_DEADLINE_EXCEEDED EMOTION__V1__STATUS__DEADLINE_EXCEEDED
+#define EMO_STATUS_SHUTTING_DOWN EMOTION__V1__STATUS__SHUTTING_DOWN
+#define EMO_STATUS_INTERNAL EMOTION__V1__STATUS__INTERNAL
+
+/* Lower-case status name as scripts see it ("ok", "invalid_request"), "unknown" for a value this
+ * build does not know. Static storage. */
+const char *emo_status_name(int status);
+
+/* Lower-case dialogue kind ("none", "question", "congratulation"), "unknown" otherwise. */
+const char *emo_dialogue_kind_name(int kind);
+
+/* Decode a Request/Reply from len bytes. On success *ret owns the message (free with
+ * emo_request_free/emo_reply_free). -EPROTO when the bytes are not a valid message. */
+int emo_request_unpack(const void *data, size_t len, emo_request_t **ret);
+int emo_reply_unpack(const void *data, size_t len, emo_reply_t **ret);
+void emo_request_free(emo_request_t *req);
+void emo_reply_free(emo_reply_t *reply);
+
+/* Serialize into a new ZeroMQ frame; NULL on out-of-memory. */
+zframe_t *emo_request_pack_frame(const emo_request_t *req);
+zframe_t *emo_reply_pack_frame(const emo_reply_t *reply);
+
+/* A complete error Reply (no body) as a frame: for every path that must answer without
+ * processing. NULL on out-of-memory. */
+zframe_t *emo_reply_error_frame(uint64_t request_id, int status, const char *message);
