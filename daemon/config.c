@@ -1,0 +1,192 @@
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emo/util.h"
+
+#ifndef EMO_DATADIR
+#define EMO_DATADIR "/usr/local/share/emotiond"
+#endif
+
+enum kind { STR, UINT, U64, DBL };
+
+/* Every key, its section in the file and where it lives in the struct. Sections only group keys
+ * for readers; a key is looked up by name. */
+static const struct key {
+        const char *section, *name;
+        enum kind kind;
+        size_t offset;
+        double min, max;
+} keys[] = {
+        { "server", "endpoints", STR, offsetof(emo_config_t, endpoints), 0, 0 },
+        { "server", "workers", UINT, offsetof(emo_config_t, workers), 0, 256 },
+        { "server", "threads", UINT, offsetof(emo_config_t, threads), 1, 64 },
+        { "server", "queue_capacity", UINT, offsetof(emo_config_t, queue_capacity), 1, 1000000 },
+        { "model", "model", STR, offsetof(emo_config_t, model), 0, 0 },
+        { "model", "device", STR, offsetof(emo_config_t, device), 0, 0 },
+        { "detector", "detector", STR, offsetof(emo_config_t, detector), 0, 0 },
+        { "detector", "yunet_model", STR, offsetof(emo_config_t, yunet_model), 0, 0 },
+        { "detector", "haar_model", STR, offsetof(emo_config_t, haar_model), 0, 0 },
+        { "detector", "detect_max_side", UINT, offsetof(emo_config_t, detect_max_side), 0, 100000 },
+        { "detector", "min_face", UINT, offsetof(emo_config_t, min_face), 1, 100000 },
+        { "detector", "score_threshold", DBL, offsetof(emo_config_t, score_threshold), 0, 1 },
+        { "limits", "max_message_bytes", U64, offsetof(emo_config_t, max_message_bytes), 1024, 1ull << 31 },
+        { "limits", "max_pixels", U64, offsetof(emo_config_t, max_pixels), 64, 1ull << 30 },
+        { "limits", "max_faces", UINT, offsetof(emo_config_t, max_faces), 1, 1024 },
+        { "dialogue", "dialogue_dir", STR, offsetof(emo_config_t, dialogue_dir), 0, 0 },
+        { "dialogue", "language", STR, offsetof(emo_config_t, language), 0, 0 },
+};
+
+int emo_config_init(emo_config_t *c) {
+        *c = (emo_config_t) {
+                .workers = 0,
+                .threads = 1,
+                .queue_capacity = 64,
+                .max_message_bytes = 32u << 20,
+                .max_pixels = 40000000,
+                .max_faces = 32,
+                .detect_max_side = 640,
+                .min_face = 20,
+                .score_threshold = 0.6,
+        };
+        c->model = strdup(EMO_DATADIR "/models/emotion.json");
+        c->detector = strdup("auto");
+        c->device = strdup("auto");
+        c->dialogue_dir = strdup(EMO_DATADIR "/dialogue");
+        c->language = strdup("fr");
+        if (!c->model || !c->detector || !c->device || !c->dialogue_dir || !c->language) {
+                emo_config_done(c);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void emo_config_done(emo_config_t *c) {
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                if (keys[i].kind == STR) {
+                        char **p = (char **) ((char *) c + keys[i].offset);
+                        free(*p);
+                        *p = NULL;
+                }
+}
+
+static int parse_number(const struct key *k, const char *value, double *ret) {
+        char *end;
+        errno = 0;
+        double v = k->kind == DBL ? strtod(value, &end) : (double) strtoull(value, &end, 10);
+        if (errno || end == value || *end || (k->kind != DBL && strchr(value, '-')))
+                return -EINVAL;
+        if (v < k->min || v > k->max)
+                return -ERANGE;
+        *ret = v;
+        return 0;
+}
+
+int emo_config_set(emo_config_t *c, const char *name, const char *value, char *err, size_t errlen) {
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                const struct key *k = &keys[i];
+                if (strcmp(k->name, name) != 0)
+                        continue;
+                void *field = (char *) c + k->offset;
+                if (k->kind == STR) {
+                        char *s = strdup(value);
+                        if (!s)
+                                return -ENOMEM;
+                        free(*(char **) field);
+                        *(char **) field = s;
+                        return 0;
+                }
+                double v;
+                int r = parse_number(k, value, &v);
+                if (r < 0) {
+                        snprintf(err, errlen, "%s = %s: %s", name, value,
+                                 r == -ERANGE ? "out of range" : "not a number");
+                        if (r == -ERANGE)
+                                snprintf(err + strlen(err), errlen - strlen(err), " (%g..%g)", k->min, k->max);
+                        return -EINVAL;
+                }
+                if (k->kind == UINT)
+                        *(unsigned *) field = (unsigned) v;
+                else if (k->kind == U64)
+                        *(uint64_t *) field = (uint64_t) v;
+                else
+                        *(double *) field = v;
+                return 0;
+        }
+        snprintf(err, errlen, "unknown setting '%s'", name);
+        return -EINVAL;
+}
+
+struct load_state {
+        emo_config_t *c;
+        char *err;
+        size_t errlen;
+        int r;
+};
+
+static int on_ini_key(void *user, const char *section, const char *name, const char *value) {
+        struct load_state *s = user;
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                if (strcmp(keys[i].name, name) == 0 && strcmp(keys[i].section, section) != 0) {
+                        snprintf(s->err, s->errlen, "'%s' belongs in section [%s], not [%s]", name, keys[i].section,
+                                 section);
+                        s->r = -EINVAL;
+                        return 0;
+                }
+        s->r = emo_config_set(s->c, name, value, s->err, s->errlen);
+        return s->r == 0;
+}
+
+int emo_config_load(emo_config_t *c, const char *path, char *err, size_t errlen) {
+        FILE *f = fopen(path, "re");
+        if (!f) {
+                int r = -errno;
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+                return r;
+        }
+        char detail[256] = "";
+        struct load_state s = { c, detail, sizeof(detail), 0 };
+        int line = ini_parse_file(f, on_ini_key, &s);
+        fclose(f);
+        if (line == 0)
+                return 0;
+        if (line < 0) {
+                snprintf(err, errlen, "%s: cannot read", path);
+                return -EIO;
+        }
+        snprintf(err, errlen, "%s:%d: %s", path, line, detail[0] ? detail : "syntax error");
+        return s.r == -ENOMEM ? -ENOMEM : -EINVAL;
+}
+
+int emo_config_validate(const emo_config_t *c, char *err, size_t errlen) {
+        static const char *const detectors[] = { "auto", "yunet", "haar" };
+        static const char *const devices[] = { "auto", "cpu", "opencl", "cuda" };
+        bool ok = false;
+        for (size_t i = 0; i < ELEMENTSOF(detectors); i++)
+                ok |= strcmp(c->detector, detectors[i]) == 0;
+        if (!ok) {
+                snprintf(err, errlen, "detector = %s: expected auto, yunet or haar", c->detector);
+                return -EINVAL;
+        }
+        ok = false;
+        for (size_t i = 0; i < ELEMENTSOF(devices); i++)
+                ok |= strcmp(c->device, devices[i]) == 0;
+        if (!ok) {
+                snprintf(err, errlen, "device = %s: expected auto, cpu, opencl or cuda", c->device);
+                return -EINVAL;
+        }
+        if (c->endpoints && !*c->endpoints) {
+                snprintf(err, errlen, "endpoints is empty");
+                return -EINVAL;
+        }
+        if (!*c->language) {
+                snprintf(err, errlen, "language is empty");
+                return -EINVAL;
+        }
+        return 0;
+}

@@ -1,0 +1,42 @@
+/* Daemon configuration: defaults, the INI file (deploy/emotiond.conf documents every key) and
+ * command-line overrides, validated in one place before anything is started. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct emo_config {
+        char *endpoints;       /* comma-separated ZeroMQ endpoints to bind; NULL: default */
+        char *model;           /* model metadata JSON */
+        char *detector;        /* "auto", "yunet" or "haar" */
+        char *yunet_model;     /* NULL: searched in the data folders */
+        char *haar_model;      /* NULL: OpenCV's haarcascade_frontalface_default.xml */
+        char *device;          /* "auto", "cpu", "opencl", "cuda" */
+        char *dialogue_dir;    /* folder of <language>.ini dialogue files */
+        char *language;        /* default dialogue language */
+        unsigned workers;      /* 0: one per core */
+        unsigned threads;      /* OpenCV threads per worker */
+        unsigned queue_capacity;
+        uint64_t max_message_bytes;
+        uint64_t max_pixels;
+        unsigned max_faces;
+        unsigned detect_max_side;
+        unsigned min_face;
+        double score_threshold;
+} emo_config_t;
+
+/* Fill c with the built-in defaults. -ENOMEM. */
+int emo_config_init(emo_config_t *c);
+
+/* Read an INI file over c. Unknown sections or keys and bad values are errors: -EINVAL with a
+ * message "FILE:LINE: ..." written to err (size errlen); -errno when the file cannot be read. */
+int emo_config_load(emo_config_t *c, const char *path, char *err, size_t errlen);
+
+/* Set one key as if read from the file ("workers", "max_pixels", ...). -EINVAL with err. */
+int emo_config_set(emo_config_t *c, const char *key, const char *value, char *err, size_t errlen);
+
+/* Check the whole configuration for consistency. -EINVAL with err. */
+int emo_config_validate(const emo_config_t *c, char *err, size_t errlen);
+
+void emo_config_done(emo_config_t *c);

@@ -1,0 +1,234 @@
+#include "dialogue.h"
+
+#include <czmq.h>
+#include <dirent.h>
+#include <errno.h>
+#include <ini.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emo/labels.h"
+#include "emo/util.h"
+
+/* Streams remembered for the no-repeat rule; past this the memory is cleared (rare: only with
+ * that many distinct streams). */
+#define MAX_REMEMBERED 65536
+
+struct lines {
+        char **text;
+        size_t n;
+        emo_dialogue_kind_t kind;
+};
+
+struct language {
+        char *code;
+        struct lines by_emotion[EMO_EMOTION_COUNT];
+};
+
+struct emo_dialogue {
+        struct language *langs;
+        size_t n_langs;
+        char *codes;
+        pthread_mutex_t lock;
+        zhashx_t *last;  /* "lang/emotion/stream" -> index + 1 of the last line said */
+        unsigned seed;
+};
+
+static void language_done(struct language *l) {
+        for (int e = 0; e < EMO_EMOTION_COUNT; e++) {
+                for (size_t i = 0; i < l->by_emotion[e].n; i++)
+                        free(l->by_emotion[e].text[i]);
+                free(l->by_emotion[e].text);
+        }
+        free(l->code);
+}
+
+emo_dialogue_t *emo_dialogue_free(emo_dialogue_t *d) {
+        if (!d)
+                return NULL;
+        for (size_t i = 0; i < d->n_langs; i++)
+                language_done(&d->langs[i]);
+        free(d->langs);
+        free(d->codes);
+        zhashx_destroy(&d->last);
+        pthread_mutex_destroy(&d->lock);
+        free(d);
+        return NULL;
+}
+
+struct parse_state {
+        struct language *lang;
+        char reason[160];
+};
+
+static int handler(void *user, const char *section, const char *name, const char *value) {
+        struct parse_state *s = user;
+        int e = emo_emotion_from_name(section);
+        if (e < 0) {
+                snprintf(s->reason, sizeof(s->reason), "[%s] is not an emotion", section);
+                return 0;
+        }
+        struct lines *l = &s->lang->by_emotion[e];
+        if (strcmp(name, "line") == 0) {
+                if (!*value) {
+                        snprintf(s->reason, sizeof(s->reason), "empty line");
+                        return 0;
+                }
+                char **t = realloc(l->text, (l->n + 1) * sizeof(*t));
+                if (!t || !(t[l->n] = strdup(value))) {
+                        if (t)
+                                l->text = t;
+                        snprintf(s->reason, sizeof(s->reason), "out of memory");
+                        return 0;
+                }
+                l->text = t;
+                l->n++;
+                return 1;
+        }
+        if (strcmp(name, "kind") == 0) {
+                if (strcmp(value, "question") == 0)
+                        l->kind = EMO_DIALOGUE_QUESTION;
+                else if (strcmp(value, "congratulation") == 0)
+                        l->kind = EMO_DIALOGUE_CONGRATULATION;
+                else if (strcmp(value, "none") == 0)
+                        l->kind = EMO_DIALOGUE_NONE;
+                else {
+                        snprintf(s->reason, sizeof(s->reason), "kind must be question, congratulation or none");
+                        return 0;
+                }
+                return 1;
+        }
+        snprintf(s->reason, sizeof(s->reason), "unknown key '%s' (expected line or kind)", name);
+        return 0;
+}
+
+static int load_language(const char *dir, const char *file, struct language *lang, char *err, size_t errlen) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/%s", dir, file) < 0)
+                return -ENOMEM;
+        lang->code = strndup(file, strlen(file) - strlen(".ini"));
+        if (!lang->code)
+                return -ENOMEM;
+        for (int e = 0; e < EMO_EMOTION_COUNT; e++) {
+                emo_valence_t v = emo_emotion_valence(e);
+                lang->by_emotion[e].kind = v < 0 ? EMO_DIALOGUE_QUESTION
+                                         : v > 0 ? EMO_DIALOGUE_CONGRATULATION
+                                                 : EMO_DIALOGUE_NONE;
+        }
+        struct parse_state s = { .lang = lang };
+        int line = ini_parse(path, handler, &s);
+        if (line != 0) {
+                snprintf(err, errlen, "%s:%d: %s", path, line, line < 0 ? "cannot read" : s.reason[0] ? s.reason : "syntax error");
+                return -EINVAL;
+        }
+        for (int e = 0; e < EMO_EMOTION_COUNT; e++)
+                if (lang->by_emotion[e].kind != EMO_DIALOGUE_NONE && lang->by_emotion[e].n == 0) {
+                        snprintf(err, errlen, "%s: no line for %s", path, emo_emotion_name(e));
+                        return -EINVAL;
+                }
+        return 0;
+}
+
+static int compare_codes(const void *a, const void *b) {
+        return strcmp(((const struct language *) a)->code, ((const struct language *) b)->code);
+}
+
+int emo_dialogue_load(const char *dir, emo_dialogue_t **ret, char *err, size_t errlen) {
+        emo_dialogue_t *d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        pthread_mutex_init(&d->lock, NULL);
+        d->last = zhashx_new();
+        d->seed = (unsigned) zclock_time();
+        int r = 0;
+        DIR *dh = opendir(dir);
+        if (!dh) {
+                r = -errno;
+                snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+                return emo_dialogue_free(d), r;
+        }
+        struct dirent *de;
+        while (r == 0 && (de = readdir(dh))) {
+                size_t len = strlen(de->d_name);
+                if (de->d_name[0] == '.' || len <= 4 || strcmp(de->d_name + len - 4, ".ini") != 0)
+                        continue;
+                struct language *l = realloc(d->langs, (d->n_langs + 1) * sizeof(*l));
+                if (!l) {
+                        r = -ENOMEM;
+                        break;
+                }
+                d->langs = l;
+                memset(&d->langs[d->n_langs], 0, sizeof(*l));
+                r = load_language(dir, de->d_name, &d->langs[d->n_langs++], err, errlen);
+        }
+        closedir(dh);
+        if (r == 0 && d->n_langs == 0) {
+                snprintf(err, errlen, "%s: no dialogue file (<language>.ini)", dir);
+                r = -ENOENT;
+        }
+        if (r == 0 && !d->last)
+                r = -ENOMEM;
+        if (r < 0)
+                return emo_dialogue_free(d), r;
+        qsort(d->langs, d->n_langs, sizeof(*d->langs), compare_codes);
+        size_t total = 1;
+        for (size_t i = 0; i < d->n_langs; i++)
+                total += strlen(d->langs[i].code) + 1;
+        d->codes = calloc(1, total);
+        if (!d->codes)
+                return emo_dialogue_free(d), -ENOMEM;
+        for (size_t i = 0; i < d->n_langs; i++) {
+                if (i)
+                        strcat(d->codes, ",");
+                strcat(d->codes, d->langs[i].code);
+        }
+        *ret = d;
+        return 0;
+}
+
+const char *emo_dialogue_languages(const emo_dialogue_t *d) {
+        return d->codes;
+}
+
+size_t emo_dialogue_n_languages(const emo_dialogue_t *d) {
+        return d->n_langs;
+}
+
+const char *emo_dialogue_language(const emo_dialogue_t *d, size_t i) {
+        return i < d->n_langs ? d->langs[i].code : NULL;
+}
+
+int emo_dialogue_pick(emo_dialogue_t *d, const char *lang, const char *stream, int emotion,
+                      emo_dialogue_kind_t *ret_kind, const char **ret_text) {
+        const struct language *l = NULL;
+        for (size_t i = 0; i < d->n_langs && !l; i++)
+                if (strcmp(d->langs[i].code, lang) == 0)
+                        l = &d->langs[i];
+        if (!l)
+                return -ENOENT;
+        if (emotion < 0 || emotion >= EMO_EMOTION_COUNT)
+                return -EINVAL;
+        const struct lines *lines = &l->by_emotion[emotion];
+        if (lines->kind == EMO_DIALOGUE_NONE || lines->n == 0) {
+                *ret_kind = EMO_DIALOGUE_NONE;
+                *ret_text = NULL;
+                return 0;
+        }
+        char key[512];
+        snprintf(key, sizeof(key), "%s/%d/%s", lang, emotion, stream ? stream : "");
+        pthread_mutex_lock(&d->lock);
+        size_t last = (size_t) (uintptr_t) zhashx_lookup(d->last, key); /* index + 1, 0: none */
+        size_t pick = (size_t) rand_r(&d->seed) % lines->n;
+        if (lines->n > 1 && pick + 1 == last)
+                pick = (pick + 1 + (size_t) rand_r(&d->seed) % (lines->n - 1)) % lines->n;
+        if (zhashx_size(d->last) >= MAX_REMEMBERED)
+                zhashx_purge(d->last);
+        zhashx_update(d->last, key, (void *) (uintptr_t) (pick + 1));
+        pthread_mutex_unlock(&d->lock);
+        *ret_kind = lines->kind;
+        *ret_text = lines->text[pick];
+        return 0;
+}

@@ -1,0 +1,41 @@
+/* Dialogue lines: what the system says to the most prominent face. Lines live in data files, one
+ * per language (<dir>/<language>.ini), so a deployment can replace them without rebuilding:
+ *
+ *     [sad]
+ *     line = Pourquoi es-tu triste ?
+ *     line = Qu'est-ce qui te rend triste ?
+ *
+ * Sections are emotion names; each `line` adds one line. Negative emotions ask (QUESTION),
+ * positive ones congratulate (CONGRATULATION), neutral says nothing unless its section has
+ * lines and `kind = question|congratulation`. The same line is never picked twice in a row for
+ * one stream. Thread-safe: workers share one instance. */
+#pragma once
+
+#include <stddef.h>
+
+typedef struct emo_dialogue emo_dialogue_t;
+
+typedef enum emo_dialogue_kind {
+        EMO_DIALOGUE_NONE = 0,
+        EMO_DIALOGUE_QUESTION = 1,
+        EMO_DIALOGUE_CONGRATULATION = 2,
+} emo_dialogue_kind_t;
+
+/* Load every *.ini file of dir. -ENOENT when dir holds none; -EINVAL for a bad file, with
+ * "FILE:LINE: reason" in err. */
+int emo_dialogue_load(const char *dir, emo_dialogue_t **ret, char *err, size_t errlen);
+
+emo_dialogue_t *emo_dialogue_free(emo_dialogue_t *d);
+
+/* Languages loaded, comma-separated ("en,fr"); owned by d. */
+const char *emo_dialogue_languages(const emo_dialogue_t *d);
+
+/* Number of languages loaded, and the i-th one's code (owned by d). */
+size_t emo_dialogue_n_languages(const emo_dialogue_t *d);
+const char *emo_dialogue_language(const emo_dialogue_t *d, size_t i);
+
+/* Pick a line for emotion in language lang for stream. -ENOENT for an unknown language. On
+ * success *ret_kind is set, and *ret_text points to the line (owned by d, stable for its
+ * lifetime), or NULL when the kind is NONE. */
+int emo_dialogue_pick(emo_dialogue_t *d, const char *lang, const char *stream, int emotion,
+                      emo_dialogue_kind_t *ret_kind, const char **ret_text);

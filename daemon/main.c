@@ -1,0 +1,285 @@
+/* emotiond: the emotion-recognition daemon. Reads its configuration, loads the model, detector
+ * and dialogue lines, starts the workers, binds its endpoints, tells systemd it is ready and
+ * serves until SIGTERM. See `emotiond --help` and deploy/emotiond.conf. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "emo/endpoint.h"
+#include "dialogue.h"
+#include "emo/util.h"
+#include "log.h"
+#include "model.h"
+#include "pipeline.h"
+#include "server.h"
+#include "vision/vision.h"
+
+#ifndef EMO_DATADIR
+#define EMO_DATADIR "/usr/local/share/emotiond"
+#endif
+#ifndef EMO_HAAR_DEFAULT
+#define EMO_HAAR_DEFAULT "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
+#endif
+#define YUNET_FILE "face_detection_yunet_2022mar.onnx"
+
+int emo_log_max_level = 6;
+
+static void help(void) {
+        printf("Usage: emotiond [OPTION]...\n"
+               "Facial emotion recognition daemon: answers emotion.v1 requests over ZeroMQ.\n"
+               "\n"
+               "  -c, --config=FILE        read settings from an INI file (see emotiond.conf)\n"
+               "  -e, --endpoint=EP[,EP]   ZeroMQ endpoints to bind (default: $EMOTIOND_ENDPOINT,\n"
+               "                           else ipc://$XDG_RUNTIME_DIR/emotiond/emotiond.sock,\n"
+               "                           else " EMO_SYSTEM_ENDPOINT ")\n"
+               "  -m, --model=FILE         model metadata JSON (default " EMO_DATADIR "/models/emotion.json)\n"
+               "      --detector=KIND      auto, yunet or haar (auto: YuNet when its file is found)\n"
+               "      --yunet-model=FILE   YuNet ONNX file (" YUNET_FILE ")\n"
+               "      --haar-model=FILE    Haar cascade XML file\n"
+               "      --device=DEV         auto, cpu, opencl or cuda (default auto)\n"
+               "      --dialogue-dir=DIR   folder of <language>.ini dialogue files\n"
+               "      --language=LANG      default dialogue language (default fr)\n"
+               "  -w, --workers=N          worker threads (default: one per core)\n"
+               "  -s, --set=KEY=VALUE      any configuration key, e.g. --set max_faces=8\n"
+               "      --check              load everything, print the setup and exit\n"
+               "  -v, --verbose            debug messages\n"
+               "  -h, --help               show this help and exit\n"
+               "      --version            show the version and exit\n"
+               "\n"
+               "Signals: SIGTERM/SIGINT finish the requests in progress, refuse the rest and exit 0.\n");
+}
+
+/* The YuNet file: configured path, else the user's and the installed data folders. */
+static char *find_yunet(const emo_config_t *c) {
+        if (c->yunet_model)
+                return strdup(c->yunet_model);
+        char *path = NULL;
+        const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+        if (xdg && *xdg)
+                asprintf(&path, "%s/emotiond/detectors/" YUNET_FILE, xdg);
+        else if (home && *home)
+                asprintf(&path, "%s/.local/share/emotiond/detectors/" YUNET_FILE, home);
+        if (path && access(path, R_OK) == 0)
+                return path;
+        free(path);
+        path = strdup(EMO_DATADIR "/detectors/" YUNET_FILE);
+        if (path && access(path, R_OK) == 0)
+                return path;
+        free(path);
+        return NULL;
+}
+
+enum { OPT_DETECTOR = 256, OPT_YUNET, OPT_HAAR, OPT_DEVICE, OPT_DIALOGUE, OPT_LANGUAGE, OPT_CHECK, OPT_VERSION };
+
+int main(int argc, char **argv) {
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "endpoint", required_argument, NULL, 'e' },
+                { "model", required_argument, NULL, 'm' },
+                { "detector", required_argument, NULL, OPT_DETECTOR },
+                { "yunet-model", required_argument, NULL, OPT_YUNET },
+                { "haar-model", required_argument, NULL, OPT_HAAR },
+                { "device", required_argument, NULL, OPT_DEVICE },
+                { "dialogue-dir", required_argument, NULL, OPT_DIALOGUE },
+                { "language", required_argument, NULL, OPT_LANGUAGE },
+                { "workers", required_argument, NULL, 'w' },
+                { "set", required_argument, NULL, 's' },
+                { "check", no_argument, NULL, OPT_CHECK },
+                { "verbose", no_argument, NULL, 'v' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, OPT_VERSION },
+                {},
+        };
+        const char *config_path = NULL;
+        bool check = false;
+        /* Command-line settings are applied after the file, whatever their position. */
+        const char *keys[64], *values[64];
+        char *owned[64];
+        size_t n_set = 0, n_owned = 0;
+        int opt;
+        while ((opt = getopt_long(argc, argv, "c:e:m:w:s:vh", options, NULL)) >= 0) {
+                const char *key = NULL, *value = optarg;
+                switch (opt) {
+                case 'c':
+                        config_path = optarg;
+                        continue;
+                case 'e': key = "endpoints"; break;
+                case 'm': key = "model"; break;
+                case OPT_DETECTOR: key = "detector"; break;
+                case OPT_YUNET: key = "yunet_model"; break;
+                case OPT_HAAR: key = "haar_model"; break;
+                case OPT_DEVICE: key = "device"; break;
+                case OPT_DIALOGUE: key = "dialogue_dir"; break;
+                case OPT_LANGUAGE: key = "language"; break;
+                case 'w': key = "workers"; break;
+                case 's': {
+                        char *eq = strchr(optarg, '=');
+                        if (!eq) {
+                                fprintf(stderr, "emotiond: --set needs KEY=VALUE, got '%s'\n", optarg);
+                                return 2;
+                        }
+                        char *k = strndup(optarg, (size_t) (eq - optarg));
+                        if (!k || n_owned >= ELEMENTSOF(owned))
+                                return 2;
+                        owned[n_owned++] = k;
+                        key = k;
+                        value = eq + 1;
+                        break;
+                }
+                case OPT_CHECK:
+                        check = true;
+                        continue;
+                case 'v':
+                        emo_log_max_level = 7;
+                        continue;
+                case 'h':
+                        help();
+                        return 0;
+                case OPT_VERSION:
+                        printf("emotiond %s\n", PROJECT_VERSION);
+                        return 0;
+                default:
+                        fprintf(stderr, "Try 'emotiond --help' for more information.\n");
+                        return 2;
+                }
+                if (n_set >= ELEMENTSOF(keys)) {
+                        fprintf(stderr, "emotiond: too many options\n");
+                        return 2;
+                }
+                keys[n_set] = key;
+                values[n_set++] = value;
+        }
+        if (optind < argc) {
+                fprintf(stderr, "emotiond: unexpected argument '%s'\nTry 'emotiond --help' for more information.\n",
+                        argv[optind]);
+                return 2;
+        }
+
+        char err[1024];
+        emo_config_t config;
+        int r = emo_config_init(&config);
+        if (r < 0) {
+                log_error("Failed to set up the configuration: %s", strerror(-r));
+                return 1;
+        }
+        if (config_path && (r = emo_config_load(&config, config_path, err, sizeof(err))) < 0) {
+                log_error("Failed to read the configuration: %s", err);
+                return 1;
+        }
+        for (size_t i = 0; i < n_set; i++)
+                if ((r = emo_config_set(&config, keys[i], values[i], err, sizeof(err))) < 0) {
+                        log_error("Invalid option: %s", err);
+                        return 2;
+                }
+        for (size_t i = 0; i < n_owned; i++)
+                free(owned[i]);
+        if ((r = emo_config_validate(&config, err, sizeof(err))) < 0) {
+                log_error("Invalid configuration: %s", err);
+                return 1;
+        }
+
+        /* Signals go to a signalfd read by the server loop; block them before any thread starts
+         * (CZMQ's own handler is disabled: draining is ours to do). */
+        zsys_handler_set(NULL);
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+        if (sfd < 0) {
+                log_error("Failed to create signalfd: %m");
+                return 1;
+        }
+        signal(SIGPIPE, SIG_IGN);
+
+        emo_vision_init(config.max_pixels, (int) config.threads);
+        emo_device_t want, device;
+        emo_device_from_name(config.device, &want);
+        if ((r = emo_device_resolve(want, &device)) < 0) {
+                log_error("Failed to use device %s: %s", config.device, emo_vision_last_error());
+                return 1;
+        }
+        if (want == EMO_DEVICE_AUTO)
+                log_info("Device auto: using %s", emo_device_name(device));
+
+        emo_model_t model;
+        if ((r = emo_model_load(config.model, &model, err, sizeof(err))) < 0) {
+                log_error("Failed to load the model: %s", err);
+                return 1;
+        }
+        emo_dialogue_t *dialogue = NULL;
+        if ((r = emo_dialogue_load(config.dialogue_dir, &dialogue, err, sizeof(err))) < 0) {
+                log_error("Failed to load dialogue lines: %s", err);
+                return 1;
+        }
+        const char *langs = emo_dialogue_languages(dialogue);
+        emo_dialogue_kind_t k;
+        const char *t;
+        if (emo_dialogue_pick(dialogue, config.language, NULL, EMO_NEUTRAL, &k, &t) == -ENOENT) {
+                log_error("Default language '%s' has no dialogue file in %s (have %s)", config.language,
+                          config.dialogue_dir, langs);
+                return 1;
+        }
+
+        emo_detector_kind_t det;
+        _cleanup_free_ char *det_path = NULL;
+        if (strcmp(config.detector, "haar") == 0 || (strcmp(config.detector, "auto") == 0 && !(det_path = find_yunet(&config)))) {
+                det = EMO_DETECTOR_HAAR;
+                det_path = strdup(config.haar_model ? config.haar_model : EMO_HAAR_DEFAULT);
+                if (strcmp(config.detector, "auto") == 0)
+                        log_warning("YuNet model (" YUNET_FILE ") not found, falling back to the Haar cascade, which "
+                                    "misses tilted and small faces; run the setup script to install YuNet");
+        } else {
+                det = EMO_DETECTOR_YUNET;
+                if (!det_path && !(det_path = find_yunet(&config))) {
+                        log_error("Failed to find the YuNet model " YUNET_FILE "; set yunet_model or run the setup script");
+                        return 1;
+                }
+        }
+        unsigned workers = config.workers ? config.workers : (unsigned) sysconf(_SC_NPROCESSORS_ONLN);
+        if (workers == 0)
+                workers = 1;
+        log_info("emotiond %s: model %s (%s, PublicTest accuracy %.4f), %s detector %s, device %s, languages %s",
+                 PROJECT_VERSION, model.name, model.onnx_path, model.public_test_accuracy, emo_detector_kind_name(det),
+                 det_path, emo_device_name(device), langs);
+
+        emo_pipeline_shared_t shared = {
+                .config = &config,
+                .model = &model,
+                .dialogue = dialogue,
+                .device = device,
+                .detector = det,
+                .detector_path = det_path,
+        };
+        if (check) {
+                emo_pipeline_t *p = NULL;
+                r = emo_pipeline_new(&shared, &p, err, sizeof(err));
+                emo_pipeline_free(p);
+                if (r < 0) {
+                        log_error("%s", err);
+                        return 1;
+                }
+                printf("configuration OK\n");
+                return 0;
+        }
+        emo_server_t *server = NULL;
+        if ((r = emo_server_new(&config, &shared, workers, &server, err, sizeof(err))) < 0) {
+                log_error("%s", err);
+                return 1;
+        }
+        r = emo_server_run(server, sfd);
+        emo_server_free(server);
+        emo_dialogue_free(dialogue);
+        emo_model_done(&model);
+        emo_config_done(&config);
+        close(sfd);
+        return r < 0 ? 1 : 0;
+}

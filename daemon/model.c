@@ -1,0 +1,185 @@
+#include "model.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <libgen.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emo/labels.h"
+#include "emo/util.h"
+
+static json_object *json_object_put_null(json_object *o) {
+        json_object_put(o);
+        return NULL;
+}
+DEFINE_FREEP(json_object, json_object_put_null)
+
+int emo_sha256_file(const char *path, char hex[65]) {
+        FILE *f = fopen(path, "rbe");
+        if (!f)
+                return -errno;
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        int r = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ? 0 : -ENOMEM;
+        unsigned char buf[1 << 16], md[32];
+        size_t n;
+        while (r == 0 && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+                if (!EVP_DigestUpdate(ctx, buf, n))
+                        r = -EIO;
+        if (r == 0 && ferror(f))
+                r = -EIO;
+        unsigned len = 0;
+        if (r == 0 && !EVP_DigestFinal_ex(ctx, md, &len))
+                r = -EIO;
+        EVP_MD_CTX_free(ctx);
+        fclose(f);
+        for (unsigned i = 0; r == 0 && i < len; i++)
+                sprintf(hex + 2 * i, "%02x", md[i]);
+        return r;
+}
+
+/* Look up a dotted path ("input.width") in o. */
+static json_object *get(json_object *o, const char *path) {
+        char key[64];
+        while (o && *path) {
+                size_t n = strcspn(path, ".");
+                if (n >= sizeof(key))
+                        return NULL;
+                memcpy(key, path, n);
+                key[n] = '\0';
+                if (!json_object_object_get_ex(o, key, &o))
+                        return NULL;
+                path += n + (path[n] == '.');
+        }
+        return o;
+}
+
+static int get_number(json_object *root, const char *path, double *ret, char *err, size_t errlen) {
+        json_object *v = get(root, path);
+        if (!v || !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int))) {
+                snprintf(err, errlen, "'%s' is missing or not a number", path);
+                return -EINVAL;
+        }
+        *ret = json_object_get_double(v);
+        return 0;
+}
+
+static int get_string(json_object *root, const char *path, char **ret, char *err, size_t errlen) {
+        json_object *v = get(root, path);
+        if (!v || !json_object_is_type(v, json_type_string)) {
+                snprintf(err, errlen, "'%s' is missing or not a string", path);
+                return -EINVAL;
+        }
+        *ret = strdup(json_object_get_string(v));
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int parse(json_object *root, const char *dir, emo_model_t *m, char *err, size_t errlen) {
+        _cleanup_free_ char *format = NULL, *onnx = NULL, *tta = NULL;
+        double w, h, ch;
+        int r;
+        if ((r = get_string(root, "format", &format, err, errlen)) < 0)
+                return r;
+        if (strcmp(format, "emotiond-model/1") != 0) {
+                snprintf(err, errlen, "format '%s' is not emotiond-model/1", format);
+                return -EINVAL;
+        }
+        if ((r = get_string(root, "name", &m->name, err, errlen)) < 0 ||
+            (r = get_string(root, "sha256", &m->sha256, err, errlen)) < 0 ||
+            (r = get_string(root, "onnx", &onnx, err, errlen)) < 0 ||
+            (r = get_number(root, "input.width", &w, err, errlen)) < 0 ||
+            (r = get_number(root, "input.height", &h, err, errlen)) < 0 ||
+            (r = get_number(root, "input.channels", &ch, err, errlen)) < 0 ||
+            (r = get_number(root, "normalization.scale", &m->scale, err, errlen)) < 0 ||
+            (r = get_number(root, "normalization.mean", &m->mean, err, errlen)) < 0 ||
+            (r = get_number(root, "normalization.std", &m->std, err, errlen)) < 0 ||
+            (r = get_number(root, "framing.scale", &m->framing_scale, err, errlen)) < 0 ||
+            (r = get_number(root, "framing.offset_x", &m->offset_x, err, errlen)) < 0 ||
+            (r = get_number(root, "framing.offset_y", &m->offset_y, err, errlen)) < 0 ||
+            (r = get_string(root, "tta", &tta, err, errlen)) < 0)
+                return r;
+        if (w < 8 || h < 8 || w > 1024 || h > 1024 || ch != 1) {
+                snprintf(err, errlen, "input must be one grey channel of 8..1024 pixels a side");
+                return -EINVAL;
+        }
+        if (m->scale <= 0 || m->std <= 0 || m->framing_scale <= 0 || m->framing_scale > 10) {
+                snprintf(err, errlen, "normalization.scale, normalization.std and framing.scale must be positive");
+                return -EINVAL;
+        }
+        if (strcmp(tta, "none") != 0 && strcmp(tta, "hflip") != 0) {
+                snprintf(err, errlen, "tta '%s' is not none or hflip", tta);
+                return -EINVAL;
+        }
+        m->width = (unsigned) w;
+        m->height = (unsigned) h;
+        m->tta_hflip = strcmp(tta, "hflip") == 0;
+        json_object *labels = get(root, "labels");
+        if (!labels || !json_object_is_type(labels, json_type_array) ||
+            json_object_array_length(labels) != EMO_EMOTION_COUNT) {
+                snprintf(err, errlen, "'labels' must list the %d FER2013 classes", EMO_EMOTION_COUNT);
+                return -EINVAL;
+        }
+        for (int i = 0; i < EMO_EMOTION_COUNT; i++) {
+                const char *l = json_object_get_string(json_object_array_get_idx(labels, i));
+                if (!l || strcmp(l, emo_emotion_name(i)) != 0) {
+                        snprintf(err, errlen, "labels[%d] is '%s', expected '%s' (FER2013 order)", i, l ? l : "",
+                                 emo_emotion_name(i));
+                        return -EINVAL;
+                }
+        }
+        json_object *acc = get(root, "evaluation.accuracy");
+        m->public_test_accuracy = acc ? json_object_get_double(acc) : 0;
+        if (strchr(onnx, '/')) {
+                snprintf(err, errlen, "'onnx' must be a file name next to the metadata, not a path");
+                return -EINVAL;
+        }
+        if (asprintf(&m->onnx_path, "%s/%s", dir, onnx) < 0) {
+                m->onnx_path = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int emo_model_load(const char *path, emo_model_t *ret, char *err, size_t errlen) {
+        emo_model_t m = { 0 };
+        _cleanup_(json_object_put_nullp) json_object *root = json_object_from_file(path);
+        if (!root) {
+                snprintf(err, errlen, "%s: cannot read model metadata: %s", path, json_util_get_last_err() ?: "");
+                err[strcspn(err, "\n")] = '\0';
+                return errno == ENOENT ? -ENOENT : -EINVAL;
+        }
+        _cleanup_free_ char *copy = strdup(path);
+        if (!copy)
+                return -ENOMEM;
+        char detail[256];
+        int r = parse(root, dirname(copy), &m, detail, sizeof(detail));
+        if (r < 0) {
+                snprintf(err, errlen, "%s: %s", path, detail);
+                emo_model_done(&m);
+                return r;
+        }
+        char hex[65];
+        r = emo_sha256_file(m.onnx_path, hex);
+        if (r < 0) {
+                snprintf(err, errlen, "%s: %s", m.onnx_path, strerror(-r));
+        } else if (strcasecmp(hex, m.sha256) != 0) {
+                snprintf(err, errlen, "%s: sha256 %s does not match %s recorded in %s", m.onnx_path, hex, m.sha256,
+                         path);
+                r = -EBADMSG;
+        }
+        if (r < 0) {
+                emo_model_done(&m);
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
+void emo_model_done(emo_model_t *m) {
+        free(m->name);
+        free(m->sha256);
+        free(m->onnx_path);
+        *m = (emo_model_t) { 0 };
+}

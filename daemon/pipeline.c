@@ -1,0 +1,262 @@
+#include "pipeline.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "emo/labels.h"
+#include "emo/util.h"
+
+DEFINE_FREEP(emo_image_t, emo_image_free)
+
+struct emo_pipeline {
+        emo_pipeline_shared_t shared;
+        emo_detector_t *detector;
+        emo_classifier_t *classifier;
+        /* Per-request scratch, sized for config->max_faces and reused. */
+        emo_face_box_t *boxes;
+        float (*probs)[EMO_EMOTION_COUNT];
+        emo_pb_face_t *faces;
+        emo_pb_face_t **face_ptrs;
+        emo_pb_box_t *pb_boxes;
+};
+
+emo_pipeline_t *emo_pipeline_free(emo_pipeline_t *p) {
+        if (!p)
+                return NULL;
+        emo_detector_free(p->detector);
+        emo_classifier_free(p->classifier);
+        free(p->boxes);
+        free(p->probs);
+        free(p->faces);
+        free(p->face_ptrs);
+        free(p->pb_boxes);
+        free(p);
+        return NULL;
+}
+
+int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, char *err, size_t errlen) {
+        const emo_config_t *c = shared->config;
+        const emo_model_t *m = shared->model;
+        emo_pipeline_t *p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->shared = *shared;
+        size_t n = c->max_faces;
+        p->boxes = calloc(n, sizeof(*p->boxes));
+        p->probs = calloc(n, sizeof(*p->probs));
+        p->faces = calloc(n, sizeof(*p->faces));
+        p->face_ptrs = calloc(n, sizeof(*p->face_ptrs));
+        p->pb_boxes = calloc(n, sizeof(*p->pb_boxes));
+        if (!p->boxes || !p->probs || !p->faces || !p->face_ptrs || !p->pb_boxes) {
+                emo_pipeline_free(p);
+                return -ENOMEM;
+        }
+        emo_detector_params_t dp = {
+                .kind = shared->detector,
+                .model_path = shared->detector_path,
+                .score_threshold = (float) c->score_threshold,
+                .max_side = c->detect_max_side,
+                .min_face = c->min_face,
+                .device = shared->device,
+        };
+        int r = emo_detector_new(&dp, &p->detector);
+        if (r < 0) {
+                snprintf(err, errlen, "Failed to load %s detector %s: %s", emo_detector_kind_name(dp.kind),
+                         dp.model_path, emo_vision_last_error());
+                emo_pipeline_free(p);
+                return r;
+        }
+        emo_classifier_params_t cp = {
+                .onnx_path = m->onnx_path,
+                .width = m->width,
+                .height = m->height,
+                .scale = m->scale,
+                .mean = m->mean,
+                .std = m->std,
+                .framing_scale = m->framing_scale,
+                .offset_x = m->offset_x,
+                .offset_y = m->offset_y,
+                .tta_hflip = m->tta_hflip,
+                .device = shared->device,
+        };
+        r = emo_classifier_new(&cp, &p->classifier);
+        if (r < 0) {
+                snprintf(err, errlen, "Failed to load model %s: %s", m->onnx_path, emo_vision_last_error());
+                emo_pipeline_free(p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
+
+static zframe_t *error_reply(const emo_request_t *req, int status, const char *fmt, ...) {
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        return emo_reply_error_frame(req->request_id, status, msg);
+}
+
+static int status_of_image_error(int r) {
+        switch (r) {
+        case -E2BIG:
+                return EMO_STATUS_IMAGE_TOO_LARGE;
+        case -EBADMSG:
+                return EMO_STATUS_DECODE_FAILED;
+        case -EINVAL:
+                return EMO_STATUS_INVALID_REQUEST;
+        default:
+                return EMO_STATUS_INTERNAL;
+        }
+}
+
+static uint32_t us_since(int64_t t) {
+        int64_t d = emo_now_us() - t;
+        return d < 0 ? 0 : d > UINT32_MAX ? UINT32_MAX : (uint32_t) d;
+}
+
+zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, const char *stream, int64_t received_us) {
+        const emo_config_t *cfg = p->shared.config;
+        const emo_analyze_request_t *a = req->analyze;
+        const emo_pb_image_t *im = a->image;
+        int64_t t0 = emo_now_us();
+        emo_timings_t timings = EMOTION__V1__TIMINGS__INIT;
+        timings.queue_us = (uint32_t) (t0 - received_us);
+
+        const char *lang = a->options && a->options->language && *a->options->language ? a->options->language
+                                                                                          : cfg->language;
+        emo_dialogue_kind_t kind = EMO_DIALOGUE_NONE;
+        const char *text = NULL;
+        if (emo_dialogue_pick(p->shared.dialogue, lang, stream, EMO_NEUTRAL, &kind, &text) == -ENOENT)
+                return error_reply(req, EMO_STATUS_INVALID_REQUEST, "language '%s' is not available (have %s)", lang,
+                                   emo_dialogue_languages(p->shared.dialogue));
+        size_t max_faces = cfg->max_faces;
+        if (a->options && a->options->max_faces && a->options->max_faces < max_faces)
+                max_faces = a->options->max_faces;
+
+        /* Decode. */
+        if (!im)
+                return error_reply(req, EMO_STATUS_INVALID_REQUEST, "analyze request without an image");
+        _cleanup_(emo_image_freep) emo_image_t *img = NULL;
+        int r;
+        switch (im->format) {
+        case EMOTION__V1__IMAGE__FORMAT__ENCODED:
+                r = emo_image_decode(im->data.data, im->data.len, cfg->max_pixels, &img);
+                break;
+        case EMOTION__V1__IMAGE__FORMAT__GRAY8:
+        case EMOTION__V1__IMAGE__FORMAT__BGR24:
+        case EMOTION__V1__IMAGE__FORMAT__RGB24:
+                r = emo_image_from_raw(im->format == EMOTION__V1__IMAGE__FORMAT__GRAY8   ? EMO_PIXEL_GRAY8
+                                       : im->format == EMOTION__V1__IMAGE__FORMAT__BGR24 ? EMO_PIXEL_BGR24
+                                                                                         : EMO_PIXEL_RGB24,
+                                       im->data.data, im->data.len, im->width, im->height, im->stride,
+                                       cfg->max_pixels, &img);
+                break;
+        default:
+                return error_reply(req, EMO_STATUS_UNSUPPORTED_FORMAT, "image format %d is not supported", (int) im->format);
+        }
+        if (r < 0)
+                return error_reply(req, status_of_image_error(r), "%s", emo_vision_last_error());
+        unsigned width = emo_image_width(img), height = emo_image_height(img);
+        int64_t t1 = emo_now_us();
+        timings.decode_us = (uint32_t) (t1 - t0);
+
+        /* Faces: the client's regions as given, or the detector's. */
+        size_t n = 0;
+        bool exact = false;
+        const char *detector = emo_detector_kind_name(p->shared.detector);
+        if (a->n_faces > 0) {
+                if (a->n_faces > max_faces)
+                        return error_reply(req, EMO_STATUS_INVALID_REQUEST, "%zu face regions, the limit is %zu",
+                                           a->n_faces, max_faces);
+                for (size_t i = 0; i < a->n_faces; i++) {
+                        const emo_pb_box_t *b = a->faces[i];
+                        if (b->width <= 0 || b->height <= 0 || b->x >= (int64_t) width || b->y >= (int64_t) height ||
+                            (int64_t) b->x + b->width <= 0 || (int64_t) b->y + b->height <= 0)
+                                return error_reply(req, EMO_STATUS_INVALID_REQUEST,
+                                                   "face region %zu (%d,%d %dx%d) does not overlap the %ux%u image", i,
+                                                   b->x, b->y, b->width, b->height, width, height);
+                        p->boxes[i] = (emo_face_box_t) { b->x, b->y, b->width, b->height, 1.0f };
+                }
+                n = a->n_faces;
+                exact = a->exact_crop;
+                detector = "client";
+        } else if ((r = emo_detector_detect(p->detector, img, p->boxes, max_faces, &n)) < 0)
+                return error_reply(req, EMO_STATUS_INTERNAL, "face detection failed: %s", emo_vision_last_error());
+        int64_t t2 = emo_now_us();
+        timings.detect_us = (uint32_t) (t2 - t1);
+
+        if (n > 0 && (r = emo_classifier_classify(p->classifier, img, p->boxes, n, exact, p->probs)) < 0)
+                return error_reply(req, r == -EINVAL ? EMO_STATUS_INVALID_REQUEST : EMO_STATUS_INTERNAL,
+                                   "classification failed: %s", emo_vision_last_error());
+        int64_t t3 = emo_now_us();
+        timings.classify_us = (uint32_t) (t3 - t2);
+
+        /* Assemble the reply; the most prominent face (largest box) gets the dialogue. */
+        bool with_probs = a->options && a->options->include_probabilities;
+        size_t prominent = 0;
+        for (size_t i = 0; i < n; i++) {
+                emo_pb_face_t *f = &p->faces[i];
+                emotion__v1__face__init(f);
+                emotion__v1__box__init(&p->pb_boxes[i]);
+                p->pb_boxes[i].x = p->boxes[i].x;
+                p->pb_boxes[i].y = p->boxes[i].y;
+                p->pb_boxes[i].width = p->boxes[i].width;
+                p->pb_boxes[i].height = p->boxes[i].height;
+                f->box = &p->pb_boxes[i];
+                f->detector_score = p->boxes[i].score;
+                int best = 0;
+                for (int k = 1; k < EMO_EMOTION_COUNT; k++)
+                        if (p->probs[i][k] > p->probs[i][best])
+                                best = k;
+                f->emotion = best;
+                f->confidence = p->probs[i][best];
+                f->emoji = (char *) emo_emotion_emoji(best);
+                if (with_probs) {
+                        f->n_probabilities = EMO_EMOTION_COUNT;
+                        f->probabilities = p->probs[i];
+                }
+                p->face_ptrs[i] = f;
+                if ((int64_t) p->boxes[i].width * p->boxes[i].height >
+                    (int64_t) p->boxes[prominent].width * p->boxes[prominent].height)
+                        prominent = i;
+        }
+        emo_pb_dialogue_t dialogue = EMOTION__V1__DIALOGUE__INIT;
+        dialogue.language = (char *) lang;
+        if (n > 0) {
+                int e = p->faces[prominent].emotion;
+                (void) emo_dialogue_pick(p->shared.dialogue, lang, stream, e, &kind, &text);
+                dialogue.kind = (Emotion__V1__Dialogue__Kind) kind;
+                dialogue.text = (char *) (text ? text : "");
+                dialogue.emotion = e;
+                dialogue.face_index = (uint32_t) prominent;
+        }
+        emo_model_info_t model = EMOTION__V1__MODEL_INFO__INIT;
+        model.name = p->shared.model->name;
+        model.sha256 = p->shared.model->sha256;
+
+        emo_analyze_reply_t ar = EMOTION__V1__ANALYZE_REPLY__INIT;
+        ar.stream_id = a->stream_id;
+        ar.sequence = a->sequence;
+        ar.capture_time_us = a->capture_time_us;
+        ar.image_width = width;
+        ar.image_height = height;
+        ar.n_faces = n;
+        ar.faces = p->face_ptrs;
+        ar.dialogue = &dialogue;
+        ar.timings = &timings;
+        ar.model = &model;
+        ar.detector = (char *) detector;
+
+        emo_reply_t reply = EMOTION__V1__REPLY__INIT;
+        reply.protocol_version = EMO_PROTOCOL_VERSION;
+        reply.request_id = req->request_id;
+        reply.status = EMO_STATUS_OK;
+        reply.body_case = EMOTION__V1__REPLY__BODY_ANALYZE;
+        reply.analyze = &ar;
+        timings.total_us = us_since(received_us);
+        return emo_reply_pack_frame(&reply);
+}

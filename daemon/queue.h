@@ -1,0 +1,24 @@
+/* A bounded, fair job queue. Jobs are grouped by a key (the stream: a camera name or a client
+ * connection) and taken round-robin across keys, so one camera sending a burst cannot starve the
+ * others; the total is bounded so the daemon never grows without limit under load. Single
+ * thread only (the dispatcher owns it). */
+#pragma once
+
+#include <stddef.h>
+
+typedef struct emo_queue emo_queue_t;
+
+/* NULL on out-of-memory. */
+emo_queue_t *emo_queue_new(size_t capacity);
+
+/* Accepts NULL; the jobs still queued are not freed (drain with emo_queue_pop first). */
+emo_queue_t *emo_queue_free(emo_queue_t *q);
+
+/* Append job under key. -ENOBUFS when the queue holds capacity jobs, -ENOMEM. */
+int emo_queue_push(emo_queue_t *q, const char *key, void *job);
+
+/* The next job in round-robin order over keys, or NULL when empty. */
+void *emo_queue_pop(emo_queue_t *q);
+
+size_t emo_queue_size(const emo_queue_t *q);
+size_t emo_queue_capacity(const emo_queue_t *q);

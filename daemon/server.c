@@ -1,0 +1,434 @@
+#include "server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "emo/endpoint.h"
+#include "emo/util.h"
+#include "log.h"
+#include "queue.h"
+
+#define STATUS_INTERVAL_US (5 * 1000000LL)
+
+typedef struct job {
+        zframe_t *identity;
+        bool delimiter;
+        emo_request_t *req;
+        char *stream;
+        int64_t received_us;
+        int64_t deadline_us; /* 0: none */
+        zframe_t *reply;     /* set by the worker */
+} job_t;
+
+typedef struct worker {
+        zactor_t *actor;
+        emo_pipeline_t *pipeline; /* owned by the actor thread while it runs */
+        bool busy;
+} worker_t;
+
+struct emo_server {
+        const emo_config_t *config;
+        emo_pipeline_shared_t shared;
+        zsock_t *router;
+        worker_t *workers;
+        unsigned n_workers, n_busy, n_alloc; /* started, busy, allocated slots */
+        emo_queue_t *queue;
+        bool draining;
+        uint64_t served;
+        int64_t started_us;
+        char *endpoints;
+};
+
+static job_t *job_free(job_t *j) {
+        if (!j)
+                return NULL;
+        zframe_destroy(&j->identity);
+        emo_request_free(j->req);
+        free(j->stream);
+        zframe_destroy(&j->reply);
+        free(j);
+        return NULL;
+}
+
+/* Runs in its own thread: take a job, run the pipeline, hand the job back with its reply. */
+static void worker_actor(zsock_t *pipe, void *arg) {
+        emo_pipeline_t *pipeline = arg;
+        zsock_signal(pipe, 0);
+        for (;;) {
+                char *cmd = NULL;
+                job_t *job = NULL;
+                if (zsock_recv(pipe, "sp", &cmd, &job) < 0)
+                        break;
+                bool term = !cmd || streq(cmd, "$TERM");
+                free(cmd);
+                if (term)
+                        break;
+                job->reply = emo_pipeline_analyze(pipeline, job->req, job->stream, job->received_us);
+                zsock_send(pipe, "p", job);
+        }
+}
+
+/* Send one reply with the envelope the request came with. Takes ownership of body. */
+static void send_reply(emo_server_t *s, zframe_t *identity, bool delimiter, zframe_t *body) {
+        if (!body) {
+                log_error("Failed to build a reply: out of memory, dropping it");
+                return;
+        }
+        zframe_t *id = zframe_dup(identity);
+        if (zframe_send(&id, s->router, ZFRAME_MORE) < 0 ||
+            (delimiter && zmq_send(zsock_resolve(s->router), "", 0, ZMQ_SNDMORE) < 0) ||
+            zframe_send(&body, s->router, 0) < 0)
+                log_debug("Failed to send a reply: %s, ignoring", zmq_strerror(zmq_errno()));
+        zframe_destroy(&id);
+        zframe_destroy(&body);
+        s->served++;
+}
+
+static void reply_error(emo_server_t *s, zframe_t *identity, bool delimiter, uint64_t id, int status,
+                        const char *fmt, ...) {
+        char msg[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        send_reply(s, identity, delimiter, emo_reply_error_frame(id, status, msg));
+}
+
+static void reply_health(emo_server_t *s, zframe_t *identity, bool delimiter, uint64_t id) {
+        emo_model_info_t model = EMOTION__V1__MODEL_INFO__INIT;
+        model.name = s->shared.model->name;
+        model.sha256 = s->shared.model->sha256;
+        size_t n_lang = emo_dialogue_n_languages(s->shared.dialogue);
+        char *langs[n_lang ? n_lang : 1];
+        for (size_t i = 0; i < n_lang; i++)
+                langs[i] = (char *) emo_dialogue_language(s->shared.dialogue, i);
+        emo_health_reply_t h = EMOTION__V1__HEALTH_REPLY__INIT;
+        h.version = (char *) PROJECT_VERSION;
+        h.model = &model;
+        h.detector = (char *) emo_detector_kind_name(s->shared.detector);
+        h.device = (char *) emo_device_name(s->shared.device);
+        h.workers = s->n_workers;
+        h.queue_depth = (uint32_t) emo_queue_size(s->queue);
+        h.queue_capacity = (uint32_t) emo_queue_capacity(s->queue);
+        h.requests_served = s->served;
+        h.uptime_s = (uint64_t) ((emo_now_us() - s->started_us) / 1000000);
+        h.n_languages = n_lang;
+        h.languages = langs;
+        emo_reply_t reply = EMOTION__V1__REPLY__INIT;
+        reply.protocol_version = EMO_PROTOCOL_VERSION;
+        reply.request_id = id;
+        reply.status = EMO_STATUS_OK;
+        reply.body_case = EMOTION__V1__REPLY__BODY_HEALTH;
+        reply.health = &h;
+        send_reply(s, identity, delimiter, emo_reply_pack_frame(&reply));
+}
+
+static char *stream_key(const emo_analyze_request_t *a, zframe_t *identity) {
+        char *key = NULL;
+        if (a->stream_id && *a->stream_id) {
+                if (asprintf(&key, "s:%s", a->stream_id) < 0)
+                        return NULL;
+                return key;
+        }
+        char *hex = zframe_strhex(identity);
+        if (hex && asprintf(&key, "c:%s", hex) < 0)
+                key = NULL;
+        free(hex);
+        return key;
+}
+
+/* Hand queued jobs to idle workers; expired ones are answered here. */
+static void dispatch(emo_server_t *s) {
+        while (s->n_busy < s->n_workers && emo_queue_size(s->queue) > 0) {
+                job_t *job = emo_queue_pop(s->queue);
+                if (job->deadline_us && emo_now_us() > job->deadline_us) {
+                        reply_error(s, job->identity, job->delimiter, job->req->request_id, EMO_STATUS_DEADLINE_EXCEEDED,
+                                    "deadline of %u ms passed while queued", job->req->analyze->deadline_ms);
+                        job_free(job);
+                        continue;
+                }
+                worker_t *w = NULL;
+                for (unsigned i = 0; i < s->n_workers && !w; i++)
+                        if (!s->workers[i].busy)
+                                w = &s->workers[i];
+                if (zsock_send(w->actor, "sp", "JOB", job) < 0) {
+                        reply_error(s, job->identity, job->delimiter, job->req->request_id, EMO_STATUS_INTERNAL,
+                                    "worker unavailable");
+                        job_free(job);
+                        continue;
+                }
+                w->busy = true;
+                s->n_busy++;
+        }
+}
+
+static void handle_request(emo_server_t *s) {
+        zmsg_t *msg = zmsg_recv(s->router);
+        if (!msg)
+                return;
+        int64_t now = emo_now_us();
+        zframe_t *identity = zmsg_pop(msg);
+        size_t frames = zmsg_size(msg);
+        zframe_t *first = zmsg_first(msg);
+        bool delimiter = frames == 2 && zframe_size(first) == 0;
+        zframe_t *body = zmsg_last(msg);
+        emo_request_t *req = NULL;
+        job_t *job = NULL;
+
+        if (!identity)
+                goto out;
+        if (frames == 0 || frames > 2 || (frames == 2 && !delimiter)) {
+                reply_error(s, identity, false, 0, EMO_STATUS_INVALID_REQUEST,
+                            "expected one protobuf frame, optionally after an empty delimiter; got %zu frames", frames);
+                goto out;
+        }
+        if (zframe_size(body) > s->config->max_message_bytes) {
+                reply_error(s, identity, delimiter, 0, EMO_STATUS_IMAGE_TOO_LARGE,
+                            "message of %zu bytes is over the limit of %llu bytes", zframe_size(body),
+                            (unsigned long long) s->config->max_message_bytes);
+                goto out;
+        }
+        if (emo_request_unpack(zframe_data(body), zframe_size(body), &req) < 0) {
+                reply_error(s, identity, delimiter, 0, EMO_STATUS_INVALID_REQUEST, "not an emotion.v1.Request message");
+                goto out;
+        }
+        if (req->protocol_version == 0) {
+                reply_error(s, identity, delimiter, req->request_id, EMO_STATUS_INVALID_REQUEST,
+                            "protocol_version is missing (this daemon speaks %d)", EMO_PROTOCOL_VERSION);
+                goto out;
+        }
+        if (req->protocol_version != EMO_PROTOCOL_VERSION) {
+                reply_error(s, identity, delimiter, req->request_id, EMO_STATUS_UNSUPPORTED_VERSION,
+                            "protocol_version %u is not supported (this daemon speaks %d)", req->protocol_version,
+                            EMO_PROTOCOL_VERSION);
+                goto out;
+        }
+        if (req->body_case == EMOTION__V1__REQUEST__BODY_HEALTH) {
+                reply_health(s, identity, delimiter, req->request_id);
+                goto out;
+        }
+        if (req->body_case != EMOTION__V1__REQUEST__BODY_ANALYZE) {
+                reply_error(s, identity, delimiter, req->request_id, EMO_STATUS_INVALID_REQUEST,
+                            "request has neither analyze nor health");
+                goto out;
+        }
+        if (!req->analyze->image) {
+                reply_error(s, identity, delimiter, req->request_id, EMO_STATUS_INVALID_REQUEST,
+                            "analyze request without an image");
+                goto out;
+        }
+        if (s->draining) {
+                reply_error(s, identity, delimiter, req->request_id, EMO_STATUS_SHUTTING_DOWN, "emotiond is shutting down");
+                goto out;
+        }
+        job = calloc(1, sizeof(*job));
+        if (!job || !(job->stream = stream_key(req->analyze, identity))) {
+                reply_error(s, identity, delimiter, req->request_id, EMO_STATUS_INTERNAL, "out of memory");
+                goto out;
+        }
+        job->identity = identity;
+        job->delimiter = delimiter;
+        job->req = req;
+        job->received_us = now;
+        job->deadline_us = req->analyze->deadline_ms ? now + (int64_t) req->analyze->deadline_ms * 1000 : 0;
+        int r = emo_queue_push(s->queue, job->stream, job);
+        if (r < 0) {
+                reply_error(s, identity, delimiter, req->request_id,
+                            r == -ENOBUFS ? EMO_STATUS_OVERLOADED : EMO_STATUS_INTERNAL,
+                            r == -ENOBUFS ? "queue full (%zu requests waiting), retry later" : "out of memory",
+                            emo_queue_size(s->queue));
+                job->identity = NULL;
+                job->req = NULL;
+                goto out;
+        }
+        identity = NULL;
+        req = NULL;
+        job = NULL;
+        dispatch(s);
+out:
+        job_free(job);
+        emo_request_free(req);
+        zframe_destroy(&identity);
+        zmsg_destroy(&msg);
+}
+
+static void handle_done(emo_server_t *s, worker_t *w) {
+        job_t *job = NULL;
+        if (zsock_recv(w->actor, "p", &job) < 0 || !job)
+                return;
+        w->busy = false;
+        s->n_busy--;
+        if (job->reply)
+                send_reply(s, job->identity, job->delimiter, TAKE_PTR(job->reply));
+        else
+                reply_error(s, job->identity, job->delimiter, job->req->request_id, EMO_STATUS_INTERNAL,
+                            "out of memory while building the reply");
+        job_free(job);
+        dispatch(s);
+}
+
+static void start_draining(emo_server_t *s, const char *why) {
+        if (s->draining)
+                return;
+        s->draining = true;
+        size_t queued = emo_queue_size(s->queue);
+        log_info("Received %s, finishing %u request(s) in progress, refusing %zu queued", why, s->n_busy, queued);
+        sd_notifyf(0, "STOPPING=1\nSTATUS=Stopping: finishing %u request(s)", s->n_busy);
+        job_t *job;
+        while ((job = emo_queue_pop(s->queue))) {
+                reply_error(s, job->identity, job->delimiter, job->req->request_id, EMO_STATUS_SHUTTING_DOWN,
+                            "emotiond is shutting down");
+                job_free(job);
+        }
+}
+
+static void notify_status(emo_server_t *s) {
+        sd_notifyf(0, "STATUS=Serving on %s: %llu replies, queue %zu/%zu, %u/%u workers busy", s->endpoints,
+                   (unsigned long long) s->served, emo_queue_size(s->queue), emo_queue_capacity(s->queue), s->n_busy,
+                   s->n_workers);
+}
+
+int emo_server_run(emo_server_t *s, int signal_fd) {
+        uint64_t watchdog_usec = 0;
+        bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0;
+        int64_t next_watchdog = 0, next_status = emo_now_us() + STATUS_INTERVAL_US;
+        unsigned n_items = s->n_workers + 2;
+        zmq_pollitem_t items[n_items];
+        items[0] = (zmq_pollitem_t) { .socket = zsock_resolve(s->router), .events = ZMQ_POLLIN };
+        items[1] = (zmq_pollitem_t) { .fd = signal_fd, .events = ZMQ_POLLIN };
+        for (unsigned i = 0; i < s->n_workers; i++)
+                items[2 + i] = (zmq_pollitem_t) { .socket = zsock_resolve(zactor_sock(s->workers[i].actor)),
+                                                  .events = ZMQ_POLLIN };
+
+        sd_notifyf(0, "READY=1\nSTATUS=Serving on %s with %u workers", s->endpoints, s->n_workers);
+        log_info("Serving on %s with %u workers (%s, %s detector, model %s)", s->endpoints, s->n_workers,
+                 emo_device_name(s->shared.device), emo_detector_kind_name(s->shared.detector), s->shared.model->name);
+
+        while (!s->draining || s->n_busy > 0) {
+                int64_t now = emo_now_us();
+                if (watchdog && now >= next_watchdog) {
+                        sd_notify(0, "WATCHDOG=1");
+                        next_watchdog = now + (int64_t) watchdog_usec / 2;
+                }
+                if (now >= next_status) {
+                        notify_status(s);
+                        next_status = now + STATUS_INTERVAL_US;
+                }
+                int64_t wake = next_status;
+                if (watchdog && next_watchdog < wake)
+                        wake = next_watchdog;
+                long timeout_ms = (long) ((wake - now) / 1000) + 1;
+                int n = zmq_poll(items, (int) n_items, timeout_ms);
+                if (n < 0) {
+                        if (zmq_errno() == EINTR)
+                                continue;
+                        log_error("Failed to poll sockets: %s", zmq_strerror(zmq_errno()));
+                        return -zmq_errno();
+                }
+                if (items[1].revents & ZMQ_POLLIN) {
+                        struct signalfd_siginfo si;
+                        if (read(signal_fd, &si, sizeof(si)) == sizeof(si)) {
+                                if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+                                        start_draining(s, strsignal((int) si.ssi_signo));
+                                else
+                                        log_info("Received %s, ignoring", strsignal((int) si.ssi_signo));
+                        }
+                }
+                for (unsigned i = 0; i < s->n_workers; i++)
+                        if (items[2 + i].revents & ZMQ_POLLIN)
+                                handle_done(s, &s->workers[i]);
+                /* A bounded batch per wake-up keeps worker results flowing under a flood. */
+                for (int k = 0; k < 64 && (zsock_events(s->router) & ZMQ_POLLIN); k++)
+                        handle_request(s);
+        }
+        log_info("All requests answered (%llu replies in all), exiting", (unsigned long long) s->served);
+        return 0;
+}
+
+int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shared, unsigned workers,
+                   emo_server_t **ret, char *err, size_t errlen) {
+        emo_server_t *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->config = config;
+        s->shared = *shared;
+        s->started_us = emo_now_us();
+        s->queue = emo_queue_new(config->queue_capacity);
+        s->workers = calloc(workers, sizeof(*s->workers));
+        s->n_alloc = workers;
+        s->router = zsock_new(ZMQ_ROUTER);
+        s->endpoints = config->endpoints ? strdup(config->endpoints) : emo_endpoint_default_bind();
+        if (!s->queue || !s->workers || !s->router || !s->endpoints) {
+                emo_server_free(s);
+                return -ENOMEM;
+        }
+        /* Hard ceiling: libzmq drops the connection for a larger message. Between the soft limit
+         * and this, the client gets IMAGE_TOO_LARGE. */
+        zsock_set_maxmsgsize(s->router, (int) (config->max_message_bytes * 2 > INT32_MAX ? INT32_MAX
+                                                                                          : config->max_message_bytes * 2));
+        zsock_set_linger(s->router, 1000);
+        zsock_set_rcvhwm(s->router, 10000);
+        zsock_set_sndhwm(s->router, 10000);
+
+        for (unsigned i = 0; i < workers; i++) {
+                int r = emo_pipeline_new(shared, &s->workers[i].pipeline, err, errlen);
+                if (r < 0) {
+                        emo_server_free(s);
+                        return r;
+                }
+                s->workers[i].actor = zactor_new(worker_actor, s->workers[i].pipeline);
+                if (!s->workers[i].actor) {
+                        snprintf(err, errlen, "Failed to start worker thread %u", i);
+                        emo_server_free(s);
+                        return -ENOMEM;
+                }
+                s->n_workers++;
+        }
+
+        _cleanup_free_ char *list = strdup(s->endpoints);
+        if (!list) {
+                emo_server_free(s);
+                return -ENOMEM;
+        }
+        char *save = NULL;
+        for (char *ep = strtok_r(list, ", ", &save); ep; ep = strtok_r(NULL, ", ", &save)) {
+                int r = emo_endpoint_prepare(ep);
+                if (r < 0) {
+                        snprintf(err, errlen, "Failed to create the folder for %s: %s", ep, strerror(-r));
+                        emo_server_free(s);
+                        return r;
+                }
+                if (zsock_bind(s->router, "%s", ep) < 0) {
+                        r = -(zmq_errno() ?: EINVAL);
+                        snprintf(err, errlen, "Failed to bind %s: %s", ep, zmq_strerror(-r));
+                        emo_server_free(s);
+                        return r;
+                }
+        }
+        *ret = s;
+        return 0;
+}
+
+emo_server_t *emo_server_free(emo_server_t *s) {
+        if (!s)
+                return NULL;
+        for (unsigned i = 0; i < s->n_workers; i++)
+                zactor_destroy(&s->workers[i].actor);
+        /* Actors have stopped, so their pipelines are ours again. */
+        for (unsigned i = 0; s->workers && i < s->n_alloc; i++)
+                s->workers[i].pipeline = emo_pipeline_free(s->workers[i].pipeline);
+        free(s->workers);
+        job_t *job;
+        while (s->queue && (job = emo_queue_pop(s->queue)))
+                job_free(job);
+        emo_queue_free(s->queue);
+        zsock_destroy(&s->router);
+        free(s->endpoints);
+        free(s);
+        return NULL;
+}

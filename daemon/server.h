@@ -1,0 +1,25 @@
+/* The server: binds the ROUTER socket(s), owns the fair queue and a pool of worker threads (one
+ * pipeline each), and guarantees one reply per request. The dispatcher thread parses requests,
+ * answers health and every error it can see without the CNN, queues analyze requests (OVERLOADED
+ * when full), drops expired ones (DEADLINE_EXCEEDED) and hands the rest to idle workers.
+ *
+ * Shutdown: a SIGTERM or SIGINT on signal_fd starts draining: systemd hears STOPPING=1, queued
+ * requests and new analyze requests get SHUTTING_DOWN, requests already in workers finish and
+ * are answered, then emo_server_run returns 0. */
+#pragma once
+
+#include "config.h"
+#include "pipeline.h"
+
+typedef struct emo_server emo_server_t;
+
+/* Start workers (each loads its own pipeline) and bind every endpoint. -errno with a message. */
+int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shared, unsigned workers,
+                   emo_server_t **ret, char *err, size_t errlen);
+
+/* Serve until drained after SIGTERM/SIGINT read from signal_fd (a signalfd). Sends READY=1,
+ * STATUS= and WATCHDOG=1 to systemd. 0, or -errno on a fatal socket error. */
+int emo_server_run(emo_server_t *s, int signal_fd);
+
+/* Stop the workers and close the sockets. Accepts NULL, returns NULL. */
+emo_server_t *emo_server_free(emo_server_t *s);

@@ -1,0 +1,525 @@
+// OpenCV behind the C header vision.h. Every exported function funnels exceptions through
+// guard(), so nothing thrown by OpenCV or the C++ runtime reaches C.
+#include "vision.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <csetjmp>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include <jpeglib.h>
+#include <webp/decode.h>
+
+#include <opencv2/core.hpp>
+#include <opencv2/core/cuda.hpp>
+#include <opencv2/core/ocl.hpp>
+#include <opencv2/dnn.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/objdetect.hpp>
+
+struct emo_image {
+        cv::Mat mat; // CV_8UC1 or CV_8UC3 (BGR)
+};
+
+struct emo_detector {
+        emo_detector_params_t params;
+        cv::Ptr<cv::FaceDetectorYN> yunet;
+        cv::CascadeClassifier haar;
+};
+
+struct emo_classifier {
+        emo_classifier_params_t params;
+        cv::dnn::Net net;
+        std::vector<cv::Mat> crops; // reused between calls
+};
+
+static thread_local std::string last_error;
+
+static int fail(int r, const std::string &why) {
+        last_error = why;
+        return r;
+}
+
+template <typename F> static int guard(F &&f) {
+        try {
+                last_error.clear();
+                return f();
+        } catch (const cv::Exception &e) {
+                return fail(-EIO, e.what());
+        } catch (const std::bad_alloc &) {
+                return fail(-ENOMEM, "out of memory");
+        } catch (const std::exception &e) {
+                return fail(-EIO, e.what());
+        } catch (...) {
+                return fail(-EIO, "unknown C++ exception");
+        }
+}
+
+extern "C" const char *emo_vision_last_error(void) {
+        return last_error.c_str();
+}
+
+extern "C" void emo_vision_init(uint64_t max_pixels, int threads) {
+        // OpenCV reads this once, at its first decode, and then refuses larger images in every
+        // decoder before allocating: the backstop for formats emo_image_probe cannot read.
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%llu", (unsigned long long) max_pixels);
+        setenv("OPENCV_IO_MAX_IMAGE_PIXELS", buf, 1);
+        try {
+                cv::setNumThreads(threads);
+        } catch (...) {
+        }
+}
+
+/* ---- images ---------------------------------------------------------------------------------- */
+
+struct jpeg_probe_error {
+        struct jpeg_error_mgr mgr;
+        jmp_buf jump;
+};
+
+static void jpeg_probe_exit(j_common_ptr cinfo) {
+        longjmp(reinterpret_cast<jpeg_probe_error *>(cinfo->err)->jump, 1);
+}
+
+static int probe_jpeg(const unsigned char *p, size_t len, unsigned *w, unsigned *h) {
+        struct jpeg_decompress_struct cinfo;
+        jpeg_probe_error err;
+        cinfo.err = jpeg_std_error(&err.mgr);
+        err.mgr.error_exit = jpeg_probe_exit;
+        err.mgr.output_message = [](j_common_ptr) {};
+        if (setjmp(err.jump)) {
+                jpeg_destroy_decompress(&cinfo);
+                return fail(-EBADMSG, "broken JPEG header");
+        }
+        jpeg_create_decompress(&cinfo);
+        jpeg_mem_src(&cinfo, p, (unsigned long) len);
+        jpeg_read_header(&cinfo, TRUE);
+        *w = cinfo.image_width;
+        *h = cinfo.image_height;
+        jpeg_destroy_decompress(&cinfo);
+        return 0;
+}
+
+static uint32_t be32(const unsigned char *p) {
+        return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
+extern "C" int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height) {
+        const unsigned char *p = static_cast<const unsigned char *>(data);
+        static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+        if (len >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff)
+                return probe_jpeg(p, len, ret_width, ret_height);
+        if (len >= 8 && memcmp(p, png_sig, 8) == 0) {
+                // The PNG specification fixes IHDR as the first chunk: width and height are the
+                // big-endian words at offsets 16 and 20.
+                if (len < 24 || memcmp(p + 12, "IHDR", 4) != 0)
+                        return fail(-EBADMSG, "truncated or broken PNG header");
+                *ret_width = be32(p + 16);
+                *ret_height = be32(p + 20);
+                return 0;
+        }
+        if (len >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0) {
+                int w, h;
+                if (!WebPGetInfo(p, len, &w, &h))
+                        return fail(-EBADMSG, "broken WebP header");
+                *ret_width = (unsigned) w;
+                *ret_height = (unsigned) h;
+                return 0;
+        }
+        return -ENOTSUP;
+}
+
+static bool jpeg_truncated(const unsigned char *p, size_t len) {
+        // A complete JPEG ends with the EOI marker FF D9. OpenCV decodes a truncated one without
+        // error (libjpeg only warns and fills the rest with grey), so look for the marker near
+        // the end, allowing for trailing padding.
+        size_t window = std::min<size_t>(len, 1024);
+        for (size_t i = len - window; i + 1 < len; i++)
+                if (p[i] == 0xff && p[i + 1] == 0xd9)
+                        return false;
+        return true;
+}
+
+static int check_size(uint64_t w, uint64_t h, uint64_t max_pixels) {
+        if (w == 0 || h == 0)
+                return fail(-EBADMSG, "image has no pixels");
+        if (w * h > max_pixels || w > INT32_MAX / 4 || h > INT32_MAX / 4)
+                return fail(-E2BIG, "image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels is over the limit of " +
+                                            std::to_string(max_pixels) + " pixels");
+        return 0;
+}
+
+extern "C" int emo_image_decode(const void *data, size_t len, uint64_t max_pixels, emo_image_t **ret) {
+        return guard([&]() -> int {
+                const unsigned char *p = static_cast<const unsigned char *>(data);
+                if (len == 0)
+                        return fail(-EBADMSG, "empty image");
+                unsigned w, h;
+                int r = emo_image_probe(data, len, &w, &h);
+                if (r == -EBADMSG)
+                        return r;
+                if (r >= 0 && (r = check_size(w, h, max_pixels)) < 0)
+                        return r;
+                bool is_jpeg = len >= 3 && p[0] == 0xff && p[1] == 0xd8;
+                if (is_jpeg && jpeg_truncated(p, len))
+                        return fail(-EBADMSG, "truncated JPEG (no end-of-image marker)");
+                cv::Mat buf(1, (int) std::min<size_t>(len, INT32_MAX), CV_8UC1, const_cast<unsigned char *>(p));
+                cv::Mat m;
+                try {
+                        m = cv::imdecode(buf, cv::IMREAD_COLOR);
+                } catch (const cv::Exception &e) {
+                        // OPENCV_IO_MAX_IMAGE_PIXELS tripped inside a decoder we could not probe.
+                        if (strstr(e.what(), "validateInputImageSize"))
+                                return fail(-E2BIG, "image dimensions over the limit");
+                        return fail(-EBADMSG, std::string("cannot decode image: ") + e.what());
+                }
+                if (m.empty())
+                        return fail(-EBADMSG, "not an image in a format this daemon decodes");
+                if ((r = check_size(m.cols, m.rows, max_pixels)) < 0)
+                        return r;
+                *ret = new emo_image{ std::move(m) };
+                return 0;
+        });
+}
+
+extern "C" int emo_image_from_raw(emo_pixel_format_t format, const void *data, size_t len, unsigned width,
+                                  unsigned height, unsigned stride, uint64_t max_pixels, emo_image_t **ret) {
+        return guard([&]() -> int {
+                unsigned bpp = format == EMO_PIXEL_GRAY8 ? 1 : 3;
+                if (width == 0 || height == 0)
+                        return fail(-EINVAL, "raw image needs a width and a height");
+                int r = check_size(width, height, max_pixels);
+                if (r < 0)
+                        return r;
+                uint64_t row = (uint64_t) width * bpp;
+                uint64_t s = stride ? stride : row;
+                if (s < row)
+                        return fail(-EINVAL, "stride " + std::to_string(s) + " is less than a row of " + std::to_string(row) +
+                                                     " bytes");
+                if ((uint64_t) len != s * height)
+                        return fail(-EINVAL, "raw image holds " + std::to_string(len) + " bytes, " +
+                                                     std::to_string(width) + "x" + std::to_string(height) +
+                                                     " with stride " + std::to_string(s) + " needs " +
+                                                     std::to_string(s * height));
+                cv::Mat view((int) height, (int) width, bpp == 1 ? CV_8UC1 : CV_8UC3, const_cast<void *>(data),
+                             (size_t) s);
+                auto img = new emo_image;
+                if (format == EMO_PIXEL_RGB24)
+                        cv::cvtColor(view, img->mat, cv::COLOR_RGB2BGR);
+                else
+                        img->mat = view.clone();
+                *ret = img;
+                return 0;
+        });
+}
+
+extern "C" emo_image_t *emo_image_free(emo_image_t *img) {
+        delete img;
+        return NULL;
+}
+
+extern "C" unsigned emo_image_width(const emo_image_t *img) {
+        return (unsigned) img->mat.cols;
+}
+
+extern "C" unsigned emo_image_height(const emo_image_t *img) {
+        return (unsigned) img->mat.rows;
+}
+
+/* ---- devices --------------------------------------------------------------------------------- */
+
+static const char *const device_names[] = { "auto", "cpu", "opencl", "cuda" };
+
+extern "C" const char *emo_device_name(emo_device_t d) {
+        return (unsigned) d < sizeof(device_names) / sizeof(device_names[0]) ? device_names[d] : NULL;
+}
+
+extern "C" int emo_device_from_name(const char *name, emo_device_t *ret) {
+        for (unsigned i = 0; i < sizeof(device_names) / sizeof(device_names[0]); i++)
+                if (name && strcmp(name, device_names[i]) == 0) {
+                        *ret = (emo_device_t) i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+static bool have_cuda() {
+        try {
+                return cv::cuda::getCudaEnabledDeviceCount() > 0 &&
+                       !cv::dnn::getAvailableTargets(cv::dnn::DNN_BACKEND_CUDA).empty();
+        } catch (...) {
+                return false;
+        }
+}
+
+static bool have_opencl() {
+        try {
+                if (!cv::ocl::haveOpenCL())
+                        return false;
+                cv::ocl::setUseOpenCL(true);
+                return cv::ocl::useOpenCL() && cv::ocl::Device::getDefault().available();
+        } catch (...) {
+                return false;
+        }
+}
+
+extern "C" int emo_device_resolve(emo_device_t want, emo_device_t *ret) {
+        return guard([&]() -> int {
+                switch (want) {
+                case EMO_DEVICE_AUTO:
+                        *ret = have_cuda() ? EMO_DEVICE_CUDA : EMO_DEVICE_CPU;
+                        if (*ret != EMO_DEVICE_OPENCL)
+                                cv::ocl::setUseOpenCL(false);
+                        return 0;
+                case EMO_DEVICE_CPU:
+                        cv::ocl::setUseOpenCL(false);
+                        *ret = want;
+                        return 0;
+                case EMO_DEVICE_OPENCL:
+                        if (!have_opencl())
+                                return fail(-ENODEV, "no usable OpenCL device (OpenCV " CV_VERSION
+                                                     " has OpenCL support, but no platform or device was found)");
+                        *ret = want;
+                        return 0;
+                case EMO_DEVICE_CUDA:
+                        if (!have_cuda())
+                                return fail(-ENODEV, "CUDA is not available: this OpenCV " CV_VERSION
+                                                     " was built without the CUDA DNN backend, or no CUDA device is present");
+                        *ret = want;
+                        return 0;
+                }
+                return fail(-EINVAL, "unknown device");
+        });
+}
+
+static void dnn_target(emo_device_t d, int *backend, int *target) {
+        switch (d) {
+        case EMO_DEVICE_CUDA:
+                *backend = cv::dnn::DNN_BACKEND_CUDA;
+                *target = cv::dnn::DNN_TARGET_CUDA;
+                break;
+        case EMO_DEVICE_OPENCL:
+                *backend = cv::dnn::DNN_BACKEND_OPENCV;
+                *target = cv::dnn::DNN_TARGET_OPENCL;
+                break;
+        default:
+                *backend = cv::dnn::DNN_BACKEND_OPENCV;
+                *target = cv::dnn::DNN_TARGET_CPU;
+        }
+}
+
+static bool file_exists(const char *path) {
+        FILE *f = path ? fopen(path, "rb") : NULL;
+        if (f)
+                fclose(f);
+        return f != NULL;
+}
+
+/* ---- detection ------------------------------------------------------------------------------- */
+
+extern "C" const char *emo_detector_kind_name(emo_detector_kind_t kind) {
+        return kind == EMO_DETECTOR_YUNET ? "yunet" : kind == EMO_DETECTOR_HAAR ? "haar" : NULL;
+}
+
+extern "C" int emo_detector_new(const emo_detector_params_t *params, emo_detector_t **ret) {
+        return guard([&]() -> int {
+                if (!file_exists(params->model_path))
+                        return fail(-ENOENT, std::string("cannot read detector model ") +
+                                                     (params->model_path ? params->model_path : "(none)"));
+                auto d = new emo_detector;
+                d->params = *params;
+                try {
+                        if (params->kind == EMO_DETECTOR_YUNET) {
+                                int backend, target;
+                                dnn_target(params->device, &backend, &target);
+                                d->yunet = cv::FaceDetectorYN::create(params->model_path, "", cv::Size(320, 320),
+                                                                      params->score_threshold, 0.3f, 5000, backend, target);
+                                // Run once so a model that loads but cannot infer fails now, not per request.
+                                cv::Mat probe(240, 320, CV_8UC3, cv::Scalar(127, 127, 127)), faces;
+                                d->yunet->setInputSize(probe.size());
+                                d->yunet->detect(probe, faces);
+                        } else if (!d->haar.load(params->model_path)) {
+                                delete d;
+                                return fail(-EINVAL, std::string("not a cascade classifier: ") + params->model_path);
+                        }
+                } catch (...) {
+                        delete d;
+                        throw;
+                }
+                *ret = d;
+                return 0;
+        });
+}
+
+extern "C" emo_detector_t *emo_detector_free(emo_detector_t *d) {
+        delete d;
+        return NULL;
+}
+
+extern "C" int emo_detector_detect(emo_detector_t *d, const emo_image_t *img, emo_face_box_t *boxes,
+                                   size_t max_boxes, size_t *ret_n) {
+        return guard([&]() -> int {
+                const cv::Mat &src = img->mat;
+                double f = 1.0;
+                unsigned longest = (unsigned) std::max(src.cols, src.rows);
+                if (d->params.max_side && longest > d->params.max_side)
+                        f = (double) d->params.max_side / longest;
+                cv::Mat small;
+                if (f < 1.0)
+                        cv::resize(src, small, cv::Size(), f, f, cv::INTER_AREA);
+                else
+                        small = src;
+                std::vector<emo_face_box_t> found;
+                if (d->params.kind == EMO_DETECTOR_YUNET) {
+                        cv::Mat bgr, faces;
+                        if (small.channels() == 1)
+                                cv::cvtColor(small, bgr, cv::COLOR_GRAY2BGR);
+                        else
+                                bgr = small;
+                        d->yunet->setInputSize(bgr.size());
+                        d->yunet->detect(bgr, faces);
+                        for (int i = 0; i < faces.rows; i++) {
+                                const float *row = faces.ptr<float>(i);
+                                found.push_back({ (int) (row[0] / f), (int) (row[1] / f), (int) (row[2] / f),
+                                                  (int) (row[3] / f), row[14] });
+                        }
+                } else {
+                        cv::Mat gray;
+                        if (small.channels() == 3)
+                                cv::cvtColor(small, gray, cv::COLOR_BGR2GRAY);
+                        else
+                                gray = small;
+                        cv::equalizeHist(gray, gray);
+                        std::vector<cv::Rect> rects;
+                        int min = std::max(1, (int) (d->params.min_face * f));
+                        d->haar.detectMultiScale(gray, rects, 1.1, 5, 0, cv::Size(min, min));
+                        for (const auto &r : rects)
+                                found.push_back({ (int) (r.x / f), (int) (r.y / f), (int) (r.width / f),
+                                                  (int) (r.height / f), 1.0f });
+                }
+                found.erase(std::remove_if(found.begin(), found.end(),
+                                           [&](const emo_face_box_t &b) {
+                                                   return b.width < (int) d->params.min_face ||
+                                                          b.height < (int) d->params.min_face || b.width <= 0 ||
+                                                          b.height <= 0;
+                                           }),
+                            found.end());
+                std::stable_sort(found.begin(), found.end(), [](const emo_face_box_t &a, const emo_face_box_t &b) {
+                        return (int64_t) a.width * a.height > (int64_t) b.width * b.height;
+                });
+                size_t n = std::min(found.size(), max_boxes);
+                std::copy_n(found.begin(), n, boxes);
+                *ret_n = n;
+                return 0;
+        });
+}
+
+/* ---- classification -------------------------------------------------------------------------- */
+
+extern "C" int emo_classifier_new(const emo_classifier_params_t *params, emo_classifier_t **ret) {
+        return guard([&]() -> int {
+                if (!file_exists(params->onnx_path))
+                        return fail(-ENOENT, std::string("cannot read model ") + (params->onnx_path ?: "(none)"));
+                if (params->width == 0 || params->height == 0 || params->std <= 0 || params->scale <= 0 ||
+                    params->framing_scale <= 0)
+                        return fail(-EINVAL, "model metadata has an impossible input size, scale, std or framing");
+                auto c = new emo_classifier;
+                try {
+                        c->params = *params;
+                        c->net = cv::dnn::readNetFromONNX(params->onnx_path);
+                        int backend, target;
+                        dnn_target(params->device, &backend, &target);
+                        c->net.setPreferableBackend(backend);
+                        c->net.setPreferableTarget(target);
+                        cv::Mat probe = cv::Mat::zeros(1, 1, CV_32F);
+                        int shape[] = { 2, 1, (int) params->height, (int) params->width };
+                        c->net.setInput(cv::Mat(4, shape, CV_32F, cv::Scalar(0)));
+                        cv::Mat out = c->net.forward();
+                        if (out.dims != 2 || out.rows != 2 || out.cols != EMO_EMOTION_COUNT) {
+                                delete c;
+                                return fail(-EINVAL, "model does not map [N,1,H,W] to [N,7]");
+                        }
+                } catch (...) {
+                        delete c;
+                        throw;
+                }
+                *ret = c;
+                return 0;
+        });
+}
+
+extern "C" emo_classifier_t *emo_classifier_free(emo_classifier_t *c) {
+        delete c;
+        return NULL;
+}
+
+// The square region the model wants around a face box, in image coordinates.
+static cv::Rect frame_box(const emo_classifier_params_t &p, const emo_face_box_t &b) {
+        double side = p.framing_scale * std::max(b.width, b.height);
+        double cx = b.x + b.width / 2.0 + p.offset_x * side;
+        double cy = b.y + b.height / 2.0 + p.offset_y * side;
+        int s = std::max(1, (int) std::lround(side));
+        return cv::Rect((int) std::lround(cx - side / 2), (int) std::lround(cy - side / 2), s, s);
+}
+
+extern "C" int emo_classifier_classify(emo_classifier_t *c, const emo_image_t *img, const emo_face_box_t *boxes,
+                                       size_t n, bool exact_crop, float (*ret_probs)[EMO_EMOTION_COUNT]) {
+        return guard([&]() -> int {
+                if (n == 0)
+                        return 0;
+                const cv::Mat &src = img->mat;
+                const cv::Size in((int) c->params.width, (int) c->params.height);
+                const cv::Rect whole(0, 0, src.cols, src.rows);
+                c->crops.resize(c->params.tta_hflip ? 2 * n : n);
+                for (size_t i = 0; i < n; i++) {
+                        cv::Rect want = exact_crop ? cv::Rect(boxes[i].x, boxes[i].y, boxes[i].width, boxes[i].height)
+                                                   : frame_box(c->params, boxes[i]);
+                        if (want.width <= 0 || want.height <= 0)
+                                return fail(-EINVAL, "face region has no area");
+                        cv::Rect inside = want & whole;
+                        if (inside.empty())
+                                return fail(-EINVAL, "face region lies outside the image");
+                        cv::Mat crop = src(inside), gray, padded;
+                        if (crop.channels() == 3)
+                                cv::cvtColor(crop, gray, cv::COLOR_BGR2GRAY);
+                        else
+                                gray = crop;
+                        if (inside != want) {
+                                cv::copyMakeBorder(gray, padded, inside.y - want.y, want.br().y - inside.br().y,
+                                                   inside.x - want.x, want.br().x - inside.br().x, cv::BORDER_REPLICATE);
+                                gray = padded;
+                        }
+                        cv::Mat &face = c->crops[i];
+                        if (gray.size() == in)
+                                gray.copyTo(face);
+                        else
+                                cv::resize(gray, face, in, 0, 0,
+                                           gray.cols > in.width ? cv::INTER_AREA : cv::INTER_LINEAR);
+                        if (c->params.tta_hflip)
+                                cv::flip(face, c->crops[n + i], 1);
+                }
+                // blobFromImages computes (pixel - mean) * factor; ours is (pixel * scale - mean) / std.
+                const auto &p = c->params;
+                cv::Mat blob = cv::dnn::blobFromImages(c->crops, p.scale / p.std, in, cv::Scalar(p.mean / p.scale),
+                                                       false, false, CV_32F);
+                c->net.setInput(blob);
+                cv::Mat out = c->net.forward();
+                if (out.dims != 2 || out.rows != (int) c->crops.size() || out.cols != EMO_EMOTION_COUNT)
+                        return fail(-EIO, "model output has an unexpected shape");
+                for (size_t i = 0; i < n; i++)
+                        for (int k = 0; k < EMO_EMOTION_COUNT; k++) {
+                                float v = out.at<float>((int) i, k);
+                                if (p.tta_hflip)
+                                        v = (v + out.at<float>((int) (n + i), k)) / 2;
+                                ret_probs[i][k] = v;
+                        }
+                return 0;
+        });
+}

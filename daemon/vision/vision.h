@@ -1,0 +1,144 @@
+/* vision: the only door to OpenCV (which has no C API in version 4). Image decoding with limits,
+ * face detection and the emotion CNN, behind opaque handles and plain C types.
+ *
+ * Every function returns >= 0 on success and a negative errno on failure; no C++ exception
+ * crosses this header. The text of the last failure in the calling thread is kept for logs
+ * (emo_vision_last_error). Detector and classifier handles are not thread-safe: give each worker
+ * thread its own. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "emo/labels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Text of the last failure of a vision call in this thread ("" if none). Thread-local storage,
+ * valid until the next vision call in the same thread. */
+const char *emo_vision_last_error(void);
+
+/* Process-wide setup, before any other call: cap on decoded pixels (also applied inside OpenCV's
+ * decoders as a second line of defence) and the number of threads OpenCV may use per call
+ * (1 when each worker owns a core). */
+void emo_vision_init(uint64_t max_pixels, int threads);
+
+/* ---- images ---------------------------------------------------------------------------------- */
+
+typedef struct emo_image emo_image_t;
+
+typedef enum emo_pixel_format {
+        EMO_PIXEL_GRAY8,
+        EMO_PIXEL_BGR24,
+        EMO_PIXEL_RGB24,
+} emo_pixel_format_t;
+
+/* Read the dimensions from an encoded image's header without decoding it (JPEG, PNG, WebP).
+ * -ENOTSUP for other formats (emo_image_decode still bounds them), -EBADMSG for a header that
+ * is broken or truncated. */
+int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height);
+
+/* Decode an encoded image. Dimensions are checked against max_pixels before any pixel memory is
+ * allocated. -E2BIG over the limit (decompression bombs included), -EBADMSG when the bytes are
+ * not a decodable image or a JPEG is truncated, -ENOMEM. */
+int emo_image_decode(const void *data, size_t len, uint64_t max_pixels, emo_image_t **ret);
+
+/* Copy raw pixels into an image. stride 0 means width * bytes per pixel. -EINVAL when len is
+ * not exactly stride * height or the geometry is impossible, -E2BIG over max_pixels. */
+int emo_image_from_raw(emo_pixel_format_t format, const void *data, size_t len, unsigned width, unsigned height,
+                       unsigned stride, uint64_t max_pixels, emo_image_t **ret);
+
+/* Accepts NULL, returns NULL. */
+emo_image_t *emo_image_free(emo_image_t *img);
+
+unsigned emo_image_width(const emo_image_t *img);
+unsigned emo_image_height(const emo_image_t *img);
+
+/* ---- compute devices ------------------------------------------------------------------------- */
+
+typedef enum emo_device {
+        EMO_DEVICE_AUTO,
+        EMO_DEVICE_CPU,
+        EMO_DEVICE_OPENCL,
+        EMO_DEVICE_CUDA,
+} emo_device_t;
+
+/* "auto", "cpu", "opencl", "cuda"; NULL when out of range. */
+const char *emo_device_name(emo_device_t d);
+
+/* Parse a device name; -EINVAL when unknown. */
+int emo_device_from_name(const char *name, emo_device_t *ret);
+
+/* Map a wanted device to one this OpenCV build and machine can run. AUTO picks CUDA when
+ * available, else CPU (OpenCL is often slower than the CPU for a small CNN, so it is used only
+ * when asked for). An explicit device that is missing is -ENODEV, with the reason in
+ * emo_vision_last_error(). */
+int emo_device_resolve(emo_device_t want, emo_device_t *ret);
+
+/* ---- face detection -------------------------------------------------------------------------- */
+
+typedef struct emo_face_box {
+        int x, y, width, height;
+        float score; /* detector confidence 0..1 */
+} emo_face_box_t;
+
+typedef enum emo_detector_kind {
+        EMO_DETECTOR_YUNET, /* cv::FaceDetectorYN with face_detection_yunet_2022mar.onnx */
+        EMO_DETECTOR_HAAR,  /* cv::CascadeClassifier, e.g. haarcascade_frontalface_default.xml */
+} emo_detector_kind_t;
+
+typedef struct emo_detector_params {
+        emo_detector_kind_t kind;
+        const char *model_path;
+        float score_threshold; /* YuNet: keep faces scoring at least this */
+        unsigned max_side;     /* images are scaled down to this longest side for detection; 0: never */
+        unsigned min_face;     /* smallest face side in pixels of the original image */
+        emo_device_t device;   /* resolved device (not AUTO) */
+} emo_detector_params_t;
+
+typedef struct emo_detector emo_detector_t;
+
+const char *emo_detector_kind_name(emo_detector_kind_t kind);
+
+/* Load a detector. -ENOENT missing model file, -EINVAL unusable model. */
+int emo_detector_new(const emo_detector_params_t *params, emo_detector_t **ret);
+
+emo_detector_t *emo_detector_free(emo_detector_t *d);
+
+/* Find faces, largest first, at most max_boxes of them. *ret_n is how many were written. */
+int emo_detector_detect(emo_detector_t *d, const emo_image_t *img, emo_face_box_t *boxes, size_t max_boxes,
+                        size_t *ret_n);
+
+/* ---- emotion classifier ---------------------------------------------------------------------- */
+
+typedef struct emo_classifier_params {
+        const char *onnx_path;
+        unsigned width, height; /* network input, one grey channel */
+        double scale, mean, std; /* x = (pixel * scale - mean) / std */
+        /* Crop framing around a detector box: side = framing_scale * max(w, h), centre shifted by
+         * (offset_x, offset_y) * side. */
+        double framing_scale, offset_x, offset_y;
+        bool tta_hflip;     /* average with the mirrored face */
+        emo_device_t device; /* resolved device (not AUTO) */
+} emo_classifier_params_t;
+
+typedef struct emo_classifier emo_classifier_t;
+
+/* Load the network and check that it maps [N,1,H,W] to [N,7]. -ENOENT, -EINVAL. */
+int emo_classifier_new(const emo_classifier_params_t *params, emo_classifier_t **ret);
+
+emo_classifier_t *emo_classifier_free(emo_classifier_t *c);
+
+/* Classify n faces of img in one batch. exact_crop: the boxes are already framed like the
+ * training faces, so the framing is not applied. Regions partly outside the image are padded
+ * by replicating the border; a region wholly outside is -EINVAL. ret_probs[i] receives the
+ * seven probabilities of face i in FER2013 order. */
+int emo_classifier_classify(emo_classifier_t *c, const emo_image_t *img, const emo_face_box_t *boxes, size_t n,
+                            bool exact_crop, float (*ret_probs)[EMO_EMOTION_COUNT]);
+
+#ifdef __cplusplus
+}
+#endif
