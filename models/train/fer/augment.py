@@ -1,0 +1,43 @@
+"""Batched augmentation on tensors (a per-image Python loop would cost more than the CNN on CPU).
+One affine warp per face carries rotation, scale, shift and horizontal flip; then brightness and
+contrast jitter and random erasing."""
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def augment(x, gen, rotate=15.0, scale=0.1, shift=0.1, flip=True, jitter=0.25, erase=0.5):
+    """x: float [B,1,H,W] in 0..1. Returns a new tensor; gen is a torch.Generator for reproducibility."""
+    b = x.shape[0]
+    u = lambda lo, hi: torch.rand(b, generator=gen) * (hi - lo) + lo
+    angle = u(-rotate, rotate) * math.pi / 180
+    s = 1.0 / u(1 - scale, 1 + scale)
+    fx = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0) if flip else torch.ones(b)
+    cos, sin = torch.cos(angle) * s, torch.sin(angle) * s
+    theta = torch.stack([
+        torch.stack([cos * fx, -sin, u(-shift, shift) * 2], 1),
+        torch.stack([sin * fx, cos, u(-shift, shift) * 2], 1)], 1)
+    grid = F.affine_grid(theta, x.shape, align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if jitter:
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        c = u(1 - jitter, 1 + jitter).view(b, 1, 1, 1)
+        d = u(-jitter / 2, jitter / 2).view(b, 1, 1, 1)
+        x = ((x - mean) * c + mean + d).clamp(0, 1)
+    if erase:
+        h, w = x.shape[2], x.shape[3]
+        area = u(0.02, 0.2) * h * w
+        ratio = torch.exp(u(math.log(0.3), math.log(3.3)))
+        eh = (area * ratio).sqrt().clamp(1, h).long()
+        ew = (area / ratio).sqrt().clamp(1, w).long()
+        y0 = (torch.rand(b, generator=gen) * (h - eh + 1).float()).long()
+        x0 = (torch.rand(b, generator=gen) * (w - ew + 1).float()).long()
+        ys = torch.arange(h).view(1, h, 1)
+        xs = torch.arange(w).view(1, 1, w)
+        mask = ((ys >= y0.view(b, 1, 1)) & (ys < (y0 + eh).view(b, 1, 1)) &
+                (xs >= x0.view(b, 1, 1)) & (xs < (x0 + ew).view(b, 1, 1)))
+        mask &= (torch.rand(b, generator=gen) < erase).view(b, 1, 1)
+        noise = torch.rand(x.shape, generator=gen)
+        x = torch.where(mask.unsqueeze(1), noise, x)
+    return x
