@@ -1,0 +1,232 @@
+#include "analyze.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "emo/util.h"
+#include "output.h"
+#include "pipeline.h"
+
+/* Enough to keep every worker of a local daemon busy while the next file is read. */
+#define ANALYZE_WINDOW 8
+
+enum {
+        ARG_LANG = CLI_ARG_FIRST,
+        ARG_MAX_FACES,
+};
+
+typedef struct item {
+        const char *name;
+        uint8_t *data;
+        size_t size;
+        bool done;
+        int error;          /* local or transport failure, negative errno */
+        emo_reply_t *reply; /* when error == 0 */
+} item_t;
+
+typedef struct analyze {
+        cli_options_t o;
+        const char *language;
+        unsigned max_faces;
+        item_t *items;
+        size_t n;
+        size_t printed;
+        size_t blocks; /* human blocks on stdout, for the blank line between them */
+        unsigned failed;
+} analyze_t;
+
+static void help(void) {
+        printf("Usage: %s analyze [OPTION]... FILE...\n"
+               "Find the faces in each image FILE ('-' reads standard input) and show the emotion,\n"
+               "confidence and emoji of each, and the dialogue line emotiond chose for the image.\n"
+               "Any format the daemon decodes (JPEG, PNG, BMP, WebP, TIFF, PNM).\n"
+               "\n"
+               "      --json           one JSON object per FILE and line, in input order\n"
+               "      --lang LANG      dialogue language, e.g. fr or en (default: the daemon's)\n"
+               "      --max-faces N    at most N faces per image, largest first (default: the daemon's limit)\n"
+               CLI_COMMON_HELP
+               "  -h, --help           show this help and exit\n"
+               "\n"
+               "Files over 64 MiB are refused. Exit status: 0 all images analysed, 1 some FILE failed\n"
+               "(each failure is reported), 2 usage error, 3 the daemon did not answer.\n",
+               cli_program_name);
+}
+
+static int build(void *userdata, size_t index, cli_request_t *r) {
+        analyze_t *a = userdata;
+        item_t *it = &a->items[index];
+        int k = cli_read_file(it->name, &it->data, &it->size);
+        if (k < 0)
+                return k;
+        cli_request_init(r, EMOTION__V1__IMAGE__FORMAT__ENCODED, it->data, it->size, a->o.timeout_ms);
+        r->options.include_probabilities = true;
+        r->options.max_faces = a->max_faces;
+        r->options.language = (char *) (a->language ?: "");
+        return 0;
+}
+
+/* The status and message of a failed item, as the JSON "status"/"error" fields show them. */
+static void describe_failure(const analyze_t *a, const item_t *it, const char **ret_status, char *msg, size_t len) {
+        if (it->error == -ETIMEDOUT) {
+                *ret_status = "timeout";
+                snprintf(msg, len, "no reply after %d attempt%s of %d ms", a->o.attempts,
+                         a->o.attempts == 1 ? "" : "s", a->o.timeout_ms);
+        } else if (it->error == -EFBIG) {
+                *ret_status = "file_too_large";
+                snprintf(msg, len, "larger than the %u MiB limit", CLI_MAX_FILE_SIZE >> 20);
+        } else if (it->error < 0) {
+                *ret_status = "io_error";
+                snprintf(msg, len, "%s", strerror(-it->error));
+        } else if (!cli_reply_ok(it->reply)) {
+                *ret_status = emo_status_name(it->reply->status);
+                snprintf(msg, len, "%s", *it->reply->message ? it->reply->message : "(no message)");
+        } else {
+                *ret_status = "protocol_error";
+                snprintf(msg, len, "the reply carries no analysis");
+        }
+}
+
+static void print_item(analyze_t *a, item_t *it) {
+        const emo_analyze_reply_t *ar = it->error == 0 ? cli_reply_analyze(it->reply) : NULL;
+
+        const char *status = "ok";
+        char msg[512] = "";
+        if (!ar) {
+                describe_failure(a, it, &status, msg, sizeof(msg));
+                a->failed++;
+                cli_error("%s: %s: %s", it->name, status, msg);
+        }
+
+        if (a->o.json) {
+                json_object *o = json_object_new_object();
+                if (!o)
+                        return;
+                cli_json_add_string(o, "file", it->name);
+                cli_json_add_string(o, "status", status);
+                if (ar)
+                        cli_json_add_analyze(o, ar);
+                else
+                        cli_json_add_string(o, "error", msg);
+                cli_json_print_line(o);
+                json_object_put(o);
+        } else if (ar) {
+                if (a->blocks++ > 0)
+                        putchar('\n');
+                cli_print_analyze(it->name, ar);
+                fflush(stdout);
+        }
+}
+
+static void item_release(item_t *it) {
+        free(it->data);
+        it->data = NULL;
+        emo_reply_free(it->reply);
+        it->reply = NULL;
+}
+
+static void done(void *userdata, size_t index, int error, emo_reply_t *reply) {
+        analyze_t *a = userdata;
+        item_t *it = &a->items[index];
+        it->done = true;
+        it->error = error;
+        it->reply = reply;
+        free(it->data); /* the request using it is finished */
+        it->data = NULL;
+
+        /* Print in input order: everything finished up to the first item still in flight. */
+        for (; a->printed < a->n && a->items[a->printed].done; a->printed++) {
+                print_item(a, &a->items[a->printed]);
+                item_release(&a->items[a->printed]);
+        }
+}
+
+int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
+        static const struct option options[] = {
+                CLI_COMMON_LONG_OPTIONS,
+                { "lang", required_argument, NULL, ARG_LANG },
+                { "max-faces", required_argument, NULL, ARG_MAX_FACES },
+                {},
+        };
+        analyze_t a = { .o = *defaults };
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                int r = cli_common_option(&a.o, "analyze", c, optarg);
+                if (r < 0)
+                        return CLI_EXIT_USAGE;
+                if (r > 0)
+                        continue;
+                switch (c) {
+                case 'h':
+                        help();
+                        return CLI_EXIT_OK;
+                case ARG_LANG:
+                        if (strlen(optarg) < 1 || strlen(optarg) > 16 || strspn(optarg, "abcdefghijklmnopqrstuvwxyz"
+                                                                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_") != strlen(optarg))
+                                return cli_usage_error("analyze", "invalid language '%s' (expected a code such as fr or en)",
+                                                       optarg);
+                        a.language = optarg;
+                        break;
+                case ARG_MAX_FACES: {
+                        uint64_t v;
+                        if (cli_parse_uint(optarg, 0, 100000, &v) < 0)
+                                return cli_usage_error("analyze", "invalid value '%s' for --max-faces: expected an integer from 0 to 100000",
+                                                       optarg);
+                        a.max_faces = (unsigned) v;
+                        break;
+                }
+                default:
+                        return cli_usage_hint("analyze");
+                }
+        }
+        if (optind >= argc)
+                return cli_usage_error("analyze", "no FILE given");
+
+        a.n = (size_t) (argc - optind);
+        _cleanup_free_ item_t *items = calloc(a.n, sizeof(item_t));
+        if (!items) {
+                cli_error("Out of memory");
+                return CLI_EXIT_FAILED;
+        }
+        a.items = items;
+        for (size_t i = 0; i < a.n; i++)
+                items[i].name = argv[optind + i];
+
+        emo_client_t *client = NULL;
+        int r = cli_client_open(&a.o, "analyze", &client);
+        if (r < 0)
+                return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
+
+        cli_pipeline_config_t config = {
+                .timeout_ms = a.o.timeout_ms,
+                .attempts = a.o.attempts,
+                .window = ANALYZE_WINDOW,
+        };
+        r = cli_pipeline_run(client, &config, a.n, build, done, &a);
+
+        int ret = a.failed > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+        if (r == -ETIMEDOUT) {
+                ret = cli_report_unreachable(&a.o, client);
+                /* One line per input even so, for scripts that pair inputs with lines. */
+                for (; a.o.json && a.printed < a.n; a.printed++) {
+                        json_object *o = json_object_new_object();
+                        if (!o)
+                                break;
+                        cli_json_add_string(o, "file", items[a.printed].name);
+                        cli_json_add_string(o, "status", "unreachable");
+                        cli_json_add_string(o, "error", "no reply from the daemon");
+                        cli_json_print_line(o);
+                        json_object_put(o);
+                }
+        } else if (r < 0) {
+                cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), strerror(-r));
+                ret = CLI_EXIT_UNREACHABLE;
+        }
+
+        for (size_t i = 0; i < a.n; i++)
+                item_release(&items[i]);
+        emo_client_free(client);
+        return ret;
+}

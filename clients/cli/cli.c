@@ -1,0 +1,179 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "emo/util.h"
+
+const char *cli_program_name = "emotion";
+
+int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret) {
+        if (!s || *s < '0' || *s > '9')
+                return -EINVAL;
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (*end != '\0')
+                return -EINVAL;
+        if (errno == ERANGE || v < min || v > max)
+                return -ERANGE;
+        *ret = v;
+        return 0;
+}
+
+int cli_usage_error(const char *command, const char *format, ...) {
+        va_list ap;
+        fprintf(stderr, "%s%s%s: ", cli_program_name, command ? " " : "", command ?: "");
+        va_start(ap, format);
+        vfprintf(stderr, format, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return cli_usage_hint(command);
+}
+
+int cli_usage_hint(const char *command) {
+        fprintf(stderr, "Try '%s%s%s --help' for more information.\n", cli_program_name, command ? " " : "",
+                command ?: "");
+        return CLI_EXIT_USAGE;
+}
+
+void cli_error(const char *format, ...) {
+        va_list ap;
+        fflush(stdout); /* keep the order of stdout and stderr on a terminal */
+        fprintf(stderr, "%s: ", cli_program_name);
+        va_start(ap, format);
+        vfprintf(stderr, format, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+static int parse_bounded(const char *command, const char *option, const char *arg, uint64_t min, uint64_t max, int *ret) {
+        uint64_t v;
+        int r = cli_parse_uint(arg, min, max, &v);
+        if (r < 0) {
+                cli_usage_error(command, "invalid value '%s' for %s: expected an integer from %llu to %llu", arg, option,
+                                (unsigned long long) min, (unsigned long long) max);
+                return -EINVAL;
+        }
+        *ret = (int) v;
+        return 0;
+}
+
+int cli_common_option(cli_options_t *o, const char *command, int c, const char *arg) {
+        int r;
+        switch (c) {
+        case CLI_ARG_SERVER:
+                if (!*arg) {
+                        cli_usage_error(command, "--server needs a ZeroMQ endpoint such as ipc:///run/x.sock");
+                        return -EINVAL;
+                }
+                o->server = arg;
+                return 1;
+        case CLI_ARG_TIMEOUT:
+                r = parse_bounded(command, "--timeout", arg, 1, CLI_MAX_TIMEOUT_MS, &o->timeout_ms);
+                return r < 0 ? r : 1;
+        case CLI_ARG_ATTEMPTS:
+                r = parse_bounded(command, "--attempts", arg, 1, CLI_MAX_ATTEMPTS, &o->attempts);
+                return r < 0 ? r : 1;
+        case CLI_ARG_JSON:
+                o->json = true;
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+int cli_client_open(const cli_options_t *o, const char *command, emo_client_t **ret) {
+        int r = emo_client_new(o->server, ret);
+        if (r == -EINVAL)
+                cli_usage_error(command, "invalid endpoint '%s' (expected e.g. ipc:///path or tcp://127.0.0.1:5555)",
+                                o->server ?: getenv("EMOTIOND_ENDPOINT") ?: "");
+        else if (r < 0)
+                cli_error("Failed to open a connection: %s", strerror(-r));
+        return r;
+}
+
+int cli_report_unreachable(const cli_options_t *o, const emo_client_t *c) {
+        const char *ep = emo_client_endpoint(c);
+        bool missing = strncmp(ep, "ipc://", 6) == 0 && access(ep + 6, F_OK) < 0;
+        cli_error("No reply from emotiond at %s after %d attempt%s of %d ms%s", ep, o->attempts,
+                  o->attempts == 1 ? "" : "s", o->timeout_ms,
+                  missing ? " (no socket file there: is emotiond running?)" : "");
+        return CLI_EXIT_UNREACHABLE;
+}
+
+/* Read all of fd, at most CLI_MAX_FILE_SIZE bytes. */
+static int read_fd(int fd, uint8_t **ret_data, size_t *ret_size) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (S_ISREG(st.st_mode) && (uint64_t) st.st_size > CLI_MAX_FILE_SIZE)
+                return -EFBIG;
+
+        size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t) st.st_size + 1 : 64 * 1024;
+        size_t size = 0;
+        _cleanup_free_ uint8_t *data = malloc(cap);
+        if (!data)
+                return -ENOMEM;
+        for (;;) {
+                if (size == cap) {
+                        if (cap > CLI_MAX_FILE_SIZE)
+                                return -EFBIG;
+                        size_t ncap = cap * 2 > CLI_MAX_FILE_SIZE + 1 ? CLI_MAX_FILE_SIZE + 1 : cap * 2;
+                        uint8_t *p = realloc(data, ncap);
+                        if (!p)
+                                return -ENOMEM;
+                        data = p;
+                        cap = ncap;
+                }
+                ssize_t k = read(fd, data + size, cap - size);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                size += (size_t) k;
+        }
+        if (size > CLI_MAX_FILE_SIZE)
+                return -EFBIG;
+        *ret_data = TAKE_PTR(data);
+        *ret_size = size;
+        return 0;
+}
+
+int cli_read_file(const char *name, uint8_t **ret_data, size_t *ret_size) {
+        if (strcmp(name, "-") == 0)
+                return read_fd(STDIN_FILENO, ret_data, ret_size);
+        int fd = open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        int r = read_fd(fd, ret_data, ret_size);
+        close(fd);
+        return r;
+}
+
+bool cli_reply_ok(const emo_reply_t *reply) {
+        return (int) reply->status == EMO_STATUS_OK;
+}
+
+const emo_analyze_reply_t *cli_reply_analyze(const emo_reply_t *reply) {
+        if (!cli_reply_ok(reply) || reply->body_case != EMOTION__V1__REPLY__BODY_ANALYZE)
+                return NULL;
+        return reply->analyze;
+}
+
+const emo_health_reply_t *cli_reply_health(const emo_reply_t *reply) {
+        if (!cli_reply_ok(reply) || reply->body_case != EMOTION__V1__REPLY__BODY_HEALTH)
+                return NULL;
+        return reply->health;
+}

@@ -1,0 +1,102 @@
+/* What every `emotion` command shares: the connection options (--server, --timeout, --attempts,
+ * --json), the exit codes scripts rely on, strict number parsing and the usage-error message.
+ * Commands are `int cli_<name>_main(const cli_options_t *defaults, int argc, char **argv)`: they
+ * take the global options as defaults, parse their own argv (argv[0] is the command name) and
+ * return an exit code. */
+#pragma once
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "emo/client.h"
+#include "emo/endpoint.h"
+
+/* The exit codes are part of the contract (docs/cli.md). */
+enum {
+        CLI_EXIT_OK = 0,          /* every input succeeded */
+        CLI_EXIT_FAILED = 1,      /* some input failed; each failure was reported */
+        CLI_EXIT_USAGE = 2,       /* bad command line */
+        CLI_EXIT_UNREACHABLE = 3, /* no reply from the daemon after every attempt */
+};
+
+/* Image files larger than this are refused before anything is sent: no real photo is this big,
+ * and reading a huge file by mistake (a video, a disk image) should fail fast. */
+#define CLI_MAX_FILE_SIZE (64u * 1024 * 1024)
+
+#define CLI_DEFAULT_TIMEOUT_MS 10000
+#define CLI_DEFAULT_ATTEMPTS 3
+#define CLI_MAX_TIMEOUT_MS (24 * 3600 * 1000)
+#define CLI_MAX_ATTEMPTS 100
+
+typedef struct cli_options {
+        const char *server; /* NULL: $EMOTIOND_ENDPOINT, else emo_endpoint_default_connect() */
+        int timeout_ms;     /* per request and per attempt */
+        int attempts;       /* sends per request before giving up, >= 1 */
+        bool json;
+} cli_options_t;
+
+/* getopt_long() values of the shared options; commands number their own from CLI_ARG_FIRST. */
+enum {
+        CLI_ARG_SERVER = 0x100,
+        CLI_ARG_TIMEOUT,
+        CLI_ARG_ATTEMPTS,
+        CLI_ARG_JSON,
+        CLI_ARG_FIRST,
+};
+
+#define CLI_COMMON_LONG_OPTIONS                                             \
+        { "help", no_argument, NULL, 'h' },                                 \
+        { "server", required_argument, NULL, CLI_ARG_SERVER },              \
+        { "timeout", required_argument, NULL, CLI_ARG_TIMEOUT },            \
+        { "attempts", required_argument, NULL, CLI_ARG_ATTEMPTS },          \
+        { "json", no_argument, NULL, CLI_ARG_JSON }
+
+/* Help text lines for the shared options, for each command's --help. */
+#define CLI_COMMON_HELP                                                                        \
+        "      --server EP      daemon endpoint (default: $EMOTIOND_ENDPOINT, else the user\n"  \
+        "                       socket when it exists, else " EMO_SYSTEM_ENDPOINT ")\n"         \
+        "      --timeout MS     wait at most MS milliseconds per request attempt (default 10000)\n" \
+        "      --attempts N     send each request at most N times before giving up (default 3)\n"
+
+extern const char *cli_program_name;
+
+/* Apply one of the shared options (getopt_long()'s value c and argument arg) to o.
+ * 1 when c was a shared option, 0 when it is not one, -EINVAL after printing a usage message for
+ * a bad value (command: for the hint, NULL at the global level). */
+int cli_common_option(cli_options_t *o, const char *command, int c, const char *arg);
+
+/* Parse a decimal number in [min, max] (no sign, no trailing characters). 0 or -EINVAL/-ERANGE. */
+int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
+
+/* Print "emotion[ COMMAND]: MESSAGE" and the hint to --help on stderr; returns CLI_EXIT_USAGE.
+ * command may be NULL (the global level). */
+int cli_usage_error(const char *command, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+/* After getopt_long() reported a bad option itself (argv[0] is "emotion COMMAND", so its message
+ * names the command): print the hint to --help and return CLI_EXIT_USAGE. */
+int cli_usage_hint(const char *command);
+
+/* Print "emotion: MESSAGE" on stderr. */
+void cli_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
+
+/* Open a client for o->server (or the default endpoint). Prints the error itself (command: for
+ * the hint to --help).
+ * 0, or -EINVAL for a malformed endpoint (a usage error), -ENOMEM. */
+int cli_client_open(const cli_options_t *o, const char *command, emo_client_t **ret);
+
+/* The message for a daemon that did not answer: "no reply from EP after N attempts of MS ms",
+ * with a hint when an ipc:// socket file does not even exist. Returns CLI_EXIT_UNREACHABLE. */
+int cli_report_unreachable(const cli_options_t *o, const emo_client_t *c);
+
+/* Read the whole file name ('-': standard input), at most CLI_MAX_FILE_SIZE bytes, into a malloc'd
+ * buffer. 0, -EFBIG when larger, -EISDIR, or the errno of open/read. */
+int cli_read_file(const char *name, uint8_t **ret_data, size_t *ret_size);
+
+/* The body of an OK reply of the expected kind, or NULL for an error status or a reply without
+ * that body. (Comparing reply->status with EMO_STATUS_OK directly trips -Wenum-compare.) */
+const emo_analyze_reply_t *cli_reply_analyze(const emo_reply_t *reply);
+const emo_health_reply_t *cli_reply_health(const emo_reply_t *reply);
+
+/* Whether the reply's status is OK. */
+bool cli_reply_ok(const emo_reply_t *reply);

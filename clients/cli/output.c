@@ -1,0 +1,164 @@
+#include "output.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "emo/labels.h"
+#include "emo/util.h"
+
+void cli_json_setup(void) {
+        json_c_set_serialization_double_format("%.6g", JSON_C_OPTION_GLOBAL);
+}
+
+int cli_json_print_line(json_object *o) {
+        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!s || puts(s) == EOF || fflush(stdout) == EOF)
+                return -EIO;
+        return 0;
+}
+
+void cli_json_add_string(json_object *o, const char *key, const char *value) {
+        json_object_object_add(o, key, value ? json_object_new_string(value) : NULL);
+}
+
+void cli_json_add_int(json_object *o, const char *key, int64_t value) {
+        json_object_object_add(o, key, json_object_new_int64(value));
+}
+
+void cli_json_add_uint(json_object *o, const char *key, uint64_t value) {
+        json_object_object_add(o, key, json_object_new_uint64(value));
+}
+
+void cli_json_add_double(json_object *o, const char *key, double value) {
+        json_object_object_add(o, key, json_object_new_double(value));
+}
+
+const char *cli_emotion_name(int e) {
+        return emo_emotion_name(e) ?: "unknown";
+}
+
+static json_object *json_face(const emo_pb_face_t *f) {
+        json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        json_object *box = json_object_new_array_ext(4);
+        if (box && f->box) {
+                json_object_array_add(box, json_object_new_int(f->box->x));
+                json_object_array_add(box, json_object_new_int(f->box->y));
+                json_object_array_add(box, json_object_new_int(f->box->width));
+                json_object_array_add(box, json_object_new_int(f->box->height));
+        }
+        json_object_object_add(o, "box", box);
+        cli_json_add_double(o, "score", f->detector_score);
+        cli_json_add_string(o, "emotion", cli_emotion_name(f->emotion));
+        cli_json_add_double(o, "confidence", f->confidence);
+        cli_json_add_string(o, "emoji", emo_emotion_emoji(f->emotion) ?: f->emoji);
+        if (f->n_probabilities == EMO_EMOTION_COUNT) {
+                json_object *p = json_object_new_object();
+                for (int i = 0; p && i < EMO_EMOTION_COUNT; i++)
+                        cli_json_add_double(p, emo_emotion_name(i), f->probabilities[i]);
+                json_object_object_add(o, "probabilities", p);
+        }
+        return o;
+}
+
+static json_object *json_dialogue(const emo_pb_dialogue_t *d) {
+        json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        int kind = d ? (int) d->kind : EMOTION__V1__DIALOGUE__KIND__NONE;
+        cli_json_add_string(o, "kind", emo_dialogue_kind_name(kind));
+        cli_json_add_string(o, "text", d ? d->text : "");
+        if (d && kind != EMOTION__V1__DIALOGUE__KIND__NONE) {
+                cli_json_add_string(o, "emotion", cli_emotion_name(d->emotion));
+                cli_json_add_string(o, "language", d->language);
+                cli_json_add_uint(o, "face_index", d->face_index);
+        } else
+                json_object_object_add(o, "emotion", NULL);
+        return o;
+}
+
+void cli_json_add_analyze(json_object *o, const emo_analyze_reply_t *a) {
+        cli_json_add_uint(o, "width", a->image_width);
+        cli_json_add_uint(o, "height", a->image_height);
+        cli_json_add_string(o, "model", a->model ? a->model->name : "");
+        cli_json_add_string(o, "model_sha256", a->model ? a->model->sha256 : "");
+        cli_json_add_string(o, "detector", a->detector);
+
+        json_object *faces = json_object_new_array_ext((int) a->n_faces);
+        for (size_t i = 0; faces && i < a->n_faces; i++)
+                json_object_array_add(faces, json_face(a->faces[i]));
+        json_object_object_add(o, "faces", faces);
+
+        json_object_object_add(o, "dialogue", json_dialogue(a->dialogue));
+
+        const emo_timings_t *t = a->timings;
+        json_object *tj = json_object_new_object();
+        if (tj) {
+                cli_json_add_uint(tj, "queue", t ? t->queue_us : 0);
+                cli_json_add_uint(tj, "decode", t ? t->decode_us : 0);
+                cli_json_add_uint(tj, "detect", t ? t->detect_us : 0);
+                cli_json_add_uint(tj, "classify", t ? t->classify_us : 0);
+                cli_json_add_uint(tj, "total", t ? t->total_us : 0);
+        }
+        json_object_object_add(o, "timing_us", tj);
+}
+
+void cli_print_analyze(const char *name, const emo_analyze_reply_t *a) {
+        printf("%s: %ux%u, %zu face%s", name, a->image_width, a->image_height, a->n_faces, a->n_faces == 1 ? "" : "s");
+        if (a->timings)
+                printf(", %.1f ms", a->timings->total_us / 1000.0);
+        putchar('\n');
+
+        for (size_t i = 0; i < a->n_faces; i++) {
+                const emo_pb_face_t *f = a->faces[i];
+                char box[64] = "?";
+                if (f->box)
+                        snprintf(box, sizeof(box), "%d,%d %dx%d", f->box->x, f->box->y, f->box->width,
+                                 f->box->height);
+                printf("  face %zu  box %-18s %-8s %5.1f%%  %s\n", i + 1, box, cli_emotion_name(f->emotion),
+                       f->confidence * 100.0, emo_emotion_emoji(f->emotion) ?: f->emoji);
+        }
+
+        const emo_pb_dialogue_t *d = a->dialogue;
+        if (a->n_faces == 0)
+                printf("  no face found, no dialogue\n");
+        else if (!d || d->kind == EMOTION__V1__DIALOGUE__KIND__NONE)
+                printf("  dialogue: none\n");
+        else
+                printf("  dialogue (%s, %s): %s\n", emo_dialogue_kind_name(d->kind), cli_emotion_name(d->emotion),
+                       d->text);
+}
+
+void cli_progress_init(cli_progress_t *p, const char *label, size_t total) {
+        *p = (cli_progress_t) {
+                .label = label,
+                .total = total,
+                .enabled = isatty(STDERR_FILENO),
+        };
+}
+
+void cli_progress_update(cli_progress_t *p, size_t done) {
+        if (!p->enabled || p->total == 0)
+                return;
+        int64_t now = emo_now_us();
+        if (done < p->total && now - p->last_us < 100000)
+                return;
+        p->last_us = now;
+        const int width = 40;
+        int filled = (int) (done * width / p->total);
+        fprintf(stderr, "\r%s [", p->label);
+        for (int i = 0; i < width; i++)
+                fputc(i < filled ? '#' : '.', stderr);
+        fprintf(stderr, "] %zu/%zu %3d%%", done, p->total, (int) (done * 100 / p->total));
+        fflush(stderr);
+}
+
+void cli_progress_finish(cli_progress_t *p) {
+        if (!p->enabled || p->last_us == 0)
+                return;
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+        p->last_us = 0;
+}

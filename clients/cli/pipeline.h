@@ -1,0 +1,55 @@
+/* Pipelined AnalyzeRequests over one connection: at most `window` requests outstanding, replies
+ * matched by request_id (they may come in any order), a deadline per request, and retries.
+ *
+ * A request whose reply does not come within timeout_ms is sent again (a fresh request_id) while
+ * replies to others still flow; when the daemon has answered nothing at all since the request went
+ * out, the socket is replaced first (lazy pirate, as emo_client_call does) and every outstanding
+ * request is sent again. A request that has used all its attempts fails with -ETIMEDOUT when other
+ * replies still came meanwhile, and the whole run stops with -ETIMEDOUT when the daemon stayed
+ * silent through all of them: the run is bounded by the number of items times attempts times
+ * timeout_ms, and by attempts times timeout_ms when the daemon is gone. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "emo/client.h"
+
+/* The storage of one AnalyzeRequest, owned by the pipeline while the item is in flight. */
+typedef struct cli_request {
+        emo_request_t request;
+        emo_analyze_request_t analyze;
+        emo_pb_image_t image;
+        emo_options_t options;
+        emo_pb_box_t box;
+        emo_pb_box_t *boxes[1];
+} cli_request_t;
+
+/* Initialise r as an AnalyzeRequest for an image of `format` whose bytes are data/size (borrowed:
+ * they must outlive the request), with deadline_ms set to timeout_ms. Callers then set
+ * r->image.width etc., r->options.* or cli_request_set_face(). */
+void cli_request_init(cli_request_t *r, int format, const void *data, size_t size, int timeout_ms);
+
+/* Give the request one client-supplied face region. */
+void cli_request_set_face(cli_request_t *r, int x, int y, int width, int height, bool exact_crop);
+
+/* Fill r for item `index` (items are built in index order, each once). 0, or a negative errno for
+ * an item that cannot be sent (a missing file...): the pipeline then calls done with it at once. */
+typedef int (*cli_pipeline_build_t)(void *userdata, size_t index, cli_request_t *r);
+
+/* Called exactly once per item, in completion order: with error 0 and the reply (owned by the
+ * callee, any status), or with a negative errno and NULL (the build error, or -ETIMEDOUT when no
+ * reply came after every attempt). After it returns, r of that item is no longer used. */
+typedef void (*cli_pipeline_done_t)(void *userdata, size_t index, int error, emo_reply_t *reply);
+
+typedef struct cli_pipeline_config {
+        int timeout_ms;
+        int attempts;
+        unsigned window;
+} cli_pipeline_config_t;
+
+/* Run items 0..n-1 through c. 0 when done was called for every item; -ETIMEDOUT when the daemon
+ * stopped answering (items not yet done were neither failed nor reported: the caller knows which
+ * through done); -ENOMEM or a socket error. */
+int cli_pipeline_run(emo_client_t *c, const cli_pipeline_config_t *config, size_t n, cli_pipeline_build_t build,
+                     cli_pipeline_done_t done, void *userdata);
