@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Quick start: set up, start a private emotiond (no root, no systemd), analyse photos, stop it.
+#
+#   scripts/quickstart.sh [PHOTO...]
+#
+# Without a photo, analyses NASA's public-domain astronaut portrait shipped in Debian's
+# python3-skimage package (downloaded with apt-get download, not installed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+photos=("$@")
+if [ "${#photos[@]}" -eq 0 ]; then
+        sample=.cache/astronaut.png
+        if [ ! -f "$sample" ]; then
+                echo "==> Fetching a sample photo (astronaut.png from Debian's python3-skimage)"
+                mkdir -p .cache/deb
+                (cd .cache/deb && apt-get download python3-skimage >/dev/null)
+                dpkg-deb --fsys-tarfile .cache/deb/python3-skimage_*.deb |
+                        tar -x -O ./usr/lib/python3/dist-packages/skimage/data/astronaut.png >"$sample"
+                rm -rf .cache/deb
+        fi
+        photos=("$sample")
+fi
+
+run_dir=$(mktemp -d "${XDG_RUNTIME_DIR:-/tmp}/emotiond-quickstart.XXXXXX")
+endpoint="ipc://$run_dir/emotiond.sock"
+build/bin/emotiond --endpoint "$endpoint" --model models/emonet-s.json --dialogue-dir deploy/dialogue \
+        2>"$run_dir/emotiond.log" &
+daemon=$!
+trap 'kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$run_dir"' EXIT
+for _ in $(seq 50); do
+        build/bin/emotion health --server "$endpoint" --timeout 200 --attempts 1 >/dev/null 2>&1 && break
+        kill -0 $daemon 2>/dev/null || { cat "$run_dir/emotiond.log" >&2; exit 1; }
+done
+echo "==> emotiond is running on $endpoint"
+build/bin/emotion analyze --server "$endpoint" "${photos[@]}"

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Set up emotiond from a clone on Debian 12: install the packages (apt-get), build into build/,
+# and install the third-party face detector model with a checksum check.
+#
+#   scripts/setup.sh [--tests] [--no-apt]
+#
+# --tests   also install what the test suite needs (Criterion, PyTorch for the model tests)
+# --no-apt  skip apt-get (packages already there)
+#
+# Environment: EMO_YUNET_FILE=path  take YuNet from a local copy instead of downloading it
+#              (it is checked against the same sha256).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tests=0 apt=1
+for arg in "$@"; do
+        case "$arg" in
+        --tests) tests=1 ;;
+        --no-apt) apt=0 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+        esac
+done
+
+# Build and runtime packages (Debian 12 names).
+packages=(build-essential cmake pkg-config git ca-certificates curl
+          libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
+          libopencv-dev opencv-data libsystemd-dev libjson-c-dev libinih-dev
+          libjpeg-dev libwebp-dev libssl-dev zlib1g-dev)
+if [ "$tests" = 1 ]; then
+        packages+=(libcriterion-dev python3 python3-numpy python3-opencv python3-torch python3-onnx python3-matplotlib)
+fi
+
+if [ "$apt" = 1 ]; then
+        sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        missing=()
+        for p in "${packages[@]}"; do
+                dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+        done
+        if [ "${#missing[@]}" -gt 0 ]; then
+                echo "==> Installing ${missing[*]}"
+                $sudo apt-get update -q
+                DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+        fi
+fi
+
+echo "==> Building into build/"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)"
+
+# YuNet (MIT, Shiqi Yu; OpenCV model zoo). The 2022mar file is the one OpenCV 4.6 can run.
+yunet_sha=50ef07f702a31741ca46a4c0d947773b64143b9362780237bf0d427d6c79bab7
+yunet_url=https://github.com/opencv/opencv_zoo/raw/966be4cb6eefc2a4f586ed0581bf4bbaa2533070/models/face_detection_yunet/face_detection_yunet_2022mar.onnx
+dest="${XDG_DATA_HOME:-$HOME/.local/share}/emotiond/detectors"
+target="$dest/face_detection_yunet_2022mar.onnx"
+if [ -f "$target" ] && echo "$yunet_sha  $target" | sha256sum -c --status; then
+        echo "==> YuNet face detector already installed in $dest"
+else
+        mkdir -p "$dest"
+        tmp=$(mktemp "$dest/.yunet.XXXXXX")
+        if [ -n "${EMO_YUNET_FILE:-}" ]; then
+                cp "$EMO_YUNET_FILE" "$tmp"
+        elif ! curl -fsSL --retry 2 --max-time 60 -o "$tmp" "$yunet_url"; then
+                echo "warning: could not download the YuNet face detector ($yunet_url);" >&2
+                echo "warning: emotiond will fall back to the Haar cascade (weaker on tilted and small faces)." >&2
+                rm -f "$tmp"
+                tmp=""
+        fi
+        if [ -n "$tmp" ]; then
+                if echo "$yunet_sha  $tmp" | sha256sum -c --status; then
+                        mv "$tmp" "$target"
+                        echo "==> Installed the YuNet face detector in $dest"
+                else
+                        rm -f "$tmp"
+                        echo "error: YuNet file does not have sha256 $yunet_sha; not installed" >&2
+                        exit 1
+                fi
+        fi
+fi
+echo "==> Done: build/bin/emotiond and build/bin/emotion"

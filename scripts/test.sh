@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install what the tests need, build, and run the whole test suite (C and Python) with CTest.
+#
+#   scripts/test.sh [--no-apt]
+#
+# The tests read FER2013 and the face-detector files from ../shared (next to the clone); set
+# EMO_TEST_DATA_DIR to point elsewhere.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --tests "$@"
+cmake -S . -B build ${EMO_TEST_DATA_DIR:+-DEMO_TEST_DATA_DIR="$EMO_TEST_DATA_DIR"} >/dev/null
+cmake --build build -j"$(nproc)"
+ctest --test-dir build --output-on-failure
