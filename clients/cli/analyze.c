@@ -53,6 +53,14 @@ static void help(void) {
                cli_program_name);
 }
 
+/* A language tag as the daemon's dialogue files are named: letters, '-' and '_'. Which ones exist
+ * is the daemon's business (it answers invalid_request for others). */
+static bool language_valid(const char *s) {
+        size_t n = strlen(s);
+        return n >= 1 && n <= 16 &&
+               strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_") == n;
+}
+
 static int build(void *userdata, size_t index, cli_request_t *r) {
         analyze_t *a = userdata;
         item_t *it = &a->items[index];
@@ -67,7 +75,7 @@ static int build(void *userdata, size_t index, cli_request_t *r) {
 }
 
 /* The status and message of a failed item, as the JSON "status"/"error" fields show them. */
-static void describe_failure(const analyze_t *a, const item_t *it, const char **ret_status, char *msg, size_t len) {
+static void describe_failure(const analyze_t *a, const item_t *it, char *msg, size_t len, const char **ret_status) {
         if (it->error == -ETIMEDOUT) {
                 *ret_status = "timeout";
                 snprintf(msg, len, "no reply after %d attempt%s of %d ms", a->o.attempts,
@@ -93,7 +101,7 @@ static void print_item(analyze_t *a, item_t *it) {
         const char *status = "ok";
         char msg[512] = "";
         if (!ar) {
-                describe_failure(a, it, &status, msg, sizeof(msg));
+                describe_failure(a, it, msg, sizeof(msg), &status);
                 a->failed++;
                 cli_error("%s: %s: %s", it->name, status, msg);
         }
@@ -149,6 +157,7 @@ int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
                 {},
         };
         analyze_t a = { .o = *defaults };
+        uint64_t v;
         int c;
 
         optind = 0;
@@ -163,20 +172,16 @@ int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
                         help();
                         return CLI_EXIT_OK;
                 case ARG_LANG:
-                        if (strlen(optarg) < 1 || strlen(optarg) > 16 || strspn(optarg, "abcdefghijklmnopqrstuvwxyz"
-                                                                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_") != strlen(optarg))
-                                return cli_usage_error("analyze", "invalid language '%s' (expected a code such as fr or en)",
+                        if (!language_valid(optarg))
+                                return cli_usage_error("analyze", "invalid language '%s' (expected a code such as fr)",
                                                        optarg);
                         a.language = optarg;
                         break;
-                case ARG_MAX_FACES: {
-                        uint64_t v;
-                        if (cli_parse_uint(optarg, 0, 100000, &v) < 0)
-                                return cli_usage_error("analyze", "invalid value '%s' for --max-faces: expected an integer from 0 to 100000",
-                                                       optarg);
+                case ARG_MAX_FACES:
+                        if (cli_parse_option_uint("analyze", "--max-faces", optarg, 0, 100000, &v) < 0)
+                                return CLI_EXIT_USAGE;
                         a.max_faces = (unsigned) v;
                         break;
-                }
                 default:
                         return cli_usage_hint("analyze");
                 }

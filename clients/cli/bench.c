@@ -480,25 +480,24 @@ int cli_bench_main(const cli_options_t *defaults, int argc, char **argv) {
                         return CLI_EXIT_OK;
                 case ARG_CLIENTS:
                         if (parse_levels(optarg, &config) < 0)
-                                return cli_usage_error("bench", "invalid --clients '%s': expected a comma-separated list of integers from 1 to %d",
+                                return cli_usage_error("bench",
+                                                       "invalid --clients '%s': expected a comma-separated list of "
+                                                       "integers from 1 to %d",
                                                        optarg, BENCH_MAX_CLIENTS);
                         break;
                 case ARG_REQUESTS:
-                        if (cli_parse_uint(optarg, 1, BENCH_MAX_REQUESTS, &v) < 0)
-                                return cli_usage_error("bench", "invalid value '%s' for --requests: expected an integer from 1 to %d",
-                                                       optarg, BENCH_MAX_REQUESTS);
+                        if (cli_parse_option_uint("bench", "--requests", optarg, 1, BENCH_MAX_REQUESTS, &v) < 0)
+                                return CLI_EXIT_USAGE;
                         config.requests = (unsigned) v;
                         break;
                 case ARG_DURATION:
-                        if (cli_parse_uint(optarg, 1, 3600, &v) < 0)
-                                return cli_usage_error("bench", "invalid value '%s' for --duration: expected seconds from 1 to 3600",
-                                                       optarg);
+                        if (cli_parse_option_uint("bench", "--duration", optarg, 1, 3600, &v) < 0)
+                                return CLI_EXIT_USAGE;
                         config.duration_s = (unsigned) v;
                         break;
                 case ARG_WARMUP:
-                        if (cli_parse_uint(optarg, 0, 1000, &v) < 0)
-                                return cli_usage_error("bench", "invalid value '%s' for --warmup: expected an integer from 0 to 1000",
-                                                       optarg);
+                        if (cli_parse_option_uint("bench", "--warmup", optarg, 0, 1000, &v) < 0)
+                                return CLI_EXIT_USAGE;
                         config.warmup = (unsigned) v;
                         break;
                 default:
@@ -514,7 +513,9 @@ int cli_bench_main(const cli_options_t *defaults, int argc, char **argv) {
                 return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
         bench_server_t srv = { .endpoint = emo_client_endpoint(client) };
         if (!endpoint_is_local(srv.endpoint)) {
-                r = cli_usage_error("bench", "'%s' is not a local endpoint: bench only measures a daemon over ipc:// or loopback tcp://",
+                r = cli_usage_error("bench",
+                                    "'%s' is not a local endpoint: bench only measures a daemon over ipc:// or "
+                                    "loopback tcp://",
                                     srv.endpoint);
                 emo_client_free(client);
                 return r;

@@ -53,20 +53,18 @@ void cli_error(const char *format, ...) {
         fputc('\n', stderr);
 }
 
-static int parse_bounded(const char *command, const char *option, const char *arg, uint64_t min, uint64_t max, int *ret) {
-        uint64_t v;
-        int r = cli_parse_uint(arg, min, max, &v);
-        if (r < 0) {
-                cli_usage_error(command, "invalid value '%s' for %s: expected an integer from %llu to %llu", arg, option,
-                                (unsigned long long) min, (unsigned long long) max);
+int cli_parse_option_uint(const char *command, const char *option, const char *arg, uint64_t min, uint64_t max,
+                          uint64_t *ret) {
+        if (cli_parse_uint(arg, min, max, ret) < 0) {
+                cli_usage_error(command, "invalid value '%s' for %s: expected an integer from %llu to %llu", arg,
+                                option, (unsigned long long) min, (unsigned long long) max);
                 return -EINVAL;
         }
-        *ret = (int) v;
         return 0;
 }
 
 int cli_common_option(cli_options_t *o, const char *command, int c, const char *arg) {
-        int r;
+        uint64_t v;
         switch (c) {
         case CLI_ARG_SERVER:
                 if (!*arg) {
@@ -76,11 +74,15 @@ int cli_common_option(cli_options_t *o, const char *command, int c, const char *
                 o->server = arg;
                 return 1;
         case CLI_ARG_TIMEOUT:
-                r = parse_bounded(command, "--timeout", arg, 1, CLI_MAX_TIMEOUT_MS, &o->timeout_ms);
-                return r < 0 ? r : 1;
+                if (cli_parse_option_uint(command, "--timeout", arg, 1, CLI_MAX_TIMEOUT_MS, &v) < 0)
+                        return -EINVAL;
+                o->timeout_ms = (int) v;
+                return 1;
         case CLI_ARG_ATTEMPTS:
-                r = parse_bounded(command, "--attempts", arg, 1, CLI_MAX_ATTEMPTS, &o->attempts);
-                return r < 0 ? r : 1;
+                if (cli_parse_option_uint(command, "--attempts", arg, 1, CLI_MAX_ATTEMPTS, &v) < 0)
+                        return -EINVAL;
+                o->attempts = (int) v;
+                return 1;
         case CLI_ARG_JSON:
                 o->json = true;
                 return 1;

@@ -69,6 +69,11 @@ int cli_common_option(cli_options_t *o, const char *command, int c, const char *
 /* Parse a decimal number in [min, max] (no sign, no trailing characters). 0 or -EINVAL/-ERANGE. */
 int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 
+/* cli_parse_uint() for the value arg of an option: on failure print "invalid value 'ARG' for OPTION:
+ * expected an integer from MIN to MAX" with the hint to --help and return -EINVAL. */
+int cli_parse_option_uint(const char *command, const char *option, const char *arg, uint64_t min, uint64_t max,
+                          uint64_t *ret);
+
 /* Print "emotion[ COMMAND]: MESSAGE" and the hint to --help on stderr; returns CLI_EXIT_USAGE.
  * command may be NULL (the global level). */
 int cli_usage_error(const char *command, const char *format, ...) __attribute__((format(printf, 2, 3)));

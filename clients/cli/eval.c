@@ -223,19 +223,19 @@ int cli_eval_main(const cli_options_t *defaults, int argc, char **argv) {
                 case ARG_USAGE:
                         r = cli_fer_usage_from_name(optarg);
                         if (r < 0)
-                                return cli_usage_error("eval", "invalid --usage '%s': expected PublicTest, PrivateTest or Training",
+                                return cli_usage_error("eval",
+                                                       "invalid --usage '%s': expected PublicTest, PrivateTest or "
+                                                       "Training",
                                                        optarg);
                         usage = (cli_fer_usage_t) r;
                         break;
                 case ARG_LIMIT:
-                        if (cli_parse_uint(optarg, 1, SIZE_MAX / CLI_FER_PIXELS, &limit) < 0)
-                                return cli_usage_error("eval", "invalid value '%s' for --limit: expected a positive integer",
-                                                       optarg);
+                        if (cli_parse_option_uint("eval", "--limit", optarg, 1, UINT32_MAX, &limit) < 0)
+                                return CLI_EXIT_USAGE;
                         break;
                 case ARG_WINDOW:
-                        if (cli_parse_uint(optarg, 1, EVAL_MAX_WINDOW, &window) < 0)
-                                return cli_usage_error("eval", "invalid value '%s' for --window: expected an integer from 1 to %d",
-                                                       optarg, EVAL_MAX_WINDOW);
+                        if (cli_parse_option_uint("eval", "--window", optarg, 1, EVAL_MAX_WINDOW, &window) < 0)
+                                return CLI_EXIT_USAGE;
                         break;
                 default:
                         return cli_usage_hint("eval");
@@ -279,6 +279,9 @@ int cli_eval_main(const cli_options_t *defaults, int argc, char **argv) {
         double elapsed_s = (emo_now_us() - start) / 1e6;
         cli_progress_finish(&e.progress);
 
+        if (e.failed > EVAL_MAX_FAILURE_LINES)
+                cli_error("... and %zu more failures", e.failed - EVAL_MAX_FAILURE_LINES);
+
         int ret;
         if (r == -ETIMEDOUT) {
                 ret = cli_report_unreachable(&e.o, client);
@@ -287,8 +290,6 @@ int cli_eval_main(const cli_options_t *defaults, int argc, char **argv) {
                 cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), strerror(-r));
                 ret = CLI_EXIT_UNREACHABLE;
         } else {
-                if (e.failed > EVAL_MAX_FAILURE_LINES)
-                        cli_error("... and %zu more failures", e.failed - EVAL_MAX_FAILURE_LINES);
                 if (e.o.json)
                         print_json(&e, file, usage, elapsed_s);
                 else

@@ -45,15 +45,6 @@ void cli_request_set_face(cli_request_t *r, int x, int y, int width, int height,
 }
 
 static int send_slot(emo_client_t *c, const cli_pipeline_config_t *config, slot_t *s) {
-        /* cli_request_t is self-referential: re-point after the struct may have been copied. */
-        s->r.analyze.image = &s->r.image;
-        s->r.analyze.options = &s->r.options;
-        if (s->r.analyze.n_faces > 0) {
-                s->r.boxes[0] = &s->r.box;
-                s->r.analyze.faces = s->r.boxes;
-        }
-        s->r.request.analyze = &s->r.analyze;
-
         int r = emo_client_send(c, &s->r.request, config->timeout_ms, &s->id);
         if (r < 0)
                 return r;

@@ -15,7 +15,8 @@
 
 #include "emo/client.h"
 
-/* The storage of one AnalyzeRequest, owned by the pipeline while the item is in flight. */
+/* The storage of one AnalyzeRequest, owned by the pipeline while the item is in flight. It points
+ * into itself once initialised: fill it in place, never copy it. */
 typedef struct cli_request {
         emo_request_t request;
         emo_analyze_request_t analyze;
