@@ -144,7 +144,7 @@ static int exchange(emo_client_t *c, cli_request_t *r, int timeout_ms, emo_reply
                         return -ETIMEDOUT;
                 emo_reply_t *reply = NULL;
                 k = emo_client_recv(c, (int) ((left + 999) / 1000), &reply);
-                if (k == -EPROTO)
+                if (k == -EPROTO || k == -EINTR)
                         continue;
                 if (k < 0)
                         return k;

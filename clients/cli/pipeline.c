@@ -114,6 +114,8 @@ int cli_pipeline_run(emo_client_t *c, const cli_pipeline_config_t *config, size_
                 }
                 if (r == -EPROTO)
                         continue; /* not a Reply: its request will time out and be sent again */
+                if (r == -EINTR)
+                        continue; /* SIGINT and SIGTERM kill us; others (SIGCONT) only interrupt */
                 if (r != -ETIMEDOUT)
                         return r;
 
