@@ -1,0 +1,134 @@
+"""Evaluation of an exported model the way the daemon runs it: the ONNX file through OpenCV DNN,
+normalised and test-time-augmented as its metadata says. Training-time numbers come from
+PyTorch; these come from the shipped artefact, so they also catch a broken export."""
+import json
+import os
+
+import cv2
+import numpy as np
+
+from . import LABELS
+from .data import file_sha256
+
+FORMAT = "emotiond-model/1"
+TTA_MODES = ("none", "hflip")
+
+
+class ModelError(ValueError):
+    """A model file or metadata that cannot be used; the message says which and why."""
+
+
+def normalise(images, norm):
+    """uint8 [N,48,48] -> float32 blob [N,1,48,48]: x = (pixel * scale - mean) / std."""
+    x = images.astype(np.float32) * np.float32(norm["scale"])
+    x = (x - np.float32(norm["mean"])) / np.float32(norm["std"])
+    return np.ascontiguousarray(x[:, None, :, :])
+
+
+def dnn_predict(net, images, norm, tta="none", batch=256):
+    """Probabilities [N,7] from an OpenCV DNN net for uint8 faces [N,48,48]. With tta 'hflip' the
+    mirrored face is run too and the two probability vectors are averaged, as the daemon does."""
+    if tta not in TTA_MODES:
+        raise ModelError(f"unknown tta {tta!r}; known: {', '.join(TTA_MODES)}")
+    out = []
+    for i in range(0, len(images), batch):
+        x = normalise(images[i:i + batch], norm)
+        net.setInput(x)
+        p = net.forward().copy()
+        if tta == "hflip":
+            net.setInput(np.ascontiguousarray(x[:, :, :, ::-1]))
+            p = (p + net.forward()) / 2
+        out.append(p)
+    return np.concatenate(out).astype(np.float64)
+
+
+def load_model(json_path, verify=True):
+    """Read model metadata and its ONNX file -> (cv2.dnn net, metadata dict). With verify, the
+    ONNX file's sha256 must equal the recorded one: a stale or swapped file is refused."""
+    try:
+        with open(json_path) as f:
+            meta = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{json_path}: cannot read metadata: {e}") from None
+    if meta.get("format") != FORMAT:
+        raise ModelError(f"{json_path}: format is {meta.get('format')!r}, expected {FORMAT!r}")
+    if tuple(meta.get("labels", ())) != LABELS:
+        raise ModelError(f"{json_path}: labels {meta.get('labels')} differ from {list(LABELS)}")
+    onnx_path = os.path.join(os.path.dirname(os.path.abspath(json_path)), meta["onnx"])
+    if verify:
+        digest = file_sha256(onnx_path)
+        if digest != meta["sha256"]:
+            raise ModelError(f"{onnx_path}: sha256 {digest} differs from {meta['sha256']} in {json_path}")
+    try:
+        net = cv2.dnn.readNetFromONNX(onnx_path)
+    except cv2.error as e:
+        raise ModelError(f"{onnx_path}: OpenCV cannot load it: {e}") from None
+    return net, meta
+
+
+def metrics(y_true, y_pred, n_classes=len(LABELS)):
+    """Accuracy, confusion matrix (rows true, columns predicted), per-class precision/recall/F1
+    and their macro average. A class never predicted has precision 0, not NaN."""
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    per_class = {LABELS[c]: {"precision": float(precision[c]), "recall": float(recall[c]),
+                             "f1": float(f1[c]), "support": int(support[c])} for c in range(n_classes)}
+    return {"n": int(len(y_true)), "accuracy": float(tp.sum() / max(1, len(y_true))),
+            "macro_f1": float(f1.mean()), "per_class": per_class, "confusion": cm.tolist()}
+
+
+def format_table(m):
+    lines = [f"{'class':10s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'support':>8s}"]
+    for name, r in m["per_class"].items():
+        lines.append(f"{name:10s} {r['precision']:9.3f} {r['recall']:7.3f} {r['f1']:6.3f} {r['support']:8d}")
+    lines.append(f"{'accuracy':10s} {m['accuracy']:9.4f}   (n = {m['n']}, macro F1 {m['macro_f1']:.4f})")
+    lines.append("confusion (rows true, columns predicted):")
+    lines.append(" " * 10 + "".join(f"{n[:7]:>8s}" for n in LABELS))
+    for name, row in zip(LABELS, m["confusion"]):
+        lines.append(f"{name:10s}" + "".join(f"{v:8d}" for v in row))
+    return "\n".join(lines)
+
+
+def run_evaluate(args):
+    from .data import load_cached
+    cv2.setNumThreads(args.threads)
+    net, meta = load_model(args.model)
+    images, labels, usages = load_cached(args.data, args.cache)
+    sel = usages == args.usage
+    if not sel.any():
+        raise ModelError(f"{args.data}: no {args.usage} rows")
+    x, y = images[sel], labels[sel]
+    tta = args.tta or meta["tta"]
+    probs = dnn_predict(net, x, meta["normalization"], tta)
+    m = metrics(y, probs.argmax(1))
+    m.update(model=meta["name"], usage=args.usage, tta=tta)
+    print(f"{meta['name']} on {args.usage} through OpenCV {cv2.__version__} DNN, tta {tta}")
+    print(format_table(m))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(m, f, indent=2)
+            f.write("\n")
+        print(f"wrote {args.json}")
+    if args.figures:
+        from . import figures
+        os.makedirs(args.figures, exist_ok=True)
+        written = [
+            figures.confusion_png(m, os.path.join(args.figures, "confusion.png"),
+                                  title=f"{meta['name']}, {args.usage} (n = {m['n']}), accuracy {m['accuracy']:.3f}"),
+            figures.failures_png(x, y, probs, os.path.join(args.figures, "failures.png")),
+            figures.examples_png(x, y, os.path.join(args.figures, "examples.png")),
+            figures.class_counts_png(labels, usages, os.path.join(args.figures, "class-counts.png")),
+        ]
+        if args.log:
+            written.append(figures.curve_png(args.log, os.path.join(args.figures, "training-curve.png"),
+                                             title=f"{meta['architecture']} training"))
+        for path in written:
+            print(f"wrote {path}")
+    return m

@@ -1,0 +1,172 @@
+"""Export of a training checkpoint to the files the daemon loads: NAME.onnx and NAME.json.
+
+The ONNX graph is the network plus a softmax (opset 11, input "input" [N,1,48,48], output
+"prob" [N,7], dynamic batch). OpenCV 4.6 is the runtime, not onnxruntime, so the export proves
+itself there: PublicTest faces must give the same probabilities through cv2.dnn as through
+PyTorch, and the accuracy in the metadata is measured through cv2.dnn.
+"""
+import io
+import json
+import os
+import re
+
+import cv2
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from . import IMAGE_SIZE, LABELS
+from .arch import build, macs
+from .data import file_sha256, load_cached
+from .evaluate import FORMAT, ModelError, dnn_predict
+from .framing import DEFAULT_FRAMING, load_framing
+from .train import predict
+
+OPSET = 11
+PARITY_FACES = 200
+PARITY_TOLERANCE = 1e-4
+
+
+def strip_identities(model):
+    """Remove Identity nodes in place by pointing their consumers at the Identity's input.
+
+    torch 1.13 deduplicates equal constants (e.g. the zero biases of freshly folded batch norms)
+    and re-exports each use through an Identity on the shared initializer; OpenCV 4.6's importer
+    rejects an Identity fed by an initializer ("inputs.size()" assertion). An Identity that
+    produces a graph output is kept: its name is part of the interface. Returns the count removed."""
+    graph = model.graph
+    graph_outputs = {o.name for o in graph.output}
+    rename, kept = {}, []
+    for node in graph.node:
+        if node.op_type == "Identity" and node.output[0] not in graph_outputs:
+            rename[node.output[0]] = rename.get(node.input[0], node.input[0])  # chains collapse
+        else:
+            kept.append(node)
+    for node in kept:
+        for i, name in enumerate(node.input):
+            if name in rename:
+                node.input[i] = rename[name]
+    stale = [v for v in graph.value_info if v.name in rename]
+    for v in stale:
+        graph.value_info.remove(v)
+    removed = len(graph.node) - len(kept)
+    del graph.node[:]
+    graph.node.extend(kept)
+    return removed
+
+
+def to_onnx(net):
+    """PyTorch classifier (logits) -> serialised ONNX bytes that OpenCV 4.6 loads, softmax included."""
+    wrapped = nn.Sequential(net, nn.Softmax(dim=1)).eval()
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(wrapped, torch.zeros(1, 1, IMAGE_SIZE, IMAGE_SIZE), buf, opset_version=OPSET,
+                          input_names=["input"], output_names=["prob"],
+                          dynamic_axes={"input": {0: "batch"}, "prob": {0: "batch"}},
+                          do_constant_folding=True)
+    model = onnx.load_from_string(buf.getvalue())
+    strip_identities(model)
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def load_checkpoint(path):
+    """best.pt -> (model in eval mode, checkpoint dict, run config dict). The run's config.json
+    (next to the checkpoint) supplies what the checkpoint does not record: rows, seed, FER+."""
+    try:
+        ck = torch.load(path, map_location="cpu")
+    except (OSError, RuntimeError, EOFError) as e:
+        raise ModelError(f"{path}: cannot read checkpoint: {e}") from None
+    missing = [k for k in ("arch", "model", "mean", "std", "epoch") if k not in ck]
+    if missing:
+        raise ModelError(f"{path}: not a best.pt checkpoint (no {', '.join(missing)})")
+    model = build(ck["arch"])
+    model.load_state_dict(ck["model"])
+    model.eval()
+    config_path = os.path.join(os.path.dirname(os.path.abspath(path)), "config.json")
+    try:
+        with open(config_path) as f:
+            config = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{config_path}: the run's config is needed for the metadata: {e}") from None
+    return model, ck, config
+
+
+def parity(net_cv, model, faces, mean, std):
+    """Largest absolute difference of probabilities between OpenCV DNN (one batch, and the first
+    face alone, which is how the daemon calls it) and PyTorch."""
+    norm = {"scale": 1 / 255.0, "mean": mean, "std": std}
+    ref = predict(model, faces, mean, std)
+    got = dnn_predict(net_cv, faces, norm, "none", batch=len(faces))
+    one = dnn_predict(net_cv, faces[:1], norm, "none", batch=1)
+    if got.shape != ref.shape:
+        raise ModelError(f"OpenCV output shape {got.shape}, PyTorch {ref.shape}")
+    return float(max(np.abs(got - ref).max(), np.abs(one - ref[:1]).max()))
+
+
+def metadata(name, onnx_file, digest, ck, config, framing, tta, n_params, n_macs, n_eval, accuracy):
+    """The NAME.json schema the daemon parses (json-c); key names are an interface."""
+    return {
+        "format": FORMAT,
+        "name": name,
+        "onnx": onnx_file,
+        "sha256": digest,
+        "labels": list(LABELS),
+        "input": {"name": "input", "width": IMAGE_SIZE, "height": IMAGE_SIZE, "channels": 1, "layout": "NCHW"},
+        "output": {"name": "prob", "kind": "probabilities"},
+        "normalization": {"scale": 1 / 255.0, "mean": float(ck["mean"]), "std": float(ck["std"])},
+        "framing": {k: float(framing[k]) for k in ("scale", "offset_x", "offset_y")},
+        "tta": tta,
+        "architecture": ck["arch"],
+        "macs": int(n_macs),
+        "params": int(n_params),
+        # epochs: those the shipped weights were trained for (the best epoch), not the run's plan.
+        "training": {"data": "FER2013 Training" + (" with FER+ soft labels" if config.get("ferplus") else ""),
+                     "rows": int(config["n_train"]), "epochs": int(ck["epoch"]), "seed": int(config["seed"])},
+        "evaluation": {"split": "PublicTest", "n": int(n_eval), "accuracy": float(accuracy)},
+    }
+
+
+def run_export(args):
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.name):
+        raise ModelError(f"model name {args.name!r}: use letters, digits, '.', '_' and '-'")
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    framing = load_framing(args.framing_json) if args.framing_json else dict(DEFAULT_FRAMING)
+    model, ck, config = load_checkpoint(args.checkpoint)
+    images, labels, usages = load_cached(args.data, args.cache)
+    test = usages == "PublicTest"
+    x, y = images[test], labels[test]
+    if len(x) < PARITY_FACES:
+        raise ModelError(f"{args.data}: {len(x)} PublicTest rows, the parity check needs {PARITY_FACES}")
+
+    blob = to_onnx(model)
+    net = cv2.dnn.readNetFromONNX(np.frombuffer(blob, dtype=np.uint8))
+    diff = parity(net, model, x[:PARITY_FACES], float(ck["mean"]), float(ck["std"]))
+    print(f"parity OpenCV {cv2.__version__} DNN vs PyTorch on {PARITY_FACES} PublicTest faces: "
+          f"max |dp| = {diff:.2e} (limit {PARITY_TOLERANCE:.0e})")
+    if not diff <= PARITY_TOLERANCE:  # also catches NaN
+        raise ModelError(f"export does not match PyTorch in OpenCV: max probability difference {diff:.3e} "
+                         f"> {PARITY_TOLERANCE:.0e}; nothing written")
+    norm = {"scale": 1 / 255.0, "mean": float(ck["mean"]), "std": float(ck["std"])}
+    accuracy = float((dnn_predict(net, x, norm, args.tta).argmax(1) == y).mean())
+    print(f"PublicTest accuracy through OpenCV DNN, tta {args.tta}: {accuracy:.4f} (n = {len(x)}; "
+          f"checkpoint epoch {ck['epoch']}, PyTorch {ck.get('public_test_acc', float('nan')):.4f} without tta)")
+
+    os.makedirs(args.out_dir, exist_ok=True)
+    onnx_path = os.path.join(args.out_dir, args.name + ".onnx")
+    json_path = os.path.join(args.out_dir, args.name + ".json")
+    # Write both under temporary names and rename at the end, so a failed export never leaves a
+    # NAME.json whose sha256 names a different NAME.onnx.
+    with open(onnx_path + ".tmp", "wb") as f:
+        f.write(blob)
+    meta = metadata(args.name, os.path.basename(onnx_path), file_sha256(onnx_path + ".tmp"), ck, config, framing,
+                    args.tta, sum(p.numel() for p in model.parameters()), macs(model), len(x), accuracy)
+    with open(json_path + ".tmp", "w") as f:
+        json.dump(meta, f, indent=2)
+        f.write("\n")
+    os.replace(onnx_path + ".tmp", onnx_path)
+    os.replace(json_path + ".tmp", json_path)
+    print(f"wrote {onnx_path} ({len(blob)} bytes, sha256 {meta['sha256'][:16]}...) and {json_path}")
+    return meta

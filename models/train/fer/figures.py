@@ -1,0 +1,133 @@
+"""PNG figures for the model card (docs/figures). Matplotlib with the Agg backend: no display."""
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+import numpy as np  # noqa: E402
+
+from . import LABELS  # noqa: E402
+
+
+def _save(fig, path):
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def confusion_png(m, path, title=""):
+    """Rows normalised to recall (colour and percentage), raw counts underneath."""
+    cm = np.array(m["confusion"], dtype=np.float64)
+    rows = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    im = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(LABELS)):
+        for j in range(len(LABELS)):
+            ax.text(j, i, f"{rows[i, j]:.0%}\n{int(cm[i, j])}", ha="center", va="center", fontsize=8,
+                    color="white" if rows[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(LABELS)), LABELS, rotation=45, ha="right")
+    ax.set_yticks(range(len(LABELS)), LABELS)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
+    return _save(fig, path)
+
+
+def curve_png(log_path, path, title=""):
+    """Loss and accuracy per epoch from a training run's log.jsonl."""
+    with open(log_path) as f:
+        log = [json.loads(line) for line in f if line.strip()]
+    ep = [r["epoch"] for r in log]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    a1.plot(ep, [r["train_loss"] for r in log], label="training loss")
+    a1.set_xlabel("epoch")
+    a1.set_ylabel("loss (label-smoothed cross-entropy)")
+    a1.legend()
+    a2.plot(ep, [r["train_acc"] for r in log], label="Training (augmented)")
+    a2.plot(ep, [r["public_test_acc"] for r in log], label="PublicTest")
+    best = max(log, key=lambda r: r["public_test_acc"])
+    a2.scatter([best["epoch"]], [best["public_test_acc"]], color="C1", zorder=3)
+    a2.annotate(f"{best['public_test_acc']:.3f}", (best["epoch"], best["public_test_acc"]),
+                textcoords="offset points", xytext=(-10, 8))
+    a2.set_xlabel("epoch")
+    a2.set_ylabel("accuracy")
+    a2.legend()
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _grid(faces, captions, path, cols, title="", colours=None):
+    rows = (len(faces) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.55), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < len(faces):
+            ax.imshow(faces[k], cmap="gray", vmin=0, vmax=255)
+            ax.set_title(captions[k], fontsize=7, color=(colours[k] if colours else "black"))
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def failures_png(images, y_true, probs, path, count=24, cols=8):
+    """The mistakes the model is most sure of: often label noise in FER2013, sometimes real
+    confusions (fear/surprise, sad/neutral)."""
+    pred = probs.argmax(1)
+    wrong = np.flatnonzero(pred != y_true)
+    order = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:count]
+    captions = [f"true {LABELS[y_true[i]]}\npred {LABELS[pred[i]]} {probs[i, pred[i]]:.2f}" for i in order]
+    return _grid(images[order], captions, path, cols, "most confident mistakes", ["firebrick"] * len(order))
+
+
+def examples_png(images, labels, path, per_class=6, seed=0):
+    """A few random faces of each class, one row per class."""
+    rng = np.random.default_rng(seed)
+    faces, captions = [], []
+    for c, name in enumerate(LABELS):
+        idx = np.flatnonzero(labels == c)
+        for i in rng.choice(idx, size=min(per_class, len(idx)), replace=False):
+            faces.append(images[i])
+            captions.append(name)
+    return _grid(np.array(faces), captions, path, per_class, "FER2013 examples")
+
+
+def class_counts_png(labels, usages, path):
+    """Faces per class and split: the imbalance (disgust is ~1.5 %) explains much of the per-class table."""
+    splits = [s for s in ("Training", "PublicTest", "PrivateTest") if (usages == s).any()]
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    width = 0.8 / len(splits)
+    x = np.arange(len(LABELS))
+    for k, s in enumerate(splits):
+        counts = np.bincount(labels[usages == s], minlength=len(LABELS))
+        bars = ax.bar(x + (k - (len(splits) - 1) / 2) * width, counts, width, label=s)
+        ax.bar_label(bars, fontsize=7)
+    ax.set_xticks(x, LABELS)
+    ax.set_ylabel("faces")
+    ax.set_title("FER2013 faces per class")
+    ax.legend()
+    return _save(fig, path)
+
+
+def frontier_png(points, path, budget_ms=None):
+    """PublicTest accuracy against OpenCV DNN latency, one labelled point per model; the upper-left
+    hull is the set worth shipping."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for p in points:
+        ax.scatter(p["ms_per_face"], p["accuracy"], s=30 + p.get("macs", 0) / 4e6, alpha=0.7)
+        label = p["name"] + (f"\n{p['note']}" if p.get("note") else "")
+        ax.annotate(label, (p["ms_per_face"], p["accuracy"]), textcoords="offset points",
+                    xytext=(6, 4), fontsize=8)
+    pareto, best = [], -1.0
+    for p in sorted(points, key=lambda p: (p["ms_per_face"], -p["accuracy"])):
+        if p["accuracy"] > best:
+            pareto.append(p)
+            best = p["accuracy"]
+    ax.plot([p["ms_per_face"] for p in pareto], [p["accuracy"] for p in pareto], "--", color="grey", lw=1)
+    if budget_ms:
+        ax.axvline(budget_ms, color="firebrick", lw=1, ls=":")
+    ax.set_xlabel("ms per face (OpenCV DNN, batch 1, 1 thread)")
+    ax.set_ylabel("PublicTest accuracy")
+    ax.set_title("accuracy vs latency (marker area ~ MACs)")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

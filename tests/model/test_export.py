@@ -1,0 +1,163 @@
+"""ONNX export for OpenCV 4.6, metrics, bench and frontier: everything that needs no data set."""
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+import cv2
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper
+
+from . import CLI
+from fer.arch import ARCHITECTURES, build
+from fer.evaluate import dnn_predict, metrics
+from fer.export import strip_identities, to_onnx
+
+
+def raw_export(model):
+    """What torch.onnx.export gives without the rewrite (same settings as fer.export.to_onnx)."""
+    import io
+    buf = io.BytesIO()
+    torch.onnx.export(torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval(), torch.zeros(1, 1, 48, 48), buf,
+                      opset_version=11, input_names=["input"], output_names=["prob"],
+                      dynamic_axes={"input": {0: "batch"}, "prob": {0: "batch"}})
+    return onnx.load_from_string(buf.getvalue())
+
+
+class StripIdentitiesTest(unittest.TestCase):
+    def test_consumers_are_rewired_through_chains_and_graph_outputs_kept(self):
+        # x -> Identity a -> Identity b -> Relu r -> Identity out (a graph output)
+        nodes = [helper.make_node("Identity", ["x"], ["a"]), helper.make_node("Identity", ["a"], ["b"]),
+                 helper.make_node("Relu", ["b"], ["r"]), helper.make_node("Identity", ["r"], ["out"])]
+        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+                                  [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3])],
+                                  value_info=[helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 3])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+        self.assertEqual(strip_identities(model), 2)
+        self.assertEqual([n.op_type for n in model.graph.node], ["Relu", "Identity"])
+        self.assertEqual(list(model.graph.node[0].input), ["x"])
+        self.assertEqual([v.name for v in model.graph.value_info], [])
+        onnx.checker.check_model(model)
+
+    def test_untrained_export_needs_the_rewrite_for_opencv(self):
+        # Fresh batch norms fold to identical zero biases, which torch 1.13 shares through Identity
+        # nodes: exactly the graph OpenCV 4.6 refuses.
+        torch.manual_seed(0)
+        raw = raw_export(build("emonet-s"))
+        self.assertGreater(sum(n.op_type == "Identity" for n in raw.graph.node), 0)
+        level = cv2.getLogLevel()
+        cv2.setLogLevel(0)  # the expected failure logs too
+        try:
+            with self.assertRaises(cv2.error):
+                cv2.dnn.readNetFromONNX(np.frombuffer(raw.SerializeToString(), np.uint8))
+        finally:
+            cv2.setLogLevel(level)
+
+    def test_every_architecture_exports_and_matches_pytorch_in_opencv(self):
+        rng = np.random.default_rng(0)
+        faces = rng.integers(0, 256, (5, 48, 48)).astype(np.uint8)
+        norm = {"scale": 1 / 255.0, "mean": 0.5, "std": 0.25}
+        x = torch.from_numpy(((faces / 255.0 - 0.5) / 0.25).astype(np.float32)).unsqueeze(1)
+        for name in ARCHITECTURES:
+            with self.subTest(arch=name):
+                torch.manual_seed(0)
+                model = build(name).eval()
+                blob = to_onnx(model)
+                g = onnx.load_from_string(blob)
+                self.assertNotIn("Identity", [n.op_type for n in g.graph.node])
+                self.assertEqual([i.name for i in g.graph.input], ["input"])
+                self.assertEqual([o.name for o in g.graph.output], ["prob"])
+                net = cv2.dnn.readNetFromONNX(np.frombuffer(blob, np.uint8))
+                got = dnn_predict(net, faces, norm, "none", batch=5)
+                with torch.no_grad():
+                    want = torch.softmax(model(x), 1).numpy()
+                self.assertEqual(got.shape, (5, 7))
+                np.testing.assert_allclose(got.sum(1), 1, atol=1e-5)
+                np.testing.assert_allclose(got, want, atol=1e-5)
+
+    def test_hflip_tta_averages_the_mirror_image(self):
+        torch.manual_seed(0)
+        model = build("emonet-xs").eval()
+        net = cv2.dnn.readNetFromONNX(np.frombuffer(to_onnx(model), np.uint8))
+        faces = np.random.default_rng(1).integers(0, 256, (3, 48, 48)).astype(np.uint8)
+        norm = {"scale": 1 / 255.0, "mean": 0.5, "std": 0.25}
+        plain = dnn_predict(net, faces, norm, "none")
+        mirror = dnn_predict(net, faces[:, :, ::-1].copy(), norm, "none")
+        np.testing.assert_allclose(dnn_predict(net, faces, norm, "hflip"), (plain + mirror) / 2, atol=1e-6)
+        self.assertGreater(np.abs(plain - mirror).max(), 1e-4)  # otherwise the check above proves nothing
+
+
+class MetricsTest(unittest.TestCase):
+    def test_hand_computed_example(self):
+        y = np.array([0, 0, 0, 3, 3, 6])
+        p = np.array([0, 0, 3, 3, 6, 6])
+        m = metrics(y, p)
+        self.assertAlmostEqual(m["accuracy"], 4 / 6)
+        self.assertEqual(m["confusion"][0][:4], [2, 0, 0, 1])
+        self.assertAlmostEqual(m["per_class"]["angry"]["precision"], 1.0)
+        self.assertAlmostEqual(m["per_class"]["angry"]["recall"], 2 / 3)
+        self.assertAlmostEqual(m["per_class"]["happy"]["precision"], 1 / 2)
+        self.assertAlmostEqual(m["per_class"]["happy"]["f1"], 0.5)
+        self.assertAlmostEqual(m["per_class"]["neutral"]["recall"], 1.0)
+        # Classes absent from both truth and prediction score 0, not NaN.
+        self.assertEqual(m["per_class"]["disgust"], {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0})
+        self.assertEqual(sum(sum(r) for r in m["confusion"]), 6)
+
+
+class BenchFrontierCliTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def test_bench_architecture_and_file(self):
+        onnx_path = os.path.join(self.tmp.name, "xs.onnx")
+        torch.manual_seed(0)
+        with open(onnx_path, "wb") as f:
+            f.write(to_onnx(build("emonet-xs")))
+        out = os.path.join(self.tmp.name, "bench.json")
+        r = subprocess.run(CLI + ["bench", "--onnx", onnx_path, "--arch", "emonet-xs", "--json", out],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("1 thread(s)", r.stdout)
+        with open(out) as f:
+            res = json.load(f)
+        self.assertEqual([x["name"] for x in res], ["xs", "emonet-xs"])
+        for x in res:
+            self.assertEqual(x["runs"], 300)
+            self.assertTrue(0 < x["p10"] <= x["ms_per_face"] <= x["p90"], x)
+        self.assertEqual(res[1]["macs"], 60716352)
+
+    def test_bench_refuses_too_few_runs(self):
+        r = subprocess.run(CLI + ["bench", "--arch", "emonet-xs", "--runs", "50"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("at least 300", r.stderr)
+
+    def test_frontier_plot(self):
+        points = os.path.join(self.tmp.name, "points.json")
+        with open(points, "w") as f:
+            json.dump([{"name": "a", "accuracy": 0.6, "ms_per_face": 1.0, "macs": 6e7, "note": "x"},
+                       {"name": "b", "accuracy": 0.7, "ms_per_face": 3.0, "macs": 3e8, "note": ""}], f)
+        png = os.path.join(self.tmp.name, "fig", "frontier.png")
+        r = subprocess.run(CLI + ["frontier", "--points", points, "--out", png],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        img = cv2.imread(png)
+        self.assertIsNotNone(img)
+        self.assertGreater(img.shape[1], 300)
+
+    def test_frontier_names_a_missing_key(self):
+        points = os.path.join(self.tmp.name, "points.json")
+        with open(points, "w") as f:
+            json.dump([{"name": "a", "accuracy": 0.6}], f)
+        r = subprocess.run(CLI + ["frontier", "--points", points, "--out", os.path.join(self.tmp.name, "f.png")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("ms_per_face", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

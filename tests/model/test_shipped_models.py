@@ -1,0 +1,54 @@
+"""Every model shipped in models/ must be what its metadata says: the daemon trusts NAME.json."""
+import glob
+import json
+import os
+import unittest
+
+import cv2
+import numpy as np
+
+from . import REPO
+from fer import LABELS
+from fer.data import file_sha256
+from fer.evaluate import dnn_predict
+
+# EMO_MODELS_DIR checks an export before it is copied into models/.
+MODELS_DIR = os.environ.get("EMO_MODELS_DIR") or os.path.join(REPO, "models")
+SHIPPED = sorted(glob.glob(os.path.join(MODELS_DIR, "*.json")))
+
+
+@unittest.skipUnless(SHIPPED, f"no model in {MODELS_DIR} (*.json); export one with emotion-model export")
+class ShippedModelTest(unittest.TestCase):
+    def test_metadata_matches_the_onnx_file(self):
+        rng = np.random.default_rng(0)
+        faces = rng.integers(0, 256, (5, 48, 48)).astype(np.uint8)
+        for path in SHIPPED:
+            with self.subTest(model=os.path.basename(path)):
+                try:
+                    with open(path) as f:
+                        meta = json.load(f)
+                except ValueError as e:
+                    self.fail(f"{path} is not JSON ({e}); a placeholder instead of an export?")
+                self.assertEqual(meta["format"], "emotiond-model/1")
+                self.assertEqual(meta["name"] + ".json", os.path.basename(path))
+                self.assertEqual(os.path.basename(meta["onnx"]), meta["onnx"], "onnx must be a plain file name")
+                onnx_path = os.path.join(os.path.dirname(path), meta["onnx"])
+                self.assertEqual(file_sha256(onnx_path), meta["sha256"])
+                self.assertEqual(meta["labels"], list(LABELS))
+                self.assertEqual((meta["input"]["width"], meta["input"]["height"], meta["input"]["channels"]),
+                                 (48, 48, 1))
+                self.assertIn(meta["tta"], ("none", "hflip"))
+                self.assertTrue(0.2 < meta["framing"]["scale"] < 5)
+                self.assertGreater(meta["normalization"]["std"], 0)
+                net = cv2.dnn.readNetFromONNX(onnx_path)
+                prob = dnn_predict(net, faces, meta["normalization"], meta["tta"], batch=5)
+                self.assertEqual(prob.shape, (5, 7))
+                np.testing.assert_allclose(prob.sum(axis=1), 1.0, atol=1e-5)
+                self.assertTrue((prob >= 0).all())
+                # Batch 1, as the daemon runs it, gives the same rows as the batch.
+                np.testing.assert_allclose(dnn_predict(net, faces, meta["normalization"], meta["tta"], batch=1),
+                                           prob, atol=1e-5)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,148 @@
+"""The whole tool chain on real FER2013 faces, small: one epoch on 300 Training rows, export with
+the OpenCV parity check, evaluation of the exported files."""
+import argparse
+import contextlib
+import io
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+from unittest import mock
+
+from . import CLI, fer2013_path, write_subset
+
+SCHEMA_KEYS = ["format", "name", "onnx", "sha256", "labels", "input", "output", "normalization", "framing",
+               "tta", "architecture", "macs", "params", "training", "evaluation"]
+
+
+def run(args, timeout=300):
+    return subprocess.run(CLI + args, capture_output=True, text=True, timeout=timeout)
+
+
+@unittest.skipUnless(fer2013_path(), "needs fer2013.csv.gz: set EMO_FER2013 or put it in "
+                                     "../shared/data/fer2013/ next to the checkout")
+class SmokeTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        t = cls.tmp.name
+        cls.data = os.path.join(t, "subset.csv.gz")
+        write_subset(fer2013_path(), cls.data, n_train=300, n_test=250)
+        cls.run_dir = os.path.join(t, "run")
+        cls.train = run(["train", "--data", cls.data, "--cache", "", "--arch", "emonet-xs", "--epochs", "1",
+                         "--limit", "300", "--threads", "1", "--out", cls.run_dir])
+        cls.framing = os.path.join(t, "framing.json")
+        with open(cls.framing, "w") as f:
+            json.dump({"scale": 1.05, "offset_x": 0.01, "offset_y": -0.02, "detected": 9, "tried": 10}, f)
+        cls.models = os.path.join(t, "models")
+        cls.export = run(["export", "--checkpoint", os.path.join(cls.run_dir, "best.pt"), "--out-dir", cls.models,
+                          "--name", "smoke", "--framing-json", cls.framing, "--tta", "hflip",
+                          "--data", cls.data, "--cache", "", "--threads", "1"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def meta(self):
+        with open(os.path.join(self.models, "smoke.json")) as f:
+            return json.load(f)
+
+    def test_training_writes_a_checkpoint_and_log(self):
+        self.assertEqual(self.train.returncode, 0, self.train.stderr)
+        with open(os.path.join(self.run_dir, "log.jsonl")) as f:
+            log = [json.loads(line) for line in f]
+        self.assertEqual([r["epoch"] for r in log], [1])
+        self.assertTrue(os.path.exists(os.path.join(self.run_dir, "best.pt")))
+
+    def test_export_passes_the_opencv_parity_check(self):
+        self.assertEqual(self.export.returncode, 0, self.export.stderr)
+        diff = float(self.export.stdout.split("max |dp| = ")[1].split()[0])
+        self.assertLessEqual(diff, 1e-4)
+
+    def test_metadata_schema_and_values(self):
+        from fer.data import file_sha256
+        self.assertEqual(self.export.returncode, 0, self.export.stderr)
+        m = self.meta()
+        self.assertEqual(list(m), SCHEMA_KEYS)
+        self.assertEqual(m["format"], "emotiond-model/1")
+        self.assertEqual(m["onnx"], "smoke.onnx")
+        self.assertEqual(m["sha256"], file_sha256(os.path.join(self.models, "smoke.onnx")))
+        self.assertEqual(m["labels"], ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"])
+        self.assertEqual(m["input"], {"name": "input", "width": 48, "height": 48, "channels": 1, "layout": "NCHW"})
+        self.assertEqual(m["output"], {"name": "prob", "kind": "probabilities"})
+        self.assertEqual(m["normalization"]["scale"], 1 / 255.0)
+        with open(os.path.join(self.run_dir, "config.json")) as f:
+            config = json.load(f)
+        self.assertAlmostEqual(m["normalization"]["mean"], config["mean"])
+        self.assertAlmostEqual(m["normalization"]["std"], config["std"])
+        self.assertEqual(m["framing"], {"scale": 1.05, "offset_x": 0.01, "offset_y": -0.02})
+        self.assertEqual(m["tta"], "hflip")
+        self.assertEqual(m["architecture"], "emonet-xs")
+        self.assertEqual(m["macs"], 60716352)
+        self.assertGreater(m["params"], 100000)
+        self.assertEqual(m["training"], {"data": "FER2013 Training", "rows": 300, "epochs": 1, "seed": 1})
+        self.assertEqual(m["evaluation"]["split"], "PublicTest")
+        self.assertEqual(m["evaluation"]["n"], 250)
+        self.assertTrue(0 <= m["evaluation"]["accuracy"] <= 1)
+        self.assertFalse([f for f in os.listdir(self.models) if f.endswith(".tmp")])
+
+    def test_evaluate_agrees_with_the_recorded_accuracy(self):
+        self.assertEqual(self.export.returncode, 0, self.export.stderr)
+        out = os.path.join(self.tmp.name, "eval.json")
+        figs = os.path.join(self.tmp.name, "figs")
+        r = run(["evaluate", "--model", os.path.join(self.models, "smoke.json"), "--data", self.data, "--cache", "",
+                 "--threads", "1", "--json", out, "--figures", figs, "--log", os.path.join(self.run_dir, "log.jsonl")])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("tta hflip", r.stdout)
+        with open(out) as f:
+            m = json.load(f)
+        self.assertEqual(m["n"], 250)
+        self.assertAlmostEqual(m["accuracy"], self.meta()["evaluation"]["accuracy"], places=9)
+        self.assertEqual(sum(c["support"] for c in m["per_class"].values()), 250)
+        self.assertEqual(sum(map(sum, m["confusion"])), 250)
+        import cv2
+        for name in ("confusion", "failures", "examples", "class-counts", "training-curve"):
+            with self.subTest(figure=name):
+                self.assertIsNotNone(cv2.imread(os.path.join(figs, name + ".png")))
+
+    def test_evaluate_refuses_a_model_whose_onnx_changed(self):
+        self.assertEqual(self.export.returncode, 0, self.export.stderr)
+        bad = os.path.join(self.tmp.name, "tampered")
+        os.makedirs(bad, exist_ok=True)
+        m = self.meta()
+        m["sha256"] = "0" * 64
+        with open(os.path.join(bad, "smoke.json"), "w") as f:
+            json.dump(m, f)
+        os.link(os.path.join(self.models, "smoke.onnx"), os.path.join(bad, "smoke.onnx"))
+        r = run(["evaluate", "--model", os.path.join(bad, "smoke.json"), "--data", self.data, "--cache", ""])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("differs from", r.stderr)
+
+    def test_export_fails_and_writes_nothing_when_opencv_disagrees(self):
+        # Substitute the graph of a differently initialised network: the parity check must catch it.
+        import torch
+        from fer.arch import build
+        from fer.evaluate import ModelError
+        from fer import export
+        self.assertEqual(self.train.returncode, 0, self.train.stderr)
+        torch.manual_seed(123)
+        other = export.to_onnx(build("emonet-xs"))
+        out_dir = os.path.join(self.tmp.name, "refused")
+        args = argparse.Namespace(checkpoint=os.path.join(self.run_dir, "best.pt"), out_dir=out_dir, name="bad",
+                                  framing_json=None, tta="none", data=self.data, cache="", threads=1)
+        with mock.patch.object(export, "to_onnx", return_value=other), self.assertRaises(ModelError) as cm, \
+                contextlib.redirect_stdout(io.StringIO()):
+            export.run_export(args)
+        self.assertIn("max probability difference", str(cm.exception))
+        self.assertFalse(os.path.exists(out_dir) and os.listdir(out_dir))
+
+    def test_export_rejects_a_path_as_name(self):
+        r = run(["export", "--checkpoint", os.path.join(self.run_dir, "best.pt"), "--out-dir", self.models,
+                 "--name", "../escape", "--data", self.data, "--cache", ""])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("model name", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
