@@ -29,6 +29,7 @@ typedef struct worker {
         zactor_t *actor;
         emo_pipeline_t *pipeline; /* owned by the actor thread while it runs */
         bool busy;
+        int64_t busy_since; /* when the current job was handed over */
 } worker_t;
 
 struct emo_server {
@@ -163,6 +164,7 @@ static void dispatch(emo_server_t *s) {
                         continue;
                 }
                 w->busy = true;
+                w->busy_since = emo_now_us();
                 s->n_busy++;
         }
 }
@@ -312,7 +314,18 @@ int emo_server_run(emo_server_t *s, int signal_fd) {
         while (!s->draining || s->n_busy > 0) {
                 int64_t now = emo_now_us();
                 if (watchdog && now >= next_watchdog) {
-                        sd_notify(0, "WATCHDOG=1");
+                        /* Keep-alives vouch for the workers too: one stuck on a request for a whole
+                         * watchdog period stops them, so systemd restarts a wedged daemon. */
+                        const worker_t *stuck = NULL;
+                        for (unsigned i = 0; i < s->n_workers && !stuck; i++)
+                                if (s->workers[i].busy && now - s->workers[i].busy_since > (int64_t) watchdog_usec)
+                                        stuck = &s->workers[i];
+                        if (!stuck)
+                                sd_notify(0, "WATCHDOG=1");
+                        else
+                                log_error("Worker %u has been on one request for %lld ms, withholding the watchdog "
+                                          "keep-alive", (unsigned) (stuck - s->workers),
+                                          (long long) ((now - stuck->busy_since) / 1000));
                         next_watchdog = now + (int64_t) watchdog_usec / 2;
                 }
                 if (now >= next_status) {
