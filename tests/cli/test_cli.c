@@ -1,0 +1,407 @@
+/* build/bin/emotion against a real daemon, as a script would use it: the contract of docs/cli.md
+ * (JSON fields, exit codes 0 ok / 1 some input failed / 2 usage / 3 unreachable, errors on stderr). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "emo/labels.h"
+#include "emo/util.h"
+
+static emo_test_daemon_t daemon_;
+
+static void start(void) {
+        emo_test_daemon_start(&daemon_, NULL);
+}
+
+static void stop(void) {
+        emo_test_daemon_cleanup(&daemon_);
+}
+
+TestSuite(cli, .init = start, .fini = stop, .timeout = 120);
+
+/* Run `emotion --server <daemon> ARGS...` (NULL-terminated), at most timeout_ms. */
+static void emotion(emo_test_run_t *r, int timeout_ms, const char *first, ...) {
+        const char *argv[32] = { emo_test_emotion(), "--server", daemon_.endpoint };
+        size_t n = 3;
+        va_list ap;
+        va_start(ap, first);
+        for (const char *a = first; a; a = va_arg(ap, const char *)) {
+                cr_assert_lt(n + 1, ELEMENTSOF(argv));
+                argv[n++] = a;
+        }
+        va_end(ap);
+        argv[n] = NULL;
+        emo_test_run(argv, (const char *const[]) { "EMOTIOND_ENDPOINT=", NULL }, timeout_ms, r);
+        cr_assert_neq(r->status, -1, "emotion did not finish within %d ms; stderr:\n%s", timeout_ms, r->err);
+}
+
+/* stdout as JSON Lines: the i-th object. */
+static json_object *json_line(const char *out, size_t i) {
+        const char *p = out;
+        for (size_t k = 0; k < i; k++) {
+                p = strchr(p, '\n');
+                cr_assert_not_null(p, "output has fewer than %zu lines:\n%s", i + 1, out);
+                p++;
+        }
+        size_t len = strcspn(p, "\n");
+        char *line = strndup(p, len);
+        json_object *o = json_tokener_parse(line);
+        cr_assert_not_null(o, "line %zu is not JSON: %s", i + 1, line);
+        free(line);
+        return o;
+}
+
+static size_t count_lines(const char *s) {
+        size_t n = 0;
+        for (; *s; s++)
+                n += *s == '\n';
+        return n;
+}
+
+static const char *str(json_object *o, const char *key) {
+        json_object *v = emo_test_json_get(o, key);
+        cr_assert(json_object_is_type(v, json_type_string), "'%s' is not a string", key);
+        return json_object_get_string(v);
+}
+
+static int integer(json_object *o, const char *key) {
+        json_object *v = emo_test_json_get(o, key);
+        cr_assert(json_object_is_type(v, json_type_int), "'%s' is not an integer", key);
+        return json_object_get_int(v);
+}
+
+static double number(json_object *o, const char *key) {
+        json_object *v = emo_test_json_get(o, key);
+        cr_assert(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int),
+                  "'%s' is not a number", key);
+        return json_object_get_double(v);
+}
+
+/* One OK object of `analyze --json` for a 640x480 fixture with n_faces faces. */
+static void check_analyze_object(json_object *o, const char *file, size_t n_faces, const char *lang) {
+        cr_assert_str_eq(str(o, "file"), file);
+        cr_assert_str_eq(str(o, "status"), "ok");
+        cr_assert_eq(integer(o, "width"), 640);
+        cr_assert_eq(integer(o, "height"), 480);
+        cr_assert_str_eq(str(o, "model"), emo_test_model_name());
+        cr_assert_str_eq(str(o, "model_sha256"), emo_test_model_sha256());
+        cr_assert_str_eq(str(o, "detector"), "yunet");
+        json_object *faces = emo_test_json_get(o, "faces");
+        cr_assert(json_object_is_type(faces, json_type_array));
+        cr_assert_eq(json_object_array_length(faces), n_faces, "%s: %zu faces in the JSON", file,
+                     json_object_array_length(faces));
+        for (size_t i = 0; i < n_faces; i++) {
+                json_object *f = json_object_array_get_idx(faces, i);
+                json_object *box = emo_test_json_get(f, "box");
+                cr_assert_eq(json_object_array_length(box), 4);
+                int x = json_object_get_int(json_object_array_get_idx(box, 0));
+                int y = json_object_get_int(json_object_array_get_idx(box, 1));
+                int w = json_object_get_int(json_object_array_get_idx(box, 2));
+                int h = json_object_get_int(json_object_array_get_idx(box, 3));
+                cr_expect(x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= 640 && y + h <= 480, "face %zu box %d,%d %dx%d",
+                          i, x, y, w, h);
+                double score = number(f, "score");
+                cr_expect(score > 0 && score <= 1);
+                int e = emo_emotion_from_name(str(f, "emotion"));
+                cr_assert_geq(e, 0, "face %zu emotion '%s' is not a class name", i, str(f, "emotion"));
+                cr_expect_str_eq(str(f, "emoji"), emo_emotion_emoji(e));
+                json_object *probs = emo_test_json_get(f, "probabilities");
+                double sum = 0, best = -1;
+                int best_k = -1;
+                for (int k = 0; k < EMO_EMOTION_COUNT; k++) {
+                        double p = number(probs, emo_emotion_name(k));
+                        sum += p;
+                        if (p > best)
+                                best = p, best_k = k;
+                }
+                cr_expect(fabs(sum - 1) < 1e-3, "face %zu probabilities sum to %g", i, sum);
+                cr_expect_eq(best_k, e, "face %zu: emotion is not the most probable class", i);
+                /* Six significant digits in the output. */
+                cr_expect(fabs(number(f, "confidence") - best) < 1e-5, "face %zu confidence", i);
+        }
+        json_object *d = emo_test_json_get(o, "dialogue");
+        const char *kind = str(d, "kind");
+        if (n_faces == 0) {
+                cr_expect_str_eq(kind, "none");
+                cr_expect_str_eq(str(d, "text"), "");
+                cr_expect(json_object_is_type(emo_test_json_get(d, "emotion"), json_type_null));
+        } else {
+                int e = emo_emotion_from_name(str(json_object_array_get_idx(faces, 0), "emotion"));
+                emo_valence_t v = emo_emotion_valence(e);
+                cr_expect_str_eq(kind, v < 0 ? "question" : v > 0 ? "congratulation" : "none");
+                if (v != EMO_VALENCE_NEUTRAL) {
+                        cr_expect_str_eq(str(d, "emotion"), emo_emotion_name(e));
+                        cr_expect_str_eq(str(d, "language"), lang);
+                        cr_expect_eq(integer(d, "face_index"), 0);
+                        cr_expect(emo_test_dialogue_has_line(lang, emo_emotion_name(e), str(d, "text")),
+                                  "'%s' is not a %s line", str(d, "text"), lang);
+                }
+        }
+        json_object *t = emo_test_json_get(o, "timing_us");
+        static const char *const stages[] = { "queue", "decode", "detect", "classify", "total" };
+        for (size_t k = 0; k < ELEMENTSOF(stages); k++)
+                cr_expect_geq(integer(t, stages[k]), 0);
+        cr_expect_gt(integer(t, "total"), 0);
+}
+
+Test(cli, analyze_json_four_faces) {
+        _cleanup_free_ char *four = emo_test_fixture("four_faces.jpg");
+        emo_test_run_t r;
+        emotion(&r, 60000, "analyze", "--json", four, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_assert_eq(count_lines(r.out), 1, "one JSON line per file; got:\n%s", r.out);
+        json_object *o = json_line(r.out, 0);
+        check_analyze_object(o, four, 4, "fr");
+        json_object_put(o);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+Test(cli, analyze_lang_and_text_output) {
+        _cleanup_free_ char *one = emo_test_fixture("one_face.jpg");
+        _cleanup_free_ char *none = emo_test_fixture("no_face.jpg");
+        emo_test_run_t r;
+        emotion(&r, 60000, "analyze", "--json", "--lang", "en", one, none, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        json_object *o = json_line(r.out, 0);
+        check_analyze_object(o, one, 1, "en");
+        json_object_put(o);
+        o = json_line(r.out, 1);
+        check_analyze_object(o, none, 0, "en");
+        json_object_put(o);
+        emo_test_run_done(&r);
+
+        emotion(&r, 60000, "analyze", one, none, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        char want[512];
+        snprintf(want, sizeof(want), "%s: 640x480, 1 face,", one);
+        cr_expect_not_null(strstr(r.out, want), "text output lacks '%s':\n%s", want, r.out);
+        snprintf(want, sizeof(want), "%s: 640x480, 0 faces,", none);
+        cr_expect_not_null(strstr(r.out, want), "text output lacks '%s':\n%s", want, r.out);
+        cr_expect_not_null(strstr(r.out, "no face found, no dialogue"), "%s", r.out);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* A missing file fails on its own: the others are still analysed, in order, and the exit is 1. */
+Test(cli, analyze_missing_file_others_still_analysed) {
+        _cleanup_free_ char *one = emo_test_fixture("one_face.jpg");
+        _cleanup_free_ char *four = emo_test_fixture("four_faces.jpg");
+        emo_test_run_t r;
+        emotion(&r, 60000, "analyze", "--json", one, "/nonexistent/photo.jpg", four, NULL);
+        cr_assert_eq(r.status, 1, "exit %d, expected 1; stderr:\n%s", r.status, r.err);
+        cr_assert_eq(count_lines(r.out), 3, "one line per file, failed ones included:\n%s", r.out);
+        json_object *o = json_line(r.out, 0);
+        check_analyze_object(o, one, 1, "fr");
+        json_object_put(o);
+        o = json_line(r.out, 1);
+        cr_assert_str_eq(str(o, "file"), "/nonexistent/photo.jpg");
+        cr_assert_str_eq(str(o, "status"), "io_error");
+        cr_assert_neq(str(o, "error")[0], '\0');
+        cr_assert(!json_object_object_get_ex(o, "faces", NULL), "a failed file has only file, status and error");
+        json_object_put(o);
+        o = json_line(r.out, 2);
+        check_analyze_object(o, four, 4, "fr");
+        json_object_put(o);
+        cr_assert_not_null(strstr(r.err, "emotion: /nonexistent/photo.jpg"), "stderr:\n%s", r.err);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* A file the daemon refuses carries the daemon's status name and message. */
+Test(cli, analyze_refused_file) {
+        _cleanup_free_ char *text = emo_test_fixture("text.txt");
+        _cleanup_free_ char *trunc = emo_test_fixture("truncated.jpg");
+        emo_test_run_t r;
+        emotion(&r, 60000, "analyze", "--json", text, trunc, NULL);
+        cr_assert_eq(r.status, 1, "exit %d; stderr:\n%s", r.status, r.err);
+        for (size_t i = 0; i < 2; i++) {
+                json_object *o = json_line(r.out, i);
+                cr_expect_str_eq(str(o, "status"), "decode_failed");
+                cr_expect_neq(str(o, "error")[0], '\0');
+                json_object_put(o);
+        }
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+Test(cli, usage_errors_exit_2) {
+        emo_test_run_t r;
+        emotion(&r, 10000, "analyze", "--frobnicate", "x.jpg", NULL);
+        cr_expect_eq(r.status, 2, "unknown option: exit %d", r.status);
+        cr_expect_not_null(strstr(r.err, "Try 'emotion"), "stderr:\n%s", r.err);
+        cr_expect_str_eq(r.out, "", "nothing on stdout for a usage error");
+        emo_test_run_done(&r);
+        emotion(&r, 10000, "frobnicate", NULL);
+        cr_expect_eq(r.status, 2, "unknown command: exit %d", r.status);
+        emo_test_run_done(&r);
+        emotion(&r, 10000, "--timeout", "soon", "health", NULL);
+        cr_expect_eq(r.status, 2, "bad number: exit %d", r.status);
+        emo_test_run_done(&r);
+        emotion(&r, 10000, "eval", NULL);
+        cr_expect_eq(r.status, 2, "missing argument: exit %d", r.status);
+        emo_test_run_done(&r);
+        const char *argv[] = { emo_test_emotion(), "--server", "not-an-endpoint", "health", NULL };
+        emo_test_run(argv, NULL, 10000, &r);
+        cr_expect_eq(r.status, 2, "malformed endpoint: exit %d", r.status);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* No daemon: exit 3, soon (one attempt of 300 ms). */
+Test(cli, unreachable_daemon_exit_3) {
+        _cleanup_free_ char *one = emo_test_fixture("one_face.jpg");
+        const char *health[] = { emo_test_emotion(), "--server", "ipc:///nonexistent/emotiond.sock", "--timeout", "300",
+                                 "--attempts", "1", "health", NULL };
+        emo_test_run_t r;
+        emo_test_run(health, NULL, 20000, &r);
+        cr_expect_eq(r.status, 3, "health: exit %d, expected 3; stderr:\n%s", r.status, r.err);
+        cr_expect_lt(r.seconds, 5.0, "took %.1f s to give up", r.seconds);
+        cr_expect_neq(r.err[0], '\0', "no message on stderr");
+        emo_test_run_done(&r);
+        const char *analyze[] = { emo_test_emotion(), "--server", "ipc:///nonexistent/emotiond.sock", "--timeout", "300",
+                                  "--attempts", "1", "analyze", "--json", one, NULL };
+        emo_test_run(analyze, NULL, 20000, &r);
+        cr_expect_eq(r.status, 3, "analyze: exit %d, expected 3", r.status);
+        cr_expect_lt(r.seconds, 5.0, "took %.1f s to give up", r.seconds);
+        json_object *o = json_line(r.out, 0);
+        cr_expect_str_eq(str(o, "status"), "unreachable");
+        json_object_put(o);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+Test(cli, health_json) {
+        emo_test_run_t r;
+        emotion(&r, 30000, "health", "--json", NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        json_object *o = json_line(r.out, 0);
+        cr_assert_str_eq(str(o, "endpoint"), daemon_.endpoint);
+        cr_assert_str_eq(str(o, "status"), "ok");
+        cr_assert_str_eq(str(o, "version"), PROJECT_VERSION_STRING);
+        cr_assert_str_eq(str(o, "model"), emo_test_model_name());
+        cr_assert_str_eq(str(o, "model_sha256"), emo_test_model_sha256());
+        cr_assert_str_eq(str(o, "detector"), "yunet");
+        cr_assert_str_eq(str(o, "device"), "cpu");
+        cr_assert_eq(integer(o, "workers"), 2);
+        cr_assert_eq(integer(o, "queue_capacity"), 64);
+        cr_assert_geq(integer(o, "queue_depth"), 0);
+        cr_assert_geq(integer(o, "requests_served"), 0);
+        cr_assert_geq(integer(o, "uptime_s"), 0);
+        json_object *langs = emo_test_json_get(o, "languages");
+        cr_assert_eq(json_object_array_length(langs), 2);
+        cr_assert_str_eq(json_object_get_string(json_object_array_get_idx(langs, 0)), "en");
+        cr_assert_str_eq(json_object_get_string(json_object_array_get_idx(langs, 1)), "fr");
+        json_object_put(o);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* The accuracy the daemon gives the same 200 faces, asked directly as 48x48 regions. */
+static double daemon_accuracy(const uint8_t *faces, const uint8_t *labels, size_t n) {
+        emo_client_t *c = NULL;
+        cr_assert_eq(emo_client_new(daemon_.endpoint, &c), 0);
+        size_t right = 0;
+        for (size_t i = 0; i < n; i++) {
+                emo_test_req_t t;
+                emo_test_req_face48(&t, faces + i * 48 * 48);
+                emo_reply_t *r = NULL;
+                cr_assert_eq(emo_client_call(c, &t.req, 30000, 1, &r), 0);
+                cr_assert_eq(r->status, EMO_STATUS_OK, "%s", r->message);
+                right += r->analyze->faces[0]->emotion == labels[i];
+                emo_reply_free(r);
+        }
+        emo_client_free(c);
+        return (double) right / n;
+}
+
+Test(cli, eval_json_200) {
+        _cleanup_free_ char *csv = emo_test_fixture("fer_publictest_200.csv");
+        emo_test_run_t r;
+        emotion(&r, 120000, "eval", "--json", "--limit", "200", csv, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        json_object *o = json_line(r.out, 0);
+        cr_assert_str_eq(str(o, "file"), csv);
+        cr_assert_str_eq(str(o, "usage"), "PublicTest");
+        cr_assert_eq(integer(o, "n"), 200);
+        cr_assert_eq(integer(o, "failed"), 0);
+        cr_assert_str_eq(str(o, "model"), emo_test_model_name());
+        cr_assert_str_eq(str(o, "model_sha256"), emo_test_model_sha256());
+        cr_assert_geq(number(o, "elapsed_s"), 0);
+        double acc = number(o, "accuracy");
+
+        size_t np;
+        const uint8_t *labels, *faces = emo_test_publictest(&np, &labels);
+        /* The confusion matrix holds the 200 faces, each row its class's support. */
+        json_object *conf = emo_test_json_get(o, "confusion"), *per_class = emo_test_json_get(o, "per_class");
+        cr_assert_eq(json_object_array_length(conf), 7);
+        int total = 0, diagonal = 0;
+        for (int t = 0; t < 7; t++) {
+                json_object *row = json_object_array_get_idx(conf, t);
+                cr_assert_eq(json_object_array_length(row), 7);
+                int support = 0, want = 0;
+                for (int p = 0; p < 7; p++)
+                        support += json_object_get_int(json_object_array_get_idx(row, p));
+                for (int i = 0; i < 200; i++)
+                        want += labels[i] == t;
+                cr_expect_eq(support, want, "confusion row %s sums to %d, %d faces have that label",
+                             emo_emotion_name(t), support, want);
+                json_object *pc = emo_test_json_get(per_class, emo_emotion_name(t));
+                cr_expect_eq(integer(pc, "support"), want);
+                total += support;
+                diagonal += json_object_get_int(json_object_array_get_idx(row, t));
+        }
+        cr_expect_eq(total, 200);
+        cr_expect(fabs(acc - diagonal / 200.0) < 1e-9, "accuracy %g but the confusion diagonal gives %g", acc,
+                  diagonal / 200.0);
+
+        double direct = daemon_accuracy(faces, labels, 200);
+        cr_expect(fabs(acc - direct) < 1e-9, "eval says %.4f, the same daemon asked face by face gives %.4f", acc, direct);
+        json_object *py = emo_test_json_get(emo_test_fixtures_json(), "python");
+        if (json_object_is_type(py, json_type_object)) {
+                double ref = json_object_get_double(emo_test_json_get(py, "accuracy_200"));
+                cr_expect(fabs(acc - ref) <= 0.015, "eval says %.4f, the Python reference %.4f", acc, ref);
+        }
+        json_object_put(o);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* A malformed CSV stops eval before anything is sent, naming the line. */
+Test(cli, eval_malformed_csv) {
+        _cleanup_free_ char *csv = emo_test_fixture("fer_bad.csv");
+        emo_reply_t *h = emo_test_health(daemon_.endpoint);
+        uint64_t served = h->health->requests_served;
+        emo_reply_free(h);
+        emo_test_run_t r;
+        emotion(&r, 60000, "eval", "--json", csv, NULL);
+        cr_assert_eq(r.status, 1, "exit %d; stderr:\n%s", r.status, r.err);
+        char want[512];
+        snprintf(want, sizeof(want), "%s:4:", csv); /* header, two good rows, then the short one */
+        cr_assert_not_null(strstr(r.err, want), "stderr should name %s; it is:\n%s", want, r.err);
+        h = emo_test_health(daemon_.endpoint);
+        cr_assert_eq(h->health->requests_served, served + 1, "eval sent %llu requests for a malformed file",
+                     (unsigned long long) (h->health->requests_served - served - 1));
+        emo_reply_free(h);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+Test(cli, version_and_help) {
+        emo_test_run_t r;
+        const char *version[] = { emo_test_emotion(), "--version", NULL };
+        emo_test_run(version, NULL, 10000, &r);
+        cr_expect_eq(r.status, 0);
+        cr_expect_not_null(strstr(r.out, PROJECT_VERSION_STRING), "%s", r.out);
+        emo_test_run_done(&r);
+        const char *help[] = { emo_test_emotion(), "analyze", "--help", NULL };
+        emo_test_run(help, NULL, 10000, &r);
+        cr_expect_eq(r.status, 0);
+        cr_expect_not_null(strstr(r.out, "--lang"), "analyze --help lacks --lang:\n%s", r.out);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}

@@ -1,0 +1,55 @@
+/* Test fixtures: where the things under test are (from the build configuration), the files made
+ * by tests/data/make_fixtures.py (CTest's `fixtures` test) and small oracles read from the source
+ * tree. Every function asserts (Criterion) instead of returning errors, with a message that says
+ * what is missing and how to make it. */
+#pragma once
+
+#include <criterion/criterion.h>
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- paths ------------------------------------------------------------------------------------ */
+
+/* Where things are, from the build configuration; each can be overridden by an environment variable
+ * of the same name: EMO_TEST_SOURCE_DIR (the checkout), EMO_TEST_FIXTURES (make_fixtures.py's
+ * output), EMO_TEST_MODEL (model metadata JSON), EMO_TEST_YUNET, EMO_TEST_FER2013, EMO_TEST_EMOTIOND
+ * and EMO_TEST_EMOTION (the two programs). */
+const char *emo_test_source_dir(void);
+const char *emo_test_fixtures_dir(void);
+const char *emo_test_model(void);
+const char *emo_test_yunet(void);
+const char *emo_test_fer2013(void);
+const char *emo_test_emotiond(void);
+const char *emo_test_emotion(void);
+
+/* "<dir>/<name>", malloc'd. */
+char *emo_test_join(const char *dir, const char *name);
+
+/* A fixture file's path (malloc'd); asserts that it exists, pointing at the `fixtures` test. */
+char *emo_test_fixture(const char *name);
+
+/* Whole file into memory (malloc'd, NUL-terminated for convenience); asserts. */
+void *emo_test_read_file(const char *path, size_t *ret_len);
+void *emo_test_read_fixture(const char *name, size_t *ret_len);
+
+/* fixtures.json, parsed once per process; owned by the module. */
+json_object *emo_test_fixtures_json(void);
+
+/* A dotted path ("python.accuracy_500") in a JSON object; asserts that it exists. */
+json_object *emo_test_json_get(json_object *o, const char *path);
+
+/* Every PublicTest face (48x48 grey, row-major) and its label, in FER2013 file order. */
+const uint8_t *emo_test_publictest(size_t *ret_n, const uint8_t **ret_labels);
+
+/* Name and sha256 recorded in the test model's metadata (EMO_TEST_MODEL); owned by the module. */
+const char *emo_test_model_name(void);
+const char *emo_test_model_sha256(void);
+
+/* Whether text is one of the `line = ...` entries of section [emotion] of
+ * <source>/deploy/dialogue/<lang>.ini. */
+bool emo_test_dialogue_has_line(const char *lang, const char *emotion, const char *text);
+
+/* Intersection over union of two x, y, w, h boxes. */
+double emo_test_iou(int ax, int ay, int aw, int ah, int bx, int by, int bw, int bh);

@@ -1,0 +1,279 @@
+/* Stopping and starting: SIGTERM drains (every request still gets exactly one reply, then exit 0),
+ * and a daemon that cannot start says why on stderr and exits non-zero. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "emo/util.h"
+
+TestSuite(shutdown, .timeout = 120);
+TestSuite(startup, .timeout = 60);
+
+enum { BATCH = 20 };
+
+/* Send BATCH photos on c; ids into ids. */
+static void send_batch(emo_client_t *c, uint64_t *ids) {
+        size_t len;
+        _cleanup_free_ void *data = emo_test_read_fixture("four_faces.jpg", &len);
+        for (int i = 0; i < BATCH; i++) {
+                emo_test_req_t t;
+                emo_test_req_encoded(&t, data, len);
+                cr_assert_eq(emo_client_send(c, &t.req, 5000, &ids[i]), 0);
+        }
+}
+
+/* Replies to one batch: how often each request was answered, and with what. */
+typedef struct tally {
+        int counts[BATCH];
+        int ok, refused, got;
+} tally_t;
+
+static void tally_add(tally_t *t, const uint64_t *ids, emo_reply_t *r) {
+        int i = 0;
+        while (i < BATCH && ids[i] != r->request_id)
+                i++;
+        cr_assert(i < BATCH, "reply to an unknown request id %llu", (unsigned long long) r->request_id);
+        t->counts[i]++;
+        t->got++;
+        if (r->status == EMO_STATUS_OK)
+                t->ok++;
+        else if (r->status == EMO_STATUS_SHUTTING_DOWN)
+                t->refused++;
+        else
+                cr_expect_fail("request %d got %s: %s", i, emo_status_name(r->status), r->message);
+        emo_reply_free(r);
+}
+
+/* Receive until every request of the batch was answered (30 s without a reply: give up), then
+ * 300 ms more for duplicates; each request must have been answered exactly once. */
+static void tally_rest(tally_t *t, emo_client_t *c, const uint64_t *ids) {
+        for (;;) {
+                emo_reply_t *r = NULL;
+                int e = emo_client_recv(c, t->got < BATCH ? 30000 : 300, &r);
+                if (e == -ETIMEDOUT)
+                        break;
+                cr_assert_eq(e, 0, "recv: %s", strerror(-e));
+                tally_add(t, ids, r);
+        }
+        int missing = 0, twice = 0;
+        for (int i = 0; i < BATCH; i++) {
+                missing += t->counts[i] == 0;
+                twice += t->counts[i] > 1;
+        }
+        cr_expect(missing == 0 && twice == 0, "of %d requests, %d got no reply and %d more than one (%d OK, %d "
+                  "SHUTTING_DOWN)", BATCH, missing, twice, t->ok, t->refused);
+}
+
+/* Once the daemon has read the batch (a health request sent after it has been answered, and the
+ * daemon reads in order), SIGTERM: the photos in the workers finish OK, the queued ones are
+ * refused with SHUTTING_DOWN, every request is answered once, and the daemon exits 0. */
+Test(shutdown, sigterm_drains_the_queue) {
+        emo_test_daemon_t d;
+        emo_test_daemon_start(&d, NULL);
+        emo_client_t *c = NULL;
+        cr_assert_eq(emo_client_new(d.endpoint, &c), 0);
+        uint64_t ids[BATCH];
+        send_batch(c, ids);
+        emo_health_request_t h = EMOTION__V1__HEALTH_REQUEST__INIT;
+        emo_request_t req = EMOTION__V1__REQUEST__INIT;
+        req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
+        req.health = &h;
+        uint64_t health_id;
+        cr_assert_eq(emo_client_send(c, &req, 5000, &health_id), 0);
+        tally_t t = { 0 };
+        for (;;) {
+                emo_reply_t *r = NULL;
+                cr_assert_eq(emo_client_recv(c, 30000, &r), 0, "no health reply");
+                if (r->request_id == health_id) {
+                        emo_reply_free(r);
+                        break;
+                }
+                tally_add(&t, ids, r); /* photos answered before the health request */
+        }
+        int before = t.got;
+        emo_test_daemon_signal(&d, SIGTERM);
+        tally_rest(&t, c, ids);
+        cr_expect_geq(t.refused, 1, "SIGTERM with %d photos queued refused none", BATCH - before - 2);
+        int status = emo_test_daemon_wait(&d, 30000);
+        _cleanup_free_ char *log = emo_test_daemon_log(&d);
+        cr_expect_eq(status, 0, "emotiond exited with %d after SIGTERM; stderr:\n%s", status, log);
+        cr_log_info("drain: %d answered before SIGTERM, %d OK and %d SHUTTING_DOWN in all", before, t.ok, t.refused);
+        emo_client_free(c);
+        emo_test_daemon_cleanup(&d);
+}
+
+/* SIGTERM right after sending, without waiting for the daemon to read the batch: every request
+ * is answered exactly once (OK or SHUTTING_DOWN) and the daemon exits 0. The client's connection
+ * is made first (a health call), so the requests are on their way when the signal comes: a
+ * request that never reached the daemon cannot be answered by it. */
+Test(shutdown, sigterm_right_after_sending) {
+        emo_test_daemon_t d;
+        emo_test_daemon_start(&d, NULL);
+        emo_client_t *c = NULL;
+        cr_assert_eq(emo_client_new(d.endpoint, &c), 0);
+        emo_health_request_t h = EMOTION__V1__HEALTH_REQUEST__INIT;
+        emo_request_t req = EMOTION__V1__REQUEST__INIT;
+        req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
+        req.health = &h;
+        emo_reply_t *hr = NULL;
+        cr_assert_eq(emo_client_call(c, &req, 10000, 1, &hr), 0);
+        emo_reply_free(hr);
+        uint64_t ids[BATCH];
+        send_batch(c, ids);
+        emo_test_daemon_signal(&d, SIGTERM);
+        tally_t t = { 0 };
+        tally_rest(&t, c, ids);
+        int status = emo_test_daemon_wait(&d, 30000);
+        _cleanup_free_ char *log = emo_test_daemon_log(&d);
+        cr_expect_eq(status, 0, "emotiond exited with %d after SIGTERM; stderr:\n%s", status, log);
+        cr_log_info("immediate SIGTERM: %d OK, %d SHUTTING_DOWN", t.ok, t.refused);
+        emo_client_free(c);
+        emo_test_daemon_cleanup(&d);
+}
+
+/* An idle daemon stops at once on SIGTERM and on SIGINT (Ctrl-C in a terminal). */
+Test(shutdown, idle_daemon_exits_zero) {
+        emo_test_daemon_t d;
+        emo_test_daemon_start(&d, NULL);
+        emo_test_daemon_stop(&d);
+        emo_test_daemon_start(&d, NULL);
+        emo_test_daemon_signal(&d, SIGINT);
+        int status = emo_test_daemon_wait(&d, 10000);
+        cr_expect_eq(status, 0, "exit status %d after SIGINT", status);
+        emo_test_daemon_cleanup(&d);
+}
+
+/* SIGHUP is logged and ignored: the daemon keeps serving. */
+Test(shutdown, sighup_is_ignored) {
+        emo_test_daemon_t d;
+        emo_test_daemon_start(&d, NULL);
+        emo_test_daemon_signal(&d, SIGHUP);
+        usleep(200000);
+        emo_reply_free(emo_test_health(d.endpoint));
+        emo_test_daemon_stop(&d);
+}
+
+/* ---- startup errors ------------------------------------------------------------------------------ */
+
+/* Run emotiond with the usual test arguments, `extra` appended, on a private endpoint; expect it
+ * to exit non-zero within 15 s (it starts in about one) with `message` on stderr. */
+static void expect_startup_failure(const char *const *extra, const char *message) {
+        char dir[] = "/tmp/emotiond-start.XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        char endpoint[96];
+        snprintf(endpoint, sizeof(endpoint), "ipc://%s/emotiond.sock", dir);
+        _cleanup_free_ char *dialogue = emo_test_join(emo_test_source_dir(), "deploy/dialogue");
+        const char *argv[32] = { emo_test_emotiond(), "--endpoint", endpoint, "--model", emo_test_model(),
+                                 "--yunet-model", emo_test_yunet(), "--dialogue-dir", dialogue, "-w", "1" };
+        size_t n = 11;
+        for (const char *const *a = extra; *a; a++)
+                argv[n++] = *a;
+        argv[n] = NULL;
+        emo_test_run_t r;
+        emo_test_run(argv, NULL, 15000, &r);
+        char sock[128];
+        snprintf(sock, sizeof(sock), "%s/emotiond.sock", dir);
+        unlink(sock);
+        rmdir(dir);
+        cr_assert_neq(r.status, -1, "emotiond did not exit within 15 s (expected: %s)", message);
+        cr_assert_neq(r.status, 0, "emotiond started although it should fail with '%s'", message);
+        cr_assert_lt(r.status, 128, "emotiond died of signal %d instead of failing cleanly", r.status - 128);
+        cr_assert_not_null(strstr(r.err, message), "stderr should contain '%s'; it was:\n%s", message, r.err);
+        cr_assert_not_null(strstr(r.err, SD_ERR), "the error should carry the journal priority <3>:\n%s", r.err);
+        emo_test_run_done(&r);
+}
+
+Test(startup, missing_model_file) {
+        static const char *const extra[] = { "--model", "/nonexistent/emonet.json", NULL };
+        expect_startup_failure(extra, "/nonexistent/emonet.json");
+        expect_startup_failure(extra, "Failed to load the model");
+}
+
+Test(startup, model_with_wrong_checksum) {
+        /* A copy of the test model's metadata next to a different "ONNX" file. */
+        char dir[] = "/tmp/emotiond-model.XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        _cleanup_free_ char *meta = emo_test_read_file(emo_test_model(), NULL);
+        _cleanup_free_ char *json = emo_test_join(dir, "m.json");
+        json_object *root = json_tokener_parse(meta);
+        cr_assert_not_null(root);
+        json_object *onnx;
+        cr_assert(json_object_object_get_ex(root, "onnx", &onnx));
+        _cleanup_free_ char *onnx_path = emo_test_join(dir, json_object_get_string(onnx));
+        FILE *f = fopen(onnx_path, "we");
+        fputs("not the network", f);
+        fclose(f);
+        cr_assert_eq(json_object_to_file(json, root), 0);
+        json_object_put(root);
+        const char *extra[] = { "--model", json, NULL };
+        expect_startup_failure(extra, "sha256");
+        unlink(onnx_path);
+        unlink(json);
+        rmdir(dir);
+}
+
+Test(startup, unknown_config_key) {
+        char path[] = "/tmp/emotiond-conf.XXXXXX";
+        int fd = mkstemp(path);
+        cr_assert_geq(fd, 0);
+        const char text[] = "[server]\nworkers = 1\nwrokers = 2\n";
+        cr_assert_eq(write(fd, text, sizeof(text) - 1), (ssize_t) sizeof(text) - 1);
+        close(fd);
+        const char *extra[] = { "-c", path, NULL };
+        char where[64];
+        snprintf(where, sizeof(where), "%s:3:", path);
+        expect_startup_failure(extra, where);
+        expect_startup_failure(extra, "wrokers");
+        unlink(path);
+}
+
+Test(startup, unknown_set_key_and_bad_value) {
+        static const char *const key[] = { "--set", "max_facez=3", NULL };
+        expect_startup_failure(key, "unknown setting 'max_facez'");
+        static const char *const value[] = { "--set", "queue_capacity=0", NULL };
+        expect_startup_failure(value, "out of range");
+        static const char *const device[] = { "--device", "gpu", NULL };
+        expect_startup_failure(device, "device");
+}
+
+/* This machine's OpenCV has no CUDA: an explicit --device cuda is refused, not silently CPU. */
+Test(startup, device_cuda_unavailable) {
+        static const char *const extra[] = { "--device", "cuda", NULL };
+        expect_startup_failure(extra, "Failed to use device cuda");
+        expect_startup_failure(extra, "CUDA is not available");
+}
+
+Test(startup, missing_detector_and_dialogue) {
+        static const char *const yunet[] = { "--detector", "yunet", "--yunet-model", "/nonexistent/yunet.onnx", NULL };
+        expect_startup_failure(yunet, "/nonexistent/yunet.onnx");
+        static const char *const dialogue[] = { "--dialogue-dir", "/nonexistent/dialogue", NULL };
+        expect_startup_failure(dialogue, "/nonexistent/dialogue");
+        static const char *const lang[] = { "--language", "de", NULL };
+        expect_startup_failure(lang, "'de'");
+}
+
+/* Another daemon already serves the endpoint: the second one says so and exits. */
+Test(startup, endpoint_in_use) {
+        emo_test_daemon_t d;
+        emo_test_daemon_start(&d, NULL);
+        const char *extra[] = { "--endpoint", d.endpoint, NULL };
+        expect_startup_failure(extra, d.endpoint);
+        emo_reply_free(emo_test_health(d.endpoint));
+        emo_test_daemon_stop(&d);
+}
+
+Test(startup, check_mode) {
+        _cleanup_free_ char *dialogue = emo_test_join(emo_test_source_dir(), "deploy/dialogue");
+        const char *argv[] = { emo_test_emotiond(), "--model", emo_test_model(), "--detector", "yunet", "--yunet-model",
+                               emo_test_yunet(), "--dialogue-dir", dialogue, "--check", NULL };
+        emo_test_run_t r;
+        emo_test_run(argv, NULL, 30000, &r);
+        cr_assert_eq(r.status, 0, "emotiond --check failed (%d):\n%s", r.status, r.err);
+        cr_assert_not_null(strstr(r.out, "configuration OK"), "stdout: %s", r.out);
+        emo_test_run_done(&r);
+}

@@ -1,0 +1,392 @@
+/* The wire contract (proto/emotion/v1/emotion.proto) against the real daemon: health, envelopes,
+ * and every kind of bad input getting its status, its request_id, and leaving the daemon serving. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "emo/util.h"
+
+static emo_test_daemon_t daemon_;
+
+static void start(void) {
+        emo_test_daemon_start(&daemon_, NULL);
+}
+
+static void stop(void) {
+        emo_test_daemon_cleanup(&daemon_);
+}
+
+TestSuite(wire, .init = start, .fini = stop, .timeout = 60);
+
+Test(wire, health) {
+        emo_reply_t *r = emo_test_health(daemon_.endpoint);
+        emo_health_reply_t *h = r->health;
+        cr_assert_eq(r->protocol_version, EMO_PROTOCOL_VERSION);
+        cr_assert_str_eq(h->version, PROJECT_VERSION_STRING);
+        cr_assert_not_null(h->model);
+        cr_assert_str_eq(h->model->name, emo_test_model_name());
+        cr_assert_str_eq(h->model->sha256, emo_test_model_sha256());
+        cr_assert_str_eq(h->detector, "yunet");
+        cr_assert_str_eq(h->device, "cpu");
+        cr_assert_eq(h->workers, 2);
+        cr_assert_eq(h->queue_capacity, 64);
+        cr_assert_eq(h->queue_depth, 0);
+        cr_assert_eq(h->n_languages, 2);
+        cr_assert_str_eq(h->languages[0], "en");
+        cr_assert_str_eq(h->languages[1], "fr");
+        emo_reply_free(r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* requests_served counts every reply, whatever its status. */
+Test(wire, health_counts_replies) {
+        emo_reply_t *r = emo_test_health(daemon_.endpoint);
+        uint64_t before = r->health->requests_served;
+        emo_reply_free(r);
+        const void *frames[] = { "garbage" };
+        size_t lens[] = { 7 };
+        emo_reply_free(emo_test_raw(daemon_.endpoint, frames, lens, 1, 10000, NULL));
+        r = emo_test_health(daemon_.endpoint);
+        cr_assert_eq(r->health->requests_served, before + 2, "served %llu, expected %llu",
+                     (unsigned long long) r->health->requests_served, (unsigned long long) before + 2);
+        emo_reply_free(r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* A REQ-style envelope (empty delimiter, then the body) is answered in the same shape. */
+Test(wire, delimiter_envelope_is_mirrored) {
+        emo_health_request_t hr = EMOTION__V1__HEALTH_REQUEST__INIT;
+        emo_request_t req = EMOTION__V1__REQUEST__INIT;
+        req.protocol_version = EMO_PROTOCOL_VERSION;
+        req.request_id = 31337;
+        req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
+        req.health = &hr;
+        size_t len;
+        _cleanup_free_ uint8_t *body = emo_test_pack(&req, &len);
+        const void *frames[] = { "", body };
+        size_t lens[] = { 0, len };
+        size_t n = 0;
+        emo_reply_t *r = emo_test_raw(daemon_.endpoint, frames, lens, 2, 10000, &n);
+        cr_assert_eq(n, 2, "reply has %zu frames, expected the delimiter and the body", n);
+        cr_assert_eq(r->status, EMO_STATUS_OK);
+        cr_assert_eq(r->request_id, 31337);
+        emo_reply_free(r);
+
+        /* Without the delimiter, one frame back. */
+        r = emo_test_raw(daemon_.endpoint, (const void *[]) { body }, &len, 1, 10000, &n);
+        cr_assert_eq(n, 1);
+        cr_assert_eq(r->request_id, 31337);
+        emo_reply_free(r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* A REQ socket (the simplest client a script can write) works too. */
+Test(wire, req_socket_client) {
+        zsock_t *s = zsock_new(ZMQ_REQ);
+        zsock_set_linger(s, 0);
+        cr_assert_eq(zsock_connect(s, "%s", daemon_.endpoint), 0);
+        emo_health_request_t hr = EMOTION__V1__HEALTH_REQUEST__INIT;
+        emo_request_t req = EMOTION__V1__REQUEST__INIT;
+        req.protocol_version = EMO_PROTOCOL_VERSION;
+        req.request_id = 5;
+        req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
+        req.health = &hr;
+        zframe_t *f = emo_request_pack_frame(&req);
+        cr_assert_eq(zframe_send(&f, s, 0), 0);
+        zsock_set_rcvtimeo(s, 10000);
+        zframe_t *got = zframe_recv(s);
+        cr_assert_not_null(got, "no reply on a REQ socket");
+        emo_reply_t *r = NULL;
+        cr_assert_eq(emo_reply_unpack(zframe_data(got), zframe_size(got), &r), 0);
+        cr_assert_eq(r->request_id, 5);
+        cr_assert_eq(r->status, EMO_STATUS_OK);
+        emo_reply_free(r);
+        zframe_destroy(&got);
+        zsock_destroy(&s);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* ---- bad input ----------------------------------------------------------------------------------- */
+
+/* How a bad input is made: its frames, the status it must get, and the request_id it must come back
+ * with (0 where the daemon cannot parse the request). */
+typedef struct bad_input {
+        const char *name;
+        int status;
+        /* Fills frames (at most 3) and returns how many; *ret_id: the id the reply must carry. */
+        size_t (*make)(zframe_t **frames, uint64_t *ret_id);
+        bool big_daemon_limit; /* start the daemon with --set max_message_bytes=100000 */
+} bad_input_t;
+
+static zframe_t *pack(emo_request_t *req) {
+        zframe_t *f = emo_request_pack_frame(req);
+        cr_assert_not_null(f);
+        return f;
+}
+
+static zframe_t *file_request(const char *fixture, uint64_t id) {
+        size_t len;
+        void *data = emo_test_read_fixture(fixture, &len);
+        emo_test_req_t t;
+        emo_test_req_encoded(&t, data, len);
+        t.req.protocol_version = EMO_PROTOCOL_VERSION;
+        t.req.request_id = id;
+        zframe_t *f = pack(&t.req);
+        free(data);
+        return f;
+}
+
+static size_t random_bytes(zframe_t **fr, uint64_t *id) {
+        size_t len;
+        void *data = emo_test_read_fixture("random.bin", &len);
+        emo_request_t *req = NULL;
+        cr_assert_neq(emo_request_unpack(data, len, &req), 0, "test bug: random.bin parses as a Request");
+        fr[0] = zframe_new(data, len);
+        free(data);
+        *id = 0;
+        return 1;
+}
+
+static size_t truncated_protobuf(zframe_t **fr, uint64_t *id) {
+        zframe_t *whole = file_request("one_face.jpg", 4242);
+        fr[0] = zframe_new(zframe_data(whole), zframe_size(whole) / 2);
+        zframe_destroy(&whole);
+        *id = 0;
+        return 1;
+}
+
+static size_t version_7(zframe_t **fr, uint64_t *id) {
+        emo_health_request_t h = EMOTION__V1__HEALTH_REQUEST__INIT;
+        emo_request_t req = EMOTION__V1__REQUEST__INIT;
+        req.protocol_version = 7;
+        req.request_id = *id = 707;
+        req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
+        req.health = &h;
+        fr[0] = pack(&req);
+        return 1;
+}
+
+static size_t version_missing(zframe_t **fr, uint64_t *id) {
+        emo_health_request_t h = EMOTION__V1__HEALTH_REQUEST__INIT;
+        emo_request_t req = EMOTION__V1__REQUEST__INIT;
+        req.request_id = *id = 808;
+        req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
+        req.health = &h;
+        fr[0] = pack(&req);
+        return 1;
+}
+
+static size_t no_body(zframe_t **fr, uint64_t *id) {
+        emo_request_t req = EMOTION__V1__REQUEST__INIT;
+        req.protocol_version = EMO_PROTOCOL_VERSION;
+        req.request_id = *id = 909;
+        fr[0] = pack(&req);
+        return 1;
+}
+
+static size_t analyze_without_image(zframe_t **fr, uint64_t *id) {
+        emo_analyze_request_t a = EMOTION__V1__ANALYZE_REQUEST__INIT;
+        emo_request_t req = EMOTION__V1__REQUEST__INIT;
+        req.protocol_version = EMO_PROTOCOL_VERSION;
+        req.request_id = *id = 910;
+        req.body_case = EMOTION__V1__REQUEST__BODY_ANALYZE;
+        req.analyze = &a;
+        fr[0] = pack(&req);
+        return 1;
+}
+
+static size_t format_99(zframe_t **fr, uint64_t *id) {
+        static uint8_t px[48 * 48];
+        emo_test_req_t t;
+        emo_test_req_face48(&t, px);
+        t.image.format = 99; /* packs as the varint 99, as a newer client would send it */
+        t.req.protocol_version = EMO_PROTOCOL_VERSION;
+        t.req.request_id = *id = 99;
+        fr[0] = pack(&t.req);
+        return 1;
+}
+
+static size_t format_unspecified(zframe_t **fr, uint64_t *id) {
+        static uint8_t px[48 * 48];
+        emo_test_req_t t;
+        emo_test_req_face48(&t, px);
+        t.image.format = EMOTION__V1__IMAGE__FORMAT__FORMAT_UNSPECIFIED;
+        t.req.protocol_version = EMO_PROTOCOL_VERSION;
+        t.req.request_id = *id = 100;
+        fr[0] = pack(&t.req);
+        return 1;
+}
+
+static size_t text_file(zframe_t **fr, uint64_t *id) {
+        fr[0] = file_request("text.txt", *id = 1001);
+        return 1;
+}
+
+static size_t truncated_jpeg(zframe_t **fr, uint64_t *id) {
+        fr[0] = file_request("truncated.jpg", *id = 1002);
+        return 1;
+}
+
+static size_t huge_png(zframe_t **fr, uint64_t *id) {
+        fr[0] = file_request("huge.png", *id = 1003);
+        return 1;
+}
+
+static size_t gray8_wrong_size(zframe_t **fr, uint64_t *id) {
+        static uint8_t px[48 * 48];
+        emo_test_req_t t;
+        emo_test_req_face48(&t, px);
+        t.image.data.len = 48 * 47;
+        t.req.protocol_version = EMO_PROTOCOL_VERSION;
+        t.req.request_id = *id = 1004;
+        fr[0] = pack(&t.req);
+        return 1;
+}
+
+static size_t empty_message(zframe_t **fr, uint64_t *id) {
+        fr[0] = zframe_new_empty();
+        *id = 0;
+        return 1;
+}
+
+static size_t three_frames(zframe_t **fr, uint64_t *id) {
+        uint64_t ignored = 5;
+        version_7(fr, &ignored);
+        fr[1] = zframe_dup(fr[0]);
+        fr[2] = zframe_dup(fr[0]);
+        *id = 0;
+        return 3;
+}
+
+static size_t two_frames_without_delimiter(zframe_t **fr, uint64_t *id) {
+        uint64_t ignored = 5;
+        version_7(fr, &ignored);
+        fr[1] = zframe_dup(fr[0]);
+        *id = 0;
+        return 2;
+}
+
+static size_t region_outside(zframe_t **fr, uint64_t *id) {
+        static uint8_t px[48 * 48];
+        emo_test_req_t t;
+        emo_test_req_face48(&t, px);
+        t.box[0].x = 48; /* starts just right of the image */
+        t.req.protocol_version = EMO_PROTOCOL_VERSION;
+        t.req.request_id = *id = 1005;
+        fr[0] = pack(&t.req);
+        return 1;
+}
+
+static size_t region_empty(zframe_t **fr, uint64_t *id) {
+        static uint8_t px[48 * 48];
+        emo_test_req_t t;
+        emo_test_req_face48(&t, px);
+        t.box[0].width = 0;
+        t.req.protocol_version = EMO_PROTOCOL_VERSION;
+        t.req.request_id = *id = 1006;
+        fr[0] = pack(&t.req);
+        return 1;
+}
+
+static size_t unknown_language(zframe_t **fr, uint64_t *id) {
+        static uint8_t px[48 * 48];
+        emo_test_req_t t;
+        emo_test_req_face48(&t, px);
+        t.options.language = "tlh";
+        t.req.protocol_version = EMO_PROTOCOL_VERSION;
+        t.req.request_id = *id = 1007;
+        fr[0] = pack(&t.req);
+        return 1;
+}
+
+/* 150 kB against --set max_message_bytes=100000 (under twice the limit, where ZeroMQ would drop
+ * the connection instead). */
+static size_t over_message_limit(zframe_t **fr, uint64_t *id) {
+        static uint8_t px[300 * 500];
+        emo_test_req_t t;
+        emo_test_req_face48(&t, px);
+        t.image.width = 300;
+        t.image.height = 500;
+        t.image.data.len = sizeof(px);
+        t.req.protocol_version = EMO_PROTOCOL_VERSION;
+        t.req.request_id = 1008;
+        fr[0] = pack(&t.req);
+        *id = 0; /* answered before parsing: the daemon cannot know the id */
+        return 1;
+}
+
+static bad_input_t bad_inputs[] = {
+        { "random bytes", EMO_STATUS_INVALID_REQUEST, random_bytes, false },
+        { "truncated protobuf", EMO_STATUS_INVALID_REQUEST, truncated_protobuf, false },
+        { "protocol_version 7", EMO_STATUS_UNSUPPORTED_VERSION, version_7, false },
+        { "protocol_version missing", EMO_STATUS_INVALID_REQUEST, version_missing, false },
+        { "neither analyze nor health", EMO_STATUS_INVALID_REQUEST, no_body, false },
+        { "analyze without image", EMO_STATUS_INVALID_REQUEST, analyze_without_image, false },
+        { "image format 99", EMO_STATUS_UNSUPPORTED_FORMAT, format_99, false },
+        { "image format unspecified", EMO_STATUS_UNSUPPORTED_FORMAT, format_unspecified, false },
+        { "text file as image", EMO_STATUS_DECODE_FAILED, text_file, false },
+        { "truncated JPEG", EMO_STATUS_DECODE_FAILED, truncated_jpeg, false },
+        { "PNG header of 100000x100000", EMO_STATUS_IMAGE_TOO_LARGE, huge_png, false },
+        { "GRAY8 data of the wrong size", EMO_STATUS_INVALID_REQUEST, gray8_wrong_size, false },
+        { "empty message", EMO_STATUS_INVALID_REQUEST, empty_message, false },
+        { "3-frame message", EMO_STATUS_INVALID_REQUEST, three_frames, false },
+        { "2 frames, first not empty", EMO_STATUS_INVALID_REQUEST, two_frames_without_delimiter, false },
+        { "face region outside the image", EMO_STATUS_INVALID_REQUEST, region_outside, false },
+        { "face region without area", EMO_STATUS_INVALID_REQUEST, region_empty, false },
+        { "unknown language", EMO_STATUS_INVALID_REQUEST, unknown_language, false },
+        { "message over max_message_bytes", EMO_STATUS_IMAGE_TOO_LARGE, over_message_limit, true },
+};
+
+#define N_BAD (sizeof(bad_inputs) / sizeof(bad_inputs[0]))
+
+/* Criterion runs each test in a new process image, where pointers into ours mean nothing: the
+ * parameter is an index into bad_inputs. */
+ParameterizedTestParameters(bad_input, gets_its_status_and_daemon_keeps_serving) {
+        static size_t indices[N_BAD];
+        for (size_t i = 0; i < N_BAD; i++)
+                indices[i] = i;
+        return cr_make_param_array(size_t, indices, N_BAD);
+}
+
+ParameterizedTest(size_t *index, bad_input, gets_its_status_and_daemon_keeps_serving, .timeout = 60) {
+        const bad_input_t *bad = &bad_inputs[*index];
+        static const char *const limit[] = { "--set", "max_message_bytes=100000", NULL };
+        emo_test_daemon_t d;
+        emo_test_daemon_start(&d, bad->big_daemon_limit ? limit : NULL);
+
+        zframe_t *frames[3] = { 0 };
+        uint64_t id = 0;
+        size_t n = bad->make(frames, &id);
+        const void *data[3];
+        size_t lens[3];
+        for (size_t i = 0; i < n; i++) {
+                data[i] = zframe_data(frames[i]);
+                lens[i] = zframe_size(frames[i]);
+        }
+        emo_reply_t *r = emo_test_raw(d.endpoint, data, lens, n, 20000, NULL);
+        cr_expect_eq(r->status, bad->status, "%s: got %s (%s), expected %s", bad->name, emo_status_name(r->status),
+                     r->message, emo_status_name(bad->status));
+        cr_expect_eq(r->request_id, id, "%s: reply carries request_id %llu, expected %llu", bad->name,
+                     (unsigned long long) r->request_id, (unsigned long long) id);
+        cr_expect_eq(r->protocol_version, EMO_PROTOCOL_VERSION);
+        cr_expect(r->message && r->message[0], "%s: no human-readable message", bad->name);
+        cr_expect_eq(r->body_case, EMOTION__V1__REPLY__BODY__NOT_SET, "%s: an error reply carries a body", bad->name);
+        emo_reply_free(r);
+        for (size_t i = 0; i < n; i++)
+                zframe_destroy(&frames[i]);
+
+        /* Still serving: health and a valid analyze are answered OK. */
+        emo_reply_free(emo_test_health(d.endpoint));
+        size_t len;
+        void *face = emo_test_read_fixture("one_face.jpg", &len);
+        emo_test_req_t t;
+        emo_test_req_encoded(&t, face, len);
+        r = emo_test_call(d.endpoint, &t.req, 20000);
+        cr_assert_eq(r->status, EMO_STATUS_OK, "after %s, a valid analyze got %s: %s", bad->name,
+                     emo_status_name(r->status), r->message);
+        emo_reply_free(r);
+        free(face);
+        emo_test_daemon_stop(&d);
+}

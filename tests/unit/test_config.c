@@ -1,0 +1,223 @@
+/* Daemon configuration: built-in defaults, the INI file, --set overrides and their error messages
+ * (what an administrator sees when emotiond refuses to start). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fixtures.h"
+
+static char tmp_path[64];
+
+static const char *write_ini(const char *text) {
+        snprintf(tmp_path, sizeof(tmp_path), "/tmp/emo-config-XXXXXX.conf");
+        int fd = mkstemps(tmp_path, 5);
+        cr_assert(fd >= 0);
+        cr_assert_eq(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+        close(fd);
+        return tmp_path;
+}
+
+static void remove_ini(void) {
+        if (tmp_path[0])
+                unlink(tmp_path);
+}
+
+TestSuite(config, .fini = remove_ini);
+
+Test(config, defaults) {
+        emo_config_t c;
+        cr_assert_eq(emo_config_init(&c), 0);
+        cr_assert_null(c.endpoints, "no endpoint: the default endpoint rules apply");
+        cr_assert_str_eq(c.detector, "auto");
+        cr_assert_str_eq(c.device, "auto");
+        cr_assert_str_eq(c.language, "fr");
+        cr_assert_eq(c.workers, 0);
+        cr_assert_eq(c.threads, 1);
+        cr_assert_eq(c.queue_capacity, 64);
+        cr_assert_eq(c.max_message_bytes, 32u << 20);
+        cr_assert_eq(c.max_pixels, 40000000);
+        cr_assert_eq(c.max_faces, 32);
+        cr_assert_eq(c.detect_max_side, 640);
+        cr_assert_eq(c.min_face, 20);
+        cr_assert_float_eq(c.score_threshold, 0.6, 1e-12);
+        cr_assert_not_null(strstr(c.model, "/models/emotion.json"));
+        cr_assert_not_null(strstr(c.dialogue_dir, "/dialogue"));
+        char err[256];
+        cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), 0, "%s", err);
+        emo_config_done(&c);
+}
+
+/* deploy/emotiond.conf says "the value shown is the default": loading it must change nothing but
+ * the paths, which the file spells out for the installed layout. */
+Test(config, shipped_file_matches_the_defaults) {
+        emo_config_t d, c;
+        cr_assert_eq(emo_config_init(&d), 0);
+        cr_assert_eq(emo_config_init(&c), 0);
+        char *path = emo_test_join(emo_test_source_dir(), "deploy/emotiond.conf");
+        char err[512] = "";
+        cr_assert_eq(emo_config_load(&c, path, err, sizeof(err)), 0, "%s", err);
+        cr_assert_eq(c.workers, d.workers);
+        cr_assert_eq(c.threads, d.threads);
+        cr_assert_eq(c.queue_capacity, d.queue_capacity);
+        cr_assert_eq(c.max_message_bytes, d.max_message_bytes);
+        cr_assert_eq(c.max_pixels, d.max_pixels);
+        cr_assert_eq(c.max_faces, d.max_faces);
+        cr_assert_eq(c.detect_max_side, d.detect_max_side);
+        cr_assert_eq(c.min_face, d.min_face);
+        cr_assert_float_eq(c.score_threshold, d.score_threshold, 1e-12);
+        cr_assert_str_eq(c.detector, d.detector);
+        cr_assert_str_eq(c.device, d.device);
+        cr_assert_str_eq(c.language, d.language);
+        cr_assert_str_eq(c.endpoints, "ipc:///run/emotiond/emotiond.sock");
+        cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), 0, "%s", err);
+        free(path);
+        emo_config_done(&c);
+        emo_config_done(&d);
+}
+
+Test(config, file_values) {
+        emo_config_t c;
+        cr_assert_eq(emo_config_init(&c), 0);
+        const char *p = write_ini("# test\n"
+                                  "[server]\n"
+                                  "endpoints = ipc:///tmp/x.sock, tcp://127.0.0.1:5560\n"
+                                  "workers = 3\n"
+                                  "queue_capacity = 5\n"
+                                  "[model]\n"
+                                  "model = /opt/m.json\n"
+                                  "device = cpu\n"
+                                  "[detector]\n"
+                                  "detector = haar\n"
+                                  "score_threshold = 0.75\n"
+                                  "[limits]\n"
+                                  "max_message_bytes = 100000\n"
+                                  "max_faces = 8\n"
+                                  "[dialogue]\n"
+                                  "language = en\n");
+        char err[512] = "";
+        cr_assert_eq(emo_config_load(&c, p, err, sizeof(err)), 0, "%s", err);
+        cr_assert_str_eq(c.endpoints, "ipc:///tmp/x.sock, tcp://127.0.0.1:5560");
+        cr_assert_eq(c.workers, 3);
+        cr_assert_eq(c.queue_capacity, 5);
+        cr_assert_str_eq(c.model, "/opt/m.json");
+        cr_assert_str_eq(c.device, "cpu");
+        cr_assert_str_eq(c.detector, "haar");
+        cr_assert_float_eq(c.score_threshold, 0.75, 1e-12);
+        cr_assert_eq(c.max_message_bytes, 100000);
+        cr_assert_eq(c.max_faces, 8);
+        cr_assert_str_eq(c.language, "en");
+        cr_assert_eq(c.threads, 1, "keys not in the file keep their default");
+        emo_config_done(&c);
+}
+
+Test(config, unknown_key_names_file_and_line) {
+        emo_config_t c;
+        cr_assert_eq(emo_config_init(&c), 0);
+        const char *p = write_ini("[server]\n"
+                                  "workers = 2\n"
+                                  "\n"
+                                  "wrokers = 4\n");
+        char err[512] = "";
+        cr_assert_eq(emo_config_load(&c, p, err, sizeof(err)), -EINVAL);
+        char want[128];
+        snprintf(want, sizeof(want), "%s:4:", p);
+        cr_assert_not_null(strstr(err, want), "message '%s' should start with '%s'", err, want);
+        cr_assert_not_null(strstr(err, "wrokers"), "message '%s' should name the key", err);
+        emo_config_done(&c);
+}
+
+Test(config, key_in_the_wrong_section) {
+        emo_config_t c;
+        cr_assert_eq(emo_config_init(&c), 0);
+        const char *p = write_ini("[limits]\nworkers = 2\n");
+        char err[512] = "";
+        cr_assert_eq(emo_config_load(&c, p, err, sizeof(err)), -EINVAL);
+        cr_assert_not_null(strstr(err, ":2:"), "%s", err);
+        cr_assert_not_null(strstr(err, "[server]"), "message '%s' should say where the key belongs", err);
+        emo_config_done(&c);
+}
+
+Test(config, out_of_range_and_bad_numbers_in_file) {
+        static const char *const bad[] = {
+                "[server]\nworkers = 1000\n",          "[server]\nqueue_capacity = 0\n",
+                "[server]\nthreads = -1\n",            "[limits]\nmax_message_bytes = 10\n",
+                "[detector]\nscore_threshold = 1.5\n", "[limits]\nmax_faces = lots\n",
+                "[limits]\nmax_pixels = 12abc\n",     "[server]\nworkers = \n",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                emo_config_t c;
+                cr_assert_eq(emo_config_init(&c), 0);
+                const char *p = write_ini(bad[i]);
+                char err[512] = "";
+                cr_assert_eq(emo_config_load(&c, p, err, sizeof(err)), -EINVAL, "accepted: %s", bad[i]);
+                cr_assert_not_null(strstr(err, ":2:"), "'%s' has no line number", err);
+                emo_config_done(&c);
+                unlink(p);
+        }
+}
+
+Test(config, missing_file) {
+        emo_config_t c;
+        cr_assert_eq(emo_config_init(&c), 0);
+        char err[512] = "";
+        cr_assert_eq(emo_config_load(&c, "/nonexistent/emotiond.conf", err, sizeof(err)), -ENOENT);
+        cr_assert_not_null(strstr(err, "/nonexistent/emotiond.conf"), "%s", err);
+        emo_config_done(&c);
+}
+
+/* emotiond --set KEY=VALUE and the named options go through emo_config_set. */
+Test(config, set) {
+        emo_config_t c;
+        cr_assert_eq(emo_config_init(&c), 0);
+        char err[256] = "";
+        cr_assert_eq(emo_config_set(&c, "max_faces", "8", err, sizeof(err)), 0, "%s", err);
+        cr_assert_eq(c.max_faces, 8);
+        cr_assert_eq(emo_config_set(&c, "max_message_bytes", "100000", err, sizeof(err)), 0, "%s", err);
+        cr_assert_eq(c.max_message_bytes, 100000);
+        cr_assert_eq(emo_config_set(&c, "language", "en", err, sizeof(err)), 0);
+        cr_assert_str_eq(c.language, "en");
+        cr_assert_eq(emo_config_set(&c, "score_threshold", "0.9", err, sizeof(err)), 0);
+        cr_assert_float_eq(c.score_threshold, 0.9, 1e-12);
+
+        cr_assert_eq(emo_config_set(&c, "max_faces", "0", err, sizeof(err)), -EINVAL);
+        cr_assert_not_null(strstr(err, "out of range"), "%s", err);
+        cr_assert_not_null(strstr(err, "1..1024"), "message '%s' should give the range", err);
+        cr_assert_eq(c.max_faces, 8, "a refused value changes nothing");
+        cr_assert_eq(emo_config_set(&c, "workers", "two", err, sizeof(err)), -EINVAL);
+        cr_assert_not_null(strstr(err, "not a number"), "%s", err);
+        cr_assert_eq(emo_config_set(&c, "queue_capacity", "-5", err, sizeof(err)), -EINVAL);
+        cr_assert_eq(emo_config_set(&c, "max_pixels", "99999999999999999999999", err, sizeof(err)), -EINVAL);
+        cr_assert_eq(emo_config_set(&c, "bogus", "1", err, sizeof(err)), -EINVAL);
+        cr_assert_not_null(strstr(err, "bogus"), "%s", err);
+        emo_config_done(&c);
+}
+
+Test(config, validate) {
+        emo_config_t c;
+        char err[256] = "";
+        cr_assert_eq(emo_config_init(&c), 0);
+        cr_assert_eq(emo_config_set(&c, "device", "gpu", err, sizeof(err)), 0);
+        cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), -EINVAL);
+        cr_assert_not_null(strstr(err, "device"), "%s", err);
+        emo_config_done(&c);
+
+        cr_assert_eq(emo_config_init(&c), 0);
+        cr_assert_eq(emo_config_set(&c, "detector", "dlib", err, sizeof(err)), 0);
+        cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), -EINVAL);
+        cr_assert_not_null(strstr(err, "detector"), "%s", err);
+        emo_config_done(&c);
+
+        cr_assert_eq(emo_config_init(&c), 0);
+        cr_assert_eq(emo_config_set(&c, "language", "", err, sizeof(err)), 0);
+        cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), -EINVAL);
+        emo_config_done(&c);
+
+        cr_assert_eq(emo_config_init(&c), 0);
+        cr_assert_eq(emo_config_set(&c, "endpoints", "", err, sizeof(err)), 0);
+        cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), -EINVAL);
+        emo_config_done(&c);
+}

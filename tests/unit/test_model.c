@@ -1,0 +1,176 @@
+/* The model metadata loader: a model is used only when its metadata is complete, in FER2013 label
+ * order, and its ONNX file is the one the metadata was written for. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model.h"
+
+/* sha256("abc"), FIPS 180-2 test vector: the "ONNX file" of these tests holds "abc". */
+#define ABC_SHA256 "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+static char dir[64];
+
+static void make_dir(void) {
+        snprintf(dir, sizeof(dir), "/tmp/emo-model-XXXXXX");
+        cr_assert_not_null(mkdtemp(dir));
+        char path[128];
+        snprintf(path, sizeof(path), "%s/m.onnx", dir);
+        FILE *f = fopen(path, "we");
+        cr_assert(f);
+        fputs("abc", f);
+        fclose(f);
+}
+
+static void remove_dir(void) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(model, .init = make_dir, .fini = remove_dir);
+
+/* A valid metadata file with `replace` swapped for `with` (NULL: unchanged). */
+static char *write_meta(const char *replace, const char *with) {
+        char text[2048];
+        snprintf(text, sizeof(text),
+                 "{\"format\": \"emotiond-model/1\", \"name\": \"test-net\", \"onnx\": \"m.onnx\",\n"
+                 " \"sha256\": \"%s\",\n"
+                 " \"labels\": [\"angry\", \"disgust\", \"fear\", \"happy\", \"sad\", \"surprise\", \"neutral\"],\n"
+                 " \"input\": {\"name\": \"input\", \"width\": 48, \"height\": 48, \"channels\": 1},\n"
+                 " \"normalization\": {\"scale\": 0.00392156862745098, \"mean\": 0.5077, \"std\": 0.2550},\n"
+                 " \"framing\": {\"scale\": 1.0271, \"offset_x\": -0.0032, \"offset_y\": -0.0127},\n"
+                 " \"tta\": \"hflip\",\n"
+                 " \"evaluation\": {\"split\": \"PublicTest\", \"n\": 3589, \"accuracy\": 0.661}}\n",
+                 ABC_SHA256);
+        if (replace) {
+                char *at = strstr(text, replace);
+                cr_assert_not_null(at, "test bug: '%s' not in the template", replace);
+                char out[2048];
+                snprintf(out, sizeof(out), "%.*s%s%s", (int) (at - text), text, with, at + strlen(replace));
+                strcpy(text, out);
+        }
+        char *path = NULL;
+        cr_assert(asprintf(&path, "%s/m.json", dir) > 0);
+        FILE *f = fopen(path, "we");
+        cr_assert(f);
+        fputs(text, f);
+        fclose(f);
+        return path;
+}
+
+Test(model, valid_metadata) {
+        char *path = write_meta(NULL, NULL);
+        emo_model_t m;
+        char err[512] = "";
+        cr_assert_eq(emo_model_load(path, &m, err, sizeof(err)), 0, "%s", err);
+        cr_assert_str_eq(m.name, "test-net");
+        cr_assert_str_eq(m.sha256, ABC_SHA256);
+        char want[128];
+        snprintf(want, sizeof(want), "%s/m.onnx", dir);
+        cr_assert_str_eq(m.onnx_path, want, "the ONNX file is found next to the metadata");
+        cr_assert_eq(m.width, 48);
+        cr_assert_eq(m.height, 48);
+        cr_assert_float_eq(m.scale, 1.0 / 255, 1e-12);
+        cr_assert_float_eq(m.mean, 0.5077, 1e-12);
+        cr_assert_float_eq(m.std, 0.2550, 1e-12);
+        cr_assert_float_eq(m.framing_scale, 1.0271, 1e-12);
+        cr_assert_float_eq(m.offset_x, -0.0032, 1e-12);
+        cr_assert_float_eq(m.offset_y, -0.0127, 1e-12);
+        cr_assert(m.tta_hflip);
+        cr_assert_float_eq(m.public_test_accuracy, 0.661, 1e-12);
+        emo_model_done(&m);
+        free(path);
+}
+
+Test(model, sha256_of_a_file) {
+        char path[128], hex[65];
+        snprintf(path, sizeof(path), "%s/m.onnx", dir);
+        cr_assert_eq(emo_sha256_file(path, hex), 0);
+        cr_assert_str_eq(hex, ABC_SHA256);
+        cr_assert_eq(emo_sha256_file("/nonexistent/m.onnx", hex), -ENOENT);
+}
+
+Test(model, swapped_onnx_file_is_refused) {
+        char *path = write_meta(ABC_SHA256, "0000000000000000000000000000000000000000000000000000000000000000");
+        emo_model_t m = { 0 };
+        char err[512] = "";
+        cr_assert_eq(emo_model_load(path, &m, err, sizeof(err)), -EBADMSG);
+        cr_assert_not_null(strstr(err, "sha256"), "%s", err);
+        cr_assert_not_null(strstr(err, ABC_SHA256), "message '%s' should give the file's actual sha256", err);
+        cr_assert_null(m.name, "*ret untouched on failure");
+        free(path);
+}
+
+Test(model, sha256_is_case_insensitive) {
+        char *path = write_meta(ABC_SHA256, "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD");
+        emo_model_t m;
+        char err[512] = "";
+        cr_assert_eq(emo_model_load(path, &m, err, sizeof(err)), 0, "%s", err);
+        emo_model_done(&m);
+        free(path);
+}
+
+static void expect_invalid(const char *replace, const char *with, const char *in_message) {
+        char *path = write_meta(replace, with);
+        emo_model_t m = { 0 };
+        char err[512] = "";
+        cr_assert_eq(emo_model_load(path, &m, err, sizeof(err)), -EINVAL, "accepted with '%s' -> '%s'", replace, with);
+        cr_assert_not_null(strstr(err, path), "message '%s' should name the file", err);
+        cr_assert_not_null(strstr(err, in_message), "message '%s' should mention '%s'", err, in_message);
+        cr_assert_null(m.name);
+        free(path);
+}
+
+Test(model, missing_fields) {
+        expect_invalid("\"name\": \"test-net\", ", "", "name");
+        expect_invalid("\"tta\": \"hflip\",", "", "tta");
+        expect_invalid("\"mean\": 0.5077, ", "", "normalization.mean");
+        expect_invalid("\"framing\": {\"scale\": 1.0271, \"offset_x\": -0.0032, \"offset_y\": -0.0127},",
+                       "", "framing.scale");
+        expect_invalid("\"width\": 48, ", "", "input.width");
+        expect_invalid("\"onnx\": \"m.onnx\",", "", "onnx");
+        expect_invalid("\"sha256\": \"" ABC_SHA256 "\",", "", "sha256");
+        expect_invalid("\"std\": 0.2550", "\"std\": \"0.2550\"", "normalization.std");
+}
+
+Test(model, bad_values) {
+        expect_invalid("emotiond-model/1", "emotiond-model/2", "emotiond-model/2");
+        expect_invalid("\"channels\": 1", "\"channels\": 3", "grey");
+        expect_invalid("\"std\": 0.2550", "\"std\": 0", "std");
+        expect_invalid("\"hflip\"", "\"vflip\"", "vflip");
+        expect_invalid("\"onnx\": \"m.onnx\"", "\"onnx\": \"../m.onnx\"", "onnx");
+}
+
+Test(model, wrong_label_order) {
+        expect_invalid("\"happy\", \"sad\"", "\"sad\", \"happy\"", "labels[3]");
+        expect_invalid("\"surprise\", \"neutral\"]", "\"surprise\"]", "labels");
+}
+
+/* A metadata file that is not JSON is -EINVAL, whatever errno an earlier, unrelated call left
+ * behind (here ENOENT, as after any failed open in the daemon). */
+Test(model, not_json) {
+        char *path = write_meta("{\"format\"", "{{\"format\"");
+        emo_model_t m;
+        char err[512] = "";
+        errno = ENOENT;
+        int r = emo_model_load(path, &m, err, sizeof(err));
+        cr_assert_eq(r, -EINVAL, "a metadata file that is not JSON gave %d (%s): %s", r, strerror(-r), err);
+        cr_assert_not_null(strstr(err, path), "%s", err);
+        free(path);
+}
+
+Test(model, missing_files) {
+        emo_model_t m;
+        char err[512] = "";
+        cr_assert_eq(emo_model_load("/nonexistent/model.json", &m, err, sizeof(err)), -ENOENT);
+        cr_assert_not_null(strstr(err, "/nonexistent/model.json"), "%s", err);
+        char *path = write_meta("\"onnx\": \"m.onnx\"", "\"onnx\": \"gone.onnx\"");
+        int r = emo_model_load(path, &m, err, sizeof(err));
+        cr_assert_eq(r, -ENOENT, "missing ONNX file: got %d (%s)", r, err);
+        cr_assert_not_null(strstr(err, "gone.onnx"), "%s", err);
+        free(path);
+}
