@@ -257,13 +257,34 @@ Test(startup, missing_detector_and_dialogue) {
         expect_startup_failure(lang, "'de'");
 }
 
-/* Another daemon already serves the endpoint: the second one says so and exits. */
+/* Another daemon already serves the endpoint: the second one says so and exits, and the first keeps
+ * its socket (ZeroMQ's ipc:// bind replaces an existing socket file, so this needs a check). */
 Test(startup, endpoint_in_use) {
         emo_test_daemon_t d;
         emo_test_daemon_start(&d, NULL);
-        const char *extra[] = { "--endpoint", d.endpoint, NULL };
-        expect_startup_failure(extra, d.endpoint);
-        emo_reply_free(emo_test_health(d.endpoint));
+        _cleanup_free_ char *dialogue = emo_test_join(emo_test_source_dir(), "deploy/dialogue");
+        const char *argv[] = { emo_test_emotiond(), "--endpoint", d.endpoint, "--model", emo_test_model(),
+                               "--yunet-model", emo_test_yunet(), "--dialogue-dir", dialogue, "-w", "1", NULL };
+        emo_test_run_t r;
+        emo_test_run(argv, NULL, 8000, &r);
+        emo_client_t *c = NULL;
+        cr_assert_eq(emo_client_new(d.endpoint, &c), 0);
+        emo_health_request_t h = EMOTION__V1__HEALTH_REQUEST__INIT;
+        emo_request_t req = EMOTION__V1__REQUEST__INIT;
+        req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
+        req.health = &h;
+        emo_reply_t *reply = NULL;
+        bool first_answers = emo_client_call(c, &req, 3000, 1, &reply) == 0;
+        emo_reply_free(reply);
+        emo_client_free(c);
+        cr_expect(r.status != -1, "a second emotiond on %s kept running (killed after 8 s)%s", d.endpoint,
+                  first_answers ? "" : ", and the first one no longer answers there: the second took its socket");
+        cr_expect(r.status > 0 && r.status < 128, "the second emotiond exited with %d", r.status);
+        cr_expect_not_null(strstr(r.err, d.endpoint), "the second emotiond's stderr does not name the endpoint:\n%s",
+                           r.err);
+        cr_expect(first_answers, "the first emotiond no longer answers on %s after a second one started there",
+                  d.endpoint);
+        emo_test_run_done(&r);
         emo_test_daemon_stop(&d);
 }
 
