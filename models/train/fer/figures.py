@@ -60,7 +60,8 @@ def curve_png(log_path, path, title=""):
 
 def _grid(faces, captions, path, cols, title="", colours=None):
     rows = (len(faces) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.55), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.55), squeeze=False,
+                             layout="constrained")
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < len(faces):
