@@ -147,6 +147,10 @@ Test(analyze, one_face) {
         int match[1];
         match_placements(a, placements("one_face.jpg"), "one_face.jpg", match);
         check_consistent(a, "one_face.jpg", "fr");
+        /* The face is FER2013's PublicTest row 5, a smile (and a known face): the shipped model
+         * says happy, so the user hears a congratulation. */
+        cr_expect_eq(a->faces[0]->emotion, EMO_HAPPY, "one_face.jpg classified %s", emo_emotion_name(a->faces[0]->emotion));
+        cr_expect_eq(a->dialogue->kind, EMOTION__V1__DIALOGUE__KIND__CONGRATULATION);
         emo_reply_free(r);
         emo_test_daemon_stop(&daemon_);
 }
