@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "emo/labels.h"
 #include "emo/util.h"
@@ -144,11 +145,16 @@ static int parse(json_object *root, const char *dir, emo_model_t *m, char *err, 
 
 int emo_model_load(const char *path, emo_model_t *ret, char *err, size_t errlen) {
         emo_model_t m = { 0 };
+        if (access(path, R_OK) < 0) {
+                int r = -errno;
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+                return r;
+        }
         _cleanup_(json_object_put_nullp) json_object *root = json_object_from_file(path);
         if (!root) {
-                snprintf(err, errlen, "%s: cannot read model metadata: %s", path, json_util_get_last_err() ?: "");
+                snprintf(err, errlen, "%s: not valid JSON: %s", path, json_util_get_last_err() ?: "");
                 err[strcspn(err, "\n")] = '\0';
-                return errno == ENOENT ? -ENOENT : -EINVAL;
+                return -EINVAL;
         }
         _cleanup_free_ char *copy = strdup(path);
         if (!copy)

@@ -14,6 +14,9 @@
 #include "queue.h"
 
 #define STATUS_INTERVAL_US (5 * 1000000LL)
+/* After SIGTERM, keep answering SHUTTING_DOWN until the socket has been quiet this long, so that
+ * requests already on their way get a reply instead of silence. */
+#define DRAIN_QUIET_US (200 * 1000LL)
 
 typedef struct job {
         zframe_t *identity;
@@ -40,6 +43,7 @@ struct emo_server {
         unsigned n_workers, n_busy, n_alloc; /* started, busy, allocated slots */
         emo_queue_t *queue;
         bool draining;
+        int64_t last_request_us; /* when the last request was read */
         uint64_t served;
         int64_t started_us;
         char *endpoints;
@@ -174,6 +178,7 @@ static void handle_request(emo_server_t *s) {
         if (!msg)
                 return;
         int64_t now = emo_now_us();
+        s->last_request_us = now;
         zframe_t *identity = zmsg_pop(msg);
         size_t frames = zmsg_size(msg);
         zframe_t *first = zmsg_first(msg);
@@ -278,6 +283,7 @@ static void start_draining(emo_server_t *s, const char *why) {
         if (s->draining)
                 return;
         s->draining = true;
+        s->last_request_us = emo_now_us();
         size_t queued = emo_queue_size(s->queue);
         log_info("Received %s, finishing %u request(s) in progress, refusing %zu queued", why, s->n_busy, queued);
         sd_notifyf(0, "STOPPING=1\nSTATUS=Stopping: finishing %u request(s)", s->n_busy);
@@ -311,8 +317,10 @@ int emo_server_run(emo_server_t *s, int signal_fd) {
         log_info("Serving on %s with %u workers (%s, %s detector, model %s)", s->endpoints, s->n_workers,
                  emo_device_name(s->shared.device), emo_detector_kind_name(s->shared.detector), s->shared.model->name);
 
-        while (!s->draining || s->n_busy > 0) {
+        for (;;) {
                 int64_t now = emo_now_us();
+                if (s->draining && s->n_busy == 0 && now - s->last_request_us >= DRAIN_QUIET_US)
+                        break;
                 if (watchdog && now >= next_watchdog) {
                         /* Keep-alives vouch for the workers too: one stuck on a request for a whole
                          * watchdog period stops them, so systemd restarts a wedged daemon. */
@@ -335,7 +343,9 @@ int emo_server_run(emo_server_t *s, int signal_fd) {
                 int64_t wake = next_status;
                 if (watchdog && next_watchdog < wake)
                         wake = next_watchdog;
-                long timeout_ms = (long) ((wake - now) / 1000) + 1;
+                if (s->draining && s->last_request_us + DRAIN_QUIET_US < wake)
+                        wake = s->last_request_us + DRAIN_QUIET_US;
+                long timeout_ms = wake > now ? (long) ((wake - now) / 1000) + 1 : 0;
                 int n = zmq_poll(items, (int) n_items, timeout_ms);
                 if (n < 0) {
                         if (zmq_errno() == EINTR)
@@ -411,8 +421,13 @@ int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shar
         char *save = NULL;
         for (char *ep = strtok_r(list, ", ", &save); ep; ep = strtok_r(NULL, ", ", &save)) {
                 int r = emo_endpoint_prepare(ep);
+                if (r == -EADDRINUSE) {
+                        snprintf(err, errlen, "Failed to bind %s: another emotiond is serving there", ep);
+                        emo_server_free(s);
+                        return r;
+                }
                 if (r < 0) {
-                        snprintf(err, errlen, "Failed to create the folder for %s: %s", ep, strerror(-r));
+                        snprintf(err, errlen, "Failed to prepare %s: %s", ep, strerror(-r));
                         emo_server_free(s);
                         return r;
                 }

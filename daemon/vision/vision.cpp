@@ -275,8 +275,7 @@ extern "C" int emo_device_resolve(emo_device_t want, emo_device_t *ret) {
                 switch (want) {
                 case EMO_DEVICE_AUTO:
                         *ret = have_cuda() ? EMO_DEVICE_CUDA : EMO_DEVICE_CPU;
-                        if (*ret != EMO_DEVICE_OPENCL)
-                                cv::ocl::setUseOpenCL(false);
+                        cv::ocl::setUseOpenCL(false);
                         return 0;
                 case EMO_DEVICE_CPU:
                         cv::ocl::setUseOpenCL(false);
@@ -345,9 +344,17 @@ extern "C" int emo_detector_new(const emo_detector_params_t *params, emo_detecto
                                 cv::Mat probe(240, 320, CV_8UC3, cv::Scalar(127, 127, 127)), faces;
                                 d->yunet->setInputSize(probe.size());
                                 d->yunet->detect(probe, faces);
-                        } else if (!d->haar.load(params->model_path)) {
-                                delete d;
-                                return fail(-EINVAL, std::string("not a cascade classifier: ") + params->model_path);
+                        } else {
+                                bool ok;
+                                try {
+                                        ok = d->haar.load(params->model_path);
+                                } catch (const cv::Exception &) {
+                                        ok = false; /* OpenCV throws on files that are not XML/YAML at all */
+                                }
+                                if (!ok) {
+                                        delete d;
+                                        return fail(-EINVAL, std::string("not a cascade classifier: ") + params->model_path);
+                                }
                         }
                 } catch (...) {
                         delete d;

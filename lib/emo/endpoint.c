@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "emo/util.h"
@@ -63,5 +65,18 @@ int emo_endpoint_prepare(const char *endpoint) {
         }
         if (mkdir(dir, mode) < 0 && errno != EEXIST)
                 return -errno;
-        return 0;
+        /* ZeroMQ's ipc bind silently replaces an existing socket file, which would cut a running
+         * daemon off from its clients. Refuse when something answers there; a stale file (nobody
+         * listening) is fine to replace. */
+        const char *file = endpoint + 6;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(file) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, file);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        int r = connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0 ? -EADDRINUSE : 0;
+        close(fd);
+        return r;
 }

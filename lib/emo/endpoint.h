@@ -20,5 +20,6 @@ char *emo_endpoint_default_bind(void);
 char *emo_endpoint_default_connect(void);
 
 /* For an ipc:// endpoint, create the folder that holds the socket file (mode 0700 for a user
- * folder, 0755 otherwise). 0 for non-ipc endpoints or success, -errno on failure. */
+ * folder, 0755 otherwise) and check that no live server owns the socket file already
+ * (-EADDRINUSE). 0 for non-ipc endpoints or success, -errno on failure. */
 int emo_endpoint_prepare(const char *endpoint);
