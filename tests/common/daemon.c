@@ -230,8 +230,18 @@ void emo_test_daemon_start(emo_test_daemon_t *d, const char *const *extra) {
                 dup2(devnull, 0);
                 dup2(devnull, 1);
                 dup2(log, 2);
-                unsetenv("NOTIFY_SOCKET");
-                unsetenv("WATCHDOG_USEC");
+                /* Never the test runner's own systemd socket; a test that plays systemd names
+                 * its socket in EMO_TEST_NOTIFY_SOCKET (and EMO_TEST_WATCHDOG_USEC). */
+                const char *notify = getenv("EMO_TEST_NOTIFY_SOCKET"), *watchdog = getenv("EMO_TEST_WATCHDOG_USEC");
+                if (notify)
+                        setenv("NOTIFY_SOCKET", notify, 1);
+                else
+                        unsetenv("NOTIFY_SOCKET");
+                if (watchdog)
+                        setenv("WATCHDOG_USEC", watchdog, 1);
+                else
+                        unsetenv("WATCHDOG_USEC");
+                unsetenv("WATCHDOG_PID");
                 unsetenv("EMOTIOND_ENDPOINT");
                 execv(argv[0], (char *const *) argv);
                 fprintf(stderr, "cannot execute %s: %s\n", argv[0], strerror(errno));
