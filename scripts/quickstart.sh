@@ -15,7 +15,7 @@ if [ "${#photos[@]}" -eq 0 ]; then
         if [ ! -f "$sample" ]; then
                 echo "==> Fetching a sample photo (astronaut.png from Debian's python3-skimage)"
                 mkdir -p .cache/deb
-                (cd .cache/deb && apt-get download python3-skimage >/dev/null)
+                (cd .cache/deb && apt-get download python3-skimage >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1; apt-get download python3-skimage >/dev/null 2>&1; })
                 dpkg-deb --fsys-tarfile .cache/deb/python3-skimage_*.deb |
                         tar -x -O ./usr/lib/python3/dist-packages/skimage/data/astronaut.png >"$sample"
                 rm -rf .cache/deb
