@@ -32,9 +32,9 @@ int emo_client_new(const char *endpoint, emo_client_t **ret) {
         if (!c)
                 return -ENOMEM;
         c->endpoint = endpoint ? strdup(endpoint) : emo_endpoint_default_connect();
-        /* Request ids start at a random point so that replies meant for an earlier process
-         * using the same identity can never be taken for ours. */
-        c->next_id = ((uint64_t) randof(1 << 30) << 20) + 1;
+        /* Ids only need to be unique per connection: every socket (and so every reconnect) gets
+         * its own routing identity, so late replies to an old socket never reach the new one. */
+        c->next_id = 1;
         int r = c->endpoint ? open_socket(c) : -ENOMEM;
         if (r < 0) {
                 emo_client_free(c);
