@@ -201,12 +201,20 @@ const char *emo_dialogue_language(const emo_dialogue_t *d, size_t i) {
         return i < d->n_langs ? d->langs[i].code : NULL;
 }
 
+static const struct language *find_language(const emo_dialogue_t *d, const char *lang) {
+        for (size_t i = 0; i < d->n_langs; i++)
+                if (strcmp(d->langs[i].code, lang) == 0)
+                        return &d->langs[i];
+        return NULL;
+}
+
+bool emo_dialogue_has_language(const emo_dialogue_t *d, const char *lang) {
+        return find_language(d, lang) != NULL;
+}
+
 int emo_dialogue_pick(emo_dialogue_t *d, const char *lang, const char *stream, int emotion,
                       emo_dialogue_kind_t *ret_kind, const char **ret_text) {
-        const struct language *l = NULL;
-        for (size_t i = 0; i < d->n_langs && !l; i++)
-                if (strcmp(d->langs[i].code, lang) == 0)
-                        l = &d->langs[i];
+        const struct language *l = find_language(d, lang);
         if (!l)
                 return -ENOENT;
         if (emotion < 0 || emotion >= EMO_EMOTION_COUNT)

@@ -11,6 +11,7 @@
  * one stream. Thread-safe: workers share one instance. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct emo_dialogue emo_dialogue_t;
@@ -33,6 +34,9 @@ const char *emo_dialogue_languages(const emo_dialogue_t *d);
 /* Number of languages loaded, and the i-th one's code (owned by d). */
 size_t emo_dialogue_n_languages(const emo_dialogue_t *d);
 const char *emo_dialogue_language(const emo_dialogue_t *d, size_t i);
+
+/* Whether lines for language lang are loaded. */
+bool emo_dialogue_has_language(const emo_dialogue_t *d, const char *lang);
 
 /* Pick a line for emotion in language lang for stream. -ENOENT for an unknown language. On
  * success *ret_kind is set, and *ret_text points to the line (owned by d, stable for its

@@ -221,9 +221,7 @@ int main(int argc, char **argv) {
                 return 1;
         }
         const char *langs = emo_dialogue_languages(dialogue);
-        emo_dialogue_kind_t k;
-        const char *t;
-        if (emo_dialogue_pick(dialogue, config.language, NULL, EMO_NEUTRAL, &k, &t) == -ENOENT) {
+        if (!emo_dialogue_has_language(dialogue, config.language)) {
                 log_error("Default language '%s' has no dialogue file in %s (have %s)", config.language,
                           config.dialogue_dir, langs);
                 return 1;

@@ -128,9 +128,7 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
 
         const char *lang = a->options && a->options->language && *a->options->language ? a->options->language
                                                                                           : cfg->language;
-        emo_dialogue_kind_t kind = EMO_DIALOGUE_NONE;
-        const char *text = NULL;
-        if (emo_dialogue_pick(p->shared.dialogue, lang, stream, EMO_NEUTRAL, &kind, &text) == -ENOENT)
+        if (!emo_dialogue_has_language(p->shared.dialogue, lang))
                 return error_reply(req, EMO_STATUS_INVALID_REQUEST, "language '%s' is not available (have %s)", lang,
                                    emo_dialogue_languages(p->shared.dialogue));
         size_t max_faces = cfg->max_faces;
@@ -228,6 +226,8 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
         dialogue.language = (char *) lang;
         if (n > 0) {
                 int e = p->faces[prominent].emotion;
+                emo_dialogue_kind_t kind;
+                const char *text;
                 (void) emo_dialogue_pick(p->shared.dialogue, lang, stream, e, &kind, &text);
                 dialogue.kind = (Emotion__V1__Dialogue__Kind) kind;
                 dialogue.text = (char *) (text ? text : "");

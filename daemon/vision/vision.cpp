@@ -445,7 +445,6 @@ extern "C" int emo_classifier_new(const emo_classifier_params_t *params, emo_cla
                         dnn_target(params->device, &backend, &target);
                         c->net.setPreferableBackend(backend);
                         c->net.setPreferableTarget(target);
-                        cv::Mat probe = cv::Mat::zeros(1, 1, CV_32F);
                         int shape[] = { 2, 1, (int) params->height, (int) params->width };
                         c->net.setInput(cv::Mat(4, shape, CV_32F, cv::Scalar(0)));
                         cv::Mat out = c->net.forward();
