@@ -31,6 +31,7 @@ static const struct key {
         { "model", "device", STR, offsetof(emo_config_t, device), 0, 0 },
         { "detector", "detector", STR, offsetof(emo_config_t, detector), 0, 0 },
         { "detector", "yunet_model", STR, offsetof(emo_config_t, yunet_model), 0, 0 },
+        { "detector", "blazeface_model", STR, offsetof(emo_config_t, blazeface_model), 0, 0 },
         { "detector", "haar_model", STR, offsetof(emo_config_t, haar_model), 0, 0 },
         { "detector", "detect_max_side", UINT, offsetof(emo_config_t, detect_max_side), 0, 100000 },
         { "detector", "min_face", UINT, offsetof(emo_config_t, min_face), 1, 100000 },
@@ -164,13 +165,13 @@ int emo_config_load(emo_config_t *c, const char *path, char *err, size_t errlen)
 }
 
 int emo_config_validate(const emo_config_t *c, char *err, size_t errlen) {
-        static const char *const detectors[] = { "auto", "yunet", "haar" };
+        static const char *const detectors[] = { "auto", "yunet", "blazeface", "haar" };
         static const char *const devices[] = { "auto", "cpu", "opencl", "cuda" };
         bool ok = false;
         for (size_t i = 0; i < ELEMENTSOF(detectors); i++)
                 ok |= strcmp(c->detector, detectors[i]) == 0;
         if (!ok) {
-                snprintf(err, errlen, "detector = %s: expected auto, yunet or haar", c->detector);
+                snprintf(err, errlen, "detector = %s: expected auto, yunet, blazeface or haar", c->detector);
                 return -EINVAL;
         }
         ok = false;

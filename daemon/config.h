@@ -9,8 +9,9 @@
 typedef struct emo_config {
         char *endpoints;       /* comma-separated ZeroMQ endpoints to bind; NULL: default */
         char *model;           /* model metadata JSON */
-        char *detector;        /* "auto", "yunet" or "haar" */
+        char *detector;        /* "auto", "yunet", "blazeface" or "haar" */
         char *yunet_model;     /* NULL: searched in the data folders */
+        char *blazeface_model; /* NULL: searched in the data folders */
         char *haar_model;      /* NULL: OpenCV's haarcascade_frontalface_default.xml */
         char *device;          /* "auto", "cpu", "opencl", "cuda" */
         char *dialogue_dir;    /* folder of <language>.ini dialogue files */

@@ -27,6 +27,7 @@
 #define EMO_HAAR_DEFAULT "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
 #endif
 #define YUNET_FILE "face_detection_yunet_2022mar.onnx"
+#define BLAZEFACE_FILE "face_detection_front_128x128_barracuda.onnx"
 
 int emo_log_max_level = 6;
 
@@ -39,8 +40,11 @@ static void help(void) {
                "                           else ipc://$XDG_RUNTIME_DIR/emotiond/emotiond.sock,\n"
                "                           else " EMO_SYSTEM_ENDPOINT ")\n"
                "  -m, --model=FILE         model metadata JSON (default " EMO_DATADIR "/models/emotion.json)\n"
-               "      --detector=KIND      auto, yunet or haar (auto: YuNet when its file is found)\n"
+               "      --detector=KIND      auto, yunet, blazeface or haar (auto: the first of\n"
+               "                           YuNet, BlazeFace, Haar whose file is found)\n"
                "      --yunet-model=FILE   YuNet ONNX file (" YUNET_FILE ")\n"
+               "      --blazeface-model=FILE  BlazeFace ONNX file (" BLAZEFACE_FILE ",\n"
+               "                           or the 256x256 back-camera model for smaller faces)\n"
                "      --haar-model=FILE    Haar cascade XML file\n"
                "      --device=DEV         auto, cpu, opencl or cuda (default auto)\n"
                "      --dialogue-dir=DIR   folder of <language>.ini dialogue files\n"
@@ -55,27 +59,28 @@ static void help(void) {
                "Signals: SIGTERM/SIGINT finish the requests in progress, refuse the rest and exit 0.\n");
 }
 
-/* The YuNet file: configured path, else the user's and the installed data folders. */
-static char *find_yunet(const emo_config_t *c) {
-        if (c->yunet_model)
-                return strdup(c->yunet_model);
+/* A detector file: the configured path, else the user's and the installed data folders. */
+static char *find_detector_file(const char *configured, const char *file) {
+        if (configured)
+                return strdup(configured);
         char *path = NULL;
         const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
         if (xdg && *xdg)
-                asprintf(&path, "%s/emotiond/detectors/" YUNET_FILE, xdg);
+                asprintf(&path, "%s/emotiond/detectors/%s", xdg, file);
         else if (home && *home)
-                asprintf(&path, "%s/.local/share/emotiond/detectors/" YUNET_FILE, home);
+                asprintf(&path, "%s/.local/share/emotiond/detectors/%s", home, file);
         if (path && access(path, R_OK) == 0)
                 return path;
         free(path);
-        path = strdup(EMO_DATADIR "/detectors/" YUNET_FILE);
+        path = NULL;
+        asprintf(&path, "%s/detectors/%s", EMO_DATADIR, file);
         if (path && access(path, R_OK) == 0)
                 return path;
         free(path);
         return NULL;
 }
 
-enum { OPT_DETECTOR = 256, OPT_YUNET, OPT_HAAR, OPT_DEVICE, OPT_DIALOGUE, OPT_LANGUAGE, OPT_CHECK, OPT_VERSION };
+enum { OPT_DETECTOR = 256, OPT_YUNET, OPT_BLAZEFACE, OPT_HAAR, OPT_DEVICE, OPT_DIALOGUE, OPT_LANGUAGE, OPT_CHECK, OPT_VERSION };
 
 int main(int argc, char **argv) {
         static const struct option options[] = {
@@ -84,6 +89,7 @@ int main(int argc, char **argv) {
                 { "model", required_argument, NULL, 'm' },
                 { "detector", required_argument, NULL, OPT_DETECTOR },
                 { "yunet-model", required_argument, NULL, OPT_YUNET },
+                { "blazeface-model", required_argument, NULL, OPT_BLAZEFACE },
                 { "haar-model", required_argument, NULL, OPT_HAAR },
                 { "device", required_argument, NULL, OPT_DEVICE },
                 { "dialogue-dir", required_argument, NULL, OPT_DIALOGUE },
@@ -113,6 +119,7 @@ int main(int argc, char **argv) {
                 case 'm': key = "model"; break;
                 case OPT_DETECTOR: key = "detector"; break;
                 case OPT_YUNET: key = "yunet_model"; break;
+                case OPT_BLAZEFACE: key = "blazeface_model"; break;
                 case OPT_HAAR: key = "haar_model"; break;
                 case OPT_DEVICE: key = "device"; break;
                 case OPT_DIALOGUE: key = "dialogue_dir"; break;
@@ -227,20 +234,33 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
-        emo_detector_kind_t det;
+        /* auto: the best detector whose file is installed, in the order measured in the README. */
+        emo_detector_kind_t det = EMO_DETECTOR_HAAR;
         _cleanup_free_ char *det_path = NULL;
-        if (strcmp(config.detector, "haar") == 0 || (strcmp(config.detector, "auto") == 0 && !(det_path = find_yunet(&config)))) {
+        bool auto_det = strcmp(config.detector, "auto") == 0;
+        if (auto_det || strcmp(config.detector, "yunet") == 0) {
+                det = EMO_DETECTOR_YUNET;
+                det_path = find_detector_file(config.yunet_model, YUNET_FILE);
+        }
+        if (!det_path && (auto_det || strcmp(config.detector, "blazeface") == 0)) {
+                det = EMO_DETECTOR_BLAZEFACE;
+                det_path = find_detector_file(config.blazeface_model, BLAZEFACE_FILE);
+                if (det_path && auto_det)
+                        log_warning("YuNet model (" YUNET_FILE ") not found, using BlazeFace, which misses faces "
+                                    "far from the camera; run the setup script to install YuNet");
+        }
+        if (!det_path && (auto_det || strcmp(config.detector, "haar") == 0)) {
                 det = EMO_DETECTOR_HAAR;
                 det_path = strdup(config.haar_model ? config.haar_model : EMO_HAAR_DEFAULT);
-                if (strcmp(config.detector, "auto") == 0)
-                        log_warning("YuNet model (" YUNET_FILE ") not found, falling back to the Haar cascade, which "
-                                    "misses tilted and small faces; run the setup script to install YuNet");
-        } else {
-                det = EMO_DETECTOR_YUNET;
-                if (!det_path && !(det_path = find_yunet(&config))) {
-                        log_error("Failed to find the YuNet model " YUNET_FILE "; set yunet_model or run the setup script");
-                        return 1;
-                }
+                if (auto_det)
+                        log_warning("Neither YuNet (" YUNET_FILE ") nor BlazeFace (" BLAZEFACE_FILE ") found, "
+                                    "falling back to the Haar cascade, which misses tilted and small faces; "
+                                    "run the setup script to install them");
+        }
+        if (!det_path) {
+                log_error("Failed to find the %s detector model %s; set %s_model or run the setup script",
+                          config.detector, det == EMO_DETECTOR_YUNET ? YUNET_FILE : BLAZEFACE_FILE, config.detector);
+                return 1;
         }
         unsigned workers = config.workers ? config.workers : (unsigned) sysconf(_SC_NPROCESSORS_ONLN);
         if (workers == 0)

