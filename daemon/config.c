@@ -51,7 +51,7 @@ int emo_config_init(emo_config_t *c) {
                 .max_message_bytes = 32u << 20,
                 .max_pixels = 40000000,
                 .max_faces = 32,
-                .detect_max_side = 640,
+                .detect_max_side = 320,
                 .min_face = 20,
                 .score_threshold = 0.6,
         };

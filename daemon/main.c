@@ -3,6 +3,7 @@
  * serves until SIGTERM. See `emotiond --help` and deploy/emotiond.conf. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,21 @@
 #define BLAZEFACE_FILE "face_detection_front_128x128_barracuda.onnx"
 
 int emo_log_max_level = 6;
+
+/* Every request allocates and frees the same few image-sized buffers (a 640x480 frame is 900 KiB
+ * decoded). With glibc's defaults these are mmap'd and unmapped, or the heap top is trimmed, on
+ * every request, and the pages are faulted in again the next time: on the 2-core VM of
+ * docs/benchmarks.md that took one-face requests from 10 to 18 ms. Keeping freed memory in the
+ * arenas up to these sizes removes it; images larger than the mmap threshold are still returned
+ * to the system as soon as they are freed. Environment tunables (GLIBC_TUNABLES) still apply:
+ * mallopt is only called for the values the user did not set. */
+static void tune_malloc(void) {
+        const char *t = getenv("GLIBC_TUNABLES");
+        if (!t || !strstr(t, "mmap_threshold"))
+                mallopt(M_MMAP_THRESHOLD, 32 << 20);
+        if (!t || !strstr(t, "trim_threshold"))
+                mallopt(M_TRIM_THRESHOLD, 128 << 20);
+}
 
 static void help(void) {
         printf("Usage: emotiond [OPTION]...\n"
@@ -207,6 +223,7 @@ int main(int argc, char **argv) {
         }
         signal(SIGPIPE, SIG_IGN);
 
+        tune_malloc();
         emo_vision_init(config.max_pixels, (int) config.threads);
         emo_device_t want, device;
         emo_device_from_name(config.device, &want);

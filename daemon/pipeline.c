@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/param.h>
 
 #include "emo/labels.h"
 #include "emo/util.h"
@@ -200,10 +201,19 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
                 emo_pb_face_t *f = &p->faces[i];
                 emotion__v1__face__init(f);
                 emotion__v1__box__init(&p->pb_boxes[i]);
-                p->pb_boxes[i].x = p->boxes[i].x;
-                p->pb_boxes[i].y = p->boxes[i].y;
-                p->pb_boxes[i].width = p->boxes[i].width;
-                p->pb_boxes[i].height = p->boxes[i].height;
+                emo_face_box_t b = p->boxes[i];
+                if (a->n_faces == 0) {
+                        /* A detector box may reach past the border for a face at the edge; the
+                         * classifier used it as is (its crop is padded), the client gets the part
+                         * inside the image. Client regions come back as given. */
+                        int x1 = MIN(b.x + b.width, (int) width), y1 = MIN(b.y + b.height, (int) height);
+                        b.x = MAX(b.x, 0), b.y = MAX(b.y, 0);
+                        b.width = MAX(x1 - b.x, 1), b.height = MAX(y1 - b.y, 1);
+                }
+                p->pb_boxes[i].x = b.x;
+                p->pb_boxes[i].y = b.y;
+                p->pb_boxes[i].width = b.width;
+                p->pb_boxes[i].height = b.height;
                 f->box = &p->pb_boxes[i];
                 f->detector_score = p->boxes[i].score;
                 int best = 0;

@@ -1,31 +1,55 @@
 #!/usr/bin/env bash
 # Benchmark emotiond on this machine: requests/s, client latency percentiles and the per-stage
-# split, for a 640x480 JPEG with one face and one with four faces, with 1 and 2 workers at 1..4
-# concurrent clients. Images are composed from FER2013 PublicTest faces (tests/data/make_fixtures.py).
+# split, for a 640x480 JPEG with one face and one with four faces (composed from FER2013
+# PublicTest faces by tests/data/make_fixtures.py).
 #
 #   scripts/bench.sh FER2013.csv.gz YUNET.onnx [MODEL.json]
+#
+# 1. The default setup (YuNet on the frame scaled to 320 px) with 1 and 2 workers at 1, 2 and 4
+#    concurrent clients: throughput against workers.
+# 2. One worker, one client, for each other detector setting: YuNet at 640 px, and BlazeFace
+#    front and back when installed (BLAZEFACE_DIR, default the setup script's data folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fer=${1:?FER2013 csv}; yunet=${2:?YuNet onnx}; model=${3:-models/emonet-s.json}
+bf_dir=${BLAZEFACE_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/emotiond/detectors}
 out=build/bench
 mkdir -p "$out"
 /usr/bin/python3 tests/data/make_fixtures.py --fer "$fer" --model "$model" \
         --known tests/data/known_faces.csv --out "$out" >/dev/null
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "model: $model, detector: YuNet 2022mar, OpenCV $(pkg-config --modversion opencv4)"
-for workers in 1 2; do
-        run=$(mktemp -d)
-        build/bin/emotiond --endpoint "ipc://$run/e.sock" --model "$model" --yunet-model "$yunet" \
-                --dialogue-dir deploy/dialogue -w "$workers" 2>"$run/log" &
+echo "model: $model, OpenCV $(pkg-config --modversion opencv4)"
+
+# run TITLE WORKERS CLIENTS [emotiond options...]
+run() {
+        local title=$1 workers=$2 clients=$3
+        shift 3
+        local dir pid
+        dir=$(mktemp -d)
+        build/bin/emotiond --endpoint "ipc://$dir/e.sock" --model "$model" --yunet-model "$yunet" \
+                --dialogue-dir deploy/dialogue -w "$workers" "$@" 2>"$dir/log" &
         pid=$!
         for _ in $(seq 50); do
-                build/bin/emotion health --server "ipc://$run/e.sock" --timeout 200 --attempts 1 >/dev/null 2>&1 && break
+                build/bin/emotion health --server "ipc://$dir/e.sock" --timeout 200 --attempts 1 >/dev/null 2>&1 && break
+                sleep 0.1
         done
         echo
-        echo "== emotiond -w $workers (one OpenCV thread per worker)"
-        build/bin/emotion bench --server "ipc://$run/e.sock" --clients 1,2,4 --requests 300 --duration 20 \
+        echo "== $title: emotiond -w $workers $* (one OpenCV thread per worker)"
+        build/bin/emotion bench --server "ipc://$dir/e.sock" --clients "$clients" --requests 300 --duration 20 \
                 "$out/one_face.jpg" "$out/four_faces.jpg"
         kill -TERM $pid
         wait $pid
-        rm -rf "$run"
+        rm -rf "$dir"
+}
+
+for workers in 1 2; do
+        run "YuNet, detect_max_side 320 (default)" "$workers" 1,2,4 --detector yunet
+done
+run "YuNet, detect_max_side 640" 1 1 --detector yunet --set detect_max_side=640
+for f in face_detection_front_128x128_barracuda.onnx face_detection_back_256x256_barracuda.onnx; do
+        if [ -f "$bf_dir/$f" ]; then
+                run "BlazeFace $f" 1 1 --detector blazeface --blazeface-model "$bf_dir/$f"
+        else
+                echo; echo "== BlazeFace $f: not installed in $bf_dir (scripts/setup.sh), skipped"
+        fi
 done

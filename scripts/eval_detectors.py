@@ -88,6 +88,8 @@ DETECTORS = {  # name -> (emotiond --detector, model option, args attribute)
 
 
 def analyze(bin_dir, args, detector, files):
+    """detector: a DETECTORS name, optionally "@N" for detect_max_side=N (YuNet, Haar)."""
+    detector, _, max_side = detector.partition("@")
     kind, option, attr = DETECTORS[detector]
     with tempfile.TemporaryDirectory() as run:
         ep = f"ipc://{run}/e.sock"
@@ -95,6 +97,8 @@ def analyze(bin_dir, args, detector, files):
                "--dialogue-dir", args.dialogue, "--detector", kind, "-w", "1"]
         if option:
             cmd += [option, getattr(args, attr)]
+        if max_side:
+            cmd += ["--set", f"detect_max_side={max_side}"]
         daemon = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
         try:
             for _ in range(100):
@@ -171,12 +175,14 @@ def main():
     p.add_argument("--n", type=int, default=150, help="composite photos")
     p.add_argument("--photo", action="append", default=[], help="PATH:N real photo with N faces")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--yunet-max-side", type=int, action="append", default=[],
+                   help="also run YuNet on images scaled down to this longest side (repeatable)")
     p.add_argument("--calibrate", action="store_true", help="BlazeFace-to-YuNet box mapping (needs --blazeface)")
     p.add_argument("--source", default="daemon/vision/vision.cpp", help="where the mapping constants live")
     args = p.parse_args()
     rng = np.random.default_rng(args.seed)
     faces = load_public_test(args.data, 2000)
-    detectors = ["yunet"] + [d for d in ("blazeface", "blazeface-back") if getattr(args, d.replace("-", "_"))] + ["haar"]
+    detectors = ["yunet"] + [f"yunet@{n}" for n in args.yunet_max_side] + [d for d in ("blazeface", "blazeface-back") if getattr(args, d.replace("-", "_"))] + ["haar"]
     sizes = ((60, 100), (100, 160), (160, 221))
     with tempfile.TemporaryDirectory() as tmp:
         truth = compose(faces, rng, tmp, args.n)

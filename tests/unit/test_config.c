@@ -41,7 +41,7 @@ Test(config, defaults) {
         cr_assert_eq(c.max_message_bytes, 32u << 20);
         cr_assert_eq(c.max_pixels, 40000000);
         cr_assert_eq(c.max_faces, 32);
-        cr_assert_eq(c.detect_max_side, 640);
+        cr_assert_eq(c.detect_max_side, 320);
         cr_assert_eq(c.min_face, 20);
         cr_assert_float_eq(c.score_threshold, 0.6, 1e-12);
         cr_assert_not_null(strstr(c.model, "/models/emotion.json"));
