@@ -27,7 +27,8 @@ done
 packages=(build-essential cmake pkg-config git ca-certificates curl
           libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
           libopencv-dev opencv-data libsystemd-dev libjson-c-dev libinih-dev
-          libjpeg-dev libwebp-dev libssl-dev zlib1g-dev)
+          libjpeg-dev libwebp-dev libssl-dev zlib1g-dev
+          libavformat-dev libavcodec-dev libavdevice-dev libswscale-dev libavutil-dev)
 if [ "$tests" = 1 ]; then
         packages+=(libcriterion-dev python3 python3-numpy python3-opencv python3-torch python3-onnx python3-matplotlib)
 fi

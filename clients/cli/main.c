@@ -7,6 +7,7 @@
 
 #include "analyze.h"
 #include "bench.h"
+#include "watch.h"
 #include "cli.h"
 #include "eval.h"
 #include "health.h"
@@ -22,6 +23,7 @@ static const struct {
         const char *summary;
 } commands[] = {
         { "analyze", cli_analyze_main, "find faces in images and classify their emotion" },
+        { "watch", cli_watch_main, "the same for a video file, a camera or a stream, frame by frame" },
         { "eval", cli_eval_main, "measure accuracy on a FER2013 CSV" },
         { "health", cli_health_main, "show the daemon's version, model and state" },
         { "bench", cli_bench_main, "measure throughput and latency of a local daemon" },
@@ -100,7 +102,7 @@ int main(int argc, char **argv) {
                 }
         }
         if (optind >= argc)
-                return cli_usage_error(NULL, "no command given (analyze, eval, health or bench)");
+                return cli_usage_error(NULL, "no command given (analyze, watch, eval, health or bench)");
 
         const char *name = argv[optind];
         if (strcmp(name, "help") == 0) {

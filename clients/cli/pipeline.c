@@ -74,6 +74,10 @@ int cli_pipeline_run(emo_client_t *c, const cli_pipeline_config_t *config, size_
                         memset(s, 0, sizeof(*s));
                         size_t index = next++;
                         int r = build(userdata, index, &s->r);
+                        if (r == CLI_PIPELINE_END) {
+                                n = next = index;
+                                break;
+                        }
                         if (r < 0) {
                                 done(userdata, index, r, NULL);
                                 continue;

@@ -35,7 +35,10 @@ void cli_request_init(cli_request_t *r, int format, const void *data, size_t siz
 void cli_request_set_face(cli_request_t *r, int x, int y, int width, int height, bool exact_crop);
 
 /* Fill r for item `index` (items are built in index order, each once). 0, or a negative errno for
- * an item that cannot be sent (a missing file...): the pipeline then calls done with it at once. */
+ * an item that cannot be sent (a missing file...): the pipeline then calls done with it at once.
+ * CLI_PIPELINE_END: there is no item `index` nor any after it (a stream that ended before the n
+ * given to cli_pipeline_run); done is not called for it. */
+#define CLI_PIPELINE_END 1
 typedef int (*cli_pipeline_build_t)(void *userdata, size_t index, cli_request_t *r);
 
 /* Called exactly once per item, in completion order: with error 0 and the reply (owned by the
@@ -49,7 +52,7 @@ typedef struct cli_pipeline_config {
         unsigned window;
 } cli_pipeline_config_t;
 
-/* Run items 0..n-1 through c. 0 when done was called for every item; -ETIMEDOUT when the daemon
+/* Run items 0..n-1 through c (n may be SIZE_MAX when build ends the stream). 0 when done was called for every item; -ETIMEDOUT when the daemon
  * stopped answering (items not yet done were neither failed nor reported: the caller knows which
  * through done); -ENOMEM or a socket error. */
 int cli_pipeline_run(emo_client_t *c, const cli_pipeline_config_t *config, size_t n, cli_pipeline_build_t build,

@@ -405,3 +405,123 @@ Test(cli, version_and_help) {
         emo_test_run_done(&r);
         emo_test_daemon_stop(&daemon_);
 }
+
+/* ---- watch ------------------------------------------------------------------------------------ */
+
+/* The fixture video's frames: which image each shows and how many faces that has. */
+static size_t video_frames(const char **ret_names, size_t max) {
+        json_object *frames = emo_test_json_get(emo_test_json_get(emo_test_fixtures_json(), "video"), "frames");
+        size_t n = json_object_array_length(frames);
+        cr_assert(n > 0 && n <= max);
+        for (size_t i = 0; i < n; i++)
+                ret_names[i] = json_object_get_string(json_object_array_get_idx(frames, i));
+        return n;
+}
+
+static size_t faces_in(const char *image) {
+        json_object *img = NULL;
+        cr_assert(json_object_object_get_ex(emo_test_json_get(emo_test_fixtures_json(), "images"), image, &img),
+                  "fixtures.json has no image %s", image);
+        return json_object_array_length(emo_test_json_get(img, "faces"));
+}
+
+/* Every frame of a video file, in order, each with the faces of the image it shows, its number
+ * and its time (10 frames/s). */
+Test(cli, watch_json_every_frame) {
+        const char *names[64];
+        size_t n = video_frames(names, ELEMENTSOF(names));
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        emo_test_run_t r;
+        emotion(&r, 60000, "watch", "--json", video, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_assert_eq(count_lines(r.out), n, "one line per frame:\n%s", r.out);
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = json_line(r.out, i);
+                check_analyze_object(o, video, faces_in(names[i]), "fr");
+                cr_assert_eq(integer(o, "frame"), (int) i);
+                cr_assert_float_eq(number(o, "time_s"), i / 10.0, 1e-6);
+                json_object_put(o);
+        }
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* --every and --max-frames pick frames 0, 3, 6; the human output ends with the count. */
+Test(cli, watch_every_max_frames_and_text_output) {
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        emo_test_run_t r;
+        emotion(&r, 60000, "watch", "--json", "--every", "3", "--max-frames", "3", video, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_assert_eq(count_lines(r.out), 3, "%s", r.out);
+        for (size_t i = 0; i < 3; i++) {
+                json_object *o = json_line(r.out, i);
+                cr_expect_eq(integer(o, "frame"), (int) (3 * i));
+                json_object_put(o);
+        }
+        emo_test_run_done(&r);
+
+        emotion(&r, 60000, "watch", "--every", "6", video, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        char want[512];
+        snprintf(want, sizeof(want), "%s frame 6 at 0.60 s: 640x480, 0 faces", video);
+        cr_expect_not_null(strstr(r.out, want), "no '%s' in:\n%s", want, r.out);
+        snprintf(want, sizeof(want), "%s: 2 frames analysed of 12 decoded\n", video);
+        cr_expect_not_null(strstr(r.out, want), "no '%s' in:\n%s", want, r.out);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* --live plays the file at its frame rate like a camera and analyses the newest frame each time:
+ * frame numbers only grow, the last frame is always analysed, and it takes the video's duration. */
+Test(cli, watch_live_file) {
+        const char *names[64];
+        size_t n = video_frames(names, ELEMENTSOF(names));
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        emo_test_run_t r;
+        int64_t t0 = emo_now_us();
+        emotion(&r, 60000, "watch", "--json", "--live", video, NULL);
+        double seconds = (emo_now_us() - t0) / 1e6;
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        size_t lines = count_lines(r.out);
+        cr_assert_geq(lines, 1);
+        int last = -1;
+        for (size_t i = 0; i < lines; i++) {
+                json_object *o = json_line(r.out, i);
+                int frame = integer(o, "frame");
+                cr_assert_gt(frame, last, "frames out of order:\n%s", r.out);
+                check_analyze_object(o, video, faces_in(names[frame]), "fr");
+                last = frame;
+                json_object_put(o);
+        }
+        cr_assert_eq(last, (int) n - 1, "the last frame was not analysed:\n%s", r.out);
+        cr_assert_geq(seconds, (n - 1) / 10.0 - 0.05, "played in %.2f s, faster than the video", seconds);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* Sources that cannot be read: a clear error naming the source, exit 1; usage errors exit 2. */
+Test(cli, watch_bad_sources) {
+        _cleanup_free_ char *text = emo_test_fixture("text.txt");
+        const char *bad[] = { text, "/nonexistent/video.mp4", "/dev/video-nonexistent" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                emo_test_run_t r;
+                emotion(&r, 30000, "watch", bad[i], NULL);
+                cr_expect_eq(r.status, 1, "%s: exit %d; stderr:\n%s", bad[i], r.status, r.err);
+                char want[512];
+                snprintf(want, sizeof(want), "emotion: %s: ", bad[i]);
+                cr_expect_not_null(strstr(r.err, want), "%s: stderr:\n%s", bad[i], r.err);
+                cr_expect_str_eq(r.out, "", "%s: nothing on stdout", bad[i]);
+                emo_test_run_done(&r);
+        }
+        emo_test_run_t r;
+        emotion(&r, 10000, "watch", "--every", "0", text, NULL);
+        cr_expect_eq(r.status, 2, "--every 0: exit %d", r.status);
+        emo_test_run_done(&r);
+        emotion(&r, 10000, "watch", text, text, NULL);
+        cr_expect_eq(r.status, 2, "two sources: exit %d", r.status);
+        emo_test_run_done(&r);
+        emotion(&r, 10000, "watch", NULL);
+        cr_expect_eq(r.status, 2, "no source: exit %d", r.status);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}

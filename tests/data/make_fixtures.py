@@ -11,6 +11,8 @@ Writes into DIR:
                                  tinted to a skin colour, on a plain background
   one_face.bgr                   the pixels of one_face.jpg as decoded by OpenCV, raw BGR24 640x480
   no_face.jpg                    640x480 noise and soft shapes, no face
+  video.avi                      Motion-JPEG AVI, 10 frames/s: 6 frames of one_face.jpg, 3 of
+                                 no_face.jpg, 3 of four_faces.jpg (for `emotion watch`)
   known_N.jpg                    the faces of known_faces.csv, four per 640x480 photo
   random.bin                     4096 random bytes (fixed seed)
   truncated.jpg                  the first 60 % of one_face.jpg
@@ -49,6 +51,8 @@ BACKGROUND = (150, 160, 170)
 # not depend on the emotion model. Labels: 5 happy; 30 happy, 12 sad, 21 surprise, 49 neutral.
 ONE_FACE = [(5, 220, (210, 110))]
 FOUR_FACES = [(30, 200, (40, 30)), (12, 180, (390, 40)), (21, 165, (60, 285)), (49, 150, (410, 300))]
+VIDEO_FPS = 10
+VIDEO_LAYOUT = [("one_face.jpg", 6), ("no_face.jpg", 3), ("four_faces.jpg", 3)]
 KNOWN_SIDE = 180
 KNOWN_CELLS = [(70, 30), (390, 30), (70, 270), (390, 270)]  # top-left of each face, 4 per photo
 
@@ -210,6 +214,17 @@ def main():
     cv2.imwrite(out("no_face.jpg"), no_face_image(), [cv2.IMWRITE_JPEG_QUALITY, 92])
     images["no_face.jpg"] = {"width": W, "height": H, "faces": []}
 
+    video = {"file": "video.avi", "fps": VIDEO_FPS, "frames": []}
+    writer = cv2.VideoWriter(out("video.avi"), cv2.VideoWriter_fourcc(*"MJPG"), VIDEO_FPS, (W, H))
+    if not writer.isOpened():
+        sys.exit("this OpenCV cannot write Motion-JPEG AVI files")
+    for name, count in VIDEO_LAYOUT:
+        img = cv2.imread(out(name), cv2.IMREAD_COLOR)
+        for _ in range(count):
+            writer.write(img)
+            video["frames"].append(name)
+    writer.release()
+
     known = read_known(args.known)
     known_photos = []
     for k in range(0, len(known), len(KNOWN_CELLS)):
@@ -249,7 +264,7 @@ def main():
     else:
         print(f"warning: no Python reference figures: {why}", file=sys.stderr)
     with open(out("fixtures.json"), "w") as f:
-        json.dump({"images": images, "known": known, "known_photos": known_photos,
+        json.dump({"images": images, "video": video, "known": known, "known_photos": known_photos,
                    "publictest": {"n": int(len(labels)), "faces": "publictest.gray", "labels": "publictest.labels"},
                    "python": python, "python_unavailable": why}, f, indent=1)
     with open(stamp_path, "w") as f:

@@ -1,0 +1,629 @@
+/* emotion watch: the faces of a video file, a camera or a network stream, frame after frame.
+ *
+ * FFmpeg does the reading and decoding (libavformat, libavcodec; cameras through libavdevice's
+ * video4linux2 input, IP cameras through rtsp:// and the like), libswscale turns each frame into
+ * BGR24, and the frames go to emotiond as raw pixels through the same pipelined connection as
+ * `analyze`, with the source as stream id and the frame number as sequence.
+ *
+ * Two ways to read:
+ *  - files: every frame is decoded and every --every'th is analysed, none dropped; the pipeline
+ *    keeps WATCH_FILE_WINDOW requests in flight, so a file is analysed as fast as the daemon goes.
+ *  - live sources (devices, URLs, --live): a reader thread decodes at the source's pace and keeps
+ *    only the newest frame; each request takes the newest one, so the answers follow the scene
+ *    with the daemon's latency instead of falling behind. Skipped frames are counted. A file read
+ *    with --live is played at its frame rate, as a camera would deliver it (how cameras are
+ *    tested without one). */
+#include "watch.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavdevice/avdevice.h>
+#include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
+#include <libswscale/swscale.h>
+
+#include "emo/util.h"
+#include "output.h"
+#include "pipeline.h"
+
+#define WATCH_FILE_WINDOW 8
+#define WATCH_LIVE_WINDOW 2 /* one frame being analysed, one waiting: no backlog */
+
+enum {
+        ARG_LANG = CLI_ARG_FIRST,
+        ARG_MAX_FACES,
+        ARG_EVERY,
+        ARG_MAX_FRAMES,
+        ARG_STREAM,
+        ARG_LIVE,
+        ARG_INPUT_FORMAT,
+        ARG_MAX_SIDE,
+};
+
+typedef struct item {
+        int64_t frame;  /* number of the frame in the source, from 0 */
+        double time_s;  /* its presentation time, seconds from the start */
+        uint8_t *pixels;
+        bool done;
+        int error;          /* local or transport failure, negative errno */
+        emo_reply_t *reply; /* when error == 0 */
+} item_t;
+
+typedef struct watch {
+        cli_options_t o;
+        const char *source;
+        const char *stream;
+        const char *language;
+        const char *input_format;
+        unsigned max_faces, every, max_side;
+        uint64_t max_frames;
+        bool live;
+        bool pace; /* live, but a file: deliver frames at their presentation times */
+
+        AVFormatContext *fmt;
+        AVCodecContext *dec;
+        AVStream *st;
+        struct SwsContext *sws;
+        AVPacket *pkt;
+        AVFrame *frame; /* the decoder's output (the reader thread's, when live) */
+        AVFrame *work;  /* live: the frame taken from `latest` for the request being built */
+        int64_t decoded; /* frames decoded */
+        bool eof;
+        int read_error;  /* AVERROR that ended the source early, 0 if none */
+
+        /* live: the reader thread's newest frame */
+        pthread_t reader;
+        bool reader_started;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        AVFrame *latest;
+        bool latest_fresh;
+        bool ended; /* the reader has stopped */
+        int64_t latest_number;
+        int64_t skipped;
+        volatile sig_atomic_t stop;
+
+        /* items from `printed` on, in pipeline order */
+        item_t *items;
+        size_t n_items, cap_items, printed;
+        size_t blocks;
+        unsigned failed;
+} watch_t;
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+        (void) sig;
+        interrupted = 1;
+}
+
+static void help(void) {
+        printf("Usage: %s watch [OPTION]... SOURCE\n"
+               "Analyse the faces of a video, frame after frame, and show each analysed frame as\n"
+               "`analyze` shows an image. SOURCE is a video file (any format FFmpeg reads), a\n"
+               "camera (/dev/video0) or a stream URL (rtsp://..., http://...).\n"
+               "\n"
+               "      --json           one JSON object per analysed frame and line, in frame order\n"
+               "      --every N        files: analyse one frame in N (default 1: every frame)\n"
+               "      --max-frames N   stop after analysing N frames (default: to the end)\n"
+               "      --live           read SOURCE as a live source even if it is a file: always\n"
+               "                       analyse the newest frame, skipping those the daemon has no\n"
+               "                       time for (the default for devices and URLs)\n"
+               "      --input-format F FFmpeg input format, e.g. video4linux2 or x11grab\n"
+               "      --max-side N     scale frames down to at most N pixels on their longest side\n"
+               "                       before sending them (default 0: send them as decoded)\n"
+               "      --stream NAME    stream id the daemon sees (default: SOURCE)\n"
+               "      --lang LANG      dialogue language, e.g. fr or en (default: the daemon's)\n"
+               "      --max-faces N    at most N faces per frame, largest first\n"
+               CLI_COMMON_HELP
+               "  -h, --help           show this help and exit\n"
+               "\n"
+               "Ctrl-C stops reading, waits for the frames in flight and exits (twice: at once).\n"
+               "Exit status: 0 every analysed frame succeeded, 1 SOURCE could not be read or some\n"
+               "frame failed (each failure is reported), 2 usage error, 3 the daemon did not answer.\n",
+               cli_program_name);
+}
+
+static bool language_valid(const char *s) {
+        size_t n = strlen(s);
+        return n >= 1 && n <= 16 &&
+               strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_") == n;
+}
+
+static const char *av_message(int err, char *buf, size_t len) {
+        if (av_strerror(err, buf, len) < 0)
+                snprintf(buf, len, "error %d", err);
+        return buf;
+}
+
+/* FFmpeg calls this while it blocks (network, devices): returning 1 makes it give up. */
+static int interrupt_cb(void *userdata) {
+        watch_t *w = userdata;
+        return w->stop || interrupted;
+}
+
+static int open_source(watch_t *w) {
+        char msg[256];
+        const AVInputFormat *ifmt = NULL;
+        avdevice_register_all();
+        if (w->input_format) {
+                ifmt = av_find_input_format(w->input_format);
+                if (!ifmt) {
+                        cli_error("%s: unknown input format '%s'", w->source, w->input_format);
+                        return -EINVAL;
+                }
+        } else if (strncmp(w->source, "/dev/video", 10) == 0) {
+                ifmt = av_find_input_format("video4linux2");
+        }
+        w->fmt = avformat_alloc_context();
+        if (!w->fmt)
+                return -ENOMEM;
+        w->fmt->interrupt_callback = (AVIOInterruptCB) { interrupt_cb, w };
+        int r = avformat_open_input(&w->fmt, w->source, ifmt, NULL);
+        if (r < 0) {
+                cli_error("%s: cannot open: %s", w->source, av_message(r, msg, sizeof(msg)));
+                return r;
+        }
+        r = avformat_find_stream_info(w->fmt, NULL);
+        if (r < 0) {
+                cli_error("%s: cannot read the stream information: %s", w->source, av_message(r, msg, sizeof(msg)));
+                return r;
+        }
+        const AVCodec *codec = NULL;
+        int si = av_find_best_stream(w->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+        if (si < 0 || !codec) {
+                cli_error("%s: no video stream that this FFmpeg can decode", w->source);
+                return si < 0 ? si : AVERROR_DECODER_NOT_FOUND;
+        }
+        if (codec->id == AV_CODEC_ID_ANSI) {
+                /* FFmpeg renders any text file as ANSI art: a mistake, not a video. */
+                cli_error("%s: a text file, not a video", w->source);
+                return AVERROR_INVALIDDATA;
+        }
+        w->st = w->fmt->streams[si];
+        w->dec = avcodec_alloc_context3(codec);
+        if (!w->dec)
+                return -ENOMEM;
+        if ((r = avcodec_parameters_to_context(w->dec, w->st->codecpar)) < 0 ||
+            (r = avcodec_open2(w->dec, codec, NULL)) < 0) {
+                cli_error("%s: cannot open the %s decoder: %s", w->source, codec->name, av_message(r, msg, sizeof(msg)));
+                return r;
+        }
+        w->pkt = av_packet_alloc();
+        w->frame = av_frame_alloc();
+        w->latest = av_frame_alloc();
+        w->work = av_frame_alloc();
+        if (!w->pkt || !w->frame || !w->latest || !w->work)
+                return -ENOMEM;
+        return 0;
+}
+
+/* The next decoded frame of the video stream into w->frame: 0, 1 at the end, or an AVERROR. */
+static int decode_next(watch_t *w) {
+        for (;;) {
+                int r = avcodec_receive_frame(w->dec, w->frame);
+                if (r == 0) {
+                        w->decoded++;
+                        return 0;
+                }
+                if (r == AVERROR_EOF)
+                        return 1;
+                if (r != AVERROR(EAGAIN))
+                        return r;
+                if (w->eof)
+                        return 1;
+                r = av_read_frame(w->fmt, w->pkt);
+                if (r == AVERROR_EOF) {
+                        w->eof = true;
+                        avcodec_send_packet(w->dec, NULL); /* drain the decoder */
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                if (w->pkt->stream_index == w->st->index)
+                        r = avcodec_send_packet(w->dec, w->pkt);
+                av_packet_unref(w->pkt);
+                /* A damaged packet is skipped, as players do; a real I/O error ends above. */
+                if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_INVALIDDATA)
+                        return r;
+        }
+}
+
+static int64_t monotonic_us(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (int64_t) t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+static void *reader_main(void *userdata) {
+        watch_t *w = userdata;
+        int64_t start_us = monotonic_us();
+        for (;;) {
+                int r = decode_next(w);
+                if (r == 0 && w->pace) {
+                        /* Wait for the frame's time, in slices short enough to notice a stop. */
+                        int64_t pts = w->frame->best_effort_timestamp;
+                        int64_t first = w->st->start_time != AV_NOPTS_VALUE ? w->st->start_time : 0;
+                        double t = pts != AV_NOPTS_VALUE ? (double) (pts - first) * av_q2d(w->st->time_base) : 0;
+                        int64_t due = start_us + (int64_t) (t * 1e6);
+                        for (int64_t now = monotonic_us(); now < due && !w->stop && !interrupted; now = monotonic_us()) {
+                                int64_t left = due - now;
+                                struct timespec d = { 0, (long) ((left < 50000 ? left : 50000) * 1000) };
+                                nanosleep(&d, NULL);
+                        }
+                }
+                pthread_mutex_lock(&w->lock);
+                if (r != 0) {
+                        w->ended = true;
+                        if (r < 0 && !w->stop && !interrupted)
+                                w->read_error = r;
+                        pthread_cond_broadcast(&w->cond);
+                        pthread_mutex_unlock(&w->lock);
+                        return NULL;
+                }
+                if (w->latest_fresh)
+                        w->skipped++;
+                av_frame_unref(w->latest);
+                av_frame_move_ref(w->latest, w->frame);
+                w->latest_number = w->decoded - 1;
+                w->latest_fresh = true;
+                pthread_cond_broadcast(&w->cond);
+                bool stop = w->stop;
+                pthread_mutex_unlock(&w->lock);
+                if (stop)
+                        return NULL;
+        }
+}
+
+/* The next frame to analyse and its number: 0, 1 when there is none, or an AVERROR. The frame
+ * belongs to w; unref it when done. */
+static int next_frame(watch_t *w, AVFrame **ret_frame, int64_t *ret_number) {
+        if (!w->live) {
+                for (;;) {
+                        if (interrupted)
+                                return 1;
+                        int r = decode_next(w);
+                        if (r != 0)
+                                return r;
+                        if ((w->decoded - 1) % w->every == 0) {
+                                *ret_frame = w->frame;
+                                *ret_number = w->decoded - 1;
+                                return 0;
+                        }
+                        av_frame_unref(w->frame);
+                }
+        }
+        pthread_mutex_lock(&w->lock);
+        while (!w->latest_fresh && !w->ended && !interrupted) {
+                struct timespec t;
+                clock_gettime(CLOCK_REALTIME, &t);
+                t.tv_nsec += 100 * 1000 * 1000; /* wake up now and then to notice Ctrl-C */
+                if (t.tv_nsec >= 1000000000) {
+                        t.tv_sec++;
+                        t.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&w->cond, &w->lock, &t);
+        }
+        int r = 1;
+        if (w->latest_fresh && !interrupted) {
+                av_frame_unref(w->work);
+                av_frame_move_ref(w->work, w->latest);
+                w->latest_fresh = false;
+                *ret_frame = w->work;
+                *ret_number = w->latest_number;
+                r = 0;
+        } else if (w->read_error) {
+                r = w->read_error;
+        }
+        pthread_mutex_unlock(&w->lock);
+        return r;
+}
+
+static item_t *item_at(watch_t *w, size_t index) {
+        return &w->items[index - w->printed];
+}
+
+static int build(void *userdata, size_t index, cli_request_t *r) {
+        watch_t *w = userdata;
+        if (w->max_frames && index >= w->max_frames)
+                return CLI_PIPELINE_END;
+        int64_t number;
+        AVFrame *f;
+        int k = next_frame(w, &f, &number);
+        if (k != 0) {
+                if (k < 0 && !w->read_error)
+                        w->read_error = k;
+                return CLI_PIPELINE_END;
+        }
+        if (w->n_items == w->cap_items) {
+                size_t cap = w->cap_items ? 2 * w->cap_items : 16;
+                item_t *p = realloc(w->items, cap * sizeof(item_t));
+                if (!p)
+                        return CLI_PIPELINE_END;
+                w->items = p;
+                w->cap_items = cap;
+        }
+        item_t *it = &w->items[w->n_items++];
+        *it = (item_t) { .frame = number };
+        int64_t pts = f->best_effort_timestamp;
+        int64_t start = w->st->start_time != AV_NOPTS_VALUE ? w->st->start_time : 0;
+        if (pts != AV_NOPTS_VALUE)
+                it->time_s = (double) (pts - start) * av_q2d(w->st->time_base);
+        else if (w->st->avg_frame_rate.num > 0)
+                it->time_s = (double) number / av_q2d(w->st->avg_frame_rate);
+
+        int width = f->width, height = f->height;
+        int longest = width > height ? width : height;
+        if (w->max_side && longest > (int) w->max_side) {
+                width = (int) ((int64_t) width * w->max_side / longest);
+                height = (int) ((int64_t) height * w->max_side / longest);
+                width = width ? width : 1;
+                height = height ? height : 1;
+        }
+        w->sws = sws_getCachedContext(w->sws, f->width, f->height, f->format, width, height, AV_PIX_FMT_BGR24,
+                                      SWS_AREA, NULL, NULL, NULL);
+        size_t stride = (size_t) width * 3;
+        it->pixels = w->sws ? malloc(stride * (size_t) height) : NULL;
+        if (!it->pixels) {
+                av_frame_unref(f);
+                return -ENOMEM;
+        }
+        uint8_t *dst[4] = { it->pixels };
+        int dst_stride[4] = { (int) stride };
+        sws_scale(w->sws, (const uint8_t *const *) f->data, f->linesize, 0, f->height, dst, dst_stride);
+        av_frame_unref(f);
+
+        cli_request_init(r, EMOTION__V1__IMAGE__FORMAT__BGR24, it->pixels, stride * (size_t) height, w->o.timeout_ms);
+        r->image.width = (uint32_t) width;
+        r->image.height = (uint32_t) height;
+        r->image.stride = (uint32_t) stride;
+        r->analyze.stream_id = (char *) w->stream;
+        r->analyze.sequence = (uint64_t) number;
+        if (w->live) {
+                struct timespec now;
+                clock_gettime(CLOCK_REALTIME, &now);
+                r->analyze.capture_time_us = (int64_t) now.tv_sec * 1000000 + now.tv_nsec / 1000;
+        }
+        r->options.include_probabilities = true;
+        r->options.max_faces = w->max_faces;
+        r->options.language = (char *) (w->language ?: "");
+        return 0;
+}
+
+static void print_item(watch_t *w, item_t *it) {
+        const emo_analyze_reply_t *ar = it->error == 0 ? cli_reply_analyze(it->reply) : NULL;
+        const char *status = "ok";
+        char msg[512] = "";
+        if (!ar) {
+                if (it->error == -ETIMEDOUT) {
+                        status = "timeout";
+                        snprintf(msg, sizeof(msg), "no reply after %d attempt%s of %d ms", w->o.attempts,
+                                 w->o.attempts == 1 ? "" : "s", w->o.timeout_ms);
+                } else if (it->error < 0) {
+                        status = "io_error";
+                        snprintf(msg, sizeof(msg), "%s", strerror(-it->error));
+                } else if (!cli_reply_ok(it->reply)) {
+                        status = emo_status_name(it->reply->status);
+                        snprintf(msg, sizeof(msg), "%s", *it->reply->message ? it->reply->message : "(no message)");
+                } else {
+                        status = "protocol_error";
+                        snprintf(msg, sizeof(msg), "the reply carries no analysis");
+                }
+                w->failed++;
+                cli_error("%s frame %lld: %s: %s", w->source, (long long) it->frame, status, msg);
+        }
+        if (w->o.json) {
+                json_object *o = json_object_new_object();
+                if (!o)
+                        return;
+                cli_json_add_string(o, "file", w->source);
+                cli_json_add_int(o, "frame", it->frame);
+                cli_json_add_double(o, "time_s", it->time_s);
+                cli_json_add_string(o, "status", status);
+                if (ar)
+                        cli_json_add_analyze(o, ar);
+                else
+                        cli_json_add_string(o, "error", msg);
+                cli_json_print_line(o);
+                json_object_put(o);
+        } else if (ar) {
+                char name[512];
+                snprintf(name, sizeof(name), "%s frame %lld at %.2f s", w->source, (long long) it->frame, it->time_s);
+                if (w->blocks++ > 0)
+                        putchar('\n');
+                cli_print_analyze(name, ar);
+                fflush(stdout);
+        }
+}
+
+static void done(void *userdata, size_t index, int error, emo_reply_t *reply) {
+        watch_t *w = userdata;
+        item_t *it = item_at(w, index);
+        it->done = true;
+        it->error = error;
+        it->reply = reply;
+        free(it->pixels);
+        it->pixels = NULL;
+
+        /* Print in frame order, then forget what was printed. */
+        size_t k = 0;
+        for (; k < w->n_items && w->items[k].done; k++) {
+                print_item(w, &w->items[k]);
+                emo_reply_free(w->items[k].reply);
+        }
+        if (k > 0) {
+                memmove(w->items, w->items + k, (w->n_items - k) * sizeof(item_t));
+                w->n_items -= k;
+                w->printed += k;
+        }
+}
+
+static void watch_done(watch_t *w) {
+        if (w->reader_started) {
+                pthread_mutex_lock(&w->lock);
+                w->stop = 1;
+                pthread_mutex_unlock(&w->lock);
+                pthread_join(w->reader, NULL);
+        }
+        for (size_t i = 0; i < w->n_items; i++) {
+                free(w->items[i].pixels);
+                emo_reply_free(w->items[i].reply);
+        }
+        free(w->items);
+        sws_freeContext(w->sws);
+        av_frame_free(&w->frame);
+        av_frame_free(&w->latest);
+        av_frame_free(&w->work);
+        av_packet_free(&w->pkt);
+        avcodec_free_context(&w->dec);
+        avformat_close_input(&w->fmt);
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->lock);
+}
+
+int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
+        static const struct option options[] = {
+                CLI_COMMON_LONG_OPTIONS,
+                { "lang", required_argument, NULL, ARG_LANG },
+                { "max-faces", required_argument, NULL, ARG_MAX_FACES },
+                { "every", required_argument, NULL, ARG_EVERY },
+                { "max-frames", required_argument, NULL, ARG_MAX_FRAMES },
+                { "stream", required_argument, NULL, ARG_STREAM },
+                { "live", no_argument, NULL, ARG_LIVE },
+                { "input-format", required_argument, NULL, ARG_INPUT_FORMAT },
+                { "max-side", required_argument, NULL, ARG_MAX_SIDE },
+                {},
+        };
+        watch_t w = { .o = *defaults, .every = 1 };
+        uint64_t v;
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                int r = cli_common_option(&w.o, "watch", c, optarg);
+                if (r < 0)
+                        return CLI_EXIT_USAGE;
+                if (r > 0)
+                        continue;
+                switch (c) {
+                case 'h':
+                        help();
+                        return CLI_EXIT_OK;
+                case ARG_LANG:
+                        if (!language_valid(optarg))
+                                return cli_usage_error("watch", "invalid language '%s' (expected a code such as fr)",
+                                                       optarg);
+                        w.language = optarg;
+                        break;
+                case ARG_MAX_FACES:
+                        if (cli_parse_option_uint("watch", "--max-faces", optarg, 0, 100000, &v) < 0)
+                                return CLI_EXIT_USAGE;
+                        w.max_faces = (unsigned) v;
+                        break;
+                case ARG_EVERY:
+                        if (cli_parse_option_uint("watch", "--every", optarg, 1, 1000000, &v) < 0)
+                                return CLI_EXIT_USAGE;
+                        w.every = (unsigned) v;
+                        break;
+                case ARG_MAX_FRAMES:
+                        if (cli_parse_option_uint("watch", "--max-frames", optarg, 1, UINT64_MAX / 2, &v) < 0)
+                                return CLI_EXIT_USAGE;
+                        w.max_frames = v;
+                        break;
+                case ARG_MAX_SIDE:
+                        if (cli_parse_option_uint("watch", "--max-side", optarg, 0, 100000, &v) < 0)
+                                return CLI_EXIT_USAGE;
+                        w.max_side = (unsigned) v;
+                        break;
+                case ARG_STREAM:
+                        if (!*optarg || strlen(optarg) > 256)
+                                return cli_usage_error("watch", "--stream needs a name of 1 to 256 characters");
+                        w.stream = optarg;
+                        break;
+                case ARG_LIVE:
+                        w.live = true;
+                        break;
+                case ARG_INPUT_FORMAT:
+                        w.input_format = optarg;
+                        break;
+                default:
+                        return cli_usage_hint("watch");
+                }
+        }
+        if (optind >= argc)
+                return cli_usage_error("watch", "no SOURCE given");
+        if (optind + 1 < argc)
+                return cli_usage_error("watch", "one SOURCE at a time (got %d)", argc - optind);
+        w.source = argv[optind];
+        w.stream = w.stream ?: w.source;
+        if (strncmp(w.source, "/dev/", 5) == 0 || strstr(w.source, "://") || w.input_format)
+                w.live = true;
+        else
+                w.pace = w.live;
+        pthread_mutex_init(&w.lock, NULL);
+        pthread_cond_init(&w.cond, NULL);
+        av_log_set_level(AV_LOG_ERROR);
+
+        /* Ctrl-C: stop reading, finish the frames in flight. A second one kills (SA_RESETHAND). */
+        struct sigaction sa = { .sa_handler = on_sigint, .sa_flags = SA_RESETHAND };
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+
+        emo_client_t *client = NULL;
+        int ret = CLI_EXIT_FAILED;
+        int r = open_source(&w);
+        if (r < 0)
+                goto out;
+        r = cli_client_open(&w.o, "watch", &client);
+        if (r < 0) {
+                ret = r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
+                goto out;
+        }
+        if (w.live) {
+                r = pthread_create(&w.reader, NULL, reader_main, &w);
+                if (r != 0) {
+                        cli_error("Failed to start the reader thread: %s", strerror(r));
+                        goto out;
+                }
+                w.reader_started = true;
+        }
+
+        cli_pipeline_config_t config = {
+                .timeout_ms = w.o.timeout_ms,
+                .attempts = w.o.attempts,
+                .window = w.live ? WATCH_LIVE_WINDOW : WATCH_FILE_WINDOW,
+        };
+        r = cli_pipeline_run(client, &config, SIZE_MAX, build, done, &w);
+        ret = w.failed > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+        if (r == -ETIMEDOUT) {
+                ret = cli_report_unreachable(&w.o, client);
+        } else if (r < 0) {
+                cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), strerror(-r));
+                ret = CLI_EXIT_UNREACHABLE;
+        }
+        if (w.read_error) {
+                char msg[256];
+                cli_error("%s: reading stopped after %lld frames: %s", w.source, (long long) w.decoded,
+                          av_message(w.read_error, msg, sizeof(msg)));
+                if (ret == CLI_EXIT_OK)
+                        ret = CLI_EXIT_FAILED;
+        }
+        if (!w.o.json) {
+                char skipped[64] = "";
+                if (w.live)
+                        snprintf(skipped, sizeof(skipped), ", %lld skipped to keep up", (long long) w.skipped);
+                printf("%s%s: %zu frame%s analysed of %lld decoded%s%s\n", w.blocks ? "\n" : "", w.source, w.printed,
+                       w.printed == 1 ? "" : "s", (long long) w.decoded, skipped, interrupted ? " (interrupted)" : "");
+        }
+out:
+        watch_done(&w);
+        emo_client_free(client);
+        signal(SIGINT, SIG_DFL);
+        return ret;
+}
