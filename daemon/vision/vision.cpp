@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
@@ -444,8 +445,9 @@ static void blaze_detect(emo_detector *d, const cv::Mat &src, std::vector<emo_fa
                         int c = i / heads[h].anchors;
                         float ax = (c % heads[h].grid + 0.5f) * cell, ay = (c / heads[h].grid + 0.5f) * cell;
                         const float *b = boxes + (size_t) i * 16;
-                        if (!(b[2] > 0 && b[3] > 0))
-                                continue;
+                        if (!(b[2] > 0 && b[3] > 0 && b[2] <= 2 * S && b[3] <= 2 * S && std::isfinite(b[0]) &&
+                              std::isfinite(b[1])))
+                                continue; /* degenerate or non-finite: skip rather than trust */
                         cand.push_back({ 1.0f / (1.0f + std::exp(-scores[i])), ax + b[0], ay + b[1], b[2], b[3] });
                 }
         }
