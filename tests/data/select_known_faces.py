@@ -15,8 +15,8 @@ How the list is made (run once, when the shipped model changes; the CSV records 
      numerical differences between OpenCV builds cannot flip.
   2. Candidates are taken in PublicTest order, --per-class of each class (disgust, rare in FER2013,
      may have fewer), and composed four to a photo exactly as make_fixtures.py composes known_N.jpg.
-     Each photo is JPEG-encoded and decoded, run through YuNet (score >= 0.6, as the daemon's
-     default) and each detected box is framed with the metadata's framing, cropped, resized and
+     Each photo is JPEG-encoded and decoded, run through YuNet as the daemon's defaults do (score
+     >= 0.6, the photo scaled down to --detect-max-side 320 px) and each detected box is framed with the metadata's framing, cropped, resized and
      classified as the daemon does. A face stays when exactly one detection matches it (IoU >= 0.3),
      that crop is classified as its label too, and no stray detection lies on its patch; otherwise
      it is dropped and the next candidate of its class takes its place, until every face of every
@@ -63,10 +63,18 @@ def framed_crop(img, box, framing, size):
     return cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA if s > size else cv2.INTER_LINEAR)
 
 
-def check_photo(placed, img, det, meta, net):
+def detect(det, img, max_side):
+    """YuNet boxes in img's pixels, found on img scaled down to max_side as the daemon does."""
+    f = min(1.0, max_side / max(img.shape[:2])) if max_side else 1.0
+    small = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else img
+    det.setInputSize((small.shape[1], small.shape[0]))
+    _, found = det.detect(small)
+    return [] if found is None else [tuple(int(v / f) for v in b[:4]) for b in found]
+
+
+def check_photo(placed, img, det, meta, net, max_side):
     """Indices (into placed) of the faces that fail the detection-path check."""
-    _, found = det.detect(img)
-    boxes = [] if found is None else [tuple(int(v) for v in f[:4]) for f in found]
+    boxes = detect(det, img, max_side)
     failed = set()
     for i, p in enumerate(placed):
         matches = [b for b in boxes if iou(b, p["box"]) >= 0.3]
@@ -96,6 +104,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--per-class", type=int, default=3)
     ap.add_argument("--min-confidence", type=float, default=0.6)
+    ap.add_argument("--detect-max-side", type=int, default=320, help="the daemon's detect_max_side")
     args = ap.parse_args()
 
     meta, net, why = mf.load_model(args.model)
@@ -120,7 +129,7 @@ def main():
             img, placed = mf.compose(layout, faces, labels)
             ok, jpeg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])
             img = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
-            rejected += [placed[i] for i in check_photo(placed, img, det, meta, net)]
+            rejected += [placed[i] for i in check_photo(placed, img, det, meta, net, args.detect_max_side)]
         if not rejected:
             break
         for r in rejected:
