@@ -105,7 +105,31 @@ def parity(net_cv, model, faces, mean, std):
     return float(max(np.abs(got - ref).max(), np.abs(one - ref[:1]).max()))
 
 
-def metadata(name, onnx_file, digest, ck, config, framing, tta, n_params, n_macs, n_eval, accuracy):
+def training_cycles(checkpoint, config):
+    """The learning-rate cycles behind a checkpoint, oldest first: [{epochs, lr}], following the
+    --init chain of the runs (a run started with --init continues the weights of another). Paths
+    in config.json are relative to where training ran, which is the run folder minus its --out."""
+    cycles = []
+    for _ in range(16):  # a chain longer than this is a loop
+        ck = torch.load(checkpoint, map_location="cpu")
+        cycles.insert(0, {"epochs": int(ck["epoch"]), "lr": float(config["lr"])})
+        init = config.get("init")
+        if not init:
+            return cycles
+        run_dir = os.path.dirname(os.path.abspath(checkpoint))
+        out = os.path.normpath(config.get("out", ""))
+        base = run_dir[:-len(out)] if out and run_dir.endswith(out) else os.getcwd()
+        checkpoint = init if os.path.isabs(init) else os.path.join(base, init)
+        try:
+            with open(os.path.join(os.path.dirname(checkpoint), "config.json")) as f:
+                config = json.load(f)
+        except OSError as e:
+            raise ModelError(f"{checkpoint}: the --init run's config.json: {e}") from None
+    raise ModelError(f"{checkpoint}: --init chain longer than 16 runs")
+
+
+def metadata(name, onnx_file, digest, ck, config, framing, tta, n_params, n_macs, n_eval, accuracy,
+             cycles=None):
     """The NAME.json schema the daemon parses (json-c); key names are an interface."""
     return {
         "format": FORMAT,
@@ -121,9 +145,13 @@ def metadata(name, onnx_file, digest, ck, config, framing, tta, n_params, n_macs
         "architecture": ck["arch"],
         "macs": int(n_macs),
         "params": int(n_params),
-        # epochs: those the shipped weights were trained for (the best epoch), not the run's plan.
+        # epochs: those the shipped weights were trained for (the best epoch of each cycle), not
+        # the runs' plans.
         "training": {"data": "FER2013 Training" + (" with FER+ soft labels" if config.get("ferplus") else ""),
-                     "rows": int(config["n_train"]), "epochs": int(ck["epoch"]), "seed": int(config["seed"])},
+                     "rows": int(config["n_train"]),
+                     "epochs": sum(c["epochs"] for c in cycles) if cycles else int(ck["epoch"]),
+                     "cycles": cycles or [{"epochs": int(ck["epoch"]), "lr": float(config.get("lr", 0))}],
+                     "seed": int(config["seed"])},
         "evaluation": {"split": "PublicTest", "n": int(n_eval), "accuracy": float(accuracy)},
     }
 
@@ -162,7 +190,8 @@ def run_export(args):
     with open(onnx_path + ".tmp", "wb") as f:
         f.write(blob)
     meta = metadata(args.name, os.path.basename(onnx_path), file_sha256(onnx_path + ".tmp"), ck, config, framing,
-                    args.tta, sum(p.numel() for p in model.parameters()), macs(model), len(x), accuracy)
+                    args.tta, sum(p.numel() for p in model.parameters()), macs(model), len(x), accuracy,
+                    training_cycles(args.checkpoint, config))
     with open(json_path + ".tmp", "w") as f:
         json.dump(meta, f, indent=2)
         f.write("\n")
