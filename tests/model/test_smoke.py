@@ -81,11 +81,35 @@ class SmokeTest(unittest.TestCase):
         self.assertEqual(m["architecture"], "emonet-xs")
         self.assertEqual(m["macs"], 60716352)
         self.assertGreater(m["params"], 100000)
-        self.assertEqual(m["training"], {"data": "FER2013 Training", "rows": 300, "epochs": 1, "seed": 1})
+        self.assertEqual(m["training"], {"data": "FER2013 Training", "rows": 300, "epochs": 1,
+                                         "cycles": [{"epochs": 1, "lr": 0.1}], "seed": 1})
         self.assertEqual(m["evaluation"]["split"], "PublicTest")
         self.assertEqual(m["evaluation"]["n"], 250)
         self.assertTrue(0 <= m["evaluation"]["accuracy"] <= 1)
         self.assertFalse([f for f in os.listdir(self.models) if f.endswith(".tmp")])
+
+    def test_init_continues_a_run_and_the_export_counts_both_cycles(self):
+        t = self.tmp.name
+        second = os.path.join(t, "run2")
+        out = run(["train", "--data", self.data, "--cache", "", "--arch", "emonet-xs", "--epochs", "1",
+                   "--limit", "300", "--threads", "1", "--lr", "0.05", "--out", second,
+                   "--init", os.path.join(self.run_dir, "best.pt")])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("initialised from", out.stdout)
+        models = os.path.join(t, "models2")
+        exp = run(["export", "--checkpoint", os.path.join(second, "best.pt"), "--out-dir", models, "--name", "smoke2",
+                   "--framing-json", self.framing, "--data", self.data, "--cache", "", "--threads", "1"])
+        self.assertEqual(exp.returncode, 0, exp.stderr)
+        with open(os.path.join(models, "smoke2.json")) as f:
+            training = json.load(f)["training"]
+        self.assertEqual(training["cycles"], [{"epochs": 1, "lr": 0.1}, {"epochs": 1, "lr": 0.05}])
+        self.assertEqual(training["epochs"], 2)
+        # Another architecture's weights are refused, naming both.
+        bad = run(["train", "--data", self.data, "--cache", "", "--arch", "emonet-s", "--epochs", "1",
+                   "--limit", "300", "--threads", "1", "--out", os.path.join(t, "run3"),
+                   "--init", os.path.join(self.run_dir, "best.pt")])
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("emonet-xs, not emonet-s", bad.stderr)
 
     def test_evaluate_agrees_with_the_recorded_accuracy(self):
         self.assertEqual(self.export.returncode, 0, self.export.stderr)
