@@ -37,6 +37,29 @@ emo_pipeline_t *emo_pipeline_free(emo_pipeline_t *p) {
         return NULL;
 }
 
+/* One pass over a grey VGA frame, so that OpenCV sizes its buffers for a common camera frame now
+ * and not during the first client's request (which otherwise took ~0.4 s), and so that a network
+ * that loads but cannot run is a startup error. */
+static int warm_up(emo_pipeline_t *p) {
+        enum { W = 640, H = 480 };
+        _cleanup_free_ uint8_t *grey = malloc((size_t) W * H);
+        if (!grey)
+                return -ENOMEM;
+        memset(grey, 128, (size_t) W * H);
+        emo_image_t *img = NULL;
+        int r = emo_image_from_raw(EMO_PIXEL_GRAY8, grey, (size_t) W * H, W, H, 0, (uint64_t) W * H, &img);
+        if (r < 0)
+                return r;
+        size_t n = 0;
+        r = emo_detector_detect(p->detector, img, p->boxes, 1, &n);
+        if (r >= 0) {
+                emo_face_box_t box = { W / 2 - 60, H / 2 - 60, 120, 120, 1.0f };
+                r = emo_classifier_classify(p->classifier, img, &box, 1, false, p->probs);
+        }
+        emo_image_free(img);
+        return r;
+}
+
 int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, char *err, size_t errlen) {
         const emo_config_t *c = shared->config;
         const emo_model_t *m = shared->model;
@@ -85,6 +108,11 @@ int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, 
         r = emo_classifier_new(&cp, &p->classifier);
         if (r < 0) {
                 snprintf(err, errlen, "Failed to load model %s: %s", m->onnx_path, emo_vision_last_error());
+                emo_pipeline_free(p);
+                return r;
+        }
+        if ((r = warm_up(p)) < 0) {
+                snprintf(err, errlen, "The detector or model fails on a test frame: %s", emo_vision_last_error());
                 emo_pipeline_free(p);
                 return r;
         }
