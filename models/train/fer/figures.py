@@ -35,10 +35,30 @@ def confusion_png(m, path, title=""):
     return _save(fig, path)
 
 
-def curve_png(log_path, path, title=""):
-    """Loss and accuracy per epoch from a training run's log.jsonl."""
-    with open(log_path) as f:
-        log = [json.loads(line) for line in f if line.strip()]
+def read_logs(log_paths):
+    """Join the log.jsonl of runs that continue each other (train --init from the previous run's
+    best.pt): each run's epochs are renumbered to follow the previous run's best epoch, and the
+    epochs after that best one, which the next run did not start from, are dropped. Returns the
+    joined records and the epochs at which a new run starts."""
+    joined, starts = [], []
+    for k, log_path in enumerate(log_paths):
+        with open(log_path) as f:
+            log = [json.loads(line) for line in f if line.strip()]
+        if k + 1 < len(log_paths) and log:
+            best = max(log, key=lambda r: r["public_test_acc"])["epoch"]
+            log = [r for r in log if r["epoch"] <= best]
+        offset = joined[-1]["epoch"] if joined else 0
+        if joined:
+            starts.append(offset)
+        joined += [dict(r, epoch=r["epoch"] + offset) for r in log]
+    return joined, starts
+
+
+def curve_png(log_paths, path, title=""):
+    """Loss and accuracy per epoch from the log.jsonl of a run, or of runs continuing each other."""
+    if isinstance(log_paths, str):
+        log_paths = [log_paths]
+    log, starts = read_logs(log_paths)
     ep = [r["epoch"] for r in log]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
     a1.plot(ep, [r["train_loss"] for r in log], label="training loss")
@@ -51,6 +71,11 @@ def curve_png(log_path, path, title=""):
     a2.scatter([best["epoch"]], [best["public_test_acc"]], color="C1", zorder=3)
     a2.annotate(f"{best['public_test_acc']:.3f}", (best["epoch"], best["public_test_acc"]),
                 textcoords="offset points", xytext=(-10, 8))
+    for s in starts:
+        for ax in (a1, a2):
+            ax.axvline(s + 0.5, color="grey", linestyle="--", linewidth=0.8)
+        a2.annotate("new cycle (--init)", (s + 0.7, a2.get_ylim()[1]), fontsize=7, color="grey",
+                    textcoords="offset points", xytext=(0, -10))
     a2.set_xlabel("epoch")
     a2.set_ylabel("accuracy")
     a2.legend()
