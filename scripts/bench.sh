@@ -11,7 +11,7 @@
 #    front and back when installed (BLAZEFACE_DIR, default the setup script's data folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-fer=${1:?FER2013 csv}; yunet=${2:?YuNet onnx}; model=${3:-models/emonet-s.json}
+fer=${1:?FER2013 csv}; yunet=${2:?YuNet onnx}; model=${3:-models/emonet-xs.json}
 bf_dir=${BLAZEFACE_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/emotiond/detectors}
 out=build/bench
 mkdir -p "$out"

@@ -7,7 +7,7 @@ returned box overlaps it with IoU >= 0.3 (FER2013 crops are a little looser than
 boxes). Recall is also split by face size (side in pixels of the 640x480 photo). Real photos
 given with --photo (and their expected face count) are reported too.
 
-    /usr/bin/python3 scripts/eval_detectors.py --data fer2013.csv.gz --model models/emonet-s.json \
+    /usr/bin/python3 scripts/eval_detectors.py --data fer2013.csv.gz --model models/emonet-xs.json \
         --yunet face_detection_yunet_2022mar.onnx \
         [--blazeface face_detection_front_128x128_barracuda.onnx] \
         [--blazeface-back face_detection_back_256x256_barracuda.onnx] \

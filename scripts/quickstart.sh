@@ -25,7 +25,7 @@ fi
 
 run_dir=$(mktemp -d "${XDG_RUNTIME_DIR:-/tmp}/emotiond-quickstart.XXXXXX")
 endpoint="ipc://$run_dir/emotiond.sock"
-build/bin/emotiond --endpoint "$endpoint" --model models/emonet-s.json --dialogue-dir deploy/dialogue \
+build/bin/emotiond --endpoint "$endpoint" --model models/emonet-xs.json --dialogue-dir deploy/dialogue \
         2>"$run_dir/emotiond.log" &
 daemon=$!
 trap 'kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$run_dir"' EXIT

@@ -120,7 +120,7 @@ static json_object *model_json(void) {
                 root = json_object_from_file(emo_test_model());
                 cr_assert(root,
                           "cannot read the test model's metadata %s (%s); configure with "
-                          "-DEMO_TEST_MODEL=FILE.json while models/emonet-s.json is a placeholder",
+                          "-DEMO_TEST_MODEL=FILE.json while models/emonet-xs.json is a placeholder",
                           emo_test_model(), json_util_get_last_err());
         }
         return root;

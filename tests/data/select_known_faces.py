@@ -4,7 +4,7 @@ model classifies correctly, both ways the daemon can see them, so that the daemo
 the right emotion for each of them.
 
     /usr/bin/python3 tests/data/select_known_faces.py --fer FER2013.csv.gz \
-        --model models/emonet-s.json --yunet face_detection_yunet_2022mar.onnx \
+        --model models/emonet-xs.json --yunet face_detection_yunet_2022mar.onnx \
         --out tests/data/known_faces.csv
 
 How the list is made (run once, when the shipped model changes; the CSV records which model):
