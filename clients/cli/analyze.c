@@ -53,14 +53,6 @@ static void help(void) {
                cli_program_name);
 }
 
-/* A language tag as the daemon's dialogue files are named: letters, '-' and '_'. Which ones exist
- * is the daemon's business (it answers invalid_request for others). */
-static bool language_valid(const char *s) {
-        size_t n = strlen(s);
-        return n >= 1 && n <= 16 &&
-               strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_") == n;
-}
-
 static int build(void *userdata, size_t index, cli_request_t *r) {
         analyze_t *a = userdata;
         item_t *it = &a->items[index];
@@ -74,34 +66,13 @@ static int build(void *userdata, size_t index, cli_request_t *r) {
         return 0;
 }
 
-/* The status and message of a failed item, as the JSON "status"/"error" fields show them. */
-static void describe_failure(const analyze_t *a, const item_t *it, char *msg, size_t len, const char **ret_status) {
-        if (it->error == -ETIMEDOUT) {
-                *ret_status = "timeout";
-                snprintf(msg, len, "no reply after %d attempt%s of %d ms", a->o.attempts,
-                         a->o.attempts == 1 ? "" : "s", a->o.timeout_ms);
-        } else if (it->error == -EFBIG) {
-                *ret_status = "file_too_large";
-                snprintf(msg, len, "larger than the %u MiB limit", CLI_MAX_FILE_SIZE >> 20);
-        } else if (it->error < 0) {
-                *ret_status = "io_error";
-                snprintf(msg, len, "%s", strerror(-it->error));
-        } else if (!cli_reply_ok(it->reply)) {
-                *ret_status = emo_status_name(it->reply->status);
-                snprintf(msg, len, "%s", *it->reply->message ? it->reply->message : "(no message)");
-        } else {
-                *ret_status = "protocol_error";
-                snprintf(msg, len, "the reply carries no analysis");
-        }
-}
-
 static void print_item(analyze_t *a, item_t *it) {
         const emo_analyze_reply_t *ar = it->error == 0 ? cli_reply_analyze(it->reply) : NULL;
 
         const char *status = "ok";
         char msg[512] = "";
         if (!ar) {
-                describe_failure(a, it, msg, sizeof(msg), &status);
+                status = cli_describe_failure(&a->o, it->error, it->reply, msg, sizeof(msg));
                 a->failed++;
                 cli_error("%s: %s: %s", it->name, status, msg);
         }
@@ -172,7 +143,7 @@ int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
                         help();
                         return CLI_EXIT_OK;
                 case ARG_LANG:
-                        if (!language_valid(optarg))
+                        if (!cli_language_valid(optarg))
                                 return cli_usage_error("analyze", "invalid language '%s' (expected a code such as fr)",
                                                        optarg);
                         a.language = optarg;

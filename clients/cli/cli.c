@@ -179,3 +179,32 @@ const emo_health_reply_t *cli_reply_health(const emo_reply_t *reply) {
                 return NULL;
         return reply->health;
 }
+
+bool cli_language_valid(const char *s) {
+        size_t n = strlen(s);
+        return n >= 1 && n <= 16 &&
+               strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_") == n;
+}
+
+const char *cli_describe_failure(const cli_options_t *o, int error, const emo_reply_t *reply, char *msg,
+                                 size_t len) {
+        if (error == -ETIMEDOUT) {
+                snprintf(msg, len, "no reply after %d attempt%s of %d ms", o->attempts, o->attempts == 1 ? "" : "s",
+                         o->timeout_ms);
+                return "timeout";
+        }
+        if (error == -EFBIG) {
+                snprintf(msg, len, "larger than the %u MiB limit", CLI_MAX_FILE_SIZE >> 20);
+                return "file_too_large";
+        }
+        if (error < 0) {
+                snprintf(msg, len, "%s", strerror(-error));
+                return "io_error";
+        }
+        if (!cli_reply_ok(reply)) {
+                snprintf(msg, len, "%s", *reply->message ? reply->message : "(no message)");
+                return emo_status_name(reply->status);
+        }
+        snprintf(msg, len, "the reply carries no analysis");
+        return "protocol_error";
+}

@@ -130,12 +130,6 @@ static void help(void) {
                cli_program_name);
 }
 
-static bool language_valid(const char *s) {
-        size_t n = strlen(s);
-        return n >= 1 && n <= 16 &&
-               strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_") == n;
-}
-
 static const char *av_message(int err, char *buf, size_t len) {
         if (av_strerror(err, buf, len) < 0)
                 snprintf(buf, len, "error %d", err);
@@ -401,20 +395,7 @@ static void print_item(watch_t *w, item_t *it) {
         const char *status = "ok";
         char msg[512] = "";
         if (!ar) {
-                if (it->error == -ETIMEDOUT) {
-                        status = "timeout";
-                        snprintf(msg, sizeof(msg), "no reply after %d attempt%s of %d ms", w->o.attempts,
-                                 w->o.attempts == 1 ? "" : "s", w->o.timeout_ms);
-                } else if (it->error < 0) {
-                        status = "io_error";
-                        snprintf(msg, sizeof(msg), "%s", strerror(-it->error));
-                } else if (!cli_reply_ok(it->reply)) {
-                        status = emo_status_name(it->reply->status);
-                        snprintf(msg, sizeof(msg), "%s", *it->reply->message ? it->reply->message : "(no message)");
-                } else {
-                        status = "protocol_error";
-                        snprintf(msg, sizeof(msg), "the reply carries no analysis");
-                }
+                status = cli_describe_failure(&w->o, it->error, it->reply, msg, sizeof(msg));
                 w->failed++;
                 cli_error("%s frame %lld: %s: %s", w->source, (long long) it->frame, status, msg);
         }
@@ -516,7 +497,7 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                         help();
                         return CLI_EXIT_OK;
                 case ARG_LANG:
-                        if (!language_valid(optarg))
+                        if (!cli_language_valid(optarg))
                                 return cli_usage_error("watch", "invalid language '%s' (expected a code such as fr)",
                                                        optarg);
                         w.language = optarg;
