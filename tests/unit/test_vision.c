@@ -223,6 +223,22 @@ Test(vision, device_resolve) {
                 cr_assert_neq(emo_vision_last_error()[0], '\0', "-ENODEV without a reason");
 }
 
+/* A flat grey image of width x height has no face, and detecting in it succeeds. */
+static void assert_no_face_in_grey(emo_detector_t *d, unsigned width, unsigned height) {
+        static uint8_t grey[640 * 480];
+        cr_assert_leq((size_t) width * height, sizeof(grey));
+        memset(grey, 128, sizeof(grey));
+        emo_image_t *img = NULL;
+        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, grey, (size_t) width * height, width, height, 0, MAX_PIXELS,
+                                        &img),
+                     0);
+        emo_face_box_t boxes[4];
+        size_t n = 99;
+        cr_assert_eq(emo_detector_detect(d, img, boxes, 4, &n), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(n, 0, "%zu faces in a flat grey image", n);
+        emo_image_free(img);
+}
+
 Test(vision, detector_files) {
         emo_detector_params_t p = {
                 .kind = EMO_DETECTOR_YUNET,
@@ -239,18 +255,8 @@ Test(vision, detector_files) {
 
         p.model_path = emo_test_yunet();
         cr_assert_eq(emo_detector_new(&p, &d), 0, "%s: %s", p.model_path, emo_vision_last_error());
-        /* A flat grey image has no face. */
-        static uint8_t grey[320 * 240];
-        memset(grey, 128, sizeof(grey));
-        emo_image_t *img = NULL;
-        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, grey, sizeof(grey), 320, 240, 0, MAX_PIXELS, &img), 0);
-        emo_face_box_t boxes[4];
-        size_t n = 99;
-        cr_assert_eq(emo_detector_detect(d, img, boxes, 4, &n), 0, "%s", emo_vision_last_error());
-        cr_assert_eq(n, 0);
-        emo_image_free(img);
+        assert_no_face_in_grey(d, 320, 240);
         emo_detector_free(d);
-
 }
 
 /* BlazeFace: a missing file is -ENOENT, an ONNX model with other inputs and heads (YuNet) is
@@ -276,15 +282,7 @@ Test(vision, blazeface_files) {
 
         p.model_path = path;
         cr_assert_eq(emo_detector_new(&p, &d), 0, "%s: %s", path, emo_vision_last_error());
-        static uint8_t grey[480 * 640];
-        memset(grey, 128, sizeof(grey));
-        emo_image_t *img = NULL;
-        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, grey, sizeof(grey), 640, 480, 0, MAX_PIXELS, &img), 0);
-        emo_face_box_t boxes[4];
-        size_t n = 99;
-        cr_assert_eq(emo_detector_detect(d, img, boxes, 4, &n), 0, "%s", emo_vision_last_error());
-        cr_assert_eq(n, 0);
-        emo_image_free(img);
+        assert_no_face_in_grey(d, 640, 480);
         emo_detector_free(d);
 }
 
