@@ -105,13 +105,15 @@ def parity(net_cv, model, faces, mean, std):
     return float(max(np.abs(got - ref).max(), np.abs(one - ref[:1]).max()))
 
 
-def training_cycles(checkpoint, config):
+def training_cycles(checkpoint, config, ck):
     """The learning-rate cycles behind a checkpoint, oldest first: [{epochs, lr}], following the
     --init chain of the runs (a run started with --init continues the weights of another). Paths
-    in config.json are relative to where training ran, which is the run folder minus its --out."""
+    in config.json are relative to where training ran, which is the run folder minus its --out.
+    ck is the loaded checkpoint; the earlier ones are loaded here."""
     cycles = []
-    for _ in range(16):  # a chain longer than this is a loop
-        ck = torch.load(checkpoint, map_location="cpu")
+    for k in range(16):  # a chain longer than this is a loop
+        if k > 0:
+            ck = torch.load(checkpoint, map_location="cpu")
         cycles.insert(0, {"epochs": int(ck["epoch"]), "lr": float(config["lr"])})
         init = config.get("init")
         if not init:
@@ -191,7 +193,7 @@ def run_export(args):
         f.write(blob)
     meta = metadata(args.name, os.path.basename(onnx_path), file_sha256(onnx_path + ".tmp"), ck, config, framing,
                     args.tta, sum(p.numel() for p in model.parameters()), macs(model), len(x), accuracy,
-                    training_cycles(args.checkpoint, config))
+                    training_cycles(args.checkpoint, config, ck))
     with open(json_path + ".tmp", "w") as f:
         json.dump(meta, f, indent=2)
         f.write("\n")
