@@ -7,7 +7,7 @@ import unittest
 
 import numpy as np
 
-from fer.data import DataError, load_cached, load_fer2013
+from fer.data import DataError, load_cached, load_dataset, load_fer2013, load_ferplus, write_pack
 
 HEADER = "emotion,pixels,Usage\n"
 
@@ -105,6 +105,35 @@ class LoaderTest(unittest.TestCase):
         second = load_cached(path, cache)
         for a, b in zip(first, second):
             np.testing.assert_array_equal(a, b)
+
+
+    def test_pack_round_trip_with_ferplus_votes(self):
+        path = self.write(HEADER + row(4, seed=7) + row(5, usage="PublicTest", seed=8) + row(0, seed=9))
+        votes = self.write("Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,"
+                           "unknown,NF\nTraining,a,0,10,0,0,0,0,0,0,0,0\nPublicTest,b,5,0,0,0,5,0,0,0,0,0\n"
+                           "Training,c,0,0,0,0,0,0,0,0,0,10\n", name="votes.csv")
+        pack = os.path.join(self.tmp.name, "d.npz.xz")
+        self.assertEqual(write_pack(path, pack, votes), 3)
+        for a, b in zip(load_fer2013(path), load_dataset(pack)):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(load_ferplus(pack, 3), load_ferplus(votes, 3))
+        self.assertEqual(load_ferplus(pack, 3)[1].tolist(), [0.5, 0, 0, 0, 0, 0, 0.5])
+
+    def test_pack_without_votes_and_broken_packs_are_refused(self):
+        path = self.write(HEADER + row(4, seed=7))
+        pack = os.path.join(self.tmp.name, "novotes.npz.xz")
+        write_pack(path, pack)
+        with self.assertRaises(DataError) as cm:
+            load_ferplus(pack, 1)
+        self.assertIn("no FER+ votes", str(cm.exception))
+        broken = os.path.join(self.tmp.name, "broken.npz.xz")
+        with open(pack, "rb") as f, open(broken, "wb") as g:
+            g.write(f.read()[:100])
+        with self.assertRaises(DataError) as cm:
+            load_dataset(broken)
+        self.assertIn("not a readable data pack", str(cm.exception))
+        with self.assertRaises(DataError):
+            write_pack(path, os.path.join(self.tmp.name, "wrong.npz"))
 
 
 if __name__ == "__main__":

@@ -111,6 +111,54 @@ class SmokeTest(unittest.TestCase):
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("emonet-xs, not emonet-s", bad.stderr)
 
+    def test_distillation_with_a_time_budget_and_the_campaign_bundle(self):
+        t = self.tmp.name
+        student = os.path.join(t, "student")
+        out = run(["train", "--data", self.data, "--cache", "", "--arch", "emonet-xs", "--epochs", "3",
+                   "--limit", "300", "--threads", "1", "--out", student, "--device", "cpu", "--time-budget", "0.5",
+                   "--teacher", os.path.join(self.run_dir, "best.pt"), "--kd-alpha", "0.5", "--kd-temperature", "2"])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("teacher ", out.stdout)
+        # Half a second fits less than one epoch: the probe must settle on the minimum, 1.
+        self.assertIn("epochs", out.stdout.split("time budget")[1].splitlines()[0])
+        with open(os.path.join(student, "config.json")) as f:
+            config = json.load(f)
+        self.assertEqual(config["epochs"], 1)
+        self.assertEqual(config["teacher"], [os.path.join(self.run_dir, "best.pt")])
+        self.assertEqual(config["device"], "cpu")
+        with open(os.path.join(student, "log.jsonl")) as f:
+            self.assertEqual([json.loads(line)["epoch"] for line in f], [1])
+        # campaign.py's bundle stores weights as .npz and --unbundle restores the same tensors.
+        import torch
+        from fer.train import load_checkpoint
+        import campaign
+        runs = os.path.join(t, "camp", "runs")
+        os.makedirs(runs)
+        os.rename(student, os.path.join(runs, "emonet-xs-kd"))
+        with open(os.path.join(runs, "emonet-xs-kd.out"), "w") as f:
+            f.write(out.stdout)
+        with open(os.path.join(t, "camp", "summary.json"), "w") as f:
+            f.write("{}")
+        left_out = campaign.bundle(argparse.Namespace(out=os.path.join(t, "camp"), bundle=os.path.join(t, "b")),
+                                   ["emonet-xs-kd", "never-ran"])
+        self.assertEqual(left_out, [])
+        with contextlib.redirect_stdout(io.StringIO()):
+            campaign.unbundle(os.path.join(t, "b"), os.path.join(t, "home"))
+        a = load_checkpoint(os.path.join(runs, "emonet-xs-kd", "best.pt"))
+        b = load_checkpoint(os.path.join(t, "home", "emonet-xs-kd", "best.pt"))
+        self.assertEqual({k: v for k, v in a.items() if k != "model"}, {k: v for k, v in b.items() if k != "model"})
+        for k, v in a["model"].items():
+            self.assertTrue(torch.equal(v, b["model"][k]), k)
+
+    def test_device_cuda_without_a_gpu_is_a_clear_error(self):
+        import torch
+        if torch.cuda.is_available():
+            self.skipTest("this machine has a CUDA GPU")
+        r = run(["train", "--data", self.data, "--cache", "", "--epochs", "1", "--limit", "300",
+                 "--out", os.path.join(self.tmp.name, "nogpu"), "--device", "cuda"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no CUDA GPU", r.stderr)
+
     def test_evaluate_agrees_with_the_recorded_accuracy(self):
         self.assertEqual(self.export.returncode, 0, self.export.stderr)
         out = os.path.join(self.tmp.name, "eval.json")

@@ -71,6 +71,9 @@ ARCHITECTURES = {
     "emonet-s2": lambda: EmoNet((32, 64, 128, 192), residual24=False),
     "emonet-m": lambda: EmoNet((32, 64, 128, 192)),
     "emonet-l": lambda: EmoNet((32, 80, 160, 256)),
+    "emonet-xl": lambda: EmoNet((48, 96, 192, 384)),
+    "emonet-xs2": lambda: EmoNet((16, 32, 128, 224), residual24=False),
+    "emonet-xs3": lambda: EmoNet((16, 40, 112, 192), residual24=False),
 }
 
 

@@ -6,9 +6,11 @@ Users download it themselves, so every row is validated and a bad one is reporte
 line number (1-based, header = line 1) instead of producing a silently wrong data set.
 """
 import csv
+import functools
 import gzip
 import hashlib
 import io
+import lzma
 import os
 
 import numpy as np
@@ -77,8 +79,17 @@ def load_fer2013(path):
 
 
 def load_ferplus(path, n_rows):
-    """Read FER+ votes (fer2013new.csv) for the first n_rows rows, as float32 [n_rows, 7] vote
-    distributions in FER2013 order. Rows without any vote on the 7 shared classes get all zeros."""
+    """Read FER+ votes (fer2013new.csv, or a pack made with --ferplus) for the first n_rows rows, as
+    float32 [n_rows, 7] vote distributions in FER2013 order. Rows without any vote on the 7 shared
+    classes get all zeros."""
+    if is_pack(path):
+        pack = _read_pack(path)
+        if "ferplus" not in pack:
+            raise DataError(f"{path}: this pack holds no FER+ votes (pack it with --ferplus)")
+        votes = pack["ferplus"]
+        if len(votes) < n_rows:
+            raise DataError(f"{path}: FER+ votes for {len(votes)} rows, the data has {n_rows}")
+        return votes[:n_rows]
     with open(path, "r", encoding="ascii", newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in _FERPLUS_COLUMNS if c not in (reader.fieldnames or ())]
@@ -120,3 +131,63 @@ def load_cached(path, cache_dir):
         np.savez_compressed(tmp, images=images, labels=labels, usages=usages)
         os.replace(tmp, cache)
     return images, labels, usages
+
+
+# A pack is the parsed data set (and optionally the FER+ votes) as one xz-compressed .npz: 55 MB
+# instead of the 85 MB CSV, loaded in seconds. It exists to move the data to a training machine.
+PACK_SUFFIX = ".npz.xz"
+_PACK_FILTERS = [{"id": lzma.FILTER_DELTA, "dist": 1}, {"id": lzma.FILTER_LZMA2, "preset": 6}]
+
+
+def is_pack(path):
+    return str(path).endswith(PACK_SUFFIX)
+
+
+def write_pack(data_path, out_path, ferplus_path=None, cache_dir=None):
+    """Parse and validate data_path, then write it (with FER+ vote distributions) to out_path."""
+    if not is_pack(out_path):
+        raise DataError(f"{out_path}: a pack file name ends in {PACK_SUFFIX}")
+    images, labels, usages = load_cached(data_path, cache_dir)
+    arrays = dict(images=images, labels=labels, usages=usages.astype("S10"))
+    if ferplus_path:
+        arrays["ferplus"] = load_ferplus(ferplus_path, len(labels))
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    tmp = out_path + ".tmp"
+    with lzma.open(tmp, "wb", format=lzma.FORMAT_XZ, filters=_PACK_FILTERS) as f:
+        f.write(buf.getbuffer())
+    os.replace(tmp, out_path)
+    return len(labels)
+
+
+@functools.lru_cache(maxsize=1)
+def _read_pack(path):
+    try:
+        with lzma.open(path, "rb") as f:
+            z = np.load(io.BytesIO(f.read()))
+            return {k: z[k] for k in z.files}
+    except (OSError, EOFError, lzma.LZMAError, ValueError) as e:
+        raise DataError(f"{path}: not a readable data pack: {e}") from None
+
+
+def _load_pack(path):
+    pack = _read_pack(path)
+    try:
+        images, labels = pack["images"], pack["labels"]
+        usages = pack["usages"].astype(str)
+    except KeyError as e:
+        raise DataError(f"{path}: pack lacks {e}") from None
+    n = len(labels)
+    if images.dtype != np.uint8 or images.shape != (n, IMAGE_SIZE, IMAGE_SIZE) or usages.shape != (n,):
+        raise DataError(f"{path}: pack arrays have the wrong shapes or types")
+    if n == 0 or labels.min() < 0 or labels.max() >= len(LABELS):
+        raise DataError(f"{path}: pack labels outside 0..{len(LABELS) - 1}")
+    bad = set(np.unique(usages)) - set(USAGES)
+    if bad:
+        raise DataError(f"{path}: pack has unknown Usage values {sorted(bad)}")
+    return images, labels.astype(np.int64), usages
+
+
+def load_dataset(path, cache_dir=None):
+    """A FER2013 CSV (plain or gzip, through the cache) or a pack, as (images, labels, usages)."""
+    return _load_pack(path) if is_pack(path) else load_cached(path, cache_dir)

@@ -97,10 +97,10 @@ def format_table(m):
 
 
 def run_evaluate(args):
-    from .data import load_cached
+    from .data import load_dataset
     cv2.setNumThreads(args.threads)
     net, meta = load_model(args.model)
-    images, labels, usages = load_cached(args.data, args.cache)
+    images, labels, usages = load_dataset(args.data, args.cache)
     sel = usages == args.usage
     if not sel.any():
         raise ModelError(f"{args.data}: no {args.usage} rows")

@@ -18,7 +18,7 @@ from torch import nn
 
 from . import IMAGE_SIZE, LABELS
 from .arch import build, macs
-from .data import file_sha256, load_cached
+from .data import file_sha256, load_dataset
 from .evaluate import FORMAT, ModelError, dnn_predict
 from .framing import DEFAULT_FRAMING, load_framing
 from .train import predict
@@ -165,7 +165,7 @@ def run_export(args):
     cv2.setNumThreads(args.threads)
     framing = load_framing(args.framing_json) if args.framing_json else dict(DEFAULT_FRAMING)
     model, ck, config = load_checkpoint(args.checkpoint)
-    images, labels, usages = load_cached(args.data, args.cache)
+    images, labels, usages = load_dataset(args.data, args.cache)
     test = usages == "PublicTest"
     x, y = images[test], labels[test]
     if len(x) < PARITY_FACES:

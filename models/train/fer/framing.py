@@ -109,8 +109,8 @@ def load_framing(path):
 
 
 def run_calibrate(args):
-    from .data import load_cached
-    images, _, usages = load_cached(args.data, args.cache)
+    from .data import load_dataset
+    images, _, usages = load_dataset(args.data, args.cache)
     rng = np.random.default_rng(args.seed)
     pick = rng.choice(len(images), size=min(args.n, len(images)), replace=False)
     cv2.setNumThreads(args.threads)

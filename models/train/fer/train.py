@@ -1,7 +1,10 @@
 """Training loop: fixed seeds, checkpoints every epoch (resume with --resume), a JSON-lines log,
-one-cycle SGD, label smoothing, optional FER+ soft labels. Model selection uses PublicTest, as
-FER2013's protocol intends; PrivateTest is never read here."""
+one-cycle SGD, label smoothing, optional FER+ soft labels and optional distillation from teacher
+checkpoints. Runs on the CPU or, where one is present, a CUDA GPU (the same code; on the GPU the
+data, the augmentation and the bookkeeping stay on the device). Model selection uses PublicTest,
+as FER2013's protocol intends; PrivateTest is never read here."""
 import json
+import math
 import os
 import time
 
@@ -12,7 +15,7 @@ import torch.nn.functional as F
 from . import LABELS
 from .arch import build, macs
 from .augment import augment
-from .data import load_cached, load_ferplus
+from .data import load_dataset, load_ferplus
 
 
 def _log(path, record):
@@ -20,26 +23,115 @@ def _log(path, record):
         f.write(json.dumps(record) + "\n")
 
 
-def predict(model, x, mean, std, batch=512, tta=False):
+def load_checkpoint(path, device="cpu"):
+    """torch.load of our own checkpoints on any PyTorch from 1.13 on (2.6 turned weights_only on,
+    which refuses the scheduler state in last.pt)."""
+    try:
+        return torch.load(path, map_location=device, weights_only=False)
+    except TypeError:  # a PyTorch without weights_only
+        return torch.load(path, map_location=device)
+
+
+def pick_device(name):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: PyTorch sees no CUDA GPU here")
+    return torch.device(name)
+
+
+def predict(model, x, mean, std, batch=512, tta=False, device="cpu"):
     """x uint8 [N,48,48] -> probabilities float [N,7]."""
     model.eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            t = (torch.from_numpy(x[i:i + batch]).float().unsqueeze(1) / 255.0 - mean) / std
+            t = torch.from_numpy(x[i:i + batch]).to(device).float().unsqueeze(1)
+            t = (t / 255.0 - mean) / std
             p = F.softmax(model(t), dim=1)
             if tta:
                 p = (p + F.softmax(model(torch.flip(t, dims=[3])), dim=1)) / 2
-            out.append(p.numpy())
+            out.append(p.cpu().numpy())
     return np.concatenate(out)
 
 
+def teacher_log_probs(paths, x, temperature, device):
+    """Distillation targets, computed once: the log of the tempered class probabilities of the
+    teachers (trained checkpoints), averaged over the teachers and over each face and its mirror
+    image. x: uint8 [N,48,48]. Offline targets cost one forward pass per teacher per face instead
+    of one per training step; the student still sees augmented faces, as with FER+ soft labels."""
+    total = 0
+    for path in paths:
+        ck = load_checkpoint(path, device)
+        model = build(ck["arch"]).to(device).eval()
+        model.load_state_dict(ck["model"])
+        print(f"teacher {path}: {ck['arch']}, PublicTest {ck['public_test_acc']:.4f}", flush=True)
+        with torch.no_grad():
+            parts = []
+            for i in range(0, len(x), 1024):
+                t = torch.from_numpy(x[i:i + 1024]).to(device).float().unsqueeze(1)
+                t = (t / 255.0 - ck["mean"]) / ck["std"]
+                parts.append(F.softmax(model(t) / temperature, 1) + F.softmax(model(torch.flip(t, dims=[3])) / temperature, 1))
+            total = total + torch.cat(parts)
+    return torch.log(total / (2 * len(paths)))
+
+
+def _time_epochs(model, x, targets, args, mean, std, xte, device, steps_per_epoch):
+    """Seconds one epoch takes here, from timed training steps on a copy of the model (the real
+    model and the random streams are left untouched)."""
+    import copy
+    model = copy.deepcopy(model)
+    probe_opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    probe_gen = torch.Generator(device=device).manual_seed(12345)
+    model.train()
+    n = min(30, steps_per_epoch)
+
+    def step():
+        idx = torch.randint(0, len(x), (args.batch,), generator=probe_gen, device=device)
+        xb = augment(x[idx], probe_gen) if args.augment else x[idx]
+        loss = F.cross_entropy(model((xb - mean) / std), targets[idx])
+        probe_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        probe_opt.step()
+
+    for _ in range(5):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.time()
+    for _ in range(n):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    per_epoch = (time.time() - t0) / n * steps_per_epoch
+    t0 = time.time()
+    predict(model, xte, mean, std, device=device)
+    return per_epoch + (time.time() - t0)
+
+
+def _barrier():
+    """EMOTION_MODEL_BARRIER=DIR:N (set by campaign.py): wait, up to two minutes, until N runs
+    have loaded their data, so that each one times its steps while the others train too."""
+    spec = os.environ.get("EMOTION_MODEL_BARRIER")
+    if not spec:
+        return
+    folder, n = spec.rsplit(":", 1)
+    os.makedirs(folder, exist_ok=True)
+    open(os.path.join(folder, str(os.getpid())), "w").close()
+    deadline = time.time() + 120
+    while len(os.listdir(folder)) < int(n) and time.time() < deadline:
+        time.sleep(0.2)
+
+
 def train(args):
+    device = pick_device(getattr(args, "device", "cpu"))
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     torch.set_num_threads(args.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     os.makedirs(args.out, exist_ok=True)
-    images, labels, usages = load_cached(args.data, args.cache)
+    images, labels, usages = load_dataset(args.data, args.cache)
     tr = usages == "Training"
     te = usages == "PublicTest"
     if args.limit:
@@ -48,18 +140,25 @@ def train(args):
         tr[idx] = True
     xtr, ytr = images[tr], labels[tr]
     xte, yte = images[te], labels[te]
+    if len(xtr) == 0 or len(xte) == 0:
+        raise ValueError(f"{args.data}: training needs Training and PublicTest rows")
     targets = F.one_hot(torch.from_numpy(ytr), len(LABELS)).float()
     if args.ferplus:
         votes = torch.from_numpy(load_ferplus(args.ferplus, len(labels))[tr])
         has = votes.sum(1, keepdim=True) > 0
         targets = torch.where(has, (1 - args.ferplus_weight) * targets + args.ferplus_weight * votes, targets)
+    targets = targets.to(device)
+    ytr_t = torch.from_numpy(ytr).to(device)
     mean = float(xtr.mean() / 255.0)
     std = float(xtr.std() / 255.0)
-    xtr_t = torch.from_numpy(xtr).float().unsqueeze(1) / 255.0
+    xtr_t = torch.from_numpy(xtr).to(device).float().unsqueeze(1) / 255.0
 
-    model = build(args.arch)
+    temperature = getattr(args, "kd_temperature", 4.0)
+    alpha = getattr(args, "kd_alpha", 0.0) if getattr(args, "teacher", None) else 0.0
+    soft = teacher_log_probs(args.teacher, xtr, temperature, device) if alpha else None
+    model = build(args.arch).to(device)
     if getattr(args, "init", None):
-        ck = torch.load(args.init)
+        ck = load_checkpoint(args.init, device)
         if ck["arch"] != args.arch:
             raise ValueError(f"--init {args.init} holds {ck['arch']}, not {args.arch}")
         model.load_state_dict(ck["model"])
@@ -68,60 +167,89 @@ def train(args):
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
                           weight_decay=args.weight_decay)
     steps_per_epoch = (len(xtr) + args.batch - 1) // args.batch
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs,
-                                                steps_per_epoch=steps_per_epoch, pct_start=0.2)
-    gen = torch.Generator().manual_seed(args.seed)
-    start, best = 0, 0.0
+    gen = torch.Generator(device=device).manual_seed(args.seed)
     ckpt_path = os.path.join(args.out, "last.pt")
     log_path = os.path.join(args.out, "log.jsonl")
-    if args.resume and os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path)
+    resuming = args.resume and os.path.exists(ckpt_path)
+    budget = getattr(args, "time_budget", 0)
+    if budget and not resuming:
+        _barrier()
+        # The one-cycle schedule needs its length up front: measure this machine, then fix the
+        # number of epochs (recorded in config.json, so --epochs N repeats the run anywhere).
+        per_epoch = _time_epochs(model, xtr_t, targets, args, mean, std, xte, device, steps_per_epoch)
+        per_epoch = 1.05 * per_epoch + 0.1  # checkpoints, and a margin
+        args.epochs = max(1, min(args.epochs, int(budget / per_epoch)))
+        print(f"time budget {budget:g} s at ~{per_epoch:.2f} s/epoch: {args.epochs} epochs", flush=True)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs,
+                                                steps_per_epoch=steps_per_epoch, pct_start=0.2)
+    start, best = 0, 0.0
+    if resuming:
+        ck = load_checkpoint(ckpt_path, device)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
-        gen.set_state(ck["gen"])
+        gen.set_state(ck["gen"].cpu())
         start, best = ck["epoch"] + 1, ck["best"]
         print(f"resumed at epoch {start}, best PublicTest {best:.4f}", flush=True)
     elif os.path.exists(log_path):
         os.remove(log_path)
     config = {k: v for k, v in vars(args).items() if k != "func"}
-    config.update(mean=mean, std=std, macs=macs(build(args.arch)), n_train=int(len(xtr)), n_test=int(len(xte)))
-    with open(os.path.join(args.out, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
+    config.update(mean=mean, std=std, macs=macs(build(args.arch)), n_train=int(len(xtr)), n_test=int(len(xte)),
+                  device=str(device), torch=torch.__version__)
+    if not resuming:
+        with open(os.path.join(args.out, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
 
+    t_start = time.time()
     for epoch in range(start, args.epochs):
+        if budget and epoch > start and time.time() - t_start > 1.3 * budget:
+            # The timing probe was too optimistic (the machine got busier): keep the time promise.
+            print(f"time budget overrun: stopped after {epoch} of {args.epochs} epochs", flush=True)
+            _log(log_path, {"stopped": epoch, "planned": args.epochs})
+            break
         model.train()
         t0 = time.time()
-        perm = torch.randperm(len(xtr), generator=gen)
-        loss_sum, correct, seen = 0.0, 0, 0
+        perm = torch.randperm(len(xtr), generator=gen, device=device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        seen = 0
         for step in range(steps_per_epoch):
             idx = perm[step * args.batch:(step + 1) * args.batch]
             x = augment(xtr_t[idx], gen) if args.augment else xtr_t[idx]
-            x = (x - mean) / std
-            logits = model(x)
+            logits = model((x - mean) / std)
             loss = F.cross_entropy(logits, targets[idx], label_smoothing=args.label_smoothing)
+            if alpha:
+                # Hinton et al. (2015): KL to the tempered teacher distribution, scaled by T^2 so
+                # its gradients keep their size whatever the temperature.
+                kd = F.kl_div(F.log_softmax(logits / temperature, dim=1), soft[idx],
+                              reduction="batchmean", log_target=True) * temperature ** 2
+                loss = (1 - alpha) * loss + alpha * kd
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += loss.item() * len(idx)
-            correct += (logits.argmax(1) == torch.from_numpy(ytr)[idx]).sum().item()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.argmax(1) == ytr_t[idx]).sum()
             seen += len(idx)
             if args.progress and step % 20 == 0:
                 print(f"\repoch {epoch + 1}/{args.epochs} step {step}/{steps_per_epoch} "
-                      f"loss {loss_sum / seen:.3f}", end="", flush=True)
-        probs = predict(model, xte, mean, std)
+                      f"loss {loss_sum.item() / seen:.3f}", end="", flush=True)
+        probs = predict(model, xte, mean, std, device=device)
         acc = float((probs.argmax(1) == yte).mean())
-        record = dict(epoch=epoch + 1, train_loss=loss_sum / seen, train_acc=correct / seen,
+        train_loss = loss_sum.item() / seen
+        if not math.isfinite(train_loss):
+            raise ValueError(f"training diverged at epoch {epoch + 1} (loss {train_loss}); lower --lr")
+        record = dict(epoch=epoch + 1, train_loss=train_loss, train_acc=correct.item() / seen,
                       public_test_acc=acc, lr=sched.get_last_lr()[0], seconds=time.time() - t0)
         _log(log_path, record)
         print(f"\repoch {epoch + 1}/{args.epochs} loss {record['train_loss']:.3f} train {record['train_acc']:.4f} "
-              f"PublicTest {acc:.4f} ({record['seconds']:.0f} s)", flush=True)
+              f"PublicTest {acc:.4f} ({record['seconds']:.1f} s)", flush=True)
+        cpu_state = lambda: {k: v.detach().cpu() for k, v in model.state_dict().items()}
         if acc > best:
             best = acc
-            torch.save({"arch": args.arch, "model": model.state_dict(), "mean": mean, "std": std,
+            torch.save({"arch": args.arch, "model": cpu_state(), "mean": mean, "std": std,
                         "epoch": epoch + 1, "public_test_acc": acc}, os.path.join(args.out, "best.pt"))
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+        torch.save({"model": cpu_state(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                     "gen": gen.get_state(), "epoch": epoch, "best": best}, ckpt_path + ".tmp")
         os.replace(ckpt_path + ".tmp", ckpt_path)
     print(f"best PublicTest accuracy {best:.4f}", flush=True)

@@ -1,0 +1,255 @@
+#!/usr/bin/python3
+"""campaign: train every candidate architecture at once, on one machine, in two phases.
+
+Phase 1 trains the candidates (the original design, the emonet family, FER+ variants) side by
+side, each in its own `emotion-model train` process with the same time budget. Phase 2 distils a
+fixed set of phase-1 models (the teachers, chosen by size before any result is known, never by
+their PublicTest score) into the small models that fit the daemon's latency budget.
+
+Built for a lent GPU machine (several processes share the GPU well, since 48x48 models keep it far
+from busy), but it runs anywhere `emotion-model train` runs. A time budget fixes each run's number
+of epochs from a timing probe, and config.json records it, so any run can be repeated on a CPU
+with `--epochs N`.
+
+Results: OUT/runs/NAME/ (best.pt, config.json, log.jsonl, publictest.npz with the PublicTest
+probabilities, plain and with mirror-image averaging), OUT/summary.json, and with --bundle, the
+runs packed into at most 7 tar files of at most 15 MiB each, weights stored as .npz (readable by
+any PyTorch and numpy; `campaign.py --unbundle` turns them back into best.pt files).
+"""
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+# name, architecture, extra `emotion-model train` options. Students of phase 2 get --teacher
+# options for every name in TEACHERS.
+PHASE1 = [
+    ("original", "original", []),
+    ("emonet-xl", "emonet-xl", []),
+    ("emonet-l", "emonet-l", []),
+    ("emonet-l-fp", "emonet-l", ["--ferplus", "{ferplus}", "--ferplus-weight", "0.5"]),
+    ("emonet-m", "emonet-m", []),
+    ("emonet-s", "emonet-s", []),
+    ("emonet-xs", "emonet-xs", []),
+    ("emonet-xs-fp", "emonet-xs", ["--ferplus", "{ferplus}", "--ferplus-weight", "0.3"]),
+    ("emonet-xs3", "emonet-xs3", []),
+]
+TEACHERS = ["original", "emonet-xl", "emonet-l", "emonet-l-fp", "emonet-m"]
+PHASE2 = [
+    ("emonet-xs-kd", "emonet-xs", ["--kd-alpha", "0.7", "--kd-temperature", "4"]),
+    ("emonet-xs-kd-seed2", "emonet-xs", ["--kd-alpha", "0.7", "--kd-temperature", "4", "--seed", "2"]),
+    ("emonet-xs-kd-a5t2", "emonet-xs", ["--kd-alpha", "0.5", "--kd-temperature", "2"]),
+    ("emonet-xs-kd-fp", "emonet-xs", ["--kd-alpha", "0.7", "--kd-temperature", "4",
+                                      "--ferplus", "{ferplus}", "--ferplus-weight", "0.3"]),
+    ("emonet-xs3-kd", "emonet-xs3", ["--kd-alpha", "0.7", "--kd-temperature", "4"]),
+    ("emonet-s-kd", "emonet-s", ["--kd-alpha", "0.7", "--kd-temperature", "4"]),
+]
+# What --bundle keeps when everything does not fit: students first, teachers last.
+BUNDLE_ORDER = [n for n, _, _ in PHASE2] + ["emonet-xs", "emonet-xs-fp", "emonet-xs3", "emonet-s", "emonet-m",
+                                           "original", "emonet-l", "emonet-l-fp", "emonet-xl"]
+
+
+def run_phase(jobs, args, teachers, log, phase):
+    procs = []
+    env = dict(os.environ, EMOTION_MODEL_BARRIER=f"{args.out}/barrier-{phase}:{len(jobs)}")
+    for name, arch, extra in jobs:
+        out = os.path.join(args.out, "runs", name)
+        cmd = [sys.executable, os.path.join(HERE, "emotion-model"), "train", "--data", args.data,
+               "--arch", arch, "--out", out, "--epochs", str(args.max_epochs), "--time-budget", str(args.budget),
+               "--threads", "1", "--device", args.device, "--cache", args.cache]
+        if args.limit:
+            cmd += ["--limit", str(args.limit)]
+        cmd += [a.format(ferplus=args.ferplus or args.data) for a in extra]
+        for t in teachers:
+            cmd += ["--teacher", os.path.join(args.out, "runs", t, "best.pt")]
+        os.makedirs(out, exist_ok=True)
+        f = open(os.path.join(args.out, "runs", name + ".out"), "w")
+        print(f"[{time.strftime('%H:%M:%S')}] start {name}: {' '.join(cmd[2:])}", file=log, flush=True)
+        procs.append((name, subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env), f))
+    failed = []
+    for name, p, f in procs:
+        rc = p.wait()
+        f.close()
+        with open(os.path.join(args.out, "runs", name + ".out")) as g:
+            tail = g.read().strip().splitlines()[-1:] or [""]
+        print(f"[{time.strftime('%H:%M:%S')}] {name}: exit {rc}: {tail[0]}", file=log, flush=True)
+        if rc:
+            failed.append(name)
+    return failed
+
+
+def publictest_probs(args, names):
+    """PublicTest probabilities of each run's best checkpoint, plain and mirror-averaged."""
+    import numpy as np
+    import torch
+    from fer.arch import build
+    from fer.data import load_dataset
+    from fer.train import load_checkpoint, pick_device, predict
+    device = pick_device(args.device)
+    images, labels, usages = load_dataset(args.data, args.cache)
+    x, y = images[usages == "PublicTest"], labels[usages == "PublicTest"]
+    summary = {}
+    for name in names:
+        path = os.path.join(args.out, "runs", name, "best.pt")
+        if not os.path.exists(path):
+            continue
+        ck = load_checkpoint(path, device)
+        model = build(ck["arch"]).to(device)
+        model.load_state_dict(ck["model"])
+        plain = predict(model, x, ck["mean"], ck["std"], device=device)
+        flip = predict(model, x, ck["mean"], ck["std"], tta=True, device=device)
+        np.savez_compressed(os.path.join(args.out, "runs", name, "publictest.npz"), plain=plain, hflip=flip, labels=y)
+        with open(os.path.join(args.out, "runs", name, "config.json")) as f:
+            config = json.load(f)
+        summary[name] = {"arch": ck["arch"], "epoch": int(ck["epoch"]), "epochs": config["epochs"],
+                         "accuracy": float((plain.argmax(1) == y).mean()),
+                         "accuracy_hflip": float((flip.argmax(1) == y).mean())}
+        del model
+        torch.cuda.empty_cache() if device.type == "cuda" else None
+    return summary
+
+
+def bundle(args, names, limit=15 << 20, max_files=7, total=58 << 20):
+    """Pack runs into tar files for the trip home, weights as .npz (state dict arrays + a JSON of
+    the rest), so that a different PyTorch version can read them."""
+    import numpy as np
+    import torch
+    from fer.train import load_checkpoint
+    import glob
+    os.makedirs(args.bundle, exist_ok=True)
+    for old in glob.glob(os.path.join(args.bundle, "runs-*.tar")):
+        os.remove(old)
+    items, left_out = [], []
+    for name in names:
+        run = os.path.join(args.out, "runs", name)
+        if not os.path.exists(run + ".out"):
+            continue  # never started
+        files = {}
+        for fn in ("config.json", "log.jsonl", "publictest.npz"):
+            if os.path.exists(os.path.join(run, fn)):
+                with open(os.path.join(run, fn), "rb") as f:
+                    files[f"{name}/{fn}"] = f.read()
+        with open(os.path.join(args.out, "runs", name + ".out"), "rb") as f:
+            files[f"{name}/train.out"] = f.read()
+        if os.path.exists(os.path.join(run, "best.pt")):
+            ck = load_checkpoint(os.path.join(run, "best.pt"))
+            buf = io.BytesIO()
+            np.savez(buf, **{k: v.numpy() for k, v in ck["model"].items()})
+            files[f"{name}/best.npz"] = buf.getvalue()
+            files[f"{name}/best.json"] = json.dumps({k: v for k, v in ck.items() if k != "model"}).encode()
+        items.append((name, files))
+    with open(os.path.join(args.out, "summary.json"), "rb") as f:
+        items.insert(0, ("summary", {"summary.json": f.read()}))
+    bins, used = [], 0
+    for name, files in items:
+        size = sum(len(b) + 1024 for b in files.values())
+        meta_only = {k: v for k, v in files.items() if not k.endswith("best.npz")}
+        if used + size > total:
+            left_out.append(name)
+            files, size = meta_only, sum(len(b) + 1024 for b in meta_only.values())
+        target = next((b for b in bins if b["size"] + size <= limit), None)
+        if target is None:
+            if len(bins) == max_files:
+                left_out.append(name + " (all)")
+                continue
+            target = {"size": 0, "files": {}}
+            bins.append(target)
+        target["files"].update(files)
+        target["size"] += size
+        used += size
+    for i, b in enumerate(bins):
+        with tarfile.open(os.path.join(args.bundle, f"runs-{i}.tar"), "w") as tar:
+            for fn, data in b["files"].items():
+                info = tarfile.TarInfo(fn)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return left_out
+
+
+def unbundle(folder, dest):
+    """runs-*.tar from --bundle -> DEST/NAME/{best.pt, config.json, log.jsonl, publictest.npz}."""
+    import glob
+    import numpy as np
+    import torch
+    for path in sorted(glob.glob(os.path.join(folder, "runs-*.tar"))):
+        with tarfile.open(path) as tar:
+            tar.extractall(dest)
+    for name in sorted(os.listdir(dest)):
+        npz = os.path.join(dest, name, "best.npz")
+        if os.path.exists(npz):
+            with open(os.path.join(dest, name, "best.json")) as f:
+                ck = json.load(f)
+            with np.load(npz) as z:
+                ck["model"] = {k: torch.from_numpy(z[k]) for k in z.files}
+            torch.save(ck, os.path.join(dest, name, "best.pt"))
+            print(f"{name}: best.pt (epoch {ck['epoch']}, PublicTest {ck['public_test_acc']:.4f})")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", help="fer2013.csv(.gz) or a pack from `emotion-model pack`")
+    p.add_argument("--ferplus", help="fer2013new.csv (default: the pack's FER+ votes)")
+    p.add_argument("--out", help="campaign folder")
+    p.add_argument("--budget", type=float, default=200, help="seconds of training per run and phase")
+    p.add_argument("--budget2", type=float, help="seconds per run in phase 2 (default --budget)")
+    p.add_argument("--max-epochs", type=int, default=300)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--cache", default=os.path.expanduser("~/.cache/emotiond"))
+    p.add_argument("--runs", help="comma-separated names: run only these (phase 2 ones need their teachers)")
+    p.add_argument("--limit", type=int, default=0, help="first N Training rows only (smoke tests)")
+    p.add_argument("--bundle", help="also write runs-*.tar here (see above)")
+    p.add_argument("--unbundle", nargs=2, metavar=("FOLDER", "DEST"), help="only unpack a bundle, then exit")
+    args = p.parse_args()
+    if args.unbundle:
+        unbundle(*args.unbundle)
+        return 0
+    if not args.data or not args.out:
+        p.error("--data and --out are required")
+    os.makedirs(os.path.join(args.out, "runs"), exist_ok=True)
+    log = sys.stdout
+    t0 = time.time()
+    phase1, phase2 = PHASE1, PHASE2
+    if args.runs:
+        wanted = set(args.runs.split(","))
+        unknown = wanted - {n for n, _, _ in PHASE1 + PHASE2}
+        if unknown:
+            p.error(f"--runs: unknown {', '.join(sorted(unknown))}")
+        phase1 = [j for j in PHASE1 if j[0] in wanted]
+        phase2 = [j for j in PHASE2 if j[0] in wanted]
+    failed = run_phase(phase1, args, [], log, 1) if phase1 else []
+    teachers = [t for t in TEACHERS if os.path.exists(os.path.join(args.out, "runs", t, "best.pt"))]
+    print(f"phase 1 done in {time.time() - t0:.0f} s; teachers: {', '.join(teachers)}", flush=True)
+    # Results so far are summarised (and bundled) now, so that they survive if phase 2 is cut short.
+    finish(args, [n for n, _, _ in phase1], failed, teachers, t0)
+    if not phase2:
+        return 1 if failed else 0
+    if args.budget2:
+        args.budget = args.budget2
+    failed += run_phase(phase2, args, teachers, log, 2) if teachers else [n for n, _, _ in phase2]
+    print(f"phase 2 done at {time.time() - t0:.0f} s", flush=True)
+    finish(args, [n for n, _, _ in phase1 + phase2], failed, teachers, t0)
+    return 1 if failed else 0
+
+
+def finish(args, names, failed, teachers, t0):
+    summary = publictest_probs(args, names)
+    summary = {"teachers": teachers, "failed": failed, "seconds": time.time() - t0, "runs": summary}
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    for name, r in summary["runs"].items():
+        print(f"{name:22s} {r['arch']:11s} epochs {r['epochs']:3d} (best {r['epoch']:3d})  "
+              f"PublicTest {r['accuracy']:.4f}  hflip {r['accuracy_hflip']:.4f}", flush=True)
+    if args.bundle:
+        left_out = bundle(args, [n for n in BUNDLE_ORDER if n in names])
+        print(f"bundle: weights left out for {', '.join(left_out) or 'none'}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
