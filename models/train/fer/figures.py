@@ -5,6 +5,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import LABELS  # noqa: E402
@@ -136,14 +137,16 @@ def class_counts_png(labels, usages, path):
 
 
 def frontier_png(points, path, budget_ms=None):
-    """PublicTest accuracy against OpenCV DNN latency, one labelled point per model; the upper-left
-    hull is the set worth shipping."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for p in points:
-        ax.scatter(p["ms_per_face"], p["accuracy"], s=30 + p.get("macs", 0) / 4e6, alpha=0.7)
-        label = p["name"] + (f"\n{p['note']}" if p.get("note") else "")
-        ax.annotate(label, (p["ms_per_face"], p["accuracy"]), textcoords="offset points",
-                    xytext=(6, 4), fontsize=8)
+    """PublicTest accuracy against OpenCV DNN latency on a logarithmic time axis, one numbered point
+    per model, named in the legend (small models crowd together); the upper-left hull is the set
+    worth shipping."""
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    for i, p in enumerate(points, start=1):
+        label = f"{i}. {p['name']}: {100 * p['accuracy']:.2f} %, {p['ms_per_face']:.2f} ms" + \
+            (f" ({p['note']})" if p.get("note") else "")
+        ax.scatter(p["ms_per_face"], p["accuracy"], s=30 + p.get("macs", 0) / 4e6, alpha=0.7, label=label)
+        ax.annotate(str(i), (p["ms_per_face"], p["accuracy"]), textcoords="offset points",
+                    xytext=(5, 3), fontsize=8)
     pareto, best = [], -1.0
     for p in sorted(points, key=lambda p: (p["ms_per_face"], -p["accuracy"])):
         if p["accuracy"] > best:
@@ -152,8 +155,12 @@ def frontier_png(points, path, budget_ms=None):
     ax.plot([p["ms_per_face"] for p in pareto], [p["accuracy"] for p in pareto], "--", color="grey", lw=1)
     if budget_ms:
         ax.axvline(budget_ms, color="firebrick", lw=1, ls=":")
-    ax.set_xlabel("ms per face (OpenCV DNN, batch 1, 1 thread)")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.set_xticks([1, 2, 3, 5, 10, 20])
+    ax.set_xlabel("ms per face (OpenCV DNN, batch 1, 1 thread; log scale)")
     ax.set_ylabel("PublicTest accuracy")
     ax.set_title("accuracy vs latency (marker area ~ MACs)")
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, markerscale=0.5)
     return _save(fig, path)
