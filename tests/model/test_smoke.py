@@ -150,6 +150,27 @@ class SmokeTest(unittest.TestCase):
         for k, v in a["model"].items():
             self.assertTrue(torch.equal(v, b["model"][k]), k)
 
+    def test_resume_keeps_the_schedule_the_run_started_with(self):
+        d = os.path.join(self.tmp.name, "resumed")
+        common = ["train", "--data", self.data, "--cache", "", "--arch", "emonet-xs", "--limit", "300",
+                  "--threads", "1", "--out", d]
+        first = run(common + ["--epochs", "1"])
+        self.assertEqual(first.returncode, 0, first.stderr)
+        again = run(common + ["--epochs", "9", "--resume"])
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertIn("resumed at epoch 1", again.stdout)
+        with open(os.path.join(d, "log.jsonl")) as f:
+            self.assertEqual([json.loads(line)["epoch"] for line in f], [1])
+
+    def test_bad_distillation_and_budget_values_are_refused(self):
+        for opts, fragment in ((["--kd-alpha", "1.5"], "--kd-alpha"), (["--kd-temperature", "0"], "--kd-temperature"),
+                               (["--time-budget", "-1"], "--time-budget")):
+            with self.subTest(opts=opts):
+                r = run(["train", "--data", self.data, "--cache", "", "--epochs", "1", "--limit", "300",
+                         "--out", os.path.join(self.tmp.name, "refused-run")] + opts)
+                self.assertEqual(r.returncode, 1)
+                self.assertIn(fragment, r.stderr)
+
     def test_device_cuda_without_a_gpu_is_a_clear_error(self):
         import torch
         if torch.cuda.is_available():

@@ -124,6 +124,12 @@ def _barrier():
 
 
 def train(args):
+    if not 0 <= getattr(args, "kd_alpha", 0.0) <= 1:
+        raise ValueError(f"--kd-alpha {args.kd_alpha}: must lie in 0..1")
+    if not getattr(args, "kd_temperature", 1.0) > 0:
+        raise ValueError(f"--kd-temperature {args.kd_temperature}: must be positive")
+    if getattr(args, "time_budget", 0) < 0:
+        raise ValueError(f"--time-budget {args.time_budget}: must not be negative")
     device = pick_device(getattr(args, "device", "cpu"))
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -171,6 +177,10 @@ def train(args):
     ckpt_path = os.path.join(args.out, "last.pt")
     log_path = os.path.join(args.out, "log.jsonl")
     resuming = args.resume and os.path.exists(ckpt_path)
+    if resuming:
+        # The schedule's length is the one the run started with (a time budget may have chosen it).
+        with open(os.path.join(args.out, "config.json")) as f:
+            args.epochs = json.load(f)["epochs"]
     budget = getattr(args, "time_budget", 0)
     if budget and not resuming:
         _barrier()
