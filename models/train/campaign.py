@@ -86,33 +86,36 @@ def run_phase(jobs, args, teachers, log, phase):
 
 
 def publictest_probs(args, names):
-    """PublicTest probabilities of each run's best checkpoint, plain and mirror-averaged."""
+    """PublicTest probabilities of each run's best checkpoint, plain and mirror-averaged, saved as
+    publictest.npz (kept while best.pt is not newer, so phase 2 does not redo phase 1's runs)."""
     import numpy as np
     import torch
-    from fer.arch import build
     from fer.data import load_dataset
-    from fer.train import load_checkpoint, pick_device, predict
+    from fer.train import load_model, pick_device, predict
     device = pick_device(args.device)
     images, labels, usages = load_dataset(args.data, args.cache)
     x, y = images[usages == "PublicTest"], labels[usages == "PublicTest"]
     summary = {}
     for name in names:
-        path = os.path.join(args.out, "runs", name, "best.pt")
+        run = os.path.join(args.out, "runs", name)
+        path, probs_path = os.path.join(run, "best.pt"), os.path.join(run, "publictest.npz")
         if not os.path.exists(path):
             continue
-        ck = load_checkpoint(path, device)
-        model = build(ck["arch"]).to(device)
-        model.load_state_dict(ck["model"])
-        plain = predict(model, x, ck["mean"], ck["std"], device=device)
-        flip = predict(model, x, ck["mean"], ck["std"], tta=True, device=device)
-        np.savez_compressed(os.path.join(args.out, "runs", name, "publictest.npz"), plain=plain, hflip=flip, labels=y)
-        with open(os.path.join(args.out, "runs", name, "config.json")) as f:
+        model, ck = load_model(path, device)
+        if not (os.path.exists(probs_path) and os.path.getmtime(probs_path) >= os.path.getmtime(path)):
+            plain = predict(model, x, ck["mean"], ck["std"], device=device)
+            mirror = predict(model, np.ascontiguousarray(x[:, :, ::-1]), ck["mean"], ck["std"], device=device)
+            np.savez_compressed(probs_path, plain=plain, hflip=(plain + mirror) / 2, labels=y)
+        with np.load(probs_path) as z:
+            plain, flip = z["plain"], z["hflip"]
+        with open(os.path.join(run, "config.json")) as f:
             config = json.load(f)
         summary[name] = {"arch": ck["arch"], "epoch": int(ck["epoch"]), "epochs": config["epochs"],
                          "accuracy": float((plain.argmax(1) == y).mean()),
                          "accuracy_hflip": float((flip.argmax(1) == y).mean())}
         del model
-        torch.cuda.empty_cache() if device.type == "cuda" else None
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     return summary
 
 
@@ -178,7 +181,10 @@ def unbundle(folder, dest):
     import glob
     import numpy as np
     import torch
-    for path in sorted(glob.glob(os.path.join(folder, "runs-*.tar"))):
+    tars = sorted(glob.glob(os.path.join(folder, "runs-*.tar")))
+    if not tars:
+        raise ValueError(f"{folder}: no runs-*.tar bundle files")
+    for path in tars:
         with tarfile.open(path) as tar:
             tar.extractall(dest)
     for name in sorted(os.listdir(dest)):
@@ -208,7 +214,11 @@ def main():
     p.add_argument("--unbundle", nargs=2, metavar=("FOLDER", "DEST"), help="only unpack a bundle, then exit")
     args = p.parse_args()
     if args.unbundle:
-        unbundle(*args.unbundle)
+        try:
+            unbundle(*args.unbundle)
+        except (ValueError, OSError, tarfile.TarError) as e:
+            print(f"campaign.py: {e}", file=sys.stderr)
+            return 1
         return 0
     if not args.data or not args.out:
         p.error("--data and --out are required")

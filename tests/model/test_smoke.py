@@ -170,6 +170,14 @@ class SmokeTest(unittest.TestCase):
                          "--out", os.path.join(self.tmp.name, "refused-run")] + opts)
                 self.assertEqual(r.returncode, 1)
                 self.assertIn(fragment, r.stderr)
+        # A teacher that is not a checkpoint is named, not a traceback.
+        junk = os.path.join(self.tmp.name, "junk.pt")
+        with open(junk, "w") as f:
+            f.write("not a checkpoint\n")
+        r = run(["train", "--data", self.data, "--cache", "", "--epochs", "1", "--limit", "300",
+                 "--out", os.path.join(self.tmp.name, "refused-run"), "--teacher", junk])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"{junk}: not a readable checkpoint", r.stderr)
 
     def test_device_cuda_without_a_gpu_is_a_clear_error(self):
         import torch

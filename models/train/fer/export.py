@@ -21,7 +21,7 @@ from .arch import build, macs
 from .data import file_sha256, load_dataset
 from .evaluate import FORMAT, ModelError, dnn_predict
 from .framing import DEFAULT_FRAMING, load_framing
-from .train import predict
+from .train import load_checkpoint as train_checkpoint, load_model, predict
 
 OPSET = 11
 PARITY_FACES = 200
@@ -75,15 +75,9 @@ def load_checkpoint(path):
     """best.pt -> (model in eval mode, checkpoint dict, run config dict). The run's config.json
     (next to the checkpoint) supplies what the checkpoint does not record: rows, seed, FER+."""
     try:
-        ck = torch.load(path, map_location="cpu")
-    except (OSError, RuntimeError, EOFError) as e:
-        raise ModelError(f"{path}: cannot read checkpoint: {e}") from None
-    missing = [k for k in ("arch", "model", "mean", "std", "epoch") if k not in ck]
-    if missing:
-        raise ModelError(f"{path}: not a best.pt checkpoint (no {', '.join(missing)})")
-    model = build(ck["arch"])
-    model.load_state_dict(ck["model"])
-    model.eval()
+        model, ck = load_model(path)
+    except (OSError, ValueError) as e:
+        raise ModelError(str(e)) from None
     config_path = os.path.join(os.path.dirname(os.path.abspath(path)), "config.json")
     try:
         with open(config_path) as f:
@@ -113,7 +107,7 @@ def training_cycles(checkpoint, config, ck):
     cycles = []
     for k in range(16):  # a chain longer than this is a loop
         if k > 0:
-            ck = torch.load(checkpoint, map_location="cpu")
+            ck = train_checkpoint(checkpoint)
         cycles.insert(0, {"epochs": int(ck["epoch"]), "lr": float(config["lr"])})
         init = config.get("init")
         if not init:

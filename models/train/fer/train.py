@@ -6,6 +6,7 @@ as FER2013's protocol intends; PrivateTest is never read here."""
 import json
 import math
 import os
+import pickle
 import time
 
 import numpy as np
@@ -25,11 +26,25 @@ def _log(path, record):
 
 def load_checkpoint(path, device="cpu"):
     """torch.load of our own checkpoints on any PyTorch from 1.13 on (2.6 turned weights_only on,
-    which refuses the scheduler state in last.pt)."""
+    which refuses the scheduler state in last.pt). A file that is not one is a ValueError naming it."""
     try:
-        return torch.load(path, map_location=device, weights_only=False)
-    except TypeError:  # a PyTorch without weights_only
-        return torch.load(path, map_location=device)
+        try:
+            return torch.load(path, map_location=device, weights_only=False)
+        except TypeError:  # a PyTorch without weights_only
+            return torch.load(path, map_location=device)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        raise ValueError(f"{path}: not a readable checkpoint: {e}") from None
+
+
+def load_model(path, device="cpu"):
+    """A best.pt -> (network in eval mode on device, the checkpoint dict)."""
+    ck = load_checkpoint(path, device)
+    missing = [k for k in ("arch", "model", "mean", "std", "epoch") if k not in ck]
+    if missing:
+        raise ValueError(f"{path}: not a best.pt checkpoint (no {', '.join(missing)})")
+    model = build(ck["arch"]).to(device)
+    model.load_state_dict(ck["model"])
+    return model.eval(), ck
 
 
 def pick_device(name):
@@ -40,19 +55,25 @@ def pick_device(name):
     return torch.device(name)
 
 
-def predict(model, x, mean, std, batch=512, tta=False, device="cpu"):
-    """x uint8 [N,48,48] -> probabilities float [N,7]."""
+def probabilities(model, x, mean, std, batch=512, tta=False, device="cpu", temperature=1.0):
+    """x uint8 [N,48,48] -> class probabilities [N,7] as a tensor on device, softmax(logits / T);
+    tta averages each face with its mirror image."""
     model.eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(x), batch):
             t = torch.from_numpy(x[i:i + batch]).to(device).float().unsqueeze(1)
             t = (t / 255.0 - mean) / std
-            p = F.softmax(model(t), dim=1)
+            p = F.softmax(model(t) / temperature, dim=1)
             if tta:
-                p = (p + F.softmax(model(torch.flip(t, dims=[3])), dim=1)) / 2
-            out.append(p.cpu().numpy())
-    return np.concatenate(out)
+                p = (p + F.softmax(model(torch.flip(t, dims=[3])) / temperature, dim=1)) / 2
+            out.append(p)
+    return torch.cat(out)
+
+
+def predict(model, x, mean, std, batch=512, tta=False, device="cpu"):
+    """x uint8 [N,48,48] -> probabilities float [N,7] as a numpy array."""
+    return probabilities(model, x, mean, std, batch, tta, device).cpu().numpy()
 
 
 def teacher_log_probs(paths, x, temperature, device):
@@ -62,18 +83,11 @@ def teacher_log_probs(paths, x, temperature, device):
     of one per training step; the student still sees augmented faces, as with FER+ soft labels."""
     total = 0
     for path in paths:
-        ck = load_checkpoint(path, device)
-        model = build(ck["arch"]).to(device).eval()
-        model.load_state_dict(ck["model"])
+        model, ck = load_model(path, device)
         print(f"teacher {path}: {ck['arch']}, PublicTest {ck['public_test_acc']:.4f}", flush=True)
-        with torch.no_grad():
-            parts = []
-            for i in range(0, len(x), 1024):
-                t = torch.from_numpy(x[i:i + 1024]).to(device).float().unsqueeze(1)
-                t = (t / 255.0 - ck["mean"]) / ck["std"]
-                parts.append(F.softmax(model(t) / temperature, 1) + F.softmax(model(torch.flip(t, dims=[3])) / temperature, 1))
-            total = total + torch.cat(parts)
-    return torch.log(total / (2 * len(paths)))
+        total = total + probabilities(model, x, ck["mean"], ck["std"], batch=1024, tta=True, device=device,
+                                      temperature=temperature)
+    return torch.log(total / len(paths))
 
 
 def _time_epochs(model, x, targets, args, mean, std, xte, device, steps_per_epoch):
