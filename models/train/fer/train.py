@@ -19,6 +19,37 @@ from .augment import augment
 from .data import load_dataset, load_ferplus
 
 
+# What `--augment-without` can switch off, and the augment() arguments that do it.
+AUGMENT_PARTS = {
+    "affine": dict(rotate=0.0, scale=0.0, shift=0.0),  # rotation, scale and shift
+    "flip": dict(flip=False),
+    "jitter": dict(jitter=0.0),  # brightness and contrast
+    "erase": dict(erase=0.0),
+}
+CLASS_WEIGHTS = {"none": 0.0, "sqrt": 0.5, "inverse": 1.0}
+
+
+def augment_options(without):
+    """--augment-without parts -> keyword arguments of augment()."""
+    options = {}
+    for part in without or ():
+        if part not in AUGMENT_PARTS:
+            raise ValueError(f"--augment-without {part}: not one of {', '.join(AUGMENT_PARTS)}")
+        options.update(AUGMENT_PARTS[part])
+    return options
+
+
+def class_weights(labels, mode, n_classes=len(LABELS)):
+    """Per-class loss weights (n / n_c)^p, p 0.5 for "sqrt" and 1 for "inverse", scaled so that
+    the average weight over the training faces is 1 (the learning rate keeps its meaning)."""
+    if mode not in CLASS_WEIGHTS:
+        raise ValueError(f"--class-weights {mode}: not one of {', '.join(CLASS_WEIGHTS)}")
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    w = np.where(counts > 0, (len(labels) / np.maximum(counts, 1)) ** CLASS_WEIGHTS[mode], 0.0)
+    w /= (w * counts).sum() / len(labels)
+    return torch.tensor(w, dtype=torch.float32)
+
+
 def _log(path, record):
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
@@ -102,7 +133,8 @@ def _time_epochs(model, x, targets, args, mean, std, xte, device, steps_per_epoc
 
     def step():
         idx = torch.randint(0, len(x), (args.batch,), generator=probe_gen, device=device)
-        xb = augment(x[idx], probe_gen) if args.augment else x[idx]
+        xb = augment(x[idx], probe_gen, **augment_options(getattr(args, "augment_without", None))) \
+            if args.augment else x[idx]
         loss = F.cross_entropy(model((xb - mean) / std), targets[idx])
         probe_opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -144,6 +176,7 @@ def train(args):
         raise ValueError(f"--kd-temperature {args.kd_temperature}: must be positive")
     if getattr(args, "time_budget", 0) < 0:
         raise ValueError(f"--time-budget {args.time_budget}: must not be negative")
+    aug_opts = augment_options(getattr(args, "augment_without", None))
     device = pick_device(getattr(args, "device", "cpu"))
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -169,6 +202,8 @@ def train(args):
         targets = torch.where(has, (1 - args.ferplus_weight) * targets + args.ferplus_weight * votes, targets)
     targets = targets.to(device)
     ytr_t = torch.from_numpy(ytr).to(device)
+    weight_mode = getattr(args, "class_weights", "none") or "none"
+    sample_weight = class_weights(ytr, weight_mode).to(device) if weight_mode != "none" else None
     mean = float(xtr.mean() / 255.0)
     std = float(xtr.std() / 255.0)
     xtr_t = torch.from_numpy(xtr).to(device).float().unsqueeze(1) / 255.0
@@ -239,9 +274,14 @@ def train(args):
         seen = 0
         for step in range(steps_per_epoch):
             idx = perm[step * args.batch:(step + 1) * args.batch]
-            x = augment(xtr_t[idx], gen) if args.augment else xtr_t[idx]
+            x = augment(xtr_t[idx], gen, **aug_opts) if args.augment else xtr_t[idx]
             logits = model((x - mean) / std)
-            loss = F.cross_entropy(logits, targets[idx], label_smoothing=args.label_smoothing)
+            if sample_weight is None:
+                loss = F.cross_entropy(logits, targets[idx], label_smoothing=args.label_smoothing)
+            else:
+                # Rare classes weigh more; the weights average 1 over Training, not over the batch.
+                loss = (F.cross_entropy(logits, targets[idx], label_smoothing=args.label_smoothing,
+                                        reduction="none") * sample_weight[ytr_t[idx]]).mean()
             if alpha:
                 # Hinton et al. (2015): KL to the tempered teacher distribution, scaled by T^2 so
                 # its gradients keep their size whatever the temperature.
