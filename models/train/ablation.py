@@ -1,16 +1,18 @@
 #!/usr/bin/python3
 """ablation: what each part of the training recipe is worth, measured on one architecture.
 
-Trains one short run per variant of the recipe (the full recipe twice, with two seeds, to show
-how much two runs of the same recipe differ), each with the same schedule, then scores every run's
+Trains one short run per variant of the recipe (the full recipe three times, with three seeds, to
+show how much runs of the same recipe differ), each with the same schedule, then scores every run's
 last epoch on PublicTest. The last epoch is scored, not the best one, so that no choice is made
 on PublicTest. Variants:
 
-  recipe, recipe-seed2   the full recipe (augmentation, label smoothing, no class weights)
+  recipe, recipe-seed2, recipe-seed3
+                         the full recipe (augmentation, label smoothing, no class weights)
   no-augment             no augmentation at all
   without-affine/flip/jitter/erase
                          the full recipe with one part of the augmentation switched off
   weights-sqrt/inverse   class-weighted loss, (faces / class faces)^0.5 or ^1
+  no-smoothing           no label smoothing (the recipe uses 0.1)
 
 Results: OUT/NAME/ (an `emotion-model train` run folder each), OUT/ablation.json, and a Markdown
 table on stdout. Runs that finished are not trained again and unfinished ones resume (train
@@ -29,6 +31,7 @@ sys.path.insert(0, HERE)
 VARIANTS = [
     ("recipe", []),
     ("recipe-seed2", ["--seed", "2"]),
+    ("recipe-seed3", ["--seed", "3"]),
     ("no-augment", ["--no-augment"]),
     ("without-affine", ["--augment-without", "affine"]),
     ("without-flip", ["--augment-without", "flip"]),
@@ -36,6 +39,7 @@ VARIANTS = [
     ("without-erase", ["--augment-without", "erase"]),
     ("weights-sqrt", ["--class-weights", "sqrt"]),
     ("weights-inverse", ["--class-weights", "inverse"]),
+    ("no-smoothing", ["--label-smoothing", "0"]),
 ]
 
 
