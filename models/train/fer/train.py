@@ -121,7 +121,7 @@ def teacher_log_probs(paths, x, temperature, device):
     return torch.log(total / len(paths))
 
 
-def _time_epochs(model, x, targets, args, mean, std, xte, device, steps_per_epoch):
+def _time_epochs(model, x, targets, args, aug_opts, mean, std, xte, device, steps_per_epoch):
     """Seconds one epoch takes here, from timed training steps on a copy of the model (the real
     model and the random streams are left untouched)."""
     import copy
@@ -133,8 +133,7 @@ def _time_epochs(model, x, targets, args, mean, std, xte, device, steps_per_epoc
 
     def step():
         idx = torch.randint(0, len(x), (args.batch,), generator=probe_gen, device=device)
-        xb = augment(x[idx], probe_gen, **augment_options(getattr(args, "augment_without", None))) \
-            if args.augment else x[idx]
+        xb = augment(x[idx], probe_gen, **aug_opts) if args.augment else x[idx]
         loss = F.cross_entropy(model((xb - mean) / std), targets[idx])
         probe_opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -235,7 +234,7 @@ def train(args):
         _barrier()
         # The one-cycle schedule needs its length up front: measure this machine, then fix the
         # number of epochs (recorded in config.json, so --epochs N repeats the run anywhere).
-        per_epoch = _time_epochs(model, xtr_t, targets, args, mean, std, xte, device, steps_per_epoch)
+        per_epoch = _time_epochs(model, xtr_t, targets, args, aug_opts, mean, std, xte, device, steps_per_epoch)
         per_epoch = 1.05 * per_epoch + 0.1  # checkpoints, and a margin
         args.epochs = max(1, min(args.epochs, int(budget / per_epoch)))
         print(f"time budget {budget:g} s at ~{per_epoch:.2f} s/epoch: {args.epochs} epochs", flush=True)
