@@ -107,6 +107,29 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(sum(sum(r) for r in m["confusion"]), 6)
 
 
+class McNemarTest(unittest.TestCase):
+    def test_exact_values(self):
+        from fer.evaluate import mcnemar
+        self.assertEqual(mcnemar(0, 0), 1.0)
+        self.assertEqual(mcnemar(3, 3), 1.0)
+        self.assertAlmostEqual(mcnemar(5, 0), 2 / 2 ** 5)  # all five disagreements one way
+        self.assertAlmostEqual(mcnemar(1, 4), 2 * (1 + 5) / 2 ** 5)
+        self.assertEqual(mcnemar(217, 254), mcnemar(254, 217))
+        # The REPORT's emonet-s against emonet-xs: 254 against 217.
+        self.assertAlmostEqual(mcnemar(254, 217), 0.097, places=3)
+
+    def test_paired_difference(self):
+        from fer.evaluate import paired_difference
+        a = np.array([1, 1, 1, 0, 0, 1, 0, 1], dtype=bool)
+        b = np.array([1, 0, 1, 1, 1, 1, 1, 1], dtype=bool)
+        d = paired_difference(a, b)
+        self.assertEqual((d["n"], d["right_only_a"], d["right_only_b"]), (8, 1, 3))
+        self.assertAlmostEqual(d["difference"], b.mean() - a.mean())
+        self.assertLess(d["ci95"][0], d["difference"])
+        self.assertGreater(d["ci95"][1], d["difference"])
+        self.assertAlmostEqual(d["p_mcnemar"], 2 * (1 + 4) / 2 ** 4)
+
+
 class BenchFrontierCliTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()

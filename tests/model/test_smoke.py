@@ -10,7 +10,7 @@ import tempfile
 import unittest
 from unittest import mock
 
-from . import CLI, fer2013_path, write_subset
+from . import CLI, REPO, fer2013_path, write_subset
 
 SCHEMA_KEYS = ["format", "name", "onnx", "sha256", "labels", "input", "output", "normalization", "framing",
                "tta", "architecture", "macs", "params", "training", "evaluation"]
@@ -219,6 +219,43 @@ class SmokeTest(unittest.TestCase):
         r = run(["evaluate", "--model", os.path.join(bad, "smoke.json"), "--data", self.data, "--cache", ""])
         self.assertEqual(r.returncode, 1)
         self.assertIn("differs from", r.stderr)
+
+    def test_compare_counts_the_faces_two_models_disagree_on(self):
+        import cv2
+        import numpy as np
+        from fer.data import load_dataset
+        from fer.evaluate import dnn_predict
+        self.assertEqual(self.export.returncode, 0, self.export.stderr)
+        # The one-epoch smoke model against the shipped default, on the subset's 250 PublicTest faces.
+        shipped = os.path.join(REPO, "models", "emonet-xs.json")
+        out = os.path.join(self.tmp.name, "compare.json")
+        r = run(["compare", "--model", os.path.join(self.models, "smoke.json"), "--model", shipped,
+                 "--data", self.data, "--cache", "", "--threads", "1", "--json", out])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("McNemar p = ", r.stdout)
+        with open(out) as f:
+            c = json.load(f)
+        smoke, xs = c["models"]
+        self.assertEqual((smoke["model"], smoke["tta"], xs["model"]), ("smoke", "hflip", "emonet-xs"))
+        self.assertAlmostEqual(smoke["accuracy"], self.meta()["evaluation"]["accuracy"], places=9)
+        with open(shipped) as f:
+            meta = json.load(f)
+        images, labels, usages = load_dataset(self.data, "")
+        test = usages == "PublicTest"
+        net = cv2.dnn.readNetFromONNX(os.path.join(REPO, "models", meta["onnx"]))
+        right = dnn_predict(net, images[test], meta["normalization"], meta["tta"]).argmax(1) == labels[test]
+        self.assertAlmostEqual(xs["accuracy"], float(np.mean(right)), places=9)
+        d = c["against_baseline"][0]
+        self.assertEqual((d["baseline"], d["model"], d["n"]), ("smoke", "emonet-xs", 250))
+        self.assertAlmostEqual(d["difference"], xs["accuracy"] - smoke["accuracy"], places=9)
+        self.assertAlmostEqual(d["difference"], (d["right_only_b"] - d["right_only_a"]) / 250, places=9)
+        # Trained for 40 epochs against one epoch on 300 faces: clearly better, and the test says so.
+        self.assertGreater(d["right_only_b"], d["right_only_a"])
+        self.assertLess(d["p_mcnemar"], 0.01)
+        self.assertGreater(d["ci95"][0], 0)
+        r = run(["compare", "--model", shipped, "--data", self.data, "--cache", ""])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("at least two --model", r.stderr)
 
     def test_export_fails_and_writes_nothing_when_opencv_disagrees(self):
         # Substitute the graph of a differently initialised network: the parity check must catch it.

@@ -2,6 +2,7 @@
 normalised and test-time-augmented as its metadata says. Training-time numbers come from
 PyTorch; these come from the shipped artefact, so they also catch a broken export."""
 import json
+import math
 import os
 
 import cv2
@@ -132,3 +133,64 @@ def run_evaluate(args):
         for path in written:
             print(f"wrote {path}")
     return m
+
+
+def mcnemar(only_a, only_b):
+    """Exact two-sided McNemar test on the faces where two models disagree about being right:
+    only_a faces right only for model A, only_b right only for B. Returns the probability of a
+    split at least this uneven if each such face were a fair coin (no difference in accuracy)."""
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1))
+    return min(1.0, 2 * tail / 2 ** n)
+
+
+def paired_difference(right_a, right_b):
+    """Accuracy of B minus accuracy of A on the same faces (boolean arrays), with the McNemar
+    counts, the exact p value and a 95 % normal interval of the paired difference."""
+    n = len(right_a)
+    only_a = int((right_a & ~right_b).sum())
+    only_b = int((right_b & ~right_a).sum())
+    diff = (only_b - only_a) / n
+    se = math.sqrt(max(0.0, only_a + only_b - (only_b - only_a) ** 2 / n)) / n
+    return {"n": n, "right_only_a": only_a, "right_only_b": only_b, "difference": diff,
+            "ci95": [diff - 1.96 * se, diff + 1.96 * se], "p_mcnemar": mcnemar(only_a, only_b)}
+
+
+def run_compare(args):
+    """The first --model is the baseline; every other one is compared with it, face by face."""
+    from .data import load_dataset
+    if len(args.model) < 2:
+        raise ModelError("compare needs at least two --model files")
+    cv2.setNumThreads(args.threads)
+    models = [load_model(path) for path in args.model]
+    images, labels, usages = load_dataset(args.data, args.cache)
+    sel = usages == args.usage
+    if not sel.any():
+        raise ModelError(f"{args.data}: no {args.usage} rows")
+    x, y = images[sel], labels[sel]
+    right = []
+    result = {"usage": args.usage, "models": [], "against_baseline": []}
+    for net, meta in models:
+        tta = args.tta or meta["tta"]
+        right.append(dnn_predict(net, x, meta["normalization"], tta).argmax(1) == y)
+        result["models"].append({"model": meta["name"], "tta": tta, "accuracy": float(right[-1].mean())})
+    base = result["models"][0]["model"]
+    print(f"{args.usage}, n = {len(y)}, through OpenCV {cv2.__version__} DNN")
+    for m in result["models"]:
+        print(f"  {m['model']:24s} tta {m['tta']:5s} accuracy {m['accuracy']:.4f}")
+    for (_, meta), r in zip(models[1:], right[1:]):
+        d = paired_difference(right[0], r)
+        d.update(model=meta["name"], baseline=base)
+        result["against_baseline"].append(d)
+        print(f"{meta['name']} against {base}: {d['difference'] * 100:+.2f} points "
+              f"(95 % interval {d['ci95'][0] * 100:+.2f} to {d['ci95'][1] * 100:+.2f}); "
+              f"right only here {d['right_only_b']}, only in {base} {d['right_only_a']}, "
+              f"McNemar p = {d['p_mcnemar']:.3g}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+        print(f"wrote {args.json}")
+    return result
