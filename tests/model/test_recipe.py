@@ -1,5 +1,7 @@
 """The recipe switches that the ablation measures: parts of the augmentation can be switched off,
 class weights follow their formula, and ablation.py trains, scores and tabulates its variants."""
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -72,6 +74,40 @@ class ClassWeightsTest(unittest.TestCase):
 
 @unittest.skipUnless(fer2013_path(), "needs fer2013.csv.gz: set EMO_FER2013 or put it in "
                                      "../shared/data/fer2013/ next to the checkout")
+class TeacherCacheTest(unittest.TestCase):
+    def test_targets_are_kept_and_keyed_by_teacher_and_temperature(self):
+        from unittest import mock
+        from fer import train as fer_train
+        from fer.arch import build
+        rng = np.random.default_rng(0)
+        faces = rng.integers(0, 256, (12, 48, 48)).astype(np.uint8)
+        with tempfile.TemporaryDirectory() as tmp:
+            teachers = []
+            for seed in (1, 2):
+                torch.manual_seed(seed)
+                path = os.path.join(tmp, f"teacher{seed}.pt")
+                torch.save({"arch": "emonet-xs", "model": build("emonet-xs").state_dict(), "mean": 0.5,
+                            "std": 0.25, "epoch": 1, "public_test_acc": 0.5}, path)
+                teachers.append(path)
+            cache = os.path.join(tmp, "cache")
+            with contextlib.redirect_stdout(io.StringIO()):
+                first = fer_train.cached_teacher_log_probs(teachers, faces, 4.0, "cpu", cache)
+                self.assertEqual(len(os.listdir(cache)), 1)
+                self.assertEqual(tuple(first.shape), (12, 7))
+                torch.testing.assert_close(first.exp().sum(1), torch.ones(12))
+                with mock.patch.object(fer_train, "teacher_log_probs", side_effect=AssertionError("recomputed")):
+                    again = fer_train.cached_teacher_log_probs(teachers, faces, 4.0, "cpu", cache)
+                torch.testing.assert_close(again, first)
+                # Another temperature, another teacher set or other faces: new targets, not the cached ones.
+                other_t = fer_train.cached_teacher_log_probs(teachers, faces, 2.0, "cpu", cache)
+                one = fer_train.cached_teacher_log_probs(teachers[:1], faces, 4.0, "cpu", cache)
+                fewer = fer_train.cached_teacher_log_probs(teachers, faces[:6], 4.0, "cpu", cache)
+            self.assertEqual(len(os.listdir(cache)), 4)
+            self.assertGreater(float((other_t - first).abs().max()), 1e-4)
+            self.assertGreater(float((one - first).abs().max()), 1e-4)
+            torch.testing.assert_close(fewer, first[:6])
+
+
 class AblationCliTest(unittest.TestCase):
     def test_two_variants_are_trained_scored_and_tabulated(self):
         with tempfile.TemporaryDirectory() as t:

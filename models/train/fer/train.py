@@ -121,6 +121,31 @@ def teacher_log_probs(paths, x, temperature, device):
     return torch.log(total / len(paths))
 
 
+def cached_teacher_log_probs(paths, x, temperature, device, cache_dir):
+    """teacher_log_probs, kept in cache_dir (when given) under a key made of the teachers' file
+    hashes, the temperature and the faces: on one core the targets take minutes per teacher, and a
+    resumed run or a second seed asks for the same ones."""
+    import hashlib
+    from .data import file_sha256
+    if not cache_dir:
+        return teacher_log_probs(paths, x, temperature, device)
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(file_sha256(path).encode())
+    h.update(repr(float(temperature)).encode())
+    h.update(np.ascontiguousarray(x).tobytes())
+    cached = os.path.join(cache_dir, f"teacher-{h.hexdigest()[:24]}.npy")
+    if os.path.exists(cached):
+        print(f"teacher targets from {cached}", flush=True)
+        return torch.from_numpy(np.load(cached)).to(device)
+    soft = teacher_log_probs(paths, x, temperature, device)
+    os.makedirs(cache_dir, exist_ok=True)
+    tmp = f"{cached}.{os.getpid()}.tmp.npy"
+    np.save(tmp, soft.cpu().numpy())
+    os.replace(tmp, cached)
+    return soft
+
+
 def _time_epochs(model, x, targets, args, aug_opts, mean, std, xte, device, steps_per_epoch):
     """Seconds one epoch takes here, from timed training steps on a copy of the model (the real
     model and the random streams are left untouched)."""
@@ -209,7 +234,7 @@ def train(args):
 
     temperature = getattr(args, "kd_temperature", 4.0)
     alpha = getattr(args, "kd_alpha", 0.0) if getattr(args, "teacher", None) else 0.0
-    soft = teacher_log_probs(args.teacher, xtr, temperature, device) if alpha else None
+    soft = cached_teacher_log_probs(args.teacher, xtr, temperature, device, args.cache) if alpha else None
     model = build(args.arch).to(device)
     if getattr(args, "init", None):
         ck = load_checkpoint(args.init, device)
