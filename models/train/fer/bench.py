@@ -64,10 +64,8 @@ def run_bench(args):
             print(f"{name:24s} {r['ms_per_face']:7.3f} ms/face  (p10 {r['p10']:.3f}, p90 {r['p90']:.3f}){extra}",
                   flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
-            f.write("\n")
-        print(f"wrote {args.json}")
+        from .evaluate import write_json
+        write_json(args.json, results)
     return results
 
 

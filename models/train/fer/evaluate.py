@@ -19,6 +19,14 @@ class ModelError(ValueError):
     """A model file or metadata that cannot be used; the message says which and why."""
 
 
+def write_json(path, obj):
+    """The --json output of evaluate, compare and bench: indented, newline-terminated, announced."""
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+    print(f"wrote {path}")
+
+
 def normalise(images, norm):
     """uint8 [N,48,48] -> float32 blob [N,1,48,48]: x = (pixel * scale - mean) / std."""
     x = images.astype(np.float32) * np.float32(norm["scale"])
@@ -113,10 +121,7 @@ def run_evaluate(args):
     print(f"{meta['name']} on {args.usage} through OpenCV {cv2.__version__} DNN, tta {tta}")
     print(format_table(m))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(m, f, indent=2)
-            f.write("\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, m)
     if args.figures:
         from . import figures
         os.makedirs(args.figures, exist_ok=True)
@@ -189,8 +194,5 @@ def run_compare(args):
               f"right only here {d['right_only_b']}, only in {base} {d['right_only_a']}, "
               f"McNemar p = {d['p_mcnemar']:.3g}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
-            f.write("\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, result)
     return result
