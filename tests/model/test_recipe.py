@@ -12,7 +12,7 @@ import unittest
 import numpy as np
 import torch
 
-from . import TRAIN_DIR, fer2013_path, write_subset
+from . import REPO, TRAIN_DIR, fer2013_path, write_subset
 from fer.augment import augment
 from fer.train import AUGMENT_PARTS, augment_options, class_weights
 
@@ -106,6 +106,47 @@ class TeacherCacheTest(unittest.TestCase):
             self.assertGreater(float((other_t - first).abs().max()), 1e-4)
             self.assertGreater(float((one - first).abs().max()), 1e-4)
             torch.testing.assert_close(fewer, first[:6])
+
+
+class ExportedTeacherTest(unittest.TestCase):
+    """train --teacher models/emonet-s.json: the shipped models teach through OpenCV DNN, so a user
+    without our checkpoints can distil them."""
+    XS = os.path.join(REPO, "models", "emonet-xs.json")
+
+    def setUp(self):
+        rng = np.random.default_rng(3)
+        self.faces = rng.integers(0, 256, (10, 48, 48)).astype(np.uint8)
+
+    def test_targets_are_the_daemons_probabilities_tempered(self):
+        from fer import evaluate
+        from fer.train import teacher_log_probs
+        net, meta = evaluate.load_model(self.XS)
+        with contextlib.redirect_stdout(io.StringIO()):
+            t1 = teacher_log_probs([self.XS], self.faces, 1.0, "cpu")
+            t4 = teacher_log_probs([self.XS], self.faces, 4.0, "cpu")
+        # T = 1: exactly what the daemon computes with mirror averaging.
+        daemon = evaluate.dnn_predict(net, self.faces, meta["normalization"], tta="hflip")
+        np.testing.assert_allclose(t1.exp().numpy(), daemon, atol=1e-5)
+        # T = 4: each view's probabilities p become p^(1/4), renormalised, then the views averaged.
+        views = []
+        for flip in (False, True):
+            x = evaluate.normalise(self.faces[:, :, ::-1] if flip else self.faces, meta["normalization"])
+            net.setInput(x)
+            q = net.forward().astype(np.float64) ** 0.25
+            views.append(q / q.sum(1, keepdims=True))
+        np.testing.assert_allclose(t4.exp().numpy(), (views[0] + views[1]) / 2, atol=1e-5)
+        entropy = lambda lp: -(lp.exp() * lp).sum(1)  # noqa: E731
+        self.assertTrue(bool((entropy(t4) > entropy(t1)).all()), "a higher temperature must flatten the targets")
+
+    def test_a_model_whose_onnx_does_not_match_its_metadata_is_refused(self):
+        import shutil
+        from fer.evaluate import ModelError
+        from fer.train import teacher_log_probs
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copy(self.XS, tmp)
+            shutil.copy(os.path.join(REPO, "models", "emonet-s.onnx"), os.path.join(tmp, "emonet-xs.onnx"))
+            with self.assertRaisesRegex(ModelError, "sha256"):
+                teacher_log_probs([os.path.join(tmp, "emonet-xs.json")], self.faces, 4.0, "cpu")
 
 
 class AblationCliTest(unittest.TestCase):

@@ -107,13 +107,41 @@ def predict(model, x, mean, std, batch=512, tta=False, device="cpu"):
     return probabilities(model, x, mean, std, batch, tta, device).cpu().numpy()
 
 
+def exported_teacher_probs(json_path, x, temperature):
+    """Tempered class probabilities [N,7] of an exported model (metadata .json + ONNX, as shipped
+    in models/), run through OpenCV DNN with its own normalisation, averaged over each face and
+    its mirror image. The ONNX graph ends in a softmax, and softmax(log(p) / T) equals
+    softmax(logits / T): the log-probabilities differ from the logits by one constant per face.
+    p is floored at 1e-30 so that a class the model rules out entirely stays finite."""
+    from .evaluate import load_model as load_exported, normalise
+    net, meta = load_exported(json_path)
+    out = []
+    for i in range(0, len(x), 512):
+        blob = normalise(x[i:i + 512], meta["normalization"])
+        p = 0
+        for view in (blob, np.ascontiguousarray(blob[:, :, :, ::-1])):
+            net.setInput(view)
+            p = p + F.softmax(torch.log(torch.from_numpy(net.forward().copy()).clamp_min(1e-30))
+                              / temperature, dim=1)
+        out.append(p / 2)
+    return torch.cat(out), meta
+
+
 def teacher_log_probs(paths, x, temperature, device):
     """Distillation targets, computed once: the log of the tempered class probabilities of the
-    teachers (trained checkpoints), averaged over the teachers and over each face and its mirror
-    image. x: uint8 [N,48,48]. Offline targets cost one forward pass per teacher per face instead
-    of one per training step; the student still sees augmented faces, as with FER+ soft labels."""
+    teachers, averaged over the teachers and over each face and its mirror image. A teacher is a
+    trained checkpoint (best.pt) or an exported model's metadata (.json, e.g. the shipped
+    models/emonet-s.json). x: uint8 [N,48,48]. Offline targets cost one forward pass per teacher
+    per face instead of one per training step; the student still sees augmented faces, as with
+    FER+ soft labels."""
     total = 0
     for path in paths:
+        if path.endswith(".json"):
+            p, meta = exported_teacher_probs(path, x, temperature)
+            acc = meta.get("evaluation", {}).get("accuracy", float("nan"))
+            print(f"teacher {path}: exported {meta.get('name')}, PublicTest {acc:.4f}", flush=True)
+            total = total + p.to(device)
+            continue
         model, ck = load_model(path, device)
         print(f"teacher {path}: {ck['arch']}, PublicTest {ck['public_test_acc']:.4f}", flush=True)
         total = total + probabilities(model, x, ck["mean"], ck["std"], batch=1024, tta=True, device=device,
