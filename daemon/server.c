@@ -16,7 +16,11 @@
 #define STATUS_INTERVAL_US (5 * 1000000LL)
 /* After SIGTERM, keep answering SHUTTING_DOWN until the socket has been quiet this long, so that
  * requests already on their way get a reply instead of silence. */
+/* After SIGTERM the daemon answers what arrives with SHUTTING_DOWN until 200 ms pass without a
+ * request, so that clients get that answer instead of a dropped connection; but at most 2 s, or
+ * one camera that keeps sending would hold the stop until systemd's SIGKILL. */
 #define DRAIN_QUIET_US (200 * 1000LL)
+#define DRAIN_MAX_US (2 * 1000 * 1000LL)
 
 typedef struct job {
         zframe_t *identity;
@@ -43,6 +47,7 @@ struct emo_server {
         unsigned n_workers, n_busy, n_alloc; /* started, busy, allocated slots */
         emo_queue_t *queue;
         bool draining;
+        int64_t drain_started_us;
         int64_t last_request_us; /* when the last request was read */
         uint64_t served;
         int64_t started_us;
@@ -215,6 +220,12 @@ static void handle_request(emo_server_t *s) {
                             EMO_PROTOCOL_VERSION);
                 goto out;
         }
+        /* A stopping daemon says so to everyone, health probes included: a load balancer must
+         * stop sending here, not read OK. */
+        if (s->draining) {
+                reply_error(s, identity, delimiter, req->request_id, EMO_STATUS_SHUTTING_DOWN, "emotiond is shutting down");
+                goto out;
+        }
         if (req->body_case == EMOTION__V1__REQUEST__BODY_HEALTH) {
                 reply_health(s, identity, delimiter, req->request_id);
                 goto out;
@@ -227,10 +238,6 @@ static void handle_request(emo_server_t *s) {
         if (!req->analyze->image) {
                 reply_error(s, identity, delimiter, req->request_id, EMO_STATUS_INVALID_REQUEST,
                             "analyze request without an image");
-                goto out;
-        }
-        if (s->draining) {
-                reply_error(s, identity, delimiter, req->request_id, EMO_STATUS_SHUTTING_DOWN, "emotiond is shutting down");
                 goto out;
         }
         job = calloc(1, sizeof(*job));
@@ -283,7 +290,7 @@ static void start_draining(emo_server_t *s, const char *why) {
         if (s->draining)
                 return;
         s->draining = true;
-        s->last_request_us = emo_now_us();
+        s->drain_started_us = s->last_request_us = emo_now_us();
         size_t queued = emo_queue_size(s->queue);
         log_info("Received %s, finishing %u request(s) in progress, refusing %zu queued", why, s->n_busy, queued);
         sd_notifyf(0, "STOPPING=1\nSTATUS=Stopping: finishing %u request(s)", s->n_busy);
@@ -319,7 +326,8 @@ int emo_server_run(emo_server_t *s, int signal_fd) {
 
         for (;;) {
                 int64_t now = emo_now_us();
-                if (s->draining && s->n_busy == 0 && now - s->last_request_us >= DRAIN_QUIET_US)
+                if (s->draining && s->n_busy == 0 &&
+                    (now - s->last_request_us >= DRAIN_QUIET_US || now - s->drain_started_us >= DRAIN_MAX_US))
                         break;
                 if (watchdog && now >= next_watchdog) {
                         /* Keep-alives vouch for the workers too: one stuck on a request for a whole
@@ -343,8 +351,13 @@ int emo_server_run(emo_server_t *s, int signal_fd) {
                 int64_t wake = next_status;
                 if (watchdog && next_watchdog < wake)
                         wake = next_watchdog;
-                if (s->draining && s->last_request_us + DRAIN_QUIET_US < wake)
-                        wake = s->last_request_us + DRAIN_QUIET_US;
+                if (s->draining) {
+                        int64_t end = s->last_request_us + DRAIN_QUIET_US;
+                        if (s->drain_started_us + DRAIN_MAX_US < end)
+                                end = s->drain_started_us + DRAIN_MAX_US;
+                        if (end < wake)
+                                wake = end;
+                }
                 long timeout_ms = wake > now ? (long) ((wake - now) / 1000) + 1 : 0;
                 int n = zmq_poll(items, (int) n_items, timeout_ms);
                 if (n < 0) {

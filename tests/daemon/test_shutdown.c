@@ -1,6 +1,8 @@
 /* Stopping and starting: SIGTERM drains (every request still gets exactly one reply, then exit 0),
  * and a daemon that cannot start says why on stderr and exits non-zero. */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +135,68 @@ Test(shutdown, sigterm_right_after_sending) {
         cr_expect_eq(status, 0, "emotiond exited with %d after SIGTERM; stderr:\n%s", status, log);
         cr_log_info("immediate SIGTERM: %d OK, %d SHUTTING_DOWN", t.ok, t.refused);
         emo_client_free(c);
+        emo_test_daemon_cleanup(&d);
+}
+
+/* A client that keeps sending, like a camera: every 10 ms a health request, replies counted. */
+typedef struct steady_sender {
+        const char *endpoint;
+        volatile bool stop;
+        int ok, refused, other;
+} steady_sender_t;
+
+static void *steady_send(void *arg) {
+        steady_sender_t *s = arg;
+        emo_client_t *c = NULL;
+        if (emo_client_new(s->endpoint, &c) < 0)
+                return NULL;
+        emo_health_request_t h = EMOTION__V1__HEALTH_REQUEST__INIT;
+        emo_request_t req = EMOTION__V1__REQUEST__INIT;
+        req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
+        req.health = &h;
+        while (!s->stop) {
+                uint64_t id;
+                if (emo_client_send(c, &req, 100, &id) < 0)
+                        continue;
+                emo_reply_t *r = NULL;
+                while (emo_client_recv(c, 10, &r) == 0) {
+                        if (r->status == EMO_STATUS_OK)
+                                s->ok++;
+                        else if (r->status == EMO_STATUS_SHUTTING_DOWN)
+                                s->refused++;
+                        else
+                                s->other++;
+                        emo_reply_free(r);
+                }
+        }
+        emo_client_free(c);
+        return NULL;
+}
+
+/* A client that never stops sending does not hold the stop: after SIGTERM the daemon answers it
+ * SHUTTING_DOWN (health requests too: a load balancer must see that the daemon is going) and
+ * exits 0 within its 2 s drain limit, not at systemd's stop timeout. */
+Test(shutdown, steady_sender_does_not_hold_the_stop) {
+        emo_test_daemon_t d;
+        emo_test_daemon_start(&d, NULL);
+        steady_sender_t s = { .endpoint = d.endpoint };
+        pthread_t th;
+        cr_assert_eq(pthread_create(&th, NULL, steady_send, &s), 0);
+        usleep(300 * 1000);
+        int ok_before = s.ok;
+        int64_t t0 = emo_now_us();
+        emo_test_daemon_signal(&d, SIGTERM);
+        int status = emo_test_daemon_wait(&d, 20000);
+        double seconds = (double) (emo_now_us() - t0) / 1e6;
+        s.stop = true;
+        pthread_join(th, NULL);
+        _cleanup_free_ char *log = emo_test_daemon_log(&d);
+        cr_expect_eq(status, 0, "emotiond exited with %d after SIGTERM; stderr:\n%s", status, log);
+        cr_expect_gt(ok_before, 0, "the sender got no OK health reply before SIGTERM");
+        cr_expect_gt(s.refused, 0, "no request got SHUTTING_DOWN while the daemon was stopping");
+        cr_expect_eq(s.other, 0, "%d replies were neither OK nor SHUTTING_DOWN", s.other);
+        cr_expect_lt(seconds, 5.0, "the daemon took %.1f s to stop under a steady sender", seconds);
+        cr_log_info("steady sender: stopped %.2f s after SIGTERM; %d OK, %d SHUTTING_DOWN", seconds, s.ok, s.refused);
         emo_test_daemon_cleanup(&d);
 }
 
