@@ -9,6 +9,9 @@
 #include "emo/labels.h"
 #include "emo/util.h"
 
+/* A client's face region may be at most this many times the image's longer side, in each direction. */
+#define REGION_MAX_FACTOR 4
+
 DEFINE_FREEP(emo_image_t, emo_image_free)
 
 struct emo_pipeline {
@@ -206,6 +209,14 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
                                 return error_reply(req, EMO_STATUS_INVALID_REQUEST,
                                                    "face region %zu (%d,%d %dx%d) does not overlap the %ux%u image", i,
                                                    b->x, b->y, b->width, b->height, width, height);
+                        /* Some margin past the border is fine (a face at the edge); a region many
+                         * times the image is a mistake, and its size would reach the arithmetic. */
+                        int64_t longest = width > height ? width : height;
+                        if ((int64_t) b->width > REGION_MAX_FACTOR * longest ||
+                            (int64_t) b->height > REGION_MAX_FACTOR * longest)
+                                return error_reply(req, EMO_STATUS_INVALID_REQUEST,
+                                                   "face region %zu (%dx%d) is more than %d times the %ux%u image", i,
+                                                   b->width, b->height, REGION_MAX_FACTOR, width, height);
                         p->boxes[i] = (emo_face_box_t) { b->x, b->y, b->width, b->height, 1.0f };
                 }
                 n = a->n_faces;

@@ -531,6 +531,9 @@ extern "C" emo_detector_t *emo_detector_free(emo_detector_t *d) {
         return NULL;
 }
 
+// The smallest input side YuNet's network accepts, with a margin (measured: 63 works, 60 fails).
+enum { YUNET_MIN_SIDE = 64 };
+
 // YuNet and Haar, on the image scaled down to max_side.
 static void classic_detect(emo_detector *d, const cv::Mat &src, std::vector<emo_face_box_t> &found) {
         double f = 1.0;
@@ -539,7 +542,11 @@ static void classic_detect(emo_detector *d, const cv::Mat &src, std::vector<emo_
                 f = (double) d->params.max_side / longest;
         cv::Mat small;
         if (f < 1.0)
-                cv::resize(src, small, cv::Size(), f, f, cv::INTER_AREA);
+                // An explicit size: with a factor alone a very thin image (2000x3) would round its
+                // short side to 0 pixels, which OpenCV refuses.
+                cv::resize(src, small,
+                           cv::Size(std::max(1, (int) std::lround(src.cols * f)), std::max(1, (int) std::lround(src.rows * f))),
+                           0, 0, cv::INTER_AREA);
         else
                 small = src;
         if (d->params.kind == EMO_DETECTOR_YUNET) {
@@ -548,6 +555,15 @@ static void classic_detect(emo_detector *d, const cv::Mat &src, std::vector<emo_
                         cv::cvtColor(small, bgr, cv::COLOR_GRAY2BGR);
                 else
                         bgr = small;
+                if (bgr.cols < YUNET_MIN_SIDE || bgr.rows < YUNET_MIN_SIDE) {
+                        // YuNet's network cannot take an input under about 63 pixels on a side
+                        // (OpenCV fails on a pooling layer): pad small images, such as a 48x48
+                        // FER2013 face, right and bottom, where the boxes keep their coordinates.
+                        cv::Mat padded;
+                        cv::copyMakeBorder(bgr, padded, 0, std::max(0, YUNET_MIN_SIDE - bgr.rows), 0,
+                                           std::max(0, YUNET_MIN_SIDE - bgr.cols), cv::BORDER_CONSTANT, cv::Scalar::all(0));
+                        bgr = padded;
+                }
                 d->yunet->setInputSize(bgr.size());
                 d->yunet->detect(bgr, faces);
                 for (int i = 0; i < faces.rows; i++) {
@@ -644,6 +660,34 @@ static cv::Rect frame_box(const emo_classifier_params_t &p, const emo_face_box_t
         return cv::Rect((int) std::lround(cx - side / 2), (int) std::lround(cy - side / 2), s, s);
 }
 
+// What padding want with the replicated border and scaling it to in gives, computed at the size
+// of in: the part of want inside the image (gray, at inside), widened by two pixels' worth of the
+// output where it borders padding (replicated, so the edge is not smoothed into the image's own
+// pixels), is scaled to its place in the input, and the rest is replicated from its border.
+static cv::Mat scaled_then_padded(const cv::Mat &gray, const cv::Rect &inside, const cv::Rect &want,
+                                  const cv::Size &in) {
+        // One axis: the margins added at each end (source pixels) and where the widened part lands.
+        auto place = [](int from, int to, int origin, int extent, int size, int *pre, int *post, int *lo, int *hi) {
+                double f = (double) size / extent;
+                int m = (int) std::ceil(2.0 / f);
+                *pre = std::min(m, from - origin);
+                *post = std::min(m, origin + extent - to);
+                from -= *pre;
+                to += *post;
+                *lo = std::min(size - 1, std::max(0, (int) std::lround((from - (double) origin) * f)));
+                *hi = std::min(size, std::max(*lo + 1, (int) std::lround((to - (double) origin) * f)));
+        };
+        int left, right, top, bottom, x0, x1, y0, y1;
+        place(inside.x, inside.x + inside.width, want.x, want.width, in.width, &left, &right, &x0, &x1);
+        place(inside.y, inside.y + inside.height, want.y, want.height, in.height, &top, &bottom, &y0, &y1);
+        cv::Mat widened, part, out;
+        cv::copyMakeBorder(gray, widened, top, bottom, left, right, cv::BORDER_REPLICATE);
+        cv::resize(widened, part, cv::Size(x1 - x0, y1 - y0), 0, 0,
+                   widened.cols > x1 - x0 ? cv::INTER_AREA : cv::INTER_LINEAR);
+        cv::copyMakeBorder(part, out, y0, in.height - y1, x0, in.width - x1, cv::BORDER_REPLICATE);
+        return out;
+}
+
 extern "C" int emo_classifier_classify(emo_classifier_t *c, const emo_image_t *img, const emo_face_box_t *boxes,
                                        size_t n, bool exact_crop, float (*ret_probs)[EMO_EMOTION_COUNT]) {
         return guard([&]() -> int {
@@ -666,17 +710,27 @@ extern "C" int emo_classifier_classify(emo_classifier_t *c, const emo_image_t *i
                                 cv::cvtColor(crop, gray, cv::COLOR_BGR2GRAY);
                         else
                                 gray = crop;
-                        if (inside != want) {
-                                cv::copyMakeBorder(gray, padded, inside.y - want.y, want.br().y - inside.br().y,
-                                                   inside.x - want.x, want.br().x - inside.br().x, cv::BORDER_REPLICATE);
-                                gray = padded;
-                        }
                         cv::Mat &face = c->crops[i];
-                        if (gray.size() == in)
-                                gray.copyTo(face);
-                        else
-                                cv::resize(gray, face, in, 0, 0,
-                                           gray.cols > in.width ? cv::INTER_AREA : cv::INTER_LINEAR);
+                        if (inside != want && (double) want.area() > 4.0 * inside.area() &&
+                            (double) want.area() > 4.0 * in.area()) {
+                                // Mostly outside the image: padding first would allocate the whole
+                                // region (a client may send a box far larger than its image). Scale
+                                // the part inside to where it lands in the model's input, then pad
+                                // there, so the cost stays that of the input.
+                                face = scaled_then_padded(gray, inside, want, in);
+                        } else {
+                                if (inside != want) {
+                                        cv::copyMakeBorder(gray, padded, inside.y - want.y, want.br().y - inside.br().y,
+                                                           inside.x - want.x, want.br().x - inside.br().x,
+                                                           cv::BORDER_REPLICATE);
+                                        gray = padded;
+                                }
+                                if (gray.size() == in)
+                                        gray.copyTo(face);
+                                else
+                                        cv::resize(gray, face, in, 0, 0,
+                                                   gray.cols > in.width ? cv::INTER_AREA : cv::INTER_LINEAR);
+                        }
                         if (c->params.tta_hflip)
                                 cv::flip(face, c->crops[n + i], 1);
                 }

@@ -348,6 +348,89 @@ Test(analyze, region_partly_outside_is_padded) {
         emo_test_daemon_stop(&daemon_);
 }
 
+/* The probabilities for a 48x48 GRAY8 image and one exact-crop client region. */
+static void classify_region(const uint8_t *px, int x, int y, int w, int h, float *ret) {
+        emo_test_req_t t;
+        emo_test_req_face48(&t, px);
+        t.box[0].x = x;
+        t.box[0].y = y;
+        t.box[0].width = w;
+        t.box[0].height = h;
+        emo_reply_t *r = emo_test_call(daemon_.endpoint, &t.req, 30000);
+        cr_assert_eq(r->status, EMO_STATUS_OK, "region %d,%d %dx%d: %s: %s", x, y, w, h, emo_status_name(r->status),
+                     r->message);
+        cr_assert_eq(r->analyze->n_faces, 1);
+        cr_assert_eq(r->analyze->faces[0]->n_probabilities, EMO_EMOTION_COUNT);
+        memcpy(ret, r->analyze->faces[0]->probabilities, sizeof(float) * EMO_EMOTION_COUNT);
+        emo_reply_free(r);
+}
+
+/* A region that lies mostly outside the image is scaled before it is padded (its cost must not
+ * grow with the region). It must still give what padding the whole region and scaling it would.
+ * For a 192x192 region centred on a 48x48 image whose columns are constant, 40 + 4x, that is
+ * worked out here exactly: scaling by 4 averages whole groups of 4 columns (72 / 4 = 18), so the
+ * model must see 18 columns of 40, 12 columns of 46 + 16m, 18 columns of 228. Then the same with
+ * rows, for the vertical placement. */
+Test(analyze, region_mostly_outside_gives_what_padding_would) {
+        static uint8_t cols[48 * 48], rows[48 * 48], want_cols[48 * 48], want_rows[48 * 48];
+        for (int y = 0; y < 48; y++)
+                for (int x = 0; x < 48; x++) {
+                        cols[y * 48 + x] = rows[x * 48 + y] = (uint8_t) (40 + 4 * x);
+                        int v = x < 18 ? 40 : x < 30 ? 46 + 16 * (x - 18) : 228;
+                        want_cols[y * 48 + x] = want_rows[x * 48 + y] = (uint8_t) v;
+                }
+        float got[EMO_EMOTION_COUNT], want[EMO_EMOTION_COUNT], plain[EMO_EMOTION_COUNT];
+        for (int axis = 0; axis < 2; axis++) {
+                classify_region(axis ? rows : cols, -72, -72, 192, 192, got);
+                classify_region(axis ? want_rows : want_cols, 0, 0, 48, 48, want);
+                for (int k = 0; k < EMO_EMOTION_COUNT; k++)
+                        cr_expect_float_eq(got[k], want[k], 1e-5, "%s, p[%d]: %g for the region, %g expected",
+                                           axis ? "rows" : "columns", k, got[k], want[k]);
+        }
+        /* The image itself is classified otherwise, so the comparison above can fail. */
+        classify_region(rows, 0, 0, 48, 48, plain);
+        float diff = 0;
+        for (int k = 0; k < EMO_EMOTION_COUNT; k++)
+                diff = fmaxf(diff, fabsf(plain[k] - want[k]));
+        cr_expect_gt(diff, 1e-4f, "the image and the padded region get the same probabilities");
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* A FER2013 face as a whole 48x48 image, through the detector: under YuNet's smallest input, so
+ * the daemon pads it; the answer is OK (it used to be INTERNAL). */
+Test(analyze, fer2013_sized_image_through_the_detector) {
+        size_t np;
+        const uint8_t *labels, *faces = emo_test_publictest(&np, &labels);
+        emo_test_req_t t;
+        emo_test_req_face48(&t, faces);
+        t.analyze.n_faces = 0;
+        t.analyze.exact_crop = false;
+        emo_reply_t *r = emo_test_call(daemon_.endpoint, &t.req, 30000);
+        cr_assert_eq(r->status, EMO_STATUS_OK, "%s: %s", emo_status_name(r->status), r->message);
+        cr_assert_str_eq(r->analyze->detector, "yunet");
+        cr_log_info("48x48 FER2013 face through YuNet: %zu face(s)", r->analyze->n_faces);
+        emo_reply_free(r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* A very thin image (2000x3, scaled for the detector to 320x0.48) is answered OK, with no face. */
+Test(analyze, very_thin_image_has_no_face) {
+        static uint8_t px[2000 * 3];
+        memset(px, 128, sizeof(px));
+        emo_test_req_t t;
+        emo_test_req_face48(&t, px);
+        t.analyze.n_faces = 0;
+        t.analyze.exact_crop = false;
+        t.image.width = 2000;
+        t.image.height = 3;
+        t.image.data.len = sizeof(px);
+        emo_reply_t *r = emo_test_call(daemon_.endpoint, &t.req, 30000);
+        cr_assert_eq(r->status, EMO_STATUS_OK, "%s: %s", emo_status_name(r->status), r->message);
+        cr_expect_eq(r->analyze->n_faces, 0);
+        emo_reply_free(r);
+        emo_test_daemon_stop(&daemon_);
+}
+
 /* The same pixels as a JPEG, as raw BGR24, as padded BGR24 and as RGB24 give the same answer; the
  * same bytes with the channel order wrongly declared do not (so the comparison can fail). */
 static emo_reply_t *analyze_raw(int format, const uint8_t *px, unsigned stride) {

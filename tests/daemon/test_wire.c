@@ -290,6 +290,32 @@ static size_t region_empty(zframe_t **fr, uint64_t *id) {
         return 1;
 }
 
+/* 60000x60000 on a 48x48 image: 3.6 GB had the daemon padded it out before scaling. */
+static size_t region_huge(zframe_t **fr, uint64_t *id) {
+        static uint8_t px[48 * 48];
+        emo_test_req_t t;
+        emo_test_req_face48(&t, px);
+        t.box[0].width = t.box[0].height = 60000;
+        t.req.protocol_version = EMO_PROTOCOL_VERSION;
+        t.req.request_id = *id = 1009;
+        fr[0] = pack(&t.req);
+        return 1;
+}
+
+/* Near INT32_MAX, where box arithmetic would overflow. */
+static size_t region_int_max(zframe_t **fr, uint64_t *id) {
+        static uint8_t px[48 * 48];
+        emo_test_req_t t;
+        emo_test_req_face48(&t, px);
+        t.box[0].x = -2147483647;
+        t.box[0].width = 2147483647;
+        t.box[0].height = 48;
+        t.req.protocol_version = EMO_PROTOCOL_VERSION;
+        t.req.request_id = *id = 1010;
+        fr[0] = pack(&t.req);
+        return 1;
+}
+
 static size_t unknown_language(zframe_t **fr, uint64_t *id) {
         static uint8_t px[48 * 48];
         emo_test_req_t t;
@@ -336,6 +362,8 @@ static bad_input_t bad_inputs[] = {
         { "face region outside the image", EMO_STATUS_INVALID_REQUEST, region_outside, false },
         { "face region without area", EMO_STATUS_INVALID_REQUEST, region_empty, false },
         { "unknown language", EMO_STATUS_INVALID_REQUEST, unknown_language, false },
+        { "face region 60000x60000 on a 48x48 image", EMO_STATUS_INVALID_REQUEST, region_huge, false },
+        { "face region near INT32_MAX", EMO_STATUS_INVALID_REQUEST, region_int_max, false },
         { "message over max_message_bytes", EMO_STATUS_IMAGE_TOO_LARGE, over_message_limit, true },
 };
 
