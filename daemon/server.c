@@ -205,7 +205,14 @@ static void handle_request(emo_server_t *s) {
                             (unsigned long long) s->config->max_message_bytes);
                 goto out;
         }
-        if (emo_request_unpack(zframe_data(body), zframe_size(body), &req) < 0) {
+        int r = emo_request_unpack(zframe_data(body), zframe_size(body), &req);
+        if (r == -E2BIG) {
+                reply_error(s, identity, delimiter, 0, EMO_STATUS_INVALID_REQUEST,
+                            "message of %zu bytes decodes to more than twice its size (too many fields)",
+                            zframe_size(body));
+                goto out;
+        }
+        if (r < 0) {
                 reply_error(s, identity, delimiter, 0, EMO_STATUS_INVALID_REQUEST, "not an emotion.v1.Request message");
                 goto out;
         }
@@ -250,7 +257,7 @@ static void handle_request(emo_server_t *s) {
         job->req = req;
         job->received_us = now;
         job->deadline_us = req->analyze->deadline_ms ? now + (int64_t) req->analyze->deadline_ms * 1000 : 0;
-        int r = emo_queue_push(s->queue, job->stream, job);
+        r = emo_queue_push(s->queue, job->stream, job);
         if (r < 0) {
                 reply_error(s, identity, delimiter, req->request_id,
                             r == -ENOBUFS ? EMO_STATUS_OVERLOADED : EMO_STATUS_INTERNAL,

@@ -1,6 +1,9 @@
 #include "emo/protocol.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 const char *emo_status_name(int status) {
         /* Kept in step with the Status enum by tests/unit/test_protocol.c, which compares this
@@ -36,10 +39,35 @@ const char *emo_dialogue_kind_name(int kind) {
         }
 }
 
+/* protobuf-c allocates every decoded message, repeated element and unknown field on its own: an
+ * empty Box costs 2 bytes on the wire and about 50 in memory, so a message of empty boxes would
+ * expand 25 times. Decoding through this allocator stops at a budget instead. */
+typedef struct budget {
+        size_t used, limit;
+        bool exceeded;
+} budget_t;
+
+static void *budget_alloc(void *data, size_t size) {
+        budget_t *b = data;
+        if (size > b->limit - b->used) {
+                b->exceeded = true;
+                return NULL;
+        }
+        b->used += size;
+        return malloc(size);
+}
+
+static void budget_free(void *data, void *p) {
+        (void) data;
+        free(p);
+}
+
 int emo_request_unpack(const void *data, size_t len, emo_request_t **ret) {
-        emo_request_t *r = emotion__v1__request__unpack(NULL, len, data);
+        budget_t b = { .limit = len > (SIZE_MAX - EMO_UNPACK_SLACK) / 2 ? SIZE_MAX : 2 * len + EMO_UNPACK_SLACK };
+        ProtobufCAllocator allocator = { .alloc = budget_alloc, .free = budget_free, .allocator_data = &b };
+        emo_request_t *r = emotion__v1__request__unpack(&allocator, len, data);
         if (!r)
-                return -EPROTO;
+                return b.exceeded ? -E2BIG : -EPROTO;
         *ret = r;
         return 0;
 }

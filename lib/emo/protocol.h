@@ -45,7 +45,10 @@ const char *emo_status_name(int status);
 const char *emo_dialogue_kind_name(int kind);
 
 /* Decode a Request/Reply from len bytes. On success *ret owns the message (free with
- * emo_request_free/emo_reply_free). -EPROTO when the bytes are not a valid message. */
+ * emo_request_free/emo_reply_free). -EPROTO when the bytes are not a valid message. A Request
+ * may take at most 2 * len + EMO_UNPACK_SLACK bytes once decoded (its image bytes are copied
+ * once); one that needs more, such as a message of millions of empty fields, is -E2BIG. */
+#define EMO_UNPACK_SLACK (256 * 1024)
 int emo_request_unpack(const void *data, size_t len, emo_request_t **ret);
 int emo_reply_unpack(const void *data, size_t len, emo_reply_t **ret);
 void emo_request_free(emo_request_t *req);

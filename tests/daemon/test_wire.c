@@ -118,6 +118,7 @@ typedef struct bad_input {
         /* Fills frames (at most 3) and returns how many; *ret_id: the id the reply must carry. */
         size_t (*make)(zframe_t **frames, uint64_t *ret_id);
         bool big_daemon_limit; /* start the daemon with --set max_message_bytes=100000 */
+        const char *says;      /* NULL, or what the reply's message must contain */
 } bad_input_t;
 
 static zframe_t *pack(emo_request_t *req) {
@@ -343,28 +344,54 @@ static size_t over_message_limit(zframe_t **fr, uint64_t *id) {
         return 1;
 }
 
+/* A valid Request whose AnalyzeRequest holds 400,000 empty face boxes: 800 kB on the wire, about
+ * 20 MB decoded. Built by hand: tag 0x32 is field 6 (faces), length-delimited. */
+static size_t many_empty_boxes(zframe_t **fr, uint64_t *id) {
+        enum { N = 400000 };
+        size_t inner = 2 * N, n = 0;
+        uint8_t *buf = malloc(inner + 32);
+        cr_assert_not_null(buf);
+        buf[n++] = 0x08; /* protocol_version = 1 */
+        buf[n++] = EMO_PROTOCOL_VERSION;
+        buf[n++] = 0x52; /* field 10 (analyze), length-delimited */
+        for (size_t v = inner; ; v >>= 7) { /* varint length */
+                buf[n++] = (uint8_t) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+                if (v <= 0x7f)
+                        break;
+        }
+        for (size_t i = 0; i < N; i++) {
+                buf[n++] = 0x32;
+                buf[n++] = 0x00;
+        }
+        fr[0] = zframe_new(buf, n);
+        free(buf);
+        *id = 0; /* refused before the id is known */
+        return 1;
+}
+
 static bad_input_t bad_inputs[] = {
-        { "random bytes", EMO_STATUS_INVALID_REQUEST, random_bytes, false },
-        { "truncated protobuf", EMO_STATUS_INVALID_REQUEST, truncated_protobuf, false },
-        { "protocol_version 7", EMO_STATUS_UNSUPPORTED_VERSION, version_7, false },
-        { "protocol_version missing", EMO_STATUS_INVALID_REQUEST, version_missing, false },
-        { "neither analyze nor health", EMO_STATUS_INVALID_REQUEST, no_body, false },
-        { "analyze without image", EMO_STATUS_INVALID_REQUEST, analyze_without_image, false },
-        { "image format 99", EMO_STATUS_UNSUPPORTED_FORMAT, format_99, false },
-        { "image format unspecified", EMO_STATUS_UNSUPPORTED_FORMAT, format_unspecified, false },
-        { "text file as image", EMO_STATUS_DECODE_FAILED, text_file, false },
-        { "truncated JPEG", EMO_STATUS_DECODE_FAILED, truncated_jpeg, false },
-        { "PNG header of 100000x100000", EMO_STATUS_IMAGE_TOO_LARGE, huge_png, false },
-        { "GRAY8 data of the wrong size", EMO_STATUS_INVALID_REQUEST, gray8_wrong_size, false },
-        { "empty message", EMO_STATUS_INVALID_REQUEST, empty_message, false },
-        { "3-frame message", EMO_STATUS_INVALID_REQUEST, three_frames, false },
-        { "2 frames, first not empty", EMO_STATUS_INVALID_REQUEST, two_frames_without_delimiter, false },
-        { "face region outside the image", EMO_STATUS_INVALID_REQUEST, region_outside, false },
-        { "face region without area", EMO_STATUS_INVALID_REQUEST, region_empty, false },
-        { "unknown language", EMO_STATUS_INVALID_REQUEST, unknown_language, false },
-        { "face region 60000x60000 on a 48x48 image", EMO_STATUS_INVALID_REQUEST, region_huge, false },
-        { "face region near INT32_MAX", EMO_STATUS_INVALID_REQUEST, region_int_max, false },
-        { "message over max_message_bytes", EMO_STATUS_IMAGE_TOO_LARGE, over_message_limit, true },
+        { "random bytes", EMO_STATUS_INVALID_REQUEST, random_bytes, false, NULL },
+        { "truncated protobuf", EMO_STATUS_INVALID_REQUEST, truncated_protobuf, false, NULL },
+        { "protocol_version 7", EMO_STATUS_UNSUPPORTED_VERSION, version_7, false, NULL },
+        { "protocol_version missing", EMO_STATUS_INVALID_REQUEST, version_missing, false, NULL },
+        { "neither analyze nor health", EMO_STATUS_INVALID_REQUEST, no_body, false, NULL },
+        { "analyze without image", EMO_STATUS_INVALID_REQUEST, analyze_without_image, false, NULL },
+        { "image format 99", EMO_STATUS_UNSUPPORTED_FORMAT, format_99, false, NULL },
+        { "image format unspecified", EMO_STATUS_UNSUPPORTED_FORMAT, format_unspecified, false, NULL },
+        { "text file as image", EMO_STATUS_DECODE_FAILED, text_file, false, NULL },
+        { "truncated JPEG", EMO_STATUS_DECODE_FAILED, truncated_jpeg, false, NULL },
+        { "PNG header of 100000x100000", EMO_STATUS_IMAGE_TOO_LARGE, huge_png, false, NULL },
+        { "GRAY8 data of the wrong size", EMO_STATUS_INVALID_REQUEST, gray8_wrong_size, false, NULL },
+        { "empty message", EMO_STATUS_INVALID_REQUEST, empty_message, false, NULL },
+        { "3-frame message", EMO_STATUS_INVALID_REQUEST, three_frames, false, NULL },
+        { "2 frames, first not empty", EMO_STATUS_INVALID_REQUEST, two_frames_without_delimiter, false, NULL },
+        { "face region outside the image", EMO_STATUS_INVALID_REQUEST, region_outside, false, NULL },
+        { "face region without area", EMO_STATUS_INVALID_REQUEST, region_empty, false, NULL },
+        { "unknown language", EMO_STATUS_INVALID_REQUEST, unknown_language, false, NULL },
+        { "face region 60000x60000 on a 48x48 image", EMO_STATUS_INVALID_REQUEST, region_huge, false, NULL },
+        { "face region near INT32_MAX", EMO_STATUS_INVALID_REQUEST, region_int_max, false, NULL },
+        { "message over max_message_bytes", EMO_STATUS_IMAGE_TOO_LARGE, over_message_limit, true, NULL },
+        { "400,000 empty face boxes", EMO_STATUS_INVALID_REQUEST, many_empty_boxes, false, "decodes to more" },
 };
 
 #define N_BAD (sizeof(bad_inputs) / sizeof(bad_inputs[0]))
@@ -400,6 +427,9 @@ ParameterizedTest(size_t *index, bad_input, gets_its_status_and_daemon_keeps_ser
                      (unsigned long long) r->request_id, (unsigned long long) id);
         cr_expect_eq(r->protocol_version, EMO_PROTOCOL_VERSION);
         cr_expect(r->message && r->message[0], "%s: no human-readable message", bad->name);
+        if (bad->says)
+                cr_expect(r->message && strstr(r->message, bad->says), "%s: the message \"%s\" does not say \"%s\"",
+                          bad->name, r->message, bad->says);
         cr_expect_eq(r->body_case, EMOTION__V1__REPLY__BODY__NOT_SET, "%s: an error reply carries a body", bad->name);
         emo_reply_free(r);
         for (size_t i = 0; i < n; i++)
