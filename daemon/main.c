@@ -224,7 +224,7 @@ int main(int argc, char **argv) {
         signal(SIGPIPE, SIG_IGN);
 
         tune_malloc();
-        emo_vision_init(config.max_pixels, (int) config.threads);
+        emo_vision_init((int) config.threads);
         emo_device_t want, device;
         emo_device_from_name(config.device, &want);
         if ((r = emo_device_resolve(want, &device)) < 0) {

@@ -40,7 +40,7 @@ static void help(void) {
         printf("Usage: %s analyze [OPTION]... FILE...\n"
                "Find the faces in each image FILE ('-' reads standard input) and show the emotion,\n"
                "confidence and emoji of each, and the dialogue line emotiond chose for the image.\n"
-               "Any format the daemon decodes (JPEG, PNG, BMP, WebP, TIFF, PNM).\n"
+               "Formats: JPEG, PNG, WebP, BMP, TIFF, PNM.\n"
                "\n"
                "      --json           one JSON object per FILE and line, in input order\n"
                "      --lang LANG      dialogue language, e.g. fr or en (default: the daemon's)\n"

@@ -3,6 +3,7 @@
 #include "vision.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <csetjmp>
@@ -70,12 +71,7 @@ extern "C" const char *emo_vision_last_error(void) {
         return last_error.c_str();
 }
 
-extern "C" void emo_vision_init(uint64_t max_pixels, int threads) {
-        // OpenCV reads this once, at its first decode, and then refuses larger images in every
-        // decoder before allocating: the backstop for formats emo_image_probe cannot read.
-        char buf[32];
-        snprintf(buf, sizeof(buf), "%llu", (unsigned long long) max_pixels);
-        setenv("OPENCV_IO_MAX_IMAGE_PIXELS", buf, 1);
+extern "C" void emo_vision_init(int threads) {
         try {
                 cv::setNumThreads(threads);
         } catch (...) {
@@ -116,6 +112,93 @@ static uint32_t be32(const unsigned char *p) {
         return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
 }
 
+static uint32_t le32(const unsigned char *p) {
+        return (uint32_t) p[3] << 24 | (uint32_t) p[2] << 16 | (uint32_t) p[1] << 8 | p[0];
+}
+
+// BMP: the BITMAPCOREHEADER (12 bytes) has 16-bit sizes, every later header 32-bit signed ones at
+// offsets 18 and 22 of the file; a negative height means rows stored top-down.
+static int probe_bmp(const unsigned char *p, size_t len, unsigned *w, unsigned *h) {
+        if (len < 26)
+                return fail(-EBADMSG, "truncated BMP header");
+        uint32_t dib = le32(p + 14);
+        int64_t width, height;
+        if (dib == 12) {
+                width = p[18] | p[19] << 8;
+                height = p[20] | p[21] << 8;
+        } else if (dib >= 40) {
+                width = (int32_t) le32(p + 18);
+                height = (int32_t) le32(p + 22);
+        } else
+                return fail(-EBADMSG, "broken BMP header");
+        if (height < 0)
+                height = -height;
+        if (width <= 0 || height <= 0)
+                return fail(-EBADMSG, "BMP header without pixels");
+        *w = (unsigned) std::min<int64_t>(width, UINT32_MAX);
+        *h = (unsigned) std::min<int64_t>(height, UINT32_MAX);
+        return 0;
+}
+
+// TIFF: the first image file directory's ImageWidth (256) and ImageLength (257), SHORT or LONG,
+// in the file's byte order. That is the page OpenCV decodes.
+static int probe_tiff(const unsigned char *p, size_t len, unsigned *w, unsigned *h) {
+        const bool le = p[0] == 'I';
+        auto u16 = [&](size_t o) -> uint32_t { return le ? p[o] | p[o + 1] << 8 : p[o] << 8 | p[o + 1]; };
+        auto u32 = [&](size_t o) -> uint32_t { return le ? le32(p + o) : be32(p + o); };
+        if (len < 8)
+                return fail(-EBADMSG, "truncated TIFF header");
+        size_t ifd = u32(4);
+        if (ifd > len || len - ifd < 2)
+                return fail(-EBADMSG, "TIFF directory outside the file");
+        size_t n = u16(ifd);
+        if ((len - ifd - 2) / 12 < n)
+                return fail(-EBADMSG, "truncated TIFF directory");
+        int64_t width = -1, height = -1;
+        for (size_t i = 0; i < n; i++) {
+                size_t e = ifd + 2 + 12 * i;
+                uint32_t tag = u16(e), type = u16(e + 2), count = u32(e + 4);
+                if ((tag != 256 && tag != 257) || count != 1 || (type != 3 && type != 4))
+                        continue;
+                int64_t v = type == 3 ? u16(e + 8) : u32(e + 8);
+                (tag == 256 ? width : height) = v;
+        }
+        if (width <= 0 || height <= 0)
+                return fail(-EBADMSG, "TIFF directory without image width and length");
+        *w = (unsigned) std::min<int64_t>(width, UINT32_MAX);
+        *h = (unsigned) std::min<int64_t>(height, UINT32_MAX);
+        return 0;
+}
+
+// PNM (P1-P6): the magic number, then width and height as decimal text, with whitespace and
+// '#' comments between the fields.
+static int probe_pnm(const unsigned char *p, size_t len, unsigned *w, unsigned *h) {
+        size_t i = 2;
+        uint64_t v[2];
+        for (int k = 0; k < 2; k++) {
+                for (;;) {
+                        while (i < len && isspace(p[i]))
+                                i++;
+                        if (i < len && p[i] == '#') {
+                                while (i < len && p[i] != '\n' && p[i] != '\r')
+                                        i++;
+                                continue;
+                        }
+                        break;
+                }
+                if (i >= len || !isdigit(p[i]))
+                        return fail(-EBADMSG, "broken PNM header");
+                v[k] = 0;
+                while (i < len && isdigit(p[i]) && v[k] <= UINT32_MAX)
+                        v[k] = v[k] * 10 + (uint64_t) (p[i++] - '0');
+        }
+        if (v[0] == 0 || v[1] == 0)
+                return fail(-EBADMSG, "PNM header without pixels");
+        *w = (unsigned) std::min<uint64_t>(v[0], UINT32_MAX);
+        *h = (unsigned) std::min<uint64_t>(v[1], UINT32_MAX);
+        return 0;
+}
+
 extern "C" int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height) {
         const unsigned char *p = static_cast<const unsigned char *>(data);
         static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
@@ -130,6 +213,12 @@ extern "C" int emo_image_probe(const void *data, size_t len, unsigned *ret_width
                 *ret_height = be32(p + 20);
                 return 0;
         }
+        if (len >= 2 && p[0] == 'B' && p[1] == 'M')
+                return probe_bmp(p, len, ret_width, ret_height);
+        if (len >= 4 && (memcmp(p, "II*\0", 4) == 0 || memcmp(p, "MM\0*", 4) == 0))
+                return probe_tiff(p, len, ret_width, ret_height);
+        if (len >= 2 && p[0] == 'P' && p[1] >= '1' && p[1] <= '6')
+                return probe_pnm(p, len, ret_width, ret_height);
         if (len >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0) {
                 int w, h;
                 if (!WebPGetInfo(p, len, &w, &h))
@@ -168,9 +257,15 @@ extern "C" int emo_image_decode(const void *data, size_t len, uint64_t max_pixel
                         return fail(-EBADMSG, "empty image");
                 unsigned w, h;
                 int r = emo_image_probe(data, len, &w, &h);
-                if (r == -EBADMSG)
+                if (r == -ENOTSUP)
+                        // Only formats whose size can be read before decoding: OpenCV's own limit
+                        // (OPENCV_IO_MAX_IMAGE_PIXELS) is fixed when the library loads, at 2^30
+                        // pixels, far above max_pixels.
+                        return fail(-EBADMSG, "not an image in a format this daemon decodes "
+                                              "(JPEG, PNG, WebP, BMP, TIFF, PNM)");
+                if (r < 0)
                         return r;
-                if (r >= 0 && (r = check_size(w, h, max_pixels)) < 0)
+                if ((r = check_size(w, h, max_pixels)) < 0)
                         return r;
                 bool is_jpeg = len >= 3 && p[0] == 0xff && p[1] == 0xd8;
                 if (is_jpeg && jpeg_truncated(p, len))
@@ -180,7 +275,7 @@ extern "C" int emo_image_decode(const void *data, size_t len, uint64_t max_pixel
                 try {
                         m = cv::imdecode(buf, cv::IMREAD_COLOR);
                 } catch (const cv::Exception &e) {
-                        // OPENCV_IO_MAX_IMAGE_PIXELS tripped inside a decoder we could not probe.
+                        // OpenCV's own size limit tripped: its decoder read the header otherwise than ours.
                         if (strstr(e.what(), "validateInputImageSize"))
                                 return fail(-E2BIG, "image dimensions over the limit");
                         return fail(-EBADMSG, std::string("cannot decode image: ") + e.what());

@@ -21,10 +21,9 @@ extern "C" {
  * valid until the next vision call in the same thread. */
 const char *emo_vision_last_error(void);
 
-/* Process-wide setup, before any other call: cap on decoded pixels (also applied inside OpenCV's
- * decoders as a second line of defence) and the number of threads OpenCV may use per call
- * (1 when each worker owns a core). */
-void emo_vision_init(uint64_t max_pixels, int threads);
+/* Process-wide setup, before any other call: the number of threads OpenCV may use per call (1
+ * when each worker owns a core). */
+void emo_vision_init(int threads);
 
 /* ---- images ---------------------------------------------------------------------------------- */
 
@@ -36,9 +35,9 @@ typedef enum emo_pixel_format {
         EMO_PIXEL_RGB24,
 } emo_pixel_format_t;
 
-/* Read the dimensions from an encoded image's header without decoding it (JPEG, PNG, WebP).
- * -ENOTSUP for other formats (emo_image_decode still bounds them), -EBADMSG for a header that
- * is broken or truncated. */
+/* Read the dimensions from an encoded image's header without decoding it (JPEG, PNG, WebP, BMP,
+ * TIFF, PNM). -ENOTSUP for other formats, which emo_image_decode refuses for that reason;
+ * -EBADMSG for a header that is broken or truncated. */
 int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height);
 
 /* Decode an encoded image. Dimensions are checked against max_pixels before any pixel memory is

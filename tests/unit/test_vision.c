@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <jpeglib.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 #define MAX_PIXELS 40000000ull
 
 static void init(void) {
-        emo_vision_init(MAX_PIXELS, 1);
+        emo_vision_init(1);
 }
 
 TestSuite(vision, .init = init);
@@ -132,6 +133,148 @@ Test(vision, decompression_bomb_refused_before_allocation) {
         /* A header within the limits but no pixel data is a broken image, not a big one. */
         n = png_header(png, 100, 100);
         cr_assert_eq(emo_image_decode(png, n, MAX_PIXELS, &img), -EBADMSG);
+}
+
+/* Small encoders for the formats whose headers the daemon reads itself, so that a header can
+ * claim any size. Each writes a complete file of width x height grey pixels (value 0x80) when the
+ * size is small, and just the header otherwise (pixels = false). */
+static void put16(unsigned char *p, unsigned v) {
+        p[0] = (unsigned char) v;
+        p[1] = (unsigned char) (v >> 8);
+}
+
+static void put32(unsigned char *p, uint32_t v) {
+        put16(p, v & 0xffff);
+        put16(p + 2, v >> 16);
+}
+
+/* 24-bit BMP with a 40-byte BITMAPINFOHEADER; rows padded to 4 bytes. */
+static unsigned char *make_bmp(unsigned w, unsigned h, bool pixels, size_t *ret_len) {
+        size_t row = ((size_t) w * 3 + 3) & ~(size_t) 3, data = pixels ? row * h : 0, len = 54 + data;
+        unsigned char *p = calloc(1, len);
+        cr_assert_not_null(p);
+        p[0] = 'B';
+        p[1] = 'M';
+        put32(p + 2, (uint32_t) len);
+        put32(p + 10, 54);
+        put32(p + 14, 40);
+        put32(p + 18, w);
+        put32(p + 22, h);
+        put16(p + 26, 1);
+        put16(p + 28, 24);
+        put32(p + 34, (uint32_t) (row * h));
+        memset(p + 54, 0x80, data);
+        *ret_len = len;
+        return p;
+}
+
+/* Little-endian uncompressed 8-bit grey TIFF, one strip. */
+static unsigned char *make_tiff(unsigned w, unsigned h, bool pixels, size_t *ret_len) {
+        static const uint16_t tags[] = { 256, 257, 258, 259, 262, 273, 277, 278, 279 };
+        enum { N = sizeof(tags) / sizeof(tags[0]), IFD = 8, DATA = IFD + 2 + 12 * N + 4 };
+        size_t data = pixels ? (size_t) w * h : 0, len = DATA + data;
+        unsigned char *p = calloc(1, len);
+        cr_assert_not_null(p);
+        memcpy(p, "II*\0", 4);
+        put32(p + 4, IFD);
+        put16(p + IFD, N);
+        const uint32_t values[] = { w, h, 8, 1, 1, DATA, 1, h, (uint32_t) ((size_t) w * h) };
+        for (int i = 0; i < N; i++) {
+                unsigned char *e = p + IFD + 2 + 12 * i;
+                put16(e, tags[i]);
+                put16(e + 2, 4); /* LONG */
+                put32(e + 4, 1);
+                put32(e + 8, values[i]);
+        }
+        memset(p + DATA, 0x80, data);
+        *ret_len = len;
+        return p;
+}
+
+/* Binary PGM (P5), with a comment in the header. */
+static unsigned char *make_pgm(unsigned w, unsigned h, bool pixels, size_t *ret_len) {
+        char head[64];
+        int n = snprintf(head, sizeof(head), "P5\n# emotiond test\n%u %u\n255\n", w, h);
+        size_t data = pixels ? (size_t) w * h : 0;
+        unsigned char *p = malloc((size_t) n + data);
+        cr_assert_not_null(p);
+        memcpy(p, head, (size_t) n);
+        memset(p + n, 0x80, data);
+        *ret_len = (size_t) n + data;
+        return p;
+}
+
+typedef unsigned char *(*make_fn)(unsigned, unsigned, bool, size_t *);
+
+/* Each format: the header is read (sizes as written), a small file decodes, and a header that
+ * claims 30000 x 30000 is refused as too large before decoding, under a 2 GiB address-space cap
+ * (OpenCV would have allocated 2.7 GB for it). */
+Test(vision, bmp_tiff_pnm_are_probed_before_decoding) {
+#ifndef __SANITIZE_ADDRESS__
+        struct rlimit rl = { 2ull << 30, 2ull << 30 };
+        cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
+#endif
+        const struct {
+                const char *name;
+                make_fn make;
+        } formats[] = { { "BMP", make_bmp }, { "TIFF", make_tiff }, { "PGM", make_pgm } };
+        for (size_t f = 0; f < sizeof(formats) / sizeof(formats[0]); f++) {
+                size_t len;
+                unsigned char *p = formats[f].make(1920, 1080, false, &len);
+                unsigned w = 0, h = 0;
+                cr_expect_eq(emo_image_probe(p, len, &w, &h), 0, "%s: %s", formats[f].name, emo_vision_last_error());
+                cr_expect(w == 1920 && h == 1080, "%s: probed %ux%u", formats[f].name, w, h);
+                free(p);
+
+                p = formats[f].make(7, 5, true, &len);
+                emo_image_t *img = NULL;
+                cr_expect_eq(emo_image_decode(p, len, MAX_PIXELS, &img), 0, "%s: %s", formats[f].name,
+                             emo_vision_last_error());
+                if (img)
+                        cr_expect(emo_image_width(img) == 7 && emo_image_height(img) == 5, "%s: decoded %ux%u",
+                                  formats[f].name, emo_image_width(img), emo_image_height(img));
+                img = emo_image_free(img);
+                free(p);
+
+                p = formats[f].make(30000, 30000, false, &len);
+                cr_expect_eq(emo_image_decode(p, len, MAX_PIXELS, &img), -E2BIG, "%s: %s", formats[f].name,
+                             emo_vision_last_error());
+                cr_expect_null(img);
+                free(p);
+        }
+}
+
+/* A format that OpenCV could decode but whose size the daemon cannot read first (here a Sun
+ * raster header claiming 30000 x 30000) is refused, saying which formats are taken. */
+Test(vision, formats_without_a_probe_are_refused) {
+        unsigned char ras[32] = { 0x59, 0xa6, 0x6a, 0x95 };
+        for (int i = 0; i < 4; i++) {
+                ras[4 + i] = (unsigned char) (30000u >> (24 - 8 * i));
+                ras[8 + i] = (unsigned char) (30000u >> (24 - 8 * i));
+        }
+        ras[15] = 8; /* depth */
+        unsigned w, h;
+        cr_assert_eq(emo_image_probe(ras, sizeof(ras), &w, &h), -ENOTSUP);
+        emo_image_t *img = NULL;
+        cr_assert_eq(emo_image_decode(ras, sizeof(ras), MAX_PIXELS, &img), -EBADMSG);
+        cr_assert_null(img);
+        cr_assert_not_null(strstr(emo_vision_last_error(), "JPEG, PNG, WebP, BMP, TIFF, PNM"), "message: %s",
+                           emo_vision_last_error());
+}
+
+/* Broken headers of the probed formats are decode failures, not crashes or huge reads. */
+Test(vision, broken_bmp_tiff_pnm_headers) {
+        unsigned w = 7, h = 7;
+        cr_expect_eq(emo_image_probe("BM\0\0", 4, &w, &h), -EBADMSG, "BMP cut short");
+        unsigned char tiff[16] = { 'I', 'I', '*', 0, 0xff, 0xff, 0xff, 0x7f };
+        cr_expect_eq(emo_image_probe(tiff, sizeof(tiff), &w, &h), -EBADMSG, "TIFF directory past the end");
+        tiff[4] = 8;
+        tiff[5] = tiff[6] = tiff[7] = 0;
+        tiff[8] = 0xff; /* 255 entries announced, none there */
+        cr_expect_eq(emo_image_probe(tiff, sizeof(tiff), &w, &h), -EBADMSG, "TIFF directory cut short");
+        cr_expect_eq(emo_image_probe("P5\n# only a comment", 20, &w, &h), -EBADMSG, "PNM without sizes");
+        cr_expect_eq(emo_image_probe("P6 0 10 255\n", 12, &w, &h), -EBADMSG, "PNM of zero width");
+        cr_expect_eq(w, 7, "outputs untouched on failure");
 }
 
 Test(vision, truncated_jpeg) {
