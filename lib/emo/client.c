@@ -19,6 +19,10 @@ static int open_socket(emo_client_t *c) {
         zsock_set_linger(s, 0);
         if (zsock_connect(s, "%s", c->endpoint) < 0) {
                 int r = -(zmq_errno() ?: EINVAL);
+                /* A scheme libzmq does not know (http://) or cannot use with DEALER is a malformed
+                 * endpoint too, not a transient failure. */
+                if (r == -EPROTONOSUPPORT || r == -ENOCOMPATPROTO)
+                        r = -EINVAL;
                 zsock_destroy(&s);
                 return r;
         }

@@ -249,6 +249,11 @@ Test(cli, usage_errors_exit_2) {
         emo_test_run(argv, NULL, 10000, &r);
         cr_expect_eq(r.status, 2, "malformed endpoint: exit %d", r.status);
         emo_test_run_done(&r);
+        const char *http[] = { emo_test_emotion(), "--server", "http://127.0.0.1:5555", "health", NULL };
+        emo_test_run(http, NULL, 10000, &r);
+        cr_expect_eq(r.status, 2, "endpoint with an unknown scheme: exit %d", r.status);
+        cr_expect(strstr(r.err, "invalid endpoint"), "stderr: %s", r.err);
+        emo_test_run_done(&r);
         emo_test_daemon_stop(&daemon_);
 }
 
