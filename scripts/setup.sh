@@ -30,7 +30,7 @@ packages=(build-essential cmake pkg-config git ca-certificates curl
           libjpeg-dev libwebp-dev libssl-dev zlib1g-dev
           libavformat-dev libavcodec-dev libavdevice-dev libswscale-dev libavutil-dev)
 if [ "$tests" = 1 ]; then
-        packages+=(libcriterion-dev python3 python3-numpy python3-opencv python3-torch python3-onnx python3-matplotlib)
+        packages+=(libcriterion-dev systemd python3 python3-numpy python3-opencv python3-torch python3-onnx python3-matplotlib)
 fi
 
 if [ "$apt" = 1 ]; then
