@@ -185,8 +185,16 @@ int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
         int ret = a.failed > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
         if (r == -ETIMEDOUT) {
                 ret = cli_report_unreachable(&a.o, client);
-                /* One line per input even so, for scripts that pair inputs with lines. */
-                for (; a.o.json && a.printed < a.n; a.printed++) {
+                /* One line per input even so, for scripts that pair inputs with lines. Replies
+                 * that came but waited behind an earlier file still in flight are shown as they
+                 * are; only the files never answered are unreachable. */
+                for (; a.printed < a.n; a.printed++) {
+                        if (items[a.printed].done) {
+                                print_item(&a, &items[a.printed]);
+                                continue;
+                        }
+                        if (!a.o.json)
+                                continue;
                         json_object *o = json_object_new_object();
                         if (!o)
                                 break;
