@@ -202,6 +202,7 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
                 if (a->n_faces > max_faces)
                         return error_reply(req, EMO_STATUS_INVALID_REQUEST, "%zu face regions, the limit is %zu",
                                            a->n_faces, max_faces);
+                int64_t longest = width > height ? width : height;
                 for (size_t i = 0; i < a->n_faces; i++) {
                         const emo_pb_box_t *b = a->faces[i];
                         if (b->width <= 0 || b->height <= 0 || b->x >= (int64_t) width || b->y >= (int64_t) height ||
@@ -211,7 +212,6 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
                                                    b->x, b->y, b->width, b->height, width, height);
                         /* Some margin past the border is fine (a face at the edge); a region many
                          * times the image is a mistake, and its size would reach the arithmetic. */
-                        int64_t longest = width > height ? width : height;
                         if ((int64_t) b->width > REGION_MAX_FACTOR * longest ||
                             (int64_t) b->height > REGION_MAX_FACTOR * longest)
                                 return error_reply(req, EMO_STATUS_INVALID_REQUEST,

@@ -14,8 +14,6 @@
 #include "queue.h"
 
 #define STATUS_INTERVAL_US (5 * 1000000LL)
-/* After SIGTERM, keep answering SHUTTING_DOWN until the socket has been quiet this long, so that
- * requests already on their way get a reply instead of silence. */
 /* After SIGTERM the daemon answers what arrives with SHUTTING_DOWN until 200 ms pass without a
  * request, so that clients get that answer instead of a dropped connection; but at most 2 s, or
  * one camera that keeps sending would hold the stop until systemd's SIGKILL. */

@@ -34,19 +34,30 @@ def normalise(images, norm):
     return np.ascontiguousarray(x[:, None, :, :])
 
 
-def dnn_predict(net, images, norm, tta="none", batch=256):
+def temper(p, temperature):
+    """softmax(log(p) / T) row by row: the net's softmax output at temperature T, since log(p)
+    differs from the logits by one constant per row. p is floored at 1e-30 so that a class ruled
+    out entirely stays finite."""
+    z = np.log(np.maximum(p.astype(np.float64), 1e-30)) / temperature
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def dnn_predict(net, images, norm, tta="none", batch=256, temperature=1.0):
     """Probabilities [N,7] from an OpenCV DNN net for uint8 faces [N,48,48]. With tta 'hflip' the
-    mirrored face is run too and the two probability vectors are averaged, as the daemon does."""
+    mirrored face is run too and the two probability vectors are averaged, as the daemon does.
+    temperature != 1 tempers each view's probabilities before the average (distillation)."""
     if tta not in TTA_MODES:
         raise ModelError(f"unknown tta {tta!r}; known: {', '.join(TTA_MODES)}")
     out = []
     for i in range(0, len(images), batch):
         x = normalise(images[i:i + batch], norm)
+        view = (lambda q: q.copy()) if temperature == 1.0 else (lambda q: temper(q, temperature))
         net.setInput(x)
-        p = net.forward().copy()
+        p = view(net.forward())
         if tta == "hflip":
             net.setInput(np.ascontiguousarray(x[:, :, :, ::-1]))
-            p = (p + net.forward()) / 2
+            p = (p + view(net.forward())) / 2
         out.append(p)
     return np.concatenate(out).astype(np.float64)
 

@@ -109,22 +109,13 @@ def predict(model, x, mean, std, batch=512, tta=False, device="cpu"):
 
 def exported_teacher_probs(json_path, x, temperature):
     """Tempered class probabilities [N,7] of an exported model (metadata .json + ONNX, as shipped
-    in models/), run through OpenCV DNN with its own normalisation, averaged over each face and
-    its mirror image. The ONNX graph ends in a softmax, and softmax(log(p) / T) equals
-    softmax(logits / T): the log-probabilities differ from the logits by one constant per face.
-    p is floored at 1e-30 so that a class the model rules out entirely stays finite."""
-    from .evaluate import load_model as load_exported, normalise
+    in models/), run through OpenCV DNN as the daemon runs it, averaged over each face and its
+    mirror image (evaluate.dnn_predict; its ONNX graph ends in a softmax, which evaluate.temper
+    turns into the tempered one)."""
+    from .evaluate import dnn_predict, load_model as load_exported
     net, meta = load_exported(json_path)
-    out = []
-    for i in range(0, len(x), 512):
-        blob = normalise(x[i:i + 512], meta["normalization"])
-        p = 0
-        for view in (blob, np.ascontiguousarray(blob[:, :, :, ::-1])):
-            net.setInput(view)
-            p = p + F.softmax(torch.log(torch.from_numpy(net.forward().copy()).clamp_min(1e-30))
-                              / temperature, dim=1)
-        out.append(p / 2)
-    return torch.cat(out), meta
+    p = dnn_predict(net, x, meta["normalization"], tta="hflip", batch=512, temperature=temperature)
+    return torch.from_numpy(p.astype(np.float32)), meta
 
 
 def teacher_log_probs(paths, x, temperature, device):
