@@ -111,6 +111,42 @@ class SmokeTest(unittest.TestCase):
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("emonet-xs, not emonet-s", bad.stderr)
 
+    def test_last_epoch_exports_and_initialises_like_best(self):
+        import torch
+        from fer.train import load_weights
+        self.assertEqual(self.train.returncode, 0, self.train.stderr)
+        last, best = os.path.join(self.run_dir, "last.pt"), os.path.join(self.run_dir, "best.pt")
+        # One epoch: last.pt and best.pt hold the same weights, and last.pt's epoch (counted from 0
+        # for --resume) reads as the one epoch trained.
+        a, b = load_weights(last), load_weights(best)
+        self.assertEqual({k: v for k, v in a.items() if k != "model"}, {k: v for k, v in b.items() if k != "model"})
+        self.assertEqual(a["epoch"], 1)
+        for k, v in b["model"].items():
+            self.assertTrue(torch.equal(v, a["model"][k]), k)
+        # A last.pt from before it recorded arch, mean, std and accuracy takes them from the run's files.
+        old = os.path.join(self.tmp.name, "old-run")
+        os.makedirs(old, exist_ok=True)
+        for name in ("config.json", "log.jsonl"):
+            with open(os.path.join(self.run_dir, name)) as src, open(os.path.join(old, name), "w") as dst:
+                dst.write(src.read())
+        ck = torch.load(last)
+        torch.save({k: ck[k] for k in ("model", "opt", "sched", "gen", "epoch", "best")}, os.path.join(old, "last.pt"))
+        c = load_weights(os.path.join(old, "last.pt"))
+        self.assertEqual({k: v for k, v in c.items() if k != "model"}, {k: v for k, v in b.items() if k != "model"})
+        os.remove(os.path.join(old, "log.jsonl"))
+        with self.assertRaisesRegex(ValueError, "needs its run's config.json and log.jsonl"):
+            load_weights(os.path.join(old, "last.pt"))
+        # The export of last.pt counts the epoch once and writes the same network as best.pt's.
+        models = os.path.join(self.tmp.name, "models-last")
+        exp = run(["export", "--checkpoint", last, "--out-dir", models, "--name", "smoke", "--framing-json",
+                   self.framing, "--tta", "hflip", "--data", self.data, "--cache", "", "--threads", "1"])
+        self.assertEqual(exp.returncode, 0, exp.stderr)
+        with open(os.path.join(models, "smoke.json")) as f:
+            m = json.load(f)
+        self.assertEqual(m["training"]["epochs"], 1)
+        self.assertEqual(m["training"]["cycles"], [{"epochs": 1, "lr": 0.1}])
+        self.assertEqual(m["evaluation"], self.meta()["evaluation"])
+
     def test_distillation_with_a_time_budget_and_the_campaign_bundle(self):
         t = self.tmp.name
         student = os.path.join(t, "student")

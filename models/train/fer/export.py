@@ -21,7 +21,7 @@ from .arch import build, macs
 from .data import file_sha256, load_dataset
 from .evaluate import FORMAT, ModelError, dnn_predict
 from .framing import DEFAULT_FRAMING, load_framing
-from .train import load_checkpoint as train_checkpoint, load_model, predict
+from .train import load_model, load_weights, predict
 
 OPSET = 11
 PARITY_FACES = 200
@@ -72,8 +72,8 @@ def to_onnx(net):
 
 
 def load_checkpoint(path):
-    """best.pt -> (model in eval mode, checkpoint dict, run config dict). The run's config.json
-    (next to the checkpoint) supplies what the checkpoint does not record: rows, seed, FER+."""
+    """best.pt or last.pt -> (model in eval mode, checkpoint dict, run config dict). The run's
+    config.json (next to the checkpoint) supplies what the checkpoint does not record: rows, seed, FER+."""
     try:
         model, ck = load_model(path)
     except (OSError, ValueError) as e:
@@ -107,7 +107,7 @@ def training_cycles(checkpoint, config, ck):
     cycles = []
     for k in range(16):  # a chain longer than this is a loop
         if k > 0:
-            ck = train_checkpoint(checkpoint)
+            ck = load_weights(checkpoint)
         cycles.insert(0, {"epochs": int(ck["epoch"]), "lr": float(config["lr"])})
         init = config.get("init")
         if not init:
@@ -141,7 +141,7 @@ def metadata(name, onnx_file, digest, ck, config, framing, tta, n_params, n_macs
         "architecture": ck["arch"],
         "macs": int(n_macs),
         "params": int(n_params),
-        # epochs: those the shipped weights were trained for (the best epoch of each cycle), not
+        # epochs: those the shipped weights were trained for (the exported epoch of each cycle), not
         # the runs' plans.
         "training": {"data": "FER2013 Training" + (" with FER+ soft labels" if config.get("ferplus") else ""),
                      "rows": int(config["n_train"]),

@@ -67,12 +67,36 @@ def load_checkpoint(path, device="cpu"):
         raise ValueError(f"{path}: not a readable checkpoint: {e}") from None
 
 
-def load_model(path, device="cpu"):
-    """A best.pt -> (network in eval mode on device, the checkpoint dict)."""
+def load_weights(path, device="cpu"):
+    """The weights of a run's best.pt (its best epoch on PublicTest) or last.pt (the end of its
+    latest epoch, which is what a run that ships its last epoch exports) -> a best.pt-style dict:
+    arch, model, mean, std, epoch (epochs trained, counted from 1) and public_test_acc. last.pt is
+    saved for --resume and counts epochs from 0; what it lacks (files from before it recorded
+    them) comes from the run's config.json and log.jsonl beside it."""
     ck = load_checkpoint(path, device)
-    missing = [k for k in ("arch", "model", "mean", "std", "epoch") if k not in ck]
+    if "sched" in ck:
+        run_dir = os.path.dirname(os.path.abspath(path))
+        done = int(ck["epoch"]) + 1
+        try:
+            with open(os.path.join(run_dir, "config.json")) as f:
+                config = json.load(f)
+            with open(os.path.join(run_dir, "log.jsonl")) as f:
+                log = [json.loads(line) for line in f]
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path}: a last.pt needs its run's config.json and log.jsonl: {e}") from None
+        acc = [r["public_test_acc"] for r in log if r.get("epoch") == done]
+        ck = {"arch": ck.get("arch", config.get("arch")), "model": ck["model"],
+              "mean": ck.get("mean", config.get("mean")), "std": ck.get("std", config.get("std")),
+              "epoch": done, "public_test_acc": ck.get("public_test_acc", acc[-1] if acc else float("nan"))}
+    missing = [k for k in ("arch", "model", "mean", "std", "epoch") if ck.get(k) is None]
     if missing:
-        raise ValueError(f"{path}: not a best.pt checkpoint (no {', '.join(missing)})")
+        raise ValueError(f"{path}: not a best.pt or last.pt checkpoint (no {', '.join(missing)})")
+    return ck
+
+
+def load_model(path, device="cpu"):
+    """A best.pt or last.pt -> (network in eval mode on device, load_weights' dict)."""
+    ck = load_weights(path, device)
     model = build(ck["arch"]).to(device)
     model.load_state_dict(ck["model"])
     return model.eval(), ck
@@ -256,7 +280,7 @@ def train(args):
     soft = cached_teacher_log_probs(args.teacher, xtr, temperature, device, args.cache) if alpha else None
     model = build(args.arch).to(device)
     if getattr(args, "init", None):
-        ck = load_checkpoint(args.init, device)
+        ck = load_weights(args.init, device)
         if ck["arch"] != args.arch:
             raise ValueError(f"--init {args.init} holds {ck['arch']}, not {args.arch}")
         model.load_state_dict(ck["model"])
@@ -356,8 +380,10 @@ def train(args):
             best = acc
             torch.save({"arch": args.arch, "model": cpu_state(), "mean": mean, "std": std,
                         "epoch": epoch + 1, "public_test_acc": acc}, os.path.join(args.out, "best.pt"))
+        # last.pt resumes the run (epoch counts from 0 here) and can be exported (load_weights).
         torch.save({"model": cpu_state(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "gen": gen.get_state(), "epoch": epoch, "best": best}, ckpt_path + ".tmp")
+                    "gen": gen.get_state(), "epoch": epoch, "best": best, "arch": args.arch, "mean": mean,
+                    "std": std, "public_test_acc": acc}, ckpt_path + ".tmp")
         os.replace(ckpt_path + ".tmp", ckpt_path)
     print(f"best PublicTest accuracy {best:.4f}", flush=True)
     return best
