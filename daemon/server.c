@@ -197,13 +197,16 @@ static void handle_request(emo_server_t *s) {
                             "expected one protobuf frame, optionally after an empty delimiter; got %zu frames", frames);
                 goto out;
         }
+        int r = emo_request_unpack(zframe_data(body), zframe_size(body), &req);
         if (zframe_size(body) > s->config->max_message_bytes) {
-                reply_error(s, identity, delimiter, 0, EMO_STATUS_IMAGE_TOO_LARGE,
+                /* Refused, but parsed first (libzmq lets through at most twice the limit, and the
+                 * decoding is bounded by its budget): clients match replies by request_id, so a
+                 * reply without it would leave theirs waiting until it times out. */
+                reply_error(s, identity, delimiter, r == 0 ? req->request_id : 0, EMO_STATUS_IMAGE_TOO_LARGE,
                             "message of %zu bytes is over the limit of %llu bytes", zframe_size(body),
                             (unsigned long long) s->config->max_message_bytes);
                 goto out;
         }
-        int r = emo_request_unpack(zframe_data(body), zframe_size(body), &req);
         if (r == -E2BIG) {
                 reply_error(s, identity, delimiter, 0, EMO_STATUS_INVALID_REQUEST,
                             "message of %zu bytes decodes to more than twice its size (too many fields)",

@@ -49,6 +49,7 @@ enum {
 typedef struct item {
         int64_t frame;  /* number of the frame in the source, from 0 */
         double time_s;  /* its presentation time, seconds from the start */
+        int width, height; /* as sent, after --max-side */
         uint8_t *pixels;
         bool done;
         int error;          /* local or transport failure, negative errno */
@@ -94,6 +95,7 @@ typedef struct watch {
         size_t n_items, cap_items, printed;
         size_t blocks;
         unsigned failed;
+        bool hinted; /* the --max-side advice was given */
 } watch_t;
 
 static volatile sig_atomic_t interrupted;
@@ -360,6 +362,8 @@ static int build(void *userdata, size_t index, cli_request_t *r) {
                 width = width ? width : 1;
                 height = height ? height : 1;
         }
+        it->width = width;
+        it->height = height;
         w->sws = sws_getCachedContext(w->sws, f->width, f->height, f->format, width, height, AV_PIX_FMT_BGR24,
                                       SWS_AREA, NULL, NULL, NULL);
         size_t stride = (size_t) width * 3;
@@ -398,6 +402,15 @@ static void print_item(watch_t *w, item_t *it) {
                 status = cli_describe_failure(&w->o, it->error, it->reply, msg, sizeof(msg));
                 w->failed++;
                 cli_error("%s frame %lld: %s: %s", w->source, (long long) it->frame, status, msg);
+                /* Raw frames are width x height x 3 bytes: an 8K frame is 100 MB, over the daemon's
+                 * default message limit of 32 MiB. Every frame of the source will be refused the same
+                 * way, so say once what to do about it. */
+                if (it->error == 0 && it->reply && it->reply->status == EMO_STATUS_IMAGE_TOO_LARGE && !w->hinted) {
+                        w->hinted = true;
+                        cli_error("%s: frames of %dx%d (%zu bytes raw) are over emotiond's limits; scale them down "
+                                  "with --max-side N",
+                                  w->source, it->width, it->height, (size_t) it->width * (size_t) it->height * 3);
+                }
         }
         if (w->o.json) {
                 json_object *o = json_object_new_object();

@@ -504,6 +504,45 @@ Test(cli, watch_live_file) {
         emo_test_daemon_stop(&daemon_);
 }
 
+/* Frames over the daemon's message limit (here 500,000 bytes; 640x480 BGR is 921,600) are each
+ * reported, with one piece of advice naming --max-side; with --max-side they go through. */
+Test(cli, watch_frames_over_the_limit) {
+        emo_test_daemon_stop(&daemon_);
+        emo_test_daemon_start(&daemon_, (const char *const[]) { "--set", "max_message_bytes=500000", NULL });
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        emo_test_run_t r;
+        emotion(&r, 60000, "watch", "--json", "--max-frames", "3", video, NULL);
+        cr_assert_eq(r.status, 1, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_assert_eq(count_lines(r.out), 3, "%s", r.out);
+        for (size_t i = 0; i < 3; i++) {
+                json_object *o = json_line(r.out, i);
+                cr_expect_str_eq(str(o, "status"), "image_too_large");
+                cr_expect_not_null(strstr(str(o, "error"), "over the limit of 500000 bytes"), "%s", str(o, "error"));
+                json_object_put(o);
+        }
+        char want[512];
+        snprintf(want, sizeof(want), "emotion: %s: frames of 640x480 (921600 bytes raw) are over emotiond's limits; "
+                 "scale them down with --max-side N", video);
+        const char *hint = strstr(r.err, want);
+        cr_expect_not_null(hint, "no '%s' in:\n%s", want, r.err);
+        cr_expect(hint && !strstr(hint + strlen(want), "--max-side N"), "the advice is given once:\n%s", r.err);
+        emo_test_run_done(&r);
+
+        emotion(&r, 60000, "watch", "--json", "--max-frames", "3", "--max-side", "400", video, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_assert_eq(count_lines(r.out), 3, "%s", r.out);
+        for (size_t i = 0; i < 3; i++) {
+                json_object *o = json_line(r.out, i);
+                cr_expect_str_eq(str(o, "status"), "ok");
+                cr_expect_eq(integer(o, "width"), 400);
+                cr_expect_eq(integer(o, "height"), 300);
+                json_object_put(o);
+        }
+        cr_expect_null(strstr(r.err, "--max-side"), "%s", r.err);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
 /* Sources that cannot be read: a clear error naming the source, exit 1; usage errors exit 2. */
 Test(cli, watch_bad_sources) {
         _cleanup_free_ char *text = emo_test_fixture("text.txt");

@@ -340,7 +340,7 @@ static size_t over_message_limit(zframe_t **fr, uint64_t *id) {
         t.req.protocol_version = EMO_PROTOCOL_VERSION;
         t.req.request_id = 1008;
         fr[0] = pack(&t.req);
-        *id = 0; /* answered before parsing: the daemon cannot know the id */
+        *id = 1008; /* refused, with the id clients match replies by */
         return 1;
 }
 
