@@ -49,10 +49,10 @@ def dnn_predict(net, images, norm, tta="none", batch=256, temperature=1.0):
     temperature != 1 tempers each view's probabilities before the average (distillation)."""
     if tta not in TTA_MODES:
         raise ModelError(f"unknown tta {tta!r}; known: {', '.join(TTA_MODES)}")
+    view = (lambda q: q.copy()) if temperature == 1.0 else (lambda q: temper(q, temperature))
     out = []
     for i in range(0, len(images), batch):
         x = normalise(images[i:i + batch], norm)
-        view = (lambda q: q.copy()) if temperature == 1.0 else (lambda q: temper(q, temperature))
         net.setInput(x)
         p = view(net.forward())
         if tta == "hflip":
