@@ -14,7 +14,7 @@ import torch
 
 from . import REPO, TRAIN_DIR, fer2013_path, write_subset
 from fer.augment import augment
-from fer.train import AUGMENT_PARTS, augment_options, class_weights
+from fer.train import AUGMENT_PARTS, WeightAverage, augment_options, class_weights, recompute_batchnorm
 
 
 class AugmentPartsTest(unittest.TestCase):
@@ -74,6 +74,54 @@ class ClassWeightsTest(unittest.TestCase):
 
 @unittest.skipUnless(fer2013_path(), "needs fer2013.csv.gz: set EMO_FER2013 or put it in "
                                      "../shared/data/fer2013/ next to the checkout")
+class WeightAverageTest(unittest.TestCase):
+    def net(self, seed):
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4))
+
+    def test_the_average_is_the_mean_of_the_float_tensors(self):
+        nets = [self.net(s) for s in (1, 2, 3)]
+        avg = WeightAverage()
+        for n in nets:
+            avg.update(n.state_dict())
+        self.assertEqual(avg.n, 3)
+        for k, v in nets[0].state_dict().items():
+            if v.is_floating_point():
+                want = sum(n.state_dict()[k] for n in nets) / 3
+                self.assertTrue(torch.allclose(avg.avg[k], want, atol=1e-6), k)
+            else:  # num_batches_tracked is a count, not a weight
+                self.assertNotIn(k, avg.avg)
+        # The averaged network is a copy: the template keeps its own weights.
+        m = avg.model(nets[0])
+        self.assertTrue(torch.allclose(m[0].weight, avg.avg["0.weight"]))
+        self.assertFalse(torch.allclose(nets[0][0].weight, m[0].weight))
+        # state() carries the average across a resume.
+        again = WeightAverage(avg.state())
+        again.update(nets[0].state_dict())
+        self.assertEqual(again.n, 4)
+        self.assertTrue(torch.allclose(again.avg["0.weight"],
+                                       (3 * avg.avg["0.weight"] + nets[0][0].weight) / 4, atol=1e-6))
+        self.assertIsNone(WeightAverage().state())
+
+    def test_batchnorm_statistics_are_those_of_the_faces(self):
+        net = self.net(4)
+        x = torch.rand(512, 1, 12, 12)
+        recompute_batchnorm(net, x, 0.5, 0.25, {}, augmented=False, batch=128)
+        self.assertFalse(net.training)
+        with torch.no_grad():
+            h = net[0]((x - 0.5) / 0.25)
+        # Equal batches: the cumulative average of the batch means is the mean over all faces.
+        self.assertTrue(torch.allclose(net[1].running_mean, h.mean(dim=(0, 2, 3)), atol=1e-5))
+        batch_vars = torch.stack([h[i:i + 128].var(dim=(0, 2, 3)) for i in range(0, 512, 128)])
+        self.assertTrue(torch.allclose(net[1].running_var, batch_vars.mean(0), atol=1e-5))
+        self.assertEqual(net[1].momentum, 0.1)  # restored for training
+        # Augmented, with its fixed generator: other statistics, but the same ones every time.
+        a = recompute_batchnorm(self.net(4), x, 0.5, 0.25, {}, augmented=True)[1].running_mean.clone()
+        b = recompute_batchnorm(self.net(4), x, 0.5, 0.25, {}, augmented=True)[1].running_mean
+        self.assertTrue(torch.equal(a, b))
+        self.assertFalse(torch.allclose(a, net[1].running_mean, atol=1e-5))
+
+
 class TeacherCacheTest(unittest.TestCase):
     def test_targets_are_kept_and_keyed_by_teacher_and_temperature(self):
         from unittest import mock

@@ -198,6 +198,48 @@ class SmokeTest(unittest.TestCase):
         with open(os.path.join(d, "log.jsonl")) as f:
             self.assertEqual([json.loads(line)["epoch"] for line in f], [1])
 
+    def test_weight_averaging_trains_averages_and_exports(self):
+        import torch
+        from fer.train import load_weights
+        d = os.path.join(self.tmp.name, "swa")
+        r = run(["train", "--data", self.data, "--cache", "", "--arch", "emonet-xs", "--limit", "300",
+                 "--threads", "1", "--epochs", "3", "--swa-epochs", "2", "--swa-lr", "0.02", "--out", d])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("average of 2:", r.stdout)
+        with open(os.path.join(d, "log.jsonl")) as f:
+            log = [json.loads(line) for line in f]
+        # One one-cycle epoch, then two at the constant --swa-lr, averaged.
+        self.assertEqual([r.get("swa_n") for r in log], [None, 1, 2])
+        self.assertEqual([r["lr"] for r in log[1:]], [0.02, 0.02])
+        self.assertNotEqual(log[0]["lr"], 0.02)
+        swa = load_weights(os.path.join(d, "swa.pt"))
+        self.assertEqual((swa["epoch"], swa["swa_n"]), (3, 2))
+        self.assertEqual(swa["public_test_acc"], log[-1]["swa_public_test_acc"])
+        # last.pt carries the running average (for --resume); swa.pt holds it, BatchNorm recomputed.
+        state = torch.load(os.path.join(d, "last.pt"))["swa"]
+        self.assertEqual(state["n"], 2)
+        for k, v in swa["model"].items():
+            if "running" in k:
+                self.assertFalse(torch.allclose(v, state["avg"][k]), k)
+            elif v.is_floating_point():
+                self.assertTrue(torch.allclose(v, state["avg"][k]), k)
+        # export reads swa.pt and records the averaging in the training cycles.
+        exp = run(["export", "--checkpoint", os.path.join(d, "swa.pt"), "--out-dir", os.path.join(d, "m"),
+                   "--name", "swa", "--framing-json", self.framing, "--data", self.data, "--cache", "",
+                   "--threads", "1"])
+        self.assertEqual(exp.returncode, 0, exp.stderr)
+        with open(os.path.join(d, "m", "swa.json")) as f:
+            training = json.load(f)["training"]
+        self.assertEqual(training["cycles"], [{"epochs": 3, "lr": 0.1, "swa": {"epochs": 2, "lr": 0.02}}])
+        # Bad values are refused before anything trains.
+        for opts, fragment in ((["--swa-epochs", "-1"], "--swa-epochs"),
+                               (["--swa-epochs", "2", "--swa-lr", "0"], "--swa-lr")):
+            with self.subTest(opts=opts):
+                bad = run(["train", "--data", self.data, "--cache", "", "--epochs", "1", "--limit", "300",
+                           "--out", os.path.join(self.tmp.name, "refused-swa")] + opts)
+                self.assertEqual(bad.returncode, 1)
+                self.assertIn(fragment, bad.stderr)
+
     def test_bad_distillation_and_budget_values_are_refused(self):
         for opts, fragment in ((["--kd-alpha", "1.5"], "--kd-alpha"), (["--kd-temperature", "0"], "--kd-temperature"),
                                (["--time-budget", "-1"], "--time-budget")):

@@ -108,7 +108,11 @@ def training_cycles(checkpoint, config, ck):
     for k in range(16):  # a chain longer than this is a loop
         if k > 0:
             ck = load_weights(checkpoint)
-        cycles.insert(0, {"epochs": int(ck["epoch"]), "lr": float(config["lr"])})
+        cycle = {"epochs": int(ck["epoch"]), "lr": float(config["lr"])}
+        if ck.get("swa_n"):
+            # A weight average: the last swa_n of those epochs ran at swa_lr and were averaged.
+            cycle["swa"] = {"epochs": int(ck["swa_n"]), "lr": float(config["swa_lr"])}
+        cycles.insert(0, cycle)
         init = config.get("init")
         if not init:
             return cycles

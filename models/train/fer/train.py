@@ -1,6 +1,6 @@
 """Training loop: fixed seeds, checkpoints every epoch (resume with --resume), a JSON-lines log,
-one-cycle SGD, label smoothing, optional FER+ soft labels and optional distillation from teacher
-checkpoints. Runs on the CPU or, where one is present, a CUDA GPU (the same code; on the GPU the
+one-cycle SGD, label smoothing, optional FER+ soft labels, optional distillation from teacher
+checkpoints and optional stochastic weight averaging over the last epochs. Runs on the CPU or, where one is present, a CUDA GPU (the same code; on the GPU the
 data, the augmentation and the bookkeeping stay on the device). Model selection uses PublicTest,
 as FER2013's protocol intends; PrivateTest is never read here."""
 import json
@@ -189,6 +189,64 @@ def cached_teacher_log_probs(paths, x, temperature, device, cache_dir):
     return soft
 
 
+class WeightAverage:
+    """Stochastic weight averaging (Izmailov et al., 2018, "Averaging Weights Leads to Wider Optima
+    and Better Generalization"): the running mean of the weights at the end of the last epochs,
+    trained at a constant learning rate. Only floating-point tensors are averaged; BatchNorm's
+    running statistics are then recomputed for the averaged weights (recompute_batchnorm), because
+    the mean of per-epoch statistics is not the statistics of the mean network."""
+
+    def __init__(self, state=None):
+        self.n = 0
+        self.avg = None
+        if state:
+            self.n, self.avg = int(state["n"]), state["avg"]
+
+    def update(self, state_dict):
+        self.n += 1
+        if self.avg is None:
+            self.avg = {k: v.detach().clone().float() for k, v in state_dict.items() if v.is_floating_point()}
+            return
+        for k, v in self.avg.items():
+            v.add_(state_dict[k].detach().float() - v, alpha=1.0 / self.n)
+
+    def state(self):
+        return {"n": self.n, "avg": {k: v.detach().cpu().clone() for k, v in self.avg.items()}} if self.avg else None
+
+    def model(self, template):
+        """A copy of the network template holding the averaged weights (BatchNorm still to recompute)."""
+        import copy
+        m = copy.deepcopy(template)
+        sd = m.state_dict()
+        sd.update({k: v.to(sd[k].dtype) for k, v in self.avg.items()})
+        m.load_state_dict(sd)
+        return m
+
+
+def recompute_batchnorm(model, x, mean, std, aug_opts, augmented=True, batch=256, seed=0):
+    """BatchNorm running statistics from one pass over the training faces x (float [N,1,48,48] in
+    0..1), augmented as in training (what torch.optim.swa_utils.update_bn does with a training
+    loader), with a fixed generator: the same weights always get the same statistics."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return model
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the whole pass
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    model.train()
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            xb = x[i:i + batch]
+            if augmented:
+                xb = augment(xb, gen, **aug_opts)
+            model((xb - mean) / std)
+    for m, momentum in zip(bns, momenta):
+        m.momentum = momentum
+    return model.eval()
+
+
 def _time_epochs(model, x, targets, args, aug_opts, mean, std, xte, device, steps_per_epoch):
     """Seconds one epoch takes here, from timed training steps on a copy of the model (the real
     model and the random streams are left untouched)."""
@@ -243,6 +301,13 @@ def train(args):
         raise ValueError(f"--kd-temperature {args.kd_temperature}: must be positive")
     if getattr(args, "time_budget", 0) < 0:
         raise ValueError(f"--time-budget {args.time_budget}: must not be negative")
+    swa_epochs = getattr(args, "swa_epochs", 0) or 0
+    if swa_epochs < 0:
+        raise ValueError(f"--swa-epochs {swa_epochs}: must not be negative")
+    if swa_epochs and getattr(args, "swa_lr", None) is None:
+        args.swa_lr = args.lr / 10
+    if swa_epochs and not args.swa_lr > 0:
+        raise ValueError(f"--swa-lr {args.swa_lr}: must be positive")
     aug_opts = augment_options(getattr(args, "augment_without", None))
     device = pick_device(getattr(args, "device", "cpu"))
     torch.manual_seed(args.seed)
@@ -306,14 +371,23 @@ def train(args):
         per_epoch = 1.05 * per_epoch + 0.1  # checkpoints, and a margin
         args.epochs = max(1, min(args.epochs, int(budget / per_epoch)))
         print(f"time budget {budget:g} s at ~{per_epoch:.2f} s/epoch: {args.epochs} epochs", flush=True)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs,
-                                                steps_per_epoch=steps_per_epoch, pct_start=0.2)
+    # The last swa_epochs epochs (all of them, at most) run at the constant --swa-lr and their
+    # weights are averaged; the one-cycle schedule covers the epochs before them.
+    swa_epochs = min(swa_epochs, args.epochs)
+    cycle_epochs = args.epochs - swa_epochs
+    sched = None
+    if cycle_epochs:
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=cycle_epochs,
+                                                    steps_per_epoch=steps_per_epoch, pct_start=0.2)
+    swa = WeightAverage()
     start, best = 0, 0.0
     if resuming:
         ck = load_checkpoint(ckpt_path, device)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
+        if sched is not None and ck.get("sched"):
+            sched.load_state_dict(ck["sched"])
+        swa = WeightAverage(ck.get("swa"))
         gen.set_state(ck["gen"].cpu())
         start, best = ck["epoch"] + 1, ck["best"]
         print(f"resumed at epoch {start}, best PublicTest {best:.4f}", flush=True)
@@ -333,6 +407,10 @@ def train(args):
             print(f"time budget overrun: stopped after {epoch} of {args.epochs} epochs", flush=True)
             _log(log_path, {"stopped": epoch, "planned": args.epochs})
             break
+        in_swa = epoch >= cycle_epochs
+        if in_swa:
+            for group in opt.param_groups:
+                group["lr"] = args.swa_lr
         model.train()
         t0 = time.time()
         perm = torch.randperm(len(xtr), generator=gen, device=device)
@@ -358,7 +436,8 @@ def train(args):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sched.step()
+            if not in_swa:
+                sched.step()
             loss_sum += loss.detach() * len(idx)
             correct += (logits.argmax(1) == ytr_t[idx]).sum()
             seen += len(idx)
@@ -371,17 +450,30 @@ def train(args):
         if not math.isfinite(train_loss):
             raise ValueError(f"training diverged at epoch {epoch + 1} (loss {train_loss}); lower --lr")
         record = dict(epoch=epoch + 1, train_loss=train_loss, train_acc=correct.item() / seen,
-                      public_test_acc=acc, lr=sched.get_last_lr()[0], seconds=time.time() - t0)
+                      public_test_acc=acc, lr=opt.param_groups[0]["lr"], seconds=time.time() - t0)
+        cpu_state = lambda m=model: {k: v.detach().cpu() for k, v in m.state_dict().items()}
+        if in_swa:
+            swa.update(model.state_dict())
+            averaged = recompute_batchnorm(swa.model(model), xtr_t, mean, std, aug_opts, args.augment)
+            swa_acc = float((predict(averaged, xte, mean, std, device=device).argmax(1) == yte).mean())
+            record.update(swa_n=swa.n, swa_public_test_acc=swa_acc)
+            # swa.pt: the average so far, BatchNorm recomputed; a best.pt-style file that export reads.
+            torch.save({"arch": args.arch, "model": cpu_state(averaged), "mean": mean, "std": std,
+                        "epoch": epoch + 1, "public_test_acc": swa_acc, "swa_n": swa.n},
+                       os.path.join(args.out, "swa.pt.tmp"))
+            os.replace(os.path.join(args.out, "swa.pt.tmp"), os.path.join(args.out, "swa.pt"))
+        record["seconds"] = time.time() - t0
         _log(log_path, record)
+        swa_note = f" average of {swa.n}: {record['swa_public_test_acc']:.4f}" if in_swa else ""
         print(f"\repoch {epoch + 1}/{args.epochs} loss {record['train_loss']:.3f} train {record['train_acc']:.4f} "
-              f"PublicTest {acc:.4f} ({record['seconds']:.1f} s)", flush=True)
-        cpu_state = lambda: {k: v.detach().cpu() for k, v in model.state_dict().items()}
+              f"PublicTest {acc:.4f}{swa_note} ({record['seconds']:.1f} s)", flush=True)
         if acc > best:
             best = acc
             torch.save({"arch": args.arch, "model": cpu_state(), "mean": mean, "std": std,
                         "epoch": epoch + 1, "public_test_acc": acc}, os.path.join(args.out, "best.pt"))
         # last.pt resumes the run (epoch counts from 0 here) and can be exported (load_weights).
-        torch.save({"model": cpu_state(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+        torch.save({"model": cpu_state(), "opt": opt.state_dict(),
+                    "sched": sched.state_dict() if sched is not None else None, "swa": swa.state(),
                     "gen": gen.get_state(), "epoch": epoch, "best": best, "arch": args.arch, "mean": mean,
                     "std": std, "public_test_acc": acc}, ckpt_path + ".tmp")
         os.replace(ckpt_path + ".tmp", ckpt_path)
