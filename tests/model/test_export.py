@@ -130,6 +130,38 @@ class McNemarTest(unittest.TestCase):
         self.assertAlmostEqual(d["p_mcnemar"], 2 * (1 + 4) / 2 ** 4)
 
 
+class TrainingCurveTest(unittest.TestCase):
+    """Runs that continue each other are joined at the epoch the next one started from."""
+
+    def write_logs(self, d):
+        first = [{"epoch": e, "train_loss": 1.0 / e, "train_acc": 0.5, "public_test_acc": a}
+                 for e, a in zip(range(1, 6), (0.50, 0.60, 0.65, 0.62, 0.63))]
+        second = [{"epoch": e, "train_loss": 0.5, "train_acc": 0.7, "public_test_acc": 0.66,
+                   "swa_n": e, "swa_public_test_acc": 0.66 + e / 100} for e in (1, 2)]
+        paths = []
+        for name, log in (("a.jsonl", first + [{"stopped": 5, "planned": 9}]), ("b.jsonl", second)):
+            paths.append(os.path.join(d, name))
+            with open(paths[-1], "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in log)
+        return paths
+
+    def test_logs_join_at_the_epochs_the_weights_carry(self):
+        from fer.figures import curve_png, read_logs
+        with tempfile.TemporaryDirectory() as d:
+            paths = self.write_logs(d)
+            # Continued from the last epoch (as export's cycles record): all five epochs are kept.
+            log, starts = read_logs(paths, used_epochs=[5, 2])
+            self.assertEqual([r["epoch"] for r in log], [1, 2, 3, 4, 5, 6, 7])
+            self.assertEqual(starts, [5])
+            self.assertEqual(log[-1]["swa_public_test_acc"], 0.68)
+            # Without them, from the best epoch (3): epochs 4 and 5 were not built on.
+            log, starts = read_logs(paths)
+            self.assertEqual([r["public_test_acc"] for r in log][:3], [0.50, 0.60, 0.65])
+            self.assertEqual((len(log), starts), (5, [3]))
+            png = curve_png(paths, os.path.join(d, "curve.png"), used_epochs=[5, 2])
+            self.assertEqual(cv2.imread(png).shape[2], 3)
+
+
 class BenchFrontierCliTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()

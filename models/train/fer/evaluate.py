@@ -144,8 +144,11 @@ def run_evaluate(args):
             figures.class_counts_png(labels, usages, os.path.join(args.figures, "class-counts.png")),
         ]
         if args.log:
+            # The metadata's cycles say how many epochs of each run the exported weights carry.
+            cycles = meta.get("training", {}).get("cycles") or []
+            used = [c["epochs"] for c in cycles] if len(cycles) == len(args.log) else None
             written.append(figures.curve_png(args.log, os.path.join(args.figures, "training-curve.png"),
-                                             title=f"{meta['architecture']} training"))
+                                             title=f"{meta['architecture']} training", used_epochs=used))
         for path in written:
             print(f"wrote {path}")
     return m

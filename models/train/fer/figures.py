@@ -36,16 +36,21 @@ def confusion_png(m, path, title=""):
     return _save(fig, path)
 
 
-def read_logs(log_paths):
-    """Join the log.jsonl of runs that continue each other (train --init from the previous run's
-    best.pt): each run's epochs are renumbered to follow the previous run's best epoch, and the
-    epochs after that best one, which the next run did not start from, are dropped. Returns the
-    joined records and the epochs at which a new run starts."""
+def read_logs(log_paths, used_epochs=None):
+    """Join the log.jsonl of runs that continue each other (train --init): each run's epochs are
+    renumbered to follow the epochs the next run started from, and the epochs after those, which
+    the next run did not build on, are dropped. used_epochs[k] is how many epochs of run k the
+    weights carry (an exported model's training cycles say it: the last epoch, or the best one);
+    without it a run is taken to continue from its predecessor's best epoch. Returns the joined
+    records and the epochs at which a new run starts."""
     joined, starts = [], []
     for k, log_path in enumerate(log_paths):
         with open(log_path) as f:
             log = [json.loads(line) for line in f if line.strip()]
-        if k + 1 < len(log_paths) and log:
+        log = [r for r in log if "epoch" in r]  # not {"stopped": E} (time budget overrun)
+        if used_epochs and k < len(used_epochs):
+            log = [r for r in log if r["epoch"] <= used_epochs[k]]
+        elif k + 1 < len(log_paths) and log:
             best = max(log, key=lambda r: r["public_test_acc"])["epoch"]
             log = [r for r in log if r["epoch"] <= best]
         offset = joined[-1]["epoch"] if joined else 0
@@ -55,23 +60,34 @@ def read_logs(log_paths):
     return joined, starts
 
 
-def curve_png(log_paths, path, title=""):
-    """Loss and accuracy per epoch from the log.jsonl of a run, or of runs continuing each other."""
+def curve_png(log_paths, path, title="", used_epochs=None):
+    """Loss and accuracy per epoch from the log.jsonl of a run, or of runs continuing each other
+    (read_logs), with the weight average's accuracy where the run averaged weights (--swa-epochs).
+    The marked point is what the weights that were exported score: the average's last value when
+    there is one, else the last epoch's (with used_epochs) or the best epoch's."""
     if isinstance(log_paths, str):
         log_paths = [log_paths]
-    log, starts = read_logs(log_paths)
+    log, starts = read_logs(log_paths, used_epochs)
     ep = [r["epoch"] for r in log]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
     a1.plot(ep, [r["train_loss"] for r in log], label="training loss")
     a1.set_xlabel("epoch")
-    a1.set_ylabel("loss (label-smoothed cross-entropy)")
+    a1.set_ylabel("training loss")
     a1.legend()
     a2.plot(ep, [r["train_acc"] for r in log], label="Training (augmented)")
     a2.plot(ep, [r["public_test_acc"] for r in log], label="PublicTest")
-    best = max(log, key=lambda r: r["public_test_acc"])
-    a2.scatter([best["epoch"]], [best["public_test_acc"]], color="C1", zorder=3)
-    a2.annotate(f"{best['public_test_acc']:.3f}", (best["epoch"], best["public_test_acc"]),
-                textcoords="offset points", xytext=(-10, 8))
+    swa = [r for r in log if "swa_public_test_acc" in r]
+    if swa:
+        a2.plot([r["epoch"] for r in swa], [r["swa_public_test_acc"] for r in swa], color="C3",
+                label="PublicTest, weight average")
+        mark = (swa[-1]["epoch"], swa[-1]["swa_public_test_acc"])
+    elif used_epochs:
+        mark = (log[-1]["epoch"], log[-1]["public_test_acc"])
+    else:
+        best = max(log, key=lambda r: r["public_test_acc"])
+        mark = (best["epoch"], best["public_test_acc"])
+    a2.scatter([mark[0]], [mark[1]], color="C3" if swa else "C1", zorder=3)
+    a2.annotate(f"{mark[1]:.3f}", mark, textcoords="offset points", xytext=(-10, 8))
     for s in starts:
         for ax in (a1, a2):
             ax.axvline(s + 0.5, color="grey", linestyle="--", linewidth=0.8)
