@@ -14,7 +14,8 @@ import torch
 
 from . import REPO, TRAIN_DIR, fer2013_path, write_subset
 from fer.augment import augment
-from fer.train import AUGMENT_PARTS, WeightAverage, augment_options, class_weights, recompute_batchnorm
+from fer.train import (AUGMENT_PARTS, WeightAverage, augment_options, class_weights, epochs_within,
+                       recompute_batchnorm)
 
 
 class AugmentPartsTest(unittest.TestCase):
@@ -102,6 +103,14 @@ class WeightAverageTest(unittest.TestCase):
         self.assertTrue(torch.allclose(again.avg["0.weight"],
                                        (3 * avg.avg["0.weight"] + nets[0][0].weight) / 4, atol=1e-6))
         self.assertIsNone(WeightAverage().state())
+
+    def test_a_time_budget_counts_the_averaged_epochs_dearer(self):
+        # 100 s per epoch, averaged ones 150 s: 5 averaged cost 750, the other 250 s buy 2 more.
+        self.assertEqual(epochs_within(1000, 100, 50, 5), 7)
+        self.assertEqual(epochs_within(1000, 100, 50, 0), 10)
+        # Every epoch averaged, and the budget too small for all of them.
+        self.assertEqual(epochs_within(1000, 100, 50, 30), 6)
+        self.assertEqual(epochs_within(1000, 100, 50, 8), 6)
 
     def test_batchnorm_statistics_are_those_of_the_faces(self):
         net = self.net(4)
