@@ -544,6 +544,83 @@ Test(cli, watch_frames_over_the_limit) {
 }
 
 /* Sources that cannot be read: a clear error naming the source, exit 1; usage errors exit 2. */
+/* --smooth 3 follows each face from frame to frame: the one face of frames 0-5 is track 1; it is
+ * gone for frames 6-8, longer than a track waits, so the four faces of frames 9-11 are new tracks,
+ * each the same over those frames. Every smoothed value is the mean of that track's raw
+ * probabilities over its last three frames, as the JSON shows them. */
+Test(cli, watch_smooth_follows_faces_and_averages_them) {
+        const char *names[64];
+        size_t n = video_frames(names, ELEMENTSOF(names));
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        emo_test_run_t r;
+        emotion(&r, 60000, "watch", "--json", "--smooth", "3", video, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_assert_eq(count_lines(r.out), n, "%s", r.out);
+
+        enum { MAX_TRACKS = 16, WINDOW = 3 };
+        double history[MAX_TRACKS][64][EMO_EMOTION_COUNT]; /* raw probabilities per track and frame */
+        size_t seen[MAX_TRACKS] = { 0 };
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = json_line(r.out, i);
+                json_object *faces = emo_test_json_get(o, "faces");
+                size_t nf = json_object_array_length(faces);
+                cr_assert_eq(nf, faces_in(names[i]), "frame %zu", i);
+                for (size_t k = 0; k < nf; k++) {
+                        json_object *f = json_object_array_get_idx(faces, k);
+                        int track = integer(f, "track");
+                        cr_assert(track >= 1 && track < MAX_TRACKS, "frame %zu: track %d", i, track);
+                        if (nf == 1)
+                                cr_expect_eq(track, 1, "frame %zu: the one face is track 1", i);
+                        if (nf == 4) /* four new tracks, numbered after track 1, the same in every frame */
+                                cr_expect(track >= 2 && track <= 5, "frame %zu: track %d", i, track);
+                        json_object *raw = emo_test_json_get(f, "probabilities");
+                        for (int c = 0; c < EMO_EMOTION_COUNT; c++)
+                                history[track][seen[track]][c] = number(raw, emo_emotion_name(c));
+                        seen[track]++;
+
+                        json_object *sm = emo_test_json_get(f, "smoothed");
+                        size_t frames = seen[track] < WINDOW ? seen[track] : WINDOW;
+                        cr_expect_eq(integer(sm, "frames"), (int) frames, "frame %zu face %zu", i, k);
+                        json_object *mean = emo_test_json_get(sm, "probabilities");
+                        int best = 0;
+                        double want[EMO_EMOTION_COUNT] = { 0 };
+                        for (int c = 0; c < EMO_EMOTION_COUNT; c++) {
+                                for (size_t j = seen[track] - frames; j < seen[track]; j++)
+                                        want[c] += history[track][j][c] / (double) frames;
+                                cr_expect_float_eq(number(mean, emo_emotion_name(c)), want[c], 2e-5,
+                                                   "frame %zu face %zu %s", i, k, emo_emotion_name(c));
+                                if (want[c] > want[best])
+                                        best = c;
+                        }
+                        cr_expect_str_eq(str(sm, "emotion"), emo_emotion_name(best), "frame %zu face %zu", i, k);
+                        cr_expect_float_eq(number(sm, "confidence"), want[best], 2e-5);
+                        cr_expect_str_eq(str(sm, "emoji"), emo_emotion_emoji(best));
+                }
+                json_object_put(o);
+        }
+        cr_expect_eq(seen[1], 6, "track 1 spans the six one-face frames");
+        for (int t = 2; t <= 5; t++)
+                cr_expect_eq(seen[t], 3, "track %d spans the three four-face frames", t);
+        emo_test_run_done(&r);
+
+        /* Human output: a smoothed line under each face. */
+        emotion(&r, 60000, "watch", "--smooth", "2", "--max-frames", "2", video, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_expect_not_null(strstr(r.out, "  face 1  smoothed over 1 frame (track 1): "), "%s", r.out);
+        cr_expect_not_null(strstr(r.out, "  face 1  smoothed over 2 frames (track 1): "), "%s", r.out);
+        emo_test_run_done(&r);
+
+        const char *bad[] = { "0", "1001", "x" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                emotion(&r, 10000, "watch", "--smooth", bad[i], video, NULL);
+                cr_expect_eq(r.status, 2, "--smooth %s: exit %d", bad[i], r.status);
+                cr_expect_not_null(strstr(r.err, "--smooth"), "--smooth %s: stderr:\n%s", bad[i], r.err);
+                cr_expect_str_eq(r.out, "", "--smooth %s: nothing on stdout", bad[i]);
+                emo_test_run_done(&r);
+        }
+        emo_test_daemon_stop(&daemon_);
+}
+
 Test(cli, watch_bad_sources) {
         _cleanup_free_ char *text = emo_test_fixture("text.txt");
         const char *bad[] = { text, "/nonexistent/video.mp4", "/dev/video-nonexistent" };
