@@ -14,8 +14,7 @@ import torch
 
 from . import REPO, TRAIN_DIR, fer2013_path, write_subset
 from fer.augment import augment
-from fer.train import (AUGMENT_PARTS, WeightAverage, augment_options, class_weights, epochs_within,
-                       recompute_batchnorm)
+from fer.train import AUGMENT_PARTS, augment_options, class_weights, epochs_within, recompute_batchnorm
 
 
 class AugmentPartsTest(unittest.TestCase):
@@ -80,29 +79,25 @@ class WeightAverageTest(unittest.TestCase):
         torch.manual_seed(seed)
         return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4))
 
-    def test_the_average_is_the_mean_of_the_float_tensors(self):
+    def test_the_average_is_the_mean_of_the_weights(self):
+        # What train does each averaged epoch: torch's AveragedModel.update_parameters(model).
         nets = [self.net(s) for s in (1, 2, 3)]
-        avg = WeightAverage()
+        avg = torch.optim.swa_utils.AveragedModel(nets[0])
         for n in nets:
-            avg.update(n.state_dict())
-        self.assertEqual(avg.n, 3)
-        for k, v in nets[0].state_dict().items():
-            if v.is_floating_point():
-                want = sum(n.state_dict()[k] for n in nets) / 3
-                self.assertTrue(torch.allclose(avg.avg[k], want, atol=1e-6), k)
-            else:  # num_batches_tracked is a count, not a weight
-                self.assertNotIn(k, avg.avg)
+            avg.update_parameters(n)
+        self.assertEqual(int(avg.n_averaged), 3)
+        for k, v in nets[0].named_parameters():
+            want = sum(dict(n.named_parameters())[k] for n in nets) / 3
+            self.assertTrue(torch.allclose(dict(avg.module.named_parameters())[k], want, atol=1e-6), k)
         # The averaged network is a copy: the template keeps its own weights.
-        m = avg.model(nets[0])
-        self.assertTrue(torch.allclose(m[0].weight, avg.avg["0.weight"]))
-        self.assertFalse(torch.allclose(nets[0][0].weight, m[0].weight))
-        # state() carries the average across a resume.
-        again = WeightAverage(avg.state())
-        again.update(nets[0].state_dict())
-        self.assertEqual(again.n, 4)
-        self.assertTrue(torch.allclose(again.avg["0.weight"],
-                                       (3 * avg.avg["0.weight"] + nets[0][0].weight) / 4, atol=1e-6))
-        self.assertIsNone(WeightAverage().state())
+        self.assertFalse(torch.allclose(nets[0][0].weight, avg.module[0].weight))
+        # Its state_dict (what last.pt keeps) carries the average across a resume.
+        again = torch.optim.swa_utils.AveragedModel(self.net(9))
+        again.load_state_dict(avg.state_dict())
+        again.update_parameters(nets[0])
+        self.assertEqual(int(again.n_averaged), 4)
+        self.assertTrue(torch.allclose(again.module[0].weight,
+                                       (3 * avg.module[0].weight + nets[0][0].weight) / 4, atol=1e-6))
 
     def test_a_time_budget_counts_the_averaged_epochs_dearer(self):
         # 100 s per epoch, averaged ones 150 s: 5 averaged cost 750, the other 250 s buy 2 more.

@@ -216,13 +216,14 @@ class SmokeTest(unittest.TestCase):
         self.assertEqual((swa["epoch"], swa["swa_n"]), (3, 2))
         self.assertEqual(swa["public_test_acc"], log[-1]["swa_public_test_acc"])
         # last.pt carries the running average (for --resume); swa.pt holds it, BatchNorm recomputed.
-        state = torch.load(os.path.join(d, "last.pt"))["swa"]
-        self.assertEqual(state["n"], 2)
+        last = torch.load(os.path.join(d, "last.pt"))
+        state = last["swa"]  # AveragedModel's state_dict
+        self.assertEqual(int(state["n_averaged"]), 2)
         for k, v in swa["model"].items():
-            if "running" in k:
-                self.assertFalse(torch.allclose(v, state["avg"][k]), k)
+            if "running" in k:  # recomputed for the average, not the trained network's
+                self.assertFalse(torch.allclose(v, last["model"][k]), k)
             elif v.is_floating_point():
-                self.assertTrue(torch.allclose(v, state["avg"][k]), k)
+                self.assertTrue(torch.allclose(v, state["module." + k]), k)
         # export reads swa.pt and records the averaging in the training cycles.
         exp = run(["export", "--checkpoint", os.path.join(d, "swa.pt"), "--out-dir", os.path.join(d, "m"),
                    "--name", "swa", "--framing-json", self.framing, "--data", self.data, "--cache", "",

@@ -189,61 +189,19 @@ def cached_teacher_log_probs(paths, x, temperature, device, cache_dir):
     return soft
 
 
-class WeightAverage:
-    """Stochastic weight averaging (Izmailov et al., 2018, "Averaging Weights Leads to Wider Optima
-    and Better Generalization"): the running mean of the weights at the end of the last epochs,
-    trained at a constant learning rate. Only floating-point tensors are averaged; BatchNorm's
-    running statistics are then recomputed for the averaged weights (recompute_batchnorm), because
-    the mean of per-epoch statistics is not the statistics of the mean network."""
-
-    def __init__(self, state=None):
-        self.n = 0
-        self.avg = None
-        if state:
-            self.n, self.avg = int(state["n"]), state["avg"]
-
-    def update(self, state_dict):
-        self.n += 1
-        if self.avg is None:
-            self.avg = {k: v.detach().clone().float() for k, v in state_dict.items() if v.is_floating_point()}
-            return
-        for k, v in self.avg.items():
-            v.add_(state_dict[k].detach().float() - v, alpha=1.0 / self.n)
-
-    def state(self):
-        return {"n": self.n, "avg": {k: v.detach().cpu().clone() for k, v in self.avg.items()}} if self.avg else None
-
-    def model(self, template):
-        """A copy of the network template holding the averaged weights (BatchNorm still to recompute)."""
-        import copy
-        m = copy.deepcopy(template)
-        sd = m.state_dict()
-        sd.update({k: v.to(sd[k].dtype) for k, v in self.avg.items()})
-        m.load_state_dict(sd)
-        return m
-
-
 def recompute_batchnorm(model, x, mean, std, aug_opts, augmented=True, batch=256, seed=0):
     """BatchNorm running statistics from one pass over the training faces x (float [N,1,48,48] in
-    0..1), augmented as in training (what torch.optim.swa_utils.update_bn does with a training
-    loader), with a fixed generator: the same weights always get the same statistics."""
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not bns:
-        return model
-    momenta = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # a cumulative average over the whole pass
+    0..1), augmented as in training, by torch.optim.swa_utils.update_bn, with a fixed generator:
+    the same weights always get the same statistics. A weight average needs them recomputed,
+    because the mean of per-epoch statistics is not the statistics of the mean network."""
     gen = torch.Generator(device=x.device).manual_seed(seed)
-    model.train()
-    with torch.no_grad():
+
+    def batches():
         for i in range(0, len(x), batch):
             xb = x[i:i + batch]
-            if augmented:
-                xb = augment(xb, gen, **aug_opts)
-            model((xb - mean) / std)
-    for m, momentum in zip(bns, momenta):
-        m.momentum = momentum
+            yield ((augment(xb, gen, **aug_opts) if augmented else xb) - mean) / std
+
+    torch.optim.swa_utils.update_bn(batches(), model)
     return model.eval()
 
 
@@ -404,7 +362,9 @@ def train(args):
     if cycle_epochs:
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=cycle_epochs,
                                                     steps_per_epoch=steps_per_epoch, pct_start=0.2)
-    swa = WeightAverage()
+    # Stochastic weight averaging (Izmailov et al., 2018): the running mean of the weights at the
+    # end of each averaged epoch (parameters only; BatchNorm is recomputed for it).
+    swa = torch.optim.swa_utils.AveragedModel(model) if swa_epochs else None
     start, best = 0, 0.0
     if resuming:
         ck = load_checkpoint(ckpt_path, device)
@@ -412,7 +372,8 @@ def train(args):
         opt.load_state_dict(ck["opt"])
         if sched is not None and ck.get("sched"):
             sched.load_state_dict(ck["sched"])
-        swa = WeightAverage(ck.get("swa"))
+        if swa is not None and ck.get("swa"):
+            swa.load_state_dict(ck["swa"])
         gen.set_state(ck["gen"].cpu())
         start, best = ck["epoch"] + 1, ck["best"]
         print(f"resumed at epoch {start}, best PublicTest {best:.4f}", flush=True)
@@ -478,18 +439,19 @@ def train(args):
                       public_test_acc=acc, lr=opt.param_groups[0]["lr"], seconds=time.time() - t0)
         cpu_state = lambda m=model: {k: v.detach().cpu() for k, v in m.state_dict().items()}
         if in_swa:
-            swa.update(model.state_dict())
-            averaged = recompute_batchnorm(swa.model(model), xtr_t, mean, std, aug_opts, args.augment)
+            swa.update_parameters(model)
+            n_averaged = int(swa.n_averaged)
+            averaged = recompute_batchnorm(swa.module, xtr_t, mean, std, aug_opts, args.augment)
             swa_acc = float((predict(averaged, xte, mean, std, device=device).argmax(1) == yte).mean())
-            record.update(swa_n=swa.n, swa_public_test_acc=swa_acc)
+            record.update(swa_n=n_averaged, swa_public_test_acc=swa_acc)
             # swa.pt: the average so far, BatchNorm recomputed; a best.pt-style file that export reads.
             torch.save({"arch": args.arch, "model": cpu_state(averaged), "mean": mean, "std": std,
-                        "epoch": epoch + 1, "public_test_acc": swa_acc, "swa_n": swa.n},
+                        "epoch": epoch + 1, "public_test_acc": swa_acc, "swa_n": n_averaged},
                        os.path.join(args.out, "swa.pt.tmp"))
             os.replace(os.path.join(args.out, "swa.pt.tmp"), os.path.join(args.out, "swa.pt"))
         record["seconds"] = time.time() - t0
         _log(log_path, record)
-        swa_note = f" average of {swa.n}: {record['swa_public_test_acc']:.4f}" if in_swa else ""
+        swa_note = f" average of {record['swa_n']}: {record['swa_public_test_acc']:.4f}" if in_swa else ""
         print(f"\repoch {epoch + 1}/{args.epochs} loss {record['train_loss']:.3f} train {record['train_acc']:.4f} "
               f"PublicTest {acc:.4f}{swa_note} ({record['seconds']:.1f} s)", flush=True)
         if acc > best:
@@ -498,7 +460,7 @@ def train(args):
                         "epoch": epoch + 1, "public_test_acc": acc}, os.path.join(args.out, "best.pt"))
         # last.pt resumes the run (epoch counts from 0 here) and can be exported (load_weights).
         torch.save({"model": cpu_state(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict() if sched is not None else None, "swa": swa.state(),
+                    "sched": sched.state_dict() if sched is not None else None, "swa": cpu_state(swa) if in_swa else None,
                     "gen": gen.get_state(), "epoch": epoch, "best": best, "arch": args.arch, "mean": mean,
                     "std": std, "public_test_acc": acc}, ckpt_path + ".tmp")
         os.replace(ckpt_path + ".tmp", ckpt_path)
