@@ -184,6 +184,10 @@ def main():
     ap.add_argument("--known", required=True)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
+    if not os.path.isfile(args.fer):
+        sys.exit(f"make_fixtures: FER2013 not found at {args.fer}: the tests read it from ../shared next to the "
+                 "checkout; configure with -DEMO_TEST_DATA_DIR=DIR (or EMO_TEST_DATA_DIR=DIR scripts/test.sh) "
+                 "to use another folder")
     os.makedirs(args.out, exist_ok=True)
     stamp = stamp_of(args, os.path.abspath(__file__))
     stamp_path = os.path.join(args.out, "stamp")
