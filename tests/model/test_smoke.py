@@ -198,6 +198,56 @@ class SmokeTest(unittest.TestCase):
         with open(os.path.join(d, "log.jsonl")) as f:
             self.assertEqual([json.loads(line)["epoch"] for line in f], [1])
 
+    def test_a_run_killed_and_resumed_matches_one_left_alone(self):
+        import torch
+        # The process dies (os._exit, no cleanup) right after epoch 2's last.pt is in place, as a
+        # kill or a power cut would leave it; --resume must then train epoch 3 exactly as the
+        # uninterrupted run does: same data order, augmentation, dropout and optimiser state. One
+        # plain run, and one whose last two epochs are averaged (the average is resumed too).
+        die_after_2 = (
+            "import os, runpy, sys\n"
+            "real, saved = os.replace, [0]\n"
+            "def replace(src, dst):\n"
+            "    real(src, dst)\n"
+            "    if dst.endswith('last.pt'):\n"
+            "        saved[0] += 1\n"
+            "        if saved[0] == 2:\n"
+            "            os._exit(75)\n"
+            "os.replace = replace\n"
+            "sys.argv = sys.argv[1:]\n"
+            "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+        for extra in ([], ["--swa-epochs", "2", "--swa-lr", "0.02"]):
+            with self.subTest(extra=extra):
+                name = "swa" if extra else "plain"
+                whole, cut = (os.path.join(self.tmp.name, f"{kind}-{name}") for kind in ("whole", "cut"))
+                common = ["train", "--data", self.data, "--cache", "", "--arch", "emonet-xs", "--limit", "300",
+                          "--threads", "1", "--epochs", "3", "--seed", "5"] + extra
+                r = run(common + ["--out", whole])
+                self.assertEqual(r.returncode, 0, r.stderr)
+                r = subprocess.run([CLI[0], "-c", die_after_2] + CLI[1:] + common + ["--out", cut],
+                                   capture_output=True, text=True, timeout=300)
+                self.assertEqual(r.returncode, 75, r.stderr)
+                self.assertNotIn("epoch 3/3", r.stdout)
+                r = run(common + ["--out", cut, "--resume"])
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("resumed at epoch 2", r.stdout)
+                logs = []
+                for d in (whole, cut):
+                    with open(os.path.join(d, "log.jsonl")) as f:
+                        logs.append([json.loads(line) for line in f])
+                self.assertEqual([rec["epoch"] for rec in logs[1]], [1, 2, 3])
+                for a, b in zip(*logs):
+                    a.pop("seconds"), b.pop("seconds")
+                    self.assertEqual(a, b)
+                ends = [torch.load(os.path.join(d, "last.pt")) for d in (whole, cut)]
+                for part in ("model", "swa") if extra else ("model",):
+                    for k, v in ends[0][part].items():
+                        self.assertTrue(torch.equal(v, ends[1][part][k]), f"{part} {k}")
+                if extra:
+                    a, b = (torch.load(os.path.join(d, "swa.pt"))["model"] for d in (whole, cut))
+                    for k, v in a.items():
+                        self.assertTrue(torch.equal(v, b[k]), f"swa.pt {k}")
+
     def test_weight_averaging_trains_averages_and_exports(self):
         import torch
         from fer.train import load_weights

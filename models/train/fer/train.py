@@ -386,6 +386,13 @@ def train(args):
         with open(os.path.join(args.out, "config.json"), "w") as f:
             json.dump(config, f, indent=2)
 
+    if resuming and ck.get("rng") is not None:
+        # Dropout draws from the global generator. It is restored here, after everything above
+        # that draws from it too (building networks initialises their weights), so that epoch
+        # `start` sees the draws it would have seen in a run that was never interrupted.
+        torch.set_rng_state(ck["rng"].cpu())
+        if device.type == "cuda" and ck.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ck["cuda_rng"].cpu(), device)
     t_start = time.time()
     for epoch in range(start, args.epochs):
         if budget and epoch > start and time.time() - t_start > 1.3 * budget:
@@ -461,8 +468,10 @@ def train(args):
         # last.pt resumes the run (epoch counts from 0 here) and can be exported (load_weights).
         torch.save({"model": cpu_state(), "opt": opt.state_dict(),
                     "sched": sched.state_dict() if sched is not None else None, "swa": cpu_state(swa) if in_swa else None,
-                    "gen": gen.get_state(), "epoch": epoch, "best": best, "arch": args.arch, "mean": mean,
-                    "std": std, "public_test_acc": acc}, ckpt_path + ".tmp")
+                    "gen": gen.get_state(), "rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                    "epoch": epoch, "best": best, "arch": args.arch, "mean": mean, "std": std,
+                    "public_test_acc": acc}, ckpt_path + ".tmp")
         os.replace(ckpt_path + ".tmp", ckpt_path)
     print(f"best PublicTest accuracy {best:.4f}", flush=True)
     return best
