@@ -286,10 +286,16 @@ int main(int argc, char **argv) {
                  PROJECT_VERSION, model.name, model.onnx_path, model.public_test_accuracy, emo_detector_kind_name(det),
                  det_path, emo_device_name(device), langs);
 
+        emo_streams_t *streams = emo_streams_new(EMO_STREAMS_DEFAULT_CAPACITY);
+        if (!streams) {
+                log_error("Failed to set up the stream table: %s", strerror(errno));
+                return 1;
+        }
         emo_pipeline_shared_t shared = {
                 .config = &config,
                 .model = &model,
                 .dialogue = dialogue,
+                .streams = streams,
                 .device = device,
                 .detector = det,
                 .detector_path = det_path,
@@ -298,6 +304,7 @@ int main(int argc, char **argv) {
                 emo_pipeline_t *p = NULL;
                 r = emo_pipeline_new(&shared, &p, err, sizeof(err));
                 emo_pipeline_free(p);
+                emo_streams_free(streams);
                 if (r < 0) {
                         log_error("%s", err);
                         return 1;
@@ -308,11 +315,13 @@ int main(int argc, char **argv) {
         emo_server_t *server = NULL;
         if ((r = emo_server_new(&config, &shared, workers, &server, err, sizeof(err))) < 0) {
                 log_error("%s", err);
+                emo_streams_free(streams);
                 return 1;
         }
         r = emo_server_run(server, sfd);
         emo_server_free(server);
         emo_dialogue_free(dialogue);
+        emo_streams_free(streams);
         emo_model_done(&model);
         emo_config_done(&config);
         close(sfd);

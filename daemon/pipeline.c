@@ -24,6 +24,9 @@ struct emo_pipeline {
         emo_pb_face_t *faces;
         emo_pb_face_t **face_ptrs;
         emo_pb_box_t *pb_boxes;
+        emo_smooth_face_t *smooth_in;
+        emo_smoothed_t *smooth_out;
+        emo_pb_smoothed_t *pb_smoothed;
 };
 
 emo_pipeline_t *emo_pipeline_free(emo_pipeline_t *p) {
@@ -36,6 +39,9 @@ emo_pipeline_t *emo_pipeline_free(emo_pipeline_t *p) {
         free(p->faces);
         free(p->face_ptrs);
         free(p->pb_boxes);
+        free(p->smooth_in);
+        free(p->smooth_out);
+        free(p->pb_smoothed);
         free(p);
         return NULL;
 }
@@ -76,7 +82,11 @@ int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, 
         p->faces = calloc(n, sizeof(*p->faces));
         p->face_ptrs = calloc(n, sizeof(*p->face_ptrs));
         p->pb_boxes = calloc(n, sizeof(*p->pb_boxes));
-        if (!p->boxes || !p->probs || !p->faces || !p->face_ptrs || !p->pb_boxes) {
+        p->smooth_in = calloc(n, sizeof(*p->smooth_in));
+        p->smooth_out = calloc(n, sizeof(*p->smooth_out));
+        p->pb_smoothed = calloc(n, sizeof(*p->pb_smoothed));
+        if (!p->boxes || !p->probs || !p->faces || !p->face_ptrs || !p->pb_boxes || !p->smooth_in || !p->smooth_out ||
+            !p->pb_smoothed) {
                 emo_pipeline_free(p);
                 return -ENOMEM;
         }
@@ -166,6 +176,10 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
         size_t max_faces = cfg->max_faces;
         if (a->options && a->options->max_faces && a->options->max_faces < max_faces)
                 max_faces = a->options->max_faces;
+        unsigned smooth = a->options ? a->options->smooth_frames : 0;
+        if (smooth > EMO_SMOOTH_MAX_WINDOW)
+                return error_reply(req, EMO_STATUS_INVALID_REQUEST, "smooth_frames %u is over the limit of %d", smooth,
+                                   EMO_SMOOTH_MAX_WINDOW);
 
         /* Decode. */
         if (!im)
@@ -267,14 +281,37 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
                         f->probabilities = p->probs[i];
                 }
                 p->face_ptrs[i] = f;
+                p->smooth_in[i] = (emo_smooth_face_t) { .x = b.x, .y = b.y, .width = b.width, .height = b.height };
+                memcpy(p->smooth_in[i].probabilities, p->probs[i], sizeof(p->probs[i]));
                 if ((int64_t) p->boxes[i].width * p->boxes[i].height >
                     (int64_t) p->boxes[prominent].width * p->boxes[prominent].height)
                         prominent = i;
         }
+        /* Smoothing: each face joins its track in this stream; the dialogue follows the track. */
+        if (smooth) {
+                if (emo_streams_smooth(p->shared.streams, stream, smooth, a->sequence, emo_now_us(), p->smooth_in, n,
+                                       p->smooth_out) < 0)
+                        return error_reply(req, EMO_STATUS_INTERNAL, "out of memory while smoothing");
+                for (size_t i = 0; i < n; i++) {
+                        const emo_smoothed_t *o = &p->smooth_out[i];
+                        emo_pb_smoothed_t *sm = &p->pb_smoothed[i];
+                        emotion__v1__smoothed__init(sm);
+                        sm->track = o->track;
+                        sm->frames = o->frames;
+                        sm->emotion = o->emotion;
+                        sm->confidence = o->confidence;
+                        sm->emoji = (char *) emo_emotion_emoji(o->emotion);
+                        if (with_probs) {
+                                sm->n_probabilities = EMO_EMOTION_COUNT;
+                                sm->probabilities = p->smooth_out[i].probabilities;
+                        }
+                        p->faces[i].smoothed = sm;
+                }
+        }
         emo_pb_dialogue_t dialogue = EMOTION__V1__DIALOGUE__INIT;
         dialogue.language = (char *) lang;
         if (n > 0) {
-                int e = p->faces[prominent].emotion;
+                int e = smooth ? p->smooth_out[prominent].emotion : (int) p->faces[prominent].emotion;
                 emo_dialogue_kind_t kind;
                 const char *text;
                 (void) emo_dialogue_pick(p->shared.dialogue, lang, stream, e, &kind, &text);
@@ -282,6 +319,7 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
                 dialogue.text = (char *) (text ? text : "");
                 dialogue.emotion = e;
                 dialogue.face_index = (uint32_t) prominent;
+                dialogue.smoothed = smooth > 0;
         }
         emo_model_info_t model = EMOTION__V1__MODEL_INFO__INIT;
         model.name = p->shared.model->name;

@@ -1,6 +1,7 @@
 /* The per-request work of a worker: decode -> detect (or take the client's regions) -> crop and
  * classify all faces in one batch -> emoji and dialogue -> packed Reply. Each worker owns one
- * pipeline (its own detector and network); the dialogue state is shared. */
+ * pipeline (its own detector and network); the dialogue state and the streams' face tracks
+ * (Options.smooth_frames) are shared. */
 #pragma once
 
 #include <czmq.h>
@@ -10,12 +11,14 @@
 #include "dialogue.h"
 #include "emo/protocol.h"
 #include "model.h"
+#include "streams.h"
 #include "vision/vision.h"
 
 typedef struct emo_pipeline_shared {
         const emo_config_t *config;
         const emo_model_t *model;
         emo_dialogue_t *dialogue;
+        emo_streams_t *streams;         /* face tracks of the streams that ask for smoothing */
         emo_device_t device;            /* resolved */
         emo_detector_kind_t detector;   /* resolved */
         const char *detector_path;

@@ -2,11 +2,13 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <stdbool.h>
 
 struct emo_queue {
         size_t capacity, size;
         zhashx_t *by_key; /* key -> zlistx_t of jobs */
         zlistx_t *ring;   /* own copies of the keys with at least one job, in service order */
+        zhashx_t *held;   /* keys on hold (value unused) */
 };
 
 static void list_destroy(void **item) {
@@ -20,7 +22,8 @@ emo_queue_t *emo_queue_new(size_t capacity) {
         q->capacity = capacity;
         q->by_key = zhashx_new();
         q->ring = zlistx_new();
-        if (!q->by_key || !q->ring)
+        q->held = zhashx_new();
+        if (!q->by_key || !q->ring || !q->held)
                 return emo_queue_free(q);
         zhashx_set_destructor(q->by_key, list_destroy);
         zlistx_set_duplicator(q->ring, (czmq_duplicator *) strdup);
@@ -33,6 +36,7 @@ emo_queue_t *emo_queue_free(emo_queue_t *q) {
                 return NULL;
         zlistx_destroy(&q->ring);
         zhashx_destroy(&q->by_key);
+        zhashx_destroy(&q->held);
         free(q);
         return NULL;
 }
@@ -59,8 +63,11 @@ int emo_queue_push(emo_queue_t *q, const char *key, void *job) {
         return 0;
 }
 
-void *emo_queue_pop(emo_queue_t *q) {
+/* The first job of the first key in the ring that is not on hold (any key with any_key). */
+static void *pop(emo_queue_t *q, bool any_key) {
         const char *key = zlistx_first(q->ring);
+        while (key && !any_key && zhashx_lookup(q->held, key))
+                key = zlistx_next(q->ring);
         if (!key)
                 return NULL;
         zlistx_t *jobs = zhashx_lookup(q->by_key, key);
@@ -73,6 +80,24 @@ void *emo_queue_pop(emo_queue_t *q) {
                 zlistx_delete(q->ring, zlistx_cursor(q->ring));
         }
         return job;
+}
+
+void *emo_queue_pop(emo_queue_t *q) {
+        return pop(q, false);
+}
+
+void *emo_queue_pop_any(emo_queue_t *q) {
+        return pop(q, true);
+}
+
+int emo_queue_hold(emo_queue_t *q, const char *key) {
+        if (zhashx_lookup(q->held, key))
+                return 0;
+        return zhashx_insert(q->held, key, (void *) 1) < 0 ? -ENOMEM : 0;
+}
+
+void emo_queue_release(emo_queue_t *q, const char *key) {
+        zhashx_delete(q->held, key);
 }
 
 size_t emo_queue_size(const emo_queue_t *q) {

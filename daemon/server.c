@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "emo/endpoint.h"
+#include "emo/smooth.h"
 #include "emo/util.h"
 #include "log.h"
 #include "queue.h"
@@ -27,6 +28,7 @@ typedef struct job {
         char *stream;
         int64_t received_us;
         int64_t deadline_us; /* 0: none */
+        bool ordered;        /* smoothed: the stream's frames go to the workers one at a time */
         zframe_t *reply;     /* set by the worker */
 } job_t;
 
@@ -154,6 +156,8 @@ static char *stream_key(const emo_analyze_request_t *a, zframe_t *identity) {
 static void dispatch(emo_server_t *s) {
         while (s->n_busy < s->n_workers && emo_queue_size(s->queue) > 0) {
                 job_t *job = emo_queue_pop(s->queue);
+                if (!job)
+                        break; /* what is queued belongs to streams on hold */
                 if (job->deadline_us && emo_now_us() > job->deadline_us) {
                         reply_error(s, job->identity, job->delimiter, job->req->request_id, EMO_STATUS_DEADLINE_EXCEEDED,
                                     "deadline of %u ms passed while queued", job->req->analyze->deadline_ms);
@@ -170,6 +174,11 @@ static void dispatch(emo_server_t *s) {
                         job_free(job);
                         continue;
                 }
+                /* A smoothed frame updates its stream's tracks: the stream's next frame waits
+                 * until this one is done, so the tracks see the frames in order. */
+                if (job->ordered && emo_queue_hold(s->queue, job->stream) < 0)
+                        log_error("Out of memory holding stream %s; its frames may be smoothed out of order",
+                                  job->stream);
                 w->busy = true;
                 w->busy_since = emo_now_us();
                 s->n_busy++;
@@ -248,6 +257,12 @@ static void handle_request(emo_server_t *s) {
                             "analyze request without an image");
                 goto out;
         }
+        const emo_options_t *opt = req->analyze->options;
+        if (opt && opt->smooth_frames > EMO_SMOOTH_MAX_WINDOW) {
+                reply_error(s, identity, delimiter, req->request_id, EMO_STATUS_INVALID_REQUEST,
+                            "smooth_frames %u is over the limit of %d", opt->smooth_frames, EMO_SMOOTH_MAX_WINDOW);
+                goto out;
+        }
         job = calloc(1, sizeof(*job));
         if (!job || !(job->stream = stream_key(req->analyze, identity))) {
                 reply_error(s, identity, delimiter, req->request_id, EMO_STATUS_INTERNAL, "out of memory");
@@ -257,6 +272,7 @@ static void handle_request(emo_server_t *s) {
         job->delimiter = delimiter;
         job->req = req;
         job->received_us = now;
+        job->ordered = opt && opt->smooth_frames > 0;
         job->deadline_us = req->analyze->deadline_ms ? now + (int64_t) req->analyze->deadline_ms * 1000 : 0;
         r = emo_queue_push(s->queue, job->stream, job);
         if (r < 0) {
@@ -285,6 +301,8 @@ static void handle_done(emo_server_t *s, worker_t *w) {
                 return;
         w->busy = false;
         s->n_busy--;
+        if (job->ordered)
+                emo_queue_release(s->queue, job->stream);
         if (job->reply)
                 send_reply(s, job->identity, job->delimiter, TAKE_PTR(job->reply));
         else
@@ -303,7 +321,7 @@ static void start_draining(emo_server_t *s, const char *why) {
         log_info("Received %s, finishing %u request(s) in progress, refusing %zu queued", why, s->n_busy, queued);
         sd_notifyf(0, "STOPPING=1\nSTATUS=Stopping: finishing %u request(s)", s->n_busy);
         job_t *job;
-        while ((job = emo_queue_pop(s->queue))) {
+        while ((job = emo_queue_pop_any(s->queue))) {
                 reply_error(s, job->identity, job->delimiter, job->req->request_id, EMO_STATUS_SHUTTING_DOWN,
                             "emotiond is shutting down");
                 job_free(job);
@@ -473,7 +491,7 @@ emo_server_t *emo_server_free(emo_server_t *s) {
                 s->workers[i].pipeline = emo_pipeline_free(s->workers[i].pipeline);
         free(s->workers);
         job_t *job;
-        while (s->queue && (job = emo_queue_pop(s->queue)))
+        while (s->queue && (job = emo_queue_pop_any(s->queue)))
                 job_free(job);
         emo_queue_free(s->queue);
         zsock_destroy(&s->router);

@@ -38,6 +38,24 @@ const char *cli_emotion_name(int e) {
         return emo_emotion_name(e) ?: "unknown";
 }
 
+/* Face.smoothed (Options.smooth_frames): the face's track and its emotion averaged along it. */
+static json_object *json_smoothed(const emo_pb_smoothed_t *sm) {
+        json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        cli_json_add_string(o, "emotion", cli_emotion_name(sm->emotion));
+        cli_json_add_double(o, "confidence", sm->confidence);
+        cli_json_add_string(o, "emoji", emo_emotion_emoji(sm->emotion) ?: sm->emoji);
+        cli_json_add_uint(o, "frames", sm->frames);
+        if (sm->n_probabilities == EMO_EMOTION_COUNT) {
+                json_object *p = json_object_new_object();
+                for (int c = 0; p && c < EMO_EMOTION_COUNT; c++)
+                        cli_json_add_double(p, emo_emotion_name(c), sm->probabilities[c]);
+                json_object_object_add(o, "probabilities", p);
+        }
+        return o;
+}
+
 static json_object *json_face(const emo_pb_face_t *f) {
         json_object *o = json_object_new_object();
         if (!o)
@@ -60,6 +78,10 @@ static json_object *json_face(const emo_pb_face_t *f) {
                         cli_json_add_double(p, emo_emotion_name(i), f->probabilities[i]);
                 json_object_object_add(o, "probabilities", p);
         }
+        if (f->smoothed) {
+                cli_json_add_uint(o, "track", f->smoothed->track);
+                json_object_object_add(o, "smoothed", json_smoothed(f->smoothed));
+        }
         return o;
 }
 
@@ -74,6 +96,7 @@ static json_object *json_dialogue(const emo_pb_dialogue_t *d) {
                 cli_json_add_string(o, "emotion", cli_emotion_name(d->emotion));
                 cli_json_add_string(o, "language", d->language);
                 cli_json_add_uint(o, "face_index", d->face_index);
+                json_object_object_add(o, "smoothed", json_object_new_boolean(d->smoothed));
         } else
                 json_object_object_add(o, "emotion", NULL);
         return o;
@@ -120,6 +143,14 @@ void cli_print_analyze(const char *name, const emo_analyze_reply_t *a) {
                 printf("  face %zu  box %-18s %-8s %5.1f%%  %s\n", i + 1, box, cli_emotion_name(f->emotion),
                        f->confidence * 100.0, emo_emotion_emoji(f->emotion) ?: f->emoji);
         }
+        for (size_t i = 0; i < a->n_faces; i++) {
+                const emo_pb_smoothed_t *sm = a->faces[i]->smoothed;
+                if (sm)
+                        printf("  face %zu  smoothed over %u frame%s (track %llu): %s %.1f%%  %s\n", i + 1, sm->frames,
+                               sm->frames == 1 ? "" : "s", (unsigned long long) sm->track,
+                               cli_emotion_name(sm->emotion), sm->confidence * 100.0,
+                               emo_emotion_emoji(sm->emotion) ?: sm->emoji);
+        }
 
         const emo_pb_dialogue_t *d = a->dialogue;
         if (a->n_faces == 0)
@@ -127,8 +158,8 @@ void cli_print_analyze(const char *name, const emo_analyze_reply_t *a) {
         else if (!d || d->kind == EMOTION__V1__DIALOGUE__KIND__NONE)
                 printf("  dialogue: none\n");
         else
-                printf("  dialogue (%s, %s): %s\n", emo_dialogue_kind_name(d->kind), cli_emotion_name(d->emotion),
-                       d->text);
+                printf("  dialogue (%s, %s%s): %s\n", emo_dialogue_kind_name(d->kind), cli_emotion_name(d->emotion),
+                       d->smoothed ? ", smoothed" : "", d->text);
 }
 
 void cli_progress_init(cli_progress_t *p, const char *label, size_t total) {

@@ -14,9 +14,9 @@
  *    with --live is played at its frame rate, as a camera would deliver it (how cameras are
  *    tested without one).
  *
- * --smooth N links the faces of consecutive analysed frames into tracks and averages each track's
- * probabilities over its last N frames (libemo's smoother), client side: the daemon stays
- * stateless per frame, and the frames reach the smoother in frame order. */
+ * --smooth N asks the daemon to link the faces of consecutive analysed frames into tracks and to
+ * average each track's probabilities over its last N frames (Options.smooth_frames); the daemon's
+ * dialogue then follows the smoothed emotion. */
 #include "watch.h"
 
 #include <errno.h>
@@ -32,7 +32,7 @@
 #include <libavutil/imgutils.h>
 #include <libswscale/swscale.h>
 
-#include "emo/smooth.h"
+#include "emo/smooth.h" /* EMO_SMOOTH_MAX_WINDOW */
 #include "emo/util.h"
 #include "output.h"
 #include "pipeline.h"
@@ -103,7 +103,7 @@ typedef struct watch {
         unsigned failed;
         bool hinted; /* the --max-side advice was given */
 
-        emo_smoother_t *smoother; /* --smooth N, else NULL */
+        unsigned smooth; /* --smooth N, else 0 */
 } watch_t;
 
 static volatile sig_atomic_t interrupted;
@@ -132,7 +132,8 @@ static void help(void) {
                "      --lang LANG      dialogue language, e.g. fr or en (default: the daemon's)\n"
                "      --max-faces N    at most N faces per frame, largest first\n"
                "      --smooth N       follow each face from frame to frame and also give its\n"
-               "                       emotion averaged over its last N analysed frames (1-%d)\n"
+               "                       emotion averaged over its last N analysed frames (1-%d);\n"
+               "                       the dialogue then follows the averaged emotion\n"
                CLI_COMMON_HELP
                "  -h, --help           show this help and exit\n"
                "\n"
@@ -401,51 +402,8 @@ static int build(void *userdata, size_t index, cli_request_t *r) {
         r->options.include_probabilities = true;
         r->options.max_faces = w->max_faces;
         r->options.language = (char *) (w->language ?: "");
+        r->options.smooth_frames = w->smooth;
         return 0;
-}
-
-/* The smoothed results of a reply's faces, in face order: out[i] for face i. 0, or -ENOMEM. A face
- * without the seven probabilities (a daemon that left them out) counts as certain of its emotion. */
-static int smooth_faces(watch_t *w, const emo_analyze_reply_t *ar, emo_smoothed_t **ret) {
-        _cleanup_free_ emo_smooth_face_t *in = calloc(ar->n_faces + 1, sizeof(*in));
-        emo_smoothed_t *out = calloc(ar->n_faces + 1, sizeof(*out));
-        if (!in || !out) {
-                free(out);
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < ar->n_faces; i++) {
-                const emo_pb_face_t *f = ar->faces[i];
-                if (f->box)
-                        in[i] = (emo_smooth_face_t) { .x = f->box->x, .y = f->box->y, .width = f->box->width,
-                                                      .height = f->box->height };
-                if (f->n_probabilities == EMO_EMOTION_COUNT)
-                        for (int c = 0; c < EMO_EMOTION_COUNT; c++)
-                                in[i].probabilities[c] = (float) f->probabilities[c];
-                else if ((int) f->emotion >= 0 && (int) f->emotion < EMO_EMOTION_COUNT)
-                        in[i].probabilities[f->emotion] = 1.0f;
-        }
-        int r = emo_smoother_update(w->smoother, in, ar->n_faces, out);
-        if (r < 0) {
-                free(out);
-                return r;
-        }
-        *ret = out;
-        return 0;
-}
-
-static json_object *json_smoothed(const emo_smoothed_t *sm) {
-        json_object *o = json_object_new_object();
-        if (!o)
-                return NULL;
-        cli_json_add_string(o, "emotion", cli_emotion_name(sm->emotion));
-        cli_json_add_double(o, "confidence", sm->confidence);
-        cli_json_add_string(o, "emoji", emo_emotion_emoji(sm->emotion));
-        cli_json_add_uint(o, "frames", sm->frames);
-        json_object *p = json_object_new_object();
-        for (int c = 0; p && c < EMO_EMOTION_COUNT; c++)
-                cli_json_add_double(p, emo_emotion_name(c), sm->probabilities[c]);
-        json_object_object_add(o, "probabilities", p);
-        return o;
 }
 
 static void print_item(watch_t *w, item_t *it) {
@@ -466,9 +424,6 @@ static void print_item(watch_t *w, item_t *it) {
                                   w->source, it->width, it->height, (size_t) it->width * (size_t) it->height * 3);
                 }
         }
-        _cleanup_free_ emo_smoothed_t *smoothed = NULL;
-        if (ar && w->smoother && smooth_faces(w, ar, &smoothed) < 0)
-                cli_error("%s frame %lld: out of memory, not smoothed", w->source, (long long) it->frame);
         if (w->o.json) {
                 json_object *o = json_object_new_object();
                 if (!o)
@@ -479,15 +434,6 @@ static void print_item(watch_t *w, item_t *it) {
                 cli_json_add_string(o, "status", status);
                 if (ar)
                         cli_json_add_analyze(o, ar);
-                json_object *faces = NULL;
-                if (ar && smoothed && json_object_object_get_ex(o, "faces", &faces))
-                        for (size_t i = 0; i < ar->n_faces; i++) {
-                                json_object *f = json_object_array_get_idx(faces, i);
-                                if (!f)
-                                        continue;
-                                cli_json_add_uint(f, "track", smoothed[i].track);
-                                json_object_object_add(f, "smoothed", json_smoothed(&smoothed[i]));
-                        }
                 if (!ar)
                         cli_json_add_string(o, "error", msg);
                 cli_json_print_line(o);
@@ -498,11 +444,6 @@ static void print_item(watch_t *w, item_t *it) {
                 if (w->blocks++ > 0)
                         putchar('\n');
                 cli_print_analyze(name, ar);
-                for (size_t i = 0; smoothed && i < ar->n_faces; i++)
-                        printf("  face %zu  smoothed over %u frame%s (track %llu): %s %.1f%%  %s\n", i + 1,
-                               smoothed[i].frames, smoothed[i].frames == 1 ? "" : "s",
-                               (unsigned long long) smoothed[i].track, cli_emotion_name(smoothed[i].emotion),
-                               smoothed[i].confidence * 100.0, emo_emotion_emoji(smoothed[i].emotion));
                 fflush(stdout);
         }
 }
@@ -550,7 +491,6 @@ static void watch_done(watch_t *w) {
         avformat_close_input(&w->fmt);
         pthread_cond_destroy(&w->cond);
         pthread_mutex_destroy(&w->lock);
-        emo_smoother_free(w->smoother);
 }
 
 int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
@@ -639,10 +579,7 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                 w.live = true;
         else
                 w.pace = w.live;
-        if (smooth && !(w.smoother = emo_smoother_new(smooth))) {
-                cli_error("Failed to set up --smooth: %s", strerror(errno));
-                return CLI_EXIT_FAILED;
-        }
+        w.smooth = smooth;
         pthread_mutex_init(&w.lock, NULL);
         pthread_cond_init(&w.cond, NULL);
         av_log_set_level(AV_LOG_ERROR);

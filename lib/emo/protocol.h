@@ -22,6 +22,7 @@ typedef Emotion__V1__AnalyzeReply emo_analyze_reply_t;
 typedef Emotion__V1__HealthReply emo_health_reply_t;
 typedef Emotion__V1__Face emo_pb_face_t;
 typedef Emotion__V1__Dialogue emo_pb_dialogue_t;
+typedef Emotion__V1__Smoothed emo_pb_smoothed_t;
 typedef Emotion__V1__Timings emo_timings_t;
 typedef Emotion__V1__ModelInfo emo_model_info_t;
 

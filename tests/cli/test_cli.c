@@ -560,6 +560,7 @@ Test(cli, watch_smooth_follows_faces_and_averages_them) {
         enum { MAX_TRACKS = 16, WINDOW = 3 };
         double history[MAX_TRACKS][64][EMO_EMOTION_COUNT]; /* raw probabilities per track and frame */
         size_t seen[MAX_TRACKS] = { 0 };
+        int spoken = 0;
         for (size_t i = 0; i < n; i++) {
                 json_object *o = json_line(r.out, i);
                 json_object *faces = emo_test_json_get(o, "faces");
@@ -596,8 +597,18 @@ Test(cli, watch_smooth_follows_faces_and_averages_them) {
                         cr_expect_float_eq(number(sm, "confidence"), want[best], 2e-5);
                         cr_expect_str_eq(str(sm, "emoji"), emo_emotion_emoji(best));
                 }
+                /* The dialogue reacts to the prominent face's smoothed emotion. */
+                json_object *d = emo_test_json_get(o, "dialogue");
+                if (strcmp(str(d, "kind"), "none") != 0) {
+                        spoken++;
+                        json_object *f = json_object_array_get_idx(faces, (size_t) integer(d, "face_index"));
+                        cr_expect(json_object_get_boolean(emo_test_json_get(d, "smoothed")), "frame %zu", i);
+                        cr_expect_str_eq(str(d, "emotion"), str(emo_test_json_get(f, "smoothed"), "emotion"),
+                                         "frame %zu: the dialogue does not follow the smoothed emotion", i);
+                }
                 json_object_put(o);
         }
+        cr_expect_gt(spoken, 0, "no frame had a dialogue line to check");
         cr_expect_eq(seen[1], 6, "track 1 spans the six one-face frames");
         for (int t = 2; t <= 5; t++)
                 cr_expect_eq(seen[t], 3, "track %d spans the three four-face frames", t);

@@ -102,3 +102,30 @@ Test(queue, key_returns_after_emptying) {
 Test(queue, free_accepts_null) {
         cr_assert_null(emo_queue_free(NULL));
 }
+
+/* A stream whose frame is with a worker for smoothing is on hold: its next jobs wait, in order,
+ * while other streams are served; released, it is served again. Draining ignores holds. */
+Test(queue, held_keys_wait_their_turn) {
+        emo_queue_t *q = emo_queue_new(10);
+        for (int i = 0; i < 3; i++)
+                cr_assert_eq(emo_queue_push(q, "a", JOB(0, i)), 0);
+        cr_assert_eq(emo_queue_push(q, "b", JOB(1, 0)), 0);
+        cr_assert_eq(emo_queue_pop(q), JOB(0, 0));
+        cr_assert_eq(emo_queue_hold(q, "a"), 0);
+        cr_assert_eq(emo_queue_hold(q, "a"), 0, "holding twice is harmless");
+        cr_assert_eq(emo_queue_pop(q), JOB(1, 0), "b is served while a is held");
+        cr_assert_null(emo_queue_pop(q), "only a's jobs are left, and a is held");
+        cr_assert_eq(emo_queue_size(q), 2, "held jobs still count against the bound");
+        emo_queue_release(q, "a");
+        emo_queue_release(q, "a");
+        cr_assert_eq(emo_queue_pop(q), JOB(0, 1), "a resumes in order");
+        cr_assert_eq(emo_queue_hold(q, "a"), 0);
+        cr_assert_eq(emo_queue_pop_any(q), JOB(0, 2), "draining takes held jobs too");
+        cr_assert_null(emo_queue_pop_any(q));
+        /* The hold outlives the key's jobs: a job pushed later under a held key waits too. */
+        cr_assert_eq(emo_queue_push(q, "a", JOB(0, 3)), 0);
+        cr_assert_null(emo_queue_pop(q));
+        emo_queue_release(q, "a");
+        cr_assert_eq(emo_queue_pop(q), JOB(0, 3));
+        emo_queue_free(q);
+}

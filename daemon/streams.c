@@ -1,0 +1,122 @@
+#include "streams.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+typedef struct entry {
+        emo_smoother_t *smoother;
+        unsigned window;
+        uint64_t sequence; /* of the last frame fed */
+        int64_t last_us;   /* when it was fed */
+} entry_t;
+
+struct emo_streams {
+        pthread_mutex_t lock;
+        zhashx_t *by_key; /* key -> entry_t */
+        size_t capacity;
+};
+
+static void entry_destroy(void **item) {
+        entry_t *e = *item;
+        if (e) {
+                emo_smoother_free(e->smoother);
+                free(e);
+        }
+        *item = NULL;
+}
+
+emo_streams_t *emo_streams_new(size_t capacity) {
+        if (capacity == 0) {
+                errno = EINVAL;
+                return NULL;
+        }
+        emo_streams_t *s = calloc(1, sizeof(*s));
+        if (!s)
+                return NULL;
+        s->capacity = capacity;
+        if (!(s->by_key = zhashx_new())) {
+                free(s);
+                errno = ENOMEM;
+                return NULL;
+        }
+        zhashx_set_destructor(s->by_key, entry_destroy);
+        pthread_mutex_init(&s->lock, NULL);
+        return s;
+}
+
+emo_streams_t *emo_streams_free(emo_streams_t *s) {
+        if (!s)
+                return NULL;
+        zhashx_destroy(&s->by_key);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return NULL;
+}
+
+/* Make room for one more stream: drop the one fed longest ago. */
+static void evict_oldest(emo_streams_t *s) {
+        const void *oldest = NULL;
+        int64_t oldest_us = INT64_MAX;
+        for (entry_t *e = zhashx_first(s->by_key); e; e = zhashx_next(s->by_key))
+                if (e->last_us < oldest_us) {
+                        oldest_us = e->last_us;
+                        oldest = zhashx_cursor(s->by_key);
+                }
+        if (oldest)
+                zhashx_delete(s->by_key, oldest);
+}
+
+/* A fresh smoother for e, or -ENOMEM with e unchanged. */
+static int restart(entry_t *e, unsigned window) {
+        emo_smoother_t *fresh = emo_smoother_new(window);
+        if (!fresh)
+                return -ENOMEM;
+        emo_smoother_free(e->smoother);
+        e->smoother = fresh;
+        e->window = window;
+        return 0;
+}
+
+int emo_streams_smooth(emo_streams_t *s, const char *key, unsigned window, uint64_t sequence, int64_t now_us,
+                       const emo_smooth_face_t *faces, size_t n, emo_smoothed_t *out) {
+        if (window < 1 || window > EMO_SMOOTH_MAX_WINDOW)
+                return -EINVAL;
+        int r = 0;
+        pthread_mutex_lock(&s->lock);
+        entry_t *e = zhashx_lookup(s->by_key, key);
+        if (!e) {
+                if (!(e = calloc(1, sizeof(*e))) || restart(e, window) < 0) {
+                        free(e);
+                        r = -ENOMEM;
+                        goto out;
+                }
+                if (zhashx_size(s->by_key) >= s->capacity)
+                        evict_oldest(s);
+                if (zhashx_insert(s->by_key, key, e) < 0) {
+                        void *item = e;
+                        entry_destroy(&item);
+                        r = -ENOMEM;
+                        goto out;
+                }
+        } else if (e->window != window || sequence < e->sequence || now_us - e->last_us > EMO_STREAM_IDLE_US) {
+                if ((r = restart(e, window)) < 0)
+                        goto out;
+        }
+        if ((r = emo_smoother_update(e->smoother, faces, n, out)) < 0)
+                goto out;
+        e->sequence = sequence;
+        e->last_us = now_us;
+out:
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+size_t emo_streams_size(emo_streams_t *s) {
+        pthread_mutex_lock(&s->lock);
+        size_t n = zhashx_size(s->by_key);
+        pthread_mutex_unlock(&s->lock);
+        return n;
+}

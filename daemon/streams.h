@@ -1,0 +1,33 @@
+/* The face tracks of each stream that asks for smoothing (Options.smooth_frames): one smoother
+ * (libemo's emo_smoother_t) per stream key, shared by the workers. The server hands a stream's
+ * smoothed frames to the workers one at a time (emo_queue_hold), so each smoother sees its
+ * frames in arrival order; the lock here only guards the table.
+ *
+ * A stream starts over (new tracks, numbered from 1 again) when its sequence goes back (a camera
+ * or client restarted), when it asks for another window, or after EMO_STREAM_IDLE_US without a
+ * smoothed frame. At most `capacity` streams are kept; a new one beyond that replaces the one
+ * idle longest. Thread-safe. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "emo/smooth.h"
+
+#define EMO_STREAM_IDLE_US (10 * 1000000LL)
+#define EMO_STREAMS_DEFAULT_CAPACITY 1024
+
+typedef struct emo_streams emo_streams_t;
+
+/* NULL on out-of-memory (or capacity 0, errno EINVAL). */
+emo_streams_t *emo_streams_new(size_t capacity);
+emo_streams_t *emo_streams_free(emo_streams_t *s);
+
+/* Feed the faces of frame `sequence` of stream `key` (now_us: monotonic microseconds) to its
+ * smoother averaging over `window` frames (1..EMO_SMOOTH_MAX_WINDOW), and get each face's track
+ * and smoothed result in out[i]. 0, -EINVAL for a bad window, -ENOMEM (nothing changed). */
+int emo_streams_smooth(emo_streams_t *s, const char *key, unsigned window, uint64_t sequence, int64_t now_us,
+                       const emo_smooth_face_t *faces, size_t n, emo_smoothed_t *out);
+
+/* Streams currently kept. */
+size_t emo_streams_size(emo_streams_t *s);

@@ -1,0 +1,82 @@
+/* The daemon's per-stream face tracks (Options.smooth_frames): one smoother per stream, started
+ * over when a stream restarts, changes its window or goes quiet, and a bounded table. */
+#include <criterion/criterion.h>
+#include <errno.h>
+
+#include "streams.h"
+
+static emo_smooth_face_t face(float happy) {
+        emo_smooth_face_t f = { .x = 10, .y = 10, .width = 50, .height = 50 };
+        f.probabilities[3] = happy;
+        f.probabilities[6] = 1.0f - happy;
+        return f;
+}
+
+/* Feed one face; returns how many frames its average covers, and its track in *track. */
+static unsigned feed(emo_streams_t *s, const char *key, unsigned window, uint64_t seq, int64_t now, float happy,
+                     uint64_t *track) {
+        emo_smooth_face_t f = face(happy);
+        emo_smoothed_t out;
+        cr_assert_eq(emo_streams_smooth(s, key, window, seq, now, &f, 1, &out), 0);
+        if (track)
+                *track = out.track;
+        return out.frames;
+}
+
+Test(streams, each_stream_has_its_own_tracks) {
+        emo_streams_t *s = emo_streams_new(8);
+        cr_assert_not_null(s);
+        int64_t t = 1000000;
+        cr_assert_eq(feed(s, "a", 3, 1, t, 1.0f, NULL), 1);
+        cr_assert_eq(feed(s, "a", 3, 2, t + 1, 0.0f, NULL), 2);
+        cr_assert_eq(feed(s, "b", 3, 1, t + 2, 0.5f, NULL), 1, "b does not continue a's track");
+        emo_smooth_face_t f = face(0.5f);
+        emo_smoothed_t out;
+        cr_assert_eq(emo_streams_smooth(s, "a", 3, 3, t + 3, &f, 1, &out), 0);
+        cr_assert_eq(out.frames, 3);
+        cr_assert_eq(out.track, 1);
+        cr_assert_float_eq(out.probabilities[3], 0.5f, 1e-6, "mean of 1, 0 and 0.5");
+        cr_assert_eq(emo_streams_size(s), 2);
+        emo_streams_free(s);
+}
+
+Test(streams, start_over_on_restart_new_window_or_silence) {
+        emo_streams_t *s = emo_streams_new(8);
+        int64_t t = 5000000;
+        uint64_t track;
+        feed(s, "cam", 4, 10, t, 1.0f, NULL);
+        cr_assert_eq(feed(s, "cam", 4, 11, t, 1.0f, NULL), 2);
+        cr_assert_eq(feed(s, "cam", 4, 11, t, 1.0f, NULL), 3, "a repeated sequence number is not a restart");
+        cr_assert_eq(feed(s, "cam", 4, 3, t, 1.0f, &track), 1, "the sequence went back");
+        cr_assert_eq(track, 1, "a fresh start numbers tracks from 1 again");
+        cr_assert_eq(feed(s, "cam", 4, 4, t, 1.0f, NULL), 2);
+        cr_assert_eq(feed(s, "cam", 2, 5, t, 1.0f, NULL), 1, "another window");
+        cr_assert_eq(feed(s, "cam", 2, 6, t + EMO_STREAM_IDLE_US, 1.0f, NULL), 2, "exactly the idle limit is not silence");
+        cr_assert_eq(feed(s, "cam", 2, 7, t + 2 * EMO_STREAM_IDLE_US + 1, 1.0f, NULL), 1, "silence");
+        emo_streams_free(s);
+}
+
+Test(streams, bounded_by_dropping_the_quietest) {
+        emo_streams_t *s = emo_streams_new(2);
+        feed(s, "old", 5, 1, 100, 1.0f, NULL);
+        feed(s, "new", 5, 1, 200, 1.0f, NULL);
+        feed(s, "old", 5, 2, 300, 1.0f, NULL); /* old is now the most recent */
+        feed(s, "third", 5, 1, 400, 1.0f, NULL);
+        cr_assert_eq(emo_streams_size(s), 2);
+        cr_assert_eq(feed(s, "old", 5, 3, 500, 1.0f, NULL), 3, "the recently fed stream was kept");
+        cr_assert_eq(feed(s, "new", 5, 2, 600, 1.0f, NULL), 1, "the quietest stream was dropped");
+        emo_streams_free(s);
+}
+
+Test(streams, bad_arguments) {
+        cr_assert_null(emo_streams_new(0));
+        cr_assert_eq(errno, EINVAL);
+        emo_streams_t *s = emo_streams_new(1);
+        emo_smooth_face_t f = face(1.0f);
+        emo_smoothed_t out;
+        cr_assert_eq(emo_streams_smooth(s, "a", 0, 1, 1, &f, 1, &out), -EINVAL);
+        cr_assert_eq(emo_streams_smooth(s, "a", EMO_SMOOTH_MAX_WINDOW + 1, 1, 1, &f, 1, &out), -EINVAL);
+        cr_assert_eq(emo_streams_size(s), 0, "a refused call adds no stream");
+        cr_assert_null(emo_streams_free(NULL));
+        emo_streams_free(s);
+}
