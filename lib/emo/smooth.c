@@ -10,8 +10,14 @@ typedef struct track {
         int x, y, width, height; /* the box it was last seen with */
         unsigned missed;         /* frames in a row without a face */
         unsigned count, head;    /* frames in the ring, next slot to write */
-        float *ring;             /* window x EMO_EMOTION_COUNT */
+        unsigned cap;            /* frames the ring has room for: grows to the window as frames come */
+        float *ring;             /* cap x EMO_EMOTION_COUNT */
 } track_t;
+
+/* A new track's ring holds this many frames, and doubles when full, up to the window: memory
+ * follows the frames a face was really seen in, not the window asked for (a daemon keeps tracks
+ * for many streams, and a window of 1000 would otherwise cost 28 kB per face at once). */
+#define RING_FIRST 8
 
 struct emo_smoother {
         unsigned window;
@@ -102,6 +108,21 @@ int emo_smoother_update(emo_smoother_t *s, const emo_smooth_face_t *faces, size_
                 free_all(face_done, track_done, track_of, NULL, 0);
                 return -ENOMEM;
         }
+        /* Room for one more frame in every ring that is full but smaller than the window. A ring
+         * that grew and then the update failed only holds more room than it needs. */
+        for (size_t j = 0; j < nt; j++) {
+                track_t *t = &s->tracks[j];
+                if (t->count < t->cap || t->cap >= s->window)
+                        continue;
+                unsigned cap = t->cap * 2 < s->window ? t->cap * 2 : s->window;
+                float *ring = realloc(t->ring, (size_t) cap * EMO_EMOTION_COUNT * sizeof(float));
+                if (!ring) {
+                        free_all(face_done, track_done, track_of, NULL, 0);
+                        return -ENOMEM;
+                }
+                t->ring = ring;
+                t->cap = cap;
+        }
 
         /* Greedy matching, best overlap first: n x nt is small (a few faces per frame). */
         for (size_t i = 0; i < n; i++)
@@ -133,9 +154,10 @@ int emo_smoother_update(emo_smoother_t *s, const emo_smooth_face_t *faces, size_
                 unmatched--;
         }
 
+        unsigned first = s->window < RING_FIRST ? s->window : RING_FIRST;
         float **rings = calloc(unmatched + 1, sizeof(float *));
         for (size_t k = 0; rings && k < unmatched; k++)
-                if (!(rings[k] = malloc((size_t) s->window * EMO_EMOTION_COUNT * sizeof(float)))) {
+                if (!(rings[k] = malloc((size_t) first * EMO_EMOTION_COUNT * sizeof(float)))) {
                         free_all(face_done, track_done, track_of, rings, k);
                         return -ENOMEM;
                 }
@@ -161,7 +183,7 @@ int emo_smoother_update(emo_smoother_t *s, const emo_smooth_face_t *faces, size_
         for (size_t i = 0; i < n; i++) {
                 if (track_of[i] >= 0)
                         continue;
-                s->tracks[kept] = (track_t) { .id = s->next_id++, .ring = rings[fresh++] };
+                s->tracks[kept] = (track_t) { .id = s->next_id++, .cap = first, .ring = rings[fresh++] };
                 track_of[i] = (long) kept++;
         }
         s->n_tracks = kept;

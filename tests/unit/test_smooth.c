@@ -137,3 +137,29 @@ Test(smooth, window_one_is_the_frame_itself) {
         }
         emo_smoother_free(s);
 }
+
+/* Long windows: a track's memory grows with the frames it is seen in (8, 16, ... up to the
+ * window), and the mean is over exactly the last `window` frames before, at and after each growth
+ * and once the ring wraps. Frame k has happy probability (k % 10) / 10, so every window's mean is
+ * known in closed form. */
+Test(smooth, long_windows_average_exactly_the_last_frames) {
+        const unsigned windows[] = { 8, 9, 20, 1000 };
+        for (size_t w = 0; w < sizeof(windows) / sizeof(windows[0]); w++) {
+                unsigned window = windows[w];
+                emo_smoother_t *s = emo_smoother_new(window);
+                cr_assert_not_null(s);
+                for (unsigned k = 0; k < 2 * window + 17; k++) {
+                        emo_smooth_face_t f = face(40, 40, 100, EMO_HAPPY, (float) (k % 10) / 10.0f);
+                        emo_smoothed_t out;
+                        cr_assert_eq(emo_smoother_update(s, &f, 1, &out), 0);
+                        unsigned n = k + 1 < window ? k + 1 : window;
+                        cr_assert_eq(out.frames, n, "window %u frame %u", window, k);
+                        double want = 0;
+                        for (unsigned j = k + 1 - n; j <= k; j++)
+                                want += (double) (j % 10) / 10.0 / n;
+                        cr_assert_float_eq(out.probabilities[EMO_HAPPY], want, 1e-5, "window %u frame %u: %f, want %f",
+                                           window, k, out.probabilities[EMO_HAPPY], want);
+                }
+                emo_smoother_free(s);
+        }
+}
