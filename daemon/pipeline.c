@@ -281,14 +281,18 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
                         f->probabilities = p->probs[i];
                 }
                 p->face_ptrs[i] = f;
-                p->smooth_in[i] = (emo_smooth_face_t) { .x = b.x, .y = b.y, .width = b.width, .height = b.height };
-                memcpy(p->smooth_in[i].probabilities, p->probs[i], sizeof(p->probs[i]));
                 if ((int64_t) p->boxes[i].width * p->boxes[i].height >
                     (int64_t) p->boxes[prominent].width * p->boxes[prominent].height)
                         prominent = i;
         }
         /* Smoothing: each face joins its track in this stream; the dialogue follows the track. */
         if (smooth) {
+                for (size_t i = 0; i < n; i++) {
+                        const emo_pb_box_t *b = &p->pb_boxes[i];
+                        p->smooth_in[i] = (emo_smooth_face_t) { .x = b->x, .y = b->y, .width = b->width,
+                                                                .height = b->height };
+                        memcpy(p->smooth_in[i].probabilities, p->probs[i], sizeof(p->probs[i]));
+                }
                 if (emo_streams_smooth(p->shared.streams, stream, smooth, a->sequence, emo_now_us(), p->smooth_in, n,
                                        p->smooth_out) < 0)
                         return error_reply(req, EMO_STATUS_INTERNAL, "out of memory while smoothing");

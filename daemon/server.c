@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "emo/endpoint.h"
-#include "emo/smooth.h"
 #include "emo/util.h"
 #include "log.h"
 #include "queue.h"
@@ -257,12 +256,6 @@ static void handle_request(emo_server_t *s) {
                             "analyze request without an image");
                 goto out;
         }
-        const emo_options_t *opt = req->analyze->options;
-        if (opt && opt->smooth_frames > EMO_SMOOTH_MAX_WINDOW) {
-                reply_error(s, identity, delimiter, req->request_id, EMO_STATUS_INVALID_REQUEST,
-                            "smooth_frames %u is over the limit of %d", opt->smooth_frames, EMO_SMOOTH_MAX_WINDOW);
-                goto out;
-        }
         job = calloc(1, sizeof(*job));
         if (!job || !(job->stream = stream_key(req->analyze, identity))) {
                 reply_error(s, identity, delimiter, req->request_id, EMO_STATUS_INTERNAL, "out of memory");
@@ -272,7 +265,8 @@ static void handle_request(emo_server_t *s) {
         job->delimiter = delimiter;
         job->req = req;
         job->received_us = now;
-        job->ordered = opt && opt->smooth_frames > 0;
+        /* smooth_frames is checked with the other options, by the worker. */
+        job->ordered = req->analyze->options && req->analyze->options->smooth_frames > 0;
         job->deadline_us = req->analyze->deadline_ms ? now + (int64_t) req->analyze->deadline_ms * 1000 : 0;
         r = emo_queue_push(s->queue, job->stream, job);
         if (r < 0) {

@@ -38,6 +38,14 @@ const char *cli_emotion_name(int e) {
         return emo_emotion_name(e) ?: "unknown";
 }
 
+/* The seven probabilities by class name. */
+static json_object *json_probabilities(const float *p) {
+        json_object *o = json_object_new_object();
+        for (int c = 0; o && c < EMO_EMOTION_COUNT; c++)
+                cli_json_add_double(o, emo_emotion_name(c), p[c]);
+        return o;
+}
+
 /* Face.smoothed (Options.smooth_frames): the face's track and its emotion averaged along it. */
 static json_object *json_smoothed(const emo_pb_smoothed_t *sm) {
         json_object *o = json_object_new_object();
@@ -47,12 +55,8 @@ static json_object *json_smoothed(const emo_pb_smoothed_t *sm) {
         cli_json_add_double(o, "confidence", sm->confidence);
         cli_json_add_string(o, "emoji", emo_emotion_emoji(sm->emotion) ?: sm->emoji);
         cli_json_add_uint(o, "frames", sm->frames);
-        if (sm->n_probabilities == EMO_EMOTION_COUNT) {
-                json_object *p = json_object_new_object();
-                for (int c = 0; p && c < EMO_EMOTION_COUNT; c++)
-                        cli_json_add_double(p, emo_emotion_name(c), sm->probabilities[c]);
-                json_object_object_add(o, "probabilities", p);
-        }
+        if (sm->n_probabilities == EMO_EMOTION_COUNT)
+                json_object_object_add(o, "probabilities", json_probabilities(sm->probabilities));
         return o;
 }
 
@@ -72,12 +76,8 @@ static json_object *json_face(const emo_pb_face_t *f) {
         cli_json_add_string(o, "emotion", cli_emotion_name(f->emotion));
         cli_json_add_double(o, "confidence", f->confidence);
         cli_json_add_string(o, "emoji", emo_emotion_emoji(f->emotion) ?: f->emoji);
-        if (f->n_probabilities == EMO_EMOTION_COUNT) {
-                json_object *p = json_object_new_object();
-                for (int i = 0; p && i < EMO_EMOTION_COUNT; i++)
-                        cli_json_add_double(p, emo_emotion_name(i), f->probabilities[i]);
-                json_object_object_add(o, "probabilities", p);
-        }
+        if (f->n_probabilities == EMO_EMOTION_COUNT)
+                json_object_object_add(o, "probabilities", json_probabilities(f->probabilities));
         if (f->smoothed) {
                 cli_json_add_uint(o, "track", f->smoothed->track);
                 json_object_object_add(o, "smoothed", json_smoothed(f->smoothed));

@@ -434,7 +434,7 @@ static void print_item(watch_t *w, item_t *it) {
                 cli_json_add_string(o, "status", status);
                 if (ar)
                         cli_json_add_analyze(o, ar);
-                if (!ar)
+                else
                         cli_json_add_string(o, "error", msg);
                 cli_json_print_line(o);
                 json_object_put(o);
@@ -508,7 +508,6 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                 {},
         };
         watch_t w = { .o = *defaults, .every = 1 };
-        unsigned smooth = 0;
         uint64_t v;
         int c;
 
@@ -552,7 +551,7 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                 case ARG_SMOOTH:
                         if (cli_parse_option_uint("watch", "--smooth", optarg, 1, EMO_SMOOTH_MAX_WINDOW, &v) < 0)
                                 return CLI_EXIT_USAGE;
-                        smooth = (unsigned) v;
+                        w.smooth = (unsigned) v;
                         break;
                 case ARG_STREAM:
                         if (!*optarg || strlen(optarg) > 256)
@@ -579,7 +578,6 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                 w.live = true;
         else
                 w.pace = w.live;
-        w.smooth = smooth;
         pthread_mutex_init(&w.lock, NULL);
         pthread_cond_init(&w.cond, NULL);
         av_log_set_level(AV_LOG_ERROR);

@@ -64,6 +64,21 @@ static emo_reply_t *call_face(const uint8_t *face, const char *stream, uint64_t 
         return r;
 }
 
+/* Send one face smoothed over `window` frames and assert how many frames its average covers and,
+ * when track is not 0, its track. */
+static void expect_smoothed(const uint8_t *face, const char *stream, uint64_t sequence, uint32_t window,
+                            unsigned frames, uint64_t track, const char *why) {
+        emo_reply_t *r = call_face(face, stream, sequence, window);
+        const emo_pb_smoothed_t *sm = r->analyze->faces[0]->smoothed;
+        cr_assert_not_null(sm, "%s: no smoothed result", why);
+        cr_assert_eq(sm->frames, frames, "%s: %s frame %llu averaged over %u frames, expected %u", why, stream,
+                     (unsigned long long) sequence, sm->frames, frames);
+        if (track)
+                cr_assert_eq(sm->track, track, "%s: track %llu, expected %llu", why, (unsigned long long) sm->track,
+                             (unsigned long long) track);
+        emo_reply_free(r);
+}
+
 static int argmax(const float *p) {
         int best = 0;
         for (int k = 1; k < EMO_EMOTION_COUNT; k++)
@@ -159,32 +174,13 @@ Test(smoothing, averages_a_face_over_its_last_frames_in_order) {
 
 Test(smoothing, streams_are_kept_apart_and_start_over) {
         const uint8_t *happy = known_face(3);
-        emo_reply_t *r;
-        for (uint64_t s = 1; s <= 3; s++) {
-                r = call_face(happy, "cam-a", s, 5);
-                cr_assert_eq(r->analyze->faces[0]->smoothed->frames, s);
-                emo_reply_free(r);
-        }
-        /* Another stream has its own tracks. */
-        r = call_face(happy, "cam-b", 1, 5);
-        cr_assert_eq(r->analyze->faces[0]->smoothed->frames, 1);
-        cr_assert_eq(r->analyze->faces[0]->smoothed->track, 1);
-        emo_reply_free(r);
-        r = call_face(happy, "cam-a", 4, 5);
-        cr_assert_eq(r->analyze->faces[0]->smoothed->frames, 4, "cam-b's frame reached cam-a's track");
-        emo_reply_free(r);
-        /* The sequence going back (the camera restarted) starts the stream over. */
-        r = call_face(happy, "cam-a", 1, 5);
-        cr_assert_eq(r->analyze->faces[0]->smoothed->frames, 1);
-        cr_assert_eq(r->analyze->faces[0]->smoothed->track, 1);
-        emo_reply_free(r);
-        r = call_face(happy, "cam-a", 2, 5);
-        cr_assert_eq(r->analyze->faces[0]->smoothed->frames, 2);
-        emo_reply_free(r);
-        /* So does another window. */
-        r = call_face(happy, "cam-a", 3, 2);
-        cr_assert_eq(r->analyze->faces[0]->smoothed->frames, 1);
-        emo_reply_free(r);
+        for (unsigned s = 1; s <= 3; s++)
+                expect_smoothed(happy, "cam-a", s, 5, s, 0, "one stream");
+        expect_smoothed(happy, "cam-b", 1, 5, 1, 1, "another stream has its own tracks");
+        expect_smoothed(happy, "cam-a", 4, 5, 4, 0, "cam-b's frame did not reach cam-a's track");
+        expect_smoothed(happy, "cam-a", 1, 5, 1, 1, "the sequence going back (a camera restart) starts over");
+        expect_smoothed(happy, "cam-a", 2, 5, 2, 0, "after the restart");
+        expect_smoothed(happy, "cam-a", 3, 2, 1, 0, "another window starts over");
         /* A frame without a face ages the track; one more keeps it (a missed detection), so the
          * face that comes back continues it. */
         emo_test_req_t t;
@@ -197,15 +193,12 @@ Test(smoothing, streams_are_kept_apart_and_start_over) {
         t.analyze.stream_id = "cam-a";
         t.analyze.sequence = 4;
         t.options.smooth_frames = 2;
-        r = emo_test_call(daemon_.endpoint, &t.req, 30000);
+        emo_reply_t *r = emo_test_call(daemon_.endpoint, &t.req, 30000);
         cr_assert_eq(r->status, EMO_STATUS_OK, "%s", r->message);
         cr_assert_eq(r->analyze->n_faces, 0, "a grey square has a face");
         cr_assert_eq(r->analyze->dialogue->kind, EMOTION__V1__DIALOGUE__KIND__NONE);
         emo_reply_free(r);
-        r = call_face(happy, "cam-a", 5, 2);
-        cr_assert_eq(r->analyze->faces[0]->smoothed->track, 1);
-        cr_assert_eq(r->analyze->faces[0]->smoothed->frames, 2);
-        emo_reply_free(r);
+        expect_smoothed(happy, "cam-a", 5, 2, 2, 1, "the face back after a missed frame");
 }
 
 Test(smoothing, a_window_over_the_limit_is_refused) {
@@ -216,8 +209,6 @@ Test(smoothing, a_window_over_the_limit_is_refused) {
         cr_assert_eq(r->status, EMO_STATUS_INVALID_REQUEST, "%s", emo_status_name(r->status));
         cr_assert(strstr(r->message, "smooth_frames 1001"), "message: %s", r->message);
         emo_reply_free(r);
-        /* The stream was not touched: its first accepted frame starts a track. */
-        r = call_face(happy, "cam-c", 2, EMO_SMOOTH_MAX_WINDOW);
-        cr_assert_eq(r->analyze->faces[0]->smoothed->frames, 1);
-        emo_reply_free(r);
+        expect_smoothed(happy, "cam-c", 2, EMO_SMOOTH_MAX_WINDOW, 1, 0,
+                        "the refused frame did not touch the stream: the first accepted one starts a track");
 }

@@ -467,7 +467,8 @@ def train(args):
                         "epoch": epoch + 1, "public_test_acc": acc}, os.path.join(args.out, "best.pt"))
         # last.pt resumes the run (epoch counts from 0 here) and can be exported (load_weights).
         torch.save({"model": cpu_state(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict() if sched is not None else None, "swa": cpu_state(swa) if in_swa else None,
+                    "sched": sched.state_dict() if sched is not None else None,
+                    "swa": cpu_state(swa) if in_swa else None,
                     "gen": gen.get_state(), "rng": torch.get_rng_state(),
                     "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                     "epoch": epoch, "best": best, "arch": args.arch, "mean": mean, "std": std,
