@@ -126,6 +126,7 @@ static void reply_health(emo_server_t *s, zframe_t *identity, bool delimiter, ui
         h.queue_capacity = (uint32_t) emo_queue_capacity(s->queue);
         h.requests_served = s->served;
         h.uptime_s = (uint64_t) ((emo_now_us() - s->started_us) / 1000000);
+        h.smoothed_streams = s->shared.streams ? (uint32_t) emo_streams_active(s->shared.streams, emo_now_us()) : 0;
         h.n_languages = n_lang;
         h.languages = langs;
         emo_reply_t reply = EMOTION__V1__REPLY__INIT;

@@ -120,3 +120,17 @@ size_t emo_streams_size(emo_streams_t *s) {
         pthread_mutex_unlock(&s->lock);
         return n;
 }
+
+size_t emo_streams_active(emo_streams_t *s, int64_t now_us) {
+        pthread_mutex_lock(&s->lock);
+        zlistx_t *keys = zhashx_keys(s->by_key);
+        for (const char *key = keys ? zlistx_first(keys) : NULL; key; key = zlistx_next(keys)) {
+                entry_t *e = zhashx_lookup(s->by_key, key);
+                if (now_us - e->last_us > EMO_STREAM_IDLE_US)
+                        zhashx_delete(s->by_key, key);
+        }
+        zlistx_destroy(&keys);
+        size_t n = zhashx_size(s->by_key);
+        pthread_mutex_unlock(&s->lock);
+        return n;
+}

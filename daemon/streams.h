@@ -31,3 +31,7 @@ int emo_streams_smooth(emo_streams_t *s, const char *key, unsigned window, uint6
 
 /* Streams currently kept. */
 size_t emo_streams_size(emo_streams_t *s);
+
+/* Streams fed within EMO_STREAM_IDLE_US of now_us. The others are dropped here, freeing their
+ * tracks: their next frame would start them over anyway. */
+size_t emo_streams_active(emo_streams_t *s, int64_t now_us);

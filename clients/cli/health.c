@@ -31,6 +31,7 @@ static void print_human(const char *endpoint, const emo_health_reply_t *h) {
         printf("workers:         %u\n", h->workers);
         printf("queue:           %u/%u\n", h->queue_depth, h->queue_capacity);
         printf("requests served: %llu\n", (unsigned long long) h->requests_served);
+        printf("smoothing:       %u stream%s\n", h->smoothed_streams, h->smoothed_streams == 1 ? "" : "s");
         uint64_t s = h->uptime_s;
         printf("uptime:          ");
         if (s >= 86400)
@@ -59,6 +60,7 @@ static json_object *json_health(const char *endpoint, const emo_health_reply_t *
         cli_json_add_uint(o, "queue_capacity", h->queue_capacity);
         cli_json_add_uint(o, "requests_served", h->requests_served);
         cli_json_add_uint(o, "uptime_s", h->uptime_s);
+        cli_json_add_uint(o, "smoothed_streams", h->smoothed_streams);
         json_object *langs = json_object_new_array_ext((int) h->n_languages);
         for (size_t i = 0; langs && i < h->n_languages; i++)
                 json_object_array_add(langs, json_object_new_string(h->languages[i]));

@@ -297,6 +297,7 @@ Test(cli, health_json) {
         cr_assert_geq(integer(o, "queue_depth"), 0);
         cr_assert_geq(integer(o, "requests_served"), 0);
         cr_assert_geq(integer(o, "uptime_s"), 0);
+        cr_assert_eq(integer(o, "smoothed_streams"), 0, "a fresh daemon smooths no stream");
         json_object *langs = emo_test_json_get(o, "languages");
         cr_assert_eq(json_object_array_length(langs), 2);
         cr_assert_str_eq(json_object_get_string(json_object_array_get_idx(langs, 0)), "en");

@@ -201,6 +201,24 @@ Test(smoothing, streams_are_kept_apart_and_start_over) {
         expect_smoothed(happy, "cam-a", 5, 2, 2, 1, "the face back after a missed frame");
 }
 
+static uint32_t smoothed_streams(void) {
+        emo_reply_t *h = emo_test_health(daemon_.endpoint);
+        uint32_t n = h->health->smoothed_streams;
+        emo_reply_free(h);
+        return n;
+}
+
+Test(smoothing, health_counts_the_streams_being_smoothed) {
+        const uint8_t *happy = known_face(3);
+        cr_assert_eq(smoothed_streams(), 0);
+        emo_reply_free(call_face(happy, "cam-a", 1, 0));
+        cr_assert_eq(smoothed_streams(), 0, "a frame that does not ask for smoothing keeps no tracks");
+        expect_smoothed(happy, "cam-a", 2, 5, 1, 1, "first smoothed frame");
+        expect_smoothed(happy, "cam-a", 3, 5, 2, 1, "second smoothed frame");
+        expect_smoothed(happy, "cam-b", 1, 5, 1, 1, "another stream");
+        cr_assert_eq(smoothed_streams(), 2);
+}
+
 Test(smoothing, a_window_over_the_limit_is_refused) {
         const uint8_t *happy = known_face(3);
         emo_test_req_t t;

@@ -68,6 +68,23 @@ Test(streams, bounded_by_dropping_the_quietest) {
         emo_streams_free(s);
 }
 
+Test(streams, only_streams_fed_lately_are_active) {
+        emo_streams_t *s = emo_streams_new(8);
+        int64_t t = 1000000;
+        cr_assert_eq(emo_streams_active(s, t), 0);
+        feed(s, "quiet", 5, 1, t, 1.0f, NULL);
+        feed(s, "busy", 5, 1, t + 1, 1.0f, NULL);
+        cr_assert_eq(emo_streams_active(s, t + EMO_STREAM_IDLE_US), 2, "exactly the idle limit is not silence");
+        feed(s, "busy", 5, 2, t + EMO_STREAM_IDLE_US, 1.0f, NULL);
+        cr_assert_eq(emo_streams_active(s, t + EMO_STREAM_IDLE_US + 1), 1, "quiet went silent");
+        cr_assert_eq(emo_streams_size(s), 1, "the silent stream was dropped, not just left out of the count");
+        cr_assert_eq(feed(s, "quiet", 5, 2, t + EMO_STREAM_IDLE_US + 2, 1.0f, NULL), 1, "and comes back as a new one");
+        cr_assert_eq(feed(s, "busy", 5, 3, t + EMO_STREAM_IDLE_US + 3, 1.0f, NULL), 3, "busy kept its tracks");
+        cr_assert_eq(emo_streams_active(s, t + 10 * EMO_STREAM_IDLE_US), 0);
+        cr_assert_eq(emo_streams_size(s), 0);
+        emo_streams_free(s);
+}
+
 Test(streams, bad_arguments) {
         cr_assert_null(emo_streams_new(0));
         cr_assert_eq(errno, EINVAL);
