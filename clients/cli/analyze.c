@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "emo/smooth.h" /* EMO_SMOOTH_MAX_WINDOW */
 #include "emo/util.h"
 #include "output.h"
 #include "pipeline.h"
@@ -14,6 +16,7 @@
 enum {
         ARG_LANG = CLI_ARG_FIRST,
         ARG_MAX_FACES,
+        ARG_SMOOTH,
 };
 
 typedef struct item {
@@ -29,6 +32,8 @@ typedef struct analyze {
         cli_options_t o;
         const char *language;
         unsigned max_faces;
+        unsigned smooth;    /* --smooth N, else 0 */
+        char stream[64];    /* stream id of the smoothed files */
         item_t *items;
         size_t n;
         size_t printed;
@@ -45,12 +50,16 @@ static void help(void) {
                "      --json           one JSON object per FILE and line, in input order\n"
                "      --lang LANG      dialogue language, e.g. fr or en (default: the daemon's)\n"
                "      --max-faces N    at most N faces per image, largest first (default: the daemon's limit)\n"
+               "      --smooth N       take the FILEs as consecutive frames of one camera, in the order\n"
+               "                       given: follow each face from file to file and also give its\n"
+               "                       emotion averaged over its last N files (1-%d); the dialogue\n"
+               "                       then follows the averaged emotion\n"
                CLI_COMMON_HELP
                "  -h, --help           show this help and exit\n"
                "\n"
                "Files over 64 MiB are refused. Exit status: 0 all images analysed, 1 some FILE failed\n"
                "(each failure is reported), 2 usage error, 3 the daemon did not answer.\n",
-               cli_program_name);
+               cli_program_name, EMO_SMOOTH_MAX_WINDOW);
 }
 
 static int build(void *userdata, size_t index, cli_request_t *r) {
@@ -63,6 +72,13 @@ static int build(void *userdata, size_t index, cli_request_t *r) {
         r->options.include_probabilities = true;
         r->options.max_faces = a->max_faces;
         r->options.language = (char *) (a->language ?: "");
+        if (a->smooth) {
+                /* Files are sent in order and the daemon applies a smoothed stream's frames in
+                 * arrival order, so the window of requests in flight keeps the averages exact. */
+                r->options.smooth_frames = a->smooth;
+                r->analyze.stream_id = (char *) a->stream;
+                r->analyze.sequence = (uint64_t) index + 1;
+        }
         return 0;
 }
 
@@ -125,6 +141,7 @@ int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
                 CLI_COMMON_LONG_OPTIONS,
                 { "lang", required_argument, NULL, ARG_LANG },
                 { "max-faces", required_argument, NULL, ARG_MAX_FACES },
+                { "smooth", required_argument, NULL, ARG_SMOOTH },
                 {},
         };
         analyze_t a = { .o = *defaults };
@@ -153,12 +170,20 @@ int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
                                 return CLI_EXIT_USAGE;
                         a.max_faces = (unsigned) v;
                         break;
+                case ARG_SMOOTH:
+                        if (cli_parse_option_uint("analyze", "--smooth", optarg, 1, EMO_SMOOTH_MAX_WINDOW, &v) < 0)
+                                return CLI_EXIT_USAGE;
+                        a.smooth = (unsigned) v;
+                        break;
                 default:
                         return cli_usage_hint("analyze");
                 }
         }
         if (optind >= argc)
                 return cli_usage_error("analyze", "no FILE given");
+        /* A stream id of this run's own: the daemon keeps a stream's tracks for 10 s, and another
+         * run must neither continue this one's tracks nor restart them. */
+        snprintf(a.stream, sizeof(a.stream), "analyze-%ld-%lld", (long) getpid(), (long long) emo_now_us());
 
         a.n = (size_t) (argc - optind);
         _cleanup_free_ item_t *items = calloc(a.n, sizeof(item_t));

@@ -549,21 +549,17 @@ Test(cli, watch_frames_over_the_limit) {
  * gone for frames 6-8, longer than a track waits, so the four faces of frames 9-11 are new tracks,
  * each the same over those frames. Every smoothed value is the mean of that track's raw
  * probabilities over its last three frames, as the JSON shows them. */
-Test(cli, watch_smooth_follows_faces_and_averages_them) {
-        const char *names[64];
-        size_t n = video_frames(names, ELEMENTSOF(names));
-        _cleanup_free_ char *video = emo_test_fixture("video.avi");
-        emo_test_run_t r;
-        emotion(&r, 60000, "watch", "--json", "--smooth", "3", video, NULL);
-        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
-        cr_assert_eq(count_lines(r.out), n, "%s", r.out);
-
+/* JSON Lines `out` of the frames showing the images `names`, smoothed over 3 frames: each face
+ * on a track (one face: track 1; four faces: tracks 2 to 5), its average the mean of its track's
+ * last raw probabilities, and the dialogue following the prominent face's average. */
+static void check_smoothed_lines(const char *out, const char *const *names, size_t n) {
+        cr_assert_eq(count_lines(out), n, "%s", out);
         enum { MAX_TRACKS = 16, WINDOW = 3 };
         double history[MAX_TRACKS][64][EMO_EMOTION_COUNT]; /* raw probabilities per track and frame */
         size_t seen[MAX_TRACKS] = { 0 };
         int spoken = 0;
         for (size_t i = 0; i < n; i++) {
-                json_object *o = json_line(r.out, i);
+                json_object *o = json_line(out, i);
                 json_object *faces = emo_test_json_get(o, "faces");
                 size_t nf = json_object_array_length(faces);
                 cr_assert_eq(nf, faces_in(names[i]), "frame %zu", i);
@@ -613,6 +609,16 @@ Test(cli, watch_smooth_follows_faces_and_averages_them) {
         cr_expect_eq(seen[1], 6, "track 1 spans the six one-face frames");
         for (int t = 2; t <= 5; t++)
                 cr_expect_eq(seen[t], 3, "track %d spans the three four-face frames", t);
+}
+
+Test(cli, watch_smooth_follows_faces_and_averages_them) {
+        const char *names[64];
+        size_t n = video_frames(names, ELEMENTSOF(names));
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        emo_test_run_t r;
+        emotion(&r, 60000, "watch", "--json", "--smooth", "3", video, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        check_smoothed_lines(r.out, names, n);
         emo_test_run_done(&r);
 
         /* Human output: a smoothed line under each face. */
@@ -625,6 +631,45 @@ Test(cli, watch_smooth_follows_faces_and_averages_them) {
         const char *bad[] = { "0", "1001", "x" };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 emotion(&r, 10000, "watch", "--smooth", bad[i], video, NULL);
+                cr_expect_eq(r.status, 2, "--smooth %s: exit %d", bad[i], r.status);
+                cr_expect_not_null(strstr(r.err, "--smooth"), "--smooth %s: stderr:\n%s", bad[i], r.err);
+                cr_expect_str_eq(r.out, "", "--smooth %s: nothing on stdout", bad[i]);
+                emo_test_run_done(&r);
+        }
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* analyze --smooth: the files taken as the frames of one camera, in the order given; the video's
+ * frames as image files give the same tracks and averages as watch --smooth on the video. */
+Test(cli, analyze_smooth_takes_files_as_frames) {
+        const char *names[64];
+        size_t n = video_frames(names, ELEMENTSOF(names));
+        const char *argv[80] = { emo_test_emotion(), "--server", daemon_.endpoint, "analyze", "--json", "--smooth", "3" };
+        size_t k = 7;
+        char *paths[64];
+        for (size_t i = 0; i < n; i++)
+                argv[k++] = paths[i] = emo_test_fixture(names[i]);
+        emo_test_run_t r;
+        emo_test_run(argv, (const char *const[]) { "EMOTIOND_ENDPOINT=", NULL }, 60000, &r);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        check_smoothed_lines(r.out, names, n);
+        emo_test_run_done(&r);
+
+        /* A second run is a stream of its own, not a restart of the first. */
+        emo_test_run(argv, (const char *const[]) { "EMOTIOND_ENDPOINT=", NULL }, 60000, &r);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        check_smoothed_lines(r.out, names, n);
+        emo_test_run_done(&r);
+        for (size_t i = 0; i < n; i++)
+                free(paths[i]);
+        emo_reply_t *h = emo_test_health(daemon_.endpoint);
+        cr_expect_eq(h->health->smoothed_streams, 2, "two runs, two streams");
+        emo_reply_free(h);
+
+        const char *bad[] = { "0", "1001", "x" };
+        _cleanup_free_ char *photo = emo_test_fixture(names[0]);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                emotion(&r, 10000, "analyze", "--smooth", bad[i], photo, NULL);
                 cr_expect_eq(r.status, 2, "--smooth %s: exit %d", bad[i], r.status);
                 cr_expect_not_null(strstr(r.err, "--smooth"), "--smooth %s: stderr:\n%s", bad[i], r.err);
                 cr_expect_str_eq(r.out, "", "--smooth %s: nothing on stdout", bad[i]);
