@@ -183,7 +183,8 @@ int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
                 return cli_usage_error("analyze", "no FILE given");
         /* A stream id of this run's own: the daemon keeps a stream's tracks for 10 s, and another
          * run must neither continue this one's tracks nor restart them. */
-        snprintf(a.stream, sizeof(a.stream), "analyze-%ld-%lld", (long) getpid(), (long long) emo_now_us());
+        if (a.smooth)
+                snprintf(a.stream, sizeof(a.stream), "analyze-%ld-%lld", (long) getpid(), (long long) emo_now_us());
 
         a.n = (size_t) (argc - optind);
         _cleanup_free_ item_t *items = calloc(a.n, sizeof(item_t));

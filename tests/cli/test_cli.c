@@ -23,20 +23,32 @@ static void stop(void) {
 
 TestSuite(cli, .init = start, .fini = stop, .timeout = 120);
 
-/* Run `emotion --server <daemon> ARGS...` (NULL-terminated), at most timeout_ms. */
-static void emotion(emo_test_run_t *r, int timeout_ms, const char *first, ...) {
-        const char *argv[32] = { emo_test_emotion(), "--server", daemon_.endpoint };
+/* Run `emotion --server <daemon> ARGS...` (args NULL-terminated), at most timeout_ms. */
+static void emotion_argv(emo_test_run_t *r, int timeout_ms, const char *const *args) {
+        const char *argv[96] = { emo_test_emotion(), "--server", daemon_.endpoint };
         size_t n = 3;
-        va_list ap;
-        va_start(ap, first);
-        for (const char *a = first; a; a = va_arg(ap, const char *)) {
+        for (; *args; args++) {
                 cr_assert_lt(n + 1, ELEMENTSOF(argv));
-                argv[n++] = a;
+                argv[n++] = *args;
         }
-        va_end(ap);
         argv[n] = NULL;
         emo_test_run(argv, (const char *const[]) { "EMOTIOND_ENDPOINT=", NULL }, timeout_ms, r);
         cr_assert_neq(r->status, -1, "emotion did not finish within %d ms; stderr:\n%s", timeout_ms, r->err);
+}
+
+/* The same, ARGS as NULL-terminated arguments. */
+static void emotion(emo_test_run_t *r, int timeout_ms, const char *first, ...) {
+        const char *args[32];
+        size_t n = 0;
+        va_list ap;
+        va_start(ap, first);
+        for (const char *a = first; a; a = va_arg(ap, const char *)) {
+                cr_assert_lt(n + 1, ELEMENTSOF(args));
+                args[n++] = a;
+        }
+        va_end(ap);
+        args[n] = NULL;
+        emotion_argv(r, timeout_ms, args);
 }
 
 /* stdout as JSON Lines: the i-th object. */
@@ -549,6 +561,20 @@ Test(cli, watch_frames_over_the_limit) {
  * gone for frames 6-8, longer than a track waits, so the four faces of frames 9-11 are new tracks,
  * each the same over those frames. Every smoothed value is the mean of that track's raw
  * probabilities over its last three frames, as the JSON shows them. */
+/* `emotion COMMAND --smooth BAD INPUT` is a usage error (exit 2) naming --smooth, with nothing on
+ * stdout, for a window of 0, over 1000 and not a number. */
+static void expect_bad_smooth_refused(const char *command, const char *input) {
+        const char *bad[] = { "0", "1001", "x" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                emo_test_run_t r;
+                emotion(&r, 10000, command, "--smooth", bad[i], input, NULL);
+                cr_expect_eq(r.status, 2, "%s --smooth %s: exit %d", command, bad[i], r.status);
+                cr_expect_not_null(strstr(r.err, "--smooth"), "%s --smooth %s: stderr:\n%s", command, bad[i], r.err);
+                cr_expect_str_eq(r.out, "", "%s --smooth %s: nothing on stdout", command, bad[i]);
+                emo_test_run_done(&r);
+        }
+}
+
 /* JSON Lines `out` of the frames showing the images `names`, smoothed over 3 frames: each face
  * on a track (one face: track 1; four faces: tracks 2 to 5), its average the mean of its track's
  * last raw probabilities, and the dialogue following the prominent face's average. */
@@ -628,14 +654,7 @@ Test(cli, watch_smooth_follows_faces_and_averages_them) {
         cr_expect_not_null(strstr(r.out, "  face 1  smoothed over 2 frames (track 1): "), "%s", r.out);
         emo_test_run_done(&r);
 
-        const char *bad[] = { "0", "1001", "x" };
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                emotion(&r, 10000, "watch", "--smooth", bad[i], video, NULL);
-                cr_expect_eq(r.status, 2, "--smooth %s: exit %d", bad[i], r.status);
-                cr_expect_not_null(strstr(r.err, "--smooth"), "--smooth %s: stderr:\n%s", bad[i], r.err);
-                cr_expect_str_eq(r.out, "", "--smooth %s: nothing on stdout", bad[i]);
-                emo_test_run_done(&r);
-        }
+        expect_bad_smooth_refused("watch", video);
         emo_test_daemon_stop(&daemon_);
 }
 
@@ -644,19 +663,20 @@ Test(cli, watch_smooth_follows_faces_and_averages_them) {
 Test(cli, analyze_smooth_takes_files_as_frames) {
         const char *names[64];
         size_t n = video_frames(names, ELEMENTSOF(names));
-        const char *argv[80] = { emo_test_emotion(), "--server", daemon_.endpoint, "analyze", "--json", "--smooth", "3" };
-        size_t k = 7;
+        const char *args[80] = { "analyze", "--json", "--smooth", "3" };
+        size_t k = 4;
         char *paths[64];
         for (size_t i = 0; i < n; i++)
-                argv[k++] = paths[i] = emo_test_fixture(names[i]);
+                args[k++] = paths[i] = emo_test_fixture(names[i]);
+        args[k] = NULL;
         emo_test_run_t r;
-        emo_test_run(argv, (const char *const[]) { "EMOTIOND_ENDPOINT=", NULL }, 60000, &r);
+        emotion_argv(&r, 60000, args);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
         check_smoothed_lines(r.out, names, n);
         emo_test_run_done(&r);
 
         /* A second run is a stream of its own, not a restart of the first. */
-        emo_test_run(argv, (const char *const[]) { "EMOTIOND_ENDPOINT=", NULL }, 60000, &r);
+        emotion_argv(&r, 60000, args);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
         check_smoothed_lines(r.out, names, n);
         emo_test_run_done(&r);
@@ -666,15 +686,8 @@ Test(cli, analyze_smooth_takes_files_as_frames) {
         cr_expect_eq(h->health->smoothed_streams, 2, "two runs, two streams");
         emo_reply_free(h);
 
-        const char *bad[] = { "0", "1001", "x" };
         _cleanup_free_ char *photo = emo_test_fixture(names[0]);
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                emotion(&r, 10000, "analyze", "--smooth", bad[i], photo, NULL);
-                cr_expect_eq(r.status, 2, "--smooth %s: exit %d", bad[i], r.status);
-                cr_expect_not_null(strstr(r.err, "--smooth"), "--smooth %s: stderr:\n%s", bad[i], r.err);
-                cr_expect_str_eq(r.out, "", "--smooth %s: nothing on stdout", bad[i]);
-                emo_test_run_done(&r);
-        }
+        expect_bad_smooth_refused("analyze", photo);
         emo_test_daemon_stop(&daemon_);
 }
 
