@@ -308,6 +308,64 @@ class SmokeTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn(f"{junk}: not a readable checkpoint", r.stderr)
 
+    def test_soup_averages_the_weights_and_export_lists_the_ingredients(self):
+        import torch
+        from fer.train import load_weights
+        self.assertEqual(self.train.returncode, 0, self.train.stderr)
+        t = self.tmp.name
+        other = os.path.join(t, "soup-b")
+        r = run(["train", "--data", self.data, "--cache", "", "--arch", "emonet-xs", "--epochs", "1",
+                 "--limit", "300", "--threads", "1", "--seed", "2", "--out", other])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        a, b = os.path.join(self.run_dir, "best.pt"), os.path.join(other, "last.pt")
+        out = os.path.join(t, "soup")
+        r = run(["soup", "--checkpoint", a, "--checkpoint", b, "--out", out, "--data", self.data, "--cache", "",
+                 "--threads", "1"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("soup of 2: PublicTest", r.stdout)
+        wa, wb, soup = load_weights(a), load_weights(b), load_weights(os.path.join(out, "soup.pt"))
+        self.assertEqual(soup["soup"], [os.path.abspath(a), os.path.abspath(b)])
+        for k, v in soup["model"].items():
+            if "running" in k:  # recomputed for the mean network, not the mean of the runs' statistics
+                self.assertFalse(torch.allclose(v, (wa["model"][k] + wb["model"][k]) / 2), k)
+            elif v.is_floating_point():
+                self.assertTrue(torch.allclose(v, (wa["model"][k] + wb["model"][k]) / 2, atol=1e-7), k)
+        # Two seeds: the ingredients differ, so the mean is neither of them.
+        self.assertFalse(torch.allclose(wa["model"]["features.0.weight"], wb["model"]["features.0.weight"]))
+        # export reads soup.pt; the metadata names each ingredient with its own cycles, and the
+        # accuracy through OpenCV is the soup's.
+        models = os.path.join(t, "models-soup")
+        exp = run(["export", "--checkpoint", os.path.join(out, "soup.pt"), "--out-dir", models, "--name", "soup",
+                   "--framing-json", self.framing, "--data", self.data, "--cache", "", "--threads", "1"])
+        self.assertEqual(exp.returncode, 0, exp.stderr)
+        with open(os.path.join(models, "soup.json")) as f:
+            m = json.load(f)
+        self.assertEqual(m["training"]["soup"], [
+            {"checkpoint": "run/best.pt", "epochs": 1, "cycles": [{"epochs": 1, "lr": 0.1}]},
+            {"checkpoint": "soup-b/last.pt", "epochs": 1, "cycles": [{"epochs": 1, "lr": 0.1}]}])
+        self.assertNotIn("cycles", m["training"])
+        self.assertAlmostEqual(m["evaluation"]["accuracy"], soup["public_test_acc"], delta=1.5 / 250)
+        # Refused, with the reason: one ingredient, a soup as an ingredient, two architectures, a
+        # missing file.
+        s_arch = os.path.join(t, "other-arch")
+        os.makedirs(s_arch, exist_ok=True)
+        with open(os.path.join(self.run_dir, "config.json")) as src, open(os.path.join(s_arch, "config.json"), "w") as dst:
+            dst.write(src.read())
+        torch.save(dict(torch.load(a), arch="emonet-s"), os.path.join(s_arch, "best.pt"))
+        for ingredients, fragment in (([a], "at least two"),
+                                      ([a, os.path.join(out, "soup.pt")], "already a soup"),
+                                      ([a, os.path.join(s_arch, "best.pt")], "one architecture per soup"),
+                                      ([a, os.path.join(t, "nothing.pt")], "nothing.pt")):
+            with self.subTest(fragment=fragment):
+                args = ["soup", "--out", os.path.join(t, "refused-soup"), "--data", self.data, "--cache", ""]
+                for c in ingredients:
+                    args += ["--checkpoint", c]
+                r = run(args)
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertIn(fragment, r.stderr)
+                self.assertNotIn("Traceback", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(t, "refused-soup")))
+
     def test_device_cuda_without_a_gpu_is_a_clear_error(self):
         import torch
         if torch.cuda.is_available():

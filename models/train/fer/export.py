@@ -128,9 +128,32 @@ def training_cycles(checkpoint, config, ck):
     raise ModelError(f"{checkpoint}: --init chain longer than 16 runs")
 
 
+def soup_ingredients(paths):
+    """The runs a soup (emotion-model soup) averages: [{checkpoint, epochs, cycles}], each with
+    its own --init chain, as training_cycles follows it."""
+    out = []
+    for p in paths:
+        model, ck, config = load_checkpoint(p)
+        cycles = training_cycles(p, config, ck)
+        out.append({"checkpoint": os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)),
+                    "epochs": sum(c["epochs"] for c in cycles), "cycles": cycles})
+    return out
+
+
 def metadata(name, onnx_file, digest, ck, config, framing, tta, n_params, n_macs, n_eval, accuracy,
-             cycles=None):
-    """The NAME.json schema the daemon parses (json-c); key names are an interface."""
+             cycles=None, soup=None):
+    """The NAME.json schema the daemon parses (json-c); key names are an interface. A soup's
+    training lists its ingredients (soup_ingredients) instead of one chain of cycles."""
+    training = {"data": "FER2013 Training" + (" with FER+ soft labels" if config.get("ferplus") else ""),
+                "rows": int(config["n_train"])}
+    if soup:
+        training.update(soup=soup, batchnorm="recomputed on the augmented Training faces")
+    else:
+        # epochs: those the shipped weights were trained for (the exported epoch of each cycle), not
+        # the runs' plans.
+        training.update(epochs=sum(c["epochs"] for c in cycles) if cycles else int(ck["epoch"]),
+                        cycles=cycles or [{"epochs": int(ck["epoch"]), "lr": float(config.get("lr", 0))}])
+    training["seed"] = int(config["seed"])
     return {
         "format": FORMAT,
         "name": name,
@@ -145,13 +168,7 @@ def metadata(name, onnx_file, digest, ck, config, framing, tta, n_params, n_macs
         "architecture": ck["arch"],
         "macs": int(n_macs),
         "params": int(n_params),
-        # epochs: those the shipped weights were trained for (the exported epoch of each cycle), not
-        # the runs' plans.
-        "training": {"data": "FER2013 Training" + (" with FER+ soft labels" if config.get("ferplus") else ""),
-                     "rows": int(config["n_train"]),
-                     "epochs": sum(c["epochs"] for c in cycles) if cycles else int(ck["epoch"]),
-                     "cycles": cycles or [{"epochs": int(ck["epoch"]), "lr": float(config.get("lr", 0))}],
-                     "seed": int(config["seed"])},
+        "training": training,
         "evaluation": {"split": "PublicTest", "n": int(n_eval), "accuracy": float(accuracy)},
     }
 
@@ -180,7 +197,7 @@ def run_export(args):
     norm = {"scale": 1 / 255.0, "mean": float(ck["mean"]), "std": float(ck["std"])}
     accuracy = float((dnn_predict(net, x, norm, args.tta).argmax(1) == y).mean())
     print(f"PublicTest accuracy through OpenCV DNN, tta {args.tta}: {accuracy:.4f} (n = {len(x)}; "
-          f"checkpoint epoch {ck['epoch']}, PyTorch {ck.get('public_test_acc', float('nan')):.4f} without tta)")
+          f"checkpoint {'soup of ' + str(len(ck['soup'])) if ck.get('soup') else 'epoch ' + str(ck['epoch'])}, PyTorch {ck.get('public_test_acc', float('nan')):.4f} without tta)")
 
     os.makedirs(args.out_dir, exist_ok=True)
     onnx_path = os.path.join(args.out_dir, args.name + ".onnx")
@@ -191,7 +208,8 @@ def run_export(args):
         f.write(blob)
     meta = metadata(args.name, os.path.basename(onnx_path), file_sha256(onnx_path + ".tmp"), ck, config, framing,
                     args.tta, sum(p.numel() for p in model.parameters()), macs(model), len(x), accuracy,
-                    training_cycles(args.checkpoint, config, ck))
+                    None if ck.get("soup") else training_cycles(args.checkpoint, config, ck),
+                    soup_ingredients(ck["soup"]) if ck.get("soup") else None)
     with open(json_path + ".tmp", "w") as f:
         json.dump(meta, f, indent=2)
         f.write("\n")
