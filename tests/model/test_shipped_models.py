@@ -1,4 +1,5 @@
-"""Every model shipped in models/ must be what its metadata says: the daemon trusts NAME.json."""
+"""Every model shipped in models/ must be what its metadata says: the daemon trusts NAME.json. The
+teachers in models/teachers/ too: the training commands of the model card read them."""
 import glob
 import json
 import os
@@ -14,7 +15,8 @@ from fer.evaluate import dnn_predict
 
 # EMO_MODELS_DIR checks an export before it is copied into models/.
 MODELS_DIR = os.environ.get("EMO_MODELS_DIR") or os.path.join(REPO, "models")
-SHIPPED = sorted(glob.glob(os.path.join(MODELS_DIR, "*.json")))
+SHIPPED = sorted(glob.glob(os.path.join(MODELS_DIR, "*.json"))) + \
+    sorted(glob.glob(os.path.join(MODELS_DIR, "teachers", "*.json")))
 
 
 @unittest.skipUnless(SHIPPED, f"no model in {MODELS_DIR} (*.json); export one with emotion-model export")
