@@ -129,8 +129,9 @@ def training_cycles(checkpoint, config, ck):
 
 
 def soup_ingredients(paths):
-    """The runs a soup (emotion-model soup) averages: [{checkpoint, epochs, cycles}], each with
-    its own --init chain, as training_cycles follows it."""
+    """The runs a soup averages: [{checkpoint, epochs, cycles}], each with its own --init chain, as
+    training_cycles follows it. emotion-model soup records this in soup.pt, so that the export of a
+    soup needs none of the ingredients' files."""
     out = []
     for p in paths:
         model, ck, config = load_checkpoint(p)
@@ -196,8 +197,9 @@ def run_export(args):
                          f"> {PARITY_TOLERANCE:.0e}; nothing written")
     norm = {"scale": 1 / 255.0, "mean": float(ck["mean"]), "std": float(ck["std"])}
     accuracy = float((dnn_predict(net, x, norm, args.tta).argmax(1) == y).mean())
+    source = f"soup of {len(ck['soup'])}" if ck.get("soup") else f"epoch {ck['epoch']}"
     print(f"PublicTest accuracy through OpenCV DNN, tta {args.tta}: {accuracy:.4f} (n = {len(x)}; "
-          f"checkpoint {'soup of ' + str(len(ck['soup'])) if ck.get('soup') else 'epoch ' + str(ck['epoch'])}, PyTorch {ck.get('public_test_acc', float('nan')):.4f} without tta)")
+          f"checkpoint {source}, PyTorch {ck.get('public_test_acc', float('nan')):.4f} without tta)")
 
     os.makedirs(args.out_dir, exist_ok=True)
     onnx_path = os.path.join(args.out_dir, args.name + ".onnx")
@@ -208,8 +210,7 @@ def run_export(args):
         f.write(blob)
     meta = metadata(args.name, os.path.basename(onnx_path), file_sha256(onnx_path + ".tmp"), ck, config, framing,
                     args.tta, sum(p.numel() for p in model.parameters()), macs(model), len(x), accuracy,
-                    None if ck.get("soup") else training_cycles(args.checkpoint, config, ck),
-                    soup_ingredients(ck["soup"]) if ck.get("soup") else None)
+                    None if ck.get("soup") else training_cycles(args.checkpoint, config, ck), ck.get("soup"))
     with open(json_path + ".tmp", "w") as f:
         json.dump(meta, f, indent=2)
         f.write("\n")

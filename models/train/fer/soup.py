@@ -16,6 +16,7 @@ import torch
 
 from .arch import build
 from .data import load_dataset
+from .export import soup_ingredients
 from .train import augment_options, load_weights, predict, recompute_batchnorm
 
 
@@ -55,6 +56,7 @@ def run_soup(args):
                 configs.append(json.load(f))
         except (OSError, ValueError) as e:
             raise ValueError(f"{p}: the run's config.json is needed: {e}") from None
+    ingredients = soup_ingredients(paths)  # the provenance export will record
 
     images, labels, usages = load_dataset(args.data, args.cache)
     tr, te = usages == "Training", usages == "PublicTest"
@@ -79,12 +81,11 @@ def run_soup(args):
           f"faces; {kept:.4f} with the ingredients' statistics averaged)")
 
     os.makedirs(args.out, exist_ok=True)
-    ingredients = [os.path.abspath(p) for p in paths]
     torch.save({"arch": first["arch"], "model": model.state_dict(), "mean": mean, "std": std,
                 "epoch": max(int(ck["epoch"]) for ck in cks), "public_test_acc": acc, "soup": ingredients},
                os.path.join(args.out, "soup.pt"))
     config = {"command": "soup", "data": os.path.abspath(args.data), "arch": first["arch"], "out": args.out,
-              "checkpoint": ingredients, "seed": args.seed, "threads": args.threads, "mean": mean, "std": std,
+              "checkpoint": [os.path.abspath(p) for p in paths], "seed": args.seed, "threads": args.threads, "mean": mean, "std": std,
               "n_train": int(tr.sum()), "n_test": int(te.sum()),
               "ferplus": next((c["ferplus"] for c in configs if c.get("ferplus")), None),
               "torch": torch.__version__}
