@@ -556,11 +556,6 @@ Test(cli, watch_frames_over_the_limit) {
         emo_test_daemon_stop(&daemon_);
 }
 
-/* Sources that cannot be read: a clear error naming the source, exit 1; usage errors exit 2. */
-/* --smooth 3 follows each face from frame to frame: the one face of frames 0-5 is track 1; it is
- * gone for frames 6-8, longer than a track waits, so the four faces of frames 9-11 are new tracks,
- * each the same over those frames. Every smoothed value is the mean of that track's raw
- * probabilities over its last three frames, as the JSON shows them. */
 /* `emotion COMMAND --smooth BAD INPUT` is a usage error (exit 2) naming --smooth, with nothing on
  * stdout, for a window of 0, over 1000 and not a number. */
 static void expect_bad_smooth_refused(const char *command, const char *input) {
@@ -637,6 +632,10 @@ static void check_smoothed_lines(const char *out, const char *const *names, size
                 cr_expect_eq(seen[t], 3, "track %d spans the three four-face frames", t);
 }
 
+/* --smooth 3 follows each face from frame to frame: the one face of frames 0-5 is track 1; it is
+ * gone for frames 6-8, longer than a track waits, so the four faces of frames 9-11 are new tracks,
+ * each the same over those frames. Every smoothed value is the mean of that track's raw
+ * probabilities over its last three frames, as the JSON shows them. */
 Test(cli, watch_smooth_follows_faces_and_averages_them) {
         const char *names[64];
         size_t n = video_frames(names, ELEMENTSOF(names));
@@ -691,6 +690,7 @@ Test(cli, analyze_smooth_takes_files_as_frames) {
         emo_test_daemon_stop(&daemon_);
 }
 
+/* Sources that cannot be read: a clear error naming the source, exit 1; usage errors exit 2. */
 Test(cli, watch_bad_sources) {
         _cleanup_free_ char *text = emo_test_fixture("text.txt");
         const char *bad[] = { text, "/nonexistent/video.mp4", "/dev/video-nonexistent" };
