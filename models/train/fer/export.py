@@ -128,23 +128,11 @@ def training_cycles(checkpoint, config, ck):
     raise ModelError(f"{checkpoint}: --init chain longer than 16 runs")
 
 
-def soup_ingredients(paths):
-    """The runs a soup averages: [{checkpoint, epochs, cycles}], each with its own --init chain, as
-    training_cycles follows it. emotion-model soup records this in soup.pt, so that the export of a
-    soup needs none of the ingredients' files."""
-    out = []
-    for p in paths:
-        model, ck, config = load_checkpoint(p)
-        cycles = training_cycles(p, config, ck)
-        out.append({"checkpoint": os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)),
-                    "epochs": sum(c["epochs"] for c in cycles), "cycles": cycles})
-    return out
-
-
 def metadata(name, onnx_file, digest, ck, config, framing, tta, n_params, n_macs, n_eval, accuracy,
              cycles=None, soup=None):
     """The NAME.json schema the daemon parses (json-c); key names are an interface. A soup's
-    training lists its ingredients (soup_ingredients) instead of one chain of cycles."""
+    training lists its ingredients (soup.pt's "soup", written by emotion-model soup) instead of one
+    chain of cycles."""
     training = {"data": "FER2013 Training" + (" with FER+ soft labels" if config.get("ferplus") else ""),
                 "rows": int(config["n_train"])}
     if soup:

@@ -16,7 +16,7 @@ import torch
 
 from .arch import build
 from .data import load_dataset
-from .export import soup_ingredients
+from .export import training_cycles
 from .train import augment_options, load_weights, predict, recompute_batchnorm
 
 
@@ -29,6 +29,16 @@ def average_weights(states):
             raise ValueError(f"ingredient {i} has other layers than ingredient 1")
     return {k: (sum(s[k] for s in states) / len(states)) if states[0][k].is_floating_point()
             else states[0][k].clone() for k in keys}
+
+
+def provenance(path, ck, config):
+    """Where one ingredient came from, as export records it: {checkpoint ("run/last.pt"), epochs,
+    cycles (its --init chain, training_cycles)}. Kept in soup.pt, so that the export of a soup needs
+    none of the ingredients' files."""
+    cycles = training_cycles(path, config, ck)
+    return {"checkpoint": os.path.join(os.path.basename(os.path.dirname(os.path.abspath(path))),
+                                       os.path.basename(path)),
+            "epochs": sum(c["epochs"] for c in cycles), "cycles": cycles}
 
 
 def run_soup(args):
@@ -56,7 +66,7 @@ def run_soup(args):
                 configs.append(json.load(f))
         except (OSError, ValueError) as e:
             raise ValueError(f"{p}: the run's config.json is needed: {e}") from None
-    ingredients = soup_ingredients(paths)  # the provenance export will record
+    ingredients = [provenance(p, ck, c) for p, ck, c in zip(paths, cks, configs)]
 
     images, labels, usages = load_dataset(args.data, args.cache)
     tr, te = usages == "Training", usages == "PublicTest"
