@@ -11,10 +11,23 @@ from busy), but it runs anywhere `emotion-model train` runs. A time budget fixes
 of epochs from a timing probe, and config.json records it, so any run can be repeated on a CPU
 with `--epochs N`.
 
-Results: OUT/runs/NAME/ (best.pt, config.json, log.jsonl, publictest.npz with the PublicTest
-probabilities, plain and with mirror-image averaging), OUT/summary.json, and with --bundle, the
-runs packed into at most 7 tar files of at most 15 MiB each, weights stored as .npz (readable by
-any PyTorch and numpy; `campaign.py --unbundle` turns them back into best.pt files).
+Two plans (--plan):
+- study (the default): the architecture study of docs/REPORT.md. Phase 1 trains nine candidates,
+  phase 2 distils five of them into small models. Runs are kept and scored at their best epoch.
+- distil: stronger teachers, then fine-tunes of a shipped model. Phase 1 trains four large
+  networks (emonet-xl and emonet-l, two seeds each) on full one-cycle schedules; phase 2 fine-tunes
+  --init (the default emonet-xs's soup.pt) six times, distilled from those four teachers' last
+  epochs, with two learning rates and three seeds each. Nothing is chosen on PublicTest: teachers
+  and students are their last epochs, and the fine-tunes are meant to be averaged into one soup
+  (`emotion-model soup`). With --deadline, phase 2 gets the time phase 1 left.
+
+Results: OUT/runs/NAME/ (best.pt and last.pt, config.json, log.jsonl, publictest.npz with the
+PublicTest probabilities of the plan's checkpoint, plain and with mirror-image averaging),
+OUT/summary.json, and with --bundle, the runs packed into at most 7 tar files of at most 15 MiB
+each, weights stored as .npz (readable by any PyTorch and numpy; float16 for a network whose
+float32 weights would not fit one file), with the distillation targets phase 2 used
+(teacher-*.npy). `campaign.py --unbundle` turns them back into best.pt (study) or last.pt (distil)
+files holding the weights, and puts the targets into DEST/cache/.
 """
 import argparse
 import io
@@ -56,19 +69,41 @@ BUNDLE_ORDER = [n for n, _, _ in PHASE2] + ["emonet-xs", "emonet-xs-fp", "emonet
                                            "original", "emonet-l", "emonet-l-fp", "emonet-xl"]
 
 
+KD = ["--kd-alpha", "0.7", "--kd-temperature", "4"]
+DISTIL_PHASE1 = [
+    ("t-xl-1", "emonet-xl", ["--seed", "1"]),
+    ("t-xl-2", "emonet-xl", ["--seed", "2"]),
+    ("t-l-1", "emonet-l", ["--seed", "1"]),
+    ("t-l-2", "emonet-l", ["--seed", "2"]),
+]
+DISTIL_PHASE2 = [(f"ft-{i}", "emonet-xs", ["--init", "{init}", "--lr", lr, "--seed", str(20 + i)] + KD)
+                 for i, lr in enumerate(["0.02"] * 3 + ["0.03"] * 3, start=1)]
+# name: (phase 1, teachers, phase 2, bundle order, checkpoint the runs are scored, taught and kept at)
+PLANS = {
+    "study": (PHASE1, TEACHERS, PHASE2, BUNDLE_ORDER, "best"),
+    "distil": (DISTIL_PHASE1, [n for n, _, _ in DISTIL_PHASE1], DISTIL_PHASE2,
+               [n for n, _, _ in DISTIL_PHASE2] + ["t-l-1", "t-l-2", "t-xl-1", "t-xl-2"], "last"),
+}
+
+
+def plan_checkpoint(args):
+    return PLANS[getattr(args, "plan", "study")][4]
+
+
 def run_phase(jobs, args, teachers, log, phase):
     procs = []
     env = dict(os.environ, EMOTION_MODEL_BARRIER=f"{args.out}/barrier-{phase}:{len(jobs)}")
     for name, arch, extra in jobs:
         out = os.path.join(args.out, "runs", name)
+        max_epochs = args.max_epochs2 if phase == 2 and args.max_epochs2 else args.max_epochs
         cmd = [sys.executable, os.path.join(HERE, "emotion-model"), "train", "--data", args.data,
-               "--arch", arch, "--out", out, "--epochs", str(args.max_epochs), "--time-budget", str(args.budget),
+               "--arch", arch, "--out", out, "--epochs", str(max_epochs), "--time-budget", str(args.budget),
                "--threads", "1", "--device", args.device, "--cache", args.cache]
         if args.limit:
             cmd += ["--limit", str(args.limit)]
-        cmd += [a.format(ferplus=args.ferplus or args.data) for a in extra]
+        cmd += [a.format(ferplus=args.ferplus or args.data, init=args.init) for a in extra]
         for t in teachers:
-            cmd += ["--teacher", os.path.join(args.out, "runs", t, "best.pt")]
+            cmd += ["--teacher", os.path.join(args.out, "runs", t, plan_checkpoint(args) + ".pt")]
         os.makedirs(out, exist_ok=True)
         f = open(os.path.join(args.out, "runs", name + ".out"), "w")
         print(f"[{time.strftime('%H:%M:%S')}] start {name}: {' '.join(cmd[2:])}", file=log, flush=True)
@@ -86,8 +121,9 @@ def run_phase(jobs, args, teachers, log, phase):
 
 
 def publictest_probs(args, names):
-    """PublicTest probabilities of each run's best checkpoint, plain and mirror-averaged, saved as
-    publictest.npz (kept while best.pt is not newer, so phase 2 does not redo phase 1's runs)."""
+    """PublicTest probabilities of each run's checkpoint (best.pt or last.pt, by plan), plain and
+    mirror-averaged, saved as publictest.npz (kept while the checkpoint is not newer, so phase 2
+    does not redo phase 1's runs)."""
     import numpy as np
     import torch
     from fer.data import load_dataset
@@ -98,7 +134,7 @@ def publictest_probs(args, names):
     summary = {}
     for name in names:
         run = os.path.join(args.out, "runs", name)
-        path, probs_path = os.path.join(run, "best.pt"), os.path.join(run, "publictest.npz")
+        path, probs_path = os.path.join(run, plan_checkpoint(args) + ".pt"), os.path.join(run, "publictest.npz")
         if not os.path.exists(path):
             continue
         model, ck = load_model(path, device)
@@ -119,13 +155,16 @@ def publictest_probs(args, names):
     return summary
 
 
-def bundle(args, names, limit=15 << 20, max_files=7, total=58 << 20):
+def bundle(args, names, limit=15 << 20, max_files=7, total=58 << 20, extra=()):
     """Pack runs into tar files for the trip home, weights as .npz (state dict arrays + a JSON of
-    the rest), so that a different PyTorch version can read them."""
+    the rest), so that a different PyTorch version can read them. Weights whose float32 arrays
+    would not fit one file travel as float16 (the JSON says so). extra: more files, kept at the
+    top of the bundle under their base names (the distillation targets)."""
     import numpy as np
     import torch
-    from fer.train import load_checkpoint
+    from fer.train import load_weights
     import glob
+    ckpt = plan_checkpoint(args)
     os.makedirs(args.bundle, exist_ok=True)
     for old in glob.glob(os.path.join(args.bundle, "runs-*.tar")):
         os.remove(old)
@@ -141,19 +180,27 @@ def bundle(args, names, limit=15 << 20, max_files=7, total=58 << 20):
                     files[f"{name}/{fn}"] = f.read()
         with open(os.path.join(args.out, "runs", name + ".out"), "rb") as f:
             files[f"{name}/train.out"] = f.read()
-        if os.path.exists(os.path.join(run, "best.pt")):
-            ck = load_checkpoint(os.path.join(run, "best.pt"))
+        if os.path.exists(os.path.join(run, ckpt + ".pt")):
+            ck = load_weights(os.path.join(run, ckpt + ".pt"))
+            arrays = {k: v.numpy() for k, v in ck["model"].items()}
+            meta = {k: v for k, v in ck.items() if k != "model"}
+            if sum(a.nbytes for a in arrays.values()) + (1 << 20) > limit:
+                arrays = {k: a.astype(np.float16) if a.dtype == np.float32 else a for k, a in arrays.items()}
+                meta["stored_as"] = "float16"
             buf = io.BytesIO()
-            np.savez(buf, **{k: v.numpy() for k, v in ck["model"].items()})
-            files[f"{name}/best.npz"] = buf.getvalue()
-            files[f"{name}/best.json"] = json.dumps({k: v for k, v in ck.items() if k != "model"}).encode()
+            np.savez(buf, **arrays)
+            files[f"{name}/{ckpt}.npz"] = buf.getvalue()
+            files[f"{name}/{ckpt}.json"] = json.dumps(meta).encode()
         items.append((name, files))
+    for path in reversed(list(extra)):
+        with open(path, "rb") as f:
+            items.insert(0, (os.path.basename(path), {f"cache/{os.path.basename(path)}": f.read()}))
     with open(os.path.join(args.out, "summary.json"), "rb") as f:
         items.insert(0, ("summary", {"summary.json": f.read()}))
     bins, used = [], 0
     for name, files in items:
         size = sum(len(b) + 1024 for b in files.values())
-        meta_only = {k: v for k, v in files.items() if not k.endswith("best.npz")}
+        meta_only = {k: v for k, v in files.items() if not k.endswith(".npz") or k.endswith("publictest.npz")}
         if used + size > total:
             left_out.append(name)
             files, size = meta_only, sum(len(b) + 1024 for b in meta_only.values())
@@ -177,7 +224,10 @@ def bundle(args, names, limit=15 << 20, max_files=7, total=58 << 20):
 
 
 def unbundle(folder, dest):
-    """runs-*.tar from --bundle -> DEST/NAME/{best.pt, config.json, log.jsonl, publictest.npz}."""
+    """runs-*.tar from --bundle -> DEST/NAME/{best.pt or last.pt, config.json, log.jsonl,
+    publictest.npz}, and the distillation targets into DEST/cache/. The .pt files hold the
+    weights in best.pt's form (what export, soup and --teacher read), float32 again where they
+    travelled as float16."""
     import glob
     import numpy as np
     import torch
@@ -188,14 +238,18 @@ def unbundle(folder, dest):
         with tarfile.open(path) as tar:
             tar.extractall(dest)
     for name in sorted(os.listdir(dest)):
-        npz = os.path.join(dest, name, "best.npz")
-        if os.path.exists(npz):
-            with open(os.path.join(dest, name, "best.json")) as f:
+        for ckpt in ("best", "last"):
+            npz = os.path.join(dest, name, ckpt + ".npz")
+            if not os.path.exists(npz):
+                continue
+            with open(os.path.join(dest, name, ckpt + ".json")) as f:
                 ck = json.load(f)
             with np.load(npz) as z:
-                ck["model"] = {k: torch.from_numpy(z[k]) for k in z.files}
-            torch.save(ck, os.path.join(dest, name, "best.pt"))
-            print(f"{name}: best.pt (epoch {ck['epoch']}, PublicTest {ck['public_test_acc']:.4f})")
+                ck["model"] = {k: torch.from_numpy(z[k].astype(np.float32) if z[k].dtype == np.float16 else z[k])
+                               for k in z.files}
+            torch.save(ck, os.path.join(dest, name, ckpt + ".pt"))
+            note = ", from float16" if ck.get("stored_as") == "float16" else ""
+            print(f"{name}: {ckpt}.pt (epoch {ck['epoch']}, PublicTest {ck['public_test_acc']:.4f}{note})")
 
 
 def main():
@@ -205,7 +259,12 @@ def main():
     p.add_argument("--out", help="campaign folder")
     p.add_argument("--budget", type=float, default=200, help="seconds of training per run and phase")
     p.add_argument("--budget2", type=float, help="seconds per run in phase 2 (default --budget)")
+    p.add_argument("--deadline", type=float, help="seconds for the whole campaign: phase 2's budget is what "
+                   "phase 1 left, less time to start and finish (instead of --budget2)")
     p.add_argument("--max-epochs", type=int, default=300)
+    p.add_argument("--max-epochs2", type=int, help="most epochs of a phase-2 run (default --max-epochs)")
+    p.add_argument("--plan", choices=sorted(PLANS), default="study", help="which runs (see above)")
+    p.add_argument("--init", help="distil: the checkpoint phase 2 fine-tunes (e.g. the default's soup.pt)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--cache", default=os.path.expanduser("~/.cache/emotiond"))
     p.add_argument("--runs", help="comma-separated names: run only these (phase 2 ones need their teachers)")
@@ -222,30 +281,65 @@ def main():
         return 0
     if not args.data or not args.out:
         p.error("--data and --out are required")
+    all1, all_teachers, all2, _, ckpt = PLANS[args.plan]
+    if args.plan == "distil" and not args.init:
+        p.error("--plan distil needs --init (the checkpoint its phase 2 fine-tunes)")
+    if args.init and not os.path.exists(args.init):
+        p.error(f"--init {args.init}: no such file")
     os.makedirs(os.path.join(args.out, "runs"), exist_ok=True)
     log = sys.stdout
     t0 = time.time()
-    phase1, phase2 = PHASE1, PHASE2
+    phase1, phase2 = all1, all2
     if args.runs:
         wanted = set(args.runs.split(","))
-        unknown = wanted - {n for n, _, _ in PHASE1 + PHASE2}
+        unknown = wanted - {n for n, _, _ in all1 + all2}
         if unknown:
             p.error(f"--runs: unknown {', '.join(sorted(unknown))}")
-        phase1 = [j for j in PHASE1 if j[0] in wanted]
-        phase2 = [j for j in PHASE2 if j[0] in wanted]
+        phase1 = [j for j in all1 if j[0] in wanted]
+        phase2 = [j for j in all2 if j[0] in wanted]
     failed = run_phase(phase1, args, [], log, 1) if phase1 else []
-    teachers = [t for t in TEACHERS if os.path.exists(os.path.join(args.out, "runs", t, "best.pt"))]
+    teachers = [t for t in all_teachers if os.path.exists(os.path.join(args.out, "runs", t, ckpt + ".pt"))]
     print(f"phase 1 done in {time.time() - t0:.0f} s; teachers: {', '.join(teachers)}", flush=True)
     # Results so far are summarised (and bundled) now, so that they survive if phase 2 is cut short.
     finish(args, [n for n, _, _ in phase1], failed, teachers, t0)
     if not phase2:
         return 1 if failed else 0
-    if args.budget2:
+    if teachers:
+        # The targets once, here, rather than in every phase-2 process at the same time.
+        args.targets = teacher_targets(args, teachers)
+    if args.deadline:
+        # Loading, targets from the cache and the timing probe take ~30 s; finishing ~60 s.
+        args.budget = max(10.0, (args.deadline - (time.time() - t0) - 90) / 1.05)
+        print(f"phase 2 budget: {args.budget:.0f} s per run", flush=True)
+    elif args.budget2:
         args.budget = args.budget2
     failed += run_phase(phase2, args, teachers, log, 2) if teachers else [n for n, _, _ in phase2]
     print(f"phase 2 done at {time.time() - t0:.0f} s", flush=True)
     finish(args, [n for n, _, _ in phase1 + phase2], failed, teachers, t0)
     return 1 if failed else 0
+
+
+def teacher_targets(args, teachers):
+    """Compute (and cache) the distillation targets phase 2's runs will ask for: the same call,
+    on the same faces, as `emotion-model train --teacher` makes, at its default temperature or
+    the one phase 2 uses. Returns the cache file."""
+    import numpy as np
+    from fer.data import load_dataset
+    from fer.train import cached_teacher_log_probs, pick_device, teacher_cache_path
+    if not args.cache:
+        return None
+    images, _, usages = load_dataset(args.data, args.cache)
+    x = images[usages == "Training"]
+    if args.limit:
+        x = x[:args.limit]
+    paths = [os.path.join(args.out, "runs", t, plan_checkpoint(args) + ".pt") for t in teachers]
+    temperature = 4.0
+    for _, _, extra in PLANS[args.plan][2]:
+        if "--kd-temperature" in extra:
+            temperature = float(extra[extra.index("--kd-temperature") + 1])
+    x = np.ascontiguousarray(x)
+    cached_teacher_log_probs(paths, x, temperature, pick_device(args.device), args.cache)
+    return teacher_cache_path(paths, x, temperature, args.cache)
 
 
 def finish(args, names, failed, teachers, t0):
@@ -257,7 +351,9 @@ def finish(args, names, failed, teachers, t0):
         print(f"{name:22s} {r['arch']:11s} epochs {r['epochs']:3d} (best {r['epoch']:3d})  "
               f"PublicTest {r['accuracy']:.4f}  hflip {r['accuracy_hflip']:.4f}", flush=True)
     if args.bundle:
-        left_out = bundle(args, [n for n in BUNDLE_ORDER if n in names])
+        order = PLANS[args.plan][3]
+        targets = [args.targets] if getattr(args, "targets", None) else []
+        left_out = bundle(args, [n for n in order if n in names], extra=targets)
         print(f"bundle: weights left out for {', '.join(left_out) or 'none'}", flush=True)
 
 

@@ -1,5 +1,6 @@
 """The recipe switches that the ablation measures: parts of the augmentation can be switched off,
 class weights follow their formula, and ablation.py trains, scores and tabulates its variants."""
+import argparse
 import contextlib
 import io
 import json
@@ -14,7 +15,7 @@ import torch
 
 from . import REPO, TRAIN_DIR, fer2013_path, write_subset
 from fer.augment import augment
-from fer.train import AUGMENT_PARTS, augment_options, class_weights, epochs_within, recompute_batchnorm
+from fer.train import AUGMENT_PARTS, _retime, augment_options, class_weights, epochs_within, recompute_batchnorm
 
 
 class AugmentPartsTest(unittest.TestCase):
@@ -106,6 +107,47 @@ class WeightAverageTest(unittest.TestCase):
         # Every epoch averaged, and the budget too small for all of them.
         self.assertEqual(epochs_within(1000, 100, 50, 30), 6)
         self.assertEqual(epochs_within(1000, 100, 50, 8), 6)
+
+    def test_a_slow_first_epoch_refits_the_schedule_where_the_run_is(self):
+        # The probe planned 20 epochs of 10 steps in a 100 s budget; the first epoch took 10 s.
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "config.json"), "w") as f:
+                json.dump({"epochs": 20, "lr": 0.1}, f)
+            net = torch.nn.Linear(2, 2)
+            opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, epochs=20, steps_per_epoch=10,
+                                                        pct_start=0.2)
+            for _ in range(10):
+                opt.step()
+                sched.step()
+            args = argparse.Namespace(epochs=20, lr=0.1, out=d)
+            with contextlib.redirect_stdout(io.StringIO()) as out:
+                sched = _retime(args, opt, sched, 10.0, 100, 300, 10, os.path.join(d, "log.jsonl"))
+            # 1 + (100 - 10) / (1.02 * 10) = 9.8: 9 epochs in all.
+            self.assertEqual(args.epochs, 9)
+            self.assertIn("9 epochs instead of 20", out.getvalue())
+            with open(os.path.join(d, "config.json")) as f:
+                self.assertEqual(json.load(f), {"epochs": 9, "lr": 0.1, "retimed_from": 20})
+            with open(os.path.join(d, "log.jsonl")) as f:
+                self.assertEqual(json.loads(f.read())["retimed"], 9)
+            # The rest of the run follows a 9-epoch schedule from its eleventh step, to its end.
+            ref_opt = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1, momentum=0.9)
+            ref = torch.optim.lr_scheduler.OneCycleLR(ref_opt, max_lr=0.1, epochs=9, steps_per_epoch=10,
+                                                      pct_start=0.2)
+            for _ in range(10):
+                ref_opt.step()
+                ref.step()
+            for _ in range(80):
+                self.assertAlmostEqual(opt.param_groups[0]["lr"], ref_opt.param_groups[0]["lr"], places=12)
+                opt.step()
+                sched.step()
+                ref_opt.step()
+                ref.step()
+            self.assertAlmostEqual(opt.param_groups[0]["lr"], ref_opt.param_groups[0]["lr"], places=12)
+            # The probe was right: nothing changes.
+            args = argparse.Namespace(epochs=9, lr=0.1, out=d)
+            self.assertIs(_retime(args, opt, sched, 9.0, 90, 300, 10, os.path.join(d, "log.jsonl")), sched)
+            self.assertEqual(args.epochs, 9)
 
     def test_batchnorm_statistics_are_those_of_the_faces(self):
         net = self.net(4)

@@ -164,20 +164,25 @@ def teacher_log_probs(paths, x, temperature, device):
     return torch.log(total / len(paths))
 
 
-def cached_teacher_log_probs(paths, x, temperature, device, cache_dir):
-    """teacher_log_probs, kept in cache_dir (when given) under a key made of the teachers' file
-    hashes, the temperature and the faces: on one core the targets take minutes per teacher, and a
-    resumed run or a second seed asks for the same ones."""
+def teacher_cache_path(paths, x, temperature, cache_dir):
+    """Where cached_teacher_log_probs keeps the targets of these teachers, faces and temperature."""
     import hashlib
     from .data import file_sha256
-    if not cache_dir:
-        return teacher_log_probs(paths, x, temperature, device)
     h = hashlib.sha256()
     for path in paths:
         h.update(file_sha256(path).encode())
     h.update(repr(float(temperature)).encode())
     h.update(np.ascontiguousarray(x).tobytes())
-    cached = os.path.join(cache_dir, f"teacher-{h.hexdigest()[:24]}.npy")
+    return os.path.join(cache_dir, f"teacher-{h.hexdigest()[:24]}.npy")
+
+
+def cached_teacher_log_probs(paths, x, temperature, device, cache_dir):
+    """teacher_log_probs, kept in cache_dir (when given) under a key made of the teachers' file
+    hashes, the temperature and the faces: on one core the targets take minutes per teacher, and a
+    resumed run or a second seed asks for the same ones."""
+    if not cache_dir:
+        return teacher_log_probs(paths, x, temperature, device)
+    cached = teacher_cache_path(paths, x, temperature, cache_dir)
     if os.path.exists(cached):
         print(f"teacher targets from {cached}", flush=True)
         return torch.from_numpy(np.load(cached)).to(device)
@@ -258,6 +263,33 @@ def epochs_within(budget, per_epoch, extra, swa_epochs):
     if swa_epochs * (per_epoch + extra) >= budget:
         return int(budget / (per_epoch + extra))
     return swa_epochs + int((budget - swa_epochs * (per_epoch + extra)) / per_epoch)
+
+
+def _retime(args, opt, sched, first_epoch, budget, epoch_cap, steps_per_epoch, log_path):
+    """After the first epoch of a --time-budget run: fix the number of epochs again from that epoch's
+    real duration (the probe's 30 steps can be optimistic when other runs share the machine), so
+    that the one-cycle schedule ends within the budget instead of being cut by the 1.3x guard. The
+    schedule is rebuilt for the new length and moved on to where the run is; config.json records
+    the new count. Returns the scheduler to use."""
+    epochs = max(1, min(epoch_cap, 1 + int((budget - first_epoch) / (1.02 * first_epoch))))
+    if epochs == args.epochs:
+        return sched
+    print(f"first epoch took {first_epoch:.1f} s: {epochs} epochs instead of {args.epochs}", flush=True)
+    _log(log_path, {"retimed": epochs, "planned": args.epochs, "first_epoch_seconds": first_epoch})
+    args.epochs = epochs
+    with open(os.path.join(args.out, "config.json")) as f:
+        config = json.load(f)
+    config.update(epochs=epochs, retimed_from=config["epochs"])
+    with open(os.path.join(args.out, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=epochs,
+                                                steps_per_epoch=steps_per_epoch, pct_start=0.2)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stepping a new scheduler before the optimiser is the point
+        for _ in range(steps_per_epoch):
+            sched.step()
+    return sched
 
 
 def _barrier():
@@ -343,6 +375,7 @@ def train(args):
         with open(os.path.join(args.out, "config.json")) as f:
             args.epochs = json.load(f)["epochs"]
     budget = getattr(args, "time_budget", 0)
+    epoch_cap = args.epochs
     if budget and not resuming:
         _barrier()
         # The one-cycle schedule needs its length up front: measure this machine, then fix the
@@ -394,7 +427,9 @@ def train(args):
         if device.type == "cuda" and ck.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(ck["cuda_rng"].cpu(), device)
     t_start = time.time()
-    for epoch in range(start, args.epochs):
+    epoch = start - 1
+    while epoch + 1 < args.epochs:  # not a range: _retime may change args.epochs after the first epoch
+        epoch += 1
         if budget and epoch > start and time.time() - t_start > 1.3 * budget:
             # The timing probe was too optimistic (the machine got busier): keep the time promise.
             print(f"time budget overrun: stopped after {epoch} of {args.epochs} epochs", flush=True)
@@ -458,6 +493,10 @@ def train(args):
             os.replace(os.path.join(args.out, "swa.pt.tmp"), os.path.join(args.out, "swa.pt"))
         record["seconds"] = time.time() - t0
         _log(log_path, record)
+        if budget and not resuming and epoch == 0 and not swa_epochs:
+            sched = _retime(args, opt, sched, time.time() - t_start, budget, epoch_cap, steps_per_epoch,
+                            log_path)
+            cycle_epochs = args.epochs
         swa_note = f" average of {record['swa_n']}: {record['swa_public_test_acc']:.4f}" if in_swa else ""
         print(f"\repoch {epoch + 1}/{args.epochs} loss {record['train_loss']:.3f} train {record['train_acc']:.4f} "
               f"PublicTest {acc:.4f}{swa_note} ({record['seconds']:.1f} s)", flush=True)
