@@ -108,6 +108,14 @@ def training_cycles(checkpoint, config, ck):
     for k in range(16):  # a chain longer than this is a loop
         if k > 0:
             ck = load_weights(checkpoint)
+            if ck.get("soup"):
+                # The chain starts at a soup (a run fine-tuned from one): its ingredients, each with
+                # its own chain, and as epochs the most any ingredient was trained for.
+                if not all(isinstance(i, dict) for i in ck["soup"]):
+                    raise ModelError(f"{checkpoint}: a soup.pt without its ingredients' provenance; make it "
+                                     "again with emotion-model soup")
+                cycles.insert(0, {"epochs": max(int(i["epochs"]) for i in ck["soup"]), "soup": ck["soup"]})
+                return cycles
         cycle = {"epochs": int(ck["epoch"]), "lr": float(config["lr"])}
         if ck.get("swa_n"):
             # A weight average: the last swa_n of those epochs ran at swa_lr and were averaged.

@@ -164,6 +164,24 @@ def teacher_log_probs(paths, x, temperature, device):
     return torch.log(total / len(paths))
 
 
+def load_teacher_targets(path, n, device):
+    """Saved distillation targets (a teacher-*.npy that cached_teacher_log_probs wrote): float
+    log-probabilities [n, 7], each row a distribution. Anything else is a ValueError naming the file."""
+    try:
+        t = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise ValueError(f"--teacher-targets {path}: not a readable .npy file: {e}") from None
+    if t.shape != (n, len(LABELS)) or not np.issubdtype(t.dtype, np.floating):
+        raise ValueError(f"--teacher-targets {path}: holds {t.dtype} {t.shape}, not float ({n}, {len(LABELS)}) "
+                         f"for the {n} Training faces used here")
+    total = np.exp(t.astype(np.float64)).sum(1)
+    if not np.all(np.isfinite(t)) or np.abs(total - 1).max() > 1e-3:
+        raise ValueError(f"--teacher-targets {path}: rows are not log-probabilities (exp sums to "
+                         f"{total.min():.4f}..{total.max():.4f})")
+    print(f"teacher targets from {path}", flush=True)
+    return torch.from_numpy(t.astype(np.float32)).to(device)
+
+
 def teacher_cache_path(paths, x, temperature, cache_dir):
     """Where cached_teacher_log_probs keeps the targets of these teachers, faces and temperature."""
     import hashlib
@@ -265,17 +283,18 @@ def epochs_within(budget, per_epoch, extra, swa_epochs):
     return swa_epochs + int((budget - swa_epochs * (per_epoch + extra)) / per_epoch)
 
 
-def _retime(args, opt, sched, first_epoch, budget, epoch_cap, steps_per_epoch, log_path):
-    """After the first epoch of a --time-budget run: fix the number of epochs again from that epoch's
-    real duration (the probe's 30 steps can be optimistic when other runs share the machine), so
-    that the one-cycle schedule ends within the budget instead of being cut by the 1.3x guard. The
-    schedule is rebuilt for the new length and moved on to where the run is; config.json records
-    the new count. Returns the scheduler to use."""
-    epochs = max(1, min(epoch_cap, 1 + int((budget - first_epoch) / (1.02 * first_epoch))))
+def _retime(args, opt, sched, done, elapsed, per_epoch, budget, epoch_cap, steps_per_epoch, log_path):
+    """After the second epoch of a --time-budget run (done epochs, elapsed seconds so far, the last
+    one per_epoch seconds): fix the number of epochs again from that epoch's real duration. The
+    probe's 30 steps can be wrong when other runs share the machine; the first epoch is not used,
+    because it carries one-off costs (on a GPU, cuDNN's autotuning made it 1.5-2.5 times longer than
+    the next ones). The one-cycle schedule is rebuilt for the new length and moved on to where the
+    run is; config.json records the new count. Returns the scheduler to use."""
+    epochs = max(done, min(epoch_cap, done + int((budget - elapsed) / (1.02 * per_epoch))))
     if epochs == args.epochs:
         return sched
-    print(f"first epoch took {first_epoch:.1f} s: {epochs} epochs instead of {args.epochs}", flush=True)
-    _log(log_path, {"retimed": epochs, "planned": args.epochs, "first_epoch_seconds": first_epoch})
+    print(f"epoch {done} took {per_epoch:.1f} s: {epochs} epochs instead of {args.epochs}", flush=True)
+    _log(log_path, {"retimed": epochs, "planned": args.epochs, "epoch_seconds": per_epoch})
     args.epochs = epochs
     with open(os.path.join(args.out, "config.json")) as f:
         config = json.load(f)
@@ -287,7 +306,7 @@ def _retime(args, opt, sched, first_epoch, budget, epoch_cap, steps_per_epoch, l
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # stepping a new scheduler before the optimiser is the point
-        for _ in range(steps_per_epoch):
+        for _ in range(done * steps_per_epoch):
             sched.step()
     return sched
 
@@ -353,8 +372,14 @@ def train(args):
     xtr_t = torch.from_numpy(xtr).to(device).float().unsqueeze(1) / 255.0
 
     temperature = getattr(args, "kd_temperature", 4.0)
-    alpha = getattr(args, "kd_alpha", 0.0) if getattr(args, "teacher", None) else 0.0
-    soft = cached_teacher_log_probs(args.teacher, xtr, temperature, device, args.cache) if alpha else None
+    saved = getattr(args, "teacher_targets", None)
+    if saved and getattr(args, "teacher", None):
+        raise ValueError("--teacher-targets replaces --teacher: give one or the other")
+    alpha = getattr(args, "kd_alpha", 0.0) if getattr(args, "teacher", None) or saved else 0.0
+    if alpha and saved:
+        soft = load_teacher_targets(saved, len(xtr), device)
+    else:
+        soft = cached_teacher_log_probs(args.teacher, xtr, temperature, device, args.cache) if alpha else None
     model = build(args.arch).to(device)
     if getattr(args, "init", None):
         ck = load_weights(args.init, device)
@@ -428,7 +453,7 @@ def train(args):
             torch.cuda.set_rng_state(ck["cuda_rng"].cpu(), device)
     t_start = time.time()
     epoch = start - 1
-    while epoch + 1 < args.epochs:  # not a range: _retime may change args.epochs after the first epoch
+    while epoch + 1 < args.epochs:  # not a range: _retime may change args.epochs after the second epoch
         epoch += 1
         if budget and epoch > start and time.time() - t_start > 1.3 * budget:
             # The timing probe was too optimistic (the machine got busier): keep the time promise.
@@ -493,9 +518,9 @@ def train(args):
             os.replace(os.path.join(args.out, "swa.pt.tmp"), os.path.join(args.out, "swa.pt"))
         record["seconds"] = time.time() - t0
         _log(log_path, record)
-        if budget and not resuming and epoch == 0 and not swa_epochs:
-            sched = _retime(args, opt, sched, time.time() - t_start, budget, epoch_cap, steps_per_epoch,
-                            log_path)
+        if budget and not resuming and epoch == min(1, args.epochs - 1) and not swa_epochs:
+            sched = _retime(args, opt, sched, epoch + 1, time.time() - t_start, record["seconds"], budget,
+                            epoch_cap, steps_per_epoch, log_path)
             cycle_epochs = args.epochs
         swa_note = f" average of {record['swa_n']}: {record['swa_public_test_acc']:.4f}" if in_swa else ""
         print(f"\repoch {epoch + 1}/{args.epochs} loss {record['train_loss']:.3f} train {record['train_acc']:.4f} "
