@@ -207,6 +207,38 @@ class TeacherCacheTest(unittest.TestCase):
             torch.testing.assert_close(fewer, first[:6])
 
 
+class SavedTargetsTest(unittest.TestCase):
+    def test_saved_targets_load_as_they_were_cached_and_bad_files_are_refused(self):
+        from fer import train as fer_train
+        rng = np.random.default_rng(1)
+        logits = torch.from_numpy(rng.normal(size=(10, 7)).astype(np.float32))
+        targets = torch.log_softmax(logits / 4.0, dim=1)
+        with tempfile.TemporaryDirectory() as tmp:
+            good = os.path.join(tmp, "teacher-x.npy")
+            np.save(good, targets.numpy())
+            with contextlib.redirect_stdout(io.StringIO()) as out:
+                loaded = fer_train.load_teacher_targets(good, 10, "cpu")
+            self.assertTrue(torch.equal(loaded, targets))
+            self.assertIn(good, out.getvalue())
+            # Rows for other faces (a --limit that differs), rows that are not distributions, a
+            # file that is no array at all: each refused, naming the file.
+            with self.assertRaisesRegex(ValueError, r"teacher-x.npy: holds float32 \(10, 7\), not float \(12, 7\)"):
+                fer_train.load_teacher_targets(good, 12, "cpu")
+            logits_file = os.path.join(tmp, "logits.npy")
+            np.save(logits_file, logits.numpy())
+            with self.assertRaisesRegex(ValueError, "logits.npy: rows are not log-probabilities"):
+                fer_train.load_teacher_targets(logits_file, 10, "cpu")
+            labels_file = os.path.join(tmp, "labels.npy")
+            np.save(labels_file, np.zeros((10, 7), dtype=np.int64))
+            with self.assertRaisesRegex(ValueError, "labels.npy: holds int64"):
+                fer_train.load_teacher_targets(labels_file, 10, "cpu")
+            text = os.path.join(tmp, "text.npy")
+            with open(text, "w") as f:
+                f.write("not an array\n")
+            with self.assertRaisesRegex(ValueError, "text.npy: not a readable .npy file"):
+                fer_train.load_teacher_targets(text, 10, "cpu")
+
+
 class ExportedTeacherTest(unittest.TestCase):
     """train --teacher models/emonet-s.json: the shipped models teach through OpenCV DNN, so a user
     without our checkpoints can distil them."""

@@ -307,6 +307,17 @@ class SmokeTest(unittest.TestCase):
                  "--out", os.path.join(self.tmp.name, "refused-run"), "--teacher", junk])
         self.assertEqual(r.returncode, 1)
         self.assertIn(f"{junk}: not a readable checkpoint", r.stderr)
+        # Saved targets replace teachers; both at once is refused, as is a file that is not there.
+        r = run(["train", "--data", self.data, "--cache", "", "--epochs", "1", "--limit", "300",
+                 "--out", os.path.join(self.tmp.name, "refused-run"), "--teacher", junk,
+                 "--teacher-targets", junk])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--teacher-targets replaces --teacher", r.stderr)
+        missing = os.path.join(self.tmp.name, "no-such-targets.npy")
+        r = run(["train", "--data", self.data, "--cache", "", "--epochs", "1", "--limit", "300",
+                 "--out", os.path.join(self.tmp.name, "refused-run"), "--teacher-targets", missing])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"--teacher-targets {missing}: not a readable .npy file", r.stderr)
 
     def test_soup_averages_the_weights_and_export_lists_the_ingredients(self):
         import torch
@@ -347,6 +358,25 @@ class SmokeTest(unittest.TestCase):
         self.assertEqual(m["training"]["soup"], ingredients)
         self.assertNotIn("cycles", m["training"])
         self.assertAlmostEqual(m["evaluation"]["accuracy"], soup["public_test_acc"], delta=1.5 / 250)
+        # A run fine-tuned from the soup, distilled from saved targets (--teacher-targets): its
+        # export's chain of cycles starts with the soup and its ingredients.
+        import numpy as np
+        targets = os.path.join(t, "teacher-saved.npy")
+        logits = torch.from_numpy(np.random.default_rng(3).normal(size=(300, 7)).astype(np.float32))
+        np.save(targets, torch.log_softmax(logits / 4.0, dim=1).numpy())
+        tuned = os.path.join(t, "soup-tuned")
+        r = run(["train", "--data", self.data, "--cache", "", "--arch", "emonet-xs", "--epochs", "1", "--lr", "0.02",
+                 "--limit", "300", "--threads", "1", "--out", tuned, "--init", os.path.join(out, "soup.pt"),
+                 "--teacher-targets", targets, "--kd-alpha", "0.7", "--kd-temperature", "4"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"teacher targets from {targets}", r.stdout)
+        exp = run(["export", "--checkpoint", os.path.join(tuned, "last.pt"), "--out-dir", models, "--name", "tuned",
+                   "--framing-json", self.framing, "--data", self.data, "--cache", "", "--threads", "1"])
+        self.assertEqual(exp.returncode, 0, exp.stderr)
+        with open(os.path.join(models, "tuned.json")) as f:
+            m = json.load(f)
+        self.assertEqual(m["training"]["cycles"], [{"epochs": 1, "soup": ingredients}, {"epochs": 1, "lr": 0.02}])
+        self.assertEqual(m["training"]["epochs"], 2)
         # Refused, with the reason: one ingredient, a soup as an ingredient, two architectures, a
         # missing file.
         s_arch = os.path.join(t, "other-arch")

@@ -339,6 +339,11 @@ def train(args):
         args.swa_lr = args.lr / 10
     if swa_epochs and not args.swa_lr > 0:
         raise ValueError(f"--swa-lr {args.swa_lr}: must be positive")
+    if getattr(args, "teacher_targets", None):
+        if getattr(args, "teacher", None):
+            raise ValueError("--teacher-targets replaces --teacher: give one or the other")
+        if not os.path.isfile(args.teacher_targets):
+            raise ValueError(f"--teacher-targets {args.teacher_targets}: not a readable .npy file: no such file")
     aug_opts = augment_options(getattr(args, "augment_without", None))
     device = pick_device(getattr(args, "device", "cpu"))
     torch.manual_seed(args.seed)
@@ -373,8 +378,6 @@ def train(args):
 
     temperature = getattr(args, "kd_temperature", 4.0)
     saved = getattr(args, "teacher_targets", None)
-    if saved and getattr(args, "teacher", None):
-        raise ValueError("--teacher-targets replaces --teacher: give one or the other")
     alpha = getattr(args, "kd_alpha", 0.0) if getattr(args, "teacher", None) or saved else 0.0
     if alpha and saved:
         soft = load_teacher_targets(saved, len(xtr), device)
