@@ -185,6 +185,29 @@ class SmokeTest(unittest.TestCase):
         self.assertEqual({k: v for k, v in a.items() if k != "model"}, {k: v for k, v in b.items() if k != "model"})
         for k, v in a["model"].items():
             self.assertTrue(torch.equal(v, b["model"][k]), k)
+        # The distil plan keeps last epochs; weights too big for one file travel as float16, and the
+        # targets file rides along into DEST/cache/.
+        from fer.train import load_weights
+        targets = os.path.join(t, "teacher-abc.npy")
+        with open(targets, "wb") as f:
+            f.write(b"targets")
+        left_out = campaign.bundle(argparse.Namespace(out=os.path.join(t, "camp"), bundle=os.path.join(t, "b2"),
+                                                      plan="distil"),
+                                   ["emonet-xs-kd"], limit=3 << 20, extra=[targets])
+        self.assertEqual(left_out, [])
+        with contextlib.redirect_stdout(io.StringIO()) as said:
+            campaign.unbundle(os.path.join(t, "b2"), os.path.join(t, "home2"))
+        self.assertIn("emonet-xs-kd: last.pt (epoch 1", said.getvalue())
+        self.assertIn("from float16", said.getvalue())
+        with open(os.path.join(t, "home2", "cache", "teacher-abc.npy"), "rb") as f:
+            self.assertEqual(f.read(), b"targets")
+        a = load_weights(os.path.join(runs, "emonet-xs-kd", "last.pt"))
+        b = load_weights(os.path.join(t, "home2", "emonet-xs-kd", "last.pt"))
+        self.assertEqual((a["arch"], a["epoch"], a["mean"]), (b["arch"], b["epoch"], b["mean"]))
+        for k, v in a["model"].items():
+            self.assertEqual(b["model"][k].dtype, v.dtype, k)
+            self.assertTrue(torch.equal(v.half().to(v.dtype), b["model"][k]) if v.is_floating_point()
+                            else torch.equal(v, b["model"][k]), k)
 
     def test_resume_keeps_the_schedule_the_run_started_with(self):
         d = os.path.join(self.tmp.name, "resumed")

@@ -521,7 +521,7 @@ def train(args):
             os.replace(os.path.join(args.out, "swa.pt.tmp"), os.path.join(args.out, "swa.pt"))
         record["seconds"] = time.time() - t0
         _log(log_path, record)
-        if budget and not resuming and epoch == min(1, args.epochs - 1) and not swa_epochs:
+        if budget and not resuming and epoch == 1 and not swa_epochs:
             sched = _retime(args, opt, sched, epoch + 1, time.time() - t_start, record["seconds"], budget,
                             epoch_cap, steps_per_epoch, log_path)
             cycle_epochs = args.epochs
