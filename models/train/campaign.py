@@ -82,7 +82,7 @@ DISTIL_PHASE2 = [(f"ft-{i}", "emonet-xs", ["--init", "{init}", "--lr", lr, "--se
 PLANS = {
     "study": (PHASE1, TEACHERS, PHASE2, BUNDLE_ORDER, "best"),
     "distil": (DISTIL_PHASE1, [n for n, _, _ in DISTIL_PHASE1], DISTIL_PHASE2,
-               [n for n, _, _ in DISTIL_PHASE2] + ["t-l-1", "t-l-2", "t-xl-1", "t-xl-2"], "last"),
+               [n for n, _, _ in DISTIL_PHASE2 + DISTIL_PHASE1[::-1]], "last"),
 }
 
 
@@ -304,9 +304,8 @@ def main():
     finish(args, [n for n, _, _ in phase1], failed, teachers, t0)
     if not phase2:
         return 1 if failed else 0
-    if teachers:
-        # The targets once, here, rather than in every phase-2 process at the same time.
-        args.targets = teacher_targets(args, teachers)
+    # The targets once, here, rather than in every phase-2 process at the same time.
+    targets = teacher_targets(args, teachers, phase2) if teachers else []
     if args.deadline:
         # Loading, targets from the cache and the timing probe take ~30 s; finishing ~60 s.
         args.budget = max(10.0, (args.deadline - (time.time() - t0) - 90) / 1.05)
@@ -315,34 +314,33 @@ def main():
         args.budget = args.budget2
     failed += run_phase(phase2, args, teachers, log, 2) if teachers else [n for n, _, _ in phase2]
     print(f"phase 2 done at {time.time() - t0:.0f} s", flush=True)
-    finish(args, [n for n, _, _ in phase1 + phase2], failed, teachers, t0)
+    finish(args, [n for n, _, _ in phase1 + phase2], failed, teachers, t0, targets)
     return 1 if failed else 0
 
 
-def teacher_targets(args, teachers):
+def teacher_targets(args, teachers, phase2):
     """Compute (and cache) the distillation targets phase 2's runs will ask for: the same call,
-    on the same faces, as `emotion-model train --teacher` makes, at its default temperature or
-    the one phase 2 uses. Returns the cache file."""
+    on the same faces, as `emotion-model train --teacher` makes, once per temperature the runs
+    use (train's default where a run names none). Returns the cache files."""
     import numpy as np
     from fer.data import load_dataset
     from fer.train import cached_teacher_log_probs, pick_device, teacher_cache_path
     if not args.cache:
-        return None
+        return []
     images, _, usages = load_dataset(args.data, args.cache)
     x = images[usages == "Training"]
     if args.limit:
         x = x[:args.limit]
     paths = [os.path.join(args.out, "runs", t, plan_checkpoint(args) + ".pt") for t in teachers]
-    temperature = 4.0
-    for _, _, extra in PLANS[args.plan][2]:
-        if "--kd-temperature" in extra:
-            temperature = float(extra[extra.index("--kd-temperature") + 1])
+    temperatures = sorted({float(e[e.index("--kd-temperature") + 1]) if "--kd-temperature" in e else 4.0
+                           for _, _, e in phase2})
     x = np.ascontiguousarray(x)
-    cached_teacher_log_probs(paths, x, temperature, pick_device(args.device), args.cache)
-    return teacher_cache_path(paths, x, temperature, args.cache)
+    for t in temperatures:
+        cached_teacher_log_probs(paths, x, t, pick_device(args.device), args.cache)
+    return [teacher_cache_path(paths, x, t, args.cache) for t in temperatures]
 
 
-def finish(args, names, failed, teachers, t0):
+def finish(args, names, failed, teachers, t0, targets=()):
     summary = publictest_probs(args, names)
     summary = {"teachers": teachers, "failed": failed, "seconds": time.time() - t0, "runs": summary}
     with open(os.path.join(args.out, "summary.json"), "w") as f:
@@ -352,7 +350,6 @@ def finish(args, names, failed, teachers, t0):
               f"PublicTest {r['accuracy']:.4f}  hflip {r['accuracy_hflip']:.4f}", flush=True)
     if args.bundle:
         order = PLANS[args.plan][3]
-        targets = [args.targets] if getattr(args, "targets", None) else []
         left_out = bundle(args, [n for n in order if n in names], extra=targets)
         print(f"bundle: weights left out for {', '.join(left_out) or 'none'}", flush=True)
 

@@ -165,18 +165,18 @@ def teacher_log_probs(paths, x, temperature, device):
 
 
 def load_teacher_targets(path, n, device):
-    """Saved distillation targets (a teacher-*.npy that cached_teacher_log_probs wrote): float
+    """Saved distillation targets (--teacher-targets, or a teacher-*.npy in the cache): float
     log-probabilities [n, 7], each row a distribution. Anything else is a ValueError naming the file."""
     try:
         t = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:
-        raise ValueError(f"--teacher-targets {path}: not a readable .npy file: {e}") from None
+        raise ValueError(f"distillation targets {path}: not a readable .npy file: {e}") from None
     if t.shape != (n, len(LABELS)) or not np.issubdtype(t.dtype, np.floating):
-        raise ValueError(f"--teacher-targets {path}: holds {t.dtype} {t.shape}, not float ({n}, {len(LABELS)}) "
+        raise ValueError(f"distillation targets {path}: holds {t.dtype} {t.shape}, not float ({n}, {len(LABELS)}) "
                          f"for the {n} Training faces used here")
     total = np.exp(t.astype(np.float64)).sum(1)
     if not np.all(np.isfinite(t)) or np.abs(total - 1).max() > 1e-3:
-        raise ValueError(f"--teacher-targets {path}: rows are not log-probabilities (exp sums to "
+        raise ValueError(f"distillation targets {path}: rows are not log-probabilities (exp sums to "
                          f"{total.min():.4f}..{total.max():.4f})")
     print(f"teacher targets from {path}", flush=True)
     return torch.from_numpy(t.astype(np.float32)).to(device)
@@ -202,8 +202,7 @@ def cached_teacher_log_probs(paths, x, temperature, device, cache_dir):
         return teacher_log_probs(paths, x, temperature, device)
     cached = teacher_cache_path(paths, x, temperature, cache_dir)
     if os.path.exists(cached):
-        print(f"teacher targets from {cached}", flush=True)
-        return torch.from_numpy(np.load(cached)).to(device)
+        return load_teacher_targets(cached, len(x), device)
     soft = teacher_log_probs(paths, x, temperature, device)
     os.makedirs(cache_dir, exist_ok=True)
     tmp = f"{cached}.{os.getpid()}.tmp.npy"
