@@ -10,6 +10,29 @@ cd "$(dirname "$0")/.."
 fer=${1:?FER2013 csv}; yunet=${2:?YuNet onnx}; model=${3:-models/emonet-xs.json}
 out=build/bench
 mkdir -p "$out"
+
+# The daemon started last, stopped on any exit (a failing `emotion` aborts the script under set -e).
+daemon_pid="" daemon_dir=""
+cleanup() {
+        if [ -n "$daemon_pid" ]; then kill -TERM "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi
+        if [ -n "$daemon_dir" ]; then rm -rf "$daemon_dir"; fi
+        return 0
+}
+trap cleanup EXIT
+
+# wait_ready DIR PID: until the daemon listening on DIR/e.sock answers; its log and exit 1 if it
+# dies or stays silent for 30 s.
+wait_ready() {
+        daemon_dir=$1 daemon_pid=$2
+        for _ in $(seq 100); do
+                build/bin/emotion health --server "ipc://$1/e.sock" --timeout 200 --attempts 1 >/dev/null 2>&1 && return 0
+                kill -0 "$2" 2>/dev/null || break
+                sleep 0.1
+        done
+        echo "$0: emotiond did not start; its log:" >&2
+        cat "$1/log" >&2
+        exit 1
+}
 /usr/bin/python3 tests/data/make_fixtures.py --fer "$fer" --model "$model" \
         --known tests/data/known_faces.csv --out "$out" >/dev/null
 /usr/bin/python3 - "$out/video.avi" "$out/video300.avi" <<'PY'
@@ -33,10 +56,7 @@ for workers in 1 2; do
         build/bin/emotiond --endpoint "ipc://$dir/e.sock" --model "$model" --yunet-model "$yunet" \
                 --dialogue-dir deploy/dialogue -w "$workers" 2>"$dir/log" &
         pid=$!
-        for _ in $(seq 50); do
-                build/bin/emotion health --server "ipc://$dir/e.sock" --timeout 200 --attempts 1 >/dev/null 2>&1 && break
-                sleep 0.1
-        done
+        wait_ready "$dir" $pid
         for smooth in "" "--smooth 5" "" "--smooth 5"; do
                 start=$(date +%s.%N)
                 # shellcheck disable=SC2086 # $smooth is empty or two words
@@ -48,4 +68,5 @@ for workers in 1 2; do
         kill -TERM $pid
         wait $pid
         rm -rf "$dir"
+        daemon_pid="" daemon_dir=""
 done

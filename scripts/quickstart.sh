@@ -15,7 +15,17 @@ if [ "${#photos[@]}" -eq 0 ]; then
         if [ ! -f "$sample" ]; then
                 echo "==> Fetching a sample photo (astronaut.png from Debian's python3-skimage)"
                 mkdir -p .cache/deb
-                (cd .cache/deb && apt-get download python3-skimage >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1; apt-get download python3-skimage >/dev/null 2>&1; })
+                if ! (cd .cache/deb && apt-get download python3-skimage >/dev/null 2>&1); then
+                        # The package lists may be missing or stale (a fresh container): refresh them.
+                        sudo=""
+                        [ "$(id -u)" = 0 ] || sudo="sudo"
+                        $sudo apt-get update -q
+                        (cd .cache/deb && apt-get download python3-skimage) || {
+                                echo "quickstart: could not download python3-skimage for the sample photo;" \
+                                        "pass a photo instead: scripts/quickstart.sh PHOTO" >&2
+                                exit 1
+                        }
+                fi
                 dpkg-deb --fsys-tarfile .cache/deb/python3-skimage_*.deb |
                         tar -x -O ./usr/lib/python3/dist-packages/skimage/data/astronaut.png >"$sample"
                 rm -rf .cache/deb
@@ -29,9 +39,19 @@ build/bin/emotiond --endpoint "$endpoint" --model models/emonet-xs.json --dialog
         2>"$run_dir/emotiond.log" &
 daemon=$!
 trap 'kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$run_dir"' EXIT
-for _ in $(seq 50); do
-        build/bin/emotion health --server "$endpoint" --timeout 200 --attempts 1 >/dev/null 2>&1 && break
+ready=0
+for _ in $(seq 100); do
+        if build/bin/emotion health --server "$endpoint" --timeout 200 --attempts 1 >/dev/null 2>&1; then
+                ready=1
+                break
+        fi
         kill -0 $daemon 2>/dev/null || { cat "$run_dir/emotiond.log" >&2; exit 1; }
+        sleep 0.1
 done
+if [ "$ready" = 0 ]; then
+        echo "quickstart: emotiond did not answer on $endpoint within 30 s; its log:" >&2
+        cat "$run_dir/emotiond.log" >&2
+        exit 1
+fi
 echo "==> emotiond is running on $endpoint"
 build/bin/emotion analyze --server "$endpoint" "${photos[@]}"
