@@ -2,11 +2,14 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "emo/endpoint.h"
+#include "emo/protocol.h"
 #include "emo/util.h"
 
 #ifndef EMO_DATADIR
@@ -82,6 +85,10 @@ static int parse_number(const struct key *k, const char *value, double *ret) {
         double v = k->kind == DBL ? strtod(value, &end) : (double) strtoull(value, &end, 10);
         if (errno || end == value || *end || (k->kind != DBL && strchr(value, '-')))
                 return -EINVAL;
+        /* strtod reads "nan" and "inf"; NaN would pass the range check, as every comparison with it
+         * is false. */
+        if (!isfinite(v))
+                return -EDOM;
         if (v < k->min || v > k->max)
                 return -ERANGE;
         *ret = v;
@@ -106,7 +113,7 @@ int emo_config_set(emo_config_t *c, const char *name, const char *value, char *e
                 int r = parse_number(k, value, &v);
                 if (r < 0) {
                         snprintf(err, errlen, "%s = %s: %s", name, value,
-                                 r == -ERANGE ? "out of range" : "not a number");
+                                 r == -ERANGE ? "out of range" : r == -EDOM ? "not a finite number" : "not a number");
                         if (r == -ERANGE)
                                 snprintf(err + strlen(err), errlen - strlen(err), " (%g..%g)", k->min, k->max);
                         return -EINVAL;
@@ -181,12 +188,16 @@ int emo_config_validate(const emo_config_t *c, char *err, size_t errlen) {
                 snprintf(err, errlen, "device = %s: expected auto, cpu, opencl or cuda", c->device);
                 return -EINVAL;
         }
-        if (c->endpoints && !*c->endpoints) {
-                snprintf(err, errlen, "endpoints is empty");
+        /* Separators only would bind nothing, and the daemon would report itself ready anyway. */
+        if (c->endpoints && !c->endpoints[strspn(c->endpoints, EMO_ENDPOINT_SEPARATORS)]) {
+                snprintf(err, errlen, "endpoints = '%s': no endpoint in the list (expected e.g. %s)", c->endpoints,
+                         EMO_SYSTEM_ENDPOINT);
                 return -EINVAL;
         }
-        if (!*c->language) {
-                snprintf(err, errlen, "language is empty");
+        if (!emo_language_valid(c->language)) {
+                snprintf(err, errlen,
+                         "language = '%s': not a language code (1 to %d ASCII letters, digits, '-' or '_', such as fr "
+                         "or en-GB)", c->language, EMO_LANGUAGE_MAX);
                 return -EINVAL;
         }
         return 0;

@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What separates the items of `endpoints` (commas, and spaces around them). */
+#define EMO_ENDPOINT_SEPARATORS ", "
+
 typedef struct emo_config {
         char *endpoints;       /* comma-separated ZeroMQ endpoints to bind; NULL: default */
         char *model;           /* model metadata JSON */
@@ -37,7 +40,8 @@ int emo_config_load(emo_config_t *c, const char *path, char *err, size_t errlen)
 /* Set one key as if read from the file ("workers", "max_pixels", ...). -EINVAL with err. */
 int emo_config_set(emo_config_t *c, const char *key, const char *value, char *err, size_t errlen);
 
-/* Check the whole configuration for consistency. -EINVAL with err. */
+/* Check the whole configuration for consistency (known detector and device, at least one
+ * endpoint in `endpoints`, a language). -EINVAL with err. */
 int emo_config_validate(const emo_config_t *c, char *err, size_t errlen);
 
 void emo_config_done(emo_config_t *c);

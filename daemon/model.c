@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <libgen.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,13 @@ static int get_number(json_object *root, const char *path, double *ret, char *er
                 snprintf(err, errlen, "'%s' is missing or not a number", path);
                 return -EINVAL;
         }
-        *ret = json_object_get_double(v);
+        /* json-c reads NaN and Infinity, which every range check with < and > lets through. */
+        double d = json_object_get_double(v);
+        if (!isfinite(d)) {
+                snprintf(err, errlen, "'%s' is %g, not a finite number", path, d);
+                return -EINVAL;
+        }
+        *ret = d;
         return 0;
 }
 
@@ -105,8 +112,20 @@ static int parse(json_object *root, const char *dir, emo_model_t *m, char *err, 
                 snprintf(err, errlen, "input must be one grey channel of 8..1024 pixels a side");
                 return -EINVAL;
         }
+        if (w != (double) (unsigned) w || h != (double) (unsigned) h) {
+                snprintf(err, errlen, "input.width and input.height must be whole numbers of pixels, not %g and %g", w,
+                         h);
+                return -EINVAL;
+        }
         if (m->scale <= 0 || m->std <= 0 || m->framing_scale <= 0 || m->framing_scale > 10) {
                 snprintf(err, errlen, "normalization.scale, normalization.std and framing.scale must be positive");
+                return -EINVAL;
+        }
+        /* The crop's centre moves by offset * side (models/README.md, "Framing"): a shift of more
+         * than a whole side moves the crop off the face, so such a value is a mistake in the file. */
+        if (fabs(m->offset_x) > 1 || fabs(m->offset_y) > 1) {
+                snprintf(err, errlen, "framing.offset_x and framing.offset_y must be within -1..1 (of the crop side), "
+                         "not %g and %g", m->offset_x, m->offset_y);
                 return -EINVAL;
         }
         if (strcmp(tta, "none") != 0 && strcmp(tta, "hflip") != 0) {
@@ -130,8 +149,10 @@ static int parse(json_object *root, const char *dir, emo_model_t *m, char *err, 
                         return -EINVAL;
                 }
         }
-        json_object *acc = get(root, "evaluation.accuracy");
-        m->public_test_accuracy = acc ? json_object_get_double(acc) : 0;
+        m->public_test_accuracy = 0;
+        if (get(root, "evaluation.accuracy") && (r = get_number(root, "evaluation.accuracy", &m->public_test_accuracy,
+                                                                 err, errlen)) < 0)
+                return r;
         if (strchr(onnx, '/')) {
                 snprintf(err, errlen, "'onnx' must be a file name next to the metadata, not a path");
                 return -EINVAL;

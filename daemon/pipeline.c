@@ -168,8 +168,18 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
         emo_timings_t timings = EMOTION__V1__TIMINGS__INIT;
         timings.queue_us = (uint32_t) (t0 - received_us);
 
-        const char *lang = a->options && a->options->language && *a->options->language ? a->options->language
-                                                                                          : cfg->language;
+        const char *lang = cfg->language;
+        if (a->options && a->options->language && *a->options->language) {
+                lang = a->options->language;
+                /* Only a short ASCII code is echoed whole; of anything else, a prefix no longer than
+                 * one (the reply's message is made valid UTF-8 where that prefix cuts a character). */
+                if (!emo_language_valid(lang))
+                        return error_reply(req, EMO_STATUS_INVALID_REQUEST,
+                                           "language '%.*s%s' is not a language code (1 to %d ASCII letters, digits, "
+                                           "'-' or '_', such as fr or en-GB)",
+                                           EMO_LANGUAGE_MAX, lang, strlen(lang) > EMO_LANGUAGE_MAX ? "..." : "",
+                                           EMO_LANGUAGE_MAX);
+        }
         if (!emo_dialogue_has_language(p->shared.dialogue, lang))
                 return error_reply(req, EMO_STATUS_INVALID_REQUEST, "language '%s' is not available (have %s)", lang,
                                    emo_dialogue_languages(p->shared.dialogue));

@@ -45,20 +45,26 @@ int emo_queue_push(emo_queue_t *q, const char *key, void *job) {
         if (q->size >= q->capacity)
                 return -ENOBUFS;
         zlistx_t *jobs = zhashx_lookup(q->by_key, key);
-        if (!jobs) {
-                if (!(jobs = zlistx_new()))
+        if (jobs) {
+                if (!zlistx_add_end(jobs, job))
                         return -ENOMEM;
-                if (zhashx_insert(q->by_key, key, jobs) < 0) {
-                        zlistx_destroy(&jobs);
-                        return -ENOMEM;
-                }
-                if (!zlistx_add_end(q->ring, (void *) key)) {
-                        zhashx_delete(q->by_key, key);
-                        return -ENOMEM;
-                }
+                q->size++;
+                return 0;
         }
-        if (!zlistx_add_end(jobs, job))
+        /* A new key: its list holds the job and the ring its copy of the key before the key goes
+         * into by_key, so a failure leaves nothing behind. A key in by_key with no job would make
+         * pop() return NULL without a job and still count one off the size. */
+        jobs = zlistx_new();
+        if (!jobs)
                 return -ENOMEM;
+        void *in_ring = NULL;
+        if (!zlistx_add_end(jobs, job) || !(in_ring = zlistx_add_end(q->ring, (void *) key)) ||
+            zhashx_insert(q->by_key, key, jobs) < 0) {
+                if (in_ring)
+                        zlistx_delete(q->ring, in_ring);
+                zlistx_destroy(&jobs); /* no destructor: the job stays the caller's */
+                return -ENOMEM;
+        }
         q->size++;
         return 0;
 }

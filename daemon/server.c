@@ -453,7 +453,9 @@ int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shar
                 return -ENOMEM;
         }
         char *save = NULL;
-        for (char *ep = strtok_r(list, ", ", &save); ep; ep = strtok_r(NULL, ", ", &save)) {
+        unsigned bound = 0;
+        for (char *ep = strtok_r(list, EMO_ENDPOINT_SEPARATORS, &save); ep;
+             ep = strtok_r(NULL, EMO_ENDPOINT_SEPARATORS, &save)) {
                 int r = emo_endpoint_prepare(ep);
                 if (r == -EADDRINUSE) {
                         snprintf(err, errlen, "Failed to bind %s: another emotiond is serving there", ep);
@@ -471,6 +473,14 @@ int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shar
                         emo_server_free(s);
                         return r;
                 }
+                bound++;
+        }
+        /* The configuration check sees `endpoints`, not $EMOTIOND_ENDPOINT: a daemon bound nowhere
+         * would still report itself ready. */
+        if (bound == 0) {
+                snprintf(err, errlen, "Failed to bind: no endpoint in '%s'", s->endpoints);
+                emo_server_free(s);
+                return -EINVAL;
         }
         *ret = s;
         return 0;

@@ -44,15 +44,15 @@ char *emo_endpoint_default_connect(void) {
         return strdup(EMO_SYSTEM_ENDPOINT);
 }
 
-int emo_endpoint_prepare(const char *endpoint) {
-        if (strncmp(endpoint, "ipc://", 6) != 0)
-                return 0;
-        _cleanup_free_ char *dir = strdup(endpoint + 6);
+/* Create the folders above the socket file at path (absolute, or relative to the working folder
+ * as ZeroMQ resolves it). */
+static int make_parents(const char *path) {
+        _cleanup_free_ char *dir = strdup(path);
         if (!dir)
                 return -ENOMEM;
         char *slash = strrchr(dir, '/');
         if (!slash || slash == dir)
-                return 0;
+                return 0; /* in the working folder, or in / */
         *slash = '\0';
         const char *xdg = getenv("XDG_RUNTIME_DIR");
         mode_t mode = xdg && strncmp(dir, xdg, strlen(xdg)) == 0 ? 0700 : 0755;
@@ -65,10 +65,23 @@ int emo_endpoint_prepare(const char *endpoint) {
         }
         if (mkdir(dir, mode) < 0 && errno != EEXIST)
                 return -errno;
+        return 0;
+}
+
+int emo_endpoint_prepare(const char *endpoint) {
+        if (strncmp(endpoint, "ipc://", 6) != 0)
+                return 0;
+        const char *file = endpoint + 6;
+        /* An abstract socket (ipc://@name) has no file: its bind fails by itself when taken. */
+        if (file[0] == '@')
+                return 0;
+        int r = make_parents(file);
+        if (r < 0)
+                return r;
         /* ZeroMQ's ipc bind silently replaces an existing socket file, which would cut a running
          * daemon off from its clients. Refuse when something answers there; a stale file (nobody
-         * listening) is fine to replace. */
-        const char *file = endpoint + 6;
+         * listening) is fine to replace. A relative path is probed as ZeroMQ binds it, from the
+         * working folder. */
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(file) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
@@ -76,7 +89,7 @@ int emo_endpoint_prepare(const char *endpoint) {
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        int r = connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0 ? -EADDRINUSE : 0;
+        r = connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0 ? -EADDRINUSE : 0;
         close(fd);
         return r;
 }

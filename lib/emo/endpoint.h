@@ -21,5 +21,6 @@ char *emo_endpoint_default_connect(void);
 
 /* For an ipc:// endpoint, create the folder that holds the socket file (mode 0700 for a user
  * folder, 0755 otherwise) and check that no live server owns the socket file already
- * (-EADDRINUSE). 0 for non-ipc endpoints or success, -errno on failure. */
+ * (-EADDRINUSE). A relative path is taken from the working folder, as ZeroMQ binds it. 0 for
+ * non-ipc and abstract (ipc://@name) endpoints or success, -errno on failure. */
 int emo_endpoint_prepare(const char *endpoint);

@@ -4,6 +4,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "emo/util.h"
 
 const char *emo_status_name(int status) {
         /* Kept in step with the Status enum by tests/unit/test_protocol.c, which compares this
@@ -106,11 +109,55 @@ zframe_t *emo_reply_pack_frame(const emo_reply_t *reply) {
         return f;
 }
 
+/* The length of the well-formed UTF-8 character at s (RFC 3629: shortest form, no surrogates, at
+ * most U+10FFFF), 0 when there is none; s is NUL-terminated. */
+static size_t utf8_char(const unsigned char *s) {
+        if (s[0] < 0x80)
+                return 1;
+        size_t n = s[0] >= 0xc2 && s[0] <= 0xdf   ? 2
+                   : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+                   : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
+                                                  : 0;
+        if (n == 0)
+                return 0;
+        uint32_t c = s[0] & (0x7f >> n);
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xc0) != 0x80) /* also stops at the NUL */
+                        return 0;
+                c = c << 6 | (s[i] & 0x3f);
+        }
+        if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) || (n == 4 && (c < 0x10000 || c > 0x10ffff)))
+                return 0;
+        return n;
+}
+
 zframe_t *emo_reply_error_frame(uint64_t request_id, int status, const char *message) {
         emo_reply_t reply = EMOTION__V1__REPLY__INIT;
         reply.protocol_version = EMO_PROTOCOL_VERSION;
         reply.request_id = request_id;
         reply.status = status;
         reply.message = (char *) (message ? message : "");
+        const unsigned char *p = (const unsigned char *) reply.message;
+        size_t n;
+        while (*p && (n = utf8_char(p)))
+                p += n;
+        if (!*p)
+                return emo_reply_pack_frame(&reply);
+        /* Not valid UTF-8: send a copy with '?' for each stray byte. */
+        _cleanup_free_ char *copy = strdup(reply.message);
+        if (!copy)
+                return NULL;
+        for (unsigned char *q = (unsigned char *) copy + (p - (const unsigned char *) reply.message); *q;)
+                if ((n = utf8_char(q)))
+                        q += n;
+                else
+                        *q++ = '?';
+        reply.message = copy;
         return emo_reply_pack_frame(&reply);
+}
+
+bool emo_language_valid(const char *s) {
+        size_t n = strlen(s);
+        return n >= 1 && n <= EMO_LANGUAGE_MAX &&
+               strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == n;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <czmq.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,5 +61,14 @@ zframe_t *emo_request_pack_frame(const emo_request_t *req);
 zframe_t *emo_reply_pack_frame(const emo_reply_t *reply);
 
 /* A complete error Reply (no body) as a frame: for every path that must answer without
- * processing. NULL on out-of-memory. */
+ * processing. message is sent as valid UTF-8 whatever it holds (proto3 parsers that check
+ * strings reject the whole reply otherwise): a byte that does not belong to a well-formed
+ * character, such as the half of a character a fixed-size buffer cut off, becomes '?'. NULL on
+ * out-of-memory. */
 zframe_t *emo_reply_error_frame(uint64_t request_id, int status, const char *message);
+
+/* Whether s is a language code as the daemon accepts one in Options.language and its `language`
+ * setting: 1 to EMO_LANGUAGE_MAX ASCII letters, digits, '-' and '_' (BCP 47 style: "fr",
+ * "en-GB", "es-419"). Short and ASCII, so an error message can quote it whole. */
+#define EMO_LANGUAGE_MAX 16
+bool emo_language_valid(const char *s);

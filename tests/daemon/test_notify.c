@@ -77,3 +77,54 @@ Test(notify, ready_status_watchdog_stopping) {
         unlink(sa.sun_path);
         rmdir(dir);
 }
+
+/* An endpoint list of separators only (`-e ,`, or $EMOTIOND_ENDPOINT=, which the configuration
+ * check does not see) binds nothing: the daemon must refuse to start, saying why, and never tell
+ * systemd READY=1 while nobody can reach it. */
+Test(notify, no_ready_without_an_endpoint) {
+        char dir[] = "/tmp/emotiond-notify-XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify", dir);
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0, "bind %s: %m", sa.sun_path);
+        char notify_env[160];
+        snprintf(notify_env, sizeof(notify_env), "NOTIFY_SOCKET=%s", sa.sun_path);
+        _cleanup_free_ char *dialogue = emo_test_join(emo_test_source_dir(), "deploy/dialogue");
+
+        static const struct {
+                const char *option; /* -e value, or NULL */
+                const char *env;    /* EMOTIOND_ENDPOINT value, or NULL */
+        } cases[] = { { ",", NULL }, { " , ", NULL }, { NULL, "," } };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                const char *argv[16] = { emo_test_emotiond(), "--model", emo_test_model(), "--yunet-model",
+                                         emo_test_yunet(), "--dialogue-dir", dialogue, "-w", "1" };
+                size_t n = 9;
+                if (cases[i].option) {
+                        argv[n++] = "-e";
+                        argv[n++] = cases[i].option;
+                }
+                argv[n] = NULL;
+                char endpoint_env[64];
+                snprintf(endpoint_env, sizeof(endpoint_env), "EMOTIOND_ENDPOINT=%s", cases[i].env ? cases[i].env : "");
+                const char *const env[] = { notify_env, endpoint_env, NULL };
+                char what[64];
+                snprintf(what, sizeof(what), cases[i].option ? "-e '%s'" : "EMOTIOND_ENDPOINT='%s'",
+                         cases[i].option ? cases[i].option : cases[i].env);
+                emo_test_run_t r;
+                emo_test_run(argv, env, 8000, &r);
+                static char got[1 << 16];
+                got[0] = '\0';
+                collect(fd, got, sizeof(got), "READY=1", 100);
+                cr_expect_null(strstr(got, "READY=1"), "%s: READY=1 sent with no endpoint bound; got:\n%s", what, got);
+                cr_expect_neq(r.status, -1, "%s: emotiond kept running without an endpoint (killed after 8 s)", what);
+                cr_expect(r.status > 0 && r.status < 128, "%s: emotiond exited with %d", what, r.status);
+                cr_expect_not_null(strstr(r.err, "no endpoint"), "%s: stderr does not say what is wrong:\n%s", what,
+                                   r.err);
+                emo_test_run_done(&r);
+        }
+        close(fd);
+        unlink(sa.sun_path);
+        rmdir(dir);
+}

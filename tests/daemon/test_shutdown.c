@@ -352,6 +352,41 @@ Test(startup, endpoint_in_use) {
         emo_test_daemon_stop(&d);
 }
 
+/* The same with a relative ipc:// endpoint, which ZeroMQ resolves against the working folder:
+ * started in the first daemon's folder, ipc://emotiond.sock is the first daemon's socket file. */
+Test(startup, relative_endpoint_in_use) {
+        emo_test_daemon_t d;
+        emo_test_daemon_start(&d, NULL);
+        _cleanup_free_ char *dialogue = emo_test_join(emo_test_source_dir(), "deploy/dialogue");
+        const char *argv[] = { emo_test_emotiond(), "--endpoint", "ipc://emotiond.sock", "--model", emo_test_model(),
+                               "--yunet-model", emo_test_yunet(), "--dialogue-dir", dialogue, "-w", "1", NULL };
+        char cwd[4096];
+        cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+        cr_assert_eq(chdir(d.dir), 0, "chdir %s: %m", d.dir);
+        emo_test_run_t r;
+        emo_test_run(argv, NULL, 8000, &r);
+        cr_assert_eq(chdir(cwd), 0);
+        emo_client_t *c = NULL;
+        cr_assert_eq(emo_client_new(d.endpoint, &c), 0);
+        emo_health_request_t h = EMOTION__V1__HEALTH_REQUEST__INIT;
+        emo_request_t req = EMOTION__V1__REQUEST__INIT;
+        req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
+        req.health = &h;
+        emo_reply_t *reply = NULL;
+        bool first_answers = emo_client_call(c, &req, 3000, 1, &reply) == 0;
+        emo_reply_free(reply);
+        emo_client_free(c);
+        cr_expect(r.status != -1, "a second emotiond on ipc://emotiond.sock in %s kept running (killed after 8 s)%s",
+                  d.dir, first_answers ? "" : ", and the first one no longer answers: the second took its socket");
+        cr_expect(r.status > 0 && r.status < 128, "the second emotiond exited with %d", r.status);
+        cr_expect_not_null(strstr(r.err, "another emotiond is serving there"),
+                           "the second emotiond's stderr does not say the endpoint is in use:\n%s", r.err);
+        cr_expect(first_answers, "the first emotiond no longer answers on %s after a second one started on "
+                  "ipc://emotiond.sock in its folder", d.endpoint);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&d);
+}
+
 Test(startup, check_mode) {
         _cleanup_free_ char *dialogue = emo_test_join(emo_test_source_dir(), "deploy/dialogue");
         const char *argv[] = { emo_test_emotiond(), "--model", emo_test_model(), "--detector", "yunet", "--yunet-model",

@@ -2,6 +2,9 @@
  * and every kind of bad input getting its status, its request_id, and leaving the daemon serving. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,6 +108,70 @@ Test(wire, req_socket_client) {
         emo_reply_free(r);
         zframe_destroy(&got);
         zsock_destroy(&s);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* Whether s is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF),
+ * as a strict proto3 parser checks every string field. */
+static bool utf8_valid(const char *s) {
+        const unsigned char *p = (const unsigned char *) s;
+        while (*p) {
+                unsigned n = *p < 0x80             ? 0
+                             : (*p & 0xe0) == 0xc0 ? 1
+                             : (*p & 0xf0) == 0xe0 ? 2
+                             : (*p & 0xf8) == 0xf0 ? 3
+                                                   : 9;
+                if (n == 9 || (n == 1 && *p < 0xc2))
+                        return false;
+                uint32_t cp = n == 0 ? *p : *p & (0x3f >> n);
+                for (unsigned i = 1; i <= n; i++) {
+                        if ((p[i] & 0xc0) != 0x80)
+                                return false;
+                        cp = cp << 6 | (p[i] & 0x3f);
+                }
+                if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+                    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+                        return false;
+                p += n + 1;
+        }
+        return true;
+}
+
+/* A language is a short ASCII code (fr, en-GB). A long non-ASCII one gets one INVALID_REQUEST
+ * whose message echoes at most a short prefix of it and is valid UTF-8: the daemon's message
+ * buffer once cut an echoed "é" in half, and a strict client then rejected the whole reply. */
+Test(wire, long_non_ascii_language) {
+        static const size_t sizes[] = { 300, 600, 5000 };
+        emo_client_t *c = NULL;
+        cr_assert_eq(emo_client_new(daemon_.endpoint, &c), 0);
+        for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+                size_t len = sizes[k];
+                _cleanup_free_ char *lang = malloc(len + 1);
+                cr_assert_not_null(lang);
+                for (size_t i = 0; i < len; i += 2)
+                        memcpy(lang + i, "\xc3\xa9", 2); /* é */
+                lang[len] = '\0';
+                static uint8_t px[48 * 48];
+                emo_test_req_t t;
+                emo_test_req_face48(&t, px);
+                t.options.language = lang;
+                uint64_t id = 0;
+                cr_assert_eq(emo_client_send(c, &t.req, 5000, &id), 0);
+                emo_reply_t *r = NULL;
+                cr_assert_eq(emo_client_recv(c, 20000, &r), 0, "%zu-byte language: no reply", len);
+                cr_expect_eq(r->request_id, id);
+                cr_expect_eq(r->status, EMO_STATUS_INVALID_REQUEST, "%zu-byte language: got %s (%s)", len,
+                             emo_status_name(r->status), r->message);
+                cr_expect(utf8_valid(r->message), "%zu-byte language: the reply's message is not valid UTF-8: %s", len,
+                          r->message);
+                cr_expect_leq(strlen(r->message), 200, "%zu-byte language: the message echoes %zu bytes: %s", len,
+                              strlen(r->message), r->message);
+                emo_reply_free(r);
+                r = NULL;
+                cr_expect_eq(emo_client_recv(c, 300, &r), -ETIMEDOUT, "%zu-byte language: a second reply came", len);
+                emo_reply_free(r);
+        }
+        emo_client_free(c);
         emo_test_daemon_stop(&daemon_);
 }
 

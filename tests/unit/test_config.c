@@ -165,6 +165,54 @@ Test(config, out_of_range_and_bad_numbers_in_file) {
         }
 }
 
+/* strtod reads "nan" and "inf": a value that is not a finite number is refused like any other
+ * bad number, whichever range the key has (NaN fails both ends of a range check unnoticed). */
+Test(config, non_finite_numbers_refused) {
+        static const char *const values[] = { "nan", "NaN", "-nan", "nan(0x1)", "inf", "-inf", "infinity", "1e999" };
+        for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+                emo_config_t c;
+                cr_assert_eq(emo_config_init(&c), 0);
+                char err[256] = "";
+                cr_assert_eq(emo_config_set(&c, "score_threshold", values[i], err, sizeof(err)), -EINVAL,
+                             "score_threshold = %s accepted", values[i]);
+                cr_assert_not_null(strstr(err, "score_threshold"), "message '%s' should name the key", err);
+                cr_assert_not_null(strstr(err, values[i]), "message '%s' should give the value", err);
+                cr_assert_float_eq(c.score_threshold, 0.6, 1e-12, "a refused value changes nothing");
+                emo_config_done(&c);
+        }
+        emo_config_t c;
+        cr_assert_eq(emo_config_init(&c), 0);
+        const char *p = write_ini("[detector]\nscore_threshold = nan\n");
+        char err[512] = "";
+        cr_assert_eq(emo_config_load(&c, p, err, sizeof(err)), -EINVAL, "score_threshold = nan accepted in a file");
+        cr_assert_not_null(strstr(err, ":2:"), "'%s' has no line number", err);
+        cr_assert_not_null(strstr(err, "not a finite number"), "%s", err);
+        emo_config_done(&c);
+}
+
+/* The default language is a code like the ones clients send (and the daemon accepts). */
+Test(config, language_must_be_a_code) {
+        static const char *const bad[] = { "", "fr FR", "fran\xc3\xa7" "ais", "abcdefghijklmnopq" };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                emo_config_t c;
+                char err[256] = "";
+                cr_assert_eq(emo_config_init(&c), 0);
+                cr_assert_eq(emo_config_set(&c, "language", bad[i], err, sizeof(err)), 0);
+                cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), -EINVAL, "language = '%s' accepted", bad[i]);
+                cr_assert_not_null(strstr(err, "language"), "%s", err);
+                emo_config_done(&c);
+        }
+        static const char *const good[] = { "fr", "en-GB", "pt_BR", "es-419" };
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                emo_config_t c;
+                char err[256] = "";
+                cr_assert_eq(emo_config_init(&c), 0);
+                cr_assert_eq(emo_config_set(&c, "language", good[i], err, sizeof(err)), 0);
+                cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), 0, "language = '%s': %s", good[i], err);
+                emo_config_done(&c);
+        }
+}
+
 Test(config, missing_file) {
         emo_config_t c;
         cr_assert_eq(emo_config_init(&c), 0);
@@ -224,5 +272,27 @@ Test(config, validate) {
         cr_assert_eq(emo_config_init(&c), 0);
         cr_assert_eq(emo_config_set(&c, "endpoints", "", err, sizeof(err)), 0);
         cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), -EINVAL);
+        emo_config_done(&c);
+}
+
+/* The daemon binds each comma- or space-separated item of `endpoints`: a list of separators only
+ * would bind nothing, and the daemon would report itself ready while nobody can reach it. */
+Test(config, endpoints_without_an_endpoint) {
+        static const char *const lists[] = { ",", " , ", " ", ",,", "  ,  ,  " };
+        for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+                emo_config_t c;
+                char err[256] = "";
+                cr_assert_eq(emo_config_init(&c), 0);
+                cr_assert_eq(emo_config_set(&c, "endpoints", lists[i], err, sizeof(err)), 0);
+                cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), -EINVAL, "endpoints = '%s' accepted", lists[i]);
+                cr_assert_not_null(strstr(err, "endpoints"), "message '%s' should name the key", err);
+                emo_config_done(&c);
+        }
+        emo_config_t c;
+        char err[256] = "";
+        cr_assert_eq(emo_config_init(&c), 0);
+        cr_assert_eq(emo_config_set(&c, "endpoints", " ipc:///tmp/a.sock , tcp://127.0.0.1:5560,", err, sizeof(err)),
+                     0);
+        cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), 0, "endpoints with stray separators: %s", err);
         emo_config_done(&c);
 }

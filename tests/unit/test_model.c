@@ -145,6 +145,47 @@ Test(model, bad_values) {
         expect_invalid("\"onnx\": \"m.onnx\"", "\"onnx\": \"../m.onnx\"", "onnx");
 }
 
+/* json-c reads NaN and Infinity, which pass every range check made with < and >: each number
+ * must be finite, whatever it is. */
+Test(model, non_finite_numbers) {
+        expect_invalid("\"mean\": 0.5077", "\"mean\": NaN", "normalization.mean");
+        expect_invalid("\"std\": 0.2550", "\"std\": Infinity", "normalization.std");
+        expect_invalid("\"scale\": 0.00392156862745098", "\"scale\": Infinity", "normalization.scale");
+        expect_invalid("\"scale\": 1.0271", "\"scale\": NaN", "framing.scale");
+        expect_invalid("\"offset_x\": -0.0032", "\"offset_x\": NaN", "framing.offset_x");
+        expect_invalid("\"offset_y\": -0.0127", "\"offset_y\": -Infinity", "framing.offset_y");
+        expect_invalid("\"width\": 48", "\"width\": NaN", "input.width");
+        expect_invalid("\"accuracy\": 0.661", "\"accuracy\": NaN", "evaluation.accuracy");
+}
+
+/* The network's input is a whole number of pixels: 48.5 is a mistake, not 48. */
+Test(model, fractional_input_size) {
+        expect_invalid("\"width\": 48", "\"width\": 48.5", "input.width");
+        expect_invalid("\"height\": 48", "\"height\": 47.999", "input.height");
+        char *path = write_meta("\"width\": 48", "\"width\": 48.0");
+        emo_model_t m;
+        char err[512] = "";
+        cr_assert_eq(emo_model_load(path, &m, err, sizeof(err)), 0, "48.0 is a whole number: %s", err);
+        cr_assert_eq(m.width, 48);
+        emo_model_done(&m);
+        free(path);
+}
+
+/* The crop's centre moves by offset * side (models/README.md, "Framing"): past one side the crop
+ * no longer touches the face at all. */
+Test(model, framing_offset_bounded) {
+        expect_invalid("\"offset_x\": -0.0032", "\"offset_x\": 1.5", "framing.offset_x");
+        expect_invalid("\"offset_y\": -0.0127", "\"offset_y\": -2", "framing.offset_y");
+        expect_invalid("\"offset_x\": -0.0032", "\"offset_x\": 1e300", "framing.offset_x");
+        char *path = write_meta("\"offset_y\": -0.0127", "\"offset_y\": -1");
+        emo_model_t m;
+        char err[512] = "";
+        cr_assert_eq(emo_model_load(path, &m, err, sizeof(err)), 0, "an offset of one whole side is allowed: %s", err);
+        cr_assert_float_eq(m.offset_y, -1.0, 1e-12);
+        emo_model_done(&m);
+        free(path);
+}
+
 Test(model, wrong_label_order) {
         expect_invalid("\"happy\", \"sad\"", "\"sad\", \"happy\"", "labels[3]");
         expect_invalid("\"surprise\", \"neutral\"]", "\"surprise\"]", "labels");

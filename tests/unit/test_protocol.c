@@ -199,3 +199,39 @@ Test(protocol, error_frame) {
         emo_reply_free(got);
         zframe_destroy(&f);
 }
+
+/* A message cut by a fixed-size buffer in the middle of a character, or holding raw client bytes,
+ * still goes out as valid UTF-8 (strict proto3 parsers reject a whole reply otherwise): each stray
+ * byte becomes '?', whole characters are kept. */
+Test(protocol, error_frame_message_is_valid_utf8) {
+        static const struct {
+                const char *in, *out;
+        } cases[] = {
+                { "langue '\xc3\xa9t\xc3\xa9'", "langue '\xc3\xa9t\xc3\xa9'" }, /* whole: unchanged */
+                { "cut \xc3", "cut ?" },                                             /* é cut in half */
+                { "cut \xe2\x82", "cut ??" },                                       /* € cut after 2 of 3 */
+                { "raw \xff\xfe x", "raw ?? x" },
+                { "overlong \xc0\xaf", "overlong ??" },
+                { "surrogate \xed\xa0\x80", "surrogate ???" },
+                { "emoji \xf0\x9f\x98\x80 ok", "emoji \xf0\x9f\x98\x80 ok" },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                zframe_t *f = emo_reply_error_frame(7, EMO_STATUS_INVALID_REQUEST, cases[i].in);
+                cr_assert_not_null(f);
+                emo_reply_t *got = NULL;
+                cr_assert_eq(emo_reply_unpack(zframe_data(f), zframe_size(f), &got), 0);
+                cr_assert_str_eq(got->message, cases[i].out, "case %zu", i);
+                emo_reply_free(got);
+                zframe_destroy(&f);
+        }
+}
+
+Test(protocol, language_codes) {
+        static const char *const good[] = { "fr", "en", "en-GB", "pt_BR", "es-419", "abcdefghijklmnop" };
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+                cr_assert(emo_language_valid(good[i]), "'%s' refused", good[i]);
+        static const char *const bad[] = { "",      "fr FR", "fr\n", "fran\xc3\xa7" "ais", "abcdefghijklmnopq",
+                                           "../fr", "fr.ini" };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                cr_assert_not(emo_language_valid(bad[i]), "'%s' accepted", bad[i]);
+}
