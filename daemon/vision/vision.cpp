@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
@@ -47,12 +48,27 @@ struct emo_classifier {
 
 static thread_local std::string last_error;
 
-static int fail(int r, const std::string &why) {
-        last_error = why;
+// Keep why for emo_vision_last_error and return r. Never throws: guard() calls it in its handlers,
+// where an exception would escape into C. Without memory for the text it keeps a short one, which
+// fits the string's own buffer.
+static int fail(int r, const char *why) noexcept {
+        try {
+                last_error = why;
+        } catch (...) {
+                try {
+                        last_error = "out of memory";
+                } catch (...) {
+                        last_error.clear();
+                }
+        }
         return r;
 }
 
-template <typename F> static int guard(F &&f) {
+static int fail(int r, const std::string &why) noexcept {
+        return fail(r, why.c_str());
+}
+
+template <typename F> static int guard(F &&f) noexcept {
         try {
                 last_error.clear();
                 return f();
@@ -140,8 +156,11 @@ static int probe_bmp(const unsigned char *p, size_t len, unsigned *w, unsigned *
         return 0;
 }
 
-// TIFF: the first image file directory's ImageWidth (256) and ImageLength (257), SHORT or LONG,
-// in the file's byte order. That is the page OpenCV decodes.
+// TIFF: ImageWidth (256) and ImageLength (257) of the first image file directory, the page OpenCV
+// decodes, in the file's byte order. libtiff, which decodes it, keeps the first of a tag listed
+// twice and reads these from any integer type; this reads one SHORT or LONG each. A directory
+// where the two readings could differ (a tag twice, of another type or count, or missing) is
+// refused, so that the size checked is the size decoded. BigTIFF is not probed (-ENOTSUP).
 static int probe_tiff(const unsigned char *p, size_t len, unsigned *w, unsigned *h) {
         const bool le = p[0] == 'I';
         auto u16 = [&](size_t o) -> uint32_t { return le ? p[o] | p[o + 1] << 8 : p[o] << 8 | p[o + 1]; };
@@ -158,10 +177,16 @@ static int probe_tiff(const unsigned char *p, size_t len, unsigned *w, unsigned 
         for (size_t i = 0; i < n; i++) {
                 size_t e = ifd + 2 + 12 * i;
                 uint32_t tag = u16(e), type = u16(e + 2), count = u32(e + 4);
-                if ((tag != 256 && tag != 257) || count != 1 || (type != 3 && type != 4))
+                if (tag != 256 && tag != 257)
                         continue;
-                int64_t v = type == 3 ? u16(e + 8) : u32(e + 8);
-                (tag == 256 ? width : height) = v;
+                const char *name = tag == 256 ? "ImageWidth" : "ImageLength";
+                int64_t &v = tag == 256 ? width : height;
+                if (v >= 0)
+                        return fail(-EBADMSG, std::string("TIFF directory lists ") + name + " twice");
+                if (count != 1 || (type != 3 && type != 4))
+                        return fail(-EBADMSG, std::string("TIFF ") + name + " is not one SHORT or LONG (type " +
+                                                      std::to_string(type) + ", count " + std::to_string(count) + ")");
+                v = type == 3 ? u16(e + 8) : u32(e + 8);
         }
         if (width <= 0 || height <= 0)
                 return fail(-EBADMSG, "TIFF directory without image width and length");
@@ -199,7 +224,7 @@ static int probe_pnm(const unsigned char *p, size_t len, unsigned *w, unsigned *
         return 0;
 }
 
-extern "C" int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height) {
+static int probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height) {
         const unsigned char *p = static_cast<const unsigned char *>(data);
         static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
         if (len >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff)
@@ -230,6 +255,10 @@ extern "C" int emo_image_probe(const void *data, size_t len, unsigned *ret_width
         return -ENOTSUP;
 }
 
+extern "C" int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height) {
+        return guard([&]() -> int { return probe(data, len, ret_width, ret_height); });
+}
+
 static bool jpeg_truncated(const unsigned char *p, size_t len) {
         // A complete JPEG ends with the EOI marker FF D9. OpenCV decodes a truncated one without
         // error (libjpeg only warns and fills the rest with grey), so look for the marker near
@@ -256,11 +285,12 @@ extern "C" int emo_image_decode(const void *data, size_t len, uint64_t max_pixel
                 if (len == 0)
                         return fail(-EBADMSG, "empty image");
                 unsigned w, h;
-                int r = emo_image_probe(data, len, &w, &h);
+                int r = probe(data, len, &w, &h);
                 if (r == -ENOTSUP)
                         // Only formats whose size can be read before decoding: OpenCV's own limit
                         // (OPENCV_IO_MAX_IMAGE_PIXELS) is fixed when the library loads, at 2^30
-                        // pixels, far above max_pixels.
+                        // pixels unless the environment says otherwise (the systemd unit sets it
+                        // to the default max_pixels), so it is only a backstop.
                         return fail(-EBADMSG, "not an image in a format this daemon decodes "
                                               "(JPEG, PNG, WebP, BMP, TIFF, PNM)");
                 if (r < 0)
@@ -746,19 +776,45 @@ extern "C" emo_classifier_t *emo_classifier_free(emo_classifier_t *c) {
         return NULL;
 }
 
-// The square region the model wants around a face box, in image coordinates.
-static cv::Rect frame_box(const emo_classifier_params_t &p, const emo_face_box_t &b) {
-        double side = p.framing_scale * std::max(b.width, b.height);
-        double cx = b.x + b.width / 2.0 + p.offset_x * side;
-        double cy = b.y + b.height / 2.0 + p.offset_y * side;
-        int s = std::max(1, (int) std::lround(side));
-        return cv::Rect((int) std::lround(cx - side / 2), (int) std::lround(cy - side / 2), s, s);
+// cv::Rect::area() is int in OpenCV 4: a client's region of 46341 pixels a side would wrap.
+static int64_t area(const cv::Rect &r) {
+        return (int64_t) r.width * r.height;
+}
+
+static int64_t area(const cv::Size &s) {
+        return (int64_t) s.width * s.height;
+}
+
+// The region the model is to see for a face box, in image coordinates: the box itself when
+// exact, else the square that the model's framing puts around it. -EINVAL when it has no area or
+// an edge falls outside int, which cv::Rect holds and sums (a region of billions of pixels, only
+// possible with a huge max_pixels).
+static int face_region(const emo_classifier_params_t &p, const emo_face_box_t &b, bool exact, cv::Rect *ret) {
+        double x = b.x, y = b.y, w = b.width, h = b.height;
+        if (!exact) {
+                double side = p.framing_scale * std::max(b.width, b.height);
+                double cx = b.x + b.width / 2.0 + p.offset_x * side;
+                double cy = b.y + b.height / 2.0 + p.offset_y * side;
+                x = std::round(cx - side / 2);
+                y = std::round(cy - side / 2);
+                w = h = std::max(1.0, std::round(side));
+        }
+        if (!(w > 0 && h > 0))
+                return fail(-EINVAL, "face region has no area");
+        if (!(x >= INT_MIN && y >= INT_MIN && x + w <= INT_MAX && y + h <= INT_MAX))
+                return fail(-EINVAL, "face region is too large");
+        *ret = cv::Rect((int) x, (int) y, (int) w, (int) h);
+        return 0;
 }
 
 // What padding want with the replicated border and scaling it to in gives, computed at the size
 // of in: the part of want inside the image (gray, at inside), widened by two pixels' worth of the
 // output where it borders padding (replicated, so the edge is not smoothed into the image's own
 // pixels), is scaled to its place in the input, and the rest is replicated from its border.
+// One axis at a time, the cheaper to widen first: two pixels of the output can be thousands of
+// the image's, and widening both axes of a long thin image at once cost its length times that
+// (2.8 GB for a region 480000 pixels a side on a 120000 x 1 image). This way no step holds much
+// more than the image and the input.
 static cv::Mat scaled_then_padded(const cv::Mat &gray, const cv::Rect &inside, const cv::Rect &want,
                                   const cv::Size &in) {
         // One axis: the margins added at each end (source pixels) and where the widened part lands.
@@ -775,10 +831,21 @@ static cv::Mat scaled_then_padded(const cv::Mat &gray, const cv::Rect &inside, c
         int left, right, top, bottom, x0, x1, y0, y1;
         place(inside.x, inside.x + inside.width, want.x, want.width, in.width, &left, &right, &x0, &x1);
         place(inside.y, inside.y + inside.height, want.y, want.height, in.height, &top, &bottom, &y0, &y1);
-        cv::Mat widened, part, out;
-        cv::copyMakeBorder(gray, widened, top, bottom, left, right, cv::BORDER_REPLICATE);
-        cv::resize(widened, part, cv::Size(x1 - x0, y1 - y0), 0, 0,
-                   widened.cols > x1 - x0 ? cv::INTER_AREA : cv::INTER_LINEAR);
+        // Widen m along one axis (by pre and post) and scale that axis to extent.
+        auto stretch = [](const cv::Mat &m, bool x, int pre, int post, int extent) {
+                cv::Mat widened, out;
+                cv::copyMakeBorder(m, widened, x ? 0 : pre, x ? 0 : post, x ? pre : 0, x ? post : 0,
+                                   cv::BORDER_REPLICATE);
+                cv::Size to = x ? cv::Size(extent, widened.rows) : cv::Size(widened.cols, extent);
+                cv::resize(widened, out, to, 0, 0,
+                           (x ? widened.cols : widened.rows) > extent ? cv::INTER_AREA : cv::INTER_LINEAR);
+                return out;
+        };
+        cv::Mat part, out;
+        if ((int64_t) (gray.cols + left + right) * gray.rows <= (int64_t) (gray.rows + top + bottom) * gray.cols)
+                part = stretch(stretch(gray, true, left, right, x1 - x0), false, top, bottom, y1 - y0);
+        else
+                part = stretch(stretch(gray, false, top, bottom, y1 - y0), true, left, right, x1 - x0);
         cv::copyMakeBorder(part, out, y0, in.height - y1, x0, in.width - x1, cv::BORDER_REPLICATE);
         return out;
 }
@@ -793,10 +860,10 @@ extern "C" int emo_classifier_classify(emo_classifier_t *c, const emo_image_t *i
                 const cv::Rect whole(0, 0, src.cols, src.rows);
                 c->crops.resize(c->params.tta_hflip ? 2 * n : n);
                 for (size_t i = 0; i < n; i++) {
-                        cv::Rect want = exact_crop ? cv::Rect(boxes[i].x, boxes[i].y, boxes[i].width, boxes[i].height)
-                                                   : frame_box(c->params, boxes[i]);
-                        if (want.width <= 0 || want.height <= 0)
-                                return fail(-EINVAL, "face region has no area");
+                        cv::Rect want;
+                        int r = face_region(c->params, boxes[i], exact_crop, &want);
+                        if (r < 0)
+                                return r;
                         cv::Rect inside = want & whole;
                         if (inside.empty())
                                 return fail(-EINVAL, "face region lies outside the image");
@@ -806,8 +873,7 @@ extern "C" int emo_classifier_classify(emo_classifier_t *c, const emo_image_t *i
                         else
                                 gray = crop;
                         cv::Mat &face = c->crops[i];
-                        if (inside != want && (double) want.area() > 4.0 * inside.area() &&
-                            (double) want.area() > 4.0 * in.area()) {
+                        if (inside != want && area(want) > 4 * area(inside) && area(want) > 4 * area(in)) {
                                 // Mostly outside the image: padding first would allocate the whole
                                 // region (a client may send a box far larger than its image). Scale
                                 // the part inside to where it lands in the model's input, then pad

@@ -36,8 +36,10 @@ typedef enum emo_pixel_format {
 } emo_pixel_format_t;
 
 /* Read the dimensions from an encoded image's header without decoding it (JPEG, PNG, WebP, BMP,
- * TIFF, PNM). -ENOTSUP for other formats, which emo_image_decode refuses for that reason;
- * -EBADMSG for a header that is broken or truncated. */
+ * TIFF, PNM). -ENOTSUP for other formats (BigTIFF included), which emo_image_decode refuses for
+ * that reason; -EBADMSG for a header that is broken or truncated, or that does not give its size
+ * unambiguously (a TIFF directory listing ImageWidth or ImageLength twice, or not as one SHORT or
+ * LONG, which its decoder could read otherwise). */
 int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height);
 
 /* Decode an encoded image. Dimensions are checked against max_pixels before any pixel memory is

@@ -1,13 +1,19 @@
 /* Under load: every request gets exactly one reply, however many clients pipeline how many requests;
- * a full queue answers OVERLOADED at once; an expired deadline answers DEADLINE_EXCEEDED. These
- * tests are sensitive to timing, so their CTest entry runs them one at a time. */
+ * a full queue answers OVERLOADED at once; an expired deadline answers DEADLINE_EXCEEDED. In memory:
+ * a request the daemon accepts costs about what its pixels cost, whatever its face regions claim.
+ * These tests are sensitive to timing or to the daemon's peak memory, so their CTest entries run
+ * them one at a time. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "daemon.h"
+#include "emo/labels.h"
 #include "emo/util.h"
 
 TestSuite(load, .timeout = 180);
@@ -277,5 +283,108 @@ Test(load, fair_between_streams) {
         cr_assert_geq(position, 0, "camera-b's frame was never answered");
         cr_assert_leq(position, 3, "camera-b's frame came back as reply %d of %d, behind camera-a's burst", position + 1, N);
         emo_client_free(c);
+        emo_test_daemon_stop(&d);
+}
+
+/* ---- memory ----------------------------------------------------------------------------------------- */
+
+TestSuite(memory, .timeout = 180);
+
+/* The peak resident size (VmHWM) of process pid so far, in KiB. */
+static uint64_t peak_kib(pid_t pid) {
+        char path[64], line[256];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        FILE *f = fopen(path, "r");
+        cr_assert_not_null(f, "cannot read %s", path);
+        unsigned long long kib = 0;
+        bool found = false;
+        while (!found && fgets(line, sizeof(line), f))
+                found = sscanf(line, "VmHWM: %llu kB", &kib) == 1;
+        fclose(f);
+        cr_assert(found, "no VmHWM in %s", path);
+        return kib;
+}
+
+/* Send req on a fresh client and return its reply, asserting that exactly one came. */
+static emo_reply_t *call_once(const char *endpoint, emo_request_t *req, int timeout_ms) {
+        emo_client_t *c = NULL;
+        cr_assert_eq(emo_client_new(endpoint, &c), 0);
+        uint64_t id;
+        cr_assert_eq(emo_client_send(c, req, 5000, &id), 0);
+        emo_reply_t *r = NULL, *extra = NULL;
+        int e = emo_client_recv(c, timeout_ms, &r);
+        cr_assert_eq(e, 0, "no reply within %d ms: %s", timeout_ms, strerror(-e));
+        cr_assert_eq(r->request_id, id, "a reply to another request");
+        e = emo_client_recv(c, 500, &extra);
+        cr_assert_eq(e, -ETIMEDOUT, "a second reply came (%s)", extra ? emo_status_name(extra->status) : strerror(-e));
+        emo_client_free(c);
+        return r;
+}
+
+/* A grey image of width x 1 pixels of value 128 with one exact-crop region {0, 0, side, side}. The
+ * region reaches 4 times the image's length below and to the right of it, which the daemon takes
+ * (a face at the edge), and pads by replicating the border: the model must see 48 x 48 pixels of
+ * 128, so the answer is that for such a face. The first region's area, 48000^2, is over INT_MAX
+ * (wrapping negative, it sent the region to be padded whole: 2.3 GB); the second's margin, two of
+ * the model's pixels as rows of the image, was 20000 rows of 140000 pixels (2.8 GB). */
+Test(memory, huge_region_of_a_thin_image_costs_its_pixels) {
+        emo_test_daemon_t d;
+        emo_test_daemon_start(&d, NULL);
+        static uint8_t grey[48 * 48];
+        memset(grey, 128, sizeof(grey));
+        emo_test_req_t t;
+        emo_test_req_face48(&t, grey);
+        emo_reply_t *r = call_once(d.endpoint, &t.req, 30000);
+        cr_assert_eq(r->status, EMO_STATUS_OK, "%s: %s", emo_status_name(r->status), r->message);
+        cr_assert(r->analyze->n_faces == 1 && r->analyze->faces[0]->n_probabilities == EMO_EMOTION_COUNT);
+        float want[EMO_EMOTION_COUNT];
+        memcpy(want, r->analyze->faces[0]->probabilities, sizeof(want));
+        emo_reply_free(r);
+
+        static const struct {
+                unsigned width;
+                int side;
+        } cases[] = { { 12000, 48000 }, { 120000, 480000 } };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                unsigned w = cases[i].width;
+                uint8_t *px = malloc(w);
+                cr_assert_not_null(px);
+                memset(px, 128, w);
+                emo_test_req_face48(&t, px);
+                t.image.width = w;
+                t.image.height = 1;
+                t.image.data.len = w;
+                t.box[0].width = t.box[0].height = cases[i].side;
+                uint64_t before = peak_kib(d.pid);
+                r = call_once(d.endpoint, &t.req, 60000);
+                uint64_t after = peak_kib(d.pid);
+                cr_expect_eq(r->status, EMO_STATUS_OK, "%ux1 image, region %d: %s: %s", w, cases[i].side,
+                             emo_status_name(r->status), r->message);
+                if (r->status == EMO_STATUS_OK) {
+                        cr_expect_eq(r->analyze->n_faces, 1);
+                        const emo_pb_face_t *f = r->analyze->faces[0];
+                        cr_expect_eq(f->box->width, cases[i].side, "the region comes back as given");
+                        cr_expect_eq(f->n_probabilities, EMO_EMOTION_COUNT);
+                        for (int k = 0; k < EMO_EMOTION_COUNT && f->n_probabilities == EMO_EMOTION_COUNT; k++)
+                                cr_expect_float_eq(f->probabilities[k], want[k], 1e-5,
+                                                   "%ux1 image, p[%d]: %g, %g for a 48x48 face of the same grey", w,
+                                                   k, f->probabilities[k], want[k]);
+                }
+                cr_expect_lt(after - before, 512 * 1024,
+                             "%ux1 image, region %d: the daemon's peak memory grew by %llu MiB", w, cases[i].side,
+                             (unsigned long long) (after - before) / 1024);
+                cr_log_info("%ux1 image, region %d: peak memory +%llu KiB", w, cases[i].side,
+                            (unsigned long long) (after - before));
+                emo_reply_free(r);
+                free(px);
+        }
+
+        /* And it goes on serving faces. */
+        size_t np;
+        const uint8_t *labels, *faces = emo_test_publictest(&np, &labels);
+        emo_test_req_face48(&t, faces);
+        r = call_once(d.endpoint, &t.req, 30000);
+        cr_expect_eq(r->status, EMO_STATUS_OK, "%s: %s", emo_status_name(r->status), r->message);
+        emo_reply_free(r);
         emo_test_daemon_stop(&d);
 }

@@ -277,6 +277,164 @@ Test(vision, broken_bmp_tiff_pnm_headers) {
         cr_expect_eq(w, 7, "outputs untouched on failure");
 }
 
+/* One TIFF directory entry; value is the entry's own 4 bytes (an offset when they cannot hold it). */
+typedef struct tiff_entry {
+        uint16_t tag, type; /* type: 3 SHORT, 4 LONG, 8 SSHORT, 9 SLONG */
+        uint32_t count, value;
+} tiff_entry_t;
+
+/* A little-endian TIFF whose first directory starts with the given ImageWidth (256) and
+ * ImageLength (257) entries, in that order, followed by those of one uncompressed 10 x 10 grey
+ * strip, which the file holds: libtiff decodes it at whatever size it takes from the entries. */
+static unsigned char *make_tiff_entries(const tiff_entry_t *sizes, size_t n_sizes, size_t *ret_len) {
+        static const tiff_entry_t strip[] = { { 258, 3, 1, 8 }, { 259, 3, 1, 1 }, { 262, 3, 1, 1 }, { 273, 4, 1, 0 },
+                                              { 277, 3, 1, 1 }, { 278, 4, 1, 10 }, { 279, 4, 1, 100 } };
+        enum { IFD = 8, N_STRIP = sizeof(strip) / sizeof(strip[0]) };
+        size_t n = n_sizes + N_STRIP, data = IFD + 2 + 12 * n + 4, len = data + 100;
+        unsigned char *p = calloc(1, len);
+        cr_assert_not_null(p);
+        memcpy(p, "II*\0", 4);
+        put32(p + 4, IFD);
+        put16(p + IFD, (unsigned) n);
+        for (size_t i = 0; i < n; i++) {
+                tiff_entry_t t = i < n_sizes ? sizes[i] : strip[i - n_sizes];
+                if (t.tag == 273)
+                        t.value = (uint32_t) data;
+                unsigned char *e = p + IFD + 2 + 12 * i;
+                put16(e, t.tag);
+                put16(e + 2, t.type);
+                put32(e + 4, t.count);
+                put32(e + 8, t.value); /* a SHORT sits in the first two bytes, little-endian */
+        }
+        memset(p + data, 0x80, 100);
+        *ret_len = len;
+        return p;
+}
+
+/* libtiff (which OpenCV decodes TIFF with) keeps the first ImageWidth and ImageLength of a
+ * directory and reads them from any integer type; a probe that kept the last, or skipped types it
+ * does not read, checked 10 x 10 against the limit while OpenCV decoded 2^30 pixels. A directory
+ * where the probe and libtiff could disagree is refused from its header, before any pixel memory
+ * (under a 2 GiB address-space cap, so that a decode attempt would fail otherwise). */
+Test(vision, tiff_with_ambiguous_size_refused_before_allocation) {
+#ifndef __SANITIZE_ADDRESS__
+        struct rlimit rl = { 2ull << 30, 2ull << 30 };
+        cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
+#endif
+        const struct {
+                const char *what;
+                tiff_entry_t sizes[4];
+                size_t n;
+        } bad[] = {
+                { "sizes listed twice, the large ones first",
+                  { { 256, 4, 1, 32768 }, { 257, 4, 1, 32768 }, { 256, 4, 1, 10 }, { 257, 4, 1, 10 } }, 4 },
+                { "SSHORT sizes, then SHORT ones",
+                  { { 256, 8, 1, 32767 }, { 257, 8, 1, 32767 }, { 256, 3, 1, 10 }, { 257, 3, 1, 10 } }, 4 },
+                { "SLONG sizes, then LONG ones",
+                  { { 256, 9, 1, 40000 }, { 257, 9, 1, 40000 }, { 256, 4, 1, 10 }, { 257, 4, 1, 10 } }, 4 },
+                { "ImageWidth of two values", { { 256, 4, 2, 8 }, { 257, 4, 1, 10 } }, 2 },
+                { "no ImageWidth", { { 257, 4, 1, 10 } }, 1 },
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                size_t len;
+                unsigned char *p = make_tiff_entries(bad[i].sizes, bad[i].n, &len);
+                unsigned w = 7, h = 7;
+                cr_expect_eq(emo_image_probe(p, len, &w, &h), -EBADMSG, "%s: probed %ux%u", bad[i].what, w, h);
+                cr_expect(w == 7 && h == 7, "%s: outputs untouched on failure", bad[i].what);
+                emo_image_t *img = NULL;
+                cr_expect_eq(emo_image_decode(p, len, MAX_PIXELS, &img), -EBADMSG, "%s: %s", bad[i].what,
+                             emo_vision_last_error());
+                cr_expect_null(img, "%s: decoded", bad[i].what);
+                img = emo_image_free(img);
+                /* The refusal names the tag, so it came from the header, not from a failed decode. */
+                cr_expect(strstr(emo_vision_last_error(), "TIFF") && (strstr(emo_vision_last_error(), "ImageWidth") ||
+                                                                      strstr(emo_vision_last_error(), "ImageLength") ||
+                                                                      strstr(emo_vision_last_error(), "width")),
+                          "%s: message: %s", bad[i].what, emo_vision_last_error());
+                free(p);
+        }
+
+        /* The same file with one SHORT pair is the 10 x 10 image it holds. */
+        const tiff_entry_t good[] = { { 256, 3, 1, 10 }, { 257, 3, 1, 10 } };
+        size_t len;
+        unsigned char *p = make_tiff_entries(good, 2, &len);
+        unsigned w = 0, h = 0;
+        cr_expect_eq(emo_image_probe(p, len, &w, &h), 0, "%s", emo_vision_last_error());
+        cr_expect(w == 10 && h == 10, "probed %ux%u", w, h);
+        emo_image_t *img = NULL;
+        cr_expect_eq(emo_image_decode(p, len, MAX_PIXELS, &img), 0, "%s", emo_vision_last_error());
+        if (img)
+                cr_expect(emo_image_width(img) == 10 && emo_image_height(img) == 10, "decoded %ux%u",
+                          emo_image_width(img), emo_image_height(img));
+        img = emo_image_free(img);
+        free(p);
+
+        /* BigTIFF (version 43, 64-bit offsets) is not probed, hence not decoded, even when small. */
+        unsigned char big[16 + 8 + 2 * 20 + 8] = { 'I', 'I', 43, 0, 8, 0, 0, 0, 16 };
+        big[16] = 2;
+        for (int i = 0; i < 2; i++) {
+                unsigned char *e = big + 24 + 20 * i;
+                put16(e, 256 + i);
+                put16(e + 2, 4);
+                e[4] = 1;
+                put32(e + 12, 32768);
+        }
+        cr_expect_eq(emo_image_probe(big, sizeof(big), &w, &h), -ENOTSUP);
+        cr_expect_eq(emo_image_decode(big, sizeof(big), MAX_PIXELS, &img), -EBADMSG, "%s", emo_vision_last_error());
+        cr_expect_null(img);
+}
+
+/* The size of this process's address space, in bytes. */
+static unsigned long long vm_size(void) {
+        FILE *f = fopen("/proc/self/status", "r");
+        cr_assert_not_null(f);
+        char line[256];
+        unsigned long long kib = 0;
+        while (fgets(line, sizeof(line), f) && sscanf(line, "VmSize: %llu kB", &kib) != 1)
+                ;
+        fclose(f);
+        cr_assert_gt(kib, 0, "no VmSize in /proc/self/status");
+        return kib * 1024;
+}
+
+/* No exception crosses vision.h, not even when there is no memory left for the text of an error:
+ * one reaching this C caller would end the process (std::terminate). Here the heap is exhausted
+ * (the address space capped at what is mapped, then every free block taken) while a broken header
+ * is probed, whose error text needs an allocation. */
+Test(vision, errors_without_memory_stay_errors) {
+#ifdef __SANITIZE_ADDRESS__
+        cr_skip_test("ASan's allocator does not run out the way malloc does");
+#else
+        struct rlimit old, cap;
+        cr_assert_eq(getrlimit(RLIMIT_AS, &old), 0);
+        cap = (struct rlimit) { vm_size(), old.rlim_max };
+        void *held = NULL; /* the blocks taken, linked through their first bytes */
+        emo_vision_last_error(); /* its thread-local text registers its destructor, with malloc */
+        cr_assert_eq(setrlimit(RLIMIT_AS, &cap), 0);
+        /* Large blocks first, then every small size, each of which malloc may keep apart (tcache). */
+        for (size_t size = 1 << 20; size >= sizeof(void *); size = size > 2048 ? size / 2 : size - 8)
+                for (void *p; (p = malloc(size));) {
+                        *(void **) p = held;
+                        held = p;
+                }
+        unsigned w = 7, h = 7;
+        emo_image_t *img = NULL;
+        int probed = emo_image_probe("BM\0\0", 4, &w, &h);
+        int decoded = emo_image_decode("BM\0\0", 4, MAX_PIXELS, &img);
+        while (held) {
+                void *next = *(void **) held;
+                free(held);
+                held = next;
+        }
+        cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0);
+        cr_expect_eq(probed, -EBADMSG, "probe: %d", probed);
+        cr_expect_eq(decoded, -EBADMSG, "decode: %d", decoded);
+        cr_expect_null(img);
+        /* What fail() keeps when it cannot copy the text; anything else: the heap was not exhausted. */
+        cr_expect_str_eq(emo_vision_last_error(), "out of memory");
+#endif
+}
+
 Test(vision, truncated_jpeg) {
         size_t len;
         unsigned char *jpeg = make_jpeg(256, 256, &len);
