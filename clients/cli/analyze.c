@@ -205,6 +205,9 @@ int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
                 .timeout_ms = a.o.timeout_ms,
                 .attempts = a.o.attempts,
                 .window = ANALYZE_WINDOW,
+                .retry_overloaded = true,
+                /* --smooth: the files are one stream's frames, which must arrive in order. */
+                .ordered = a.smooth > 0,
         };
         r = cli_pipeline_run(client, &config, a.n, build, done, &a);
 

@@ -323,10 +323,6 @@ static int run_level(const bench_config_t *config, const bench_image_t *img, con
         return 0;
 }
 
-static void json_add_number(json_object *o, const char *key, double v) {
-        json_object_object_add(o, key, isnan(v) ? NULL : json_object_new_double(v));
-}
-
 static void print_json(const bench_server_t *srv, const bench_image_t *img, const bench_result_t *r) {
         json_object *o = json_object_new_object();
         if (!o)
@@ -340,25 +336,25 @@ static void print_json(const bench_server_t *srv, const bench_image_t *img, cons
         cli_json_add_uint(o, "ok", r->ok);
         cli_json_add_uint(o, "errors", r->errors);
         cli_json_add_uint(o, "timeouts", r->timeouts);
-        json_add_number(o, "elapsed_s", r->elapsed_s);
-        json_add_number(o, "requests_per_s", r->rps);
+        cli_json_add_double(o, "elapsed_s", r->elapsed_s);
+        cli_json_add_double(o, "requests_per_s", r->rps);
         json_object *l = json_object_new_object();
         if (l) {
-                json_add_number(l, "p50", r->p50);
-                json_add_number(l, "p90", r->p90);
-                json_add_number(l, "p99", r->p99);
-                json_add_number(l, "mean", r->mean);
-                json_add_number(l, "max", r->max);
+                cli_json_add_double(l, "p50", r->p50);
+                cli_json_add_double(l, "p90", r->p90);
+                cli_json_add_double(l, "p99", r->p99);
+                cli_json_add_double(l, "mean", r->mean);
+                cli_json_add_double(l, "max", r->max);
         }
         json_object_object_add(o, "latency_ms", l);
-        json_add_number(o, "faces_per_reply", r->faces_per_reply);
+        cli_json_add_double(o, "faces_per_reply", r->faces_per_reply);
         json_object *s = json_object_new_object();
         if (s) {
-                json_add_number(s, "queue", r->queue_ms);
-                json_add_number(s, "decode", r->decode_ms);
-                json_add_number(s, "detect", r->detect_ms);
-                json_add_number(s, "classify", r->classify_ms);
-                json_add_number(s, "total", r->total_ms);
+                cli_json_add_double(s, "queue", r->queue_ms);
+                cli_json_add_double(s, "decode", r->decode_ms);
+                cli_json_add_double(s, "detect", r->detect_ms);
+                cli_json_add_double(s, "classify", r->classify_ms);
+                cli_json_add_double(s, "total", r->total_ms);
         }
         json_object_object_add(o, "stages_ms", s);
         if (r->first_error[0])

@@ -119,7 +119,7 @@ static stats_t compute(const eval_t *e) {
 
 /* A ratio that is undefined (null in JSON, "-" in text) when its denominator is 0. */
 static json_object *json_ratio(unsigned num, unsigned den) {
-        return den ? json_object_new_double((double) num / den) : NULL;
+        return den ? cli_json_new_number((double) num / den) : NULL;
 }
 
 static void print_ratio(unsigned num, unsigned den, int width) {
@@ -254,7 +254,7 @@ int cli_eval_main(const cli_options_t *defaults, int argc, char **argv) {
                 return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
 
         _cleanup_(cli_fer_set_done) cli_fer_set_t set = {};
-        char err[512];
+        char err[512] = "";
         r = cli_fer_read(file, usage, limit, err, sizeof(err), &set);
         if (r < 0) {
                 cli_error("%s", err);
@@ -273,6 +273,8 @@ int cli_eval_main(const cli_options_t *defaults, int argc, char **argv) {
                 .timeout_ms = e.o.timeout_ms,
                 .attempts = e.o.attempts,
                 .window = (unsigned) window,
+                /* --window may be larger than the daemon's queue: refusals are waited out. */
+                .retry_overloaded = true,
         };
         int64_t start = emo_now_us();
         r = cli_pipeline_run(client, &config, set.n, build, done, &e);

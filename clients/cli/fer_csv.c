@@ -123,8 +123,12 @@ int cli_fer_read(const char *path, cli_fer_usage_t usage, size_t limit, char *er
         unsigned lineno = 0;
         int r;
 
-        if (!line)
+        if (errlen > 0)
+                err[0] = '\0';
+        if (!line) {
+                snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
                 return -ENOMEM;
+        }
         errno = 0;
         f = gzopen(path, "rb");
         if (!f) {

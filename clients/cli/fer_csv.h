@@ -31,9 +31,9 @@ const char *cli_fer_usage_name(cli_fer_usage_t u);
 int cli_fer_usage_from_name(const char *name);
 
 /* Read the rows of split `usage` from path, the first `limit` of them (0: all), into *ret (free
- * with cli_fer_set_done()). 0, or a negative errno with a message naming the file and line
- * in err (errlen bytes): -ENOENT etc. when the file cannot be read, -EBADMSG for a malformed row
- * or header. */
+ * with cli_fer_set_done()). 0, or a negative errno with a message naming the file (and the line,
+ * when there is one) in err (errlen bytes), on every failure: -ENOENT etc. when the file cannot
+ * be read, -ENOMEM, -EBADMSG for a malformed row or header. */
 int cli_fer_read(const char *path, cli_fer_usage_t usage, size_t limit, char *err, size_t errlen,
                  cli_fer_set_t *ret);
 

@@ -1,6 +1,7 @@
 /* emotion: the command-line client of emotiond. The contract (commands, options, output formats,
  * exit codes) is docs/cli.md; scripts depend on it. */
 #include <czmq.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,7 +64,7 @@ static int find_command(const char *name) {
         return -1;
 }
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
         static const struct option options[] = {
                 CLI_COMMON_LONG_OPTIONS,
                 { "version", no_argument, NULL, 'V' },
@@ -126,4 +127,24 @@ int main(int argc, char **argv) {
         snprintf(prog, sizeof(prog), "%s %s", cli_program_name, name);
         argv[optind] = prog;
         return commands[i].main(&o, argc - optind, argv + optind);
+}
+
+/* Results are the point of the program: output that could not be written (a full disk, a closed
+ * pipe with SIGPIPE ignored, /dev/full) is a failure, whatever the command thought. The commands
+ * do not check each printf; the stream remembers the error and it is checked once, here. */
+static int finish_output(int ret) {
+        errno = 0;
+        bool failed = fflush(stdout) != 0;
+        int error = errno;
+        if (!failed && !ferror(stdout))
+                return ret;
+        if (error)
+                cli_error("Failed to write to standard output: %s", strerror(error));
+        else
+                cli_error("Failed to write to standard output");
+        return ret == CLI_EXIT_OK ? CLI_EXIT_FAILED : ret;
+}
+
+int main(int argc, char **argv) {
+        return finish_output(run(argc, argv));
 }

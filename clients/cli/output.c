@@ -1,6 +1,7 @@
 #include "output.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -30,8 +31,13 @@ void cli_json_add_uint(json_object *o, const char *key, uint64_t value) {
         json_object_object_add(o, key, json_object_new_uint64(value));
 }
 
+json_object *cli_json_new_number(double value) {
+        /* json-c writes NaN and Infinity as such, which no JSON parser accepts. */
+        return isfinite(value) ? json_object_new_double(value) : NULL;
+}
+
 void cli_json_add_double(json_object *o, const char *key, double value) {
-        json_object_object_add(o, key, json_object_new_double(value));
+        json_object_object_add(o, key, cli_json_new_number(value));
 }
 
 const char *cli_emotion_name(int e) {

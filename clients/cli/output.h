@@ -15,7 +15,12 @@ void cli_json_setup(void);
 /* Write o as one line of JSON on stdout and flush it (JSON Lines). 0 or -EIO. Does not free o. */
 int cli_json_print_line(json_object *o);
 
-/* Shorthands that cope with out-of-memory by producing JSON null. */
+/* A JSON number, or NULL (JSON null) for NaN and the infinities, which JSON cannot write and which
+ * stand for undefined figures (a mean of nothing). */
+json_object *cli_json_new_number(double value);
+
+/* Shorthands that cope with out-of-memory by producing JSON null; cli_json_add_double() also
+ * writes null for a value that is not finite. */
 void cli_json_add_string(json_object *o, const char *key, const char *value);
 void cli_json_add_int(json_object *o, const char *key, int64_t value);
 void cli_json_add_uint(json_object *o, const char *key, uint64_t value);

@@ -6,15 +6,50 @@
 
 #include "emo/util.h"
 
+/* A refused request waits 10 ms, then twice as long after each refusal in a row, at most 0.5 s.
+ * Short: the in-flight limit below, not the backoff, is what keeps the queue from overflowing. */
+#define OVERLOAD_BACKOFF_MIN_US 10000
+#define OVERLOAD_BACKOFF_MAX_US 500000
+
+typedef enum slot_state {
+        SLOT_FREE,
+        SLOT_SENT,    /* awaiting its reply until deadline_us */
+        SLOT_WAITING, /* refused with OVERLOADED: sent again from retry_us on */
+} slot_state_t;
+
 typedef struct slot {
-        bool used;
+        slot_state_t state;
         size_t index;
         uint64_t id;        /* of the latest send; replies to earlier sends are dropped */
         int64_t sent_us;    /* monotonic */
         int64_t deadline_us;
-        int attempts;       /* sends so far */
+        int attempts;       /* sends so far that could time out (refused ones do not count) */
+        int64_t retry_us;   /* WAITING: not sent again before */
+        int64_t refused_us; /* WAITING: the first refusal of this run of them */
+        unsigned refusals;  /* refusals in a row, for the backoff */
+        bool unordered;     /* sent without smoothing, out of the stream's order (see demote_overtaken) */
+        emo_reply_t *refusal; /* WAITING: the last OVERLOADED reply, the result if it is given up */
         cli_request_t r;
 } slot_t;
+
+typedef struct run {
+        emo_client_t *c;
+        const cli_pipeline_config_t *config;
+        cli_pipeline_done_t done;
+        void *userdata;
+        slot_t *slots;
+        unsigned window;
+        unsigned limit;       /* requests sent at once; below window after refusals */
+        unsigned grow;        /* replies since limit last changed, to raise it again */
+        unsigned sent;        /* slots SENT */
+        unsigned used;        /* slots SENT or WAITING */
+        unsigned waiting;     /* slots WAITING */
+        unsigned held;        /* of those, the ones that keep the order: no new item goes before them */
+        size_t accepted_end;  /* ordered: 1 + the highest index the daemon took in order (any reply but
+                               * OVERLOADED) */
+        int64_t last_reply_us;    /* any reply: the daemon is there */
+        int64_t last_progress_us; /* a reply other than OVERLOADED: the run moves on */
+} run_t;
 
 void cli_request_init(cli_request_t *r, int format, const void *data, size_t size, int timeout_ms) {
         emotion__v1__request__init(&r->request);
@@ -54,89 +89,262 @@ static int send_slot(emo_client_t *c, const cli_pipeline_config_t *config, slot_
         return 0;
 }
 
-int cli_pipeline_run(emo_client_t *c, const cli_pipeline_config_t *config, size_t n, cli_pipeline_build_t build,
-                     cli_pipeline_done_t done, void *userdata) {
-        unsigned window = config->window ?: 1;
-        _cleanup_free_ slot_t *slots = calloc(window, sizeof(slot_t));
-        if (!slots)
-                return -ENOMEM;
+/* How long refusals may go on while nothing else comes back: as long as a request may wait
+ * for its replies. */
+static int64_t refusal_budget_us(const run_t *run) {
+        return (int64_t) run->config->attempts * run->config->timeout_ms * 1000;
+}
 
+static int64_t give_up_us(const run_t *run, const slot_t *s) {
+        int64_t since = s->refused_us > run->last_progress_us ? s->refused_us : run->last_progress_us;
+        return since + refusal_budget_us(run);
+}
+
+static bool keeps_order(const run_t *run, const slot_t *s) {
+        return run->config->ordered && !s->unordered;
+}
+
+/* The refused request to send again now, if any, oldest first. One that keeps the order goes
+ * only once no later item is with the daemon (its fate decides whether this one can still go
+ * before it, see demote_overtaken), and the others of its kind wait behind it. */
+static slot_t *next_retry(const run_t *run, int64_t now) {
+        const slot_t *first = NULL, *due = NULL;
+        for (unsigned i = 0; i < run->window; i++) {
+                const slot_t *s = &run->slots[i];
+                if (s->state != SLOT_WAITING)
+                        continue;
+                if (keeps_order(run, s)) {
+                        if (!first || s->index < first->index)
+                                first = s;
+                } else if (s->retry_us <= now && (!due || s->index < due->index))
+                        due = s;
+        }
+        if (first && first->retry_us <= now && (!due || first->index < due->index)) {
+                bool later_out = false;
+                for (unsigned i = 0; i < run->window && !later_out; i++)
+                        later_out = run->slots[i].state == SLOT_SENT && run->slots[i].index > first->index;
+                if (!later_out)
+                        due = first;
+        }
+        return (slot_t *) due;
+}
+
+static void finish(run_t *run, slot_t *s, int error, emo_reply_t *reply) {
+        if (s->state == SLOT_SENT)
+                run->sent--;
+        if (s->state == SLOT_WAITING) {
+                run->waiting--;
+                if (keeps_order(run, s))
+                        run->held--;
+        }
+        run->used--;
+        s->state = SLOT_FREE;
+        run->done(run->userdata, s->index, error, reply);
+}
+
+/* Refused requests that a later one has overtaken (the daemon took the later one) can no longer
+ * reach the smoothed stream in order, and the daemon would restart the stream for them: they go
+ * again without smoothing, analysed on their own, and the average goes on without them. */
+static void demote_overtaken(run_t *run) {
+        for (unsigned i = 0; i < run->window; i++) {
+                slot_t *s = &run->slots[i];
+                if (s->state == SLOT_WAITING && keeps_order(run, s) && s->index < run->accepted_end) {
+                        s->unordered = true;
+                        s->r.options.smooth_frames = 0;
+                        run->held--;
+                }
+        }
+}
+
+/* The refused requests that will not be sent again: those whose budget is spent. Their result
+ * is the refusal. */
+static void give_up(run_t *run, int64_t now) {
+        for (unsigned i = 0; i < run->window; i++) {
+                slot_t *s = &run->slots[i];
+                if (s->state != SLOT_WAITING)
+                        continue;
+                if (now >= give_up_us(run, s)) {
+                        emo_reply_t *reply = TAKE_PTR(s->refusal);
+                        finish(run, s, 0, reply);
+                }
+        }
+}
+
+/* A reply to slot s. */
+static void on_reply(run_t *run, slot_t *s, emo_reply_t *reply) {
+        int64_t now = emo_now_us();
+        if (run->config->retry_overloaded && (int) reply->status == EMO_STATUS_OVERLOADED) {
+                /* The daemon's queue is full: what we have with it now is what it holds. Send no
+                 * more than that until replies come back, and this one again after a while. */
+                s->state = SLOT_WAITING;
+                run->sent--;
+                run->waiting++;
+                if (keeps_order(run, s))
+                        run->held++;
+                emo_reply_free(s->refusal);
+                s->refusal = reply;
+                if (s->refusals++ == 0)
+                        s->refused_us = now;
+                unsigned shift = s->refusals - 1 < 6 ? s->refusals - 1 : 6;
+                int64_t backoff = (int64_t) OVERLOAD_BACKOFF_MIN_US << shift;
+                s->retry_us = now + (backoff < OVERLOAD_BACKOFF_MAX_US ? backoff : OVERLOAD_BACKOFF_MAX_US);
+                unsigned holding = run->sent ?: 1;
+                if (holding < run->limit)
+                        run->limit = holding;
+                run->grow = 0;
+                demote_overtaken(run);
+                return;
+        }
+        run->last_progress_us = now;
+        if (keeps_order(run, s) && s->index + 1 > run->accepted_end) {
+                run->accepted_end = s->index + 1;
+                demote_overtaken(run);
+        }
+        /* Raise the limit again by one per limit replies (as TCP's congestion window grows):
+         * another client may have gone, and a refusal now and then finds the new bound. */
+        if (run->limit < run->window && ++run->grow >= run->limit) {
+                run->limit++;
+                run->grow = 0;
+        }
+        finish(run, s, 0, reply);
+}
+
+/* Take the next reply if one comes within timeout_ms: 1 when something came (a reply, or bytes
+ * that are not one, dropped: their request times out and goes again), 0 when nothing did, or a
+ * socket error. */
+static int receive(run_t *run, int timeout_ms) {
+        emo_reply_t *reply = NULL;
+        int r = emo_client_recv(run->c, timeout_ms, &reply);
+        if (r == -ETIMEDOUT)
+                return 0;
+        if (r == -EPROTO || r == -EINTR) /* SIGINT and SIGTERM kill us; others only interrupt */
+                return 1;
+        if (r < 0)
+                return r;
+        run->last_reply_us = emo_now_us();
+        for (unsigned i = 0; i < run->window; i++)
+                if (run->slots[i].state == SLOT_SENT && run->slots[i].id == reply->request_id) {
+                        on_reply(run, &run->slots[i], reply);
+                        return 1;
+                }
+        emo_reply_free(reply); /* late reply to a request sent again since */
+        return 1;
+}
+
+/* Take the replies already there before sending more: a refusal lowers the limit (and, when the
+ * order matters, holds new items back) before the next request goes out rather than after a
+ * whole window of them. */
+static int drain(run_t *run) {
+        int r = 0;
+        while (run->sent > 0 && (r = receive(run, 0)) > 0)
+                ;
+        return r < 0 ? r : 0;
+}
+
+static slot_t *free_slot(const run_t *run) {
+        for (unsigned i = 0; i < run->window; i++)
+                if (run->slots[i].state == SLOT_FREE)
+                        return &run->slots[i];
+        return NULL;
+}
+
+static int run_loop(run_t *run, size_t n, cli_pipeline_build_t build) {
+        const cli_pipeline_config_t *config = run->config;
+        emo_client_t *c = run->c;
         size_t next = 0;
-        unsigned outstanding = 0;
-        int64_t last_reply_us = 0;
 
-        while (next < n || outstanding > 0) {
-                /* Fill the window, in item order. */
-                for (unsigned i = 0; i < window && next < n; i++) {
-                        slot_t *s = &slots[i];
-                        if (s->used)
-                                continue;
+        while (next < n || run->used > 0) {
+                int64_t now = emo_now_us();
+                int r;
+
+                give_up(run, now);
+
+                /* Refused requests go again first, oldest first. */
+                for (slot_t *s;;) {
+                        if ((r = drain(run)) < 0)
+                                return r;
+                        if (run->sent >= run->limit || !(s = next_retry(run, now)))
+                                break;
+                        emo_reply_free(TAKE_PTR(s->refusal));
+                        int attempts = s->attempts;
+                        r = send_slot(c, config, s);
+                        if (r < 0)
+                                return r;
+                        s->attempts = attempts; /* a refusal uses up no attempt */
+                        if (keeps_order(run, s))
+                                run->held--;
+                        s->state = SLOT_SENT;
+                        run->waiting--;
+                        run->sent++;
+                }
+
+                /* Then new items, in item order; when the order matters, not past a refused one. */
+                for (slot_t *s;;) {
+                        if ((r = drain(run)) < 0)
+                                return r;
+                        if (next >= n || run->sent >= run->limit || run->held > 0 ||
+                            !(s = free_slot(run)))
+                                break;
                         memset(s, 0, sizeof(*s));
                         size_t index = next++;
-                        int r = build(userdata, index, &s->r);
+                        r = build(run->userdata, index, &s->r);
                         if (r == CLI_PIPELINE_END) {
                                 n = next = index;
                                 break;
                         }
                         if (r < 0) {
-                                done(userdata, index, r, NULL);
+                                run->done(run->userdata, index, r, NULL);
                                 continue;
                         }
                         s->index = index;
                         r = send_slot(c, config, s);
                         if (r < 0)
                                 return r; /* -ETIMEDOUT: the send queue stays full, nobody reads it */
-                        s->used = true;
-                        outstanding++;
+                        s->state = SLOT_SENT;
+                        run->used++;
+                        run->sent++;
                 }
-                if (outstanding == 0)
+                if (run->used == 0)
                         continue;
 
-                int64_t earliest = INT64_MAX;
-                for (unsigned i = 0; i < window; i++)
-                        if (slots[i].used && slots[i].deadline_us < earliest)
-                                earliest = slots[i].deadline_us;
-                int64_t wait_us = earliest - emo_now_us();
+                /* Wait for a reply, the first deadline, or the first refused request that could
+                 * be sent (the others are woken by the replies they wait for). */
+                int64_t wake = INT64_MAX;
+                bool can_send = run->sent < run->limit;
+                const slot_t *retry = can_send ? next_retry(run, INT64_MAX) : NULL;
+                for (unsigned i = 0; i < run->window; i++) {
+                        const slot_t *s = &run->slots[i];
+                        int64_t t = INT64_MAX;
+                        if (s->state == SLOT_SENT)
+                                t = s->deadline_us;
+                        else if (s->state == SLOT_WAITING) {
+                                t = give_up_us(run, s);
+                                if ((keeps_order(run, s) ? s == retry : can_send) && s->retry_us < t)
+                                        t = s->retry_us;
+                        }
+                        wake = t < wake ? t : wake;
+                }
+                int64_t wait_us = wake - emo_now_us();
                 int wait_ms = wait_us <= 0 ? 0 : (int) ((wait_us + 999) / 1000);
 
-                emo_reply_t *reply = NULL;
-                int r = emo_client_recv(c, wait_ms, &reply);
-                if (r == 0) {
-                        last_reply_us = emo_now_us();
-                        slot_t *s = NULL;
-                        for (unsigned i = 0; i < window && !s; i++)
-                                if (slots[i].used && slots[i].id == reply->request_id)
-                                        s = &slots[i];
-                        if (!s) {
-                                emo_reply_free(reply); /* late reply to a request sent again since */
-                                continue;
-                        }
-                        s->used = false;
-                        outstanding--;
-                        done(userdata, s->index, 0, reply);
-                        continue;
-                }
-                if (r == -EPROTO)
-                        continue; /* not a Reply: its request will time out and be sent again */
-                if (r == -EINTR)
-                        continue; /* SIGINT and SIGTERM kill us; others (SIGCONT) only interrupt */
-                if (r != -ETIMEDOUT)
+                r = receive(run, wait_ms);
+                if (r < 0)
                         return r;
+                if (r > 0)
+                        continue;
 
-                /* Some deadlines have passed. */
-                int64_t now = emo_now_us();
+                /* Some deadlines may have passed. */
+                now = emo_now_us();
                 bool reconnect = false;
-                for (unsigned i = 0; i < window; i++) {
-                        slot_t *s = &slots[i];
-                        if (!s->used || s->deadline_us > now)
+                for (unsigned i = 0; i < run->window; i++) {
+                        slot_t *s = &run->slots[i];
+                        if (s->state != SLOT_SENT || s->deadline_us > now)
                                 continue;
-                        bool silent = last_reply_us < s->sent_us;
+                        bool silent = run->last_reply_us < s->sent_us;
                         if (s->attempts >= config->attempts) {
                                 if (silent)
                                         return -ETIMEDOUT;
-                                s->used = false;
-                                outstanding--;
-                                done(userdata, s->index, -ETIMEDOUT, NULL);
+                                finish(run, s, -ETIMEDOUT, NULL);
                                 continue;
                         }
                         if (silent)
@@ -151,9 +359,9 @@ int cli_pipeline_run(emo_client_t *c, const cli_pipeline_config_t *config, size_
                         if (r < 0)
                                 return r;
                 }
-                for (unsigned i = 0; i < window; i++) {
-                        slot_t *s = &slots[i];
-                        if (!s->used || (!reconnect && s->deadline_us > now))
+                for (unsigned i = 0; i < run->window; i++) {
+                        slot_t *s = &run->slots[i];
+                        if (s->state != SLOT_SENT || (!reconnect && s->deadline_us > now))
                                 continue;
                         bool expired = s->deadline_us <= now;
                         int attempts = s->attempts;
@@ -166,4 +374,25 @@ int cli_pipeline_run(emo_client_t *c, const cli_pipeline_config_t *config, size_
                 }
         }
         return 0;
+}
+
+int cli_pipeline_run(emo_client_t *c, const cli_pipeline_config_t *config, size_t n, cli_pipeline_build_t build,
+                     cli_pipeline_done_t done, void *userdata) {
+        run_t run = {
+                .c = c,
+                .config = config,
+                .done = done,
+                .userdata = userdata,
+                .window = config->window ?: 1,
+                .last_progress_us = emo_now_us(),
+        };
+        run.limit = run.window;
+        run.slots = calloc(run.window, sizeof(slot_t));
+        if (!run.slots)
+                return -ENOMEM;
+        int r = run_loop(&run, n, build);
+        for (unsigned i = 0; i < run.window; i++)
+                emo_reply_free(run.slots[i].refusal);
+        free(run.slots);
+        return r;
 }

@@ -7,7 +7,14 @@
  * request is sent again. A request that has used all its attempts fails with -ETIMEDOUT when other
  * replies still came meanwhile, and the whole run stops with -ETIMEDOUT when the daemon stayed
  * silent through all of them: the run is bounded by the number of items times attempts times
- * timeout_ms, and by attempts times timeout_ms when the daemon is gone. */
+ * timeout_ms, and by attempts times timeout_ms when the daemon is gone.
+ *
+ * A request the daemon refuses with OVERLOADED (its queue is full) is, with retry_overloaded,
+ * sent again after a short backoff without using up an attempt, and the pipeline sends no more
+ * requests at once than the daemon held when it refused (raising that again as replies come),
+ * so a window larger than the daemon's queue costs a few refusals, not failures. A refused
+ * request is given up (done gets the OVERLOADED reply) only when the daemon has refused for
+ * attempts times timeout_ms without answering anything else: the bound above still holds. */
 #pragma once
 
 #include <stdbool.h>
@@ -50,6 +57,15 @@ typedef struct cli_pipeline_config {
         int timeout_ms;
         int attempts;
         unsigned window;
+        /* Send requests refused with OVERLOADED again (see above); false: done gets the refusal,
+         * for callers to whom a late answer is worth nothing (a live camera's old frame). */
+        bool retry_overloaded;
+        /* The items are the frames of a smoothed stream (Options.smooth_frames), which must reach
+         * the daemon in index order: it restarts the stream when a sequence number goes back. A
+         * refused item is sent again before any new one, and only once no later item is with
+         * the daemon; if the daemon took a later one meanwhile, the refused one is sent again
+         * with smooth_frames = 0 (analysed on its own, left out of the average). */
+        bool ordered;
 } cli_pipeline_config_t;
 
 /* Run items 0..n-1 through c (n may be SIZE_MAX when build ends the stream). 0 when done was called for every item; -ETIMEDOUT when the daemon

@@ -16,7 +16,13 @@
  *
  * --smooth N asks the daemon to link the faces of consecutive analysed frames into tracks and to
  * average each track's probabilities over its last N frames (Options.smooth_frames); the daemon's
- * dialogue then follows the smoothed emotion. */
+ * dialogue then follows the smoothed emotion.
+ *
+ * Nothing waits forever: a source that delivers nothing for --timeout ms ends the reading with an
+ * error. Network protocols get it as FFmpeg's rw_timeout; for everything else (a FIFO, a device, a
+ * stream that trickles in headers only) the interrupt callback enforces the same deadline, and a
+ * thread-directed SIGALRM, armed only while FFmpeg reads, breaks the blocking read() or open() that
+ * the callback alone could not (FFmpeg's file protocol checks it only between reads). */
 #include "watch.h"
 
 #include <errno.h>
@@ -25,6 +31,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavdevice/avdevice.h>
@@ -39,6 +46,13 @@
 
 #define WATCH_FILE_WINDOW 8
 #define WATCH_LIVE_WINDOW 2 /* one frame being analysed, one waiting: no backlog */
+/* Once the deadline has passed, SIGALRM comes again this often until FFmpeg gives up: the first
+ * one may land between two system calls. */
+#define WATCH_STALL_REPEAT_NS (100 * 1000 * 1000)
+
+#ifndef sigev_notify_thread_id
+#define sigev_notify_thread_id _sigev_un._tid
+#endif
 
 enum {
         ARG_LANG = CLI_ARG_FIRST,
@@ -58,6 +72,7 @@ typedef struct item {
         int width, height; /* as sent, after --max-side */
         uint8_t *pixels;
         bool done;
+        bool refused;       /* live: the daemon had no room for it (OVERLOADED); skipped, not shown */
         int error;          /* local or transport failure, negative errno */
         emo_reply_t *reply; /* when error == 0 */
 } item_t;
@@ -69,6 +84,7 @@ typedef struct watch {
         const char *language;
         const char *input_format;
         unsigned max_faces, every, max_side;
+        bool every_given;
         uint64_t max_frames;
         bool live;
         bool pace; /* live, but a file: deliver frames at their presentation times */
@@ -84,6 +100,14 @@ typedef struct watch {
         bool eof;
         int read_error;  /* AVERROR that ended the source early, 0 if none */
 
+        /* The stall deadline, kept by the thread that reads (the main one while opening and for
+         * files, the reader for live sources): 0 while FFmpeg is not reading. */
+        int64_t stall_deadline_us;
+        int64_t stall_bytes; /* fmt->pb->bytes_read when the deadline was last set */
+        bool stalled;        /* reading failed because nothing came for --timeout ms */
+        timer_t stall_timer; /* SIGALRM to the reading thread at the deadline */
+        bool stall_timer_ok;
+
         /* live: the reader thread's newest frame */
         pthread_t reader;
         bool reader_started;
@@ -95,10 +119,12 @@ typedef struct watch {
         int64_t latest_number;
         int64_t skipped;
         volatile sig_atomic_t stop;
+        int64_t refused; /* live frames the daemon refused (OVERLOADED): skipped too */
 
         /* items from `printed` on, in pipeline order */
         item_t *items;
         size_t n_items, cap_items, printed;
+        size_t analysed; /* items shown with their result (refused live frames are not) */
         size_t blocks;
         unsigned failed;
         bool hinted; /* the --max-side advice was given */
@@ -113,6 +139,12 @@ static void on_sigint(int sig) {
         interrupted = 1;
 }
 
+/* SIGALRM only breaks a blocking system call of the reading thread (no SA_RESTART); FFmpeg then
+ * asks interrupt_cb whether to go on. */
+static void on_sigalrm(int sig) {
+        (void) sig;
+}
+
 static void help(void) {
         printf("Usage: %s watch [OPTION]... SOURCE\n"
                "Analyse the faces of a video, frame after frame, and show each analysed frame as\n"
@@ -120,7 +152,8 @@ static void help(void) {
                "camera (/dev/video0) or a stream URL (rtsp://..., http://...).\n"
                "\n"
                "      --json           one JSON object per analysed frame and line, in frame order\n"
-               "      --every N        files: analyse one frame in N (default 1: every frame)\n"
+               "      --every N        files: analyse one frame in N (default 1: every frame);\n"
+               "                       not for live sources\n"
                "      --max-frames N   stop after analysing N frames (default: to the end)\n"
                "      --live           read SOURCE as a live source even if it is a file: always\n"
                "                       analyse the newest frame, skipping those the daemon has no\n"
@@ -137,9 +170,10 @@ static void help(void) {
                CLI_COMMON_HELP
                "  -h, --help           show this help and exit\n"
                "\n"
-               "Ctrl-C stops reading, waits for the frames in flight and exits (twice: at once).\n"
-               "Exit status: 0 every analysed frame succeeded, 1 SOURCE could not be read or some\n"
-               "frame failed (each failure is reported), 2 usage error, 3 the daemon did not answer.\n",
+               "A SOURCE that delivers nothing for --timeout ms is an error. Ctrl-C stops reading,\n"
+               "waits for the frames in flight and exits (twice: at once).\n"
+               "Exit status: 0 every analysed frame succeeded, 1 SOURCE could not be read, stalled or\n"
+               "some frame failed (each failure is reported), 2 usage error, 3 the daemon did not answer.\n",
                cli_program_name, EMO_SMOOTH_MAX_WINDOW);
 }
 
@@ -149,10 +183,98 @@ static const char *av_message(int err, char *buf, size_t len) {
         return buf;
 }
 
-/* FFmpeg calls this while it blocks (network, devices): returning 1 makes it give up. */
+static void stall_timer_set(watch_t *w, int64_t first_ns, int64_t repeat_ns) {
+        if (!w->stall_timer_ok)
+                return;
+        struct itimerspec t = {
+                .it_value = { first_ns / 1000000000, first_ns % 1000000000 },
+                .it_interval = { repeat_ns / 1000000000, repeat_ns % 1000000000 },
+        };
+        timer_settime(w->stall_timer, 0, &t, NULL);
+}
+
+/* Aim the stall timer at the calling thread, the one that reads from now on. Without a timer
+ * (timer_create failed), blocking reads of local FIFOs cannot be broken; the rest still works. */
+static void stall_timer_take(watch_t *w) {
+        if (w->stall_timer_ok)
+                timer_delete(w->stall_timer);
+        struct sigevent ev = {
+                .sigev_notify = SIGEV_THREAD_ID,
+                .sigev_signo = SIGALRM,
+        };
+        ev.sigev_notify_thread_id = gettid();
+        w->stall_timer_ok = timer_create(CLOCK_MONOTONIC, &ev, &w->stall_timer) == 0;
+}
+
+static int64_t stall_bytes(const watch_t *w) {
+        return w->fmt && w->fmt->pb ? w->fmt->pb->bytes_read : 0;
+}
+
+/* FFmpeg is about to read (or has just received bytes): it has --timeout ms for the next ones. */
+static void stall_arm(watch_t *w) {
+        w->stall_deadline_us = emo_now_us() + (int64_t) w->o.timeout_ms * 1000;
+        w->stall_bytes = stall_bytes(w);
+        stall_timer_set(w, (int64_t) w->o.timeout_ms * 1000000, WATCH_STALL_REPEAT_NS);
+}
+
+/* FFmpeg returned r: note whether it failed because the deadline passed, and stop the clock. */
+static int stall_disarm(watch_t *w, int r) {
+        if (r < 0 && w->stall_deadline_us && emo_now_us() >= w->stall_deadline_us && !w->stop && !interrupted)
+                w->stalled = true;
+        w->stall_deadline_us = 0;
+        stall_timer_set(w, 0, 0);
+        return r;
+}
+
+/* FFmpeg calls this while it reads and between reads (network, devices, files): returning 1
+ * makes it give up. */
 static int interrupt_cb(void *userdata) {
         watch_t *w = userdata;
-        return w->stop || interrupted;
+        if (w->stop || interrupted)
+                return 1;
+        if (!w->stall_deadline_us)
+                return 0;
+        /* Bytes coming in are progress: a slow source is not a stalled one. (Sources without an
+         * AVIOContext, RTSP and devices, show progress as packets, see decode_next.) */
+        if (stall_bytes(w) != w->stall_bytes) {
+                stall_arm(w);
+                return 0;
+        }
+        if (emo_now_us() < w->stall_deadline_us)
+                return 0;
+        /* Noted here: the AVIOContext keeps the error, and later reads fail at once with it. */
+        w->stalled = true;
+        return 1;
+}
+
+/* What ended a read: "nothing received for N ms" for a stall, "interrupted" for Ctrl-C, else
+ * FFmpeg's message. */
+static const char *read_message(const watch_t *w, int err, char *buf, size_t len) {
+        if (interrupted) {
+                snprintf(buf, len, "interrupted");
+                return buf;
+        }
+        if (w->stalled) {
+                snprintf(buf, len, "nothing received for %d ms", w->o.timeout_ms);
+                return buf;
+        }
+        return av_message(err, buf, len);
+}
+
+/* Options for FFmpeg's network protocols: give up on a connection that delivers nothing for
+ * --timeout ms (rw_timeout for those read through AVIO, http among them; RTSP reads its own
+ * sockets with its "timeout"). Microseconds. Other inputs ignore them. */
+static int network_options(const watch_t *w, AVDictionary **ret) {
+        if (!strstr(w->source, "://"))
+                return 0;
+        char us[32];
+        snprintf(us, sizeof(us), "%lld", (long long) w->o.timeout_ms * 1000);
+        if (av_dict_set(ret, "rw_timeout", us, 0) < 0)
+                return -ENOMEM;
+        if ((strncmp(w->source, "rtsp://", 7) == 0 || strncmp(w->source, "rtsps://", 8) == 0) &&
+            av_dict_set(ret, "timeout", us, 0) < 0)
+                return -ENOMEM;
+        return 0;
 }
 
 static int open_source(watch_t *w) {
@@ -168,18 +290,30 @@ static int open_source(watch_t *w) {
         } else if (strncmp(w->source, "/dev/video", 10) == 0) {
                 ifmt = av_find_input_format("video4linux2");
         }
-        w->fmt = avformat_alloc_context();
-        if (!w->fmt)
+        AVDictionary *opts = NULL;
+        if (network_options(w, &opts) < 0) {
+                av_dict_free(&opts);
                 return -ENOMEM;
+        }
+        w->fmt = avformat_alloc_context();
+        if (!w->fmt) {
+                av_dict_free(&opts);
+                return -ENOMEM;
+        }
         w->fmt->interrupt_callback = (AVIOInterruptCB) { interrupt_cb, w };
-        int r = avformat_open_input(&w->fmt, w->source, ifmt, NULL);
+        stall_timer_take(w);
+        stall_arm(w);
+        int r = stall_disarm(w, avformat_open_input(&w->fmt, w->source, ifmt, &opts));
+        av_dict_free(&opts);
         if (r < 0) {
-                cli_error("%s: cannot open: %s", w->source, av_message(r, msg, sizeof(msg)));
+                cli_error("%s: cannot open: %s", w->source, read_message(w, r, msg, sizeof(msg)));
                 return r;
         }
-        r = avformat_find_stream_info(w->fmt, NULL);
+        stall_arm(w);
+        r = stall_disarm(w, avformat_find_stream_info(w->fmt, NULL));
         if (r < 0) {
-                cli_error("%s: cannot read the stream information: %s", w->source, av_message(r, msg, sizeof(msg)));
+                cli_error("%s: cannot read the stream information: %s", w->source,
+                          read_message(w, r, msg, sizeof(msg)));
                 return r;
         }
         const AVCodec *codec = NULL;
@@ -225,7 +359,9 @@ static int decode_next(watch_t *w) {
                         return r;
                 if (w->eof)
                         return 1;
-                r = av_read_frame(w->fmt, w->pkt);
+                /* Armed per packet: decoding time is not the source's, and a packet is progress. */
+                stall_arm(w);
+                r = stall_disarm(w, av_read_frame(w->fmt, w->pkt));
                 if (r == AVERROR_EOF) {
                         w->eof = true;
                         avcodec_send_packet(w->dec, NULL); /* drain the decoder */
@@ -250,6 +386,7 @@ static int64_t monotonic_us(void) {
 
 static void *reader_main(void *userdata) {
         watch_t *w = userdata;
+        stall_timer_take(w);
         int64_t start_us = monotonic_us();
         for (;;) {
                 int r = decode_next(w);
@@ -338,7 +475,8 @@ static item_t *item_at(watch_t *w, size_t index) {
 
 static int build(void *userdata, size_t index, cli_request_t *r) {
         watch_t *w = userdata;
-        if (w->max_frames && index >= w->max_frames)
+        /* Refused live frames were not analysed: others take their place. */
+        if (w->max_frames && index - (size_t) w->refused >= w->max_frames)
                 return CLI_PIPELINE_END;
         int64_t number;
         AVFrame *f;
@@ -406,11 +544,18 @@ static int build(void *userdata, size_t index, cli_request_t *r) {
         return 0;
 }
 
+/* Show an item: its result, or, not done, as a frame in flight when the daemon stopped answering
+ * (cli_report_unreachable() has said so; JSON gets a line for it, as `analyze` gives one per file). */
 static void print_item(watch_t *w, item_t *it) {
-        const emo_analyze_reply_t *ar = it->error == 0 ? cli_reply_analyze(it->reply) : NULL;
+        if (it->refused)
+                return;
+        const emo_analyze_reply_t *ar = it->done && it->error == 0 ? cli_reply_analyze(it->reply) : NULL;
         const char *status = "ok";
         char msg[512] = "";
-        if (!ar) {
+        if (!it->done) {
+                status = "unreachable";
+                snprintf(msg, sizeof(msg), "no reply from the daemon");
+        } else if (!ar) {
                 status = cli_describe_failure(&w->o, it->error, it->reply, msg, sizeof(msg));
                 w->failed++;
                 cli_error("%s frame %lld: %s: %s", w->source, (long long) it->frame, status, msg);
@@ -424,6 +569,8 @@ static void print_item(watch_t *w, item_t *it) {
                                   w->source, it->width, it->height, (size_t) it->width * (size_t) it->height * 3);
                 }
         }
+        if (it->done)
+                w->analysed++;
         if (w->o.json) {
                 json_object *o = json_object_new_object();
                 if (!o)
@@ -456,6 +603,13 @@ static void done(void *userdata, size_t index, int error, emo_reply_t *reply) {
         it->reply = reply;
         free(it->pixels);
         it->pixels = NULL;
+        /* Live: a frame the daemon had no room for is one it had no time for. It is skipped,
+         * as the reader skips frames, and the next request takes the newest frame; sending it
+         * again later would show an old scene. */
+        if (w->live && error == 0 && (int) reply->status == EMO_STATUS_OVERLOADED) {
+                it->refused = true;
+                w->refused++;
+        }
 
         /* Print in frame order, then forget what was printed. */
         size_t k = 0;
@@ -470,13 +624,33 @@ static void done(void *userdata, size_t index, int error, emo_reply_t *reply) {
         }
 }
 
-static void watch_done(watch_t *w) {
-        if (w->reader_started) {
-                pthread_mutex_lock(&w->lock);
-                w->stop = 1;
-                pthread_mutex_unlock(&w->lock);
-                pthread_join(w->reader, NULL);
+/* Stop the reader thread and wait for it, breaking a blocking read if it is in one. After this,
+ * w->decoded, w->read_error and w->skipped are final. */
+static void stop_reader(watch_t *w) {
+        if (!w->reader_started)
+                return;
+        pthread_mutex_lock(&w->lock);
+        w->stop = 1;
+        pthread_mutex_unlock(&w->lock);
+        for (;;) {
+                struct timespec t;
+                clock_gettime(CLOCK_REALTIME, &t);
+                t.tv_nsec += WATCH_STALL_REPEAT_NS;
+                if (t.tv_nsec >= 1000000000) {
+                        t.tv_sec++;
+                        t.tv_nsec -= 1000000000;
+                }
+                if (pthread_timedjoin_np(w->reader, NULL, &t) != ETIMEDOUT)
+                        break;
+                pthread_kill(w->reader, SIGALRM);
         }
+        w->reader_started = false;
+}
+
+static void watch_done(watch_t *w) {
+        stop_reader(w);
+        if (w->stall_timer_ok)
+                timer_delete(w->stall_timer);
         for (size_t i = 0; i < w->n_items; i++) {
                 free(w->items[i].pixels);
                 emo_reply_free(w->items[i].reply);
@@ -537,6 +711,7 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                         if (cli_parse_option_uint("watch", "--every", optarg, 1, 1000000, &v) < 0)
                                 return CLI_EXIT_USAGE;
                         w.every = (unsigned) v;
+                        w.every_given = true;
                         break;
                 case ARG_MAX_FRAMES:
                         if (cli_parse_option_uint("watch", "--max-frames", optarg, 1, UINT64_MAX / 2, &v) < 0)
@@ -578,6 +753,12 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                 w.live = true;
         else
                 w.pace = w.live;
+        /* A live source is analysed at the daemon's pace, the newest frame each time: there is no
+         * "one frame in N" to pick. Better said than silently ignored. */
+        if (w.live && w.every_given)
+                return cli_usage_error("watch", "--every is for files; %s is read as a live source, analysed at "
+                                                "the daemon's pace (the newest frame each time)",
+                                       w.source);
         pthread_mutex_init(&w.lock, NULL);
         pthread_cond_init(&w.cond, NULL);
         av_log_set_level(AV_LOG_ERROR);
@@ -586,6 +767,9 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
         struct sigaction sa = { .sa_handler = on_sigint, .sa_flags = SA_RESETHAND };
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
+        struct sigaction sa_alarm = { .sa_handler = on_sigalrm }; /* no SA_RESTART: see the top */
+        sigemptyset(&sa_alarm.sa_mask);
+        sigaction(SIGALRM, &sa_alarm, NULL);
 
         emo_client_t *client = NULL;
         int ret = CLI_EXIT_FAILED;
@@ -610,11 +794,22 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                 .timeout_ms = w.o.timeout_ms,
                 .attempts = w.o.attempts,
                 .window = w.live ? WATCH_LIVE_WINDOW : WATCH_FILE_WINDOW,
+                /* Files: every frame is wanted, late or not. Live: see done(). */
+                .retry_overloaded = !w.live,
+                /* A smoothed stream restarts when a frame number goes back. */
+                .ordered = w.smooth > 0,
         };
         r = cli_pipeline_run(client, &config, SIZE_MAX, build, done, &w);
+        /* The reader may still be running (--max-frames, Ctrl-C, the daemon gone): the summary
+         * below reads what it counts. */
+        stop_reader(&w);
         ret = w.failed > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
         if (r == -ETIMEDOUT) {
                 ret = cli_report_unreachable(&w.o, client);
+                /* Frames answered but waiting behind one that never was are shown as they are; the
+                 * ones in flight get "unreachable" lines in JSON. */
+                for (size_t k = 0; k < w.n_items; k++)
+                        print_item(&w, &w.items[k]);
         } else if (r < 0) {
                 cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), strerror(-r));
                 ret = CLI_EXIT_UNREACHABLE;
@@ -622,16 +817,17 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
         if (w.read_error) {
                 char msg[256];
                 cli_error("%s: reading stopped after %lld frames: %s", w.source, (long long) w.decoded,
-                          av_message(w.read_error, msg, sizeof(msg)));
+                          read_message(&w, w.read_error, msg, sizeof(msg)));
                 if (ret == CLI_EXIT_OK)
                         ret = CLI_EXIT_FAILED;
         }
         if (!w.o.json) {
                 char skipped[64] = "";
                 if (w.live)
-                        snprintf(skipped, sizeof(skipped), ", %lld skipped to keep up", (long long) w.skipped);
-                printf("%s%s: %zu frame%s analysed of %lld decoded%s%s\n", w.blocks ? "\n" : "", w.source, w.printed,
-                       w.printed == 1 ? "" : "s", (long long) w.decoded, skipped, interrupted ? " (interrupted)" : "");
+                        snprintf(skipped, sizeof(skipped), ", %lld skipped to keep up",
+                                 (long long) (w.skipped + w.refused));
+                printf("%s%s: %zu frame%s analysed of %lld decoded%s%s\n", w.blocks ? "\n" : "", w.source, w.analysed,
+                       w.analysed == 1 ? "" : "s", (long long) w.decoded, skipped, interrupted ? " (interrupted)" : "");
         }
 out:
         watch_done(&w);

@@ -1,11 +1,18 @@
 /* build/bin/emotion against a real daemon, as a script would use it: the contract of docs/cli.md
  * (JSON fields, exit codes 0 ok / 1 some input failed / 2 usage / 3 unreachable, errors on stderr). */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "emo/labels.h"
@@ -269,6 +276,35 @@ Test(cli, usage_errors_exit_2) {
         emo_test_daemon_stop(&daemon_);
 }
 
+/* Results that cannot be written are a failure, not a silent success: with stdout on /dev/full
+ * every command says so on stderr and exits 1, JSON or text. */
+Test(cli, stdout_write_error_exit_1) {
+        _cleanup_free_ char *one = emo_test_fixture("one_face.jpg");
+        const char *cases[][4] = {
+                { "analyze", "--json", one, NULL },
+                { "analyze", one, NULL },
+                { "health", "--json", NULL },
+                { "health", NULL },
+                { "--help", NULL },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                const char *argv[16] = { "/bin/sh", "-c", "exec \"$@\" >/dev/full", "sh", emo_test_emotion(), "--server",
+                                         daemon_.endpoint };
+                size_t n = 7;
+                for (const char *const *a = cases[i]; *a; a++)
+                        argv[n++] = *a;
+                argv[n] = NULL;
+                emo_test_run_t r;
+                emo_test_run(argv, (const char *const[]) { "EMOTIOND_ENDPOINT=", NULL }, 60000, &r);
+                cr_expect_eq(r.status, 1, "%s %s >/dev/full: exit %d, expected 1; stderr:\n%s", cases[i][0],
+                             cases[i][1] ?: "", r.status, r.err);
+                cr_expect_not_null(strstr(r.err, "emotion: Failed to write to standard output"),
+                                   "%s %s >/dev/full: stderr:\n%s", cases[i][0], cases[i][1] ?: "", r.err);
+                emo_test_run_done(&r);
+        }
+        emo_test_daemon_stop(&daemon_);
+}
+
 /* No daemon: exit 3, soon (one attempt of 300 ms). */
 Test(cli, unreachable_daemon_exit_3) {
         _cleanup_free_ char *one = emo_test_fixture("one_face.jpg");
@@ -405,6 +441,23 @@ Test(cli, eval_malformed_csv) {
         cr_assert_eq(h->health->requests_served, served + 1, "eval sent %llu requests for a malformed file",
                      (unsigned long long) (h->health->requests_served - served - 1));
         emo_reply_free(h);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* A --window far larger than the daemon's queue (200 in flight, a queue of 4): the requests the
+ * daemon refuses as overloaded are sent again, and every row is scored. */
+Test(cli, eval_window_over_queue_capacity) {
+        emo_test_daemon_stop(&daemon_);
+        emo_test_daemon_start(&daemon_, (const char *const[]) { "--set", "queue_capacity=4", NULL });
+        _cleanup_free_ char *csv = emo_test_fixture("fer_publictest_200.csv");
+        emo_test_run_t r;
+        emotion(&r, 120000, "eval", "--json", "--window", "200", csv, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        json_object *o = json_line(r.out, 0);
+        cr_expect_eq(integer(o, "n"), 200, "only %d of 200 rows scored; stderr:\n%s", integer(o, "n"), r.err);
+        cr_expect_eq(integer(o, "failed"), 0);
+        json_object_put(o);
         emo_test_run_done(&r);
         emo_test_daemon_stop(&daemon_);
 }
@@ -572,18 +625,34 @@ static void expect_bad_smooth_refused(const char *command, const char *input) {
 
 /* JSON Lines `out` of the frames showing the images `names`, smoothed over 3 frames: each face
  * on a track (one face: track 1; four faces: tracks 2 to 5), its average the mean of its track's
- * last raw probabilities, and the dialogue following the prominent face's average. */
-static void check_smoothed_lines(const char *out, const char *const *names, size_t n) {
+ * last raw probabilities, and the dialogue following the prominent face's average. With
+ * `alone`, frames analysed outside the average (sent again without smoothing after the daemon
+ * refused them, see `ordered` in clients/cli/pipeline.h) are allowed; their number is returned.
+ * A restart of the tracks still shows: the averages and frame counts would start over. */
+static size_t check_smoothed_lines_ext(const char *out, const char *const *names, size_t n, bool alone) {
         cr_assert_eq(count_lines(out), n, "%s", out);
         enum { MAX_TRACKS = 16, WINDOW = 3 };
         double history[MAX_TRACKS][64][EMO_EMOTION_COUNT]; /* raw probabilities per track and frame */
         size_t seen[MAX_TRACKS] = { 0 };
+        size_t alone_faces[8] = { 0 }; /* frames outside the average, by number of faces */
         int spoken = 0;
         for (size_t i = 0; i < n; i++) {
                 json_object *o = json_line(out, i);
                 json_object *faces = emo_test_json_get(o, "faces");
                 size_t nf = json_object_array_length(faces);
                 cr_assert_eq(nf, faces_in(names[i]), "frame %zu", i);
+                cr_assert_lt(nf, ELEMENTSOF(alone_faces));
+                if (alone && nf > 0 && !json_object_object_get_ex(json_object_array_get_idx(faces, 0), "track", NULL)) {
+                        for (size_t k = 0; k < nf; k++)
+                                cr_expect(!json_object_object_get_ex(json_object_array_get_idx(faces, k), "smoothed", NULL),
+                                          "frame %zu face %zu: smoothed without a track", i, k);
+                        json_object *d = emo_test_json_get(o, "dialogue");
+                        if (strcmp(str(d, "kind"), "none") != 0)
+                                cr_expect(!json_object_get_boolean(emo_test_json_get(d, "smoothed")), "frame %zu", i);
+                        alone_faces[nf]++;
+                        json_object_put(o);
+                        continue;
+                }
                 for (size_t k = 0; k < nf; k++) {
                         json_object *f = json_object_array_get_idx(faces, k);
                         int track = integer(f, "track");
@@ -627,9 +696,17 @@ static void check_smoothed_lines(const char *out, const char *const *names, size
                 json_object_put(o);
         }
         cr_expect_gt(spoken, 0, "no frame had a dialogue line to check");
-        cr_expect_eq(seen[1], 6, "track 1 spans the six one-face frames");
+        cr_expect_eq(seen[1] + alone_faces[1], 6, "track 1 spans the six one-face frames");
         for (int t = 2; t <= 5; t++)
-                cr_expect_eq(seen[t], 3, "track %d spans the three four-face frames", t);
+                cr_expect_eq(seen[t] + alone_faces[4], 3, "track %d spans the three four-face frames", t);
+        size_t total = 0;
+        for (size_t k = 0; k < ELEMENTSOF(alone_faces); k++)
+                total += alone_faces[k];
+        return total;
+}
+
+static void check_smoothed_lines(const char *out, const char *const *names, size_t n) {
+        check_smoothed_lines_ext(out, names, n, false);
 }
 
 /* --smooth 3 follows each face from frame to frame: the one face of frames 0-5 is track 1; it is
@@ -714,5 +791,204 @@ Test(cli, watch_bad_sources) {
         emotion(&r, 10000, "watch", NULL);
         cr_expect_eq(r.status, 2, "no source: exit %d", r.status);
         emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+
+/* A queue smaller than the window (2 against 8): every file and frame is still analysed, and a
+ * smoothed stream's frames reach the daemon in order even when some are refused and sent again
+ * (one sent again after a later one would restart the tracks, which check_smoothed_lines sees). */
+Test(cli, analyze_and_watch_over_queue_capacity) {
+        emo_test_daemon_stop(&daemon_);
+        emo_test_daemon_start(&daemon_, (const char *const[]) { "--set", "queue_capacity=2", NULL });
+        const char *names[64];
+        size_t n = video_frames(names, ELEMENTSOF(names));
+        char *paths[64];
+        for (size_t i = 0; i < n; i++)
+                paths[i] = emo_test_fixture(names[i]);
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        emo_test_run_t r;
+
+        const char *args[80] = { "analyze", "--json" };
+        size_t k = 2;
+        for (size_t i = 0; i < n; i++)
+                args[k++] = paths[i];
+        args[k] = NULL;
+        emotion_argv(&r, 60000, args);
+        cr_assert_eq(r.status, 0, "analyze: exit %d; stderr:\n%s", r.status, r.err);
+        cr_assert_eq(count_lines(r.out), n, "%s", r.out);
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = json_line(r.out, i);
+                check_analyze_object(o, paths[i], faces_in(names[i]), "fr");
+                json_object_put(o);
+        }
+        emo_test_run_done(&r);
+
+        const char *smooth[80] = { "analyze", "--json", "--smooth", "3" };
+        k = 4;
+        for (size_t i = 0; i < n; i++)
+                smooth[k++] = paths[i];
+        smooth[k] = NULL;
+        emotion_argv(&r, 60000, smooth);
+        cr_assert_eq(r.status, 0, "analyze --smooth: exit %d; stderr:\n%s", r.status, r.err);
+        size_t alone = check_smoothed_lines_ext(r.out, names, n, true);
+        cr_expect_leq(alone, n / 4, "analyze --smooth: %zu of %zu files left out of the average", alone, n);
+        emo_test_run_done(&r);
+
+        emotion(&r, 60000, "watch", "--json", video, NULL);
+        cr_assert_eq(r.status, 0, "watch: exit %d; stderr:\n%s", r.status, r.err);
+        cr_assert_eq(count_lines(r.out), n, "%s", r.out);
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = json_line(r.out, i);
+                check_analyze_object(o, video, faces_in(names[i]), "fr");
+                cr_assert_eq(integer(o, "frame"), (int) i);
+                json_object_put(o);
+        }
+        emo_test_run_done(&r);
+
+        emotion(&r, 60000, "watch", "--json", "--smooth", "3", "--stream", "over-capacity", video, NULL);
+        cr_assert_eq(r.status, 0, "watch --smooth: exit %d; stderr:\n%s", r.status, r.err);
+        alone = check_smoothed_lines_ext(r.out, names, n, true);
+        cr_expect_leq(alone, n / 4, "watch --smooth: %zu of %zu frames left out of the average", alone, n);
+        emo_test_run_done(&r);
+
+        for (size_t i = 0; i < n; i++)
+                free(paths[i]);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* --every picks frames of a file; a live source has none to pick (the newest frame is analysed
+ * each time): a usage error rather than an option silently ignored. */
+Test(cli, watch_every_refused_for_live_sources) {
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        const char *const cases[][4] = {
+                { "--every", "2", "--live", video },
+                { "--every", "2", "http://127.0.0.1:9/video.avi", NULL },
+                { "--every", "1", "/dev/video-nonexistent", NULL },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                const char *args[8] = { "watch" };
+                size_t n = 1;
+                for (size_t j = 0; j < 4 && cases[i][j]; j++)
+                        args[n++] = cases[i][j];
+                args[n] = NULL;
+                emo_test_run_t r;
+                emotion_argv(&r, 10000, args);
+                cr_expect_eq(r.status, 2, "case %zu: exit %d; stderr:\n%s", i, r.status, r.err);
+                cr_expect_not_null(strstr(r.err, "--every is for files"), "case %zu: stderr:\n%s", i, r.err);
+                cr_expect_str_eq(r.out, "", "case %zu: nothing on stdout", i);
+                emo_test_run_done(&r);
+        }
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* ---- sources that stall ------------------------------------------------------------------------- */
+
+/* A FIFO in a fresh folder, holding the first `prefix` bytes of the fixture video, whose writer
+ * (this process) never writes more nor closes it: a reader waits for more, as it would for a
+ * stalled stream. The writer's fd is returned (close it after the run); with writer false there
+ * is no writer at all, and opening the FIFO for reading blocks. */
+static int stalled_fifo(char *dir, size_t dirlen, char *path, size_t pathlen, bool writer, size_t prefix) {
+        snprintf(dir, dirlen, "/tmp/emotion-fifo-XXXXXX");
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(path, pathlen, "%s/video.avi", dir);
+        cr_assert_eq(mkfifo(path, 0600), 0, "mkfifo %s: %s", path, strerror(errno));
+        if (!writer)
+                return -1;
+        int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC); /* Linux: does not wait for a reader */
+        cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
+        if (prefix == 0)
+                return fd;
+        cr_assert_geq(fcntl(fd, F_SETPIPE_SZ, 1 << 20), (int) prefix, "F_SETPIPE_SZ: %s", strerror(errno));
+        size_t len;
+        _cleanup_free_ char *video = emo_test_read_fixture("video.avi", &len);
+        cr_assert_lt(prefix, len);
+        cr_assert_eq(write(fd, video, prefix), (ssize_t) prefix, "write: %s", strerror(errno));
+        return fd;
+}
+
+static void remove_fifo(const char *dir, const char *path, int fd) {
+        if (fd >= 0)
+                close(fd);
+        unlink(path);
+        rmdir(dir);
+}
+
+/* `watch --timeout 1000 SOURCE` on a source that stalls: the error names SOURCE and the stall,
+ * exit 1, within a few seconds instead of never. Returns the run for more checks. */
+static void expect_stall_error(emo_test_run_t *r, const char *source, const char *what, const char *extra) {
+        const char *args[8] = { "watch", "--json", "--timeout", "1000" };
+        size_t n = 4;
+        if (extra)
+                args[n++] = extra;
+        args[n++] = source;
+        args[n] = NULL;
+        emotion_argv(r, 30000, args);
+        cr_expect_eq(r->status, 1, "%s: exit %d; stderr:\n%s", source, r->status, r->err);
+        cr_expect_lt(r->seconds, 10.0, "%s: took %.1f s to give up", source, r->seconds);
+        char want[512];
+        snprintf(want, sizeof(want), "emotion: %s: %s", source, what);
+        const char *line = strstr(r->err, want);
+        cr_expect_not_null(line, "%s: no '%s' in stderr:\n%s", source, want, r->err);
+        cr_expect(line && strstr(line, "nothing received for 1000 ms"), "%s: stderr:\n%s", source, r->err);
+}
+
+/* A FIFO nobody writes to (open() blocks), one opened but never written, one written a partial
+ * header: FFmpeg's file protocol blocks in open() or read(), and watch still gives up. */
+Test(cli, watch_fifo_that_stalls_before_a_frame, .timeout = 90) {
+        static const struct {
+                bool writer;
+                size_t prefix;
+        } cases[] = { { false, 0 }, { true, 0 }, { true, 2000 } };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char dir[64], path[128];
+                int fd = stalled_fifo(dir, sizeof(dir), path, sizeof(path), cases[i].writer, cases[i].prefix);
+                emo_test_run_t r;
+                expect_stall_error(&r, path, "cannot ", NULL);
+                cr_expect_str_eq(r.out, "", "case %zu: nothing on stdout", i);
+                emo_test_run_done(&r);
+                remove_fifo(dir, path, fd);
+        }
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* A FIFO that stalls after some frames, read as a file and as a live source (the reader thread):
+ * the frames that came are analysed and shown, then the stall ends the run with exit 1. */
+Test(cli, watch_fifo_that_stalls_after_frames, .timeout = 90) {
+        const char *modes[] = { NULL, "--live" };
+        for (size_t i = 0; i < ELEMENTSOF(modes); i++) {
+                char dir[64], path[128];
+                int fd = stalled_fifo(dir, sizeof(dir), path, sizeof(path), true, 120000);
+                emo_test_run_t r;
+                expect_stall_error(&r, path, "reading stopped after ", modes[i]);
+                size_t lines = count_lines(r.out);
+                cr_expect_geq(lines, 1, "%s: no frame shown:\n%s", modes[i] ?: "file", r.out);
+                for (size_t k = 0; k < lines; k++) {
+                        json_object *o = json_line(r.out, k);
+                        cr_expect_str_eq(str(o, "status"), "ok");
+                        json_object_put(o);
+                }
+                emo_test_run_done(&r);
+                remove_fifo(dir, path, fd);
+        }
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* An http:// source whose server never answers (a socket that listens and never accepts: the
+ * kernel completes the connection, nothing more comes): FFmpeg gets rw_timeout from --timeout. */
+Test(cli, watch_http_source_that_never_answers, .timeout = 90) {
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert_geq(s, 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t alen = sizeof(a);
+        cr_assert_eq(bind(s, (struct sockaddr *) &a, sizeof(a)), 0, "bind: %s", strerror(errno));
+        cr_assert_eq(listen(s, 8), 0);
+        cr_assert_eq(getsockname(s, (struct sockaddr *) &a, &alen), 0);
+        char url[128];
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/video.avi", ntohs(a.sin_port));
+        emo_test_run_t r;
+        expect_stall_error(&r, url, "cannot open: ", NULL);
+        emo_test_run_done(&r);
+        close(s);
         emo_test_daemon_stop(&daemon_);
 }
