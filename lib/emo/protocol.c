@@ -131,6 +131,14 @@ static size_t utf8_char(const unsigned char *s) {
         return n;
 }
 
+bool emo_utf8_valid(const char *s) {
+        const unsigned char *p = (const unsigned char *) s;
+        size_t n;
+        while (*p && (n = utf8_char(p)))
+                p += n;
+        return !*p;
+}
+
 zframe_t *emo_reply_error_frame(uint64_t request_id, int status, const char *message) {
         emo_reply_t reply = EMOTION__V1__REPLY__INIT;
         reply.protocol_version = EMO_PROTOCOL_VERSION;

@@ -67,6 +67,13 @@ zframe_t *emo_reply_pack_frame(const emo_reply_t *reply);
  * out-of-memory. */
 zframe_t *emo_reply_error_frame(uint64_t request_id, int status, const char *message);
 
+/* Whether the NUL-terminated s is well-formed UTF-8 (RFC 3629: shortest forms, no surrogates, at
+ * most U+10FFFF), as proto3 requires of a string field; protobuf-c does not check it. */
+bool emo_utf8_valid(const char *s);
+
+/* The longest AnalyzeRequest.stream_id, in bytes. */
+#define EMO_STREAM_ID_MAX 256
+
 /* Whether s is a language code as the daemon accepts one in Options.language and its `language`
  * setting: 1 to EMO_LANGUAGE_MAX ASCII letters, digits, '-' and '_' (BCP 47 style: "fr",
  * "en-GB", "es-419"). Short and ASCII, so an error message can quote it whole. */

@@ -395,6 +395,28 @@ static size_t unknown_language(zframe_t **fr, uint64_t *id) {
         return 1;
 }
 
+static size_t stream_id_request(zframe_t **fr, uint64_t *id, uint64_t request_id, const char *stream_id) {
+        static uint8_t px[48 * 48];
+        emo_test_req_t t;
+        emo_test_req_face48(&t, px);
+        t.analyze.stream_id = (char *) stream_id;
+        t.req.protocol_version = EMO_PROTOCOL_VERSION;
+        t.req.request_id = *id = request_id;
+        fr[0] = pack(&t.req);
+        return 1;
+}
+
+static size_t stream_id_too_long(zframe_t **fr, uint64_t *id) {
+        char sid[EMO_STREAM_ID_MAX + 2];
+        memset(sid, 'c', sizeof(sid) - 1);
+        sid[sizeof(sid) - 1] = '\0';
+        return stream_id_request(fr, id, 1008, sid);
+}
+
+static size_t stream_id_not_utf8(zframe_t **fr, uint64_t *id) {
+        return stream_id_request(fr, id, 1009, "camera-\xff\xfe-1"); /* would be echoed in the reply */
+}
+
 /* 150 kB against --set max_message_bytes=100000 (under twice the limit, where ZeroMQ would drop
  * the connection instead). */
 static size_t over_message_limit(zframe_t **fr, uint64_t *id) {
@@ -455,6 +477,8 @@ static bad_input_t bad_inputs[] = {
         { "face region outside the image", EMO_STATUS_INVALID_REQUEST, region_outside, false, NULL },
         { "face region without area", EMO_STATUS_INVALID_REQUEST, region_empty, false, NULL },
         { "unknown language", EMO_STATUS_INVALID_REQUEST, unknown_language, false, NULL },
+        { "stream_id over 256 bytes", EMO_STATUS_INVALID_REQUEST, stream_id_too_long, false, "stream_id of 257 bytes" },
+        { "stream_id not UTF-8", EMO_STATUS_INVALID_REQUEST, stream_id_not_utf8, false, "not valid UTF-8" },
         { "face region 60000x60000 on a 48x48 image", EMO_STATUS_INVALID_REQUEST, region_huge, false, NULL },
         { "face region near INT32_MAX", EMO_STATUS_INVALID_REQUEST, region_int_max, false, NULL },
         { "message over max_message_bytes", EMO_STATUS_IMAGE_TOO_LARGE, over_message_limit, true, NULL },
@@ -514,4 +538,29 @@ ParameterizedTest(size_t *index, bad_input, gets_its_status_and_daemon_keeps_ser
         emo_reply_free(r);
         free(face);
         emo_test_daemon_stop(&d);
+}
+
+/* The longest stream_id the daemon takes, multi-byte characters included, is echoed whole. */
+Test(wire, stream_id_of_the_longest_length_is_echoed) {
+        char sid[EMO_STREAM_ID_MAX + 1];
+        for (size_t i = 0; i < EMO_STREAM_ID_MAX; i += 2)
+                memcpy(sid + i, "\xc3\xa9", 2); /* é */
+        sid[EMO_STREAM_ID_MAX] = '\0';
+        static uint8_t px[48 * 48];
+        emo_test_req_t t;
+        emo_test_req_face48(&t, px);
+        t.analyze.stream_id = sid;
+        emo_client_t *c = NULL;
+        cr_assert_eq(emo_client_new(daemon_.endpoint, &c), 0);
+        uint64_t id = 0;
+        cr_assert_eq(emo_client_send(c, &t.req, 5000, &id), 0);
+        emo_reply_t *r = NULL;
+        cr_assert_eq(emo_client_recv(c, 20000, &r), 0, "no reply");
+        cr_expect_eq(r->request_id, id);
+        cr_assert_eq(r->status, EMO_STATUS_OK, "got %s (%s)", emo_status_name(r->status), r->message);
+        cr_assert_eq(r->body_case, EMOTION__V1__REPLY__BODY_ANALYZE);
+        cr_expect_str_eq(r->analyze->stream_id, sid);
+        emo_reply_free(r);
+        emo_client_free(c);
+        emo_test_daemon_stop(&daemon_);
 }
