@@ -181,9 +181,7 @@ const emo_health_reply_t *cli_reply_health(const emo_reply_t *reply) {
 }
 
 bool cli_language_valid(const char *s) {
-        size_t n = strlen(s);
-        return n >= 1 && n <= 16 &&
-               strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_") == n;
+        return emo_language_valid(s); /* the daemon's own rule, so that what passes here passes there */
 }
 
 const char *cli_describe_failure(const cli_options_t *o, int error, const emo_reply_t *reply, char *msg,
