@@ -121,6 +121,18 @@ static int probe_jpeg(const unsigned char *p, size_t len, unsigned *w, unsigned 
         *w = cinfo.image_width;
         *h = cinfo.image_height;
         jpeg_destroy_decompress(&cinfo);
+        // Each scan of a progressive JPEG is a pass over the whole image, and one a few bytes long
+        // can cover every block (an end-of-band run), so a small file of thousands of scans can
+        // keep a worker busy for minutes, past the watchdog, and libjpeg has no limit of its own
+        // that OpenCV exposes. Encoders write 1 (baseline) to about 10 (libjpeg's progressive
+        // script); a scan starts with the marker FF DA, which entropy-coded data never contains
+        // (an FF there is followed by 00 or a restart marker).
+        size_t scans = 0;
+        for (const unsigned char *q = p; (q = static_cast<const unsigned char *>(memchr(q, 0xff, len - (q - p))));) {
+                if (++q < p + len && *q == 0xda && ++scans > EMO_JPEG_MAX_SCANS)
+                        return fail(-EBADMSG, "JPEG of more than " + std::to_string(EMO_JPEG_MAX_SCANS) +
+                                                      " scans (progressive passes); this daemon decodes at most that many");
+        }
         return 0;
 }
 

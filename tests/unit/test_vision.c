@@ -21,8 +21,9 @@ static void init(void) {
 
 TestSuite(vision, .init = init);
 
-/* A width x height grey JPEG made with libjpeg, so these tests need no fixture files. */
-static unsigned char *make_jpeg(unsigned width, unsigned height, size_t *ret_len) {
+/* A width x height grey JPEG made with libjpeg, baseline or progressive (libjpeg's script, 6 scans
+ * for grey), so these tests need no fixture files. */
+static unsigned char *make_jpeg_as(unsigned width, unsigned height, bool progressive, size_t *ret_len) {
         struct jpeg_compress_struct c;
         struct jpeg_error_mgr jerr;
         c.err = jpeg_std_error(&jerr);
@@ -36,6 +37,8 @@ static unsigned char *make_jpeg(unsigned width, unsigned height, size_t *ret_len
         c.in_color_space = JCS_GRAYSCALE;
         jpeg_set_defaults(&c);
         jpeg_set_quality(&c, 90, TRUE);
+        if (progressive)
+                jpeg_simple_progression(&c);
         jpeg_start_compress(&c, TRUE);
         unsigned char *row = malloc(width);
         for (unsigned y = 0; y < height; y++) {
@@ -49,6 +52,10 @@ static unsigned char *make_jpeg(unsigned width, unsigned height, size_t *ret_len
         free(row);
         *ret_len = len;
         return buf;
+}
+
+static unsigned char *make_jpeg(unsigned width, unsigned height, size_t *ret_len) {
+        return make_jpeg_as(width, height, false, ret_len);
 }
 
 /* PNG signature + IHDR chunk (CRC not checked by the probe, but kept valid). */
@@ -614,4 +621,72 @@ Test(vision, classifier_missing_file) {
         emo_classifier_t *c = NULL;
         cr_assert_eq(emo_classifier_new(&p, &c), -ENOENT);
         cr_assert_null(c);
+}
+
+/* How many times the marker FF DA (start of scan) occurs in p. */
+static size_t count_scans(const unsigned char *p, size_t len) {
+        size_t n = 0;
+        for (size_t i = 0; i + 1 < len; i++)
+                n += p[i] == 0xff && p[i + 1] == 0xda;
+        return n;
+}
+
+/* p (a progressive JPEG) with its shortest scan repeated `extra` more times before the end
+ * marker: libjpeg decodes such a file (it only warns), one pass over the image per scan. */
+static unsigned char *with_extra_scans(const unsigned char *p, size_t len, size_t extra, size_t *ret_len) {
+        cr_assert(len > 4 && p[len - 2] == 0xff && p[len - 1] == 0xd9, "test bug: no end marker");
+        size_t best = 0, best_len = SIZE_MAX;
+        for (size_t i = 0; i + 1 < len - 2; i++) {
+                if (!(p[i] == 0xff && p[i + 1] == 0xda))
+                        continue;
+                size_t j = i + 2;
+                while (j + 1 < len - 2 && !(p[j] == 0xff && p[j + 1] == 0xda))
+                        j++;
+                size_t scan_len = (j + 1 < len - 2 ? j : len - 2) - i;
+                if (scan_len < best_len)
+                        best = i, best_len = scan_len;
+        }
+        cr_assert(best_len != SIZE_MAX, "test bug: no scan");
+        *ret_len = len + extra * best_len;
+        unsigned char *out = malloc(*ret_len);
+        cr_assert_not_null(out);
+        memcpy(out, p, len - 2);
+        for (size_t k = 0; k < extra; k++)
+                memcpy(out + len - 2 + k * best_len, p + best, best_len);
+        memcpy(out + *ret_len - 2, p + len - 2, 2);
+        return out;
+}
+
+/* A progressive JPEG decodes; one of EMO_JPEG_MAX_SCANS scans still does, one scan more is refused
+ * by the probe, before any decoding (each scan is a pass over the whole image, and a small file
+ * of thousands kept a worker busy past the watchdog). */
+Test(vision, jpeg_scans_are_limited) {
+        size_t len;
+        unsigned char *prog = make_jpeg_as(256, 192, true, &len);
+        size_t own = count_scans(prog, len);
+        cr_assert(own > 1 && own < EMO_JPEG_MAX_SCANS, "test bug: %zu scans", own);
+        const struct {
+                size_t extra;
+                int probe, decode;
+        } cases[] = { { 0, 0, 0 }, { EMO_JPEG_MAX_SCANS - own, 0, 0 }, { EMO_JPEG_MAX_SCANS - own + 1, -EBADMSG, -EBADMSG } };
+        for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+                size_t n;
+                unsigned char *p = with_extra_scans(prog, len, cases[k].extra, &n);
+                size_t scans = count_scans(p, n);
+                unsigned w = 0, h = 0;
+                cr_expect_eq(emo_image_probe(p, n, &w, &h), cases[k].probe, "%zu scans: probe: %s", scans,
+                             emo_vision_last_error());
+                emo_image_t *img = NULL;
+                cr_expect_eq(emo_image_decode(p, n, MAX_PIXELS, &img), cases[k].decode, "%zu scans: decode: %s", scans,
+                             emo_vision_last_error());
+                if (cases[k].decode == 0 && img)
+                        cr_expect(emo_image_width(img) == 256 && emo_image_height(img) == 192, "%zu scans: decoded %ux%u",
+                                  scans, emo_image_width(img), emo_image_height(img));
+                else
+                        cr_expect_not_null(strstr(emo_vision_last_error(), "scans"), "%zu scans: message: %s", scans,
+                                           emo_vision_last_error());
+                emo_image_free(img);
+                free(p);
+        }
+        free(prog);
 }
