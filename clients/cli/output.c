@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "emo/labels.h"
+#include "emo/protocol.h"
 #include "emo/util.h"
 
 void cli_json_setup(void) {
@@ -20,7 +21,14 @@ int cli_json_print_line(json_object *o) {
 }
 
 void cli_json_add_string(json_object *o, const char *key, const char *value) {
-        json_object_object_add(o, key, value ? json_object_new_string(value) : NULL);
+        if (!value || emo_utf8_valid(value)) {
+                json_object_object_add(o, key, value ? json_object_new_string(value) : NULL);
+                return;
+        }
+        /* A file name in another encoding (Latin-1 on an old disk): json-c would copy its bytes
+         * as they are, which strict JSON parsers refuse; each stray byte becomes U+FFFD. */
+        _cleanup_free_ char *repaired = emo_utf8_repair(value, "\xef\xbf\xbd");
+        json_object_object_add(o, key, repaired ? json_object_new_string(repaired) : NULL);
 }
 
 void cli_json_add_int(json_object *o, const char *key, int64_t value) {

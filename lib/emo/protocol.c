@@ -139,6 +139,29 @@ bool emo_utf8_valid(const char *s) {
         return !*p;
 }
 
+char *emo_utf8_repair(const char *s, const char *replacement) {
+        size_t bad = 0, n;
+        for (const unsigned char *p = (const unsigned char *) s; *p;)
+                if ((n = utf8_char(p)))
+                        p += n;
+                else
+                        bad++, p++;
+        size_t rlen = strlen(replacement);
+        char *out = malloc(strlen(s) + bad * rlen + 1), *q = out;
+        if (!out)
+                return NULL;
+        for (const unsigned char *p = (const unsigned char *) s; *p;)
+                if ((n = utf8_char(p))) {
+                        memcpy(q, p, n);
+                        q += n, p += n;
+                } else {
+                        memcpy(q, replacement, rlen);
+                        q += rlen, p++;
+                }
+        *q = '\0';
+        return out;
+}
+
 zframe_t *emo_reply_error_frame(uint64_t request_id, int status, const char *message) {
         emo_reply_t reply = EMOTION__V1__REPLY__INIT;
         reply.protocol_version = EMO_PROTOCOL_VERSION;

@@ -71,6 +71,11 @@ zframe_t *emo_reply_error_frame(uint64_t request_id, int status, const char *mes
  * most U+10FFFF), as proto3 requires of a string field; protobuf-c does not check it. */
 bool emo_utf8_valid(const char *s);
 
+/* A copy of s in which every byte that does not belong to a well-formed UTF-8 character is
+ * replaced by replacement (a string that is itself valid UTF-8, such as "\xef\xbf\xbd", U+FFFD).
+ * NULL on out-of-memory. */
+char *emo_utf8_repair(const char *s, const char *replacement);
+
 /* The longest AnalyzeRequest.stream_id, in bytes. */
 #define EMO_STREAM_ID_MAX 256
 

@@ -33,3 +33,22 @@ Test(output, non_finite_numbers_are_null) {
         json_tokener_free(tok);
         json_object_put(o);
 }
+
+/* A file name that is not UTF-8 (Latin-1 "caf\xe9.jpg") is written with U+FFFD for its stray
+ * byte, so the line stays JSON a strict parser reads; valid names are kept as they are. */
+Test(output, strings_are_valid_utf8) {
+        json_object *o = json_object_new_object();
+        cr_assert_not_null(o);
+        cli_json_add_string(o, "latin1", "caf\xe9.jpg");
+        cli_json_add_string(o, "utf8", "caf\xc3\xa9.jpg");
+        cli_json_add_string(o, "cut", "x\xc3");
+        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        cr_assert_str_eq(s, "{\"latin1\":\"caf\xef\xbf\xbd.jpg\",\"utf8\":\"caf\xc3\xa9.jpg\",\"cut\":\"x\xef\xbf\xbd\"}");
+        json_tokener *tok = json_tokener_new();
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+        json_object *back = json_tokener_parse_ex(tok, s, (int) strlen(s) + 1);
+        cr_assert_not_null(back, "not strict JSON: %s", s);
+        json_object_put(back);
+        json_tokener_free(tok);
+        json_object_put(o);
+}
