@@ -99,22 +99,37 @@ def analyze(bin_dir, args, detector, files):
             cmd += [option, getattr(args, attr)]
         if max_side:
             cmd += ["--set", f"detect_max_side={max_side}"]
-        daemon = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+        log = open(os.path.join(run, "log"), "w+")
+        daemon = subprocess.Popen(cmd, stderr=log)
         try:
+            ready = False
             for _ in range(100):
                 if subprocess.run([os.path.join(bin_dir, "emotion"), "health", "--server", ep, "--timeout", "200",
                                    "--attempts", "1"], capture_output=True).returncode == 0:
+                    ready = True
+                    break
+                if daemon.poll() is not None:
                     break
                 time.sleep(0.1)
-            out = subprocess.run([os.path.join(bin_dir, "emotion"), "analyze", "--json", "--server", ep,
-                                  "--timeout", "60000"] + files, capture_output=True, text=True).stdout
+            if not ready:
+                log.seek(0)
+                sys.exit(f"eval_detectors: emotiond ({kind}) did not start:\n{log.read()}")
+            done = subprocess.run([os.path.join(bin_dir, "emotion"), "analyze", "--json", "--server", ep,
+                                   "--timeout", "60000"] + files, capture_output=True, text=True)
         finally:
             daemon.terminate()
             daemon.wait()
+            log.close()
     results = {}
-    for line in out.splitlines():
+    for line in done.stdout.splitlines():
         d = json.loads(line)
+        if d["status"] != "ok":
+            # A photo the daemon could not analyse would count as faces missed: stop instead.
+            sys.exit(f"eval_detectors: {d['file']}: {d['status']}: {d.get('error', '')}")
         results[d["file"]] = (d.get("faces", []), d.get("timing_us", {}).get("detect", 0))
+    if done.returncode != 0 or len(results) != len(files):
+        sys.exit(f"eval_detectors: emotion analyze exited {done.returncode} with {len(results)} of {len(files)} "
+                 f"results:\n{done.stderr}")
     return results
 
 
