@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "emo/util.h"
@@ -38,6 +39,7 @@ typedef struct run {
         cli_pipeline_done_t done;
         void *userdata;
         slot_t *slots;
+        slot_t **resend; /* window entries: the slots sent again after a timeout, in item order */
         unsigned window;
         unsigned limit;       /* requests sent at once; below window after refusals */
         unsigned grow;        /* replies since limit last changed, to raise it again */
@@ -241,6 +243,27 @@ static int drain(run_t *run) {
         return r < 0 ? r : 0;
 }
 
+static int by_index(const void *a, const void *b) {
+        const slot_t *x = *(slot_t *const *) a, *y = *(slot_t *const *) b;
+        return (x->index > y->index) - (x->index < y->index);
+}
+
+/* Whether a frame about to be sent again would reach the daemon after a later one of its stream:
+ * the daemon already took a later one, or a later one is out and not being sent again with it
+ * (after a reconnect everything outstanding goes again, in order). */
+static bool overtaken(const run_t *run, const slot_t *s, bool reconnect, int64_t now) {
+        if (s->index < run->accepted_end)
+                return true;
+        if (reconnect)
+                return false;
+        for (unsigned i = 0; i < run->window; i++) {
+                const slot_t *o = &run->slots[i];
+                if (o->state == SLOT_SENT && o->index > s->index && o->deadline_us > now)
+                        return true;
+        }
+        return false;
+}
+
 static slot_t *free_slot(const run_t *run) {
         for (unsigned i = 0; i < run->window; i++)
                 if (run->slots[i].state == SLOT_FREE)
@@ -359,10 +382,24 @@ static int run_loop(run_t *run, size_t n, cli_pipeline_build_t build) {
                         if (r < 0)
                                 return r;
                 }
+                /* Sent again in item order, so that a smoothed stream's frames reach the daemon in
+                 * order (the expired sends were dropped there, at their deadline). */
+                unsigned n_resend = 0;
                 for (unsigned i = 0; i < run->window; i++) {
                         slot_t *s = &run->slots[i];
-                        if (s->state != SLOT_SENT || (!reconnect && s->deadline_us > now))
-                                continue;
+                        if (s->state == SLOT_SENT && (reconnect || s->deadline_us <= now))
+                                run->resend[n_resend++] = s;
+                }
+                qsort(run->resend, n_resend, sizeof(run->resend[0]), by_index);
+                for (unsigned k = 0; k < n_resend; k++) {
+                        slot_t *s = run->resend[k];
+                        if (keeps_order(run, s) && overtaken(run, s, reconnect, now)) {
+                                /* A later frame is already with the daemon: this one would go
+                                 * back in the stream and restart it. On its own, as in
+                                 * demote_overtaken. */
+                                s->unordered = true;
+                                s->r.options.smooth_frames = 0;
+                        }
                         bool expired = s->deadline_us <= now;
                         int attempts = s->attempts;
                         r = send_slot(c, config, s);
@@ -388,11 +425,16 @@ int cli_pipeline_run(emo_client_t *c, const cli_pipeline_config_t *config, size_
         };
         run.limit = run.window;
         run.slots = calloc(run.window, sizeof(slot_t));
-        if (!run.slots)
+        run.resend = calloc(run.window, sizeof(slot_t *));
+        if (!run.slots || !run.resend) {
+                free(run.slots);
+                free(run.resend);
                 return -ENOMEM;
+        }
         int r = run_loop(&run, n, build);
         for (unsigned i = 0; i < run.window; i++)
                 emo_reply_free(run.slots[i].refusal);
         free(run.slots);
+        free(run.resend);
         return r;
 }
