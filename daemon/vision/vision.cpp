@@ -207,8 +207,10 @@ static int probe_tiff(const unsigned char *p, size_t len, unsigned *w, unsigned 
         return 0;
 }
 
-// PNM (P1-P6): the magic number, then width and height as decimal text, with whitespace and
-// '#' comments between the fields.
+// PNM (P1-P6): the magic number and whitespace, then width and height as decimal text, with
+// whitespace and '#' comments between the fields. OpenCV's reader ends a number at whatever byte
+// follows it and reads on from the next, so a '#' right after the width starts no comment there:
+// "30000#30000\n1" is 30000 x 30000 to OpenCV, 30000 x 1 here. Such a header is refused.
 static int probe_pnm(const unsigned char *p, size_t len, unsigned *w, unsigned *h) {
         size_t i = 2;
         uint64_t v[2];
@@ -228,6 +230,9 @@ static int probe_pnm(const unsigned char *p, size_t len, unsigned *w, unsigned *
                 v[k] = 0;
                 while (i < len && isdigit(p[i]) && v[k] <= UINT32_MAX)
                         v[k] = v[k] * 10 + (uint64_t) (p[i++] - '0');
+                if (k == 0 && i < len && p[i] == '#')
+                        return fail(-EBADMSG, "PNM header with a comment right after the width, "
+                                              "which decoders read as different sizes");
         }
         if (v[0] == 0 || v[1] == 0)
                 return fail(-EBADMSG, "PNM header without pixels");
@@ -236,6 +241,10 @@ static int probe_pnm(const unsigned char *p, size_t len, unsigned *w, unsigned *
         return 0;
 }
 
+// Each format is recognised by the very signature OpenCV's decoder for it checks. A file taken
+// here that this decoder does not take goes on to OpenCV's other decoders, whose sizes nobody read
+// first: the last of them, GDAL, opens a file with "DTED" at offset 140 from a temporary file with
+// any of its drivers (a VRT naming other files and URLs, among others).
 static int probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height) {
         const unsigned char *p = static_cast<const unsigned char *>(data);
         static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
@@ -254,7 +263,7 @@ static int probe(const void *data, size_t len, unsigned *ret_width, unsigned *re
                 return probe_bmp(p, len, ret_width, ret_height);
         if (len >= 4 && (memcmp(p, "II*\0", 4) == 0 || memcmp(p, "MM\0*", 4) == 0))
                 return probe_tiff(p, len, ret_width, ret_height);
-        if (len >= 2 && p[0] == 'P' && p[1] >= '1' && p[1] <= '6')
+        if (len >= 3 && p[0] == 'P' && p[1] >= '1' && p[1] <= '6' && isspace(p[2]))
                 return probe_pnm(p, len, ret_width, ret_height);
         if (len >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0) {
                 int w, h;

@@ -36,12 +36,13 @@ typedef enum emo_pixel_format {
 } emo_pixel_format_t;
 
 /* Read the dimensions from an encoded image's header without decoding it (JPEG, PNG, WebP, BMP,
- * TIFF, PNM). -ENOTSUP for other formats (BigTIFF included), which emo_image_decode refuses for
- * that reason; -EBADMSG for a header that is broken or truncated, or that does not give its size
- * unambiguously (a TIFF directory listing ImageWidth or ImageLength twice, or not as one SHORT or
- * LONG, which its decoder could read otherwise), or a JPEG of more than EMO_JPEG_MAX_SCANS scans
- * (each one a pass over the whole image: a small file of thousands would hold a worker for
- * minutes). */
+ * TIFF, PNM). -ENOTSUP for other formats (BigTIFF included, and a PNM magic number without the
+ * whitespace OpenCV needs after it), which emo_image_decode refuses for that reason; -EBADMSG for
+ * a header that is broken or truncated, or that does not give its size unambiguously (a TIFF
+ * directory listing ImageWidth or ImageLength twice, or not as one SHORT or LONG; a PNM width
+ * followed directly by a '#' comment: their decoders could read another size), or a JPEG of more
+ * than EMO_JPEG_MAX_SCANS scans (each one a pass over the whole image: a small file of thousands
+ * would hold a worker for minutes). */
 #define EMO_JPEG_MAX_SCANS 100
 int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height);
 
