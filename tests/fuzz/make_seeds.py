@@ -1,0 +1,199 @@
+#!/usr/bin/python3
+"""Seed corpora for the fuzz targets of tests/fuzz, written under OUT/<target>/ (image, request,
+raw, config): small valid files of every format the daemon decodes, requests of every shape it
+answers, raw geometries and configuration files. Nothing is committed; run it again at will.
+
+    /usr/bin/python3 tests/fuzz/make_seeds.py OUT [--fer2013 FILE] [--conf FILE]
+
+Needs OpenCV (cv2) and NumPy, as tests/data/make_fixtures.py. --fer2013 (the tests' fer2013.csv.gz)
+adds a real face, so that detection and classification see one; --conf (the configured
+build/deploy/emotiond.conf) adds the shipped configuration.
+"""
+import argparse
+import gzip
+import os
+import struct
+import sys
+
+import cv2
+import numpy as np
+
+
+def write(folder, name, data):
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name), "wb") as f:
+        f.write(data)
+
+
+def pattern(w, h, channels):
+    y, x = np.mgrid[0:h, 0:w]
+    g = ((x * 7 + y * 13) ^ (x * y)) & 0xFF
+    img = np.dstack([g, (g + 85) & 0xFF, (g + 170) & 0xFF])[:, :, :channels].astype(np.uint8)
+    return img[:, :, 0] if channels == 1 else img
+
+
+def encode(ext, img, params=()):
+    ok, buf = cv2.imencode(ext, img, list(params))
+    assert ok, ext
+    return buf.tobytes()
+
+
+def images(face):
+    """name -> encoded bytes: each format, grey and colour, at odd small sizes."""
+    grey, colour = pattern(17, 11, 1), pattern(16, 9, 3)
+    out = {
+        "baseline.jpg": encode(".jpg", colour, (cv2.IMWRITE_JPEG_QUALITY, 80)),
+        "grey.jpg": encode(".jpg", grey),
+        "progressive.jpg": encode(".jpg", colour, (cv2.IMWRITE_JPEG_PROGRESSIVE, 1)),
+        "restart.jpg": encode(".jpg", grey, (cv2.IMWRITE_JPEG_RST_INTERVAL, 1)),
+        "grey.png": encode(".png", grey),
+        "colour.png": encode(".png", colour, (cv2.IMWRITE_PNG_COMPRESSION, 9)),
+        "sixteen.png": encode(".png", (pattern(5, 4, 3).astype(np.uint16) * 257)),
+        "alpha.png": encode(".png", np.dstack([colour, pattern(16, 9, 1)])),
+        "lossy.webp": encode(".webp", colour, (cv2.IMWRITE_WEBP_QUALITY, 50)),
+        "lossless.webp": encode(".webp", colour, (cv2.IMWRITE_WEBP_QUALITY, 101)),
+        "colour.bmp": encode(".bmp", colour),
+        "grey.bmp": encode(".bmp", grey),
+        "colour.tif": encode(".tif", colour),
+        "grey.tif": encode(".tif", grey, (cv2.IMWRITE_TIFF_COMPRESSION, 1)),
+        "grey.pgm": encode(".pgm", grey),
+        "colour.ppm": encode(".ppm", colour),
+        "ascii.pgm": b"P2\n# comment\n3 2\n255\n0 128 255\n255 128 0\n",
+        "ascii.ppm": b"P3\n2 1\n255\n255 0 0 0 0 255\n",
+        "bits.pbm": b"P1\n4 2\n0 1 0 1\n1 0 1 0\n",
+        "packed.pbm": b"P4\n8 2\n\xaa\x55",
+    }
+    if face is not None:
+        out["face.jpg"] = encode(".jpg", cv2.resize(face, (96, 96)))
+        out["face.png"] = encode(".png", face)
+    return out
+
+
+def varint(n):
+    n &= (1 << 64) - 1  # negative int32/int64 values take ten bytes, as protobuf writes them
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def field(number, value):
+    """One field: an int is a varint, bytes or str are length-delimited."""
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    if isinstance(value, str):
+        value = value.encode()
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+def message(*fields):
+    return b"".join(field(n, v) for n, v in fields if v is not None)
+
+
+def request(analyze=None, health=False, version=1, request_id=42):
+    return message((1, version), (2, request_id), (10, analyze), (11, b"" if health else None))
+
+
+def analyze(image, faces=(), options=None, stream_id=None, exact_crop=None, sequence=None):
+    boxes = [message((1, x), (2, y), (3, w), (4, h)) for x, y, w, h in faces]
+    return message((1, stream_id), (2, sequence), (3, -5), (4, 1000), (5, image),
+                   *[(6, b) for b in boxes], (7, options), (8, exact_crop))
+
+
+def image(fmt, data, width=None, height=None, stride=None):
+    return message((1, fmt), (2, data), (3, width), (4, height), (5, stride))
+
+
+def options(language=None, max_faces=None, probabilities=None, smooth=None):
+    return message((1, language), (2, max_faces), (3, probabilities), (4, smooth))
+
+
+ENCODED, GRAY8, BGR24, RGB24 = 1, 2, 3, 4
+
+
+def requests(encoded, face):
+    grey = pattern(64, 48, 1)
+    bgr = pattern(20, 10, 3)
+    out = {
+        "health": request(health=True),
+        "no_version": request(health=True, version=0),
+        "no_body": request(),
+        "no_image": request(analyze(None)),
+        "gray8": request(analyze(image(GRAY8, grey.tobytes(), 64, 48))),
+        "gray8_stride": request(analyze(image(GRAY8, np.pad(grey, ((0, 0), (0, 4))).tobytes(), 64, 48, 68))),
+        "bgr24_faces": request(analyze(image(BGR24, bgr.tobytes(), 20, 10),
+                                       faces=[(0, 0, 10, 10), (-5, -3, 40, 40), (19, 9, 1, 1)])),
+        "rgb24_exact": request(analyze(image(RGB24, bgr.tobytes(), 20, 10), faces=[(2, 1, 8, 8)], exact_crop=1)),
+        "options": request(analyze(image(GRAY8, grey.tobytes(), 64, 48), faces=[(10, 10, 30, 30)],
+                                   options=options("en", 2, 1, 3), stream_id="desk-3", sequence=7)),
+        "bad_language": request(analyze(image(GRAY8, grey.tobytes(), 64, 48), options=options("x" * 20))),
+        "unknown_format": request(analyze(image(9, b"abc"))),
+    }
+    for name in ("baseline.jpg", "grey.png", "lossy.webp", "grey.bmp", "grey.tif", "grey.pgm"):
+        out["encoded_" + name.replace(".", "_")] = request(analyze(image(ENCODED, encoded[name])))
+    if face is not None:
+        out["face"] = request(analyze(image(ENCODED, encoded["face.jpg"]), options=options(probabilities=1)))
+        out["face_smoothed"] = request(analyze(image(GRAY8, face.tobytes(), 48, 48), faces=[(0, 0, 48, 48)],
+                                               exact_crop=1, options=options("fr", smooth=5), stream_id="cam"))
+    return out
+
+
+def raws():
+    def raw(fmt, w, h, stride, sized, data=b"\x80\x10"):
+        return struct.pack("<BIIIB", fmt, w, h, stride, sized) + data
+
+    return {
+        "gray": raw(0, 10, 4, 0, 1),
+        "bgr_stride": raw(1, 10, 4, 32, 1),
+        "rgb": raw(2, 3, 3, 0, 0, bytes(27)),
+        "short": raw(0, 10, 4, 0, 0, bytes(39)),
+        "wide": raw(0, 4000000, 1, 0, 1),
+        "tall": raw(1, 1, 1000000, 0, 1),
+        "huge": raw(0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 1),
+    }
+
+
+def configs(shipped):
+    out = {
+        "empty.conf": b"",
+        "server.conf": b"[server]\nworkers = 2\nthreads = 1\nqueue_capacity = 8\nendpoints = ipc:///tmp/e.sock, tcp://*:5560\n",
+        "limits.conf": b"[limits]\nmax_pixels = 64\nmax_faces = 1024\nmax_message_bytes = 2147483648\n",
+        "detector.conf": b"[detector]\ndetector = haar\nscore_threshold = 0.5e0\nmin_face = 1\n",
+        "bad.conf": b"[model]\nworkers = -1\n[nowhere]\nx\n",
+        "dialogue.conf": b"; comment\n[dialogue]\nlanguage = en-GB\ndialogue_dir = /tmp\n[model]\ndevice = cuda\n",
+    }
+    if shipped:
+        with open(shipped, "rb") as f:
+            out["shipped.conf"] = f.read()
+    return out
+
+
+def first_face(path):
+    if not path or not os.path.exists(path):
+        return None
+    with gzip.open(path, "rt") as f:
+        next(f)
+        pixels = next(f).split(",")[1]
+    return np.array([int(v) for v in pixels.split()], dtype=np.uint8).reshape(48, 48)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out")
+    ap.add_argument("--fer2013", help="fer2013.csv.gz, for a real face")
+    ap.add_argument("--conf", help="the configured emotiond.conf")
+    args = ap.parse_args()
+    face = first_face(args.fer2013)
+    encoded = images(face)
+    sets = {"image": encoded, "request": requests(encoded, face), "raw": raws(), "config": configs(args.conf)}
+    for target, files in sets.items():
+        for name, data in files.items():
+            write(os.path.join(args.out, target), name, data)
+        print(f"{args.out}/{target}: {len(files)} seeds", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
