@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -991,4 +993,112 @@ Test(cli, watch_http_source_that_never_answers, .timeout = 90) {
         emo_test_run_done(&r);
         close(s);
         emo_test_daemon_stop(&daemon_);
+}
+
+/* A stall of the daemon during a smoothed run: once it has served `after` requests, it is stopped
+ * (SIGSTOP) for `ms`, long past the client's --timeout, then continued. Run in a thread beside
+ * the client; no Criterion assertion there, the test checks `stalled` after joining. */
+typedef struct stall {
+        uint64_t after;
+        int ms;
+        bool stalled;
+} stall_t;
+
+static uint64_t served(emo_client_t *c) {
+        emo_health_request_t h = EMOTION__V1__HEALTH_REQUEST__INIT;
+        emo_request_t req = EMOTION__V1__REQUEST__INIT;
+        req.protocol_version = EMO_PROTOCOL_VERSION;
+        req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
+        req.health = &h;
+        emo_reply_t *r = NULL;
+        uint64_t n = 0;
+        if (emo_client_call(c, &req, 2000, 1, &r) == 0 && r->body_case == EMOTION__V1__REPLY__BODY_HEALTH)
+                n = r->health->requests_served;
+        emo_reply_free(r);
+        return n;
+}
+
+static uint64_t served_now(void) {
+        emo_client_t *c = NULL;
+        cr_assert_eq(emo_client_new(daemon_.endpoint, &c), 0);
+        uint64_t n = served(c);
+        emo_client_free(c);
+        return n;
+}
+
+static void *stall_daemon(void *arg) {
+        stall_t *st = arg;
+        emo_client_t *c = NULL;
+        if (emo_client_new(daemon_.endpoint, &c) < 0)
+                return NULL;
+        for (int i = 0; i < 3000 && served(c) < st->after; i++)
+                usleep(5000);
+        if (served(c) >= st->after) {
+                kill(daemon_.pid, SIGSTOP);
+                usleep((useconds_t) st->ms * 1000);
+                kill(daemon_.pid, SIGCONT);
+                st->stalled = true;
+        }
+        emo_client_free(c);
+        return NULL;
+}
+
+/* The daemon stops answering in the middle of a smoothed series (analyze --smooth over the video's
+ * frames, seven times over): the client reconnects and sends what was outstanding again, in frame
+ * order, so the stream's tracks go on; a frame that a later one overtook is analysed on its own.
+ * Tracks are numbered 1, 2, ... per stream, so a restart shows as a new track numbered below one
+ * already seen. (Sent again in the order of the client's slots, the frames restarted the tracks
+ * two or three times per stall.) */
+Test(cli, smoothed_series_survives_a_stalled_daemon, .timeout = 180) {
+        const char *names[64];
+        size_t n = video_frames(names, ELEMENTSOF(names));
+        enum { CYCLES = 7 };
+        cr_assert_leq(n * CYCLES, 90);
+        char *paths[64];
+        for (size_t i = 0; i < n; i++)
+                paths[i] = emo_test_fixture(names[i]);
+        const char *args[96] = { "analyze", "--json", "--smooth", "3", "--timeout", "300", "--attempts", "20" };
+        size_t k = 8;
+        for (size_t c = 0; c < CYCLES; c++)
+                for (size_t i = 0; i < n; i++)
+                        args[k++] = paths[i];
+        args[k] = NULL;
+
+        /* After the health probes of start() and a third of the frames. */
+        stall_t st = { .after = served_now() + n * CYCLES / 3, .ms = 1200 };
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, stall_daemon, &st), 0);
+        emo_test_run_t r;
+        emotion_argv(&r, 150000, args);
+        pthread_join(t, NULL);
+        cr_assert(st.stalled, "the daemon was not stopped during the run (test bug: the run was too short?)");
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_assert_eq(count_lines(r.out), n * CYCLES, "%s", r.out);
+
+        int highest = 0;
+        size_t alone = 0;
+        for (size_t i = 0; i < n * CYCLES; i++) {
+                json_object *o = json_line(r.out, i);
+                cr_assert_str_eq(str(o, "status"), "ok", "line %zu", i + 1);
+                json_object *faces = emo_test_json_get(o, "faces");
+                for (size_t f = 0; f < json_object_array_length(faces); f++) {
+                        json_object *face = json_object_array_get_idx(faces, f), *track = NULL;
+                        if (!json_object_object_get_ex(face, "track", &track)) {
+                                alone++;
+                                continue;
+                        }
+                        int t_id = json_object_get_int(track);
+                        int frames = integer(emo_test_json_get(face, "smoothed"), "frames");
+                        cr_expect(!(t_id < highest && frames == 1),
+                                  "line %zu: new track %d after track %d: the stream restarted", i + 1, t_id, highest);
+                        highest = t_id > highest ? t_id : highest;
+                }
+                json_object_put(o);
+        }
+        /* Five new tracks a cycle (one face for six frames, then four together): the check above
+         * had tracks to look at. */
+        cr_expect_geq(highest, 5 * (CYCLES - 1), "tracks %d, faces alone %zu", highest, alone);
+        emo_test_run_done(&r);
+        for (size_t i = 0; i < n; i++)
+                free(paths[i]);
 }
