@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -667,6 +668,33 @@ static void watch_done(watch_t *w) {
         pthread_mutex_destroy(&w->lock);
 }
 
+
+/* The stream id for SOURCE: SOURCE itself when the daemon takes it (at most EMO_STREAM_ID_MAX
+ * bytes of UTF-8). Otherwise (a signed URL of 300 bytes, a Latin-1 file name) its UTF-8 repair,
+ * cut at a character boundary and followed by a hash of the whole name, so that two long names
+ * with the same beginning stay two streams. NULL on out-of-memory. */
+static char *stream_id_of(const char *source) {
+        if (strlen(source) <= EMO_STREAM_ID_MAX && emo_utf8_valid(source))
+                return strdup(source);
+        _cleanup_free_ char *repaired = emo_utf8_repair(source, "?");
+        if (!repaired)
+                return NULL;
+        uint64_t hash = 0xcbf29ce484222325u; /* FNV-1a, of the name as given */
+        for (const unsigned char *p = (const unsigned char *) source; *p; p++)
+                hash = (hash ^ *p) * 0x100000001b3u;
+        char suffix[20];
+        int n = snprintf(suffix, sizeof(suffix), "~%016llx", (unsigned long long) hash);
+        size_t keep = strlen(repaired);
+        if (keep > EMO_STREAM_ID_MAX - (size_t) n)
+                keep = EMO_STREAM_ID_MAX - (size_t) n;
+        while (keep > 0 && ((unsigned char) repaired[keep] & 0xc0) == 0x80) /* not inside a character */
+                keep--;
+        char *id = NULL;
+        if (asprintf(&id, "%.*s%s", (int) keep, repaired, suffix) < 0)
+                return NULL;
+        return id;
+}
+
 int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
         static const struct option options[] = {
                 CLI_COMMON_LONG_OPTIONS,
@@ -729,8 +757,9 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                         w.smooth = (unsigned) v;
                         break;
                 case ARG_STREAM:
-                        if (!*optarg || strlen(optarg) > 256)
-                                return cli_usage_error("watch", "--stream needs a name of 1 to 256 characters");
+                        if (!*optarg || strlen(optarg) > EMO_STREAM_ID_MAX || !emo_utf8_valid(optarg))
+                                return cli_usage_error("watch", "--stream needs a name of 1 to %d bytes of UTF-8",
+                                                       EMO_STREAM_ID_MAX);
                         w.stream = optarg;
                         break;
                 case ARG_LIVE:
@@ -748,7 +777,14 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
         if (optind + 1 < argc)
                 return cli_usage_error("watch", "one SOURCE at a time (got %d)", argc - optind);
         w.source = argv[optind];
-        w.stream = w.stream ?: w.source;
+        _cleanup_free_ char *source_id = NULL;
+        if (!w.stream) {
+                if (!(source_id = stream_id_of(w.source))) {
+                        cli_error("%s", strerror(ENOMEM));
+                        return 1;
+                }
+                w.stream = source_id;
+        }
         if (strncmp(w.source, "/dev/", 5) == 0 || strstr(w.source, "://") || w.input_format)
                 w.live = true;
         else

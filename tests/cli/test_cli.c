@@ -1102,3 +1102,37 @@ Test(cli, smoothed_series_survives_a_stalled_daemon, .timeout = 180) {
         for (size_t i = 0; i < n; i++)
                 free(paths[i]);
 }
+
+/* The stream id is SOURCE by default, and the daemon takes at most 256 bytes of UTF-8: a longer
+ * SOURCE (a signed URL, a deep path) or one in another encoding (a Latin-1 file name) is still
+ * watched, smoothed, under an id made from it; --stream itself must be such a name. */
+Test(cli, watch_sources_that_are_not_stream_ids) {
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        char dir[] = "/tmp/emotion-test-XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        char deep[600], latin1[128];
+        snprintf(deep, sizeof(deep), "%s/%0150d", dir, 0);
+        cr_assert_eq(mkdir(deep, 0700), 0);
+        snprintf(deep + strlen(deep), sizeof(deep) - strlen(deep), "/%0150d.avi", 1);
+        snprintf(latin1, sizeof(latin1), "%s/caf\xe9.avi", dir);
+        cr_assert_eq(symlink(video, deep), 0);
+        cr_assert_eq(symlink(video, latin1), 0);
+        const char *sources[] = { deep, latin1 };
+        for (size_t i = 0; i < ELEMENTSOF(sources); i++) {
+                emo_test_run_t r;
+                emotion(&r, 60000, "watch", "--json", "--smooth", "2", sources[i], NULL);
+                cr_expect_eq(r.status, 0, "%zu-byte source: exit %d; stderr:\n%s", strlen(sources[i]), r.status, r.err);
+                cr_expect_null(strstr(r.out, "invalid_request"), "%s", r.out);
+                cr_expect_gt(count_lines(r.out), 0);
+                emo_test_run_done(&r);
+        }
+        emo_test_run_t r;
+        emotion(&r, 10000, "watch", "--stream", "caf\xe9", video, NULL);
+        cr_expect_eq(r.status, 2, "--stream in Latin-1: exit %d", r.status);
+        emo_test_run_done(&r);
+        unlink(deep);
+        unlink(latin1);
+        *strrchr(deep, '/') = '\0';
+        rmdir(deep);
+        rmdir(dir);
+}
