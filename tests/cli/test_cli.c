@@ -999,8 +999,11 @@ Test(cli, watch_http_source_that_never_answers, .timeout = 90) {
  * (SIGSTOP) for `ms`, long past the client's --timeout, then continued. Run in a thread beside
  * the client; no Criterion assertion there, the test checks `stalled` after joining. */
 typedef struct stall {
-        uint64_t after;
+        uint64_t after; /* analyze replies before the stall */
         int ms;
+        uint64_t base;     /* requests served before the run */
+        uint64_t polls;    /* health requests of this thread, which the daemon counts as served */
+        uint64_t at_stop;  /* analyze replies when it was stopped */
         bool stalled;
 } stall_t;
 
@@ -1031,9 +1034,13 @@ static void *stall_daemon(void *arg) {
         emo_client_t *c = NULL;
         if (emo_client_new(daemon_.endpoint, &c) < 0)
                 return NULL;
-        for (int i = 0; i < 3000 && served(c) < st->after; i++)
+        uint64_t analysed = 0;
+        for (int i = 0; i < 3000 && analysed < st->after; i++) {
                 usleep(5000);
-        if (served(c) >= st->after) {
+                analysed = served(c) - st->base - ++st->polls;
+        }
+        if (analysed >= st->after) {
+                st->at_stop = analysed;
                 kill(daemon_.pid, SIGSTOP);
                 usleep((useconds_t) st->ms * 1000);
                 kill(daemon_.pid, SIGCONT);
@@ -1065,13 +1072,17 @@ Test(cli, smoothed_series_survives_a_stalled_daemon, .timeout = 180) {
         args[k] = NULL;
 
         /* After the health probes of start() and a third of the frames. */
-        stall_t st = { .after = served_now() + n * CYCLES / 3, .ms = 1200 };
+        stall_t st = { .after = n * CYCLES / 3, .ms = 1200, .base = served_now() };
         pthread_t t;
         cr_assert_eq(pthread_create(&t, NULL, stall_daemon, &st), 0);
         emo_test_run_t r;
         emotion_argv(&r, 150000, args);
         pthread_join(t, NULL);
         cr_assert(st.stalled, "the daemon was not stopped during the run (test bug: the run was too short?)");
+        /* And the client was still running then: the daemon analysed frames after it went on. */
+        uint64_t analysed = served_now() - st.base - st.polls - 1;
+        cr_assert_gt(analysed, st.at_stop + 5, "%llu frames analysed in all, %llu before the stall",
+                     (unsigned long long) analysed, (unsigned long long) st.at_stop);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
         cr_assert_eq(count_lines(r.out), n * CYCLES, "%s", r.out);
 
