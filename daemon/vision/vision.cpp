@@ -105,6 +105,36 @@ static void jpeg_probe_exit(j_common_ptr cinfo) {
         longjmp(reinterpret_cast<jpeg_probe_error *>(cinfo->err)->jump, 1);
 }
 
+// The scans (start-of-scan markers, FF DA) of the JPEG p up to its end-of-image marker: marker
+// segments are skipped by their length, so that their payload (an ICC profile, an EXIF thumbnail)
+// is not counted, and a scan's entropy-coded data ends at the first marker that is neither a
+// stuffed FF 00 nor a restart marker. What follows the end of the image is not read.
+static size_t jpeg_scans(const unsigned char *p, size_t len) {
+        size_t scans = 0, i = 2; // after the start-of-image marker
+        while (i + 1 < len) {
+                if (p[i] != 0xff) { // entropy-coded data of the last scan
+                        i++;
+                        continue;
+                }
+                unsigned char m = p[i + 1];
+                if (m == 0xff) { // fill byte
+                        i++;
+                        continue;
+                }
+                i += 2;
+                if (m == 0x00 || (m >= 0xd0 && m <= 0xd7) || m == 0x01) // stuffed byte, restart, TEM
+                        continue;
+                if (m == 0xd9) // end of image
+                        break;
+                if (m == 0xda)
+                        scans++;
+                if (i + 1 >= len)
+                        break;
+                i += (size_t) (p[i] << 8 | p[i + 1]); // the segment, its length field included
+        }
+        return scans;
+}
+
 static int probe_jpeg(const unsigned char *p, size_t len, unsigned *w, unsigned *h) {
         struct jpeg_decompress_struct cinfo;
         jpeg_probe_error err;
@@ -125,14 +155,11 @@ static int probe_jpeg(const unsigned char *p, size_t len, unsigned *w, unsigned 
         // can cover every block (an end-of-band run), so a small file of thousands of scans can
         // keep a worker busy for minutes, past the watchdog, and libjpeg has no limit of its own
         // that OpenCV exposes. Encoders write 1 (baseline) to about 10 (libjpeg's progressive
-        // script); a scan starts with the marker FF DA, which entropy-coded data never contains
-        // (an FF there is followed by 00 or a restart marker).
-        size_t scans = 0;
-        for (const unsigned char *q = p; (q = static_cast<const unsigned char *>(memchr(q, 0xff, len - (q - p))));) {
-                if (++q < p + len && *q == 0xda && ++scans > EMO_JPEG_MAX_SCANS)
-                        return fail(-EBADMSG, "JPEG of more than " + std::to_string(EMO_JPEG_MAX_SCANS) +
-                                                      " scans (progressive passes); this daemon decodes at most that many");
-        }
+        // script). jpeg_read_header has checked the segments before the first scan.
+        size_t scans = jpeg_scans(p, len);
+        if (scans > EMO_JPEG_MAX_SCANS)
+                return fail(-EBADMSG, "JPEG of " + std::to_string(scans) + " scans (progressive passes); this daemon "
+                                      "decodes at most " + std::to_string(EMO_JPEG_MAX_SCANS));
         return 0;
 }
 

@@ -780,3 +780,33 @@ Test(vision, jpeg_scans_are_limited) {
         }
         free(prog);
 }
+
+/* Only real scans count: FF DA bytes inside a marker segment's payload (an APP segment of binary
+ * metadata, here 150 of them) or after the end of the image (a second image appended) do not. */
+Test(vision, jpeg_scan_limit_reads_only_scans) {
+        size_t len;
+        unsigned char *prog = make_jpeg_as(64, 48, true, &len);
+        enum { PAIRS = 150, SEGMENT = 4 + 2 * PAIRS };
+        size_t n = len + SEGMENT + 2 * PAIRS;
+        unsigned char *p = malloc(n);
+        cr_assert_not_null(p);
+        memcpy(p, prog, 2); /* start of image */
+        unsigned char *q = p + 2;
+        *q++ = 0xff, *q++ = 0xe9; /* APP9 */
+        *q++ = (unsigned char) ((SEGMENT - 2) >> 8), *q++ = (unsigned char) ((SEGMENT - 2) & 0xff);
+        for (int k = 0; k < PAIRS; k++)
+                *q++ = 0xff, *q++ = 0xda;
+        memcpy(q, prog + 2, len - 2);
+        q += len - 2;
+        for (int k = 0; k < PAIRS; k++) /* after the end of the image */
+                *q++ = 0xff, *q++ = 0xda;
+        cr_assert_eq((size_t) (q - p), n);
+        unsigned w = 0, h = 0;
+        cr_expect_eq(emo_image_probe(p, n, &w, &h), 0, "%s", emo_vision_last_error());
+        emo_image_t *img = NULL;
+        cr_expect_eq(emo_image_decode(p, n, MAX_PIXELS, &img), 0, "%s", emo_vision_last_error());
+        cr_expect(img && emo_image_width(img) == 64 && emo_image_height(img) == 48);
+        emo_image_free(img);
+        free(p);
+        free(prog);
+}
