@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "emo/labels.h"
+#include "emo/protocol.h"
 #include "emo/util.h"
 
 /* Streams remembered for the no-repeat rule; past this the memory is cleared (rare: only with
@@ -112,6 +113,12 @@ static int load_language(const char *dir, const char *file, struct language *lan
         lang->code = strndup(file, strlen(file) - strlen(".ini"));
         if (!lang->code)
                 return -ENOMEM;
+        /* Clients ask for a language by this name, and requests only take language codes. */
+        if (!emo_language_valid(lang->code)) {
+                snprintf(err, errlen, "%s: '%s' is not a language code (1 to %d ASCII letters, digits, '-' or '_' "
+                         "before .ini, e.g. pt-BR.ini)", path, lang->code, EMO_LANGUAGE_MAX);
+                return -EINVAL;
+        }
         for (int e = 0; e < EMO_EMOTION_COUNT; e++) {
                 emo_valence_t v = emo_emotion_valence(e);
                 lang->by_emotion[e].kind = v < 0 ? EMO_DIALOGUE_QUESTION

@@ -211,3 +211,28 @@ Test(dialogue_files, empty_folder) {
         cr_assert_eq(emo_dialogue_load("/nonexistent/dialogue", &d, err, sizeof(err)), -ENOENT);
         cr_assert_null(d);
 }
+
+/* A file's name is the language clients ask for: one that is not a language code (which
+ * requests must carry) is refused when loading, naming the file, rather than listed in health
+ * and refused in every request. */
+Test(dialogue_files, file_name_that_is_not_a_language_code) {
+        static const char *const bad[] = { "pt.BR", "a-language-name-of-20", "fr FR" };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                char *path = write_lang(bad[i], ALL_BUT_SAD "[sad]\nline = Why?\n");
+                emo_dialogue_t *d = NULL;
+                char err[512] = "";
+                cr_expect_eq(emo_dialogue_load(dir, &d, err, sizeof(err)), -EINVAL, "%s accepted", bad[i]);
+                cr_expect_null(d);
+                cr_expect_not_null(strstr(err, path), "message '%s' should name %s", err, path);
+                cr_expect_not_null(strstr(err, "not a language code"), "message '%s'", err);
+                unlink(path);
+                free(path);
+                emo_dialogue_free(d);
+        }
+        write_lang("pt-BR", ALL_BUT_SAD "[sad]\nline = Por que?\n");
+        emo_dialogue_t *d = NULL;
+        char err[512] = "";
+        cr_assert_eq(emo_dialogue_load(dir, &d, err, sizeof(err)), 0, "%s", err);
+        cr_expect_str_eq(emo_dialogue_languages(d), "pt-BR");
+        emo_dialogue_free(d);
+}
