@@ -19,7 +19,7 @@ if [ "${#photos[@]}" -eq 0 ]; then
                         # The package lists may be missing or stale (a fresh container): refresh them.
                         sudo=""
                         [ "$(id -u)" = 0 ] || sudo="sudo"
-                        $sudo apt-get update -q
+                        $sudo apt-get update -q || true # its failure is reported below
                         (cd .cache/deb && apt-get download python3-skimage) || {
                                 echo "quickstart: could not download python3-skimage for the sample photo;" \
                                         "pass a photo instead: scripts/quickstart.sh PHOTO" >&2
