@@ -211,11 +211,17 @@ static int64_t stall_bytes(const watch_t *w) {
         return w->fmt && w->fmt->pb ? w->fmt->pb->bytes_read : 0;
 }
 
-/* FFmpeg is about to read (or has just received bytes): it has --timeout ms for the next ones. */
-static void stall_arm(watch_t *w) {
-        w->stall_deadline_us = emo_now_us() + (int64_t) w->o.timeout_ms * 1000;
+/* FFmpeg is about to read (or has just received bytes): it has --timeout ms, and extra_us more,
+ * for the next ones. */
+static void stall_arm_longer(watch_t *w, int64_t extra_us) {
+        int64_t us = (int64_t) w->o.timeout_ms * 1000 + extra_us;
+        w->stall_deadline_us = emo_now_us() + us;
         w->stall_bytes = stall_bytes(w);
-        stall_timer_set(w, (int64_t) w->o.timeout_ms * 1000000, WATCH_STALL_REPEAT_NS);
+        stall_timer_set(w, us * 1000, WATCH_STALL_REPEAT_NS);
+}
+
+static void stall_arm(watch_t *w) {
+        stall_arm_longer(w, 0);
 }
 
 /* FFmpeg returned r: note whether it failed because the deadline passed, and stop the clock. */
@@ -310,7 +316,12 @@ static int open_source(watch_t *w) {
                 cli_error("%s: cannot open: %s", w->source, read_message(w, r, msg, sizeof(msg)));
                 return r;
         }
-        stall_arm(w);
+        /* Probing reads up to max_analyze_duration of the stream (5 s unless set) before it
+         * returns. Sources without an AVIOContext (RTSP, devices) show the callback no bytes
+         * coming in meanwhile, so a camera that is delivering video but, say, announces an audio
+         * track it never sends would look stalled: their probe gets that long on top of
+         * --timeout. (RTSP's own socket timeout still catches a dead connection.) */
+        stall_arm_longer(w, w->fmt->pb ? 0 : w->fmt->max_analyze_duration > 0 ? w->fmt->max_analyze_duration : 5 * AV_TIME_BASE);
         r = stall_disarm(w, avformat_find_stream_info(w->fmt, NULL));
         if (r < 0) {
                 cli_error("%s: cannot read the stream information: %s", w->source,
