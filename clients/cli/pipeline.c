@@ -311,8 +311,12 @@ static int run_loop(run_t *run, size_t n, cli_pipeline_build_t build) {
                         memset(s, 0, sizeof(*s));
                         size_t index = next++;
                         r = build(run->userdata, index, &s->r);
-                        if (r == CLI_PIPELINE_END) {
+                        if (r == CLI_PIPELINE_END || (r == CLI_PIPELINE_WAIT && run->used == 0)) {
                                 n = next = index;
+                                break;
+                        }
+                        if (r == CLI_PIPELINE_WAIT) {
+                                next = index;
                                 break;
                         }
                         if (r < 0) {

@@ -44,8 +44,11 @@ void cli_request_set_face(cli_request_t *r, int x, int y, int width, int height,
 /* Fill r for item `index` (items are built in index order, each once). 0, or a negative errno for
  * an item that cannot be sent (a missing file...): the pipeline then calls done with it at once.
  * CLI_PIPELINE_END: there is no item `index` nor any after it (a stream that ended before the n
- * given to cli_pipeline_run); done is not called for it. */
+ * given to cli_pipeline_run); done is not called for it. CLI_PIPELINE_WAIT: whether there is an
+ * item `index` depends on replies still to come; build is called for it again after the next
+ * one (with nothing in flight, it is taken as CLI_PIPELINE_END). */
 #define CLI_PIPELINE_END 1
+#define CLI_PIPELINE_WAIT 2
 typedef int (*cli_pipeline_build_t)(void *userdata, size_t index, cli_request_t *r);
 
 /* Called exactly once per item, in completion order: with error 0 and the reply (owned by the

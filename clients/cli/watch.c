@@ -126,6 +126,7 @@ typedef struct watch {
         item_t *items;
         size_t n_items, cap_items, printed;
         size_t analysed; /* items shown with their result (refused live frames are not) */
+        size_t settled;  /* items done (done() called), shown or not */
         size_t blocks;
         unsigned failed;
         bool hinted; /* the --max-side advice was given */
@@ -487,9 +488,10 @@ static item_t *item_at(watch_t *w, size_t index) {
 
 static int build(void *userdata, size_t index, cli_request_t *r) {
         watch_t *w = userdata;
-        /* Refused live frames were not analysed: others take their place. */
+        /* Refused live frames were not analysed: others take their place. Frames still in
+         * flight may yet be refused, so with --max-frames reached the last word waits for them. */
         if (w->max_frames && index - (size_t) w->refused >= w->max_frames)
-                return CLI_PIPELINE_END;
+                return index > w->settled ? CLI_PIPELINE_WAIT : CLI_PIPELINE_END;
         int64_t number;
         AVFrame *f;
         int k = next_frame(w, &f, &number);
@@ -610,6 +612,7 @@ static void print_item(watch_t *w, item_t *it) {
 static void done(void *userdata, size_t index, int error, emo_reply_t *reply) {
         watch_t *w = userdata;
         item_t *it = item_at(w, index);
+        w->settled++;
         it->done = true;
         it->error = error;
         it->reply = reply;
