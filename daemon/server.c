@@ -260,9 +260,10 @@ static void handle_request(emo_server_t *s) {
         /* The stream id keys the queue and the smoothing state and is echoed in the reply: bounded,
          * and valid UTF-8, or a strict proto3 parser would reject the reply that echoes it. */
         const char *stream_id = req->analyze->stream_id ? req->analyze->stream_id : "";
-        if (strlen(stream_id) > EMO_STREAM_ID_MAX) {
+        size_t stream_id_len = strlen(stream_id);
+        if (stream_id_len > EMO_STREAM_ID_MAX) {
                 reply_error(s, identity, delimiter, req->request_id, EMO_STATUS_INVALID_REQUEST,
-                            "stream_id of %zu bytes is over the limit of %d", strlen(stream_id), EMO_STREAM_ID_MAX);
+                            "stream_id of %zu bytes is over the limit of %d", stream_id_len, EMO_STREAM_ID_MAX);
                 goto out;
         }
         if (!emo_utf8_valid(stream_id)) {

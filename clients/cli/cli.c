@@ -180,10 +180,6 @@ const emo_health_reply_t *cli_reply_health(const emo_reply_t *reply) {
         return reply->health;
 }
 
-bool cli_language_valid(const char *s) {
-        return emo_language_valid(s); /* the daemon's own rule, so that what passes here passes there */
-}
-
 const char *cli_describe_failure(const cli_options_t *o, int error, const emo_reply_t *reply, char *msg,
                                  size_t len) {
         if (error == -ETIMEDOUT) {

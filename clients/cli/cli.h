@@ -106,10 +106,6 @@ const emo_health_reply_t *cli_reply_health(const emo_reply_t *reply);
 /* Whether the reply's status is OK. */
 bool cli_reply_ok(const emo_reply_t *reply);
 
-/* A language tag as the daemon's dialogue files are named: 1 to 16 letters, '-' and '_'. Which
- * ones exist is the daemon's business (it answers invalid_request for others). */
-bool cli_language_valid(const char *s);
-
 /* The status and message of a request that did not give an analysis, as the JSON "status" and
  * "error" fields show them: error is the pipeline's (negative errno, or 0 when a reply came),
  * reply the reply when error is 0. Returns the status name; writes the message into msg. */

@@ -739,7 +739,7 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                         help();
                         return CLI_EXIT_OK;
                 case ARG_LANG:
-                        if (!cli_language_valid(optarg))
+                        if (!emo_language_valid(optarg))
                                 return cli_usage_error("watch", "invalid language '%s' (expected a code such as fr)",
                                                        optarg);
                         w.language = optarg;

@@ -168,21 +168,12 @@ zframe_t *emo_reply_error_frame(uint64_t request_id, int status, const char *mes
         reply.request_id = request_id;
         reply.status = status;
         reply.message = (char *) (message ? message : "");
-        const unsigned char *p = (const unsigned char *) reply.message;
-        size_t n;
-        while (*p && (n = utf8_char(p)))
-                p += n;
-        if (!*p)
+        if (emo_utf8_valid(reply.message))
                 return emo_reply_pack_frame(&reply);
         /* Not valid UTF-8: send a copy with '?' for each stray byte. */
-        _cleanup_free_ char *copy = strdup(reply.message);
+        _cleanup_free_ char *copy = emo_utf8_repair(reply.message, "?");
         if (!copy)
                 return NULL;
-        for (unsigned char *q = (unsigned char *) copy + (p - (const unsigned char *) reply.message); *q;)
-                if ((n = utf8_char(q)))
-                        q += n;
-                else
-                        *q++ = '?';
         reply.message = copy;
         return emo_reply_pack_frame(&reply);
 }
