@@ -16,28 +16,8 @@ bf_dir=${BLAZEFACE_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/emotiond/detectors}
 out=build/bench
 mkdir -p "$out"
 
-# The daemon started last, stopped on any exit (a failing `emotion` aborts the script under set -e).
-daemon_pid="" daemon_dir=""
-cleanup() {
-        if [ -n "$daemon_pid" ]; then kill -TERM "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi
-        if [ -n "$daemon_dir" ]; then rm -rf "$daemon_dir"; fi
-        return 0
-}
-trap cleanup EXIT
-
-# wait_ready DIR PID: until the daemon listening on DIR/e.sock answers; its log and exit 1 if it
-# dies or stays silent for 30 s.
-wait_ready() {
-        daemon_dir=$1 daemon_pid=$2
-        for _ in $(seq 100); do
-                build/bin/emotion health --server "ipc://$1/e.sock" --timeout 200 --attempts 1 >/dev/null 2>&1 && return 0
-                kill -0 "$2" 2>/dev/null || break
-                sleep 0.1
-        done
-        echo "$0: emotiond did not start; its log:" >&2
-        cat "$1/log" >&2
-        exit 1
-}
+# shellcheck source=scripts/daemon.sh
+. scripts/daemon.sh
 /usr/bin/python3 tests/data/make_fixtures.py --fer "$fer" --model "$model" \
         --known tests/data/known_faces.csv --out "$out" >/dev/null
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
@@ -47,20 +27,13 @@ echo "model: $model, OpenCV $(pkg-config --modversion opencv4)"
 run() {
         local title=$1 workers=$2 clients=$3
         shift 3
-        local dir pid
-        dir=$(mktemp -d)
-        build/bin/emotiond --endpoint "ipc://$dir/e.sock" --model "$model" --yunet-model "$yunet" \
-                --dialogue-dir deploy/dialogue -w "$workers" "$@" 2>"$dir/log" &
-        pid=$!
-        wait_ready "$dir" $pid
+        daemon_start "$(mktemp -d)" --model "$model" --yunet-model "$yunet" --dialogue-dir deploy/dialogue \
+                -w "$workers" "$@"
         echo
         echo "== $title: emotiond -w $workers $* (one OpenCV thread per worker)"
-        build/bin/emotion bench --server "ipc://$dir/e.sock" --clients "$clients" --requests 300 --duration 20 \
+        build/bin/emotion bench --server "$daemon_endpoint" --clients "$clients" --requests 300 --duration 20 \
                 "$out/one_face.jpg" "$out/four_faces.jpg"
-        kill -TERM $pid
-        wait $pid
-        rm -rf "$dir"
-        daemon_pid="" daemon_dir=""
+        daemon_stop
 }
 
 for workers in 1 2; do

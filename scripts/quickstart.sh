@@ -33,25 +33,9 @@ if [ "${#photos[@]}" -eq 0 ]; then
         photos=("$sample")
 fi
 
-run_dir=$(mktemp -d "${XDG_RUNTIME_DIR:-/tmp}/emotiond-quickstart.XXXXXX")
-endpoint="ipc://$run_dir/emotiond.sock"
-build/bin/emotiond --endpoint "$endpoint" --model models/emonet-xs.json --dialogue-dir deploy/dialogue \
-        2>"$run_dir/emotiond.log" &
-daemon=$!
-trap 'kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$run_dir"' EXIT
-ready=0
-for _ in $(seq 100); do
-        if build/bin/emotion health --server "$endpoint" --timeout 200 --attempts 1 >/dev/null 2>&1; then
-                ready=1
-                break
-        fi
-        kill -0 $daemon 2>/dev/null || { cat "$run_dir/emotiond.log" >&2; exit 1; }
-        sleep 0.1
-done
-if [ "$ready" = 0 ]; then
-        echo "quickstart: emotiond did not answer on $endpoint within 30 s; its log:" >&2
-        cat "$run_dir/emotiond.log" >&2
-        exit 1
-fi
-echo "==> emotiond is running on $endpoint"
-build/bin/emotion analyze --server "$endpoint" "${photos[@]}"
+# shellcheck source=scripts/daemon.sh
+. scripts/daemon.sh
+daemon_start "$(mktemp -d "${XDG_RUNTIME_DIR:-/tmp}/emotiond-quickstart.XXXXXX")" --model models/emonet-xs.json \
+        --dialogue-dir deploy/dialogue
+echo "==> emotiond is running on $daemon_endpoint"
+build/bin/emotion analyze --server "$daemon_endpoint" "${photos[@]}"
