@@ -36,14 +36,27 @@ static bool collect(int fd, char *buf, size_t size, const char *want, int timeou
         return true;
 }
 
-Test(notify, ready_status_watchdog_stopping) {
-        char dir[] = "/tmp/emotiond-notify-XXXXXX";
+/* A datagram socket DIR/notify standing in for systemd's, DIR made from the template dir. */
+static int notify_socket(char *dir, struct sockaddr_un *sa) {
         cr_assert_not_null(mkdtemp(dir));
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify", dir);
+        *sa = (struct sockaddr_un) { .sun_family = AF_UNIX };
+        snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/notify", dir);
         int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         cr_assert_geq(fd, 0);
-        cr_assert_eq(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0, "bind %s: %m", sa.sun_path);
+        cr_assert_eq(bind(fd, (struct sockaddr *) sa, sizeof(*sa)), 0, "bind %s: %m", sa->sun_path);
+        return fd;
+}
+
+static void notify_socket_close(int fd, const char *dir, const struct sockaddr_un *sa) {
+        close(fd);
+        unlink(sa->sun_path);
+        rmdir(dir);
+}
+
+Test(notify, ready_status_watchdog_stopping) {
+        char dir[] = "/tmp/emotiond-notify-XXXXXX";
+        struct sockaddr_un sa;
+        int fd = notify_socket(dir, &sa);
         setenv("EMO_TEST_NOTIFY_SOCKET", sa.sun_path, 1);
         setenv("EMO_TEST_WATCHDOG_USEC", "400000", 1); /* keep-alive expected every 200 ms */
 
@@ -73,9 +86,7 @@ Test(notify, ready_status_watchdog_stopping) {
         cr_assert(collect(fd, got, sizeof(got), "STOPPING=1", 5000), "no STOPPING=1 after SIGTERM; got:\n%s", got);
         cr_assert_eq(emo_test_daemon_wait(&d, 30000), 0, "daemon did not exit 0 after SIGTERM");
         emo_test_daemon_cleanup(&d);
-        close(fd);
-        unlink(sa.sun_path);
-        rmdir(dir);
+        notify_socket_close(fd, dir, &sa);
 }
 
 /* An endpoint list of separators only (`-e ,`, or $EMOTIOND_ENDPOINT=, which the configuration
@@ -83,12 +94,8 @@ Test(notify, ready_status_watchdog_stopping) {
  * systemd READY=1 while nobody can reach it. */
 Test(notify, no_ready_without_an_endpoint) {
         char dir[] = "/tmp/emotiond-notify-XXXXXX";
-        cr_assert_not_null(mkdtemp(dir));
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify", dir);
-        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        cr_assert_geq(fd, 0);
-        cr_assert_eq(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0, "bind %s: %m", sa.sun_path);
+        struct sockaddr_un sa;
+        int fd = notify_socket(dir, &sa);
         char notify_env[160];
         snprintf(notify_env, sizeof(notify_env), "NOTIFY_SOCKET=%s", sa.sun_path);
         _cleanup_free_ char *dialogue = emo_test_join(emo_test_source_dir(), "deploy/dialogue");
@@ -124,7 +131,5 @@ Test(notify, no_ready_without_an_endpoint) {
                                    r.err);
                 emo_test_run_done(&r);
         }
-        close(fd);
-        unlink(sa.sun_path);
-        rmdir(dir);
+        notify_socket_close(fd, dir, &sa);
 }

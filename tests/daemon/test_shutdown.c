@@ -321,26 +321,40 @@ Test(startup, missing_detector_and_dialogue) {
         expect_startup_failure(lang, "'de'");
 }
 
-/* Another daemon already serves the endpoint: the second one says so and exits, and the first keeps
- * its socket (ZeroMQ's ipc:// bind replaces an existing socket file, so this needs a check). */
-Test(startup, endpoint_in_use) {
-        emo_test_daemon_t d;
-        emo_test_daemon_start(&d, NULL);
+/* Start a second emotiond on `endpoint` (ipc:// relative to `cwd` when given) while d serves there;
+ * *ret is its run, and the result whether d still answers on its own endpoint afterwards. */
+static bool second_daemon(emo_test_daemon_t *d, const char *endpoint, const char *cwd, emo_test_run_t *ret) {
         _cleanup_free_ char *dialogue = emo_test_join(emo_test_source_dir(), "deploy/dialogue");
-        const char *argv[] = { emo_test_emotiond(), "--endpoint", d.endpoint, "--model", emo_test_model(),
+        const char *argv[] = { emo_test_emotiond(), "--endpoint", endpoint, "--model", emo_test_model(),
                                "--yunet-model", emo_test_yunet(), "--dialogue-dir", dialogue, "-w", "1", NULL };
-        emo_test_run_t r;
-        emo_test_run(argv, NULL, 8000, &r);
+        char here[4096];
+        if (cwd) {
+                cr_assert_not_null(getcwd(here, sizeof(here)));
+                cr_assert_eq(chdir(cwd), 0, "chdir %s: %m", cwd);
+        }
+        emo_test_run(argv, NULL, 8000, ret);
+        if (cwd)
+                cr_assert_eq(chdir(here), 0);
         emo_client_t *c = NULL;
-        cr_assert_eq(emo_client_new(d.endpoint, &c), 0);
+        cr_assert_eq(emo_client_new(d->endpoint, &c), 0);
         emo_health_request_t h = EMOTION__V1__HEALTH_REQUEST__INIT;
         emo_request_t req = EMOTION__V1__REQUEST__INIT;
         req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
         req.health = &h;
         emo_reply_t *reply = NULL;
-        bool first_answers = emo_client_call(c, &req, 3000, 1, &reply) == 0;
+        bool answers = emo_client_call(c, &req, 3000, 1, &reply) == 0;
         emo_reply_free(reply);
         emo_client_free(c);
+        return answers;
+}
+
+/* Another daemon already serves the endpoint: the second one says so and exits, and the first keeps
+ * its socket (ZeroMQ's ipc:// bind replaces an existing socket file, so this needs a check). */
+Test(startup, endpoint_in_use) {
+        emo_test_daemon_t d;
+        emo_test_daemon_start(&d, NULL);
+        emo_test_run_t r;
+        bool first_answers = second_daemon(&d, d.endpoint, NULL, &r);
         cr_expect(r.status != -1, "a second emotiond on %s kept running (killed after 8 s)%s", d.endpoint,
                   first_answers ? "" : ", and the first one no longer answers there: the second took its socket");
         cr_expect(r.status > 0 && r.status < 128, "the second emotiond exited with %d", r.status);
@@ -357,25 +371,8 @@ Test(startup, endpoint_in_use) {
 Test(startup, relative_endpoint_in_use) {
         emo_test_daemon_t d;
         emo_test_daemon_start(&d, NULL);
-        _cleanup_free_ char *dialogue = emo_test_join(emo_test_source_dir(), "deploy/dialogue");
-        const char *argv[] = { emo_test_emotiond(), "--endpoint", "ipc://emotiond.sock", "--model", emo_test_model(),
-                               "--yunet-model", emo_test_yunet(), "--dialogue-dir", dialogue, "-w", "1", NULL };
-        char cwd[4096];
-        cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
-        cr_assert_eq(chdir(d.dir), 0, "chdir %s: %m", d.dir);
         emo_test_run_t r;
-        emo_test_run(argv, NULL, 8000, &r);
-        cr_assert_eq(chdir(cwd), 0);
-        emo_client_t *c = NULL;
-        cr_assert_eq(emo_client_new(d.endpoint, &c), 0);
-        emo_health_request_t h = EMOTION__V1__HEALTH_REQUEST__INIT;
-        emo_request_t req = EMOTION__V1__REQUEST__INIT;
-        req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
-        req.health = &h;
-        emo_reply_t *reply = NULL;
-        bool first_answers = emo_client_call(c, &req, 3000, 1, &reply) == 0;
-        emo_reply_free(reply);
-        emo_client_free(c);
+        bool first_answers = second_daemon(&d, "ipc://emotiond.sock", d.dir, &r);
         cr_expect(r.status != -1, "a second emotiond on ipc://emotiond.sock in %s kept running (killed after 8 s)%s",
                   d.dir, first_answers ? "" : ", and the first one no longer answers: the second took its socket");
         cr_expect(r.status > 0 && r.status < 128, "the second emotiond exited with %d", r.status);
