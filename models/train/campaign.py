@@ -16,7 +16,7 @@ Two plans (--plan):
   phase 2 distils five of them into small models. Runs are kept and scored at their best epoch.
 - distil: stronger teachers, then fine-tunes of a shipped model. Phase 1 trains four large
   networks (emonet-xl and emonet-l, two seeds each) on full one-cycle schedules; phase 2 fine-tunes
-  --init (the default emonet-xs's soup.pt) six times, distilled from those four teachers' last
+  --init (the default emonet-xs: ../emonet-xs.json, or its soup.pt) six times, distilled from those four teachers' last
   epochs, with two learning rates and three seeds each. Nothing is chosen on PublicTest: teachers
   and students are their last epochs, and the fine-tunes are meant to be averaged into one soup
   (`emotion-model soup`). With --deadline, phase 2 gets the time phase 1 left.
@@ -264,7 +264,8 @@ def main():
     p.add_argument("--max-epochs", type=int, default=300)
     p.add_argument("--max-epochs2", type=int, help="most epochs of a phase-2 run (default --max-epochs)")
     p.add_argument("--plan", choices=sorted(PLANS), default="study", help="which runs (see above)")
-    p.add_argument("--init", help="distil: the checkpoint phase 2 fine-tunes (e.g. the default's soup.pt)")
+    p.add_argument("--init", help="distil: the checkpoint phase 2 fine-tunes (a run's soup.pt, or a shipped model's .json, "
+                   "e.g. ../emonet-xs.json)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--cache", default=os.path.expanduser("~/.cache/emotiond"))
     p.add_argument("--runs", help="comma-separated names: run only these (phase 2 ones need their teachers)")

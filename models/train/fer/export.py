@@ -128,6 +128,21 @@ def training_cycles(checkpoint, config, ck):
         out = os.path.normpath(config.get("out", ""))
         base = run_dir[:-len(out)] if out and run_dir.endswith(out) else os.getcwd()
         checkpoint = init if os.path.isabs(init) else os.path.join(base, init)
+        if checkpoint.endswith(".json"):
+            # The chain starts at an exported model (train --init models/emonet-xs.json): its
+            # metadata records how it was made.
+            try:
+                with open(checkpoint) as f:
+                    meta = json.load(f)
+            except (OSError, ValueError) as e:
+                raise ModelError(f"{checkpoint}: the --init model's metadata: {e}") from None
+            training = meta.get("training", {})
+            epochs = training.get("epochs") or max((int(i.get("epochs", 0)) for i in training.get("soup", ())),
+                                                   default=0)
+            cycles.insert(0, {"epochs": int(epochs), "exported": {"name": meta.get("name"),
+                                                                  "sha256": meta.get("sha256"),
+                                                                  "training": training}})
+            return cycles
         try:
             with open(os.path.join(os.path.dirname(checkpoint), "config.json")) as f:
                 config = json.load(f)

@@ -384,10 +384,20 @@ def train(args):
         soft = cached_teacher_log_probs(args.teacher, xtr, temperature, device, args.cache) if alpha else None
     model = build(args.arch).to(device)
     if getattr(args, "init", None):
-        ck = load_weights(args.init, device)
+        if args.init.endswith(".json"):
+            # An exported model, e.g. the shipped default: rebuilt from its ONNX file.
+            from .imported import from_exported
+            ck = from_exported(args.init, args.arch, xtr)
+            print(f"imported {args.init}: OpenCV DNN and the rebuilt network agree to "
+                  f"{ck['imported']['parity']:.1e}", flush=True)
+        else:
+            ck = load_weights(args.init, device)
         if ck["arch"] != args.arch:
             raise ValueError(f"--init {args.init} holds {ck['arch']}, not {args.arch}")
         model.load_state_dict(ck["model"])
+        # The weights expect the faces normalised as they were trained; on the same Training rows
+        # that is what this run measured anyway.
+        mean, std = float(ck["mean"]), float(ck["std"])
         print(f"initialised from {args.init} (epoch {ck['epoch']}, PublicTest {ck['public_test_acc']:.4f})",
               flush=True)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
