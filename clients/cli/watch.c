@@ -872,10 +872,12 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                         ret = CLI_EXIT_FAILED;
         }
         if (!w.o.json) {
-                char skipped[64] = "";
-                if (w.live)
-                        snprintf(skipped, sizeof(skipped), ", %lld skipped to keep up",
-                                 (long long) (w.skipped + w.refused));
+                char skipped[128] = "";
+                if (w.live && w.refused > 0)
+                        snprintf(skipped, sizeof(skipped), ", %lld skipped to keep up (%lld of them refused by a busy daemon)",
+                                 (long long) (w.skipped + w.refused), (long long) w.refused);
+                else if (w.live)
+                        snprintf(skipped, sizeof(skipped), ", %lld skipped to keep up", (long long) w.skipped);
                 printf("%s%s: %zu frame%s analysed of %lld decoded%s%s\n", w.blocks ? "\n" : "", w.source, w.analysed,
                        w.analysed == 1 ? "" : "s", (long long) w.decoded, skipped, interrupted ? " (interrupted)" : "");
         }

@@ -1221,11 +1221,12 @@ static void *camera_main(void *arg) {
         return NULL;
 }
 
-/* `watch --json --max-frames N` of the camera (read as a live source: --input-format) while the
- * flood goes on: exit 0 and N frames shown, in order. Returns how many of the CLI's requests the
+/* `watch [--json] --max-frames N` of the camera (read as a live source: --input-format) while the
+ * flood goes on: exit 0 and N frames shown, in order (JSON), or a summary that counts N frames and
+ * the refusals (text). Returns how many of the CLI's requests the
  * daemon refused: the replies it counts as served during the run, less the flood's and the first
  * health probe's, are the CLI's requests (one reply each), N of them answered OK. */
-static uint64_t watch_flooded(size_t max_frames, const uint8_t *jpeg, size_t len) {
+static uint64_t watch_flooded(size_t max_frames, const uint8_t *jpeg, size_t len, bool json) {
         char dir[] = "/tmp/emotion-camera-XXXXXX", path[128];
         cr_assert_not_null(mkdtemp(dir));
         snprintf(path, sizeof(path), "%s/camera.mjpeg", dir);
@@ -1242,7 +1243,10 @@ static uint64_t watch_flooded(size_t max_frames, const uint8_t *jpeg, size_t len
         char n[16];
         snprintf(n, sizeof(n), "%zu", max_frames);
         emo_test_run_t r;
-        emotion(&r, 60000, "watch", "--json", "--max-frames", n, "--input-format", "mjpeg", path, NULL);
+        if (json)
+                emotion(&r, 60000, "watch", "--json", "--max-frames", n, "--input-format", "mjpeg", path, NULL);
+        else
+                emotion(&r, 60000, "watch", "--max-frames", n, "--input-format", "mjpeg", path, NULL);
         atomic_store(&f.stop, true);
         atomic_store(&cam.stop, true);
         for (size_t i = 0; i < FLOOD_CLIENTS; i++)
@@ -1252,18 +1256,31 @@ static uint64_t watch_flooded(size_t max_frames, const uint8_t *jpeg, size_t len
         uint64_t requests = served_now() - base - 1 - atomic_load(&f.replies);
 
         cr_assert_eq(r.status, 0, "--max-frames %zu: exit %d; stderr:\n%s", max_frames, r.status, r.err);
-        size_t lines = count_lines(r.out);
-        cr_assert_eq(lines, max_frames, "--max-frames %zu: %zu frames shown (%llu requests sent):\n%s", max_frames,
-                     lines, (unsigned long long) requests, r.out);
-        int last = -1;
-        for (size_t i = 0; i < lines; i++) {
-                json_object *o = json_line(r.out, i);
-                cr_assert_str_eq(str(o, "status"), "ok", "line %zu", i + 1);
-                cr_assert_gt(integer(o, "frame"), last, "frames out of order:\n%s", r.out);
-                last = integer(o, "frame");
-                json_object_put(o);
-        }
         cr_assert_geq(requests, max_frames);
+        if (!json) {
+                /* The summary says how many frames the daemon refused: as many as it counted. */
+                char want[160];
+                snprintf(want, sizeof(want), "%zu frame%s analysed of ", max_frames, max_frames == 1 ? "" : "s");
+                cr_assert_not_null(strstr(r.out, want), "no '%s' in:\n%s", want, r.out);
+                if (requests > max_frames)
+                        snprintf(want, sizeof(want), " (%llu of them refused by a busy daemon)\n",
+                                 (unsigned long long) (requests - max_frames));
+                else
+                        snprintf(want, sizeof(want), " skipped to keep up\n");
+                cr_assert_not_null(strstr(r.out, want), "no '%s' in:\n%s", want, r.out);
+        } else {
+                size_t lines = count_lines(r.out);
+                cr_assert_eq(lines, max_frames, "--max-frames %zu: %zu frames shown (%llu requests sent):\n%s",
+                             max_frames, lines, (unsigned long long) requests, r.out);
+                int last = -1;
+                for (size_t i = 0; i < lines; i++) {
+                        json_object *o = json_line(r.out, i);
+                        cr_assert_str_eq(str(o, "status"), "ok", "line %zu", i + 1);
+                        cr_assert_gt(integer(o, "frame"), last, "frames out of order:\n%s", r.out);
+                        last = integer(o, "frame");
+                        json_object_put(o);
+                }
+        }
         emo_test_run_done(&r);
         close(cam.fd);
         unlink(path);
@@ -1287,9 +1304,14 @@ Test(cli, watch_live_max_frames_on_a_flooded_daemon, .timeout = 120) {
         for (size_t i = 0; i < ELEMENTSOF(max_frames); i++) {
                 uint64_t refused = 0;
                 for (int run = 0; run < RUNS && refused == 0; run++)
-                        refused = watch_flooded(max_frames[i], jpeg, len);
+                        refused = watch_flooded(max_frames[i], jpeg, len, true);
                 cr_assert_gt(refused, 0, "--max-frames %zu: the daemon refused none of the CLI's requests in %d runs: "
                              "not busy enough to test anything", max_frames[i], RUNS);
         }
+        /* Text output: the summary counts the refusals. */
+        uint64_t refused = 0;
+        for (int run = 0; run < RUNS && refused == 0; run++)
+                refused = watch_flooded(5, jpeg, len, false);
+        cr_assert_gt(refused, 0, "text: the daemon refused none of the CLI's requests in %d runs", RUNS);
         emo_test_daemon_stop(&daemon_);
 }
