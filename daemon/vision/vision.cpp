@@ -135,7 +135,7 @@ static size_t jpeg_scans(const unsigned char *p, size_t len) {
         return scans;
 }
 
-static int probe_jpeg(const unsigned char *p, size_t len, unsigned *w, unsigned *h) {
+static int probe_jpeg(const unsigned char *p, size_t len, unsigned *w, unsigned *h, size_t *ret_scans) {
         struct jpeg_decompress_struct cinfo;
         jpeg_probe_error err;
         cinfo.err = jpeg_std_error(&err.mgr);
@@ -160,6 +160,7 @@ static int probe_jpeg(const unsigned char *p, size_t len, unsigned *w, unsigned 
         if (scans > EMO_JPEG_MAX_SCANS)
                 return fail(-EBADMSG, "JPEG of " + std::to_string(scans) + " scans (progressive passes); this daemon "
                                       "decodes at most " + std::to_string(EMO_JPEG_MAX_SCANS));
+        *ret_scans = scans;
         return 0;
 }
 
@@ -272,11 +273,13 @@ static int probe_pnm(const unsigned char *p, size_t len, unsigned *w, unsigned *
 // here that this decoder does not take goes on to OpenCV's other decoders, whose sizes nobody read
 // first: the last of them, GDAL, opens a file with "DTED" at offset 140 from a temporary file with
 // any of its drivers (a VRT naming other files and URLs, among others).
-static int probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height) {
+// ret_scans: the passes the decoder makes over the image (a progressive JPEG's scans, else 1).
+static int probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height, size_t *ret_scans) {
         const unsigned char *p = static_cast<const unsigned char *>(data);
         static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+        *ret_scans = 1;
         if (len >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff)
-                return probe_jpeg(p, len, ret_width, ret_height);
+                return probe_jpeg(p, len, ret_width, ret_height, ret_scans);
         if (len >= 8 && memcmp(p, png_sig, 8) == 0) {
                 // The PNG specification fixes IHDR as the first chunk: width and height are the
                 // big-endian words at offsets 16 and 20.
@@ -304,7 +307,10 @@ static int probe(const void *data, size_t len, unsigned *ret_width, unsigned *re
 }
 
 extern "C" int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height) {
-        return guard([&]() -> int { return probe(data, len, ret_width, ret_height); });
+        return guard([&]() -> int {
+                size_t scans;
+                return probe(data, len, ret_width, ret_height, &scans);
+        });
 }
 
 static bool jpeg_truncated(const unsigned char *p, size_t len) {
@@ -333,7 +339,8 @@ extern "C" int emo_image_decode(const void *data, size_t len, uint64_t max_pixel
                 if (len == 0)
                         return fail(-EBADMSG, "empty image");
                 unsigned w, h;
-                int r = probe(data, len, &w, &h);
+                size_t scans;
+                int r = probe(data, len, &w, &h, &scans);
                 if (r == -ENOTSUP)
                         // Only formats whose size can be read before decoding: OpenCV's own limit
                         // (OPENCV_IO_MAX_IMAGE_PIXELS) is fixed when the library loads, at 2^30
@@ -345,6 +352,17 @@ extern "C" int emo_image_decode(const void *data, size_t len, uint64_t max_pixel
                         return r;
                 if ((r = check_size(w, h, max_pixels)) < 0)
                         return r;
+                // Decoding time grows with pixels x scans: on a 2-vCPU VM a 40-megapixel JPEG took
+                // 0.5-0.8 s baseline, 1.4-2.0 s with 10 scans, 2.4-4.7 s with 100 (docs/benchmarks.md,
+                // scripts/bench_jpeg_scans.sh). No file may cost more than EMO_JPEG_MAX_PASSES
+                // passes over the largest image allowed.
+                if (scans > 1 && max_pixels <= UINT64_MAX / EMO_JPEG_MAX_PASSES &&
+                    (uint64_t) scans * w * h > EMO_JPEG_MAX_PASSES * max_pixels)
+                        return fail(-E2BIG, std::to_string(w) + "x" + std::to_string(h) + " JPEG of " +
+                                                    std::to_string(scans) + " scans (progressive passes): over the "
+                                                    "budget of " + std::to_string(EMO_JPEG_MAX_PASSES) + " x " +
+                                                    std::to_string(max_pixels) + " pixels decoded; send it "
+                                                    "baseline or smaller");
                 bool is_jpeg = len >= 3 && p[0] == 0xff && p[1] == 0xd8;
                 if (is_jpeg && jpeg_truncated(p, len))
                         return fail(-EBADMSG, "truncated JPEG (no end-of-image marker)");

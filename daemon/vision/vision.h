@@ -46,8 +46,14 @@ typedef enum emo_pixel_format {
 #define EMO_JPEG_MAX_SCANS 100
 int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height);
 
+/* A progressive JPEG may cost at most this many passes over an image of max_pixels: scans x width
+ * x height <= EMO_JPEG_MAX_PASSES x max_pixels. Encoders write up to about 10 scans, so every
+ * ordinary file up to max_pixels passes; 100 scans pass up to a fifth of it. */
+#define EMO_JPEG_MAX_PASSES 20
+
 /* Decode an encoded image. Dimensions are checked against max_pixels before any pixel memory is
- * allocated. -E2BIG over the limit (decompression bombs included), -EBADMSG when the bytes are
+ * allocated, and a progressive JPEG's scans against EMO_JPEG_MAX_PASSES. -E2BIG over the limit
+ * (decompression bombs included), -EBADMSG when the bytes are
  * not a decodable image or a JPEG is truncated, -ENOMEM. */
 int emo_image_decode(const void *data, size_t len, uint64_t max_pixels, emo_image_t **ret);
 

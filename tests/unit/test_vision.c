@@ -781,6 +781,36 @@ Test(vision, jpeg_scans_are_limited) {
         free(prog);
 }
 
+/* Decoding time grows with pixels x scans: a progressive JPEG may cost at most EMO_JPEG_MAX_PASSES
+ * passes over an image of max_pixels. The same 60-scan file is refused (image too large, the reason
+ * named) where max_pixels makes that more than 20 passes, decoded where it does not; its 6-scan
+ * original and a baseline JPEG decode at max_pixels = their own size. */
+Test(vision, jpeg_scans_times_pixels_are_limited) {
+        size_t len, blen;
+        unsigned char *prog = make_jpeg_as(256, 192, true, &len);
+        unsigned char *base = make_jpeg_as(256, 192, false, &blen);
+        const uint64_t pixels = 256 * 192;
+        size_t own = count_scans(prog, len), n;
+        cr_assert(own > 1 && own <= EMO_JPEG_MAX_PASSES, "test bug: %zu scans", own);
+        unsigned char *p = with_extra_scans(prog, len, 60 - own, &n);
+        cr_assert_eq(count_scans(p, n), 60);
+        emo_image_t *img = NULL;
+        /* 60 passes over `pixels` against a budget of 20 x 2 x pixels: refused. */
+        cr_expect_eq(emo_image_decode(p, n, 2 * pixels, &img), -E2BIG, "%s", emo_vision_last_error());
+        cr_expect_null(img);
+        cr_expect_not_null(strstr(emo_vision_last_error(), "60 scans"), "%s", emo_vision_last_error());
+        /* Against 20 x 3 x pixels: exactly at the budget, decoded. */
+        cr_expect_eq(emo_image_decode(p, n, 3 * pixels, &img), 0, "%s", emo_vision_last_error());
+        img = emo_image_free(img);
+        cr_expect_eq(emo_image_decode(prog, len, pixels, &img), 0, "%s", emo_vision_last_error());
+        img = emo_image_free(img);
+        cr_expect_eq(emo_image_decode(base, blen, pixels, &img), 0, "%s", emo_vision_last_error());
+        emo_image_free(img);
+        free(p);
+        free(base);
+        free(prog);
+}
+
 /* Only real scans count: FF DA bytes inside a marker segment's payload (an APP segment of binary
  * metadata, here 150 of them) or after the end of the image (a second image appended) do not. */
 Test(vision, jpeg_scan_limit_reads_only_scans) {
