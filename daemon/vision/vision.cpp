@@ -356,7 +356,7 @@ extern "C" int emo_image_decode(const void *data, size_t len, uint64_t max_pixel
                 // 0.5-0.8 s baseline, 1.4-2.0 s with 10 scans, 2.4-4.7 s with 100 (docs/benchmarks.md,
                 // scripts/bench_jpeg_scans.sh). No file may cost more than EMO_JPEG_MAX_PASSES
                 // passes over the largest image allowed.
-                if (scans > 1 && max_pixels <= UINT64_MAX / EMO_JPEG_MAX_PASSES &&
+                if (max_pixels <= UINT64_MAX / EMO_JPEG_MAX_PASSES &&
                     (uint64_t) scans * w * h > EMO_JPEG_MAX_PASSES * max_pixels)
                         return fail(-E2BIG, std::to_string(w) + "x" + std::to_string(h) + " JPEG of " +
                                                     std::to_string(scans) + " scans (progressive passes): over the "
