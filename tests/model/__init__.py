@@ -7,6 +7,7 @@ Real data and the face detector are found through EMO_FER2013 and EMO_YUNET, els
 shared folder next to the checkout; tests that need them skip, saying so, when they are absent."""
 import gzip
 import os
+import subprocess
 import sys
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -43,3 +44,8 @@ def write_subset(src, dst, n_train=300, n_test=250):
                     break
     if any(want.values()):
         raise RuntimeError(f"{src}: not enough rows for the subset ({want} missing)")
+
+
+def run_cli(args, timeout=300):
+    """emotion-model ARGS as a subprocess, its output captured as text."""
+    return subprocess.run(CLI + args, capture_output=True, text=True, timeout=timeout)

@@ -3,19 +3,14 @@ PyTorch network from its ONNX file, where every BatchNorm was folded into its co
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import unittest
 
 import numpy as np
 
-from . import CLI, REPO, fer2013_path, write_subset
+from . import REPO, fer2013_path, run_cli as run, write_subset
 
 DEFAULT = os.path.join(REPO, "models", "emonet-xs.json")
-
-
-def run(args, timeout=300):
-    return subprocess.run(CLI + args, capture_output=True, text=True, timeout=timeout)
 
 
 @unittest.skipUnless(fer2013_path(), "needs fer2013.csv.gz: set EMO_FER2013 or put it in "

@@ -10,14 +10,10 @@ import tempfile
 import unittest
 from unittest import mock
 
-from . import CLI, REPO, fer2013_path, write_subset
+from . import CLI, REPO, fer2013_path, run_cli as run, write_subset
 
 SCHEMA_KEYS = ["format", "name", "onnx", "sha256", "labels", "input", "output", "normalization", "framing",
                "tta", "architecture", "macs", "params", "training", "evaluation"]
-
-
-def run(args, timeout=300):
-    return subprocess.run(CLI + args, capture_output=True, text=True, timeout=timeout)
 
 
 @unittest.skipUnless(fer2013_path(), "needs fer2013.csv.gz: set EMO_FER2013 or put it in "

@@ -99,6 +99,13 @@ def parity(net_cv, model, faces, mean, std):
     return float(max(np.abs(got - ref).max(), np.abs(one - ref[:1]).max()))
 
 
+def exported_epochs(meta):
+    """Epochs behind an exported model, from its metadata: its training's epochs, or for a soup the
+    most any ingredient was trained for."""
+    training = meta.get("training", {})
+    return int(training.get("epochs") or max((int(i.get("epochs", 0)) for i in training.get("soup", ())), default=0))
+
+
 def training_cycles(checkpoint, config, ck):
     """The learning-rate cycles behind a checkpoint, oldest first: [{epochs, lr}], following the
     --init chain of the runs (a run started with --init continues the weights of another). Paths
@@ -136,12 +143,8 @@ def training_cycles(checkpoint, config, ck):
                     meta = json.load(f)
             except (OSError, ValueError) as e:
                 raise ModelError(f"{checkpoint}: the --init model's metadata: {e}") from None
-            training = meta.get("training", {})
-            epochs = training.get("epochs") or max((int(i.get("epochs", 0)) for i in training.get("soup", ())),
-                                                   default=0)
-            cycles.insert(0, {"epochs": int(epochs), "exported": {"name": meta.get("name"),
-                                                                  "sha256": meta.get("sha256"),
-                                                                  "training": training}})
+            cycles.insert(0, {"epochs": exported_epochs(meta), "exported": {
+                "name": meta.get("name"), "sha256": meta.get("sha256"), "training": meta.get("training", {})}})
             return cycles
         try:
             with open(os.path.join(os.path.dirname(checkpoint), "config.json")) as f:

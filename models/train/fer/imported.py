@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from .arch import build
-from .evaluate import ModelError, dnn_predict, load_model as load_exported
+from .evaluate import ModelError, load_model as load_exported
+from .export import exported_epochs, parity
 
 # Nodes an EmoNet export is made of; anything else is a graph this importer does not understand.
 _EMONET_NODES = {"Conv", "Relu", "MaxPool", "Add", "GlobalAveragePool", "Flatten", "Gemm", "Softmax"}
@@ -145,16 +146,11 @@ def from_exported(json_path, arch, faces, check_faces=200):
             bn.num_batches_tracked.zero_()
 
     check = faces[:check_faces]
-    from .train import predict
-    ref = predict(model, check, mean, std)
-    got = dnn_predict(net, check, norm, "none", batch=len(check))
-    diff = float(np.abs(got - ref).max())
+    diff = parity(net, model.eval(), check, mean, std)
     if diff > PARITY_TOLERANCE:
         raise ModelError(f"{json_path}: rebuilt in PyTorch it differs from OpenCV DNN by {diff:.2e} "
                          f"(> {PARITY_TOLERANCE}) on {len(check)} faces")
     acc = meta.get("evaluation", {}).get("accuracy", float("nan"))
-    training = meta.get("training", {})
-    epochs = training.get("epochs") or max((int(i.get("epochs", 0)) for i in training.get("soup", ())), default=0)
-    return {"arch": arch, "model": model.state_dict(), "mean": mean, "std": std, "epoch": int(epochs or 0),
+    return {"arch": arch, "model": model.state_dict(), "mean": mean, "std": std, "epoch": exported_epochs(meta),
             "public_test_acc": float(acc), "imported": {"from": os.path.abspath(json_path),
                                                         "sha256": meta["sha256"], "parity": diff}}
