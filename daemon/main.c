@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -19,6 +18,7 @@
 #include "model.h"
 #include "pipeline.h"
 #include "server.h"
+#include "signals.h"
 #include "vision/vision.h"
 
 #ifndef EMO_DATADIR
@@ -207,18 +207,14 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
-        /* Signals go to a signalfd read by the server loop; block them before any thread starts
-         * (CZMQ's own handler is disabled: draining is ours to do). */
+        /* Signals become bytes on a pipe read by the server loop, whichever thread receives them
+         * (signals.h says why a signalfd is not enough). CZMQ's own handler is disabled: draining
+         * is ours to do. */
         zsys_handler_set(NULL);
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        pthread_sigmask(SIG_BLOCK, &mask, NULL);
-        int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-        if (sfd < 0) {
-                log_error("Failed to create signalfd: %m");
+        static const int handled[] = { SIGTERM, SIGINT, SIGHUP };
+        int sfd;
+        if ((r = emo_signals_open(handled, sizeof(handled) / sizeof(handled[0]), &sfd)) < 0) {
+                log_error("Failed to set up signal handling: %s", strerror(-r));
                 return 1;
         }
         signal(SIGPIPE, SIG_IGN);
@@ -324,6 +320,6 @@ int main(int argc, char **argv) {
         emo_streams_free(streams);
         emo_model_done(&model);
         emo_config_done(&config);
-        close(sfd);
+        emo_signals_close(sfd);
         return r < 0 ? 1 : 0;
 }

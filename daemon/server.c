@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 #include "emo/util.h"
 #include "log.h"
 #include "queue.h"
+#include "signals.h"
 
 #define STATUS_INTERVAL_US (5 * 1000000LL)
 /* After SIGTERM the daemon answers what arrives with SHUTTING_DOWN until 200 ms pass without a
@@ -355,6 +355,10 @@ int emo_server_run(emo_server_t *s, int signal_fd) {
                 items[2 + i] = (zmq_pollitem_t) { .socket = zsock_resolve(zactor_sock(s->workers[i].actor)),
                                                   .events = ZMQ_POLLIN };
 
+        /* The workers and libzmq's threads have started with the signals blocked: from here on this
+         * thread takes them when no library thread does (a signal sent during start-up was kept
+         * pending and arrives now). */
+        emo_signals_unblock();
         sd_notifyf(0, "READY=1\nSTATUS=Serving on %s with %u workers", s->endpoints, s->n_workers);
         log_info("Serving on %s with %u workers (%s, %s detector, model %s)", s->endpoints, s->n_workers,
                  emo_device_name(s->shared.device), emo_detector_kind_name(s->shared.detector), s->shared.model->name);
@@ -402,12 +406,12 @@ int emo_server_run(emo_server_t *s, int signal_fd) {
                         return -zmq_errno();
                 }
                 if (items[1].revents & ZMQ_POLLIN) {
-                        struct signalfd_siginfo si;
-                        if (read(signal_fd, &si, sizeof(si)) == sizeof(si)) {
-                                if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-                                        start_draining(s, strsignal((int) si.ssi_signo));
+                        int sig;
+                        while ((sig = emo_signals_next(signal_fd)) > 0) {
+                                if (sig == SIGTERM || sig == SIGINT)
+                                        start_draining(s, strsignal(sig));
                                 else
-                                        log_info("Received %s, ignoring", strsignal((int) si.ssi_signo));
+                                        log_info("Received %s, ignoring", strsignal(sig));
                         }
                 }
                 for (unsigned i = 0; i < s->n_workers; i++)

@@ -3,7 +3,7 @@
  * answers health and every error it can see without the CNN, queues analyze requests (OVERLOADED
  * when full), drops expired ones (DEADLINE_EXCEEDED) and hands the rest to idle workers.
  *
- * Shutdown: a SIGTERM or SIGINT on signal_fd starts draining: systemd hears STOPPING=1, queued
+ * Shutdown: a SIGTERM or SIGINT read from signal_fd (signals.h) starts draining: systemd hears STOPPING=1, queued
  * requests and new analyze requests get SHUTTING_DOWN, requests already in workers finish and
  * are answered, then emo_server_run returns 0. */
 #pragma once
@@ -17,7 +17,8 @@ typedef struct emo_server emo_server_t;
 int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shared, unsigned workers,
                    emo_server_t **ret, char *err, size_t errlen);
 
-/* Serve until drained after SIGTERM/SIGINT read from signal_fd (a signalfd). Sends READY=1,
+/* Serve until drained after SIGTERM/SIGINT read from signal_fd (emo_signals_open's pipe; the
+ * calling thread takes the signals from here on: emo_signals_unblock). Sends READY=1,
  * STATUS= and WATCHDOG=1 to systemd. 0, or -errno on a fatal socket error. */
 int emo_server_run(emo_server_t *s, int signal_fd);
 

@@ -1,12 +1,15 @@
 /* Stopping and starting: SIGTERM drains (every request still gets exactly one reply, then exit 0),
  * and a daemon that cannot start says why on stderr and exits non-zero. */
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -71,12 +74,51 @@ static void tally_rest(tally_t *t, emo_client_t *c, const uint64_t *ids) {
                   "SHUTTING_DOWN)", BATCH, missing, twice, t->ok, t->refused);
 }
 
-/* Once the daemon has read the batch (a health request sent after it has been answered, and the
- * daemon reads in order), SIGTERM: the photos in the workers finish OK, the queued ones are
- * refused with SHUTTING_DOWN, every request is answered once, and the daemon exits 0. */
-Test(shutdown, sigterm_drains_the_queue) {
+/* The id of a thread of process pid other than its main thread that has SIGTERM unblocked, or 0. */
+static pid_t thread_taking_sigterm(pid_t pid) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
+        DIR *dir = opendir(path);
+        cr_assert(dir, "%s: %s", path, strerror(errno));
+        pid_t found = 0;
+        struct dirent *e;
+        while (!found && (e = readdir(dir))) {
+                pid_t tid = (pid_t) atoi(e->d_name);
+                if (tid <= 0 || tid == pid)
+                        continue;
+                char status[96], line[256];
+                snprintf(status, sizeof(status), "/proc/%d/task/%d/status", (int) pid, (int) tid);
+                FILE *f = fopen(status, "r");
+                if (!f)
+                        continue;
+                unsigned long long blocked;
+                while (fgets(line, sizeof(line), f))
+                        if (sscanf(line, "SigBlk: %llx", &blocked) == 1 && !(blocked & (1ULL << (SIGTERM - 1))))
+                                found = tid;
+                fclose(f);
+        }
+        closedir(dir);
+        return found;
+}
+
+/* How drain_under_load sends SIGTERM. */
+typedef enum { TO_PROCESS, TO_UNBLOCKED_THREAD } sigterm_target_t;
+
+/* Start a daemon (with `preload` in LD_PRELOAD unless NULL), have it read a batch of photos (a
+ * health request sent after them has been answered, and the daemon reads in order), then SIGTERM:
+ * the photos in the workers finish OK, the queued ones are refused with SHUTTING_DOWN, every
+ * request is answered once, and the daemon exits 0. */
+static void drain_under_load(const char *preload, sigterm_target_t target) {
         emo_test_daemon_t d;
+        if (preload) {
+                setenv("LD_PRELOAD", preload, 1);
+                setenv("ASAN_OPTIONS", "verify_asan_link_order=0", 1); /* a sanitizer build wants to be first */
+        }
         emo_test_daemon_start(&d, NULL);
+        unsetenv("LD_PRELOAD");
+        pid_t taker = thread_taking_sigterm(d.pid);
+        if (preload)
+                cr_assert(taker > 0, "no thread of emotiond with %s preloaded has SIGTERM unblocked", preload);
         emo_client_t *c = NULL;
         cr_assert_eq(emo_client_new(d.endpoint, &c), 0);
         uint64_t ids[BATCH];
@@ -98,15 +140,45 @@ Test(shutdown, sigterm_drains_the_queue) {
                 tally_add(&t, ids, r); /* photos answered before the health request */
         }
         int before = t.got;
-        emo_test_daemon_signal(&d, SIGTERM);
+        if (target == TO_UNBLOCKED_THREAD)
+                cr_assert_eq(syscall(SYS_tgkill, d.pid, taker, SIGTERM), 0, "tgkill: %s", strerror(errno));
+        else
+                emo_test_daemon_signal(&d, SIGTERM);
         tally_rest(&t, c, ids);
         cr_expect_geq(t.refused, 1, "SIGTERM with %d photos queued refused none", BATCH - before - 2);
         int status = emo_test_daemon_wait(&d, 30000);
         _cleanup_free_ char *log = emo_test_daemon_log(&d);
         cr_expect_eq(status, 0, "emotiond exited with %d after SIGTERM; stderr:\n%s", status, log);
+        cr_expect(strstr(log, "Received Terminated"), "the daemon did not log the SIGTERM; stderr:\n%s", log);
         cr_log_info("drain: %d answered before SIGTERM, %d OK and %d SHUTTING_DOWN in all", before, t.ok, t.refused);
         emo_client_free(c);
         emo_test_daemon_cleanup(&d);
+}
+
+Test(shutdown, sigterm_drains_the_queue) {
+        drain_under_load(NULL, TO_PROCESS);
+}
+
+/* A library thread started before main() with SIGTERM unblocked (tests/common/unblocked_thread.c)
+ * receives the SIGTERM itself: the daemon still drains and exits 0, it is not killed there. */
+Test(shutdown, sigterm_to_a_library_thread_drains) {
+        drain_under_load(EMO_TEST_UNBLOCKED_THREAD, TO_UNBLOCKED_THREAD);
+}
+
+/* The case found on a fresh Debian 12: OpenBLAS (pthread build) as the BLAS that OpenCV loads
+ * starts its pool before main(). systemd's SIGTERM to the process drains as usual. */
+Test(shutdown, sigterm_with_openblas_threads_drains) {
+        static const char *const candidates[] = {
+                "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0",
+                "/usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.so.0",
+        };
+        const char *lib = NULL;
+        for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]) && !lib; i++)
+                if (access(candidates[i], R_OK) == 0)
+                        lib = candidates[i];
+        if (!lib)
+                cr_skip_test("OpenBLAS (libopenblas0-pthread) is not installed; scripts/setup.sh --tests installs it");
+        drain_under_load(lib, TO_PROCESS);
 }
 
 /* SIGTERM right after sending, without waiting for the daemon to read the batch: every request
