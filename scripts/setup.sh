@@ -30,7 +30,7 @@ packages=(build-essential cmake pkg-config git ca-certificates curl
           libjpeg-dev libwebp-dev libssl-dev zlib1g-dev
           libavformat-dev libavcodec-dev libavdevice-dev libswscale-dev libavutil-dev)
 if [ "$tests" = 1 ]; then
-        packages+=(libcriterion-dev systemd python3 python3-numpy python3-opencv python3-torch python3-onnx python3-matplotlib)
+        packages+=(libcriterion-dev libopenblas0-pthread systemd python3 python3-numpy python3-opencv python3-torch python3-onnx python3-matplotlib)
 fi
 
 if [ "$apt" = 1 ]; then
@@ -48,7 +48,10 @@ if [ "$apt" = 1 ]; then
 fi
 
 echo "==> Building into build/"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# The tests are built when Criterion is there (BUILD_TESTING's default) and always with --tests.
+testing=()
+[ "$tests" = 1 ] && testing=(-DBUILD_TESTING=ON)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "${testing[@]}" >/dev/null
 cmake --build build -j"$(nproc)"
 
 # YuNet (MIT, Shiqi Yu; OpenCV model zoo). The 2022mar file is the one OpenCV 4.6 can run.

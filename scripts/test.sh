@@ -8,6 +8,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --tests "$@"
-cmake -S . -B build ${EMO_TEST_DATA_DIR:+-DEMO_TEST_DATA_DIR="$EMO_TEST_DATA_DIR"} >/dev/null
+cmake -S . -B build -DBUILD_TESTING=ON ${EMO_TEST_DATA_DIR:+-DEMO_TEST_DATA_DIR="$EMO_TEST_DATA_DIR"} >/dev/null
 cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure
