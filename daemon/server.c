@@ -445,6 +445,15 @@ int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shar
         zsock_set_linger(s->router, 1000);
         zsock_set_rcvhwm(s->router, 10000);
         zsock_set_sndhwm(s->router, 10000);
+        /* A client must finish the ZMTP handshake within client_timeout_ms, and finish any frame
+         * it is sending (or answer the PING) within client_timeout_ms of a heartbeat, sent every
+         * half of it: libzmq cancels the heartbeat's timeout only when a whole frame has come in,
+         * not on every byte. So a silent or dribbling connection, or one that stalls in the
+         * middle of a large message, gives back its slot and its buffer; libzmq clients answer
+         * PINGs by themselves, so an idle client stays connected. */
+        zsock_set_handshake_ivl(s->router, (int) config->client_timeout_ms);
+        zsock_set_heartbeat_ivl(s->router, (int) (config->client_timeout_ms / 2));
+        zsock_set_heartbeat_timeout(s->router, (int) config->client_timeout_ms);
 
         for (unsigned i = 0; i < workers; i++) {
                 int r = emo_pipeline_new(shared, &s->workers[i].pipeline, err, errlen);
