@@ -358,6 +358,19 @@ static void notify_status(emo_server_t *s) {
         }
 }
 
+/* The most memory this configuration lets clients make the daemon take, in bytes: what libzmq
+ * may hold per connection before the daemon sees anything (a partial message of up to twice
+ * max_message_bytes), the requests waiting in the queue and in the workers, and what each worker
+ * needs to decode an image of max_pixels (measured: about 230 MB for a 40 MP progressive JPEG,
+ * 6 bytes a pixel), over the daemon at rest (about 100 MB with its models loaded). Complete
+ * messages between libzmq and the dispatcher are not counted: the dispatcher takes them as fast
+ * as it parses them and refuses what the queue cannot hold. */
+static uint64_t memory_worst_case(const emo_config_t *c, unsigned workers) {
+        return (uint64_t) c->max_connections * 2 * c->max_message_bytes +
+               ((uint64_t) c->queue_capacity + workers) * c->max_message_bytes + (uint64_t) workers * 6 * c->max_pixels +
+               (100ull << 20);
+}
+
 int emo_server_run(emo_server_t *s, int signal_fd) {
         uint64_t watchdog_usec = 0;
         bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0;
@@ -373,6 +386,9 @@ int emo_server_run(emo_server_t *s, int signal_fd) {
         sd_notifyf(0, "READY=1\nSTATUS=Serving on %s with %u workers", s->endpoints, s->n_workers);
         log_info("Serving on %s with %u workers (%s, %s detector, model %s)", s->endpoints, s->n_workers,
                  emo_device_name(s->shared.device), emo_detector_kind_name(s->shared.detector), s->shared.model->name);
+        log_info("At most %u connections; clients can make the daemon take up to about %llu MiB (MemoryMax= in "
+                 "emotiond.service must be above it)", s->config->max_connections,
+                 (unsigned long long) (memory_worst_case(s->config, s->n_workers) >> 20));
 
         for (;;) {
                 int64_t now = emo_now_us();

@@ -1,5 +1,6 @@
 /* Hostile connections against the real daemon (issue 22): a flood of connections must not take it
- * down, and a well-behaved client is served again. */
+ * down, and connections that each hold part of a large message must not take its memory past the
+ * budget of deploy/emotiond.conf; in both cases a well-behaved client is served again. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
@@ -133,6 +134,108 @@ Test(connections, flood_leaves_the_daemon_serving) {
                 if (fds[i] >= 0)
                         close(fds[i]);
         emo_reply_free(r);
+        /* Not emo_test_daemon_stop: how the daemon stops is the shutdown suite's business. */
+        emo_test_daemon_cleanup(&d);
+}
+
+/* ---- partial messages ---------------------------------------------------------------------------- */
+
+/* Speak ZMTP 3.0 with the NULL mechanism as a DEALER, then announce one frame of frame_size bytes
+ * and send all of it but the last `missing` bytes. false when the daemon closed the connection. */
+static bool hold_partial(int fd, uint64_t frame_size, size_t missing) {
+        uint8_t greeting[64] = { 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 3, 0, 'N', 'U', 'L', 'L' };
+        static const char ready_body[] = "\5READY\13Socket-Type\0\0\0\6DEALER";
+        uint8_t ready[2 + sizeof(ready_body) - 1] = { 0x04, sizeof(ready_body) - 1 };
+        memcpy(ready + 2, ready_body, sizeof(ready_body) - 1);
+        uint8_t header[9] = { 0x02 }; /* a last frame with an 8-byte size */
+        for (int i = 0; i < 8; i++)
+                header[1 + i] = (uint8_t) (frame_size >> (56 - 8 * i));
+        if (send(fd, greeting, sizeof(greeting), MSG_NOSIGNAL) != sizeof(greeting) ||
+            send(fd, ready, sizeof(ready), MSG_NOSIGNAL) != sizeof(ready) ||
+            send(fd, header, sizeof(header), MSG_NOSIGNAL) != sizeof(header))
+                return false;
+        static uint8_t chunk[1 << 16];
+        for (uint64_t left = frame_size - missing; left > 0;) {
+                size_t n = left < sizeof(chunk) ? (size_t) left : sizeof(chunk);
+                ssize_t w = send(fd, chunk, n, MSG_NOSIGNAL);
+                if (w <= 0)
+                        return false;
+                left -= (uint64_t) w;
+        }
+        return true;
+}
+
+/* VmRSS or VmHWM of process pid, in KiB. */
+static uint64_t status_kib(pid_t pid, const char *field) {
+        char path[64], line[256], fmt[32];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        snprintf(fmt, sizeof(fmt), "%s: %%llu kB", field);
+        FILE *f = fopen(path, "r");
+        cr_assert_not_null(f, "cannot read %s", path);
+        unsigned long long kib = 0;
+        bool found = false;
+        while (!found && fgets(line, sizeof(line), f))
+                found = sscanf(line, fmt, &kib) == 1;
+        fclose(f);
+        cr_assert(found, "no %s in %s", field, path);
+        return kib;
+}
+
+#define HOLDERS 100
+#define MAX_CONNECTIONS 16
+#define MAX_MESSAGE (2u << 20)
+
+/* 100 connections each hold a frame of twice max_message_bytes (the most libzmq accepts) but 64
+ * KiB. The budget of deploy/emotiond.conf: max_connections x 2 x max_message_bytes of partial
+ * messages, plus what a queued or decoded request may take (queue_capacity + workers) x
+ * max_message_bytes and max_pixels x ~6 bytes per worker, over the daemon at rest. */
+Test(connections, partial_messages_stay_in_the_memory_budget) {
+        signal(SIGPIPE, SIG_IGN);
+        allow_fds(HOLDERS + 256);
+        emo_test_daemon_t d;
+        char max_conn[64], max_msg[64];
+        snprintf(max_conn, sizeof(max_conn), "max_connections=%d", MAX_CONNECTIONS);
+        snprintf(max_msg, sizeof(max_msg), "max_message_bytes=%u", MAX_MESSAGE);
+        const char *const args[] = { "--set", max_conn,
+                                     "--set", max_msg,
+                                     "--set", "queue_capacity=1",
+                                     "--set", "max_pixels=1000000",
+                                     "--set", "client_timeout_ms=2000",
+                                     NULL };
+        emo_test_daemon_start(&d, args);
+        uint64_t rest_kib = status_kib(d.pid, "VmHWM");
+        uint64_t budget_kib = rest_kib + ((uint64_t) MAX_CONNECTIONS * 2 * MAX_MESSAGE +
+                                          (1 + 2) * (uint64_t) MAX_MESSAGE + 2 * 6 * 1000000) /
+                                                 1024;
+
+        int fds[HOLDERS], holding = 0;
+        for (int i = 0; i < HOLDERS; i++) {
+                fds[i] = connect_raw(&d, 2000);
+                if (fds[i] >= 0 && hold_partial(fds[i], 2 * MAX_MESSAGE, 64 << 10))
+                        holding++;
+        }
+        usleep(500 * 1000);
+        uint64_t peak_kib = status_kib(d.pid, "VmHWM");
+        _cleanup_free_ char *log = log_tail(&d);
+        cr_assert(daemon_alive(&d), "emotiond died; its log ends with:\n%s", log);
+        cr_log_info("%d of %d connections hold %u bytes each: peak RSS %llu MiB, at "
+                    "rest %llu MiB, budget %llu MiB",
+                    holding, HOLDERS, 2 * MAX_MESSAGE - (64 << 10), (unsigned long long) peak_kib / 1024,
+                    (unsigned long long) rest_kib / 1024, (unsigned long long) budget_kib / 1024);
+        cr_expect_leq(peak_kib, budget_kib, "peak RSS %llu MiB over the budget of %llu MiB (%d connections holding)",
+                      (unsigned long long) peak_kib / 1024, (unsigned long long) budget_kib / 1024, holding);
+
+        /* The holders never finish their frame: the heartbeat timeout (client_timeout_ms) drops
+         * them and the daemon serves again, while they stay connected. */
+        emo_reply_t *r = health_within(d.endpoint, 20000);
+        free(log);
+        log = log_tail(&d);
+        cr_assert_not_null(r, "no health reply while %d connections hold partial messages; log:\n%s", holding, log);
+        cr_expect_gt(r->health->connections_refused, 0);
+        emo_reply_free(r);
+        for (int i = 0; i < HOLDERS; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
         /* Not emo_test_daemon_stop: how the daemon stops is the shutdown suite's business. */
         emo_test_daemon_cleanup(&d);
 }
