@@ -18,6 +18,10 @@
 /* Between two looks at every counted fd for connections libzmq closed without a DISCONNECTED event
  * (none is known in 4.3.4, but a count that only grows would refuse everyone). */
 #define SWEEP_INTERVAL_US (5 * 1000000LL)
+/* Events read before acting on them: all that are pending, unless a flood keeps them coming
+ * faster than they are read; then acting late would let descriptors run out, and acting with
+ * events unread only widens the fd-reuse race of connguard.h, which the address check bounds. */
+#define MAX_EVENTS_PER_PASS 4096
 
 enum { CONN_NONE, CONN_OPEN, CONN_REFUSED };
 
@@ -164,7 +168,7 @@ static int process(emo_connguard_t *g) {
         void *h = zsock_resolve(g->monitor);
         /* Every pending event first: a DISCONNECTED still queued would mean that its fd may already
          * be another connection. */
-        for (;;) {
+        for (int k = 0; k < MAX_EVENTS_PER_PASS; k++) {
                 uint8_t head[6];
                 int n = zmq_recv(h, head, sizeof(head), ZMQ_DONTWAIT);
                 if (n < 0)
@@ -247,6 +251,8 @@ static void guard_actor(zsock_t *pipe, void *arg) {
                         if (term)
                                 break;
                 }
+                /* Events left over from a capped pass keep the socket readable: zmq_poll
+                 * returns at once for them. */
                 process(g);
         }
 }
