@@ -22,6 +22,8 @@ typedef struct emo_config {
         unsigned workers;      /* 0: one per core */
         unsigned threads;      /* OpenCV threads per worker */
         unsigned queue_capacity;
+        unsigned max_connections;
+        unsigned client_timeout_ms;
         uint64_t max_message_bytes;
         uint64_t max_pixels;
         unsigned max_faces;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "connguard.h"
 #include "emo/endpoint.h"
 #include "dialogue.h"
 #include "emo/util.h"
@@ -308,6 +309,13 @@ int main(int argc, char **argv) {
                 printf("configuration OK\n");
                 return 0;
         }
+        /* systemd's default soft limit is 1024 descriptors, one per connection: take the hard limit
+         * (LimitNOFILE= in the unit); max_connections keeps well below it. */
+        int64_t nofile = emo_nofile_raise();
+        if (nofile < 0)
+                log_warning("Failed to raise the limit of open files: %s, ignoring", strerror((int) -nofile));
+        else
+                log_debug("Open files limit: %lld", (long long) nofile);
         emo_server_t *server = NULL;
         if ((r = emo_server_new(&config, &shared, workers, &server, err, sizeof(err))) < 0) {
                 log_error("%s", err);

@@ -4,10 +4,12 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "emo/endpoint.h"
+#include "connguard.h"
 #include "emo/util.h"
 #include "log.h"
 #include "queue.h"
@@ -42,6 +44,8 @@ struct emo_server {
         const emo_config_t *config;
         emo_pipeline_shared_t shared;
         zsock_t *router;
+        emo_connguard_t *guard;
+        uint64_t refused_logged; /* connections refused as of the last warning */
         worker_t *workers;
         unsigned n_workers, n_busy, n_alloc; /* started, busy, allocated slots */
         emo_queue_t *queue;
@@ -127,6 +131,8 @@ static void reply_health(emo_server_t *s, zframe_t *identity, bool delimiter, ui
         h.requests_served = s->served;
         h.uptime_s = (uint64_t) ((emo_now_us() - s->started_us) / 1000000);
         h.smoothed_streams = s->shared.streams ? (uint32_t) emo_streams_active(s->shared.streams, emo_now_us()) : 0;
+        h.connections = emo_connguard_open(s->guard);
+        h.connections_refused = emo_connguard_refused(s->guard);
         h.n_languages = n_lang;
         h.languages = langs;
         emo_reply_t reply = EMOTION__V1__REPLY__INIT;
@@ -338,9 +344,31 @@ static void start_draining(emo_server_t *s, const char *why) {
 }
 
 static void notify_status(emo_server_t *s) {
-        sd_notifyf(0, "STATUS=Serving on %s: %llu replies, queue %zu/%zu, %u/%u workers busy", s->endpoints,
-                   (unsigned long long) s->served, emo_queue_size(s->queue), emo_queue_capacity(s->queue), s->n_busy,
-                   s->n_workers);
+        sd_notifyf(0, "STATUS=Serving on %s: %llu replies, queue %zu/%zu, %u/%u workers busy, %u/%u connections",
+                   s->endpoints, (unsigned long long) s->served, emo_queue_size(s->queue),
+                   emo_queue_capacity(s->queue), s->n_busy, s->n_workers, emo_connguard_open(s->guard),
+                   s->config->max_connections);
+        /* One line per status period at most: a flood must not flood the journal too. */
+        uint64_t refused = emo_connguard_refused(s->guard);
+        if (refused > s->refused_logged) {
+                log_warning("Refused %llu connection(s) in the last %lld s: max_connections=%u were open",
+                            (unsigned long long) (refused - s->refused_logged), STATUS_INTERVAL_US / 1000000,
+                            s->config->max_connections);
+                s->refused_logged = refused;
+        }
+}
+
+/* The most memory this configuration lets clients make the daemon take, in bytes: what libzmq
+ * may hold per connection before the daemon sees anything (a partial message of up to twice
+ * max_message_bytes), the requests waiting in the queue and in the workers, and what each worker
+ * needs to decode an image of max_pixels (measured: about 230 MB for a 40 MP progressive JPEG,
+ * 6 bytes a pixel), over the daemon at rest (about 100 MB with its models loaded). Complete
+ * messages between libzmq and the dispatcher are not counted: the dispatcher takes them as fast
+ * as it parses them and refuses what the queue cannot hold. */
+static uint64_t memory_worst_case(const emo_config_t *c, unsigned workers) {
+        return (uint64_t) c->max_connections * 2 * c->max_message_bytes +
+               ((uint64_t) c->queue_capacity + workers) * c->max_message_bytes + (uint64_t) workers * 6 * c->max_pixels +
+               (100ull << 20);
 }
 
 int emo_server_run(emo_server_t *s, int signal_fd) {
@@ -362,6 +390,9 @@ int emo_server_run(emo_server_t *s, int signal_fd) {
         sd_notifyf(0, "READY=1\nSTATUS=Serving on %s with %u workers", s->endpoints, s->n_workers);
         log_info("Serving on %s with %u workers (%s, %s detector, model %s)", s->endpoints, s->n_workers,
                  emo_device_name(s->shared.device), emo_detector_kind_name(s->shared.detector), s->shared.model->name);
+        log_info("At most %u connections; clients can make the daemon take up to about %llu MiB (MemoryMax= in "
+                 "emotiond.service must be above it)", s->config->max_connections,
+                 (unsigned long long) (memory_worst_case(s->config, s->n_workers) >> 20));
 
         for (;;) {
                 int64_t now = emo_now_us();
@@ -449,9 +480,37 @@ int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shar
         zsock_set_linger(s->router, 1000);
         zsock_set_rcvhwm(s->router, 10000);
         zsock_set_sndhwm(s->router, 10000);
+        /* A client must finish the ZMTP handshake within client_timeout_ms, and finish any frame
+         * it is sending (or answer the PING) within client_timeout_ms of a heartbeat, sent every
+         * half of it: libzmq cancels the heartbeat's timeout only when a whole frame has come in,
+         * not on every byte. So a silent or dribbling connection, or one that stalls in the
+         * middle of a large message, gives back its slot and its buffer; libzmq clients answer
+         * PINGs by themselves, so an idle client stays connected. */
+        zsock_set_handshake_ivl(s->router, (int) config->client_timeout_ms);
+        zsock_set_heartbeat_ivl(s->router, (int) (config->client_timeout_ms / 2));
+        zsock_set_heartbeat_timeout(s->router, (int) config->client_timeout_ms);
+
+        /* Each connection is a descriptor; keep room for the process's own (models, threads'
+         * sockets and pipes, the journal), or libzmq aborts on EMFILE. */
+        struct rlimit rl;
+        uint64_t fds_needed = (uint64_t) config->max_connections + 256 + 16ull * workers;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < fds_needed) {
+                snprintf(err, errlen,
+                         "max_connections = %u needs about %llu file descriptors, but the limit is %llu: raise "
+                         "LimitNOFILE= (ulimit -n) or lower max_connections", config->max_connections,
+                         (unsigned long long) fds_needed, (unsigned long long) rl.rlim_cur);
+                emo_server_free(s);
+                return -EMFILE;
+        }
+        int r = emo_connguard_new(s->router, config->max_connections, &s->guard);
+        if (r < 0) {
+                snprintf(err, errlen, "Failed to watch the socket's connections: %s", zmq_strerror(-r));
+                emo_server_free(s);
+                return r;
+        }
 
         for (unsigned i = 0; i < workers; i++) {
-                int r = emo_pipeline_new(shared, &s->workers[i].pipeline, err, errlen);
+                r = emo_pipeline_new(shared, &s->workers[i].pipeline, err, errlen);
                 if (r < 0) {
                         emo_server_free(s);
                         return r;
@@ -474,7 +533,7 @@ int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shar
         unsigned bound = 0;
         for (char *ep = strtok_r(list, EMO_ENDPOINT_SEPARATORS, &save); ep;
              ep = strtok_r(NULL, EMO_ENDPOINT_SEPARATORS, &save)) {
-                int r = emo_endpoint_prepare(ep);
+                r = emo_endpoint_prepare(ep);
                 if (r == -EADDRINUSE) {
                         snprintf(err, errlen, "Failed to bind %s: another emotiond is serving there", ep);
                         emo_server_free(s);
@@ -517,6 +576,7 @@ emo_server_t *emo_server_free(emo_server_t *s) {
         while (s->queue && (job = emo_queue_pop_any(s->queue)))
                 job_free(job);
         emo_queue_free(s->queue);
+        s->guard = emo_connguard_free(s->guard);
         zsock_destroy(&s->router);
         free(s->endpoints);
         free(s);

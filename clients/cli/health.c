@@ -32,6 +32,8 @@ static void print_human(const char *endpoint, const emo_health_reply_t *h) {
         printf("queue:           %u/%u\n", h->queue_depth, h->queue_capacity);
         printf("requests served: %llu\n", (unsigned long long) h->requests_served);
         printf("smoothing:       %u stream%s\n", h->smoothed_streams, h->smoothed_streams == 1 ? "" : "s");
+        printf("connections:     %u open, %llu refused\n", h->connections,
+               (unsigned long long) h->connections_refused);
         uint64_t s = h->uptime_s;
         printf("uptime:          ");
         if (s >= 86400)
@@ -61,6 +63,8 @@ static json_object *json_health(const char *endpoint, const emo_health_reply_t *
         cli_json_add_uint(o, "requests_served", h->requests_served);
         cli_json_add_uint(o, "uptime_s", h->uptime_s);
         cli_json_add_uint(o, "smoothed_streams", h->smoothed_streams);
+        cli_json_add_uint(o, "connections", h->connections);
+        cli_json_add_uint(o, "connections_refused", h->connections_refused);
         json_object *langs = json_object_new_array_ext((int) h->n_languages);
         for (size_t i = 0; langs && i < h->n_languages; i++)
                 json_object_array_add(langs, json_object_new_string(h->languages[i]));

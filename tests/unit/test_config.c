@@ -38,6 +38,8 @@ Test(config, defaults) {
         cr_assert_eq(c.workers, 0);
         cr_assert_eq(c.threads, 1);
         cr_assert_eq(c.queue_capacity, 64);
+        cr_assert_eq(c.max_connections, 64);
+        cr_assert_eq(c.client_timeout_ms, 30000);
         cr_assert_eq(c.max_message_bytes, 32u << 20);
         cr_assert_eq(c.max_pixels, 40000000);
         cr_assert_eq(c.max_faces, 32);
@@ -63,6 +65,8 @@ Test(config, shipped_file_matches_the_defaults) {
         cr_assert_eq(c.workers, d.workers);
         cr_assert_eq(c.threads, d.threads);
         cr_assert_eq(c.queue_capacity, d.queue_capacity);
+        cr_assert_eq(c.max_connections, d.max_connections);
+        cr_assert_eq(c.client_timeout_ms, d.client_timeout_ms);
         cr_assert_eq(c.max_message_bytes, d.max_message_bytes);
         cr_assert_eq(c.max_pixels, d.max_pixels);
         cr_assert_eq(c.max_faces, d.max_faces);
@@ -152,6 +156,7 @@ Test(config, out_of_range_and_bad_numbers_in_file) {
                 "[server]\nthreads = -1\n",            "[limits]\nmax_message_bytes = 10\n",
                 "[detector]\nscore_threshold = 1.5\n", "[limits]\nmax_faces = lots\n",
                 "[limits]\nmax_pixels = 12abc\n",     "[server]\nworkers = \n",
+                "[server]\nmax_connections = 0\n",   "[server]\nclient_timeout_ms = 99\n",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 emo_config_t c;

@@ -1,0 +1,239 @@
+/* Hostile connections against the real daemon (issue 22): a flood of connections must not take it
+ * down, and connections that each hold part of a large message must not take its memory past the
+ * budget of deploy/emotiond.conf; in both cases a well-behaved client is served again. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "emo/util.h"
+
+TestSuite(connections, .timeout = 60);
+
+static bool daemon_alive(const emo_test_daemon_t *d) {
+        char path[64], state = '?';
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) d->pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+                return false;
+        /* "pid (comm) S ...": a zombie (Z) has exited and waits for us to reap it. */
+        bool ok = fscanf(f, "%*d (%*[^)]) %c", &state) == 1 && state != 'Z' && state != 'X';
+        fclose(f);
+        return ok;
+}
+
+/* The end of the daemon's stderr, for failure messages. */
+static char *log_tail(const emo_test_daemon_t *d) {
+        char *log = emo_test_daemon_log(d);
+        size_t n = log ? strlen(log) : 0;
+        if (n > 1500)
+                memmove(log, log + n - 1500, 1501);
+        return log;
+}
+
+/* A health request on fresh connections until one is answered, for at most timeout_ms: slots held
+ * by hostile connections free up when the daemon drops them. NULL when none was answered. */
+static emo_reply_t *health_within(const char *endpoint, int timeout_ms) {
+        int64_t deadline = emo_now_us() + (int64_t) timeout_ms * 1000;
+        do {
+                emo_client_t *c = NULL;
+                cr_assert_eq(emo_client_new(endpoint, &c), 0);
+                emo_health_request_t h = EMOTION__V1__HEALTH_REQUEST__INIT;
+                emo_request_t req = EMOTION__V1__REQUEST__INIT;
+                req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
+                req.health = &h;
+                emo_reply_t *reply = NULL;
+                int r = emo_client_call(c, &req, 1000, 1, &reply);
+                emo_client_free(c);
+                if (r == 0 && reply->status == EMO_STATUS_OK && reply->health)
+                        return reply;
+                emo_reply_free(reply);
+        } while (emo_now_us() < deadline);
+        return NULL;
+}
+
+/* A connected unix stream socket to the daemon's ipc endpoint, or -1. Blocking, with send and
+ * receive timeouts (connect waits at most that long for room in the listen backlog). */
+static int connect_raw(const emo_test_daemon_t *d, int timeout_ms) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->endpoint + strlen("ipc://"));
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert(fd >= 0, "socket: %s", strerror(errno));
+        struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+/* This process needs one descriptor per hostile connection. */
+static void allow_fds(rlim_t n) {
+        struct rlimit rl;
+        cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+        if (rl.rlim_cur < n) {
+                cr_assert(rl.rlim_max >= n, "this test needs %llu file descriptors, the hard limit is %llu",
+                          (unsigned long long) n, (unsigned long long) rl.rlim_max);
+                rl.rlim_cur = n;
+                cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+        }
+}
+
+/* Give the running daemon the systemd default of 1024 descriptors: without a connection budget,
+ * libzmq's ipc listener aborts the process on EMFILE once the connections fill its table. */
+static void limit_daemon_fds(const emo_test_daemon_t *d, rlim_t n) {
+        struct rlimit rl = { .rlim_cur = n, .rlim_max = n };
+        cr_assert_eq(prlimit(d->pid, RLIMIT_NOFILE, &rl, NULL), 0, "prlimit: %s", strerror(errno));
+}
+
+#define FLOOD 2000
+
+/* 2,000 connections that never say a word, all held open at once. */
+Test(connections, flood_leaves_the_daemon_serving) {
+        signal(SIGPIPE, SIG_IGN);
+        allow_fds(FLOOD + 256);
+        emo_test_daemon_t d;
+        static const char *const args[] = { "--set", "max_connections=64", "--set", "client_timeout_ms=2000", NULL };
+        emo_test_daemon_start(&d, args);
+        limit_daemon_fds(&d, 1024);
+
+        static int fds[FLOOD];
+        int opened = 0;
+        for (int i = 0; i < FLOOD && daemon_alive(&d); i++)
+                if ((fds[i] = connect_raw(&d, 2000)) >= 0)
+                        opened++;
+        /* Refused connections are closed by the daemon; give it the time to see them all. */
+        usleep(500 * 1000);
+        _cleanup_free_ char *log = log_tail(&d);
+        cr_assert(daemon_alive(&d), "emotiond died under %d connections; its log ends with:\n%s", opened, log);
+
+        /* The 64 slots are held by silent connections until the ZMTP handshake timeout
+         * (client_timeout_ms, 2 s here) drops them; then a polite client gets in, while the hostile
+         * client still holds all its sockets. */
+        emo_reply_t *r = health_within(d.endpoint, 20000);
+        free(log);
+        log = log_tail(&d);
+        cr_assert_not_null(r, "no health reply with %d hostile connections open; log:\n%s", opened, log);
+        cr_expect_gt(r->health->connections_refused, 0, "no connection refused of %d", opened);
+        cr_expect_leq(r->health->connections, 64, "%u connections open, over max_connections", r->health->connections);
+        cr_log_info("%d connections opened, %llu refused, %u open", opened,
+                    (unsigned long long) r->health->connections_refused, r->health->connections);
+        for (int i = 0; i < FLOOD; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+        emo_reply_free(r);
+        emo_test_daemon_stop(&d); /* and it still drains and exits 0 */
+}
+
+/* ---- partial messages ---------------------------------------------------------------------------- */
+
+/* Speak ZMTP 3.0 with the NULL mechanism as a DEALER, then announce one frame of frame_size bytes
+ * and send all of it but the last `missing` bytes. false when the daemon closed the connection. */
+static bool hold_partial(int fd, uint64_t frame_size, size_t missing) {
+        uint8_t greeting[64] = { 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 3, 0, 'N', 'U', 'L', 'L' };
+        static const char ready_body[] = "\5READY\13Socket-Type\0\0\0\6DEALER";
+        uint8_t ready[2 + sizeof(ready_body) - 1] = { 0x04, sizeof(ready_body) - 1 };
+        memcpy(ready + 2, ready_body, sizeof(ready_body) - 1);
+        uint8_t header[9] = { 0x02 }; /* a last frame with an 8-byte size */
+        for (int i = 0; i < 8; i++)
+                header[1 + i] = (uint8_t) (frame_size >> (56 - 8 * i));
+        if (send(fd, greeting, sizeof(greeting), MSG_NOSIGNAL) != sizeof(greeting) ||
+            send(fd, ready, sizeof(ready), MSG_NOSIGNAL) != sizeof(ready) ||
+            send(fd, header, sizeof(header), MSG_NOSIGNAL) != sizeof(header))
+                return false;
+        static uint8_t chunk[1 << 16];
+        for (uint64_t left = frame_size - missing; left > 0;) {
+                size_t n = left < sizeof(chunk) ? (size_t) left : sizeof(chunk);
+                ssize_t w = send(fd, chunk, n, MSG_NOSIGNAL);
+                if (w <= 0)
+                        return false;
+                left -= (uint64_t) w;
+        }
+        return true;
+}
+
+/* VmRSS or VmHWM of process pid, in KiB. */
+static uint64_t status_kib(pid_t pid, const char *field) {
+        char path[64], line[256], fmt[32];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        snprintf(fmt, sizeof(fmt), "%s: %%llu kB", field);
+        FILE *f = fopen(path, "r");
+        cr_assert_not_null(f, "cannot read %s", path);
+        unsigned long long kib = 0;
+        bool found = false;
+        while (!found && fgets(line, sizeof(line), f))
+                found = sscanf(line, fmt, &kib) == 1;
+        fclose(f);
+        cr_assert(found, "no %s in %s", field, path);
+        return kib;
+}
+
+#define HOLDERS 100
+#define MAX_CONNECTIONS 16
+#define MAX_MESSAGE (2u << 20)
+
+/* 100 connections each hold a frame of twice max_message_bytes (the most libzmq accepts) but 64
+ * KiB. The budget of deploy/emotiond.conf: max_connections x 2 x max_message_bytes of partial
+ * messages, plus what a queued or decoded request may take (queue_capacity + workers) x
+ * max_message_bytes and max_pixels x ~6 bytes per worker, over the daemon at rest. */
+Test(connections, partial_messages_stay_in_the_memory_budget) {
+        signal(SIGPIPE, SIG_IGN);
+        allow_fds(HOLDERS + 256);
+        emo_test_daemon_t d;
+        char max_conn[64], max_msg[64];
+        snprintf(max_conn, sizeof(max_conn), "max_connections=%d", MAX_CONNECTIONS);
+        snprintf(max_msg, sizeof(max_msg), "max_message_bytes=%u", MAX_MESSAGE);
+        const char *const args[] = { "--set", max_conn,
+                                     "--set", max_msg,
+                                     "--set", "queue_capacity=1",
+                                     "--set", "max_pixels=1000000",
+                                     "--set", "client_timeout_ms=2000",
+                                     NULL };
+        emo_test_daemon_start(&d, args);
+        uint64_t rest_kib = status_kib(d.pid, "VmHWM");
+        uint64_t budget_kib = rest_kib + ((uint64_t) MAX_CONNECTIONS * 2 * MAX_MESSAGE +
+                                          (1 + 2) * (uint64_t) MAX_MESSAGE + 2 * 6 * 1000000) /
+                                                 1024;
+
+        int fds[HOLDERS], holding = 0;
+        for (int i = 0; i < HOLDERS; i++) {
+                fds[i] = connect_raw(&d, 2000);
+                if (fds[i] >= 0 && hold_partial(fds[i], 2 * MAX_MESSAGE, 64 << 10))
+                        holding++;
+        }
+        usleep(500 * 1000);
+        uint64_t peak_kib = status_kib(d.pid, "VmHWM");
+        _cleanup_free_ char *log = log_tail(&d);
+        cr_assert(daemon_alive(&d), "emotiond died; its log ends with:\n%s", log);
+        cr_log_info("%d of %d connections hold %u bytes each: peak RSS %llu MiB, at "
+                    "rest %llu MiB, budget %llu MiB",
+                    holding, HOLDERS, 2 * MAX_MESSAGE - (64 << 10), (unsigned long long) peak_kib / 1024,
+                    (unsigned long long) rest_kib / 1024, (unsigned long long) budget_kib / 1024);
+        cr_expect_leq(peak_kib, budget_kib, "peak RSS %llu MiB over the budget of %llu MiB (%d connections holding)",
+                      (unsigned long long) peak_kib / 1024, (unsigned long long) budget_kib / 1024, holding);
+
+        /* The holders never finish their frame: the heartbeat timeout (client_timeout_ms) drops
+         * them and the daemon serves again, while they stay connected. */
+        emo_reply_t *r = health_within(d.endpoint, 20000);
+        free(log);
+        log = log_tail(&d);
+        cr_assert_not_null(r, "no health reply while %d connections hold partial messages; log:\n%s", holding, log);
+        cr_expect_gt(r->health->connections_refused, 0);
+        emo_reply_free(r);
+        for (int i = 0; i < HOLDERS; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+        emo_test_daemon_stop(&d); /* and it still drains and exits 0 */
+}
