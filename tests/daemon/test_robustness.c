@@ -321,6 +321,32 @@ static emo_reply_t *call_once(const char *endpoint, emo_request_t *req, int time
         return r;
 }
 
+/* The TIFF tile bomb of issue 22: 198 bytes declaring a 64 x 64 image in one 16384 x 16368 tile,
+ * for which OpenCV allocated and filled 1 GB (four at once: 4 GB). Refused IMAGE_TOO_LARGE naming
+ * the tile fields, in both byte orders, and the daemon's peak memory does not move. */
+Test(memory, tiff_tile_bomb_is_refused_before_allocation) {
+        emo_test_daemon_t d;
+        emo_test_daemon_start(&d, NULL);
+        for (int be = 0; be < 2; be++) {
+                size_t len;
+                _cleanup_free_ unsigned char *bomb = emo_test_tiff_tile_bomb(be, &len);
+                cr_assert_eq(len, 198);
+                emo_test_req_t t;
+                emo_test_req_encoded(&t, bomb, len);
+                uint64_t before = peak_kib(d.pid);
+                emo_reply_t *r = call_once(d.endpoint, &t.req, 30000);
+                uint64_t after = peak_kib(d.pid);
+                cr_expect_eq(r->status, EMO_STATUS_IMAGE_TOO_LARGE, "%s: %s", emo_status_name(r->status), r->message);
+                cr_expect_not_null(strstr(r->message, "TileWidth x TileLength"), "message: %s", r->message);
+                cr_expect_lt(after - before, 50 * 1024, "the daemon's peak memory grew by %llu KiB",
+                             (unsigned long long) (after - before));
+                cr_log_info("tile bomb (%s): %s, peak memory +%llu KiB", be ? "MM" : "II", r->message,
+                            (unsigned long long) (after - before));
+                emo_reply_free(r);
+        }
+        emo_test_daemon_stop(&d);
+}
+
 /* A grey image of width x 1 pixels of value 128 with one exact-crop region {0, 0, side, side}. The
  * region reaches 4 times the image's length below and to the right of it, which the daemon takes
  * (a face at the edge), and pads by replicating the border: the model must see 48 x 48 pixels of
