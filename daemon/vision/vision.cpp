@@ -227,7 +227,8 @@ static int probe_bmp(const unsigned char *p, size_t len, unsigned *w, unsigned *
 // decoded. Besides ImageWidth and ImageLength, these fields size OpenCV's and libtiff's buffers:
 // - TileWidth x TileLength (322, 323): OpenCV allocates one tile as 32-bit RGBA and libtiff
 //   fills all of it, whatever the image's size: a 198-byte file of 64 x 64 pixels declaring
-//   16384 x 16368 tiles cost 1 GB and 3 s. A missing or zero one is the image's (OpenCV's rule).
+//   16384 x 16368 tiles cost over 1 GB and seconds. A missing or zero one is the image's (OpenCV's
+//   rule).
 // - ImageWidth x RowsPerStrip (278) for strips: OpenCV allocates a strip of RowsPerStrip rows even
 //   past the image's end (only 2^32 - 1, "one strip", and 0 are taken as the image's height).
 // - SamplesPerPixel (277) and BitsPerSample (258): libtiff's own tile or strip buffer holds

@@ -113,8 +113,10 @@ def hostile():
                                                          (325, 4, [64])], 64)
         out[f"tiled-{order}.tif"] = tiff(be, grey + [(322, 3, [64]), (323, 3, [64]), (324, 4, [0]), (325, 4, [4096])],
                                          4096)
-        # Strips of 4,000,000 rows of a 64 x 64 image: 1 GB of address space.
-        out[f"strip-bomb-{order}.tif"] = tiff(be, grey + [(273, 4, [0]), (278, 4, [4000000]), (279, 4, [64])], 64)
+        # Strips of 4,000,000 rows of a 64 x 64 image: 1 GB of address space. Compressed (PackBits),
+        # or libtiff chops the one uncompressed strip into small ones itself.
+        packbits = [(t, y, [32773] if t == 259 else v) for t, y, v in grey]
+        out[f"strip-bomb-{order}.tif"] = tiff(be, packbits + [(273, 4, [0]), (278, 4, [4000000]), (279, 4, [64])], 64)
     rgba = [(256, 3, [8]), (257, 3, [8]), (258, 3, [8, 8, 8, 8]), (259, 3, [1]), (262, 3, [2]), (273, 4, [0]),
             (277, 3, [4]), (278, 4, [8]), (279, 4, [256]), (338, 3, [2])]
     out["rgba.tif"] = tiff(False, rgba, 256)
