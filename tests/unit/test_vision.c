@@ -504,8 +504,8 @@ static unsigned char *make_tiff_blocks(bool be, uint32_t tile_length, uint32_t r
         return emo_test_tiff(be, e, n, block, ret_len);
 }
 
-/* Decode p under max_pixels: 0 with a width x height image, or the error, whose text must name
- * what (NULL: anything). */
+/* Decode p under max_pixels and expect want: 0 with the 64 x 64 image these tests' files hold, or
+ * an error whose text contains names (NULL: any text); what says which file in a failure. */
 static void expect_decode(const char *what, const unsigned char *p, size_t len, uint64_t max_pixels, int want,
                           const char *names) {
         emo_image_t *img = NULL;
