@@ -302,6 +302,9 @@ int main(int argc, char **argv) {
                 r = emo_pipeline_new(&shared, &p, err, sizeof(err));
                 emo_pipeline_free(p);
                 emo_streams_free(streams);
+                emo_dialogue_free(dialogue);
+                emo_model_done(&model);
+                emo_config_done(&config);
                 if (r < 0) {
                         log_error("%s", err);
                         return 1;

@@ -96,6 +96,16 @@ extern "C" void emo_vision_init(int threads) {
 
 /* ---- images ---------------------------------------------------------------------------------- */
 
+// What a probe learns besides the image's size: the passes the decoder makes over the image (a
+// progressive JPEG's scans, else 1) and the largest block of pixels it allocates apart from the
+// image itself (a TIFF tile or strip), which a header may declare far larger than the image.
+struct probe_info {
+        unsigned width = 0, height = 0;
+        size_t scans = 1;
+        uint64_t block_width = 0, block_height = 0; // 0: no such block
+        const char *block_what = nullptr;           // the fields that size it, for the refusal
+};
+
 struct jpeg_probe_error {
         struct jpeg_error_mgr mgr;
         jmp_buf jump;
@@ -173,35 +183,59 @@ static uint32_t le32(const unsigned char *p) {
 }
 
 // BMP: the BITMAPCOREHEADER (12 bytes) has 16-bit sizes, every later header 32-bit signed ones at
-// offsets 18 and 22 of the file; a negative height means rows stored top-down.
+// offsets 18 and 22 of the file; a negative height means rows stored top-down. The bit count
+// (offset 24 or 28) sizes OpenCV's row buffer, width x bits, before OpenCV looks at it, and
+// biClrUsed (offset 46) the palette it reads into a table of 256: both are held to what OpenCV
+// decodes (1, 4, 8, 16, 24 or 32 bits; at most 256 colours), so a header cannot size a buffer.
 static int probe_bmp(const unsigned char *p, size_t len, unsigned *w, unsigned *h) {
         if (len < 26)
                 return fail(-EBADMSG, "truncated BMP header");
         uint32_t dib = le32(p + 14);
         int64_t width, height;
+        unsigned bits, colours = 0;
         if (dib == 12) {
                 width = p[18] | p[19] << 8;
                 height = p[20] | p[21] << 8;
+                bits = p[24] | p[25] << 8;
         } else if (dib >= 40) {
+                if (len < 50)
+                        return fail(-EBADMSG, "truncated BMP header");
                 width = (int32_t) le32(p + 18);
                 height = (int32_t) le32(p + 22);
+                bits = p[28] | p[29] << 8;
+                colours = le32(p + 46);
         } else
                 return fail(-EBADMSG, "broken BMP header");
         if (height < 0)
                 height = -height;
         if (width <= 0 || height <= 0)
                 return fail(-EBADMSG, "BMP header without pixels");
+        if (bits != 1 && bits != 4 && bits != 8 && bits != 16 && bits != 24 && bits != 32)
+                return fail(-EBADMSG, "BMP of " + std::to_string(bits) + " bits per pixel (biBitCount); this daemon "
+                                      "decodes 1, 4, 8, 16, 24 or 32");
+        if (bits <= 8 && colours > 256)
+                return fail(-EBADMSG, "BMP palette of " + std::to_string(colours) + " colours (biClrUsed); at most 256");
         *w = (unsigned) std::min<int64_t>(width, UINT32_MAX);
         *h = (unsigned) std::min<int64_t>(height, UINT32_MAX);
         return 0;
 }
 
-// TIFF: ImageWidth (256) and ImageLength (257) of the first image file directory, the page OpenCV
-// decodes, in the file's byte order. libtiff, which decodes it, keeps the first of a tag listed
-// twice and reads these from any integer type; this reads one SHORT or LONG each. A directory
-// where the two readings could differ (a tag twice, of another type or count, or missing) is
-// refused, so that the size checked is the size decoded. BigTIFF is not probed (-ENOTSUP).
-static int probe_tiff(const unsigned char *p, size_t len, unsigned *w, unsigned *h) {
+// TIFF: the first image file directory, the page OpenCV decodes, in the file's byte order.
+// libtiff, which decodes it, keeps the first of a tag listed twice and reads sizes from any
+// integer type; this reads one SHORT or LONG each. A directory where the two readings could
+// differ (a tag twice, of another type or count) is refused, so that what is checked is what is
+// decoded. Besides ImageWidth and ImageLength, these fields size OpenCV's and libtiff's buffers:
+// - TileWidth x TileLength (322, 323): OpenCV allocates one tile as 32-bit RGBA and libtiff
+//   fills all of it, whatever the image's size: a 198-byte file of 64 x 64 pixels declaring
+//   16384 x 16368 tiles cost over 1 GB and seconds. A missing or zero one is the image's (OpenCV's
+//   rule).
+// - ImageWidth x RowsPerStrip (278) for strips: OpenCV allocates a strip of RowsPerStrip rows even
+//   past the image's end (only 2^32 - 1, "one strip", and 0 are taken as the image's height).
+// - SamplesPerPixel (277) and BitsPerSample (258): libtiff's own tile or strip buffer holds
+//   samples x bits per pixel. OpenCV decodes to BGR through libtiff's RGBA reader, which takes
+//   1, 2, 4, 8 or 16 bits and OpenCV at most 4 samples; others are refused here.
+// BigTIFF is not probed (-ENOTSUP).
+static int probe_tiff(const unsigned char *p, size_t len, probe_info *ret) {
         const bool le = p[0] == 'I';
         auto u16 = [&](size_t o) -> uint32_t { return le ? p[o] | p[o + 1] << 8 : p[o] << 8 | p[o + 1]; };
         auto u32 = [&](size_t o) -> uint32_t { return le ? le32(p + o) : be32(p + o); };
@@ -213,25 +247,73 @@ static int probe_tiff(const unsigned char *p, size_t len, unsigned *w, unsigned 
         size_t n = u16(ifd);
         if ((len - ifd - 2) / 12 < n)
                 return fail(-EBADMSG, "truncated TIFF directory");
-        int64_t width = -1, height = -1;
+        static const struct {
+                uint32_t tag;
+                const char *name;
+        } sizes[] = { { 256, "ImageWidth" }, { 257, "ImageLength" }, { 277, "SamplesPerPixel" },
+                      { 278, "RowsPerStrip" }, { 322, "TileWidth" },  { 323, "TileLength" } };
+        enum { WIDTH, LENGTH, SAMPLES, ROWS, TILE_W, TILE_L, N_SIZES };
+        int64_t v[N_SIZES] = { -1, -1, -1, -1, -1, -1 };
+        size_t bits_entry = 0; // BitsPerSample's entry, 0: none
         for (size_t i = 0; i < n; i++) {
                 size_t e = ifd + 2 + 12 * i;
                 uint32_t tag = u16(e), type = u16(e + 2), count = u32(e + 4);
-                if (tag != 256 && tag != 257)
+                if (tag == 258) {
+                        if (bits_entry)
+                                return fail(-EBADMSG, "TIFF directory lists BitsPerSample twice");
+                        bits_entry = e;
                         continue;
-                const char *name = tag == 256 ? "ImageWidth" : "ImageLength";
-                int64_t &v = tag == 256 ? width : height;
-                if (v >= 0)
-                        return fail(-EBADMSG, std::string("TIFF directory lists ") + name + " twice");
+                }
+                size_t k = 0;
+                while (k < N_SIZES && sizes[k].tag != tag)
+                        k++;
+                if (k == N_SIZES)
+                        continue;
+                if (v[k] >= 0)
+                        return fail(-EBADMSG, std::string("TIFF directory lists ") + sizes[k].name + " twice");
                 if (count != 1 || (type != 3 && type != 4))
-                        return fail(-EBADMSG, std::string("TIFF ") + name + " is not one SHORT or LONG (type " +
+                        return fail(-EBADMSG, std::string("TIFF ") + sizes[k].name + " is not one SHORT or LONG (type " +
                                                       std::to_string(type) + ", count " + std::to_string(count) + ")");
-                v = type == 3 ? u16(e + 8) : u32(e + 8);
+                v[k] = type == 3 ? u16(e + 8) : u32(e + 8);
         }
-        if (width <= 0 || height <= 0)
+        if (v[WIDTH] <= 0 || v[LENGTH] <= 0)
                 return fail(-EBADMSG, "TIFF directory without image width and length");
-        *w = (unsigned) std::min<int64_t>(width, UINT32_MAX);
-        *h = (unsigned) std::min<int64_t>(height, UINT32_MAX);
+        int64_t samples = v[SAMPLES] < 0 ? 1 : v[SAMPLES]; // libtiff's default
+        if (samples < 1 || samples > 4)
+                return fail(-EBADMSG, "TIFF of " + std::to_string(samples) + " SamplesPerPixel; this daemon decodes 1 to 4");
+        if (bits_entry) {
+                // One value for all samples, or one per sample, all alike (libtiff refuses
+                // differing ones); SHORTs or LONGs, inline when they fit the entry's 4 bytes, else
+                // at an offset in the file.
+                uint32_t type = u16(bits_entry + 2), count = u32(bits_entry + 4), size = type == 3 ? 2 : 4;
+                if ((type != 3 && type != 4) || (count != 1 && count != samples))
+                        return fail(-EBADMSG, "TIFF BitsPerSample is not one SHORT or LONG or one per sample (type " +
+                                                      std::to_string(type) + ", count " + std::to_string(count) + ")");
+                size_t at = bits_entry + 8;
+                if (count * size > 4) {
+                        at = u32(bits_entry + 8);
+                        if (at > len || (len - at) / size < count)
+                                return fail(-EBADMSG, "TIFF BitsPerSample outside the file");
+                }
+                for (uint32_t s = 0; s < count; s++) {
+                        uint32_t bits = size == 2 ? u16(at + 2 * s) : u32(at + 4 * s);
+                        if (bits != 1 && bits != 2 && bits != 4 && bits != 8 && bits != 16)
+                                return fail(-EBADMSG, "TIFF of " + std::to_string(bits) + " BitsPerSample; this "
+                                                      "daemon decodes 1, 2, 4, 8 or 16");
+                }
+        }
+        ret->width = (unsigned) std::min<int64_t>(v[WIDTH], UINT32_MAX);
+        ret->height = (unsigned) std::min<int64_t>(v[LENGTH], UINT32_MAX);
+        // libtiff takes a directory with either tile field as tiled.
+        if (v[TILE_W] >= 0 || v[TILE_L] >= 0) {
+                ret->block_width = v[TILE_W] > 0 ? v[TILE_W] : v[WIDTH];
+                ret->block_height = v[TILE_L] > 0 ? v[TILE_L] : v[LENGTH];
+                ret->block_what = "TIFF tiles (TileWidth x TileLength)";
+        } else {
+                ret->block_width = v[WIDTH];
+                ret->block_height = v[ROWS] > 0 && v[ROWS] != UINT32_MAX ? v[ROWS] : v[LENGTH];
+                ret->block_what = "TIFF strips (ImageWidth x RowsPerStrip)";
+        }
         return 0;
 }
 
@@ -273,13 +355,12 @@ static int probe_pnm(const unsigned char *p, size_t len, unsigned *w, unsigned *
 // here that this decoder does not take goes on to OpenCV's other decoders, whose sizes nobody read
 // first: the last of them, GDAL, opens a file with "DTED" at offset 140 from a temporary file with
 // any of its drivers (a VRT naming other files and URLs, among others).
-// ret_scans: the passes the decoder makes over the image (a progressive JPEG's scans, else 1).
-static int probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height, size_t *ret_scans) {
+static int probe(const void *data, size_t len, probe_info *ret) {
         const unsigned char *p = static_cast<const unsigned char *>(data);
         static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
-        *ret_scans = 1;
+        unsigned *ret_width = &ret->width, *ret_height = &ret->height;
         if (len >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff)
-                return probe_jpeg(p, len, ret_width, ret_height, ret_scans);
+                return probe_jpeg(p, len, ret_width, ret_height, &ret->scans);
         if (len >= 8 && memcmp(p, png_sig, 8) == 0) {
                 // The PNG specification fixes IHDR as the first chunk: width and height are the
                 // big-endian words at offsets 16 and 20.
@@ -292,7 +373,7 @@ static int probe(const void *data, size_t len, unsigned *ret_width, unsigned *re
         if (len >= 2 && p[0] == 'B' && p[1] == 'M')
                 return probe_bmp(p, len, ret_width, ret_height);
         if (len >= 4 && (memcmp(p, "II*\0", 4) == 0 || memcmp(p, "MM\0*", 4) == 0))
-                return probe_tiff(p, len, ret_width, ret_height);
+                return probe_tiff(p, len, ret);
         if (len >= 3 && p[0] == 'P' && p[1] >= '1' && p[1] <= '6' && isspace(p[2]))
                 return probe_pnm(p, len, ret_width, ret_height);
         if (len >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0) {
@@ -308,8 +389,13 @@ static int probe(const void *data, size_t len, unsigned *ret_width, unsigned *re
 
 extern "C" int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height) {
         return guard([&]() -> int {
-                size_t scans;
-                return probe(data, len, ret_width, ret_height, &scans);
+                probe_info info;
+                int r = probe(data, len, &info);
+                if (r < 0)
+                        return r;
+                *ret_width = info.width;
+                *ret_height = info.height;
+                return 0;
         });
 }
 
@@ -338,9 +424,8 @@ extern "C" int emo_image_decode(const void *data, size_t len, uint64_t max_pixel
                 const unsigned char *p = static_cast<const unsigned char *>(data);
                 if (len == 0)
                         return fail(-EBADMSG, "empty image");
-                unsigned w, h;
-                size_t scans;
-                int r = probe(data, len, &w, &h, &scans);
+                probe_info info;
+                int r = probe(data, len, &info);
                 if (r == -ENOTSUP)
                         // Only formats whose size can be read before decoding: OpenCV's own limit
                         // (OPENCV_IO_MAX_IMAGE_PIXELS) is fixed when the library loads, at 2^30
@@ -350,8 +435,16 @@ extern "C" int emo_image_decode(const void *data, size_t len, uint64_t max_pixel
                                               "(JPEG, PNG, WebP, BMP, TIFF, PNM)");
                 if (r < 0)
                         return r;
+                unsigned w = info.width, h = info.height;
+                size_t scans = info.scans;
                 if ((r = check_size(w, h, max_pixels)) < 0)
                         return r;
+                // A block the decoder allocates besides the image (a TIFF tile) costs like an image
+                // of its size, however small the image: it is held to the same limit.
+                if (info.block_what && info.block_width * info.block_height > max_pixels)
+                        return fail(-E2BIG, std::string(info.block_what) + " of " + std::to_string(info.block_width) +
+                                                    "x" + std::to_string(info.block_height) + " pixels are over the "
+                                                    "limit of " + std::to_string(max_pixels) + " pixels");
                 // Decoding time grows with pixels x scans: on a 2-vCPU VM a 40-megapixel JPEG took
                 // 0.5-0.8 s baseline, 1.4-2.0 s with 10 scans, 2.4-4.7 s with 100 (docs/benchmarks.md,
                 // scripts/bench_jpeg_scans.sh). No file may cost more than EMO_JPEG_MAX_PASSES

@@ -40,9 +40,12 @@ typedef enum emo_pixel_format {
  * whitespace OpenCV needs after it), which emo_image_decode refuses for that reason; -EBADMSG for
  * a header that is broken or truncated, or that does not give its size unambiguously (a TIFF
  * directory listing ImageWidth or ImageLength twice, or not as one SHORT or LONG; a PNM width
- * followed directly by a '#' comment: their decoders could read another size), or a JPEG of more
- * than EMO_JPEG_MAX_SCANS scans (each one a pass over the whole image: a small file of thousands
- * would hold a worker for minutes). */
+ * followed directly by a '#' comment: their decoders could read another size; the same for a
+ * TIFF's tile, strip, sample and bit fields), a header field that would size a decoder's buffer
+ * past what OpenCV decodes (TIFF: more than 4 SamplesPerPixel, BitsPerSample other than 1, 2, 4,
+ * 8 or 16; BMP: biBitCount other than 1, 4, 8, 16, 24 or 32, biClrUsed over 256), or a JPEG of
+ * more than EMO_JPEG_MAX_SCANS scans (each one a pass over the whole image: a small file of
+ * thousands would hold a worker for minutes). */
 #define EMO_JPEG_MAX_SCANS 100
 int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height);
 
@@ -52,7 +55,9 @@ int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned 
 #define EMO_JPEG_MAX_PASSES 20
 
 /* Decode an encoded image. Dimensions are checked against max_pixels before any pixel memory is
- * allocated, and a progressive JPEG's scans against EMO_JPEG_MAX_PASSES. -E2BIG over the limit
+ * allocated, and so is a TIFF's tile (TileWidth x TileLength) or strip (ImageWidth x
+ * RowsPerStrip), which OpenCV allocates whatever the image's size; a progressive JPEG's scans
+ * against EMO_JPEG_MAX_PASSES. -E2BIG over a limit, the message naming the fields
  * (decompression bombs included), -EBADMSG when the bytes are
  * not a decodable image or a JPEG is truncated, -ENOMEM. */
 int emo_image_decode(const void *data, size_t len, uint64_t max_pixels, emo_image_t **ret);

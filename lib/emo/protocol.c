@@ -75,6 +75,69 @@ int emo_request_unpack(const void *data, size_t len, emo_request_t **ret) {
         return 0;
 }
 
+/* A base-128 varint at *p (at most 10 bytes, as protobuf-c reads one); false when cut short. */
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret) {
+        uint64_t v = 0;
+        for (unsigned shift = 0; shift < 70 && *p < end; shift += 7) {
+                uint8_t b = *(*p)++;
+                v |= (uint64_t) (b & 0x7f) << shift;
+                if (!(b & 0x80)) {
+                        *ret = v;
+                        return true;
+                }
+        }
+        return false;
+}
+
+int emo_request_peek(const void *data, size_t len, emo_request_head_t *ret) {
+        /* Field numbers of emotion.v1.Request (proto/emotion/v1/emotion.proto). */
+        enum { PROTOCOL_VERSION = 1, REQUEST_ID = 2 };
+        enum { VARINT = 0, FIXED64 = 1, LENGTH = 2, FIXED32 = 5 };
+        const uint8_t *p = data, *end = p + len;
+        emo_request_head_t h = { .body_case = EMOTION__V1__REQUEST__BODY__NOT_SET };
+        while (p < end) {
+                uint64_t key, v, skip;
+                if (!read_varint(&p, end, &key) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
+                        return -EPROTO;
+                uint64_t field = key >> 3;
+                unsigned wire = (unsigned) (key & 7);
+                bool body = field == EMOTION__V1__REQUEST__BODY_ANALYZE || field == EMOTION__V1__REQUEST__BODY_HEALTH;
+                if ((field == PROTOCOL_VERSION || field == REQUEST_ID) && wire != VARINT)
+                        return -EPROTO;
+                if (body && wire != LENGTH)
+                        return -EPROTO;
+                switch (wire) {
+                case VARINT:
+                        if (!read_varint(&p, end, &v))
+                                return -EPROTO;
+                        if (field == PROTOCOL_VERSION)
+                                h.protocol_version = (uint32_t) v; /* as protobuf-c: the low 32 bits */
+                        else if (field == REQUEST_ID)
+                                h.request_id = v;
+                        continue;
+                case FIXED64:
+                        skip = 8;
+                        break;
+                case FIXED32:
+                        skip = 4;
+                        break;
+                case LENGTH:
+                        if (!read_varint(&p, end, &skip))
+                                return -EPROTO;
+                        if (body)
+                                h.body_case = (Emotion__V1__Request__BodyCase) field;
+                        break;
+                default: /* groups (3, 4) and wire types protobuf does not define */
+                        return -EPROTO;
+                }
+                if (skip > (uint64_t) (end - p))
+                        return -EPROTO;
+                p += skip;
+        }
+        *ret = h;
+        return 0;
+}
+
 int emo_reply_unpack(const void *data, size_t len, emo_reply_t **ret) {
         emo_reply_t *r = emotion__v1__reply__unpack(NULL, len, data);
         if (!r)

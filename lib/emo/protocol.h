@@ -53,6 +53,18 @@ const char *emo_dialogue_kind_name(int kind);
 #define EMO_UNPACK_SLACK (256 * 1024)
 int emo_request_unpack(const void *data, size_t len, emo_request_t **ret);
 int emo_reply_unpack(const void *data, size_t len, emo_reply_t **ret);
+/* What a reply refusing a Request at once needs, read without decoding it: protocol_version,
+ * request_id and which body is set, as emo_request_unpack gives them for a message it takes (the
+ * last value of a field listed twice, the last body). Only the top-level fields are read; a body's content (an
+ * image of megabytes) is skipped by its length, unread. -EPROTO when the top level is not well
+ * formed (a field cut short or of a wire type other than the .proto's, a group): then only
+ * emo_request_unpack can say what to answer. Outputs untouched on failure. */
+typedef struct emo_request_head {
+        uint32_t protocol_version;
+        uint64_t request_id;
+        Emotion__V1__Request__BodyCase body_case;
+} emo_request_head_t;
+int emo_request_peek(const void *data, size_t len, emo_request_head_t *ret);
 void emo_request_free(emo_request_t *req);
 void emo_reply_free(emo_reply_t *reply);
 

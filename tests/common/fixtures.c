@@ -175,3 +175,59 @@ double emo_test_iou(int ax, int ay, int aw, int ah, int bx, int by, int bw, int 
         double inter = (double) ix * iy;
         return inter / ((double) aw * ah + (double) bw * bh - inter);
 }
+
+/* ---- crafted files ------------------------------------------------------------------------------ */
+
+static void put_uint(unsigned char *p, bool big_endian, unsigned bytes, uint32_t v) {
+        for (unsigned i = 0; i < bytes; i++)
+                p[big_endian ? bytes - 1 - i : i] = (unsigned char) (v >> (8 * i));
+}
+
+unsigned char *emo_test_tiff(bool big_endian, const emo_test_tiff_entry_t *entries, size_t n, size_t n_pixels,
+                             size_t *ret_len) {
+        enum { IFD = 8 };
+        size_t extra = 0;
+        for (size_t i = 0; i < n; i++) {
+                unsigned size = entries[i].type == 3 ? 2 : 4;
+                cr_assert(entries[i].count <= 4 || entries[i].type > 4, "tag %u: at most 4 values", entries[i].tag);
+                if (entries[i].count * size > 4 && entries[i].type <= 4)
+                        extra += entries[i].count * size;
+        }
+        size_t after = IFD + 2 + 12 * n + 4, pixels = after + extra, len = pixels + n_pixels;
+        unsigned char *p = calloc(1, len);
+        cr_assert_not_null(p);
+        memcpy(p, big_endian ? "MM\0*" : "II*\0", 4);
+        put_uint(p + 4, big_endian, 4, IFD);
+        put_uint(p + IFD, big_endian, 2, (uint32_t) n);
+        for (size_t i = 0; i < n; i++) {
+                const emo_test_tiff_entry_t *t = &entries[i];
+                unsigned char *e = p + IFD + 2 + 12 * i;
+                put_uint(e, big_endian, 2, t->tag);
+                put_uint(e + 2, big_endian, 2, t->type);
+                put_uint(e + 4, big_endian, 4, t->count);
+                unsigned size = t->type == 3 ? 2 : 4;
+                if (t->tag == 273 || t->tag == 324) {
+                        put_uint(e + 8, big_endian, 4, (uint32_t) pixels);
+                } else if (t->type > 4 || t->count * size <= 4) {
+                        for (uint32_t k = 0; k < (t->type > 4 ? 1 : t->count); k++)
+                                put_uint(e + 8 + k * size, big_endian, size, t->value[k]);
+                } else {
+                        put_uint(e + 8, big_endian, 4, (uint32_t) after);
+                        for (uint32_t k = 0; k < t->count; k++)
+                                put_uint(p + after + k * size, big_endian, size, t->value[k]);
+                        after += t->count * size;
+                }
+        }
+        memset(p + pixels, 0x80, n_pixels);
+        *ret_len = len;
+        return p;
+}
+
+unsigned char *emo_test_tiff_tile_bomb(bool big_endian, size_t *ret_len) {
+        const emo_test_tiff_entry_t e[] = {
+                { 256, 3, 1, { 64 } },    { 257, 3, 1, { 64 } },    { 258, 3, 1, { 8 } },   { 259, 3, 1, { 1 } },
+                { 262, 3, 1, { 1 } },     { 277, 3, 1, { 1 } },     { 322, 3, 1, { 16384 } }, { 323, 3, 1, { 16368 } },
+                { 324, 4, 1, { 0 } },     { 325, 4, 1, { 64 } },
+        };
+        return emo_test_tiff(big_endian, e, sizeof(e) / sizeof(e[0]), 64, ret_len);
+}

@@ -55,3 +55,23 @@ bool emo_test_dialogue_has_line(const char *lang, const char *emotion, const cha
 
 /* Intersection over union of two x, y, w, h boxes. */
 double emo_test_iou(int ax, int ay, int aw, int ah, int bx, int by, int bw, int bh);
+
+/* ---- crafted files ------------------------------------------------------------------------------ */
+
+/* One TIFF directory entry: up to 4 values of a SHORT (3) or LONG (4), or 1 of another type. */
+typedef struct emo_test_tiff_entry {
+        uint16_t tag, type;
+        uint32_t count;
+        uint32_t value[4];
+} emo_test_tiff_entry_t;
+
+/* A TIFF of one directory holding entries (written in the order given, in the byte order asked:
+ * big-endian "MM" or little-endian "II"), values that do not fit an entry after it, then
+ * n_pixels bytes of 0x80 at the offset that StripOffsets (273) and TileOffsets (324) entries are
+ * given whatever their value. malloc'd; *ret_len its size. */
+unsigned char *emo_test_tiff(bool big_endian, const emo_test_tiff_entry_t *entries, size_t n, size_t n_pixels,
+                             size_t *ret_len);
+
+/* The tile bomb of issue 22 (198 bytes): a 64 x 64 grey TIFF declaring one 16384 x 16368 tile, for
+ * which OpenCV allocated and filled 1 GB before failing. */
+unsigned char *emo_test_tiff_tile_bomb(bool big_endian, size_t *ret_len);

@@ -211,6 +211,98 @@ Test(load, full_queue_answers_overloaded) {
         emo_test_daemon_stop(&d);
 }
 
+/* A full queue answers OVERLOADED from the request's top-level fields without decoding its body,
+ * and still answers each request exactly once with its request_id. Pipelined on one connection
+ * behind one worker and one queue place: photos, and analyze requests whose body holds no message
+ * at all. A photo gets OK or OVERLOADED with its id. The broken request gets OVERLOADED with its id
+ * while the queue is full (the refusal did not need the body: decoding it fails and loses the id)
+ * and INVALID_REQUEST once there is room, when the daemon does decode it (id 0: "could not be
+ * parsed"). A message that is broken at the top level is decoded, full queue or not. */
+Test(load, full_queue_refuses_without_decoding_the_body) {
+        static const char *const args[] = { "-w", "1", "--set", "queue_capacity=1", NULL };
+        emo_test_daemon_t d;
+        emo_test_daemon_start(&d, args);
+        size_t len;
+        _cleanup_free_ void *photo = emo_test_read_fixture("four_faces.jpg", &len);
+        zsock_t *s = zsock_new(ZMQ_DEALER);
+        cr_assert(s);
+        zsock_set_linger(s, 0);
+        cr_assert(zsock_connect(s, "%s", d.endpoint) == 0);
+        enum { N = 40, BASE = 1000 };
+        for (uint64_t i = 0; i < N; i++) {
+                uint64_t id = BASE + i;
+                zmsg_t *msg = zmsg_new();
+                if (i % 2 == 0) {
+                        emo_test_req_t t;
+                        emo_test_req_encoded(&t, photo, len);
+                        t.req.protocol_version = EMO_PROTOCOL_VERSION; /* emo_client_send sets it */
+                        t.req.request_id = id;
+                        size_t n;
+                        _cleanup_free_ uint8_t *buf = emo_test_pack(&t.req, &n);
+                        zmsg_addmem(msg, buf, n);
+                } else {
+                        /* protocol_version 1, request_id (two varint bytes), analyze: 8 bytes of 0xff */
+                        uint8_t broken[] = { 0x08, 0x01, 0x10, (uint8_t) (0x80 | (id & 0x7f)), (uint8_t) (id >> 7),
+                                             0x52, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+                        zmsg_addmem(msg, broken, sizeof(broken));
+                }
+                cr_assert(zmsg_send(&msg, s) == 0);
+        }
+        int counts[N] = { 0 }, statuses[N] = { 0 }, invalid_without_id = 0, strangers = 0;
+        for (int got = 0; got < N;) {
+                zmq_pollitem_t item = { .socket = zsock_resolve(s), .events = ZMQ_POLLIN };
+                cr_assert_eq(zmq_poll(&item, 1, 60000), 1, "%d of %d replies came", got, N);
+                zmsg_t *m = zmsg_recv(s);
+                zframe_t *body = zmsg_last(m);
+                emo_reply_t *r = NULL;
+                cr_assert_eq(emo_reply_unpack(zframe_data(body), zframe_size(body), &r), 0);
+                if (r->request_id == 0 && r->status == EMO_STATUS_INVALID_REQUEST)
+                        invalid_without_id++;
+                else if (r->request_id >= BASE && r->request_id < BASE + N) {
+                        counts[r->request_id - BASE]++;
+                        statuses[r->request_id - BASE] = r->status;
+                        if (r->status == EMO_STATUS_OVERLOADED)
+                                cr_expect_not_null(strstr(r->message, "queue full"), "%s", r->message);
+                } else
+                        strangers++;
+                emo_reply_free(r);
+                zmsg_destroy(&m);
+                got++;
+        }
+        int photos_ok = 0, broken_overloaded = 0, broken_with_id = 0;
+        for (int i = 0; i < N; i++) {
+                if (i % 2 == 0) {
+                        cr_expect_eq(counts[i], 1, "photo %d answered %d times", i, counts[i]);
+                        cr_expect(statuses[i] == EMO_STATUS_OK || statuses[i] == EMO_STATUS_OVERLOADED, "photo %d: %s", i,
+                                  emo_status_name(statuses[i]));
+                        photos_ok += statuses[i] == EMO_STATUS_OK;
+                } else {
+                        cr_expect_leq(counts[i], 1, "broken request %d answered %d times", i, counts[i]);
+                        broken_with_id += counts[i];
+                        broken_overloaded += counts[i] == 1 && statuses[i] == EMO_STATUS_OVERLOADED;
+                        cr_expect(counts[i] == 0 || statuses[i] == EMO_STATUS_OVERLOADED, "broken request %d: %s", i,
+                                  emo_status_name(statuses[i]));
+                }
+        }
+        cr_expect_eq(strangers, 0);
+        cr_expect_eq(broken_with_id + invalid_without_id, N / 2, "%d broken requests answered with their id, %d without",
+                     broken_with_id, invalid_without_id);
+        cr_expect_geq(photos_ok, 1);
+        cr_expect_geq(broken_overloaded, 1, "no broken request was refused OVERLOADED behind a full queue");
+        cr_log_info("full queue: %d photos OK, %d broken requests OVERLOADED, %d INVALID_REQUEST", photos_ok,
+                    broken_overloaded, invalid_without_id);
+
+        /* The queue is empty now: the same broken request is decoded and refused as broken. */
+        uint8_t broken[] = { 0x08, 0x01, 0x10, 0x05, 0x52, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+        const void *frames[] = { broken };
+        size_t lens[] = { sizeof(broken) };
+        emo_reply_t *r = emo_test_raw(d.endpoint, frames, lens, 1, 10000, NULL);
+        cr_expect_eq(r->status, EMO_STATUS_INVALID_REQUEST, "%s", emo_status_name(r->status));
+        emo_reply_free(r);
+        zsock_destroy(&s);
+        emo_test_daemon_stop(&d);
+}
+
 /* With one worker busy on photos, requests with deadline_ms = 1 that wait behind them expire in the
  * queue; requests with a generous deadline do not. */
 Test(load, expired_deadline_answers_deadline_exceeded) {
@@ -319,6 +411,32 @@ static emo_reply_t *call_once(const char *endpoint, emo_request_t *req, int time
         cr_assert_eq(e, -ETIMEDOUT, "a second reply came (%s)", extra ? emo_status_name(extra->status) : strerror(-e));
         emo_client_free(c);
         return r;
+}
+
+/* The TIFF tile bomb of issue 22: 198 bytes declaring a 64 x 64 image in one 16384 x 16368 tile,
+ * for which OpenCV allocated and filled 1 GB (four at once: 4 GB). Refused IMAGE_TOO_LARGE naming
+ * the tile fields, in both byte orders, and the daemon's peak memory does not move. */
+Test(memory, tiff_tile_bomb_is_refused_before_allocation) {
+        emo_test_daemon_t d;
+        emo_test_daemon_start(&d, NULL);
+        for (int be = 0; be < 2; be++) {
+                size_t len;
+                _cleanup_free_ unsigned char *bomb = emo_test_tiff_tile_bomb(be, &len);
+                cr_assert_eq(len, 198);
+                emo_test_req_t t;
+                emo_test_req_encoded(&t, bomb, len);
+                uint64_t before = peak_kib(d.pid);
+                emo_reply_t *r = call_once(d.endpoint, &t.req, 30000);
+                uint64_t after = peak_kib(d.pid);
+                cr_expect_eq(r->status, EMO_STATUS_IMAGE_TOO_LARGE, "%s: %s", emo_status_name(r->status), r->message);
+                cr_expect_not_null(strstr(r->message, "TileWidth x TileLength"), "message: %s", r->message);
+                cr_expect_lt(after - before, 50 * 1024, "the daemon's peak memory grew by %llu KiB",
+                             (unsigned long long) (after - before));
+                cr_log_info("tile bomb (%s): %s, peak memory +%llu KiB", be ? "MM" : "II", r->message,
+                            (unsigned long long) (after - before));
+                emo_reply_free(r);
+        }
+        emo_test_daemon_stop(&d);
 }
 
 /* A grey image of width x 1 pixels of value 128 with one exact-crop region {0, 0, side, side}. The

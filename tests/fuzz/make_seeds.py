@@ -63,9 +63,70 @@ def images(face):
         "bits.pbm": b"P1\n4 2\n0 1 0 1\n1 0 1 0\n",
         "packed.pbm": b"P4\n8 2\n\xaa\x55",
     }
+    out.update(hostile())
     if face is not None:
         out["face.jpg"] = encode(".jpg", cv2.resize(face, (96, 96)))
         out["face.png"] = encode(".png", face)
+    return out
+
+
+def tiff(big_endian, entries, pixels):
+    """A TIFF of one directory: entries (tag, type, values) in the order given, arrays that do not
+    fit an entry after it, then `pixels` bytes of 0x80, where StripOffsets and TileOffsets point."""
+    e = ">" if big_endian else "<"
+    n = len(entries)
+    after = 8 + 2 + 12 * n + 4
+    extra = b""
+    body = b""
+    size = {3: 2, 4: 4}
+    data_at = after + sum(len(v) * size[t] for _, t, v in entries if len(v) * size[t] > 4)
+    for tag, typ, values in entries:
+        if tag in (273, 324):
+            values = [data_at]
+        raw = b"".join(struct.pack(e + ("H" if typ == 3 else "I"), v) for v in values)
+        if len(raw) > 4:
+            body += struct.pack(e + "HHII", tag, typ, len(values), after + len(extra))
+            extra += raw
+        else:
+            body += struct.pack(e + "HHI", tag, typ, len(values)) + raw.ljust(4, b"\0")
+    head = (b"MM\0*" if big_endian else b"II*\0") + struct.pack(e + "IH", 8, n)
+    return head + body + b"\0\0\0\0" + extra + b"\x80" * pixels
+
+
+def bmp(bits, colours, rows=4, width=4):
+    palette = 4 * (colours or (1 << bits)) if bits <= 8 else 0
+    row = (width * bits + 31) // 32 * 4
+    size = 54 + palette + row * rows
+    return (b"BM" + struct.pack("<IHHI", size, 0, 0, 54 + palette)
+            + struct.pack("<IiiHHIIiiII", 40, width, rows, 1, bits, 0, row * rows, 0, 0, colours, 0)
+            + bytes(palette) + b"\x11" * (row * rows))
+
+
+def hostile():
+    """Headers whose fields size a decoder's buffers, each at or past what the daemon takes (issue
+    22): regressions for the probes, and starting points for mutating those fields."""
+    grey = [(256, 3, [64]), (257, 3, [64]), (258, 3, [8]), (259, 3, [1]), (262, 3, [1]), (277, 3, [1])]
+    out = {}
+    for be, order in ((False, "le"), (True, "be")):
+        # 64 x 64 pixels in one 16384 x 16368 tile: OpenCV filled 1 GB for it (198 bytes).
+        out[f"tile-bomb-{order}.tif"] = tiff(be, grey + [(322, 3, [16384]), (323, 3, [16368]), (324, 4, [0]),
+                                                         (325, 4, [64])], 64)
+        out[f"tiled-{order}.tif"] = tiff(be, grey + [(322, 3, [64]), (323, 3, [64]), (324, 4, [0]), (325, 4, [4096])],
+                                         4096)
+        # Strips of 4,000,000 rows of a 64 x 64 image: 1 GB of address space. Compressed (PackBits),
+        # or libtiff chops the one uncompressed strip into small ones itself.
+        packbits = [(t, y, [32773] if t == 259 else v) for t, y, v in grey]
+        out[f"strip-bomb-{order}.tif"] = tiff(be, packbits + [(273, 4, [0]), (278, 4, [4000000]), (279, 4, [64])], 64)
+    rgba = [(256, 3, [8]), (257, 3, [8]), (258, 3, [8, 8, 8, 8]), (259, 3, [1]), (262, 3, [2]), (273, 4, [0]),
+            (277, 3, [4]), (278, 4, [8]), (279, 4, [256]), (338, 3, [2])]
+    out["rgba.tif"] = tiff(False, rgba, 256)
+    out["five-samples.tif"] = tiff(False, [(t, y, [5] if t == 277 else [8] if t == 258 else v) for t, y, v in rgba], 320)
+    out["sixteen.tif"] = tiff(True, [(256, 3, [8]), (257, 3, [8]), (258, 3, [16]), (259, 3, [1]), (262, 3, [1]),
+                                     (273, 4, [0]), (277, 3, [1]), (278, 4, [8]), (279, 4, [128])], 128)
+    out["palette-257.bmp"] = bmp(8, 257)
+    out["palette-16.bmp"] = bmp(4, 16)
+    out["fifteen-bits.bmp"] = bmp(15, 0)
+    out["sixty-four-bits.bmp"] = bmp(64, 0)
     return out
 
 

@@ -178,6 +178,71 @@ Test(protocol, truncated_bytes_are_eproto) {
         zframe_destroy(&f);
 }
 
+/* The head of a request (what a refusal needs) reads as the full decoding reads it, for an analyze
+ * and a health request, without looking into the body: a body whose content is no message at all
+ * still gives its request_id. A top level cut short or of the wrong wire type is -EPROTO. */
+Test(protocol, request_head_without_decoding_the_body) {
+        emo_request_t req;
+        emo_analyze_request_t a;
+        emo_pb_image_t im;
+        emo_options_t o;
+        emo_pb_box_t b, *bp[1];
+        sample_request(&req, &a, &im, &o, &b, bp);
+        zframe_t *f = emo_request_pack_frame(&req);
+        emo_request_head_t h = { 0 };
+        cr_assert_eq(emo_request_peek(zframe_data(f), zframe_size(f), &h), 0);
+        cr_expect_eq(h.protocol_version, 1);
+        cr_expect_eq(h.request_id, 0x123456789abcULL);
+        cr_expect_eq(h.body_case, EMOTION__V1__REQUEST__BODY_ANALYZE);
+        /* Every cut inside the analyze submessage leaves its length pointing past the end. */
+        size_t n = zframe_size(f);
+        for (size_t cut = n / 2; cut < n; cut++) {
+                emo_request_head_t untouched = { 9, 9, 9 };
+                cr_expect_eq(emo_request_peek(zframe_data(f), cut, &untouched), -EPROTO, "cut at %zu of %zu", cut, n);
+                cr_expect_eq(untouched.request_id, 9, "outputs untouched on failure");
+        }
+        zframe_destroy(&f);
+
+        emo_health_request_t hr = EMOTION__V1__HEALTH_REQUEST__INIT;
+        emo_request_t health = EMOTION__V1__REQUEST__INIT;
+        health.protocol_version = 3;
+        health.request_id = UINT64_MAX;
+        health.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
+        health.health = &hr;
+        f = emo_request_pack_frame(&health);
+        cr_assert_eq(emo_request_peek(zframe_data(f), zframe_size(f), &h), 0);
+        cr_expect_eq(h.protocol_version, 3);
+        cr_expect_eq(h.request_id, UINT64_MAX);
+        cr_expect_eq(h.body_case, EMOTION__V1__REQUEST__BODY_HEALTH);
+        zframe_destroy(&f);
+
+        /* version 1, id 300 (twice: the last counts, 7), an unknown fixed32 field 99, then an
+         * analyze body of 16 bytes that decode to nothing: protobuf-c refuses the message. */
+        uint8_t garbage[] = { 0x08, 0x01, 0x10, 0xac, 0x02, 0x10, 0x07, 0x9d, 0x06, 1, 2, 3, 4, 0x52, 16,
+                              0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                              0xff };
+        emo_request_t *got = NULL;
+        cr_expect_eq(emo_request_unpack(garbage, sizeof(garbage), &got), -EPROTO);
+        cr_assert_eq(emo_request_peek(garbage, sizeof(garbage), &h), 0);
+        cr_expect_eq(h.protocol_version, 1);
+        cr_expect_eq(h.request_id, 7);
+        cr_expect_eq(h.body_case, EMOTION__V1__REQUEST__BODY_ANALYZE);
+        /* The same with the garbage cut off: a body of 16 bytes with 15 there. */
+        cr_expect_eq(emo_request_peek(garbage, sizeof(garbage) - 1, &h), -EPROTO);
+        /* request_id as a length-delimited field (wire type 2): not the .proto's, refused. */
+        static const uint8_t wrong_type[] = { 0x08, 0x01, 0x12, 0x01, 0x07 };
+        cr_expect_eq(emo_request_peek(wrong_type, sizeof(wrong_type), &h), -EPROTO);
+        /* A group (wire type 3) and a varint of 11 bytes. */
+        static const uint8_t group[] = { 0x08, 0x01, 0x1b };
+        cr_expect_eq(emo_request_peek(group, sizeof(group), &h), -EPROTO);
+        static const uint8_t long_varint[] = { 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
+        cr_expect_eq(emo_request_peek(long_varint, sizeof(long_varint), &h), -EPROTO);
+        cr_expect_eq(emo_request_unpack(long_varint, sizeof(long_varint), &got), -EPROTO);
+        /* An empty message is a request with nothing set, as protobuf-c reads it. */
+        cr_assert_eq(emo_request_peek("", 0, &h), 0);
+        cr_expect(h.protocol_version == 0 && h.request_id == 0 && h.body_case == EMOTION__V1__REQUEST__BODY__NOT_SET);
+}
+
 Test(protocol, error_frame) {
         zframe_t *f = emo_reply_error_frame(42, EMO_STATUS_DECODE_FAILED, "truncated JPEG");
         cr_assert_not_null(f);

@@ -481,6 +481,192 @@ Test(vision, tiff_with_ambiguous_size_refused_before_allocation) {
         cr_expect_null(img);
 }
 
+/* A 64 x 64 grey TIFF (8 bits, uncompressed) in tiles of 64 x tile_length, or in strips of
+ * rows_per_strip rows (tile_length 0), holding every pixel its blocks need. */
+static unsigned char *make_tiff_blocks(bool be, uint32_t tile_length, uint32_t rows_per_strip, size_t *ret_len) {
+        emo_test_tiff_entry_t e[10] = {
+                { 256, 3, 1, { 64 } }, { 257, 3, 1, { 64 } }, { 258, 3, 1, { 8 } },
+                { 259, 3, 1, { 1 } },  { 262, 3, 1, { 1 } },  { 277, 3, 1, { 1 } },
+        };
+        size_t n = 6, block;
+        if (tile_length) {
+                block = 64 * (size_t) tile_length;
+                e[n++] = (emo_test_tiff_entry_t){ 322, 3, 1, { 64 } };
+                e[n++] = (emo_test_tiff_entry_t){ 323, 4, 1, { tile_length } };
+                e[n++] = (emo_test_tiff_entry_t){ 324, 4, 1, { 0 } };
+                e[n++] = (emo_test_tiff_entry_t){ 325, 4, 1, { (uint32_t) block } };
+        } else {
+                block = 64 * (size_t) rows_per_strip;
+                e[n++] = (emo_test_tiff_entry_t){ 273, 4, 1, { 0 } };
+                e[n++] = (emo_test_tiff_entry_t){ 278, 4, 1, { rows_per_strip } };
+                e[n++] = (emo_test_tiff_entry_t){ 279, 4, 1, { (uint32_t) block } };
+        }
+        return emo_test_tiff(be, e, n, block, ret_len);
+}
+
+/* Decode p under max_pixels and expect want: 0 with the 64 x 64 image these tests' files hold, or
+ * an error whose text contains names (NULL: any text); what says which file in a failure. */
+static void expect_decode(const char *what, const unsigned char *p, size_t len, uint64_t max_pixels, int want,
+                          const char *names) {
+        emo_image_t *img = NULL;
+        int r = emo_image_decode(p, len, max_pixels, &img);
+        cr_expect_eq(r, want, "%s: %d (%s), want %d", what, r, emo_vision_last_error(), want);
+        if (want == 0 && img)
+                cr_expect(emo_image_width(img) == 64 && emo_image_height(img) == 64, "%s: decoded %ux%u", what,
+                          emo_image_width(img), emo_image_height(img));
+        if (want < 0) {
+                cr_expect_null(img, "%s: decoded", what);
+                cr_expect(!names || strstr(emo_vision_last_error(), names), "%s: the refusal does not name %s: %s",
+                          what, names, emo_vision_last_error());
+        }
+        emo_image_free(img);
+}
+
+/* OpenCV allocates one TIFF tile (or strip) as 32-bit RGBA, whatever the image's size, and libtiff
+ * fills a tile whole: the 198-byte tile bomb (64 x 64 pixels, one 16384 x 16368 tile) cost 1 GB.
+ * A tile or strip is held to max_pixels like an image: at the limit it decodes, one row over it
+ * is refused naming the fields, in both byte orders; the bomb is refused under a 2 GiB cap. */
+Test(vision, tiff_tiles_and_strips_are_held_to_max_pixels) {
+#if !UNDER_ASAN
+        struct rlimit rl = { 2ull << 30, 2ull << 30 };
+        cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
+#endif
+        for (int be = 0; be < 2; be++) {
+                const char *order = be ? "big-endian" : "little-endian";
+                char what[96];
+                size_t len;
+                unsigned char *p;
+
+                snprintf(what, sizeof(what), "%s, tiles of 64x64 at a limit of 4096 pixels", order);
+                p = make_tiff_blocks(be, 64, 0, &len);
+                expect_decode(what, p, len, 64 * 64, 0, NULL);
+                free(p);
+                snprintf(what, sizeof(what), "%s, tiles of 64x65 at a limit of 4096 pixels", order);
+                p = make_tiff_blocks(be, 65, 0, &len);
+                expect_decode(what, p, len, 64 * 64, -E2BIG, "TileWidth x TileLength");
+                cr_expect_not_null(strstr(emo_vision_last_error(), "64x65"), "%s", emo_vision_last_error());
+                free(p);
+
+                snprintf(what, sizeof(what), "%s, strips of 64 rows at a limit of 4096 pixels", order);
+                p = make_tiff_blocks(be, 0, 64, &len);
+                expect_decode(what, p, len, 64 * 64, 0, NULL);
+                free(p);
+                snprintf(what, sizeof(what), "%s, strips of 65 rows at a limit of 4096 pixels", order);
+                p = make_tiff_blocks(be, 0, 65, &len);
+                expect_decode(what, p, len, 64 * 64, -E2BIG, "ImageWidth x RowsPerStrip");
+                free(p);
+                /* "One strip" (2^32 - 1 rows, libtiff's default) is the image, as OpenCV reads it. */
+                const emo_test_tiff_entry_t one[] = {
+                        { 256, 3, 1, { 64 } }, { 257, 3, 1, { 64 } }, { 258, 3, 1, { 8 } },        { 259, 3, 1, { 1 } },
+                        { 262, 3, 1, { 1 } },  { 273, 4, 1, { 0 } },  { 277, 3, 1, { 1 } },
+                        { 278, 4, 1, { UINT32_MAX } }, { 279, 4, 1, { 4096 } },
+                };
+                snprintf(what, sizeof(what), "%s, one strip of 2^32 - 1 rows", order);
+                p = emo_test_tiff(be, one, sizeof(one) / sizeof(one[0]), 4096, &len);
+                expect_decode(what, p, len, 64 * 64, 0, NULL);
+                free(p);
+
+                snprintf(what, sizeof(what), "%s tile bomb", order);
+                p = emo_test_tiff_tile_bomb(be, &len);
+                cr_expect_eq(len, 198);
+                expect_decode(what, p, len, MAX_PIXELS, -E2BIG, "16384x16368");
+                free(p);
+        }
+}
+
+/* libtiff's own tile or strip buffer holds SamplesPerPixel x BitsPerSample bits a pixel: the probe
+ * takes what OpenCV decodes (RGBA reader: at most 4 samples of 1 to 16 bits) and refuses more,
+ * naming the field, in both byte orders. */
+Test(vision, tiff_samples_and_bits_are_held_to_what_opencv_decodes) {
+        for (int be = 0; be < 2; be++) {
+                const char *order = be ? "big-endian" : "little-endian";
+                char what[96];
+                size_t len;
+                unsigned char *p;
+                /* RGBA, 4 x 8 bits (the 4 values after the directory), alpha as ExtraSamples. */
+                emo_test_tiff_entry_t rgba[] = {
+                        { 256, 3, 1, { 64 } }, { 257, 3, 1, { 64 } }, { 258, 3, 4, { 8, 8, 8, 8 } },
+                        { 259, 3, 1, { 1 } },  { 262, 3, 1, { 2 } },  { 273, 4, 1, { 0 } },
+                        { 277, 3, 1, { 4 } },  { 278, 4, 1, { 64 } }, { 279, 4, 1, { 64 * 64 * 4 } },
+                        { 338, 3, 1, { 2 } },
+                };
+                snprintf(what, sizeof(what), "%s, 4 samples", order);
+                p = emo_test_tiff(be, rgba, sizeof(rgba) / sizeof(rgba[0]), 64 * 64 * 4, &len);
+                expect_decode(what, p, len, MAX_PIXELS, 0, NULL);
+                free(p);
+                snprintf(what, sizeof(what), "%s, 5 samples", order);
+                rgba[2] = (emo_test_tiff_entry_t){ 258, 3, 1, { 8 } };
+                rgba[6].value[0] = 5;
+                rgba[8].value[0] = 64 * 64 * 5;
+                p = emo_test_tiff(be, rgba, sizeof(rgba) / sizeof(rgba[0]), 64 * 64 * 5, &len);
+                expect_decode(what, p, len, MAX_PIXELS, -EBADMSG, "SamplesPerPixel");
+                free(p);
+
+                emo_test_tiff_entry_t grey[] = {
+                        { 256, 3, 1, { 64 } }, { 257, 3, 1, { 64 } }, { 258, 3, 1, { 16 } },
+                        { 259, 3, 1, { 1 } },  { 262, 3, 1, { 1 } },  { 273, 4, 1, { 0 } },
+                        { 277, 3, 1, { 1 } },  { 278, 4, 1, { 64 } }, { 279, 4, 1, { 64 * 64 * 2 } },
+                };
+                snprintf(what, sizeof(what), "%s, 16 bits", order);
+                p = emo_test_tiff(be, grey, sizeof(grey) / sizeof(grey[0]), 64 * 64 * 2, &len);
+                expect_decode(what, p, len, MAX_PIXELS, 0, NULL);
+                free(p);
+                snprintf(what, sizeof(what), "%s, 32 bits", order);
+                grey[2].value[0] = 32;
+                grey[8].value[0] = 64 * 64 * 4;
+                p = emo_test_tiff(be, grey, sizeof(grey) / sizeof(grey[0]), 64 * 64 * 4, &len);
+                expect_decode(what, p, len, MAX_PIXELS, -EBADMSG, "BitsPerSample");
+                free(p);
+        }
+}
+
+/* A 64 x 64 BMP of `bits` bits per pixel (biBitCount) and `colours` palette entries (biClrUsed;
+ * grey ramp, 0 for 1 << bits), holding its palette and pixels. */
+static unsigned char *make_bmp_bits(unsigned bits, uint32_t colours, size_t *ret_len) {
+        size_t palette = bits <= 8 ? 4 * (size_t) (colours ? colours : 1u << bits) : 0;
+        size_t row = ((size_t) 64 * bits + 31) / 32 * 4, len = 54 + palette + row * 64;
+        unsigned char *p = calloc(1, len);
+        cr_assert_not_null(p);
+        p[0] = 'B';
+        p[1] = 'M';
+        put32(p + 2, (uint32_t) len);
+        put32(p + 10, (uint32_t) (54 + palette));
+        put32(p + 14, 40);
+        put32(p + 18, 64);
+        put32(p + 22, 64);
+        put16(p + 26, 1);
+        put16(p + 28, bits);
+        put32(p + 46, colours);
+        for (size_t i = 0; i < palette / 4; i++)
+                memset(p + 54 + 4 * i, (int) (i & 0xff), 3);
+        memset(p + 54 + palette, 0x11, row * 64);
+        *ret_len = len;
+        return p;
+}
+
+/* OpenCV sizes a BMP's row buffer from width x biBitCount and reads biClrUsed entries into a table
+ * of 256: the probe takes what OpenCV decodes and refuses more, naming the field. */
+Test(vision, bmp_bits_and_palette_are_held_to_what_opencv_decodes) {
+        static const struct {
+                unsigned bits;
+                uint32_t colours;
+                int want;
+                const char *names;
+        } cases[] = {
+                { 8, 256, 0, NULL },     { 8, 257, -EBADMSG, "biClrUsed" }, { 4, 0, 0, NULL },
+                { 32, 0, 0, NULL },      { 15, 0, -EBADMSG, "biBitCount" }, { 48, 0, -EBADMSG, "biBitCount" },
+                { 64, 0, -EBADMSG, "biBitCount" },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char what[64];
+                snprintf(what, sizeof(what), "BMP of %u bits, %u colours", cases[i].bits, (unsigned) cases[i].colours);
+                size_t len;
+                unsigned char *p = make_bmp_bits(cases[i].bits, cases[i].colours, &len);
+                expect_decode(what, p, len, MAX_PIXELS, cases[i].want, cases[i].names);
+                free(p);
+        }
+}
+
 /* The size of this process's address space, in bytes (unused under ASan). */
 __attribute__((unused)) static unsigned long long vm_size(void) {
         FILE *f = fopen("/proc/self/status", "r");
