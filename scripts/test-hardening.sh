@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The checks that hostile input needs beyond the normal suite (run by .ci/run after it):
+#  1. the unit, daemon and CLI suites again in an ASan+UBSan build (EMO_SANITIZE=ON, build-sanitize/),
+#     failing on any leak in our code (tests/lsan.supp lists third-party leaks only) and on any
+#     undefined behaviour;
+#  2. every libFuzzer target (clang, EMO_FUZZ=ON, build-fuzz/) for a bounded time from freshly made
+#     seeds, which include the hostile headers found so far (tests/fuzz/make_seeds.py), with a cap
+#     on any one allocation and on the process's memory: a crash, leak, time-out or out-of-memory
+#     fails the check and leaves the input in the work folder.
+#
+#   scripts/test-hardening.sh [--fuzz-seconds N] [--no-sanitize] [--no-fuzz]
+#
+# --fuzz-seconds N  time per fuzz target (default 60)
+# Needs what scripts/setup.sh --tests installs, plus clang (installed here if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=60 sanitize=1 fuzz=1
+while [ $# -gt 0 ]; do
+        case "$1" in
+        --fuzz-seconds) seconds=${2:?--fuzz-seconds needs a number}; shift ;;
+        --no-sanitize) sanitize=0 ;;
+        --no-fuzz) fuzz=0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        *) echo "test-hardening.sh: unknown option $1" >&2; exit 2 ;;
+        esac
+        shift
+done
+data="${EMO_TEST_DATA_DIR:-$PWD/../shared/data}"
+
+if [ "$sanitize" = 1 ]; then
+        echo "==> The unit, daemon and CLI suites under ASan and UBSan (build-sanitize/)"
+        cmake -S . -B build-sanitize -DEMO_SANITIZE=ON -DBUILD_TESTING=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+                ${EMO_TEST_DATA_DIR:+-DEMO_TEST_DATA_DIR="$EMO_TEST_DATA_DIR"} >/dev/null
+        cmake --build build-sanitize -j"$(nproc)"
+        ctest --test-dir build-sanitize -L 'unit|daemon|cli' --output-on-failure
+fi
+
+if [ "$fuzz" = 1 ]; then
+        if ! command -v clang >/dev/null; then
+                sudo=""
+                [ "$(id -u)" = 0 ] || sudo="sudo"
+                $sudo apt-get update -q
+                DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends clang
+        fi
+        echo "==> The fuzz targets, $seconds s each (build-fuzz/)"
+        CC=clang CXX=clang++ cmake -S . -B build-fuzz -DEMO_FUZZ=ON -DBUILD_TESTING=ON \
+                -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMO_TEST_DATA_DIR="$data" >/dev/null
+        cmake --build build-fuzz -j"$(nproc)" --target fuzz_request fuzz_image fuzz_raw fuzz_config
+        work=$(mktemp -d "${TMPDIR:-/tmp}/emotiond-fuzz.XXXXXX")
+        /usr/bin/python3 tests/fuzz/make_seeds.py "$work/seeds" --fer2013 "$data/fer2013/fer2013.csv.gz" \
+                --conf build-fuzz/deploy/emotiond.conf >/dev/null
+        failed=()
+        for target in request image raw config; do
+                mkdir -p "$work/corpus/$target" "$work/artifacts/$target"
+                rc=0
+                OPENCV_LOG_LEVEL=ERROR build-fuzz/tests/fuzz/fuzz_$target -max_total_time="$seconds" \
+                        -malloc_limit_mb=512 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+                        -artifact_prefix="$work/artifacts/$target/" "$work/corpus/$target" "$work/seeds/$target" \
+                        >"$work/$target.log" 2>&1 || rc=$?
+                runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/$target.log")
+                if [ "$rc" != 0 ] || [ -n "$(ls -A "$work/artifacts/$target")" ]; then
+                        echo "fuzz_$target: FAILED (exit $rc) after ${runs:-?} inputs; the input and log are in $work:" >&2
+                        grep -E "ERROR|SUMMARY|Test unit written" "$work/$target.log" | head -n 20 >&2 || true
+                        failed+=("$target")
+                else
+                        echo "fuzz_$target: ${runs:-?} inputs in $seconds s, no crash, leak, time-out or out-of-memory"
+                fi
+        done
+        if [ "${#failed[@]}" -gt 0 ]; then
+                echo "test-hardening.sh: fuzz targets failed: ${failed[*]}" >&2
+                exit 1
+        fi
+        rm -rf "$work"
+fi
