@@ -29,7 +29,12 @@ packages=(build-essential cmake pkg-config git ca-certificates curl
           libopencv-dev opencv-data libsystemd-dev libjson-c-dev libinih-dev
           libjpeg-dev libwebp-dev libssl-dev zlib1g-dev
           libavformat-dev libavcodec-dev libavdevice-dev libswscale-dev libavutil-dev)
+# The GTK 4 client (clients/gtk, built when gtk4 is found): a colour emoji font, or the emoji it
+# draws over faces are empty boxes; Xvfb for its end-to-end test.
+gui_packages=(libgtk-4-dev fonts-noto-color-emoji)
+packages+=("${gui_packages[@]}")
 if [ "$tests" = 1 ]; then
+        packages+=(xvfb xauth imagemagick)
         packages+=(libcriterion-dev systemd python3 python3-numpy python3-opencv python3-torch python3-onnx python3-matplotlib)
 fi
 
