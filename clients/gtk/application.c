@@ -24,6 +24,9 @@ G_DEFINE_FINAL_TYPE(EmoGtkApplication, emo_gtk_application, GTK_TYPE_APPLICATION
 
 static void on_analysis_finished(EmoGtkWindow *win, gboolean ok, gpointer userdata) {
         EmoGtkApplication *self = userdata;
+        /* In scripted use nobody may be looking at the window: say why on stderr too. */
+        if (!ok && (self->save_annotated || self->quit_after_result) && emo_gtk_window_get_error(win))
+                g_printerr("emotion-gtk: %s\n", emo_gtk_window_get_error(win));
         if (self->save_annotated) {
                 g_autoptr(GError) error = NULL;
                 if (!ok)
@@ -33,7 +36,7 @@ static void on_analysis_finished(EmoGtkWindow *win, gboolean ok, gpointer userda
                         self->exit_status = 1;
                 }
                 g_clear_pointer(&self->save_annotated, g_free); /* the first result only */
-        } else if (!ok) {
+        } else if (!ok && self->quit_after_result) {
                 self->exit_status = 1;
         }
         if (self->quit_after_result)

@@ -56,7 +56,9 @@ static void emo_face_bars_init(EmoFaceBars *self) {
 
 void emo_face_bars_set_face(EmoFaceBars *self, const emo_gtk_face_t *face, size_t index, size_t n_faces) {
         if (!face) {
-                gtk_label_set_text(self->heading, n_faces == 0 ? "No face" : "No face selected");
+                gtk_label_set_text(self->heading, n_faces == 0 ? "No face found" : "No face selected");
+                gtk_label_set_text(self->hint, n_faces == 0 ? "emotiond found no face in this photo."
+                                                            : "Click a face to see its seven probabilities.");
                 gtk_widget_set_visible(GTK_WIDGET(self->hint), TRUE);
                 gtk_widget_set_visible(GTK_WIDGET(self->grid), FALSE);
                 return;
@@ -79,4 +81,11 @@ void emo_face_bars_set_face(EmoFaceBars *self, const emo_gtk_face_t *face, size_
                 else
                         gtk_widget_remove_css_class(GTK_WIDGET(self->names[e]), "top");
         }
+}
+
+void emo_face_bars_clear(EmoFaceBars *self) {
+        gtk_label_set_text(self->heading, "No analysis");
+        gtk_label_set_text(self->hint, "Open a photo, then click a face to see its seven probabilities.");
+        gtk_widget_set_visible(GTK_WIDGET(self->hint), TRUE);
+        gtk_widget_set_visible(GTK_WIDGET(self->grid), FALSE);
 }

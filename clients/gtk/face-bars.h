@@ -11,7 +11,10 @@ G_BEGIN_DECLS
 #define EMO_TYPE_FACE_BARS (emo_face_bars_get_type())
 G_DECLARE_FINAL_TYPE(EmoFaceBars, emo_face_bars, EMO, FACE_BARS, GtkBox)
 
-/* Show face (copied; NULL: none, with a hint), face number index of n_faces. */
+/* Show face (copied; NULL: none selected, with a hint), face number index of n_faces. */
 void emo_face_bars_set_face(EmoFaceBars *self, const emo_gtk_face_t *face, size_t index, size_t n_faces);
+
+/* Nothing to show: no photo analysed yet, or its analysis failed. */
+void emo_face_bars_clear(EmoFaceBars *self);
 
 G_END_DECLS

@@ -22,7 +22,7 @@ struct _EmoGtkWindow {
         EmoConversationView *conversation;
         GtkStack *stack;
         GtkSpinner *spinner;
-        GtkRevealer *error_revealer;
+        GtkWidget *error_banner;
         GtkLabel *error_label;
         GtkLabel *status;
 
@@ -36,6 +36,7 @@ struct _EmoGtkWindow {
         GtkFileChooserNative *chooser;
         gulong after_paint;               /* pending "analysis-finished" */
         gboolean finished_ok;
+        char *error;                      /* the last error shown, NULL once dismissed or replaced */
 };
 
 G_DEFINE_FINAL_TYPE(EmoGtkWindow, emo_gtk_window, GTK_TYPE_APPLICATION_WINDOW)
@@ -44,12 +45,19 @@ enum { SIGNAL_ANALYSIS_FINISHED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static void show_error(EmoGtkWindow *self, const char *message) {
+        g_free(self->error);
+        self->error = g_strdup(message);
         gtk_label_set_text(self->error_label, message);
-        gtk_revealer_set_reveal_child(self->error_revealer, TRUE);
+        gtk_widget_set_visible(self->error_banner, TRUE);
+}
+
+static void hide_error(EmoGtkWindow *self) {
+        g_clear_pointer(&self->error, g_free);
+        gtk_widget_set_visible(self->error_banner, FALSE);
 }
 
 static void on_dismiss_error(EmoGtkWindow *self) {
-        gtk_revealer_set_reveal_child(self->error_revealer, FALSE);
+        hide_error(self);
 }
 
 static void set_busy(EmoGtkWindow *self, gboolean busy) {
@@ -89,8 +97,11 @@ static void finish(EmoGtkWindow *self, gboolean ok) {
 static void select_face(EmoGtkWindow *self, ssize_t index) {
         const emo_gtk_results_t *r = self->results;
         emo_photo_view_set_selected(self->view, index);
-        emo_face_bars_set_face(self->bars, r && index >= 0 ? &r->faces[index] : NULL, index < 0 ? 0 : (size_t) index,
-                               r ? r->n_faces : 0);
+        if (!r)
+                emo_face_bars_clear(self->bars);
+        else
+                emo_face_bars_set_face(self->bars, index >= 0 ? &r->faces[index] : NULL,
+                                       index < 0 ? 0 : (size_t) index, r->n_faces);
 }
 
 static void on_face_clicked(EmoGtkWindow *self, int index) {
@@ -140,7 +151,7 @@ static void on_reply(emo_reply_t *reply, int error, void *userdata) {
                 finish(self, FALSE);
                 return;
         }
-        gtk_revealer_set_reveal_child(self->error_revealer, FALSE);
+        hide_error(self);
         emo_photo_view_set_results(self->view, NULL);
         emo_gtk_results_free(self->results);
         self->results = r;
@@ -217,7 +228,7 @@ static void on_loaded(GObject *source, GAsyncResult *result, gpointer userdata) 
         select_face(self, -1);
         update_actions(self);
         gtk_stack_set_visible_child_name(self->stack, "photo");
-        gtk_revealer_set_reveal_child(self->error_revealer, FALSE);
+        hide_error(self);
         g_autofree char *title = g_strdup_printf("%s — Emotions", name);
         gtk_window_set_title(GTK_WINDOW(self), title);
         show_status(self);
@@ -364,6 +375,7 @@ static void emo_gtk_window_finalize(GObject *object) {
         g_clear_object(&self->file);
         g_clear_object(&self->texture);
         g_free(self->language);
+        g_free(self->error);
         G_OBJECT_CLASS(emo_gtk_window_parent_class)->finalize(object);
 }
 
@@ -383,7 +395,7 @@ static void emo_gtk_window_class_init(EmoGtkWindowClass *klass) {
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, conversation);
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, stack);
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, spinner);
-        gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, error_revealer);
+        gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, error_banner);
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, error_label);
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, status);
         gtk_widget_class_bind_template_callback(widget_class, on_dismiss_error);
@@ -404,7 +416,7 @@ static void emo_gtk_window_init(EmoGtkWindow *self) {
         GtkDropTarget *drop = gtk_drop_target_new(G_TYPE_FILE, GDK_ACTION_COPY);
         g_signal_connect(drop, "drop", G_CALLBACK(on_drop), self);
         gtk_widget_add_controller(GTK_WIDGET(self), GTK_EVENT_CONTROLLER(drop));
-        emo_face_bars_set_face(self->bars, NULL, 0, 1);
+        emo_face_bars_clear(self->bars);
         gtk_stack_set_visible_child_name(self->stack, "empty");
 }
 
@@ -415,4 +427,8 @@ EmoGtkWindow *emo_gtk_window_new(GtkApplication *app, emo_gtk_connection_t *conn
         update_actions(self);
         show_status(self);
         return self;
+}
+
+const char *emo_gtk_window_get_error(EmoGtkWindow *self) {
+        return self->error;
 }

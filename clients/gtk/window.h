@@ -25,6 +25,9 @@ void emo_gtk_window_open(EmoGtkWindow *self, GFile *file);
  * or writing failed. */
 gboolean emo_gtk_window_save_annotated(EmoGtkWindow *self, const char *path, GError **error);
 
+/* The error the banner shows, NULL when none. Owned by the window. */
+const char *emo_gtk_window_get_error(EmoGtkWindow *self);
+
 /* Emitted (signal "analysis-finished", gboolean ok) after each reply or failure has been shown
  * and drawn once: for --save-annotated and --quit-after-result. */
 
