@@ -34,7 +34,7 @@ packages=(build-essential cmake pkg-config git ca-certificates curl
 gui_packages=(libgtk-4-dev fonts-noto-color-emoji)
 packages+=("${gui_packages[@]}")
 if [ "$tests" = 1 ]; then
-        packages+=(xvfb xauth imagemagick)
+        packages+=(xvfb xauth imagemagick xdotool)
         packages+=(libcriterion-dev systemd python3 python3-numpy python3-opencv python3-torch python3-onnx python3-matplotlib)
 fi
 

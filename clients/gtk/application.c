@@ -16,6 +16,7 @@ struct _EmoGtkApplication {
         int timeout_ms;
         char *save_annotated;
         gboolean quit_after_result;
+        gboolean scripted;  /* --save-annotated or --quit-after-result: report on stdout/stderr */
         emo_gtk_connection_t *connection;
         int exit_status;
 };
@@ -24,9 +25,15 @@ G_DEFINE_FINAL_TYPE(EmoGtkApplication, emo_gtk_application, GTK_TYPE_APPLICATION
 
 static void on_analysis_finished(EmoGtkWindow *win, gboolean ok, gpointer userdata) {
         EmoGtkApplication *self = userdata;
-        /* In scripted use nobody may be looking at the window: say why on stderr too. */
-        if (!ok && (self->save_annotated || self->quit_after_result) && emo_gtk_window_get_error(win))
-                g_printerr("emotion-gtk: %s\n", emo_gtk_window_get_error(win));
+        /* In scripted use nobody may be looking at the window: say what it shows, or why not. */
+        if (self->scripted) {
+                g_autofree char *line = ok ? emo_gtk_window_describe(win) : NULL;
+                if (line)
+                        printf("%s\n", line);
+                else if (emo_gtk_window_get_error(win))
+                        g_printerr("emotion-gtk: %s\n", emo_gtk_window_get_error(win));
+                fflush(stdout);
+        }
         if (self->save_annotated) {
                 g_autoptr(GError) error = NULL;
                 if (!ok)
@@ -113,6 +120,7 @@ static int emo_gtk_application_handle_local_options(GApplication *app, GVariantD
         g_variant_dict_lookup(options, "lang", "s", &self->language);
         g_variant_dict_lookup(options, "save-annotated", "^ay", &self->save_annotated);
         self->quit_after_result = g_variant_dict_contains(options, "quit-after-result");
+        self->scripted = self->quit_after_result || self->save_annotated;
         int timeout = DEFAULT_TIMEOUT_MS;
         if (g_variant_dict_lookup(options, "timeout", "i", &timeout) && (timeout < 1 || timeout > 24 * 3600 * 1000)) {
                 g_printerr("emotion-gtk: invalid value %d for --timeout: expected milliseconds from 1 to 86400000\n",

@@ -31,6 +31,8 @@ static GtkWidget *line_row(const emo_gtk_line_t *l) {
         float align = daemon ? 0.0f : 1.0f;
         gtk_label_set_xalign(GTK_LABEL(head), align);
         gtk_label_set_xalign(GTK_LABEL(text), align);
+        /* Each line hugs its text, emotiond's on the left and the person's on the right. */
+        gtk_widget_set_halign(text, daemon ? GTK_ALIGN_START : GTK_ALIGN_END);
         gtk_widget_add_css_class(head, "dim-label");
         gtk_widget_add_css_class(head, "caption");
         gtk_box_append(GTK_BOX(box), head);

@@ -4,6 +4,7 @@
 #include <glib/gstdio.h>
 
 #include "conversation-view.h"
+#include "emo/labels.h"
 #include "emo/protocol.h"
 #include "face-bars.h"
 #include "overlay.h"
@@ -431,4 +432,24 @@ EmoGtkWindow *emo_gtk_window_new(GtkApplication *app, emo_gtk_connection_t *conn
 
 const char *emo_gtk_window_get_error(EmoGtkWindow *self) {
         return self->error;
+}
+
+char *emo_gtk_window_describe(EmoGtkWindow *self) {
+        const emo_gtk_results_t *r = self->results;
+        if (!r || !self->file)
+                return NULL;
+        g_autofree char *name = g_file_get_parse_name(self->file);
+        GString *s = g_string_new(NULL);
+        g_string_append_printf(s, "%s: %zu face%s", name, r->n_faces, r->n_faces == 1 ? "" : "s");
+        ssize_t main_face = emo_gtk_results_prominent(r);
+        if (main_face >= 0)
+                g_string_append_printf(s, "; main face %zd: %s %.0f %%", main_face + 1,
+                                       emo_emotion_name(r->faces[main_face].emotion),
+                                       r->faces[main_face].confidence * 100.0);
+        if (r->dialogue_kind != 0)
+                g_string_append_printf(s, "; dialogue (%s): %s", emo_dialogue_kind_name(r->dialogue_kind),
+                                       r->dialogue_text);
+        if (emo_gtk_dialogue_awaiting_answer(emo_conversation_view_get_dialogue(self->conversation)))
+                g_string_append(s, "; waiting for an answer");
+        return g_string_free(s, FALSE);
 }

@@ -28,6 +28,10 @@ gboolean emo_gtk_window_save_annotated(EmoGtkWindow *self, const char *path, GEr
 /* The error the banner shows, NULL when none. Owned by the window. */
 const char *emo_gtk_window_get_error(EmoGtkWindow *self);
 
+/* One line about the analysed photo for scripts: its name, faces, main face, the dialogue line and
+ * whether the conversation waits for an answer. NULL before a result. g_free() it. */
+char *emo_gtk_window_describe(EmoGtkWindow *self);
+
 /* Emitted (signal "analysis-finished", gboolean ok) after each reply or failure has been shown
  * and drawn once: for --save-annotated and --quit-after-result. */
 

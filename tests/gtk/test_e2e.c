@@ -155,6 +155,51 @@ static GdkPixbuf *load(const char *path) {
         return p;
 }
 
+/* The frame colour of a face with a negative emotion (overlay.c), as the screen shows it. */
+static bool negative_frame(const guchar *p) {
+        return abs(p[0] - 232) < 12 && abs(p[1] - 84) < 12 && abs(p[2] - 51) < 12;
+}
+
+/* Click the middle of the negative face's frame found in the screenshot `before` (the main face,
+ * happy, is selected at first), and check that the side panel (the right third of the window)
+ * changed: the bars now show that face. The new screen goes to `after`. */
+static void click_negative_face(const char *before, const char *after) {
+        if (access(EMO_TEST_XDOTOOL, X_OK) != 0) {
+                cr_log_warn("xdotool not installed: the click on a face is not tested");
+                return;
+        }
+        GdkPixbuf *a = load(before);
+        int W = gdk_pixbuf_get_width(a), H = gdk_pixbuf_get_height(a), n = gdk_pixbuf_get_n_channels(a);
+        int rs = gdk_pixbuf_get_rowstride(a);
+        const guchar *px = gdk_pixbuf_read_pixels(a);
+        int x0 = W, y0 = H, x1 = -1, y1 = -1;
+        for (int y = 0; y < H; y++)
+                for (int x = 0; x < W * 2 / 3; x++)
+                        if (negative_frame(px + (size_t) y * rs + (size_t) x * n)) {
+                                x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
+                                y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
+                        }
+        cr_assert(x1 - x0 > 50 && y1 - y0 > 50, "no frame of a negative face on the screen (%d,%d %d,%d)", x0, y0, x1,
+                  y1);
+        char cx[16], cy[16];
+        snprintf(cx, sizeof(cx), "%d", (x0 + x1) / 2);
+        snprintf(cy, sizeof(cy), "%d", (y0 + y1) / 2);
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "mousemove", cx, cy, "click", "1", NULL }, NULL, 10000,
+                     &r);
+        cr_assert_eq(r.status, 0, "xdotool: %s", r.err);
+        emo_test_run_done(&r);
+        usleep(700000);
+        screenshot(after);
+        GdkPixbuf *b = load(after);
+        /* The side panel: right of the photo, from its heading to the last bar. */
+        int px0 = x1 + (W - x1) / 3;
+        pixel_stats_t side = stats(b, a, px0, y0, W - px0, 250);
+        cr_assert_gt(side.differ, 300, "the side panel did not change after a click on the face at %s,%s", cx, cy);
+        g_object_unref(a);
+        g_object_unref(b);
+}
+
 Test(e2e, photo_is_annotated_shown_and_saved) {
         _cleanup_free_ char *photo = emo_test_fixture("one_face.jpg");
         const char *out = EMO_TEST_SCREENSHOTS "/one_face-annotated.png";
@@ -205,6 +250,7 @@ Test(e2e, four_faces_window) {
         cr_assert(wait_for_file(out, 30000), "no annotated image after 30 s");
         usleep(500000);
         screenshot(shot);
+        click_negative_face(shot, EMO_TEST_SCREENSHOTS "/four_faces-clicked.png");
         gui_stop(&g);
         GdkPixbuf *in = load(photo), *ann = load(out);
         /* Every one of the four faces is framed (their places: make_fixtures.py FOUR_FACES). */
@@ -254,4 +300,46 @@ Test(e2e, bad_options_are_usage_errors) {
         cr_assert_eq(r.status, 2, "status %d: %s", r.status, r.err);
         cr_assert(strstr(r.err, "invalid language"), "%s", r.err);
         emo_test_run_done(&r);
+}
+
+/* known_4.jpg's main face is sad (tests/data/known_faces.csv): the conversation asks why and waits
+ * for an answer, in the window (the screenshot shows the entry) and in the scripted report. */
+Test(e2e, negative_face_gets_a_question) {
+        _cleanup_free_ char *photo = emo_test_fixture("known_4.jpg");
+        const char *out = EMO_TEST_SCREENSHOTS "/question-annotated.png";
+        unlink(out);
+        gui_t g;
+        gui_start(&g, "question", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en",
+                                                          "--save-annotated", out, photo, NULL });
+        cr_assert(wait_for_file(out, 30000), "no annotated image after 30 s");
+        usleep(500000);
+        screenshot(EMO_TEST_SCREENSHOTS "/question-window.png");
+        if (access(EMO_TEST_XDOTOOL, X_OK) == 0) {
+                /* Answer: the entry has the keyboard focus once the question is asked; without a
+                 * window manager the X focus follows the pointer, so the pointer goes over the
+                 * window first. */
+                emo_test_run_t r;
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "mousemove", "300", "300", "type", "--delay",
+                                                     "30", "The rain.", NULL },
+                             NULL, 20000, &r);
+                cr_assert_eq(r.status, 0, "xdotool: %s", r.err);
+                emo_test_run_done(&r);
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "Return", NULL }, NULL, 10000, &r);
+                emo_test_run_done(&r);
+                usleep(700000);
+                screenshot(EMO_TEST_SCREENSHOTS "/question-answered.png");
+                GdkPixbuf *a = load(EMO_TEST_SCREENSHOTS "/question-window.png");
+                GdkPixbuf *b = load(EMO_TEST_SCREENSHOTS "/question-answered.png");
+                int w = gdk_pixbuf_get_width(a);
+                /* The conversation: the right part of the window, below the bars. */
+                pixel_stats_t conv = stats(b, a, w / 2 + 100, 330, w / 2 - 100, 330);
+                cr_assert_gt(conv.differ, 200, "the conversation did not change after typing an answer");
+                g_object_unref(a);
+                g_object_unref(b);
+        }
+        gui_stop(&g);
+        _cleanup_free_ char *log = gui_log(&g);
+        cr_assert(strstr(log, "main face 1: sad"), "%s", log);
+        cr_assert(strstr(log, "dialogue (question): "), "%s", log);
+        cr_assert(strstr(log, "; waiting for an answer"), "%s", log);
 }
