@@ -195,6 +195,25 @@ static void analyze(EmoGtkWindow *self, GBytes *bytes) {
         set_busy(self, TRUE);
 }
 
+/* The photo as the daemon sees it: OpenCV turns a JPEG upright by its EXIF orientation before
+ * detecting faces, so the picture shown must be turned the same way for the boxes to fit. */
+static GdkTexture *texture_from_bytes(GBytes *bytes, GError **error) {
+        g_autoptr(GdkPixbufLoader) loader = gdk_pixbuf_loader_new();
+        if (!gdk_pixbuf_loader_write_bytes(loader, bytes, error)) {
+                gdk_pixbuf_loader_close(loader, NULL);
+                return NULL;
+        }
+        if (!gdk_pixbuf_loader_close(loader, error))
+                return NULL;
+        GdkPixbuf *pixbuf = gdk_pixbuf_loader_get_pixbuf(loader);
+        if (!pixbuf) {
+                g_set_error(error, GDK_PIXBUF_ERROR, GDK_PIXBUF_ERROR_CORRUPT_IMAGE, "Not an image");
+                return NULL;
+        }
+        g_autoptr(GdkPixbuf) upright = gdk_pixbuf_apply_embedded_orientation(pixbuf);
+        return gdk_texture_new_for_pixbuf(upright ? upright : pixbuf);
+}
+
 static void on_loaded(GObject *source, GAsyncResult *result, gpointer userdata) {
         g_autoptr(EmoGtkWindow) self = userdata; /* the reference taken by emo_gtk_window_open */
         g_autoptr(GError) error = NULL;
@@ -215,7 +234,7 @@ static void on_loaded(GObject *source, GAsyncResult *result, gpointer userdata) 
                 finish(self, FALSE);
                 return;
         }
-        g_autoptr(GdkTexture) texture = gdk_texture_new_from_bytes(bytes, &error);
+        g_autoptr(GdkTexture) texture = texture_from_bytes(bytes, &error);
         if (!texture) {
                 g_autofree char *m = g_strdup_printf("Cannot show %s: %s", name, error->message);
                 show_error(self, m);

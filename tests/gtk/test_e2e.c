@@ -343,3 +343,49 @@ Test(e2e, negative_face_gets_a_question) {
         cr_assert(strstr(log, "dialogue (question): "), "%s", log);
         cr_assert(strstr(log, "; waiting for an answer"), "%s", log);
 }
+
+/* A JPEG whose EXIF orientation says "turn 90° clockwise" (as phones write them): the daemon
+ * analyses it upright, so the window must show it upright too for the boxes to land on the face. */
+Test(e2e, exif_orientation_is_honoured) {
+        size_t len;
+        uint8_t *jpeg = emo_test_read_fixture("one_face.jpg", &len);
+        cr_assert(len > 2 && jpeg[0] == 0xff && jpeg[1] == 0xd8);
+        static const uint8_t app1[] = {
+                0xff, 0xe1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0,              /* APP1, 34 bytes */
+                'M', 'M', 0x00, 0x2a, 0x00, 0x00, 0x00, 0x08,                  /* TIFF, IFD at 8 */
+                0x00, 0x01,                                                    /* one entry */
+                0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x06, 0x00, 0x00, /* Orientation 6 */
+                0x00, 0x00, 0x00, 0x00,                                        /* no next IFD */
+        };
+        char dir[] = "/tmp/emo-gtk-exif.XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        char path[128];
+        snprintf(path, sizeof(path), "%s/rotated.jpg", dir);
+        FILE *f = fopen(path, "wb");
+        cr_assert_not_null(f);
+        fwrite(jpeg, 1, 2, f);
+        fwrite(app1, 1, sizeof(app1), f);
+        fwrite(jpeg + 2, 1, len - 2, f);
+        cr_assert_eq(fclose(f), 0);
+        free(jpeg);
+
+        const char *out = EMO_TEST_SCREENSHOTS "/rotated-annotated.png";
+        unlink(out);
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", daemon_.endpoint, "--save-annotated",
+                                             out, "--quit-after-result", path, NULL },
+                     (const char *const[]) { "GSK_RENDERER=cairo", "GTK_A11Y=none", NULL }, 30000, &r);
+        cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
+        cr_assert(strstr(r.out, ": 1 face;"), "%s", r.out);
+        emo_test_run_done(&r);
+        GdkPixbuf *ann = load(out);
+        cr_assert_eq(gdk_pixbuf_get_width(ann), 480, "the annotated image is upright");
+        cr_assert_eq(gdk_pixbuf_get_height(ann), 640);
+        /* Upright, the face at 210,110 220x220 of the 640x480 file is at 150,210 220x220: the
+         * emoji is there, and nothing is drawn where the face would be without turning. */
+        pixel_stats_t face = stats(ann, NULL, 120, 140, 300, 320);
+        cr_assert_gt(face.yellow, 150, "no emoji on the upright face (%ld yellow pixels)", face.yellow);
+        g_object_unref(ann);
+        unlink(path);
+        rmdir(dir);
+}
