@@ -389,3 +389,28 @@ Test(e2e, exif_orientation_is_honoured) {
         unlink(path);
         rmdir(dir);
 }
+
+/* A file that is no image is refused in the window before anything is sent; an image the daemon
+ * refuses (here: over a small max_pixels) shows the daemon's status and message. */
+Test(e2e, refusals_are_explained) {
+        _cleanup_free_ char *text = emo_test_fixture("text.txt");
+        _cleanup_free_ char *photo = emo_test_fixture("one_face.jpg");
+        emo_test_run_t r;
+        const char *const env[] = { "GSK_RENDERER=cairo", "GTK_A11Y=none", NULL };
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", daemon_.endpoint,
+                                             "--quit-after-result", text, NULL },
+                     env, 30000, &r);
+        cr_assert_eq(r.status, 1, "status %d: %s", r.status, r.err);
+        cr_assert(strstr(r.err, "Cannot show text.txt"), "%s", r.err);
+        emo_test_run_done(&r);
+
+        emo_test_daemon_t small;
+        emo_test_daemon_start(&small, (const char *const[]) { "--set", "max_pixels=10000", NULL });
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", small.endpoint, "--quit-after-result",
+                                             photo, NULL },
+                     env, 30000, &r);
+        emo_test_daemon_cleanup(&small);
+        cr_assert_eq(r.status, 1, "status %d: %s", r.status, r.err);
+        cr_assert(strstr(r.err, "emotiond could not analyse one_face.jpg: image_too_large: "), "%s", r.err);
+        emo_test_run_done(&r);
+}
