@@ -56,54 +56,62 @@ static void append_frame(GtkSnapshot *s, const graphene_rect_t *rect, double rad
                                    (GdkRGBA[4]) { *color, *color, *color, *color });
 }
 
+/* A face is drawn in three layers, each for every face before the next: frames, then emoji,
+ * then labels, so that no face's frame or emoji hides a neighbour's label. */
+typedef enum layer { LAYER_FRAME, LAYER_EMOJI, LAYER_LABEL } layer_t;
+
 static void draw_face(GtkSnapshot *s, PangoContext *pc, const emo_gtk_face_t *face, const emo_gtk_fit_t *f,
-                      double view_w, double view_h, double u, bool selected) {
+                      double view_w, double view_h, double u, bool selected, layer_t layer) {
         double bx = f->offset_x + face->x * f->scale, by = f->offset_y + face->y * f->scale;
         double bw = face->width * f->scale, bh = face->height * f->scale;
         GdkRGBA color = valence_color(face->emotion);
         GdkRGBA shade = { 0, 0, 0, 0.45f };
         GdkRGBA white = { 1, 1, 1, 1 };
         double line = (selected ? 5 : 3) * u;
-
-        /* A dark rim outside the coloured frame keeps it visible on any background. */
-        graphene_rect_t outer = GRAPHENE_RECT_INIT((float) (bx - line - u), (float) (by - line - u),
-                                                   (float) (bw + 2 * (line + u)), (float) (bh + 2 * (line + u)));
-        append_frame(s, &outer, 8 * u, u, &shade);
-        graphene_rect_t frame = GRAPHENE_RECT_INIT((float) (bx - line), (float) (by - line), (float) (bw + 2 * line),
-                                                   (float) (bh + 2 * line));
-        append_frame(s, &frame, 7 * u, line, selected ? &white : &color);
-        if (selected) {
-                graphene_rect_t inner = GRAPHENE_RECT_INIT((float) (bx - 2 * u), (float) (by - 2 * u),
-                                                           (float) (bw + 4 * u), (float) (bh + 4 * u));
-                append_frame(s, &inner, 5 * u, 2 * u, &color);
-        }
-
-        /* The emoji straddles the box's top-right corner: on the face, without hiding its eyes. */
-        double es = clampd(fmin(bw, bh) * 0.30, 22 * u, 110 * u);
-        PangoLayout *el = make_layout(pc, EMOJI_FONT, es, face->emoji);
         PangoRectangle ink, logical;
-        pango_layout_get_pixel_extents(el, &ink, &logical);
-        double ex = clampd(bx + bw - logical.width * 0.6, 0, view_w - logical.width);
-        double ey = clampd(by - logical.height * 0.4, 0, view_h - logical.height);
-        append_layout_at(s, el, ex, ey, &white);
-        g_object_unref(el);
 
-        /* "happy 87 %" on a pill of the valence colour under the box (inside it at the bottom of
-         * the view). */
-        char text[64];
-        g_snprintf(text, sizeof(text), "%s %.0f %%", emo_emotion_name(face->emotion), face->confidence * 100.0);
-        PangoLayout *ll = make_layout(pc, "Sans Bold", 14 * u, text);
-        pango_layout_get_pixel_extents(ll, &ink, &logical);
-        double pad_x = 8 * u, pad_y = 3 * u;
-        double pw = logical.width + 2 * pad_x, ph = logical.height + 2 * pad_y;
-        double px = clampd(bx + bw / 2 - pw / 2, 0, view_w - pw);
-        double py = by + bh + line + 4 * u;
-        if (py + ph > view_h)
-                py = by + bh - ph - 4 * u;
-        graphene_rect_t pill = GRAPHENE_RECT_INIT((float) px, (float) py, (float) pw, (float) ph);
-        append_rounded(s, &pill, ph / 2, &color);
-        append_layout_at(s, ll, px + pad_x, py + pad_y, &white);
-        g_object_unref(ll);
+        if (layer == LAYER_FRAME) {
+                /* A dark rim outside the coloured frame keeps it visible on any background. */
+                graphene_rect_t outer = GRAPHENE_RECT_INIT((float) (bx - line - u), (float) (by - line - u),
+                                                           (float) (bw + 2 * (line + u)), (float) (bh + 2 * (line + u)));
+                append_frame(s, &outer, 8 * u, u, &shade);
+                graphene_rect_t frame = GRAPHENE_RECT_INIT((float) (bx - line), (float) (by - line),
+                                                           (float) (bw + 2 * line), (float) (bh + 2 * line));
+                append_frame(s, &frame, 7 * u, line, selected ? &white : &color);
+                if (selected) {
+                        graphene_rect_t inner = GRAPHENE_RECT_INIT((float) (bx - 2 * u), (float) (by - 2 * u),
+                                                                   (float) (bw + 4 * u), (float) (bh + 4 * u));
+                        append_frame(s, &inner, 5 * u, 2 * u, &color);
+                }
+        } else if (layer == LAYER_EMOJI) {
+                /* The emoji straddles the box's top-right corner: on the face, without hiding its
+                 * eyes. */
+                double es = clampd(fmin(bw, bh) * 0.30, 22 * u, 110 * u);
+                PangoLayout *el = make_layout(pc, EMOJI_FONT, es, face->emoji);
+                pango_layout_get_pixel_extents(el, &ink, &logical);
+                double ex = clampd(bx + bw - logical.width * 0.6, 0, view_w - logical.width);
+                double ey = clampd(by - logical.height * 0.4, 0, view_h - logical.height);
+                append_layout_at(s, el, ex, ey, &white);
+                g_object_unref(el);
+        } else {
+                /* "happy 87 %" on a pill of the valence colour under the box (inside it at the
+                 * bottom of the view). */
+                char text[64];
+                g_snprintf(text, sizeof(text), "%s %.0f %%", emo_emotion_name(face->emotion),
+                           face->confidence * 100.0);
+                PangoLayout *ll = make_layout(pc, "Sans Bold", 14 * u, text);
+                pango_layout_get_pixel_extents(ll, &ink, &logical);
+                double pad_x = 8 * u, pad_y = 3 * u;
+                double pw = logical.width + 2 * pad_x, ph = logical.height + 2 * pad_y;
+                double px = clampd(bx + bw / 2 - pw / 2, 0, view_w - pw);
+                double py = by + bh + line + 4 * u;
+                if (py + ph > view_h)
+                        py = by + bh - ph - 4 * u;
+                graphene_rect_t pill = GRAPHENE_RECT_INIT((float) px, (float) py, (float) pw, (float) ph);
+                append_rounded(s, &pill, ph / 2, &color);
+                append_layout_at(s, ll, px + pad_x, py + pad_y, &white);
+                g_object_unref(ll);
+        }
 }
 
 typedef struct bubble_geometry {
@@ -210,12 +218,14 @@ void emo_gtk_overlay_append(GtkSnapshot *s, PangoContext *pc, const emo_gtk_resu
                             double view_w, double view_h, double ui_scale, ssize_t selected) {
         if (!r)
                 return;
-        /* Smaller faces last, so that a small face in front of a big one stays visible. */
-        for (size_t i = 0; i < r->n_faces; i++)
-                if ((ssize_t) i != selected)
-                        draw_face(s, pc, &r->faces[i], f, view_w, view_h, ui_scale, false);
-        if (selected >= 0 && (size_t) selected < r->n_faces)
-                draw_face(s, pc, &r->faces[selected], f, view_w, view_h, ui_scale, true);
+        /* The selected face last in each layer, so that its highlight is never under another's. */
+        for (layer_t layer = LAYER_FRAME; layer <= LAYER_LABEL; layer++) {
+                for (size_t i = 0; i < r->n_faces; i++)
+                        if ((ssize_t) i != selected)
+                                draw_face(s, pc, &r->faces[i], f, view_w, view_h, ui_scale, false, layer);
+                if (selected >= 0 && (size_t) selected < r->n_faces)
+                        draw_face(s, pc, &r->faces[selected], f, view_w, view_h, ui_scale, true, layer);
+        }
         ssize_t main_face = emo_gtk_results_prominent(r);
         if (main_face >= 0 && r->dialogue_kind != 0 && r->dialogue_text[0])
                 draw_bubble(s, pc, r, &r->faces[main_face], f, view_w, view_h, ui_scale);
