@@ -103,8 +103,10 @@ static void drain(emo_gtk_connection_t *c) {
                 r = emo_client_recv(c->client, 0, &reply);
                 if (r == -ETIMEDOUT)
                         break;
-                if (r < 0)
+                if (r == -EPROTO)
                         continue; /* not a Reply: nothing to match it with, keep reading */
+                if (r < 0)
+                        break; /* the socket failed: the requests' timers will tell */
                 pending_t *q = g_hash_table_lookup(c->pending, &reply->request_id);
                 if (!q) {
                         emo_reply_free(reply); /* cancelled, or a late reply */
