@@ -89,6 +89,8 @@ static void emo_gtk_application_startup(GApplication *app) {
         gtk_application_set_accels_for_action(GTK_APPLICATION(app), "win.open", (const char *[]) { "<Control>o", NULL });
         gtk_application_set_accels_for_action(GTK_APPLICATION(app), "win.save-annotated",
                                               (const char *[]) { "<Control>s", NULL });
+        gtk_application_set_accels_for_action(GTK_APPLICATION(app), "win.save-conversation",
+                                              (const char *[]) { "<Control><Shift>s", NULL });
         gtk_application_set_accels_for_action(GTK_APPLICATION(app), "app.quit", (const char *[]) { "<Control>q", NULL });
         GSimpleAction *quit = g_simple_action_new("quit", NULL);
         g_signal_connect_swapped(quit, "activate", G_CALLBACK(g_application_quit), app);

@@ -96,6 +96,8 @@ static void on_save_response(GtkNativeDialog *dialog, int response, gpointer use
 }
 
 static void on_save(EmoConversationView *self) {
+        if (emo_gtk_dialogue_n_lines(self->dialogue) == 0)
+                return;
         GtkRoot *root = gtk_widget_get_root(GTK_WIDGET(self));
         g_clear_object(&self->chooser);
         self->chooser = gtk_file_chooser_native_new("Save the conversation", GTK_IS_WINDOW(root) ? GTK_WINDOW(root) : NULL,
@@ -156,4 +158,8 @@ void emo_conversation_view_observe(EmoConversationView *self, const emo_gtk_resu
 
 emo_gtk_dialogue_t *emo_conversation_view_get_dialogue(EmoConversationView *self) {
         return self->dialogue;
+}
+
+void emo_conversation_view_save(EmoConversationView *self) {
+        on_save(self);
 }

@@ -16,6 +16,10 @@ G_DECLARE_FINAL_TYPE(EmoConversationView, emo_conversation_view, EMO, CONVERSATI
 /* One analysed image or frame (NULL results: nothing to react to). */
 void emo_conversation_view_observe(EmoConversationView *self, const emo_gtk_results_t *results);
 
+/* Ask where to save the log (a file chooser) and write it there; nothing happens for an empty
+ * log. The only way the log is ever written. */
+void emo_conversation_view_save(EmoConversationView *self);
+
 /* The model, owned by the view. */
 emo_gtk_dialogue_t *emo_conversation_view_get_dialogue(EmoConversationView *self);
 

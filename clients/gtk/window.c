@@ -356,6 +356,12 @@ static void save_activated(GSimpleAction *action, GVariant *parameter, gpointer 
         gtk_native_dialog_show(GTK_NATIVE_DIALOG(self->chooser));
 }
 
+static void save_conversation_activated(GSimpleAction *action, GVariant *parameter, gpointer userdata) {
+        (void) action;
+        (void) parameter;
+        emo_conversation_view_save(EMO_GTK_WINDOW(userdata)->conversation);
+}
+
 static gboolean on_drop(GtkDropTarget *target, const GValue *value, double x, double y, gpointer userdata) {
         (void) target;
         (void) x;
@@ -431,6 +437,7 @@ static void emo_gtk_window_init(EmoGtkWindow *self) {
         static const GActionEntry actions[] = {
                 { .name = "open", .activate = open_activated },
                 { .name = "save-annotated", .activate = save_activated },
+                { .name = "save-conversation", .activate = save_conversation_activated },
         };
         g_action_map_add_action_entries(G_ACTION_MAP(self), actions, G_N_ELEMENTS(actions), self);
         GtkDropTarget *drop = gtk_drop_target_new(G_TYPE_FILE, GDK_ACTION_COPY);

@@ -336,6 +336,22 @@ Test(e2e, negative_face_gets_a_question) {
                 cr_assert_gt(conv.differ, 200, "the conversation did not change after typing an answer");
                 g_object_unref(a);
                 g_object_unref(b);
+
+                /* Save it (Shift+Ctrl+S, the file chooser, a path typed in its name field). */
+                char saved[] = EMO_TEST_SCREENSHOTS "/conversation.txt";
+                unlink(saved);
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "ctrl+shift+s", "sleep", "1.5", "key",
+                                                     "ctrl+a", "type", "--delay", "10", saved, NULL },
+                             NULL, 20000, &r);
+                emo_test_run_done(&r);
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "Return", NULL }, NULL, 10000, &r);
+                emo_test_run_done(&r);
+                cr_assert(wait_for_file(saved, 5000), "the conversation was not saved to %s", saved);
+                usleep(300000);
+                _cleanup_free_ char *text = emo_test_read_file(saved, NULL);
+                cr_assert(strstr(text, "# emotion-gtk conversation log\n"), "%s", text);
+                cr_assert(strstr(text, "\temotiond\tsad\t"), "%s", text);
+                cr_assert(strstr(text, "\tperson\tsad\tThe rain.\n"), "%s", text);
         }
         gui_stop(&g);
         _cleanup_free_ char *log = gui_log(&g);
