@@ -1,5 +1,6 @@
 #include "photo-view.h"
 
+#include "emo/labels.h"
 #include "overlay.h"
 
 struct _EmoPhotoView {
@@ -13,6 +14,8 @@ G_DEFINE_FINAL_TYPE(EmoPhotoView, emo_photo_view, GTK_TYPE_WIDGET)
 
 enum { SIGNAL_FACE_CLICKED, N_SIGNALS };
 static guint signals[N_SIGNALS];
+
+static void update_description(EmoPhotoView *self);
 
 /* Where the photo is drawn; the results are mapped by their own image size (the daemon's), onto
  * the same rectangle. */
@@ -83,6 +86,7 @@ static void emo_photo_view_class_init(EmoPhotoViewClass *klass) {
         signals[SIGNAL_FACE_CLICKED] = g_signal_new("face-clicked", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                                                     NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT);
         gtk_widget_class_set_css_name(widget_class, "photoview");
+        gtk_widget_class_set_accessible_role(widget_class, GTK_ACCESSIBLE_ROLE_IMG);
 }
 
 static void emo_photo_view_init(EmoPhotoView *self) {
@@ -102,11 +106,33 @@ void emo_photo_view_set_texture(EmoPhotoView *self, GdkTexture *texture) {
         g_set_object(&self->texture, texture);
         self->results = NULL;
         self->selected = -1;
+        update_description(self);
         gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
+/* What a screen reader says for the picture: the faces and their emotions, largest first. */
+static void update_description(EmoPhotoView *self) {
+        const emo_gtk_results_t *r = self->results;
+        GString *s = g_string_new(NULL);
+        if (!self->texture)
+                g_string_append(s, "No photo");
+        else if (!r)
+                g_string_append(s, "Photo, not analysed yet");
+        else {
+                g_string_append_printf(s, "Photo with %zu face%s", r->n_faces, r->n_faces == 1 ? "" : "s");
+                for (size_t i = 0; i < r->n_faces; i++)
+                        g_string_append_printf(s, "%s%s %.0f %%", i == 0 ? ": " : ", ",
+                                               emo_emotion_name(r->faces[i].emotion), r->faces[i].confidence * 100.0);
+                if (r->dialogue_kind != 0 && r->dialogue_text[0])
+                        g_string_append_printf(s, ". emotiond says: %s", r->dialogue_text);
+        }
+        gtk_accessible_update_property(GTK_ACCESSIBLE(self), GTK_ACCESSIBLE_PROPERTY_LABEL, s->str, -1);
+        g_string_free(s, TRUE);
 }
 
 void emo_photo_view_set_results(EmoPhotoView *self, const emo_gtk_results_t *results) {
         self->results = results;
+        update_description(self);
         self->selected = -1;
         gtk_widget_queue_draw(GTK_WIDGET(self));
 }
