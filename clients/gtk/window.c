@@ -255,12 +255,40 @@ static void on_loaded(GObject *source, GAsyncResult *result, gpointer userdata) 
         analyze(self, bytes);
 }
 
+/* The file's size first, so that a huge file (a video, a disk image opened by mistake) is refused
+ * before it is read into memory. */
+static void on_queried(GObject *source, GAsyncResult *result, gpointer userdata) {
+        g_autoptr(EmoGtkWindow) self = userdata;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GFileInfo) info = g_file_query_info_finish(G_FILE(source), result, &error);
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                return;
+        g_autofree char *name = display_name(G_FILE(source));
+        if (!info) {
+                g_clear_object(&self->loading);
+                g_autofree char *m = g_strdup_printf("Cannot open %s: %s", name, error->message);
+                show_error(self, m);
+                finish(self, FALSE);
+                return;
+        }
+        if (g_file_info_get_file_type(info) == G_FILE_TYPE_REGULAR && g_file_info_get_size(info) > MAX_FILE_SIZE) {
+                g_clear_object(&self->loading);
+                g_autofree char *m = g_strdup_printf("%s is over 64 MiB: no photo is that big, so it is not sent.", name);
+                show_error(self, m);
+                finish(self, FALSE);
+                return;
+        }
+        g_file_load_bytes_async(G_FILE(source), self->loading, on_loaded, g_object_ref(self));
+}
+
 void emo_gtk_window_open(EmoGtkWindow *self, GFile *file) {
         if (self->loading)
                 g_cancellable_cancel(self->loading);
         g_clear_object(&self->loading);
         self->loading = g_cancellable_new();
-        g_file_load_bytes_async(file, self->loading, on_loaded, g_object_ref(self));
+        g_file_query_info_async(file, G_FILE_ATTRIBUTE_STANDARD_SIZE "," G_FILE_ATTRIBUTE_STANDARD_TYPE,
+                                G_FILE_QUERY_INFO_NONE, G_PRIORITY_DEFAULT, self->loading, on_queried,
+                                g_object_ref(self));
 }
 
 gboolean emo_gtk_window_save_annotated(EmoGtkWindow *self, const char *path, GError **error) {

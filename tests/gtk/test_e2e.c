@@ -430,3 +430,25 @@ Test(e2e, refusals_are_explained) {
         cr_assert(strstr(r.err, "emotiond could not analyse one_face.jpg: image_too_large: "), "%s", r.err);
         emo_test_run_done(&r);
 }
+
+/* A file over 64 MiB is refused, not sent (a sparse file: no disk used). The window checks the
+ * size before reading the file, which this test cannot tell apart from after. */
+Test(e2e, huge_file_is_refused) {
+        char dir[] = "/tmp/emo-gtk-huge.XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        char path[128];
+        snprintf(path, sizeof(path), "%s/huge.jpg", dir);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(ftruncate(fd, (off_t) 65 * 1024 * 1024), 0);
+        close(fd);
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", daemon_.endpoint,
+                                             "--quit-after-result", path, NULL },
+                     (const char *const[]) { "GSK_RENDERER=cairo", "GTK_A11Y=none", NULL }, 30000, &r);
+        unlink(path);
+        rmdir(dir);
+        cr_assert_eq(r.status, 1, "status %d: %s", r.status, r.err);
+        cr_assert(strstr(r.err, "huge.jpg is over 64 MiB"), "%s", r.err);
+        emo_test_run_done(&r);
+}
