@@ -452,3 +452,16 @@ Test(e2e, huge_file_is_refused) {
         cr_assert(strstr(r.err, "huge.jpg is over 64 MiB"), "%s", r.err);
         emo_test_run_done(&r);
 }
+
+/* Without --server the daemon is found as the CLI finds it: $EMOTIOND_ENDPOINT first. */
+Test(e2e, endpoint_from_the_environment) {
+        _cleanup_free_ char *photo = emo_test_fixture("one_face.jpg");
+        char env_ep[160];
+        snprintf(env_ep, sizeof(env_ep), "EMOTIOND_ENDPOINT=%s", daemon_.endpoint);
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--quit-after-result", photo, NULL },
+                     (const char *const[]) { env_ep, "GSK_RENDERER=cairo", "GTK_A11Y=none", NULL }, 30000, &r);
+        cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
+        cr_assert(strstr(r.out, "one_face.jpg: 1 face; main face 1: happy"), "%s", r.out);
+        emo_test_run_done(&r);
+}
