@@ -214,34 +214,49 @@ static GdkTexture *texture_from_bytes(GBytes *bytes, GError **error) {
         return gdk_texture_new_for_pixbuf(upright ? upright : pixbuf);
 }
 
-static void on_loaded(GObject *source, GAsyncResult *result, gpointer userdata) {
-        g_autoptr(EmoGtkWindow) self = userdata; /* the reference taken by emo_gtk_window_open */
+typedef struct decode_job {
+        GFile *file;
+        GBytes *bytes;
+} decode_job_t;
+
+static void decode_job_free(gpointer p) {
+        decode_job_t *job = p;
+        g_object_unref(job->file);
+        g_bytes_unref(job->bytes);
+        g_free(job);
+}
+
+/* Decoding a large photo takes a noticeable time: it runs in a worker thread, the window stays
+ * live meanwhile. */
+static void decode_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable) {
+        (void) source;
+        (void) cancellable;
+        decode_job_t *job = data;
+        GError *error = NULL;
+        GdkTexture *texture = texture_from_bytes(job->bytes, &error);
+        if (texture)
+                g_task_return_pointer(task, texture, g_object_unref);
+        else
+                g_task_return_error(task, error);
+}
+
+static void on_decoded(GObject *source, GAsyncResult *result, gpointer userdata) {
+        EmoGtkWindow *self = EMO_GTK_WINDOW(source);
+        (void) userdata;
+        decode_job_t *job = g_task_get_task_data(G_TASK(result));
         g_autoptr(GError) error = NULL;
-        g_autoptr(GBytes) bytes = g_file_load_bytes_finish(G_FILE(source), result, NULL, &error);
+        g_autoptr(GdkTexture) texture = g_task_propagate_pointer(G_TASK(result), &error);
         if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
                 return; /* another file was opened meanwhile, or the window closed */
         g_clear_object(&self->loading);
-        g_autofree char *name = display_name(G_FILE(source));
-        if (!bytes) {
-                g_autofree char *m = g_strdup_printf("Cannot open %s: %s", name, error->message);
-                show_error(self, m);
-                finish(self, FALSE);
-                return;
-        }
-        if (g_bytes_get_size(bytes) > MAX_FILE_SIZE) {
-                g_autofree char *m = g_strdup_printf("%s is over 64 MiB: no photo is that big, so it is not sent.", name);
-                show_error(self, m);
-                finish(self, FALSE);
-                return;
-        }
-        g_autoptr(GdkTexture) texture = texture_from_bytes(bytes, &error);
+        g_autofree char *name = display_name(job->file);
         if (!texture) {
                 g_autofree char *m = g_strdup_printf("Cannot show %s: %s", name, error->message);
                 show_error(self, m);
                 finish(self, FALSE);
                 return;
         }
-        g_set_object(&self->file, G_FILE(source));
+        g_set_object(&self->file, job->file);
         g_set_object(&self->texture, texture);
         emo_photo_view_set_texture(self->view, texture);
         self->results = emo_gtk_results_free(self->results);
@@ -252,7 +267,36 @@ static void on_loaded(GObject *source, GAsyncResult *result, gpointer userdata) 
         g_autofree char *title = g_strdup_printf("%s — Emotions", name);
         gtk_window_set_title(GTK_WINDOW(self), title);
         show_status(self);
-        analyze(self, bytes);
+        analyze(self, job->bytes);
+}
+
+static void on_loaded(GObject *source, GAsyncResult *result, gpointer userdata) {
+        g_autoptr(EmoGtkWindow) self = userdata; /* the reference taken by on_queried */
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) bytes = g_file_load_bytes_finish(G_FILE(source), result, NULL, &error);
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                return; /* another file was opened meanwhile, or the window closed */
+        g_autofree char *name = display_name(G_FILE(source));
+        const char *problem = NULL;
+        g_autofree char *m = NULL;
+        if (!bytes)
+                problem = error->message;
+        else if (g_bytes_get_size(bytes) > MAX_FILE_SIZE)
+                problem = "over 64 MiB: no photo is that big, so it is not sent"; /* it grew meanwhile */
+        if (problem) {
+                g_clear_object(&self->loading);
+                m = g_strdup_printf("Cannot open %s: %s", name, problem);
+                show_error(self, m);
+                finish(self, FALSE);
+                return;
+        }
+        decode_job_t *job = g_new0(decode_job_t, 1);
+        job->file = g_object_ref(G_FILE(source));
+        job->bytes = g_bytes_ref(bytes);
+        GTask *task = g_task_new(self, self->loading, on_decoded, NULL);
+        g_task_set_task_data(task, job, decode_job_free);
+        g_task_run_in_thread(task, decode_thread);
+        g_object_unref(task);
 }
 
 /* The file's size first, so that a huge file (a video, a disk image opened by mistake) is refused
