@@ -29,6 +29,13 @@ packages=(build-essential cmake pkg-config git ca-certificates curl
           libopencv-dev opencv-data libsystemd-dev libjson-c-dev libinih-dev
           libjpeg-dev libwebp-dev libssl-dev zlib1g-dev
           libavformat-dev libavcodec-dev libavdevice-dev libswscale-dev libavutil-dev)
+# The GTK 4 client (clients/gtk, built when gtk4 is found): a colour emoji font, or the emoji it
+# draws over faces are empty boxes. Its end-to-end test: a virtual X server, screenshots, clicks.
+gui_packages=(libgtk-4-dev fonts-noto-color-emoji)
+gui_test_packages=(xvfb xauth imagemagick xdotool)
+packages+=("${gui_packages[@]}")
+[ "$tests" = 0 ] || packages+=("${gui_test_packages[@]}")
+
 if [ "$tests" = 1 ]; then
         packages+=(libcriterion-dev libopenblas0-pthread systemd python3 python3-numpy python3-opencv python3-torch python3-onnx python3-matplotlib)
 fi

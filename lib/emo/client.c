@@ -132,3 +132,20 @@ int emo_client_call(emo_client_t *c, emo_request_t *req, int timeout_ms, int att
         }
         return r;
 }
+
+int emo_client_fd(emo_client_t *c, int *ret_fd) {
+        int fd = -1;
+        size_t len = sizeof(fd);
+        if (zmq_getsockopt(zsock_resolve(c->sock), ZMQ_FD, &fd, &len) < 0)
+                return -(zmq_errno() ?: EIO);
+        *ret_fd = fd;
+        return 0;
+}
+
+int emo_client_readable(emo_client_t *c) {
+        int events = 0;
+        size_t len = sizeof(events);
+        if (zmq_getsockopt(zsock_resolve(c->sock), ZMQ_EVENTS, &events, &len) < 0)
+                return -(zmq_errno() ?: EIO);
+        return (events & ZMQ_POLLIN) ? 1 : 0;
+}

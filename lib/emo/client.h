@@ -38,3 +38,16 @@ int emo_client_call(emo_client_t *c, emo_request_t *req, int timeout_ms, int att
 
 /* Drop the socket and open a fresh one; outstanding requests are forgotten. 0 or -errno. */
 int emo_client_reconnect(emo_client_t *c);
+
+/* ---- event-loop integration (the GTK client: ZeroMQ inside a GLib main loop) -------------------
+ * The socket's ZMQ_FD becomes readable when its events may have changed; it is edge-triggered, so
+ * on every wake-up read while emo_client_readable() says so, emo_client_recv(c, 0, ...) each time.
+ * The fd belongs to the socket: after emo_client_reconnect() (or emo_client_call()'s retries) it
+ * is another one, to be watched instead. */
+
+/* The socket's file descriptor (ZMQ_FD) in *ret_fd. 0, or -errno. */
+int emo_client_fd(emo_client_t *c, int *ret_fd);
+
+/* 1 when a reply can be received without waiting (ZMQ_EVENTS has ZMQ_POLLIN), 0 when not, -errno.
+ * Never blocks. */
+int emo_client_readable(emo_client_t *c);

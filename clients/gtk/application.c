@@ -1,0 +1,198 @@
+#include "application.h"
+
+#include <glib-unix.h>
+#include <stdio.h>
+
+#include "connection.h"
+#include "emo/protocol.h"
+#include "window.h"
+
+#define DEFAULT_TIMEOUT_MS 10000
+
+struct _EmoGtkApplication {
+        GtkApplication parent_instance;
+        char *server;
+        char *language;
+        int timeout_ms;
+        char *save_annotated;
+        gboolean quit_after_result;
+        gboolean scripted;  /* --save-annotated or --quit-after-result: report on stdout/stderr */
+        emo_gtk_connection_t *connection;
+        int exit_status;
+};
+
+G_DEFINE_FINAL_TYPE(EmoGtkApplication, emo_gtk_application, GTK_TYPE_APPLICATION)
+
+static void on_analysis_finished(EmoGtkWindow *win, gboolean ok, gpointer userdata) {
+        EmoGtkApplication *self = userdata;
+        /* In scripted use nobody may be looking at the window: say what it shows, or why not. */
+        if (self->scripted) {
+                g_autofree char *line = ok ? emo_gtk_window_describe(win) : NULL;
+                if (line)
+                        printf("%s\n", line);
+                else if (emo_gtk_window_get_error(win))
+                        g_printerr("emotion-gtk: %s\n", emo_gtk_window_get_error(win));
+                fflush(stdout);
+        }
+        if (self->save_annotated) {
+                g_autoptr(GError) error = NULL;
+                if (!ok)
+                        self->exit_status = 1;
+                else if (!emo_gtk_window_save_annotated(win, self->save_annotated, &error)) {
+                        g_printerr("emotion-gtk: Failed to save %s: %s\n", self->save_annotated, error->message);
+                        self->exit_status = 1;
+                }
+                g_clear_pointer(&self->save_annotated, g_free); /* the first result only */
+        } else if (!ok && self->quit_after_result) {
+                self->exit_status = 1;
+        }
+        if (self->quit_after_result)
+                g_application_quit(G_APPLICATION(self));
+}
+
+static EmoGtkWindow *new_window(EmoGtkApplication *self) {
+        EmoGtkWindow *win = emo_gtk_window_new(GTK_APPLICATION(self), self->connection, self->language);
+        g_signal_connect(win, "analysis-finished", G_CALLBACK(on_analysis_finished), self);
+        gtk_window_present(GTK_WINDOW(win));
+        return win;
+}
+
+static void emo_gtk_application_activate(GApplication *app) {
+        GtkWindow *win = gtk_application_get_active_window(GTK_APPLICATION(app));
+        if (win)
+                gtk_window_present(win);
+        else
+                new_window(EMO_GTK_APPLICATION(app));
+}
+
+static void emo_gtk_application_open(GApplication *app, GFile **files, int n_files, const char *hint) {
+        (void) hint;
+        EmoGtkApplication *self = EMO_GTK_APPLICATION(app);
+        /* One window per photo: each keeps its own results and face selection side by side. */
+        for (int i = 0; i < n_files; i++)
+                emo_gtk_window_open(new_window(self), files[i]);
+}
+
+static gboolean on_terminate(gpointer userdata) {
+        g_application_quit(G_APPLICATION(userdata));
+        return G_SOURCE_CONTINUE;
+}
+
+static void emo_gtk_application_startup(GApplication *app) {
+        EmoGtkApplication *self = EMO_GTK_APPLICATION(app);
+        G_APPLICATION_CLASS(emo_gtk_application_parent_class)->startup(app);
+        GtkCssProvider *css = gtk_css_provider_new();
+        gtk_css_provider_load_from_resource(css, "/org/emotiond/gtk/style.css");
+        gtk_style_context_add_provider_for_display(gdk_display_get_default(), GTK_STYLE_PROVIDER(css),
+                                                   GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
+        g_object_unref(css);
+        gtk_application_set_accels_for_action(GTK_APPLICATION(app), "win.open", (const char *[]) { "<Control>o", NULL });
+        gtk_application_set_accels_for_action(GTK_APPLICATION(app), "win.save-annotated",
+                                              (const char *[]) { "<Control>s", NULL });
+        gtk_application_set_accels_for_action(GTK_APPLICATION(app), "win.save-conversation",
+                                              (const char *[]) { "<Control><Shift>s", NULL });
+        gtk_application_set_accels_for_action(GTK_APPLICATION(app), "app.quit", (const char *[]) { "<Control>q", NULL });
+        GSimpleAction *quit = g_simple_action_new("quit", NULL);
+        g_signal_connect_swapped(quit, "activate", G_CALLBACK(g_application_quit), app);
+        g_action_map_add_action(G_ACTION_MAP(app), G_ACTION(quit));
+        g_object_unref(quit);
+        /* SIGTERM and SIGINT close the windows and end the main loop as the Quit action does. */
+        g_unix_signal_add(SIGTERM, on_terminate, app);
+        g_unix_signal_add(SIGINT, on_terminate, app);
+        (void) self;
+}
+
+static void emo_gtk_application_shutdown(GApplication *app) {
+        EmoGtkApplication *self = EMO_GTK_APPLICATION(app);
+        /* Windows go first: they cancel their requests on the connection. */
+        GList *windows;
+        while ((windows = gtk_application_get_windows(GTK_APPLICATION(app))))
+                gtk_window_destroy(windows->data);
+        G_APPLICATION_CLASS(emo_gtk_application_parent_class)->shutdown(app);
+        self->connection = emo_gtk_connection_free(self->connection);
+}
+
+static int emo_gtk_application_handle_local_options(GApplication *app, GVariantDict *options) {
+        EmoGtkApplication *self = EMO_GTK_APPLICATION(app);
+        if (g_variant_dict_contains(options, "version")) {
+                printf("emotion-gtk %s\n", EMO_VERSION);
+                return 0;
+        }
+        g_variant_dict_lookup(options, "server", "s", &self->server);
+        g_variant_dict_lookup(options, "lang", "s", &self->language);
+        g_variant_dict_lookup(options, "save-annotated", "^ay", &self->save_annotated);
+        self->quit_after_result = g_variant_dict_contains(options, "quit-after-result");
+        self->scripted = self->quit_after_result || self->save_annotated;
+        int timeout = DEFAULT_TIMEOUT_MS;
+        if (g_variant_dict_lookup(options, "timeout", "i", &timeout) && (timeout < 1 || timeout > 24 * 3600 * 1000)) {
+                g_printerr("emotion-gtk: invalid value %d for --timeout: expected milliseconds from 1 to 86400000\n",
+                           timeout);
+                return 2;
+        }
+        self->timeout_ms = timeout;
+        if (self->language && !emo_language_valid(self->language)) {
+                g_printerr("emotion-gtk: invalid language '%s' (expected a code such as fr)\n", self->language);
+                return 2;
+        }
+        int r = emo_gtk_connection_new(self->server, self->timeout_ms, &self->connection);
+        if (r < 0) {
+                g_printerr("emotion-gtk: %s endpoint '%s': %s\n", r == -EINVAL ? "invalid" : "cannot use",
+                           self->server ? self->server : "(default)", g_strerror(-r));
+                return 2;
+        }
+        return -1; /* go on */
+}
+
+static void emo_gtk_application_finalize(GObject *object) {
+        EmoGtkApplication *self = EMO_GTK_APPLICATION(object);
+        self->connection = emo_gtk_connection_free(self->connection);
+        g_free(self->server);
+        g_free(self->language);
+        g_free(self->save_annotated);
+        G_OBJECT_CLASS(emo_gtk_application_parent_class)->finalize(object);
+}
+
+static void emo_gtk_application_class_init(EmoGtkApplicationClass *klass) {
+        GApplicationClass *app_class = G_APPLICATION_CLASS(klass);
+        G_OBJECT_CLASS(klass)->finalize = emo_gtk_application_finalize;
+        app_class->activate = emo_gtk_application_activate;
+        app_class->open = emo_gtk_application_open;
+        app_class->startup = emo_gtk_application_startup;
+        app_class->shutdown = emo_gtk_application_shutdown;
+        app_class->handle_local_options = emo_gtk_application_handle_local_options;
+}
+
+static void emo_gtk_application_init(EmoGtkApplication *self) {
+        static const GOptionEntry entries[] = {
+                { "server", 0, 0, G_OPTION_ARG_STRING, NULL,
+                  "Daemon endpoint (default: $EMOTIOND_ENDPOINT, else the user socket when it exists, else "
+                  "ipc:///run/emotiond/emotiond.sock)",
+                  "EP" },
+                { "lang", 0, 0, G_OPTION_ARG_STRING, NULL, "Dialogue language, e.g. fr or en (default: the daemon's)",
+                  "LANG" },
+                { "timeout", 0, 0, G_OPTION_ARG_INT, NULL, "Wait at most MS milliseconds for a reply (default 10000)",
+                  "MS" },
+                { "save-annotated", 0, 0, G_OPTION_ARG_FILENAME, NULL,
+                  "Save the first analysed photo with its annotation as PNG to FILE", "FILE" },
+                { "quit-after-result", 0, 0, G_OPTION_ARG_NONE, NULL,
+                  "Quit once the first photo has been analysed and shown (and saved)", NULL },
+                { "version", 0, 0, G_OPTION_ARG_NONE, NULL, "Show the version and exit", NULL },
+                { NULL },
+        };
+        self->exit_status = 0;
+        g_application_add_main_option_entries(G_APPLICATION(self), entries);
+        g_application_set_option_context_parameter_string(G_APPLICATION(self), "[PHOTO…]");
+        g_application_set_option_context_summary(
+                G_APPLICATION(self), "Show the faces in photos with the emotion emotiond finds in each, its emoji and "
+                                     "the dialogue line for the main face.");
+}
+
+EmoGtkApplication *emo_gtk_application_new(void) {
+        /* NON_UNIQUE: each run is its own process with its own --server; no session bus needed. */
+        return g_object_new(EMO_TYPE_GTK_APPLICATION, "application-id", "org.emotiond.Gtk", "flags",
+                            G_APPLICATION_HANDLES_OPEN | G_APPLICATION_NON_UNIQUE, NULL);
+}
+
+int emo_gtk_application_exit_status(EmoGtkApplication *self) {
+        return self->exit_status;
+}

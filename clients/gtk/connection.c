@@ -1,0 +1,208 @@
+#include "connection.h"
+
+#include <errno.h>
+#include <glib-unix.h>
+#include <glib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "emo/client.h"
+
+typedef struct pending {
+        uint64_t id;
+        emo_gtk_reply_fn fn;
+        void *userdata;
+        guint timer;
+        emo_gtk_connection_t *c;
+} pending_t;
+
+struct emo_gtk_connection {
+        emo_client_t *client;
+        guint watch;         /* the g_unix_fd_add source on the socket's ZMQ_FD */
+        guint idle;          /* a look at the socket after a send */
+        int timeout_ms;
+        GHashTable *pending; /* request id -> pending_t, owned */
+};
+
+static void pending_free(gpointer p) {
+        pending_t *q = p;
+        if (q->timer)
+                g_source_remove(q->timer);
+        g_free(q);
+}
+
+static gboolean on_socket(gint fd, GIOCondition condition, gpointer userdata);
+
+static int watch_socket(emo_gtk_connection_t *c) {
+        int fd;
+        int r = emo_client_fd(c->client, &fd);
+        if (r < 0)
+                return r;
+        if (c->watch)
+                g_source_remove(c->watch);
+        c->watch = g_unix_fd_add(fd, G_IO_IN, on_socket, c);
+        return 0;
+}
+
+/* Call and forget one request. */
+static void complete(emo_gtk_connection_t *c, pending_t *q, emo_reply_t *reply, int error) {
+        emo_gtk_reply_fn fn = q->fn;
+        void *userdata = q->userdata;
+        g_hash_table_remove(c->pending, &q->id);
+        fn(reply, error, userdata);
+}
+
+/* Every request in flight fails with error; the callbacks may send new requests meanwhile, so
+ * the table is emptied first. */
+static void fail_all(emo_gtk_connection_t *c, int error) {
+        GHashTable *old = c->pending;
+        c->pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, pending_free);
+        GHashTableIter it;
+        gpointer value;
+        GPtrArray *list = g_ptr_array_new();
+        g_hash_table_iter_init(&it, old);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                pending_t *q = value;
+                if (q->timer) {
+                        g_source_remove(q->timer);
+                        q->timer = 0;
+                }
+                g_ptr_array_add(list, q);
+        }
+        g_hash_table_steal_all(old);
+        g_hash_table_unref(old);
+        for (guint i = 0; i < list->len; i++) {
+                pending_t *q = list->pdata[i];
+                q->fn(NULL, error, q->userdata);
+                g_free(q);
+        }
+        g_ptr_array_unref(list);
+}
+
+static gboolean on_timeout(gpointer userdata) {
+        pending_t *q = userdata;
+        emo_gtk_connection_t *c = q->c;
+        q->timer = 0; /* this source is being removed by returning FALSE */
+        /* A fresh socket: the old one would hold our requests for a daemon that may never come,
+         * and its late replies must not be taken for the new requests' (each socket has its own
+         * identity, so they never reach the new one). */
+        if (emo_client_reconnect(c->client) == 0)
+                watch_socket(c);
+        fail_all(c, -ETIMEDOUT);
+        return G_SOURCE_REMOVE;
+}
+
+static void drain(emo_gtk_connection_t *c) {
+        /* Edge-triggered: drain everything ZMQ_EVENTS reports, or replies already queued wait
+         * until some other event happens to wake us again. */
+        for (;;) {
+                int r = emo_client_readable(c->client);
+                if (r <= 0)
+                        break;
+                emo_reply_t *reply = NULL;
+                r = emo_client_recv(c->client, 0, &reply);
+                if (r == -ETIMEDOUT)
+                        break;
+                if (r == -EPROTO)
+                        continue; /* not a Reply: nothing to match it with, keep reading */
+                if (r < 0)
+                        break; /* the socket failed: the requests' timers will tell */
+                pending_t *q = g_hash_table_lookup(c->pending, &reply->request_id);
+                if (!q) {
+                        emo_reply_free(reply); /* cancelled, or a late reply */
+                        continue;
+                }
+                complete(c, q, reply, 0);
+        }
+}
+
+static gboolean on_socket(gint fd, GIOCondition condition, gpointer userdata) {
+        (void) fd;
+        (void) condition;
+        drain(userdata);
+        return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_idle(gpointer userdata) {
+        emo_gtk_connection_t *c = userdata;
+        c->idle = 0;
+        drain(c);
+        return G_SOURCE_REMOVE;
+}
+
+int emo_gtk_connection_new(const char *endpoint, int timeout_ms, emo_gtk_connection_t **ret) {
+        emo_gtk_connection_t *c = g_new0(emo_gtk_connection_t, 1);
+        c->timeout_ms = timeout_ms;
+        c->pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, pending_free);
+        int r = emo_client_new(endpoint, &c->client);
+        if (r >= 0)
+                r = watch_socket(c);
+        if (r < 0) {
+                emo_gtk_connection_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+emo_gtk_connection_t *emo_gtk_connection_free(emo_gtk_connection_t *c) {
+        if (!c)
+                return NULL;
+        if (c->watch)
+                g_source_remove(c->watch);
+        if (c->idle)
+                g_source_remove(c->idle);
+        g_hash_table_unref(c->pending);
+        emo_client_free(c->client);
+        g_free(c);
+        return NULL;
+}
+
+const char *emo_gtk_connection_endpoint(const emo_gtk_connection_t *c) {
+        return emo_client_endpoint(c->client);
+}
+
+int emo_gtk_connection_send(emo_gtk_connection_t *c, emo_request_t *req, emo_gtk_reply_fn fn, void *userdata,
+                            uint64_t *ret_id) {
+        uint64_t id;
+        /* A DEALER with nobody connected queues the message; 0 ms never waits. */
+        int r = emo_client_send(c->client, req, 0, &id);
+        if (r < 0)
+                return r;
+        pending_t *q = g_new0(pending_t, 1);
+        *q = (pending_t) { .id = id, .fn = fn, .userdata = userdata, .c = c };
+        q->timer = g_timeout_add(c->timeout_ms, on_timeout, q);
+        g_hash_table_insert(c->pending, &q->id, q);
+        if (ret_id)
+                *ret_id = id;
+        /* Sending changes the socket's events too: a reply may already be waiting with no edge
+         * left to wake us, so look once from the loop. */
+        if (!c->idle)
+                c->idle = g_idle_add(on_idle, c);
+        return 0;
+}
+
+void emo_gtk_connection_cancel(emo_gtk_connection_t *c, uint64_t id) {
+        g_hash_table_remove(c->pending, &id);
+}
+
+size_t emo_gtk_connection_in_flight(const emo_gtk_connection_t *c) {
+        return g_hash_table_size(c->pending);
+}
+
+char *emo_gtk_connection_explain(const emo_gtk_connection_t *c, int error) {
+        const char *ep = emo_gtk_connection_endpoint(c);
+        if (error == -ETIMEDOUT) {
+                bool missing = g_str_has_prefix(ep, "ipc://") && access(ep + 6, F_OK) < 0;
+                return g_strdup_printf(
+                        "emotiond did not answer at %s within %.1f s%s.\n"
+                        "Start it with “systemctl start emotiond”, or as yourself with “emotiond --model "
+                        "models/emonet-xs.json --dialogue-dir deploy/dialogue” from a build tree; or "
+                        "choose another daemon with --server.",
+                        ep, c->timeout_ms / 1000.0,
+                        missing ? " (there is no socket file: it is not running)" : "");
+        }
+        if (error == -EPROTO)
+                return g_strdup_printf("emotiond at %s sent a reply this client cannot read.", ep);
+        return g_strdup_printf("Failed to talk to emotiond at %s: %s", ep, g_strerror(-error));
+}

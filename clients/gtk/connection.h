@@ -1,0 +1,47 @@
+/* The GTK client's connection to emotiond, driven by the GLib main loop: requests are sent
+ * without waiting, and replies are read when the socket's ZMQ_FD wakes the loop up (g_unix_fd_add).
+ * ZMQ_FD is edge-triggered, so each wake-up reads every reply ZMQ_EVENTS says is there; nothing
+ * ever blocks the main thread.
+ *
+ * Each request gets exactly one callback, from the main loop: its reply, or an error. A request
+ * not answered within timeout_ms fails with -ETIMEDOUT, and so do all others then in flight: the
+ * socket is replaced by a fresh one (ZeroMQ would otherwise keep queueing for a daemon that is
+ * gone), so a daemon started or restarted later is found by the next request. Plain C on GLib,
+ * no widgets. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "emo/protocol.h"
+
+typedef struct emo_gtk_connection emo_gtk_connection_t;
+
+/* reply: owned by the callee (free with emo_reply_free), any status; NULL when error < 0
+ * (-ETIMEDOUT: no reply in time; -EPROTO: bytes that were no Reply; -EIO...). */
+typedef void (*emo_gtk_reply_fn)(emo_reply_t *reply, int error, void *userdata);
+
+/* Connect to endpoint (NULL: the default, as the CLI finds it: lib/emo/endpoint.h) and attach to
+ * the thread-default main context. 0; -EINVAL for a malformed endpoint; -ENOMEM. */
+int emo_gtk_connection_new(const char *endpoint, int timeout_ms, emo_gtk_connection_t **ret);
+
+/* Drop every request in flight without calling its callback. Accepts NULL, returns NULL. */
+emo_gtk_connection_t *emo_gtk_connection_free(emo_gtk_connection_t *c);
+
+const char *emo_gtk_connection_endpoint(const emo_gtk_connection_t *c);
+
+/* Send req (its protocol_version and request_id are filled in); fn is called once, later, from
+ * the main loop, never from inside this call. 0 with *ret_id (may be NULL), or -errno when it
+ * could not even be queued (fn is then not called). */
+int emo_gtk_connection_send(emo_gtk_connection_t *c, emo_request_t *req, emo_gtk_reply_fn fn, void *userdata,
+                            uint64_t *ret_id);
+
+/* Forget request id: its callback will not be called. No-op for an unknown id. */
+void emo_gtk_connection_cancel(emo_gtk_connection_t *c, uint64_t id);
+
+/* Requests sent and not yet answered. */
+size_t emo_gtk_connection_in_flight(const emo_gtk_connection_t *c);
+
+/* What to tell a person when a request failed with error (negative errno, -ETIMEDOUT above all):
+ * what happened, and for a daemon that is not there, how to start it. g_free() it. */
+char *emo_gtk_connection_explain(const emo_gtk_connection_t *c, int error);

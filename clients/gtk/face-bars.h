@@ -1,0 +1,20 @@
+/* EmoFaceBars: one face's seven emotion probabilities as bars, with the emoji and name of each
+ * emotion, the top one first in the heading. */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "results.h"
+
+G_BEGIN_DECLS
+
+#define EMO_TYPE_FACE_BARS (emo_face_bars_get_type())
+G_DECLARE_FINAL_TYPE(EmoFaceBars, emo_face_bars, EMO, FACE_BARS, GtkBox)
+
+/* Show face (copied; NULL: none selected, with a hint), face number index of n_faces. */
+void emo_face_bars_set_face(EmoFaceBars *self, const emo_gtk_face_t *face, size_t index, size_t n_faces);
+
+/* Nothing to show: no photo analysed yet, or its analysis failed. */
+void emo_face_bars_clear(EmoFaceBars *self);
+
+G_END_DECLS

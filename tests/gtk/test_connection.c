@@ -1,0 +1,213 @@
+/* The GTK client's connection in a GLib main loop against the real daemon (no display needed):
+ * replies come through the socket's fd watch, none is lost when many arrive at once, a daemon
+ * that is not there becomes a timely -ETIMEDOUT with advice, and a cancelled request stays
+ * silent. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <glib.h>
+#include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "connection.h"
+#include "daemon.h"
+#include "emo/util.h"
+#include "results.h"
+
+static emo_test_daemon_t daemon_;
+
+static void start(void) {
+        emo_test_daemon_start(&daemon_, NULL);
+}
+
+static void stop(void) {
+        emo_test_daemon_cleanup(&daemon_);
+}
+
+TestSuite(connection, .init = start, .fini = stop, .timeout = 60);
+TestSuite(connection_down, .timeout = 30);
+
+typedef struct calls {
+        int n;
+        int errors[64];
+        emo_reply_t *replies[64];
+        int64_t at_us[64];
+} calls_t;
+
+static void on_reply(emo_reply_t *reply, int error, void *userdata) {
+        calls_t *c = userdata;
+        cr_assert_lt(c->n, 64);
+        c->errors[c->n] = error;
+        c->replies[c->n] = reply;
+        c->at_us[c->n] = emo_now_us();
+        c->n++;
+}
+
+static gboolean on_deadline(gpointer userdata) {
+        *(bool *) userdata = true;
+        return G_SOURCE_REMOVE;
+}
+
+/* Run the default main context, blocking in poll as the GUI does (only the fd watch and timers
+ * wake it), until `want` callbacks came or timeout_ms passed. */
+static void run_until(calls_t *c, int want, int timeout_ms) {
+        bool expired = false;
+        guint timer = g_timeout_add(timeout_ms, on_deadline, &expired);
+        while (c->n < want && !expired)
+                g_main_context_iteration(NULL, TRUE);
+        if (!expired)
+                g_source_remove(timer);
+}
+
+static void calls_free(calls_t *c) {
+        for (int i = 0; i < c->n; i++)
+                emo_reply_free(c->replies[i]);
+}
+
+static void health(emo_request_t *req, emo_health_request_t *h) {
+        *h = (emo_health_request_t) EMOTION__V1__HEALTH_REQUEST__INIT;
+        *req = (emo_request_t) EMOTION__V1__REQUEST__INIT;
+        req->body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
+        req->health = h;
+}
+
+Test(connection, reply_arrives_through_the_main_loop) {
+        emo_gtk_connection_t *c = NULL;
+        cr_assert_eq(emo_gtk_connection_new(daemon_.endpoint, 5000, &c), 0);
+        cr_assert_str_eq(emo_gtk_connection_endpoint(c), daemon_.endpoint);
+        emo_request_t req;
+        emo_health_request_t h;
+        health(&req, &h);
+        calls_t calls = { 0 };
+        uint64_t id = 0;
+        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &calls, &id), 0);
+        cr_assert_eq(calls.n, 0, "the callback never runs inside send");
+        cr_assert_eq(emo_gtk_connection_in_flight(c), 1);
+        run_until(&calls, 1, 5000);
+        cr_assert_eq(calls.n, 1);
+        cr_assert_eq(calls.errors[0], 0);
+        cr_assert_eq(calls.replies[0]->request_id, id);
+        cr_assert_eq(calls.replies[0]->status, EMO_STATUS_OK);
+        cr_assert_eq(emo_gtk_connection_in_flight(c), 0);
+        calls_free(&calls);
+        emo_gtk_connection_free(c);
+}
+
+/* Forty replies reach the socket in bursts: one read per wake-up of the edge-triggered fd would
+ * leave some of them queued with nothing left to wake the loop. */
+Test(connection, every_reply_of_a_burst_is_read) {
+        emo_gtk_connection_t *c = NULL;
+        cr_assert_eq(emo_gtk_connection_new(daemon_.endpoint, 10000, &c), 0);
+        size_t len;
+        void *jpeg = emo_test_read_fixture("one_face.jpg", &len);
+        calls_t calls = { 0 };
+        enum { N = 40 };
+        for (int i = 0; i < N; i++) {
+                emo_test_req_t t;
+                emo_request_t req;
+                emo_health_request_t h;
+                if (i % 2) {
+                        emo_test_req_encoded(&t, jpeg, len);
+                        cr_assert_eq(emo_gtk_connection_send(c, &t.req, on_reply, &calls, NULL), 0);
+                } else {
+                        health(&req, &h);
+                        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &calls, NULL), 0);
+                }
+        }
+        run_until(&calls, N, 20000);
+        cr_assert_eq(calls.n, N, "%d of %d replies came", calls.n, N);
+        int analyses = 0;
+        for (int i = 0; i < N; i++) {
+                cr_assert_eq(calls.errors[i], 0);
+                cr_assert_eq(calls.replies[i]->status, EMO_STATUS_OK);
+                emo_gtk_results_t *r = NULL;
+                if (emo_gtk_results_from_reply(calls.replies[i], &r) == 0) {
+                        cr_assert_eq(r->n_faces, 1);
+                        analyses++;
+                        emo_gtk_results_free(r);
+                }
+        }
+        cr_assert_eq(analyses, N / 2);
+        free(jpeg);
+        calls_free(&calls);
+        emo_gtk_connection_free(c);
+}
+
+Test(connection, error_status_reaches_the_callback) {
+        emo_gtk_connection_t *c = NULL;
+        cr_assert_eq(emo_gtk_connection_new(daemon_.endpoint, 5000, &c), 0);
+        size_t len;
+        void *text = emo_test_read_fixture("text.txt", &len);
+        emo_test_req_t t;
+        emo_test_req_encoded(&t, text, len);
+        calls_t calls = { 0 };
+        cr_assert_eq(emo_gtk_connection_send(c, &t.req, on_reply, &calls, NULL), 0);
+        run_until(&calls, 1, 5000);
+        cr_assert_eq(calls.n, 1);
+        cr_assert_eq(calls.errors[0], 0);
+        cr_assert_eq(calls.replies[0]->status, EMO_STATUS_DECODE_FAILED);
+        emo_gtk_results_t *r = NULL;
+        cr_assert_eq(emo_gtk_results_from_reply(calls.replies[0], &r), -EBADMSG);
+        free(text);
+        calls_free(&calls);
+        emo_gtk_connection_free(c);
+}
+
+Test(connection, cancelled_request_stays_silent) {
+        emo_gtk_connection_t *c = NULL;
+        cr_assert_eq(emo_gtk_connection_new(daemon_.endpoint, 5000, &c), 0);
+        emo_request_t req;
+        emo_health_request_t h;
+        health(&req, &h);
+        calls_t cancelled = { 0 }, kept = { 0 };
+        uint64_t id;
+        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &cancelled, &id), 0);
+        emo_gtk_connection_cancel(c, id);
+        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &kept, NULL), 0);
+        run_until(&kept, 1, 5000);
+        cr_assert_eq(kept.n, 1);
+        run_until(&cancelled, 1, 300);
+        cr_assert_eq(cancelled.n, 0);
+        cr_assert_eq(emo_gtk_connection_in_flight(c), 0);
+        calls_free(&kept);
+        emo_gtk_connection_free(c);
+}
+
+Test(connection_down, absent_daemon_times_out_with_advice) {
+        char dir[] = "/tmp/emo-gtk-test.XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        char ep[128];
+        snprintf(ep, sizeof(ep), "ipc://%s/none.sock", dir);
+        emo_gtk_connection_t *c = NULL;
+        cr_assert_eq(emo_gtk_connection_new(ep, 400, &c), 0);
+        emo_request_t req;
+        emo_health_request_t h;
+        health(&req, &h);
+        calls_t calls = { 0 };
+        int64_t t0 = emo_now_us();
+        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &calls, NULL), 0);
+        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &calls, NULL), 0);
+        run_until(&calls, 2, 5000);
+        cr_assert_eq(calls.n, 2, "each request is answered once, by an error");
+        for (int i = 0; i < 2; i++) {
+                cr_assert_eq(calls.errors[i], -ETIMEDOUT);
+                cr_assert_null(calls.replies[i]);
+                double ms = (calls.at_us[i] - t0) / 1000.0;
+                cr_assert(ms >= 380 && ms < 2500, "failed after %.0f ms for a 400 ms timeout", ms);
+        }
+        run_until(&calls, 3, 600);
+        cr_assert_eq(calls.n, 2, "no second callback");
+        char *m = emo_gtk_connection_explain(c, -ETIMEDOUT);
+        cr_assert(strstr(m, ep), "%s", m);
+        cr_assert(strstr(m, "it is not running"), "%s", m);
+        cr_assert(strstr(m, "emotiond --model"), "%s", m);
+        g_free(m);
+        emo_gtk_connection_free(c);
+        rmdir(dir);
+}
+
+Test(connection_down, malformed_endpoint_is_refused) {
+        emo_gtk_connection_t *c = NULL;
+        cr_assert_eq(emo_gtk_connection_new("http://example.org/", 1000, &c), -EINVAL);
+        cr_assert_null(c);
+}

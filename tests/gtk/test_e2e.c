@@ -1,0 +1,467 @@
+/* build/bin/emotion-gtk as a person sees it, under Xvfb (CTest runs this suite in xvfb-run) and
+ * against the real daemon: the window opens a photo given on the command line, the daemon's
+ * answer is drawn, the annotated PNG is saved, and a screenshot of the screen is kept in
+ * build/tests/gtk-screenshots/ for a person to look at. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gdk-pixbuf/gdk-pixbuf.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "emo/util.h"
+
+static emo_test_daemon_t daemon_;
+
+static void start(void) {
+        cr_assert_not_null(getenv("DISPLAY"), "no X display: run this suite under xvfb-run (ctest does)");
+        emo_test_daemon_start(&daemon_, NULL);
+        mkdir(EMO_TEST_SCREENSHOTS, 0755);
+}
+
+static void stop(void) {
+        emo_test_daemon_cleanup(&daemon_);
+}
+
+TestSuite(e2e, .init = start, .fini = stop, .timeout = 90);
+
+typedef struct gui {
+        pid_t pid;
+        char log[256];
+} gui_t;
+
+/* Start emotion-gtk with args (NULL-terminated) in the background, stdout and stderr to a file. */
+static void gui_start(gui_t *g, const char *tag, const char *const *args) {
+        snprintf(g->log, sizeof(g->log), "%s/%s.log", EMO_TEST_SCREENSHOTS, tag);
+        const char *argv[32] = { EMO_TEST_EMOTION_GTK };
+        size_t n = 1;
+        for (; *args; args++)
+                argv[n++] = *args;
+        argv[n] = NULL;
+        g->pid = fork();
+        cr_assert_geq(g->pid, 0);
+        if (g->pid == 0) {
+                int fd = open(g->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                dup2(fd, 1);
+                dup2(fd, 2);
+                /* The cairo renderer: the same pixels on any machine, no GL needed under Xvfb. */
+                setenv("GSK_RENDERER", "cairo", 1);
+                setenv("GTK_A11Y", "none", 1);
+                setenv("LANG", "C.UTF-8", 1);
+                unsetenv("EMOTIOND_ENDPOINT");
+                execv(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+}
+
+/* Wait at most timeout_ms for the program to exit; its exit code, -1 when still running. */
+static int gui_wait(gui_t *g, int timeout_ms) {
+        int64_t deadline = emo_now_us() + (int64_t) timeout_ms * 1000;
+        for (;;) {
+                int ws;
+                pid_t r = waitpid(g->pid, &ws, WNOHANG);
+                if (r == g->pid) {
+                        g->pid = 0;
+                        return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+                }
+                if (emo_now_us() > deadline)
+                        return -1;
+                usleep(20000);
+        }
+}
+
+static char *gui_log(gui_t *g) {
+        return emo_test_read_file(g->log, NULL);
+}
+
+/* SIGTERM (the program quits as from its Quit action) and assert a clean exit. */
+static void gui_stop(gui_t *g) {
+        kill(g->pid, SIGTERM);
+        int status = gui_wait(g, 10000);
+        if (status < 0) {
+                kill(g->pid, SIGKILL);
+                waitpid(g->pid, NULL, 0);
+        }
+        _cleanup_free_ char *log = gui_log(g);
+        cr_assert_eq(status, 0, "emotion-gtk exit status %d after SIGTERM; its output:\n%s", status, log);
+}
+
+static bool wait_for_file(const char *path, int timeout_ms) {
+        int64_t deadline = emo_now_us() + (int64_t) timeout_ms * 1000;
+        while (access(path, F_OK) != 0) {
+                if (emo_now_us() > deadline)
+                        return false;
+                usleep(50000);
+        }
+        return true;
+}
+
+/* A screenshot of the whole X screen, as a person would see it. */
+static void screenshot(const char *path) {
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { EMO_TEST_IMPORT, "-window", "root", path, NULL }, NULL, 20000, &r);
+        cr_assert_eq(r.status, 0, "import failed: %s", r.err);
+        emo_test_run_done(&r);
+        cr_assert_eq(access(path, F_OK), 0);
+}
+
+/* Pixels of a colour emoji face: saturated yellow. The test photos are tinted grey faces, and the
+ * boxes and labels are green, orange, blue and white, so these come from the emoji only (an emoji
+ * drawn as an empty box or in black and white has none). */
+static bool emoji_yellow(const guchar *p) {
+        return p[0] > 200 && p[1] > 150 && p[2] < 110 && p[0] - p[2] > 120;
+}
+
+typedef struct pixel_stats {
+        long yellow;
+        long differ; /* pixels that differ from the other image by more than 40 in some channel */
+} pixel_stats_t;
+
+/* Over the rectangle x, y, w, h (clipped): emoji-yellow pixels of a, and pixels where a and b
+ * (NULL: none) differ. */
+static pixel_stats_t stats(GdkPixbuf *a, GdkPixbuf *b, int x, int y, int w, int h) {
+        pixel_stats_t s = { 0 };
+        int W = gdk_pixbuf_get_width(a), H = gdk_pixbuf_get_height(a);
+        int na = gdk_pixbuf_get_n_channels(a), ra = gdk_pixbuf_get_rowstride(a);
+        const guchar *pa = gdk_pixbuf_read_pixels(a);
+        const guchar *pb = b ? gdk_pixbuf_read_pixels(b) : NULL;
+        int nb = b ? gdk_pixbuf_get_n_channels(b) : 0, rb = b ? gdk_pixbuf_get_rowstride(b) : 0;
+        for (int j = y < 0 ? 0 : y; j < y + h && j < H; j++)
+                for (int i = x < 0 ? 0 : x; i < x + w && i < W; i++) {
+                        const guchar *q = pa + (size_t) j * ra + (size_t) i * na;
+                        if (emoji_yellow(q))
+                                s.yellow++;
+                        if (pb) {
+                                const guchar *o = pb + (size_t) j * rb + (size_t) i * nb;
+                                for (int c = 0; c < 3; c++)
+                                        if (abs((int) q[c] - (int) o[c]) > 40) {
+                                                s.differ++;
+                                                break;
+                                        }
+                        }
+                }
+        return s;
+}
+
+static GdkPixbuf *load(const char *path) {
+        GError *error = NULL;
+        GdkPixbuf *p = gdk_pixbuf_new_from_file(path, &error);
+        cr_assert_not_null(p, "cannot read %s: %s", path, error ? error->message : "?");
+        return p;
+}
+
+/* The frame colour of a face with a negative emotion (overlay.c), as the screen shows it. */
+static bool negative_frame(const guchar *p) {
+        return abs(p[0] - 232) < 12 && abs(p[1] - 84) < 12 && abs(p[2] - 51) < 12;
+}
+
+/* Click the middle of the negative face's frame found in the screenshot `before` (the main face,
+ * happy, is selected at first), and check that the side panel (the right third of the window)
+ * changed: the bars now show that face. The new screen goes to `after`. */
+static void click_negative_face(const char *before, const char *after) {
+        if (access(EMO_TEST_XDOTOOL, X_OK) != 0) {
+                cr_log_warn("xdotool not installed: the click on a face is not tested");
+                return;
+        }
+        GdkPixbuf *a = load(before);
+        int W = gdk_pixbuf_get_width(a), H = gdk_pixbuf_get_height(a), n = gdk_pixbuf_get_n_channels(a);
+        int rs = gdk_pixbuf_get_rowstride(a);
+        const guchar *px = gdk_pixbuf_read_pixels(a);
+        int x0 = W, y0 = H, x1 = -1, y1 = -1;
+        for (int y = 0; y < H; y++)
+                for (int x = 0; x < W * 2 / 3; x++)
+                        if (negative_frame(px + (size_t) y * rs + (size_t) x * n)) {
+                                x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
+                                y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
+                        }
+        cr_assert(x1 - x0 > 50 && y1 - y0 > 50, "no frame of a negative face on the screen (%d,%d %d,%d)", x0, y0, x1,
+                  y1);
+        char cx[16], cy[16];
+        snprintf(cx, sizeof(cx), "%d", (x0 + x1) / 2);
+        snprintf(cy, sizeof(cy), "%d", (y0 + y1) / 2);
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "mousemove", cx, cy, "click", "1", NULL }, NULL, 10000,
+                     &r);
+        cr_assert_eq(r.status, 0, "xdotool: %s", r.err);
+        emo_test_run_done(&r);
+        usleep(700000);
+        screenshot(after);
+        GdkPixbuf *b = load(after);
+        /* The side panel: right of the photo, from its heading to the last bar. */
+        int px0 = x1 + (W - x1) / 3;
+        pixel_stats_t side = stats(b, a, px0, y0, W - px0, 250);
+        cr_assert_gt(side.differ, 300, "the side panel did not change after a click on the face at %s,%s", cx, cy);
+        g_object_unref(a);
+        g_object_unref(b);
+}
+
+Test(e2e, photo_is_annotated_shown_and_saved) {
+        _cleanup_free_ char *photo = emo_test_fixture("one_face.jpg");
+        const char *out = EMO_TEST_SCREENSHOTS "/one_face-annotated.png";
+        const char *shot = EMO_TEST_SCREENSHOTS "/one_face-window.png";
+        unlink(out);
+        unlink(shot);
+        gui_t g;
+        gui_start(&g, "one_face", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en",
+                                                          "--save-annotated", out, photo, NULL });
+        bool saved = wait_for_file(out, 30000);
+        if (!saved) {
+                kill(g.pid, SIGKILL);
+                _cleanup_free_ char *log = gui_log(&g);
+                cr_assert_fail("no annotated image after 30 s; emotion-gtk said:\n%s", log);
+        }
+        usleep(500000); /* the window has painted the result already; let the spinner stop too */
+        screenshot(shot);
+        gui_stop(&g);
+
+        GdkPixbuf *in = load(photo), *ann = load(out), *scr = load(shot);
+        cr_assert_eq(gdk_pixbuf_get_width(ann), gdk_pixbuf_get_width(in), "the annotated image keeps the photo's size");
+        cr_assert_eq(gdk_pixbuf_get_height(ann), gdk_pixbuf_get_height(in));
+        /* The face of one_face.jpg is at 210,110 220x220 (make_fixtures.py), a happy face. */
+        pixel_stats_t face = stats(ann, in, 180, 80, 280, 280);
+        pixel_stats_t far = stats(ann, in, 0, 420, 120, 60); /* bottom-left: no face, no label */
+        pixel_stats_t in_face = stats(in, NULL, 0, 0, 640, 480);
+        cr_assert_gt(face.differ, 2000, "the overlay changed only %ld pixels around the face", face.differ);
+        cr_assert_lt(far.differ, 50, "%ld pixels changed far from the face", far.differ);
+        cr_assert_eq(in_face.yellow, 0, "the photo itself has no emoji yellow");
+        cr_assert_gt(face.yellow, 150, "no colour emoji over the face (%ld yellow pixels): is fonts-noto-color-emoji "
+                                       "installed?", face.yellow);
+        /* The window shows the same: a colour emoji somewhere on the screen. */
+        pixel_stats_t screen = stats(scr, NULL, 0, 0, gdk_pixbuf_get_width(scr), gdk_pixbuf_get_height(scr));
+        cr_assert_gt(screen.yellow, 150, "no colour emoji in the window (%ld yellow pixels)", screen.yellow);
+        g_object_unref(in);
+        g_object_unref(ann);
+        g_object_unref(scr);
+}
+
+Test(e2e, four_faces_window) {
+        _cleanup_free_ char *photo = emo_test_fixture("four_faces.jpg");
+        const char *out = EMO_TEST_SCREENSHOTS "/four_faces-annotated.png";
+        const char *shot = EMO_TEST_SCREENSHOTS "/four_faces-window.png";
+        unlink(out);
+        gui_t g;
+        gui_start(&g, "four_faces", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en",
+                                                            "--save-annotated", out, photo, NULL });
+        cr_assert(wait_for_file(out, 30000), "no annotated image after 30 s");
+        usleep(500000);
+        screenshot(shot);
+        click_negative_face(shot, EMO_TEST_SCREENSHOTS "/four_faces-clicked.png");
+        gui_stop(&g);
+        GdkPixbuf *in = load(photo), *ann = load(out);
+        /* Every one of the four faces is framed (their places: make_fixtures.py FOUR_FACES). */
+        static const int at[][3] = { { 40, 30, 200 }, { 390, 40, 180 }, { 60, 285, 165 }, { 410, 300, 150 } };
+        for (size_t i = 0; i < 4; i++) {
+                pixel_stats_t s = stats(ann, in, at[i][0], at[i][1], at[i][2], at[i][2]);
+                cr_assert_gt(s.differ, 500, "face %zu is not annotated (%ld pixels changed)", i + 1, s.differ);
+        }
+        g_object_unref(in);
+        g_object_unref(ann);
+}
+
+Test(e2e, absent_daemon_is_explained_and_fails_the_script) {
+        _cleanup_free_ char *photo = emo_test_fixture("one_face.jpg");
+        char dir[] = "/tmp/emo-gtk-e2e.XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        char ep[128], out[128];
+        snprintf(ep, sizeof(ep), "ipc://%s/none.sock", dir);
+        snprintf(out, sizeof(out), "%s/out.png", dir);
+        /* Shown first, for the screenshot of the error banner. */
+        gui_t g;
+        gui_start(&g, "absent", (const char *const[]) { "--server", ep, "--timeout", "500", photo, NULL });
+        usleep(2500000);
+        screenshot(EMO_TEST_SCREENSHOTS "/absent-daemon-window.png");
+        gui_stop(&g);
+        /* Scripted: exit status 1, the reason on stderr, no image. */
+        gui_start(&g, "absent-scripted", (const char *const[]) { "--server", ep, "--timeout", "500", "--save-annotated",
+                                                                 out, "--quit-after-result", photo, NULL });
+        int status = gui_wait(&g, 20000);
+        _cleanup_free_ char *log = gui_log(&g);
+        if (status < 0)
+                kill(g.pid, SIGKILL);
+        cr_assert_eq(status, 1, "exit status %d; output:\n%s", status, log);
+        cr_assert(strstr(log, "did not answer at") && strstr(log, "it is not running"), "%s", log);
+        cr_assert_neq(access(out, F_OK), 0, "an image was saved without an analysis");
+        rmdir(dir);
+}
+
+Test(e2e, bad_options_are_usage_errors) {
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", "http://nowhere/", NULL }, NULL, 20000,
+                     &r);
+        cr_assert_eq(r.status, 2, "status %d: %s", r.status, r.err);
+        cr_assert(strstr(r.err, "invalid endpoint"), "%s", r.err);
+        emo_test_run_done(&r);
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--lang", "f r", NULL }, NULL, 20000, &r);
+        cr_assert_eq(r.status, 2, "status %d: %s", r.status, r.err);
+        cr_assert(strstr(r.err, "invalid language"), "%s", r.err);
+        emo_test_run_done(&r);
+}
+
+/* known_4.jpg's main face is sad (tests/data/known_faces.csv): the conversation asks why and waits
+ * for an answer, in the window (the screenshot shows the entry) and in the scripted report. */
+Test(e2e, negative_face_gets_a_question) {
+        _cleanup_free_ char *photo = emo_test_fixture("known_4.jpg");
+        const char *out = EMO_TEST_SCREENSHOTS "/question-annotated.png";
+        unlink(out);
+        gui_t g;
+        gui_start(&g, "question", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en",
+                                                          "--save-annotated", out, photo, NULL });
+        cr_assert(wait_for_file(out, 30000), "no annotated image after 30 s");
+        usleep(500000);
+        screenshot(EMO_TEST_SCREENSHOTS "/question-window.png");
+        if (access(EMO_TEST_XDOTOOL, X_OK) == 0) {
+                /* Answer: the entry has the keyboard focus once the question is asked; without a
+                 * window manager the X focus follows the pointer, so the pointer goes over the
+                 * window first. */
+                emo_test_run_t r;
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "mousemove", "300", "300", "type", "--delay",
+                                                     "30", "The rain.", NULL },
+                             NULL, 20000, &r);
+                cr_assert_eq(r.status, 0, "xdotool: %s", r.err);
+                emo_test_run_done(&r);
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "Return", NULL }, NULL, 10000, &r);
+                emo_test_run_done(&r);
+                usleep(700000);
+                screenshot(EMO_TEST_SCREENSHOTS "/question-answered.png");
+                GdkPixbuf *a = load(EMO_TEST_SCREENSHOTS "/question-window.png");
+                GdkPixbuf *b = load(EMO_TEST_SCREENSHOTS "/question-answered.png");
+                int w = gdk_pixbuf_get_width(a);
+                /* The conversation: the right part of the window, below the bars. */
+                pixel_stats_t conv = stats(b, a, w / 2 + 100, 330, w / 2 - 100, 330);
+                cr_assert_gt(conv.differ, 200, "the conversation did not change after typing an answer");
+                g_object_unref(a);
+                g_object_unref(b);
+
+                /* Save it (Shift+Ctrl+S, the file chooser, a path typed in its name field). */
+                char saved[] = EMO_TEST_SCREENSHOTS "/conversation.txt";
+                unlink(saved);
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "ctrl+shift+s", "sleep", "1.5", "key",
+                                                     "ctrl+a", "type", "--delay", "10", saved, NULL },
+                             NULL, 20000, &r);
+                emo_test_run_done(&r);
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "Return", NULL }, NULL, 10000, &r);
+                emo_test_run_done(&r);
+                cr_assert(wait_for_file(saved, 5000), "the conversation was not saved to %s", saved);
+                usleep(300000);
+                _cleanup_free_ char *text = emo_test_read_file(saved, NULL);
+                cr_assert(strstr(text, "# emotion-gtk conversation log\n"), "%s", text);
+                cr_assert(strstr(text, "\temotiond\tsad\t"), "%s", text);
+                cr_assert(strstr(text, "\tperson\tsad\tThe rain.\n"), "%s", text);
+        }
+        gui_stop(&g);
+        _cleanup_free_ char *log = gui_log(&g);
+        cr_assert(strstr(log, "main face 1: sad"), "%s", log);
+        cr_assert(strstr(log, "dialogue (question): "), "%s", log);
+        cr_assert(strstr(log, "; waiting for an answer"), "%s", log);
+}
+
+/* A JPEG whose EXIF orientation says "turn 90° clockwise" (as phones write them): the daemon
+ * analyses it upright, so the window must show it upright too for the boxes to land on the face. */
+Test(e2e, exif_orientation_is_honoured) {
+        size_t len;
+        uint8_t *jpeg = emo_test_read_fixture("one_face.jpg", &len);
+        cr_assert(len > 2 && jpeg[0] == 0xff && jpeg[1] == 0xd8);
+        static const uint8_t app1[] = {
+                0xff, 0xe1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0,              /* APP1, 34 bytes */
+                'M', 'M', 0x00, 0x2a, 0x00, 0x00, 0x00, 0x08,                  /* TIFF, IFD at 8 */
+                0x00, 0x01,                                                    /* one entry */
+                0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x06, 0x00, 0x00, /* Orientation 6 */
+                0x00, 0x00, 0x00, 0x00,                                        /* no next IFD */
+        };
+        char dir[] = "/tmp/emo-gtk-exif.XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        char path[128];
+        snprintf(path, sizeof(path), "%s/rotated.jpg", dir);
+        FILE *f = fopen(path, "wb");
+        cr_assert_not_null(f);
+        fwrite(jpeg, 1, 2, f);
+        fwrite(app1, 1, sizeof(app1), f);
+        fwrite(jpeg + 2, 1, len - 2, f);
+        cr_assert_eq(fclose(f), 0);
+        free(jpeg);
+
+        const char *out = EMO_TEST_SCREENSHOTS "/rotated-annotated.png";
+        unlink(out);
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", daemon_.endpoint, "--save-annotated",
+                                             out, "--quit-after-result", path, NULL },
+                     (const char *const[]) { "GSK_RENDERER=cairo", "GTK_A11Y=none", NULL }, 30000, &r);
+        cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
+        cr_assert(strstr(r.out, ": 1 face;"), "%s", r.out);
+        emo_test_run_done(&r);
+        GdkPixbuf *ann = load(out);
+        cr_assert_eq(gdk_pixbuf_get_width(ann), 480, "the annotated image is upright");
+        cr_assert_eq(gdk_pixbuf_get_height(ann), 640);
+        /* Upright, the face at 210,110 220x220 of the 640x480 file is at 150,210 220x220: the
+         * emoji is there, and nothing is drawn where the face would be without turning. */
+        pixel_stats_t face = stats(ann, NULL, 120, 140, 300, 320);
+        cr_assert_gt(face.yellow, 150, "no emoji on the upright face (%ld yellow pixels)", face.yellow);
+        g_object_unref(ann);
+        unlink(path);
+        rmdir(dir);
+}
+
+/* A file that is no image is refused in the window before anything is sent; an image the daemon
+ * refuses (here: over a small max_pixels) shows the daemon's status and message. */
+Test(e2e, refusals_are_explained) {
+        _cleanup_free_ char *text = emo_test_fixture("text.txt");
+        _cleanup_free_ char *photo = emo_test_fixture("one_face.jpg");
+        emo_test_run_t r;
+        const char *const env[] = { "GSK_RENDERER=cairo", "GTK_A11Y=none", NULL };
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", daemon_.endpoint,
+                                             "--quit-after-result", text, NULL },
+                     env, 30000, &r);
+        cr_assert_eq(r.status, 1, "status %d: %s", r.status, r.err);
+        cr_assert(strstr(r.err, "Cannot show text.txt"), "%s", r.err);
+        emo_test_run_done(&r);
+
+        emo_test_daemon_t small;
+        emo_test_daemon_start(&small, (const char *const[]) { "--set", "max_pixels=10000", NULL });
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", small.endpoint, "--quit-after-result",
+                                             photo, NULL },
+                     env, 30000, &r);
+        emo_test_daemon_cleanup(&small);
+        cr_assert_eq(r.status, 1, "status %d: %s", r.status, r.err);
+        cr_assert(strstr(r.err, "emotiond could not analyse one_face.jpg: image_too_large: "), "%s", r.err);
+        emo_test_run_done(&r);
+}
+
+/* A file over 64 MiB is refused, not sent (a sparse file: no disk used). The window checks the
+ * size before reading the file, which this test cannot tell apart from after. */
+Test(e2e, huge_file_is_refused) {
+        char dir[] = "/tmp/emo-gtk-huge.XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        char path[128];
+        snprintf(path, sizeof(path), "%s/huge.jpg", dir);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(ftruncate(fd, (off_t) 65 * 1024 * 1024), 0);
+        close(fd);
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", daemon_.endpoint,
+                                             "--quit-after-result", path, NULL },
+                     (const char *const[]) { "GSK_RENDERER=cairo", "GTK_A11Y=none", NULL }, 30000, &r);
+        unlink(path);
+        rmdir(dir);
+        cr_assert_eq(r.status, 1, "status %d: %s", r.status, r.err);
+        cr_assert(strstr(r.err, "huge.jpg is over 64 MiB"), "%s", r.err);
+        emo_test_run_done(&r);
+}
+
+/* Without --server the daemon is found as the CLI finds it: $EMOTIOND_ENDPOINT first. */
+Test(e2e, endpoint_from_the_environment) {
+        _cleanup_free_ char *photo = emo_test_fixture("one_face.jpg");
+        char env_ep[160];
+        snprintf(env_ep, sizeof(env_ep), "EMOTIOND_ENDPOINT=%s", daemon_.endpoint);
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--quit-after-result", photo, NULL },
+                     (const char *const[]) { env_ep, "GSK_RENDERER=cairo", "GTK_A11Y=none", NULL }, 30000, &r);
+        cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
+        cr_assert(strstr(r.out, "one_face.jpg: 1 face; main face 1: happy"), "%s", r.out);
+        emo_test_run_done(&r);
+}
