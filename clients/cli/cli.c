@@ -98,7 +98,21 @@ int cli_client_open(const cli_options_t *o, const char *command, emo_client_t **
                                 o->server ?: getenv("EMOTIOND_ENDPOINT") ?: "");
         else if (r < 0)
                 cli_error("Failed to open a connection: %s", strerror(-r));
-        return r;
+        if (r < 0)
+                return r;
+        /* Connecting is lazy and libzmq retries a refused ipc connect forever, so without this a
+         * user who may not open the socket would wait for every attempt and read "no reply".
+         * Connecting to a unix socket needs search permission on its folders and write
+         * permission on the socket itself. */
+        const char *ep = emo_client_endpoint(*ret);
+        if (strncmp(ep, "ipc://", 6) == 0 && access(ep + 6, W_OK) < 0 && errno == EACCES) {
+                cli_error("Failed to connect to emotiond at %s: %s (the system service's socket is open "
+                          "to the group emotiond: usermod -aG emotiond USER, then log in again)",
+                          ep, strerror(EACCES));
+                *ret = emo_client_free(*ret);
+                return -EACCES;
+        }
+        return 0;
 }
 
 int cli_report_unreachable(const cli_options_t *o, const emo_client_t *c) {

@@ -87,7 +87,9 @@ void cli_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
 /* Open a client for o->server (or the default endpoint). Prints the error itself (command: for
  * the hint to --help).
- * 0, or -EINVAL for a malformed endpoint (a usage error), -ENOMEM. */
+ * 0, or -EINVAL for a malformed endpoint (a usage error), -ENOMEM, -EACCES for an ipc socket
+ * this user may not connect to (not in the socket's group), said at once rather than as a
+ * timeout. */
 int cli_client_open(const cli_options_t *o, const char *command, emo_client_t **ret);
 
 /* The message for a daemon that did not answer: "no reply from EP after N attempts of MS ms",

@@ -332,6 +332,35 @@ Test(cli, unreachable_daemon_exit_3) {
         emo_test_daemon_stop(&daemon_);
 }
 
+/* A user who may not open the daemon's ipc socket (the system service's is open to the group
+ * emotiond only) is told so at once, not after every attempt's timeout as if no daemon ran. */
+Test(cli, socket_not_open_to_the_user) {
+        if (geteuid() != 0)
+                cr_skip_test("needs root, to run the client as another user");
+        /* The test daemon's folder is mkdtemp's (0700, root's): closed to nobody, like /run/emotiond
+         * (0750, group emotiond) to a user outside the group. The client is copied where nobody can
+         * run it, since the build tree may be closed too. */
+        char bindir[] = "/tmp/emo-cli-XXXXXX";
+        cr_assert_not_null(mkdtemp(bindir));
+        cr_assert_eq(chmod(bindir, 0755), 0);
+        char bin[64];
+        snprintf(bin, sizeof bin, "%s/emotion", bindir);
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { "/bin/cp", emo_test_emotion(), bin, NULL }, NULL, 20000, &r);
+        cr_assert_eq(r.status, 0, "cp: %s", r.err);
+        emo_test_run_done(&r);
+        const char *argv[] = { "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin,
+                               "--server", daemon_.endpoint, "--timeout", "10000", "--attempts", "3", "health", NULL };
+        emo_test_run(argv, (const char *const[]) { "EMOTIOND_ENDPOINT=", NULL }, 60000, &r);
+        unlink(bin);
+        rmdir(bindir);
+        cr_expect_eq(r.status, 1, "exit %d, expected 1; stderr:\n%s", r.status, r.err);
+        cr_expect_lt(r.seconds, 5.0, "took %.1f s to give up", r.seconds);
+        cr_expect(strstr(r.err, "Permission denied") && strstr(r.err, "usermod -aG emotiond"),
+                  "no permission error with its remedy; stderr:\n%s", r.err);
+        emo_test_run_done(&r);
+}
+
 Test(cli, health_json) {
         emo_test_run_t r;
         emotion(&r, 30000, "health", "--json", NULL);
