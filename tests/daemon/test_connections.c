@@ -139,29 +139,42 @@ Test(connections, flood_leaves_the_daemon_serving) {
 
 /* ---- partial messages ---------------------------------------------------------------------------- */
 
-/* Speak ZMTP 3.0 with the NULL mechanism as a DEALER, then announce one frame of frame_size bytes
- * and send all of it but the last `missing` bytes. false when the daemon closed the connection. */
-static bool hold_partial(int fd, uint64_t frame_size, size_t missing) {
+/* Speak ZMTP 3.0 with the NULL mechanism as a DEALER (greeting and READY; the daemon's own are
+ * left unread). false when the daemon closed the connection. */
+static bool zmtp_hello(int fd) {
         uint8_t greeting[64] = { 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 3, 0, 'N', 'U', 'L', 'L' };
         static const char ready_body[] = "\5READY\13Socket-Type\0\0\0\6DEALER";
         uint8_t ready[2 + sizeof(ready_body) - 1] = { 0x04, sizeof(ready_body) - 1 };
         memcpy(ready + 2, ready_body, sizeof(ready_body) - 1);
-        uint8_t header[9] = { 0x02 }; /* a last frame with an 8-byte size */
+        return send(fd, greeting, sizeof(greeting), MSG_NOSIGNAL) == sizeof(greeting) &&
+               send(fd, ready, sizeof(ready), MSG_NOSIGNAL) == sizeof(ready);
+}
+
+/* Send a frame header: frame_size bytes follow, and more frames after them when `more`. */
+static bool zmtp_frame_header(int fd, uint64_t frame_size, bool more) {
+        uint8_t header[9] = { (uint8_t) (0x02 | (more ? 0x01 : 0)) }; /* an 8-byte size */
         for (int i = 0; i < 8; i++)
                 header[1 + i] = (uint8_t) (frame_size >> (56 - 8 * i));
-        if (send(fd, greeting, sizeof(greeting), MSG_NOSIGNAL) != sizeof(greeting) ||
-            send(fd, ready, sizeof(ready), MSG_NOSIGNAL) != sizeof(ready) ||
-            send(fd, header, sizeof(header), MSG_NOSIGNAL) != sizeof(header))
-                return false;
-        static uint8_t chunk[1 << 16];
-        for (uint64_t left = frame_size - missing; left > 0;) {
-                size_t n = left < sizeof(chunk) ? (size_t) left : sizeof(chunk);
-                ssize_t w = send(fd, chunk, n, MSG_NOSIGNAL);
+        return send(fd, header, sizeof(header), MSG_NOSIGNAL) == sizeof(header);
+}
+
+/* Send n bytes of zeros. */
+static bool send_zeros(int fd, uint64_t n) {
+        static uint8_t chunk[1 << 20];
+        for (uint64_t left = n; left > 0;) {
+                size_t k = left < sizeof(chunk) ? (size_t) left : sizeof(chunk);
+                ssize_t w = send(fd, chunk, k, MSG_NOSIGNAL);
                 if (w <= 0)
                         return false;
                 left -= (uint64_t) w;
         }
         return true;
+}
+
+/* Speak ZMTP as a DEALER, then announce one last frame of frame_size bytes and send all of it but
+ * the last `missing` bytes. false when the daemon closed the connection. */
+static bool hold_partial(int fd, uint64_t frame_size, size_t missing) {
+        return zmtp_hello(fd) && zmtp_frame_header(fd, frame_size, false) && send_zeros(fd, frame_size - missing);
 }
 
 /* VmRSS or VmHWM of process pid, in KiB. */
