@@ -27,13 +27,13 @@
  * events unread only widens the fd-reuse race of connguard.h, which the address check bounds. */
 #define MAX_EVENTS_PER_PASS 4096
 /* Between two looks at the resident size; a look is one pread of /proc/self/statm. */
-#define RSS_INTERVAL_US (50 * 1000LL)
+#define RSS_INTERVAL_US (25 * 1000LL)
 /* A connection that delivered a complete message this recently (or was accepted) is not shed: it
  * is being served, and its message may wait in the socket while the dispatcher parses a large
  * one. This and the interval bound how far one connection takes the process over budget: libzmq
- * reads a local unix socket at about 1 GB/s, so about 100-250 MiB (measured, issue 22); 1 s
- * would let a gigabyte in. */
-#define SHED_GRACE_US (200 * 1000LL)
+ * reads a local unix socket at about 1.2 GB/s, so by about 35-70 MiB (measured, issue 22; with
+ * 200 and 50 ms it was 30-225 MiB, and 1 s would let a gigabyte in). */
+#define SHED_GRACE_US (100 * 1000LL)
 /* Connections shed per look at most: those silent the longest, which hold the unfinished
  * messages; the next look, once libzmq has freed theirs, says whether more must go. */
 #define SHED_BATCH 16

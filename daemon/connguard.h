@@ -18,8 +18,8 @@
  * Memory: libzmq keeps every frame of a multipart message that has not ended, and neither
  * ZMQ_MAXMSGSIZE (per frame), the pipe's HWM (complete messages only) nor heartbeats (each frame is
  * complete) bound them; the daemon never sees these frames. So the guard also looks at the
- * process's resident size every 50 ms and, over a budget, shuts down (as above) the connections
- * that have not delivered a complete message for the longest, at least 200 ms, a few per look. The
+ * process's resident size every 25 ms and, over a budget, shuts down (as above) the connections
+ * that have not delivered a complete message for the longest, at least 100 ms, a few per look. The
  * server says which connection each message came from (emo_connguard_seen). A well-behaved idle
  * client may lose its connection then; ZeroMQ clients reconnect by themselves. The same fd reuse
  * applies: a message read just before its connection closed and its number went to a new one may
