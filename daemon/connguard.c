@@ -331,6 +331,8 @@ static void shed(emo_connguard_t *g, int64_t now) {
                 g->silent[n++] = (silent_t){ (int) fd, c->last_us };
         }
         pthread_mutex_unlock(&g->seen_lock);
+        if (n == 0)
+                return; /* over budget, but every connection is being served */
         qsort(g->silent, n, sizeof(*g->silent), by_last_us);
         unsigned done = 0;
         for (size_t i = 0; i < n && done < SHED_BATCH; i++) {
