@@ -43,6 +43,7 @@ static const struct key {
         { "detector", "score_threshold", DBL, offsetof(emo_config_t, score_threshold), 0, 1 },
         { "limits", "max_message_bytes", U64, offsetof(emo_config_t, max_message_bytes), 1024, 1ull << 31 },
         { "limits", "max_pixels", U64, offsetof(emo_config_t, max_pixels), 64, 1ull << 30 },
+        { "limits", "memory_budget_mb", UINT, offsetof(emo_config_t, memory_budget_mb), 0, 16777216 },
         { "limits", "max_faces", UINT, offsetof(emo_config_t, max_faces), 1, 1024 },
         { "dialogue", "dialogue_dir", STR, offsetof(emo_config_t, dialogue_dir), 0, 0 },
         { "dialogue", "language", STR, offsetof(emo_config_t, language), 0, 0 },

@@ -26,6 +26,7 @@ typedef struct emo_config {
         unsigned client_timeout_ms;
         uint64_t max_message_bytes;
         uint64_t max_pixels;
+        unsigned memory_budget_mb; /* 0: the worst case the configuration allows */
         unsigned max_faces;
         unsigned detect_max_side;
         unsigned min_face;

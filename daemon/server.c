@@ -46,6 +46,8 @@ struct emo_server {
         zsock_t *router;
         emo_connguard_t *guard;
         uint64_t refused_logged; /* connections refused as of the last warning */
+        uint64_t shed_logged, episodes_logged; /* connections shed, times over budget, likewise */
+        uint64_t memory_budget; /* bytes */
         worker_t *workers;
         unsigned n_workers, n_busy, n_alloc; /* started, busy, allocated slots */
         emo_queue_t *queue;
@@ -133,6 +135,7 @@ static void reply_health(emo_server_t *s, zframe_t *identity, bool delimiter, ui
         h.smoothed_streams = s->shared.streams ? (uint32_t) emo_streams_active(s->shared.streams, emo_now_us()) : 0;
         h.connections = emo_connguard_open(s->guard);
         h.connections_refused = emo_connguard_refused(s->guard);
+        h.connections_shed = emo_connguard_shed(s->guard, NULL);
         h.n_languages = n_lang;
         h.languages = langs;
         emo_reply_t reply = EMOTION__V1__REPLY__INIT;
@@ -192,12 +195,25 @@ static void dispatch(emo_server_t *s) {
 }
 
 static void handle_request(emo_server_t *s) {
-        zmsg_t *msg = zmsg_recv(s->router);
-        if (!msg)
+        /* The identity frame by hand: ZMQ_SRCFD names the connection the message came from,
+         * which the guard needs to tell the connections that deliver from those that only fill
+         * memory. The rest of the message is there already (messages arrive whole). */
+        zmq_msg_t first_part;
+        zmq_msg_init(&first_part);
+        if (zmq_msg_recv(&first_part, zsock_resolve(s->router), ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&first_part);
                 return;
+        }
         int64_t now = emo_now_us();
+        emo_connguard_seen(s->guard, zmq_msg_get(&first_part, ZMQ_SRCFD), now);
+        zframe_t *identity = zframe_new(zmq_msg_data(&first_part), zmq_msg_size(&first_part));
+        zmsg_t *msg = zmq_msg_more(&first_part) ? zmsg_recv(s->router) : zmsg_new();
+        zmq_msg_close(&first_part);
+        if (!msg) {
+                zframe_destroy(&identity);
+                return;
+        }
         s->last_request_us = now;
-        zframe_t *identity = zmsg_pop(msg);
         size_t frames = zmsg_size(msg);
         zframe_t *first = zmsg_first(msg);
         bool delimiter = frames == 2 && zframe_size(first) == 0;
@@ -370,6 +386,16 @@ static void notify_status(emo_server_t *s) {
                             s->config->max_connections);
                 s->refused_logged = refused;
         }
+        uint64_t episodes, shed = emo_connguard_shed(s->guard, &episodes);
+        if (shed > s->shed_logged || episodes > s->episodes_logged) {
+                log_warning("Memory went over memory_budget_mb=%llu %llu time(s) in the last %lld s: closed %llu "
+                            "connection(s) that had delivered no complete message for the longest",
+                            (unsigned long long) (s->memory_budget >> 20),
+                            (unsigned long long) (episodes - s->episodes_logged), STATUS_INTERVAL_US / 1000000,
+                            (unsigned long long) (shed - s->shed_logged));
+                s->shed_logged = shed;
+                s->episodes_logged = episodes;
+        }
 }
 
 /* The most memory this configuration lets clients make the daemon take, in bytes: what libzmq
@@ -404,9 +430,11 @@ int emo_server_run(emo_server_t *s, int signal_fd) {
         sd_notifyf(0, "READY=1\nSTATUS=Serving on %s with %u workers", s->endpoints, s->n_workers);
         log_info("Serving on %s with %u workers (%s, %s detector, model %s)", s->endpoints, s->n_workers,
                  emo_device_name(s->shared.device), emo_detector_kind_name(s->shared.detector), s->shared.model->name);
-        log_info("At most %u connections; clients can make the daemon take up to about %llu MiB (MemoryMax= in "
-                 "emotiond.service must be above it)", s->config->max_connections,
-                 (unsigned long long) (memory_worst_case(s->config, s->n_workers) >> 20));
+        log_info("At most %u connections; clients can make the daemon take up to about %llu MiB; over "
+                 "memory_budget_mb=%llu it closes silent connections (MemoryMax= in emotiond.service must be above "
+                 "both)", s->config->max_connections,
+                 (unsigned long long) (memory_worst_case(s->config, s->n_workers) >> 20),
+                 (unsigned long long) (s->memory_budget >> 20));
 
         for (;;) {
                 int64_t now = emo_now_us();
@@ -516,7 +544,9 @@ int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shar
                 emo_server_free(s);
                 return -EMFILE;
         }
-        int r = emo_connguard_new(s->router, config->max_connections, &s->guard);
+        s->memory_budget = config->memory_budget_mb ? (uint64_t) config->memory_budget_mb << 20
+                                                    : memory_worst_case(config, workers);
+        int r = emo_connguard_new(s->router, config->max_connections, s->memory_budget, &s->guard);
         if (r < 0) {
                 snprintf(err, errlen, "Failed to watch the socket's connections: %s", zmq_strerror(-r));
                 emo_server_free(s);

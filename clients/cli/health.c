@@ -32,8 +32,8 @@ static void print_human(const char *endpoint, const emo_health_reply_t *h) {
         printf("queue:           %u/%u\n", h->queue_depth, h->queue_capacity);
         printf("requests served: %llu\n", (unsigned long long) h->requests_served);
         printf("smoothing:       %u stream%s\n", h->smoothed_streams, h->smoothed_streams == 1 ? "" : "s");
-        printf("connections:     %u open, %llu refused\n", h->connections,
-               (unsigned long long) h->connections_refused);
+        printf("connections:     %u open, %llu refused, %llu shed\n", h->connections,
+               (unsigned long long) h->connections_refused, (unsigned long long) h->connections_shed);
         uint64_t s = h->uptime_s;
         printf("uptime:          ");
         if (s >= 86400)
@@ -65,6 +65,7 @@ static json_object *json_health(const char *endpoint, const emo_health_reply_t *
         cli_json_add_uint(o, "smoothed_streams", h->smoothed_streams);
         cli_json_add_uint(o, "connections", h->connections);
         cli_json_add_uint(o, "connections_refused", h->connections_refused);
+        cli_json_add_uint(o, "connections_shed", h->connections_shed);
         json_object *langs = json_object_new_array_ext((int) h->n_languages);
         for (size_t i = 0; langs && i < h->n_languages; i++)
                 json_object_array_add(langs, json_object_new_string(h->languages[i]));

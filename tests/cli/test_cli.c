@@ -383,6 +383,7 @@ Test(cli, health_json) {
          * seen it yet: only the bound is certain. */
         cr_assert_leq(integer(o, "connections"), 64, "more connections than max_connections");
         cr_assert_eq(integer(o, "connections_refused"), 0, "nothing refused under max_connections");
+        cr_assert_eq(integer(o, "connections_shed"), 0, "nothing shed under the memory budget");
         json_object *langs = emo_test_json_get(o, "languages");
         cr_assert_eq(json_object_array_length(langs), 2);
         cr_assert_str_eq(json_object_get_string(json_object_array_get_idx(langs, 0)), "en");

@@ -43,6 +43,7 @@ Test(config, defaults) {
         cr_assert_eq(c.max_message_bytes, 32u << 20);
         cr_assert_eq(c.max_pixels, 40000000);
         cr_assert_eq(c.max_faces, 32);
+        cr_assert_eq(c.memory_budget_mb, 0, "the default budget is the computed worst case");
         cr_assert_eq(c.detect_max_side, 320);
         cr_assert_eq(c.min_face, 20);
         cr_assert_float_eq(c.score_threshold, 0.6, 1e-12);
@@ -70,6 +71,7 @@ Test(config, shipped_file_matches_the_defaults) {
         cr_assert_eq(c.max_message_bytes, d.max_message_bytes);
         cr_assert_eq(c.max_pixels, d.max_pixels);
         cr_assert_eq(c.max_faces, d.max_faces);
+        cr_assert_eq(c.memory_budget_mb, d.memory_budget_mb);
         cr_assert_eq(c.detect_max_side, d.detect_max_side);
         cr_assert_eq(c.min_face, d.min_face);
         cr_assert_float_eq(c.score_threshold, d.score_threshold, 1e-12);
@@ -157,6 +159,7 @@ Test(config, out_of_range_and_bad_numbers_in_file) {
                 "[detector]\nscore_threshold = 1.5\n", "[limits]\nmax_faces = lots\n",
                 "[limits]\nmax_pixels = 12abc\n",     "[server]\nworkers = \n",
                 "[server]\nmax_connections = 0\n",   "[server]\nclient_timeout_ms = 99\n",
+                "[limits]\nmemory_budget_mb = -1\n", "[limits]\nmemory_budget_mb = 16777217\n",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 emo_config_t c;
