@@ -185,21 +185,6 @@ char *emo_test_daemon_log(const emo_test_daemon_t *d) {
         return emo_test_read_file(d->log, NULL);
 }
 
-static bool answers_health(const char *endpoint) {
-        emo_client_t *c = NULL;
-        cr_assert(emo_client_new(endpoint, &c) == 0);
-        emo_health_request_t h = EMOTION__V1__HEALTH_REQUEST__INIT;
-        emo_request_t req = EMOTION__V1__REQUEST__INIT;
-        req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
-        req.health = &h;
-        emo_reply_t *reply = NULL;
-        int r = emo_client_call(c, &req, 250, 1, &reply);
-        bool ok = r == 0 && reply->status == EMO_STATUS_OK;
-        emo_reply_free(reply);
-        emo_client_free(c);
-        return ok;
-}
-
 void emo_test_daemon_start(emo_test_daemon_t *d, const char *const *extra) {
         *d = (emo_test_daemon_t) { 0 };
         snprintf(d->dir, sizeof(d->dir), "/tmp/emotiond-test.XXXXXX");
@@ -261,8 +246,11 @@ void emo_test_daemon_start(emo_test_daemon_t *d, const char *const *extra) {
                         emo_test_daemon_cleanup(d);
                         cr_assert_fail("emotiond exited with status %d during startup; its stderr:\n%s", exit_code(ws), text);
                 }
-                if (answers_health(d->endpoint))
+                emo_reply_t *health = emo_test_try_health(d->endpoint, 250);
+                if (health) {
+                        emo_reply_free(health);
                         return;
+                }
                 if (emo_now_us() > deadline) {
                         _cleanup_free_ char *text = emo_test_daemon_log(d);
                         emo_test_daemon_cleanup(d);
@@ -359,6 +347,22 @@ emo_reply_t *emo_test_call(const char *endpoint, emo_request_t *req, int timeout
         emo_client_free(c);
         cr_assert(r == 0, "no reply from emotiond within %d ms: %s", timeout_ms, strerror(-r));
         return reply;
+}
+
+emo_reply_t *emo_test_try_health(const char *endpoint, int timeout_ms) {
+        emo_client_t *c = NULL;
+        cr_assert(emo_client_new(endpoint, &c) == 0);
+        emo_health_request_t h = EMOTION__V1__HEALTH_REQUEST__INIT;
+        emo_request_t req = EMOTION__V1__REQUEST__INIT;
+        req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
+        req.health = &h;
+        emo_reply_t *reply = NULL;
+        int r = emo_client_call(c, &req, timeout_ms, 1, &reply);
+        emo_client_free(c);
+        if (r == 0 && reply->status == EMO_STATUS_OK && reply->body_case == EMOTION__V1__REPLY__BODY_HEALTH)
+                return reply;
+        emo_reply_free(reply);
+        return NULL;
 }
 
 emo_reply_t *emo_test_health(const char *endpoint) {

@@ -77,6 +77,11 @@ emo_reply_t *emo_test_call(const char *endpoint, emo_request_t *req, int timeout
 /* A HealthRequest; asserts an OK reply with a health body. */
 emo_reply_t *emo_test_health(const char *endpoint);
 
+/* One HealthRequest on a fresh client, one attempt of at most timeout_ms: the OK reply with its
+ * health body, or NULL when none came in time or it was not OK (a daemon still starting, or busy
+ * refusing connections). Asserts nothing about the daemon; the caller decides. */
+emo_reply_t *emo_test_try_health(const char *endpoint, int timeout_ms);
+
 /* Send one ZeroMQ message of n frames from a fresh DEALER socket and wait for the one reply (at
  * most timeout_ms). Asserts it came and unpacks the last frame; *ret_frames: how many frames the
  * reply had (NULL: not wanted). */

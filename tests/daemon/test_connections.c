@@ -46,18 +46,9 @@ static char *log_tail(const emo_test_daemon_t *d) {
 static emo_reply_t *health_within(const char *endpoint, int timeout_ms) {
         int64_t deadline = emo_now_us() + (int64_t) timeout_ms * 1000;
         do {
-                emo_client_t *c = NULL;
-                cr_assert_eq(emo_client_new(endpoint, &c), 0);
-                emo_health_request_t h = EMOTION__V1__HEALTH_REQUEST__INIT;
-                emo_request_t req = EMOTION__V1__REQUEST__INIT;
-                req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
-                req.health = &h;
-                emo_reply_t *reply = NULL;
-                int r = emo_client_call(c, &req, 1000, 1, &reply);
-                emo_client_free(c);
-                if (r == 0 && reply->status == EMO_STATUS_OK && reply->health)
+                emo_reply_t *reply = emo_test_try_health(endpoint, 1000);
+                if (reply)
                         return reply;
-                emo_reply_free(reply);
         } while (emo_now_us() < deadline);
         return NULL;
 }
