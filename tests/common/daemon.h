@@ -10,6 +10,19 @@
 #include "emo/protocol.h"
 #include "fixtures.h"
 
+/* 1 when this build runs under AddressSanitizer (EMO_SANITIZE, EMO_FUZZ). The daemon and CLI the
+ * tests start are built the same way, so a test that measures their memory sees ASan's own too. */
+#if defined(__SANITIZE_ADDRESS__)
+#define EMO_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMO_TEST_ASAN 1
+#endif
+#endif
+#ifndef EMO_TEST_ASAN
+#define EMO_TEST_ASAN 0
+#endif
+
 /* ---- processes -------------------------------------------------------------------------------- */
 
 typedef struct emo_test_run {
