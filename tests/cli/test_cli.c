@@ -1086,6 +1086,25 @@ static void *stall_daemon(void *arg) {
         return NULL;
 }
 
+/* A --timeout for a pipelined run over the n files that only a stall makes too short. The client
+ * keeps 8 requests outstanding, so the last one waits for about 8 analyses: twice that, from a
+ * timed run over the same files, and at least 300 ms. On a busy machine or in the sanitizer
+ * build, a fixed 300 ms timed out frames that were only waiting in the queue, until they ran out
+ * of attempts. */
+static int paced_timeout_ms(char *const *paths, size_t n) {
+        const char *args[72] = { "analyze", "--json" };
+        cr_assert_lt(n + 2, ELEMENTSOF(args));
+        for (size_t i = 0; i < n; i++)
+                args[2 + i] = paths[i];
+        args[2 + n] = NULL;
+        emo_test_run_t r;
+        emotion_argv(&r, 60000, args);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        double ms = 16 * r.seconds * 1000 / (double) n;
+        emo_test_run_done(&r);
+        return ms < 300 ? 300 : ms > 2000 ? 2000 : (int) ms;
+}
+
 /* The daemon stops answering in the middle of a smoothed series (analyze --smooth over the video's
  * frames, seven times over): the client reconnects and sends what was outstanding again, in frame
  * order, so the stream's tracks go on; a frame that a later one overtook is analysed on its own.
@@ -1100,7 +1119,15 @@ Test(cli, smoothed_series_survives_a_stalled_daemon, .timeout = 180) {
         char *paths[64];
         for (size_t i = 0; i < n; i++)
                 paths[i] = emo_test_fixture(names[i]);
-        const char *args[96] = { "analyze", "--json", "--smooth", "3", "--timeout", "300", "--attempts", "20" };
+        /* The client times out during the stall, three or four times over; the stall stays well
+         * under EMO_STREAM_IDLE_US (10 s), after which the daemon itself would start the stream
+         * over. */
+        int timeout_ms = paced_timeout_ms(paths, n);
+        int stall_ms = 4 * timeout_ms < 6000 ? 4 * timeout_ms : 6000;
+        char timeout[16];
+        snprintf(timeout, sizeof(timeout), "%d", timeout_ms);
+        cr_log_info("--timeout %d, a stall of %d ms", timeout_ms, stall_ms);
+        const char *args[96] = { "analyze", "--json", "--smooth", "3", "--timeout", timeout, "--attempts", "20" };
         size_t k = 8;
         for (size_t c = 0; c < CYCLES; c++)
                 for (size_t i = 0; i < n; i++)
@@ -1108,7 +1135,7 @@ Test(cli, smoothed_series_survives_a_stalled_daemon, .timeout = 180) {
         args[k] = NULL;
 
         /* After the health probes of start() and a third of the frames. */
-        stall_t st = { .after = n * CYCLES / 3, .ms = 1200, .base = served_now() };
+        stall_t st = { .after = n * CYCLES / 3, .ms = stall_ms, .base = served_now() };
         pthread_t t;
         cr_assert_eq(pthread_create(&t, NULL, stall_daemon, &st), 0);
         emo_test_run_t r;
