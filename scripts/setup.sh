@@ -2,10 +2,11 @@
 # Set up emotiond from a clone on Debian 12: install the packages (apt-get), build into build/,
 # and install the third-party face detector model with a checksum check.
 #
-#   scripts/setup.sh [--tests] [--no-apt]
+#   scripts/setup.sh [--tests] [--hardening] [--no-apt]
 #
-# --tests   also install what the test suite needs (Criterion, PyTorch for the model tests)
-# --no-apt  skip apt-get (packages already there)
+# --tests      also install what the test suite needs (Criterion, PyTorch for the model tests)
+# --hardening  also install clang, libFuzzer and llvm-symbolizer (scripts/test-hardening.sh)
+# --no-apt     skip apt-get (packages already there)
 #
 # Environment: EMO_YUNET_FILE=path      take YuNet from a local copy instead of downloading it
 #                                       (it is checked against the same sha256).
@@ -13,12 +14,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tests=0 apt=1
+tests=0 hardening=0 apt=1
 for arg in "$@"; do
         case "$arg" in
         --tests) tests=1 ;;
+        --hardening) hardening=1 ;;
         --no-apt) apt=0 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
         esac
 done
@@ -39,6 +41,11 @@ packages+=("${gui_packages[@]}")
 if [ "$tests" = 1 ]; then
         packages+=(libcriterion-dev libopenblas0-pthread systemd python3 python3-numpy python3-opencv python3-torch python3-onnx python3-matplotlib)
 fi
+
+# scripts/test-hardening.sh: the fuzz build (clang; libFuzzer and the sanitizer runtimes are in
+# libclang-rt-14-dev, which clang only recommends) and readable sanitizer stacks (llvm-symbolizer).
+hardening_packages=(clang libclang-rt-14-dev llvm)
+[ "$hardening" = 0 ] || packages+=("${hardening_packages[@]}")
 
 if [ "$apt" = 1 ]; then
         sudo=""
