@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
         --no-sanitize) sanitize=0 ;;
         --no-fuzz) fuzz=0 ;;
         --no-apt) apt=0 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "test-hardening.sh: unknown option $1" >&2; exit 2 ;;
         esac
         shift
