@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 
 from . import REPO
-from fer import LABELS
-from fer.data import file_sha256
-from fer.evaluate import dnn_predict
+from emotion_train import LABELS
+from emotion_train.data import file_sha256
+from emotion_train.evaluate import dnn_predict
 
 # EMO_MODELS_DIR checks an export before it is copied into models/.
 MODELS_DIR = os.environ.get("EMO_MODELS_DIR") or os.path.join(REPO, "models")
