@@ -7,10 +7,8 @@ import os
 import sys
 
 
-def main():
-    p = argparse.ArgumentParser(prog="emotion-model", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _add_train(sub):
+    """The train command (models/README.md, **train**)."""
     t = sub.add_parser("train", help="train one architecture on the Training rows")
     t.add_argument("--data", required=True, help="fer2013.csv or fer2013.csv.gz (Kaggle format)")
     t.add_argument("--arch", default="emonet-m")
@@ -54,18 +52,22 @@ def main():
                    "average their weights into swa.pt (BatchNorm recomputed), which export reads like best.pt")
     t.add_argument("--swa-lr", type=float, help="learning rate of the averaged epochs (default: --lr / 10)")
 
+
+def _data_args(s):
+    s.add_argument("--data", required=True, help="fer2013.csv or fer2013.csv.gz (Kaggle format)")
+    s.add_argument("--cache", default=os.path.expanduser("~/.cache/emotiond"),
+                   help="parsed-CSV cache folder ('' for none)")
+    s.add_argument("--threads", type=int, default=os.cpu_count())
+
+
+def _add_data_commands(sub):
+    """pack, export, soup, calibrate-framing, evaluate and compare: the commands that read FER2013."""
     k = sub.add_parser("pack", help="parse, check and compress the data set into one .npz.xz file, "
                        "e.g. to carry it to a training machine")
     k.add_argument("--data", required=True, help="fer2013.csv or fer2013.csv.gz (Kaggle format)")
     k.add_argument("--ferplus", help="fer2013new.csv: store the FER+ votes too")
     k.add_argument("--out", required=True, help="NAME.npz.xz")
     k.add_argument("--cache", default=os.path.expanduser("~/.cache/emotiond"), help="parsed-CSV cache folder ('' for none)")
-
-    def data_args(s):
-        s.add_argument("--data", required=True, help="fer2013.csv or fer2013.csv.gz (Kaggle format)")
-        s.add_argument("--cache", default=os.path.expanduser("~/.cache/emotiond"),
-                       help="parsed-CSV cache folder ('' for none)")
-        s.add_argument("--threads", type=int, default=os.cpu_count())
 
     e = sub.add_parser("export", help="checkpoint -> NAME.onnx + NAME.json, checked in OpenCV DNN")
     e.add_argument("--checkpoint", required=True,
@@ -77,7 +79,7 @@ def main():
     e.add_argument("--framing-json", help="output of calibrate-framing (default: the measured YuNet framing)")
     e.add_argument("--tta", choices=("none", "hflip"), default="none",
                    help="test-time augmentation the daemon should apply (hflip: average with the mirror image)")
-    data_args(e)
+    _data_args(e)
 
     u = sub.add_parser("soup", help="average the weights of several runs of one architecture (BatchNorm "
                        "recomputed) into soup.pt, which export reads like best.pt")
@@ -85,7 +87,7 @@ def main():
                    help="best.pt, last.pt or swa.pt of a run, with its config.json beside it (repeat; at least two)")
     u.add_argument("--out", required=True, help="folder for soup.pt, config.json and log.jsonl")
     u.add_argument("--seed", type=int, default=0, help="seed of the augmentation in the BatchNorm pass")
-    data_args(u)
+    _data_args(u)
 
     c = sub.add_parser("calibrate-framing", help="measure how a YuNet box maps to the FER2013 48x48 frame")
     c.add_argument("--detector", required=True, help="YuNet ONNX (face_detection_yunet_2022mar.onnx for OpenCV 4.6)")
@@ -95,7 +97,7 @@ def main():
     c.add_argument("--score-threshold", type=float, default=0.9)
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--out", required=True, help="framing JSON for export --framing-json")
-    data_args(c)
+    _data_args(c)
 
     v = sub.add_parser("evaluate", help="accuracy, per-class scores and confusion of an exported model")
     v.add_argument("--model", required=True, help="NAME.json written by export")
@@ -105,7 +107,7 @@ def main():
     v.add_argument("--figures", help="write PNG figures into this folder")
     v.add_argument("--log", action="append", help="log.jsonl of the training run, for the training-curve "
                    "figure; repeat it, oldest first, for runs that continue each other with train --init")
-    data_args(v)
+    _data_args(v)
 
     m = sub.add_parser("compare", help="two or more exported models on the same faces: accuracy "
                        "difference, its 95 %% interval and an exact McNemar test against the first")
@@ -114,8 +116,11 @@ def main():
     m.add_argument("--usage", default="PublicTest", choices=("Training", "PublicTest", "PrivateTest"))
     m.add_argument("--tta", choices=("none", "hflip"), help="override every model's metadata tta")
     m.add_argument("--json", help="write the comparison here")
-    data_args(m)
+    _data_args(m)
 
+
+def _add_bench_commands(sub):
+    """bench and frontier: latency, and the accuracy/latency plot."""
     b = sub.add_parser("bench", help="OpenCV DNN milliseconds per face, batch 1")
     b.add_argument("--onnx", action="append", default=[], help="model file (repeatable)")
     b.add_argument("--arch", action="append", default=[], help="architecture of emotion_train/arch.py, untrained (repeatable)")
@@ -129,7 +134,9 @@ def main():
     f.add_argument("--out", required=True, help="PNG file")
     f.add_argument("--budget-ms", type=float, help="draw the latency budget as a vertical line")
 
-    args = p.parse_args()
+
+def _run(args):
+    """Runs the chosen command; bad input is reported in one line and exit status 1."""
     try:
         if args.command == "train":
             from .train import train
@@ -167,6 +174,15 @@ def main():
             return 1
         raise
     return 0
+
+
+def main():
+    p = argparse.ArgumentParser(prog="emotion-model", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_data_commands(sub)
+    _add_bench_commands(sub)
+    return _run(p.parse_args())
 
 
 if __name__ == "__main__":
