@@ -1,7 +1,9 @@
-"""Tests of the emotion-model tooling (models/train). Run from the repository root with the
-interpreter that has torch and OpenCV:
+"""Tests of the emotion-model tooling (the emotion_train package in models/train). Run from the
+repository root with the interpreter that has torch and OpenCV, the package on the module path:
 
-    /usr/bin/python3 -m unittest discover -s tests/model -t .
+    PYTHONPATH=models/train /usr/bin/python3 -m unittest discover -s tests/model -t .
+
+(ctest does the same: tests/CMakeLists.txt sets PYTHONPATH.)
 
 Real data and the face detector are found through EMO_FER2013 and EMO_YUNET, else in the
 shared folder next to the checkout; tests that need them skip, saying so, when they are absent."""
@@ -10,10 +12,15 @@ import os
 import subprocess
 import sys
 
+try:
+    import emotion_train
+except ImportError as e:
+    raise ImportError(f"{e}: put models/train on PYTHONPATH (see tests/model/__init__.py)") from None
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TRAIN_DIR = os.path.join(REPO, "models", "train")
-CLI = [sys.executable, os.path.join(TRAIN_DIR, "emotion-model")]
-sys.path.insert(0, TRAIN_DIR)
+# The command line as the README runs it; the child finds the package through the same PYTHONPATH.
+CLI = emotion_train.cli_command()
 
 
 def _resource(env, relative):

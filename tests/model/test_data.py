@@ -7,7 +7,7 @@ import unittest
 
 import numpy as np
 
-from fer.data import DataError, load_cached, load_dataset, load_fer2013, load_ferplus, write_pack
+from emotion_train.data import DataError, load_cached, load_dataset, load_fer2013, load_ferplus, write_pack
 
 HEADER = "emotion,pixels,Usage\n"
 

@@ -12,13 +12,13 @@ import torch
 from onnx import TensorProto, helper
 
 from . import CLI
-from fer.arch import ARCHITECTURES, build
-from fer.evaluate import dnn_predict, metrics
-from fer.export import strip_identities, to_onnx
+from emotion_train.arch import ARCHITECTURES, build
+from emotion_train.evaluate import dnn_predict, metrics
+from emotion_train.export import strip_identities, to_onnx
 
 
 def raw_export(model):
-    """What torch.onnx.export gives without the rewrite (same settings as fer.export.to_onnx)."""
+    """What torch.onnx.export gives without the rewrite (same settings as emotion_train.export.to_onnx)."""
     import io
     buf = io.BytesIO()
     torch.onnx.export(torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval(), torch.zeros(1, 1, 48, 48), buf,
@@ -109,7 +109,7 @@ class MetricsTest(unittest.TestCase):
 
 class McNemarTest(unittest.TestCase):
     def test_exact_values(self):
-        from fer.evaluate import mcnemar
+        from emotion_train.evaluate import mcnemar
         self.assertEqual(mcnemar(0, 0), 1.0)
         self.assertEqual(mcnemar(3, 3), 1.0)
         self.assertAlmostEqual(mcnemar(5, 0), 2 / 2 ** 5)  # all five disagreements one way
@@ -119,7 +119,7 @@ class McNemarTest(unittest.TestCase):
         self.assertAlmostEqual(mcnemar(254, 217), 0.097, places=3)
 
     def test_paired_difference(self):
-        from fer.evaluate import paired_difference
+        from emotion_train.evaluate import paired_difference
         a = np.array([1, 1, 1, 0, 0, 1, 0, 1], dtype=bool)
         b = np.array([1, 0, 1, 1, 1, 1, 1, 1], dtype=bool)
         d = paired_difference(a, b)
@@ -146,7 +146,7 @@ class TrainingCurveTest(unittest.TestCase):
         return paths
 
     def test_logs_join_at_the_epochs_the_weights_carry(self):
-        from fer.figures import curve_png, read_logs
+        from emotion_train.figures import curve_png, read_logs
         with tempfile.TemporaryDirectory() as d:
             paths = self.write_logs(d)
             # Continued from the last epoch (as export's cycles record): all five epochs are kept.

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from . import CLI, fer2013_path, yunet_path
-from fer.framing import calibrate, crop_face, frame_rect, load_framing, make_scene
+from emotion_train.framing import calibrate, crop_face, frame_rect, load_framing, make_scene
 
 IDENTITY = {"scale": 1.0, "offset_x": 0.0, "offset_y": 0.0}
 
@@ -89,7 +89,7 @@ class CalibrationTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         from . import write_subset
-        from fer.data import load_fer2013
+        from emotion_train.data import load_fer2013
         cls.tmp = tempfile.TemporaryDirectory()
         cls.data = os.path.join(cls.tmp.name, "subset.csv.gz")
         write_subset(fer2013_path(), cls.data, n_train=60, n_test=0)

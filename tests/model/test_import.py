@@ -18,7 +18,7 @@ DEFAULT = os.path.join(REPO, "models", "emonet-xs.json")
 class ImportTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        from fer.data import load_dataset
+        from emotion_train.data import load_dataset
         cls.tmp = tempfile.TemporaryDirectory()
         cls.data = os.path.join(cls.tmp.name, "subset.csv.gz")
         write_subset(fer2013_path(), cls.data, n_train=300, n_test=250)
@@ -31,18 +31,18 @@ class ImportTest(unittest.TestCase):
         cls.tmp.cleanup()
 
     def imported(self, arch="emonet-xs", path=DEFAULT):
-        from fer.imported import from_exported
+        from emotion_train.imported import from_exported
         return from_exported(path, arch, self.xtr)
 
     def network(self, ck):
-        from fer.arch import build
+        from emotion_train.arch import build
         model = build(ck["arch"])
         model.load_state_dict(ck["model"])
         return model.eval()
 
     def test_the_default_rebuilt_computes_what_opencv_computes_on_other_faces(self):
-        from fer.evaluate import dnn_predict, load_model
-        from fer.train import predict
+        from emotion_train.evaluate import dnn_predict, load_model
+        from emotion_train.train import predict
         ck = self.imported()
         net, meta = load_model(DEFAULT)
         self.assertLessEqual(ck["imported"]["parity"], 1e-4)
@@ -72,10 +72,10 @@ class ImportTest(unittest.TestCase):
         self.assertLess(float((batch - evaluated).abs().max()), 1e-3 * float(evaluated.abs().max()))
 
     def test_another_architecture_or_a_foreign_graph_is_refused(self):
-        from fer.arch import build
-        from fer.data import file_sha256
-        from fer.evaluate import ModelError
-        from fer.export import to_onnx
+        from emotion_train.arch import build
+        from emotion_train.data import file_sha256
+        from emotion_train.evaluate import ModelError
+        from emotion_train.export import to_onnx
         with self.assertRaisesRegex(ModelError, "holds emonet-xs, not emonet-s"):
             self.imported("emonet-s")
         # The original design's graph under emonet-xs metadata: ELU and the rest are not an emonet.

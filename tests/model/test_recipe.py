@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from . import REPO, TRAIN_DIR, fer2013_path, write_subset
-from fer.augment import augment
-from fer.train import AUGMENT_PARTS, _retime, augment_options, class_weights, epochs_within, recompute_batchnorm
+from emotion_train.augment import augment
+from emotion_train.train import (AUGMENT_PARTS, _retime, augment_options, class_weights, epochs_within,
+                                 recompute_batchnorm)
 
 
 class AugmentPartsTest(unittest.TestCase):
@@ -176,8 +177,8 @@ class WeightAverageTest(unittest.TestCase):
 class TeacherCacheTest(unittest.TestCase):
     def test_targets_are_kept_and_keyed_by_teacher_and_temperature(self):
         from unittest import mock
-        from fer import train as fer_train
-        from fer.arch import build
+        from emotion_train import train as fer_train
+        from emotion_train.arch import build
         rng = np.random.default_rng(0)
         faces = rng.integers(0, 256, (12, 48, 48)).astype(np.uint8)
         with tempfile.TemporaryDirectory() as tmp:
@@ -209,7 +210,7 @@ class TeacherCacheTest(unittest.TestCase):
 
 class SavedTargetsTest(unittest.TestCase):
     def test_saved_targets_load_as_they_were_cached_and_bad_files_are_refused(self):
-        from fer import train as fer_train
+        from emotion_train import train as fer_train
         rng = np.random.default_rng(1)
         logits = torch.from_numpy(rng.normal(size=(10, 7)).astype(np.float32))
         targets = torch.log_softmax(logits / 4.0, dim=1)
@@ -249,8 +250,8 @@ class ExportedTeacherTest(unittest.TestCase):
         self.faces = rng.integers(0, 256, (10, 48, 48)).astype(np.uint8)
 
     def test_targets_are_the_daemons_probabilities_tempered(self):
-        from fer import evaluate
-        from fer.train import teacher_log_probs
+        from emotion_train import evaluate
+        from emotion_train.train import teacher_log_probs
         net, meta = evaluate.load_model(self.XS)
         with contextlib.redirect_stdout(io.StringIO()):
             t1 = teacher_log_probs([self.XS], self.faces, 1.0, "cpu")
@@ -271,8 +272,8 @@ class ExportedTeacherTest(unittest.TestCase):
 
     def test_a_model_whose_onnx_does_not_match_its_metadata_is_refused(self):
         import shutil
-        from fer.evaluate import ModelError
-        from fer.train import teacher_log_probs
+        from emotion_train.evaluate import ModelError
+        from emotion_train.train import teacher_log_probs
         with tempfile.TemporaryDirectory() as tmp:
             shutil.copy(self.XS, tmp)
             shutil.copy(os.path.join(REPO, "models", "emonet-s.onnx"), os.path.join(tmp, "emonet-xs.onnx"))
@@ -286,8 +287,8 @@ class AblationCliTest(unittest.TestCase):
             data = os.path.join(t, "subset.csv.gz")
             write_subset(fer2013_path(), data, n_train=200, n_test=150)
             out = os.path.join(t, "abl")
-            cmd = [sys.executable, os.path.join(TRAIN_DIR, "ablation.py"), "--data", data, "--cache", "",
-                   "--out", out, "--epochs", "1", "--variants", "without-erase,weights-inverse"]
+            cmd = [sys.executable, "-m", "emotion_train.ablation", "--data", data, "--cache", "", "--out", out,
+                   "--epochs", "1", "--variants", "without-erase,weights-inverse"]
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             with open(os.path.join(out, "ablation.json")) as f:
@@ -309,13 +310,16 @@ class AblationCliTest(unittest.TestCase):
             self.assertNotIn("start", again.stdout)
 
     def test_unknown_variant_and_bad_train_option_are_refused(self):
-        r = subprocess.run([sys.executable, os.path.join(TRAIN_DIR, "ablation.py"), "--data", "x.csv",
+        r = subprocess.run([sys.executable, "-m", "emotion_train.ablation", "--data", "x.csv",
                             "--out", "/nonexistent", "--variants", "recipe,bogus"],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 2)
         self.assertIn("unknown bogus", r.stderr)
+        # Through the launcher script, from another folder and without PYTHONPATH: it finds the
+        # package beside it.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         r = subprocess.run([sys.executable, os.path.join(TRAIN_DIR, "emotion-model"), "train", "--data", "x.csv",
                             "--out", "/nonexistent", "--augment-without", "blur"],
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=60, cwd="/", env=env)
         self.assertEqual(r.returncode, 2)
         self.assertIn("--augment-without", r.stderr)

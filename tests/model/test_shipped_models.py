@@ -1,26 +1,39 @@
-"""Every model shipped in models/ must be what its metadata says: the daemon trusts NAME.json. The
-teachers in models/teachers/ too: the training commands of the model card read them."""
+"""Every model shipped in models/ must be what its metadata says: the daemon trusts NAME.json."""
 import glob
 import json
 import os
+import re
 import unittest
 
 import cv2
 import numpy as np
 
 from . import REPO
-from fer import LABELS
-from fer.data import file_sha256
-from fer.evaluate import dnn_predict
+from emotion_train import LABELS
+from emotion_train.data import file_sha256
+from emotion_train.evaluate import dnn_predict
 
 # EMO_MODELS_DIR checks an export before it is copied into models/.
 MODELS_DIR = os.environ.get("EMO_MODELS_DIR") or os.path.join(REPO, "models")
-SHIPPED = sorted(glob.glob(os.path.join(MODELS_DIR, "*.json"))) + \
-    sorted(glob.glob(os.path.join(MODELS_DIR, "teachers", "*.json")))
+SHIPPED = sorted(glob.glob(os.path.join(MODELS_DIR, "*.json")))
+
+
+def installed_models():
+    """The model names models/CMakeLists.txt installs (EMO_MODELS)."""
+    with open(os.path.join(REPO, "models", "CMakeLists.txt")) as f:
+        m = re.search(r"^set\(EMO_MODELS ([^)]*)\)", f.read(), re.M)
+    return m.group(1).split() if m else []
 
 
 @unittest.skipUnless(SHIPPED, f"no model in {MODELS_DIR} (*.json); export one with emotion-model export")
 class ShippedModelTest(unittest.TestCase):
+    @unittest.skipIf(os.environ.get("EMO_MODELS_DIR"), "EMO_MODELS_DIR checks another folder")
+    def test_every_installed_model_is_here_and_checked(self):
+        installed = installed_models()
+        self.assertTrue(installed, "no set(EMO_MODELS ...) in models/CMakeLists.txt")
+        for name in installed:
+            self.assertIn(os.path.join(MODELS_DIR, name + ".json"), SHIPPED)
+
     def test_metadata_matches_the_onnx_file(self):
         rng = np.random.default_rng(0)
         faces = rng.integers(0, 256, (5, 48, 48)).astype(np.uint8)

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import unittest
 from unittest import mock
@@ -57,7 +58,7 @@ class SmokeTest(unittest.TestCase):
         self.assertLessEqual(diff, 1e-4)
 
     def test_metadata_schema_and_values(self):
-        from fer.data import file_sha256
+        from emotion_train.data import file_sha256
         self.assertEqual(self.export.returncode, 0, self.export.stderr)
         m = self.meta()
         self.assertEqual(list(m), SCHEMA_KEYS)
@@ -109,7 +110,7 @@ class SmokeTest(unittest.TestCase):
 
     def test_last_epoch_exports_and_initialises_like_best(self):
         import torch
-        from fer.train import load_weights
+        from emotion_train.train import load_weights
         self.assertEqual(self.train.returncode, 0, self.train.stderr)
         last, best = os.path.join(self.run_dir, "last.pt"), os.path.join(self.run_dir, "best.pt")
         # One epoch: last.pt and best.pt hold the same weights, and last.pt's epoch (counted from 0
@@ -160,10 +161,10 @@ class SmokeTest(unittest.TestCase):
         self.assertEqual(config["device"], "cpu")
         with open(os.path.join(student, "log.jsonl")) as f:
             self.assertEqual([json.loads(line)["epoch"] for line in f], [1])
-        # campaign.py's bundle stores weights as .npz and --unbundle restores the same tensors.
+        # The campaign's bundle stores weights as .npz and --unbundle restores the same tensors.
         import torch
-        from fer.train import load_checkpoint
-        import campaign
+        from emotion_train.train import load_checkpoint
+        from emotion_train import campaign
         runs = os.path.join(t, "camp", "runs")
         os.makedirs(runs)
         os.rename(student, os.path.join(runs, "emonet-xs-kd"))
@@ -183,13 +184,14 @@ class SmokeTest(unittest.TestCase):
             self.assertTrue(torch.equal(v, b["model"][k]), k)
         # The distil plan keeps last epochs; weights too big for one file travel as float16, and the
         # targets file rides along into DEST/cache/.
-        from fer.train import load_weights
+        from emotion_train.train import load_weights
         targets = os.path.join(t, "teacher-abc.npy")
         with open(targets, "wb") as f:
             f.write(b"targets")
         left_out = campaign.bundle(argparse.Namespace(out=os.path.join(t, "camp"), bundle=os.path.join(t, "b2"),
                                                       plan="distil"),
-                                   ["emonet-xs-kd"], limit=3 << 20, extra=[targets])
+                                   ["emonet-xs-kd"], limits=campaign.BundleLimits(file_bytes=3 << 20),
+                                   extra=[targets])
         self.assertEqual(left_out, [])
         with contextlib.redirect_stdout(io.StringIO()) as said:
             campaign.unbundle(os.path.join(t, "b2"), os.path.join(t, "home2"))
@@ -233,8 +235,7 @@ class SmokeTest(unittest.TestCase):
             "        if saved[0] == 2:\n"
             "            os._exit(75)\n"
             "os.replace = replace\n"
-            "sys.argv = sys.argv[1:]\n"
-            "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+            "runpy.run_module('emotion_train', run_name='__main__', alter_sys=True)\n")
         for extra in ([], ["--swa-epochs", "2", "--swa-lr", "0.02"]):
             with self.subTest(extra=extra):
                 name = "swa" if extra else "plain"
@@ -243,7 +244,7 @@ class SmokeTest(unittest.TestCase):
                           "--threads", "1", "--epochs", "3", "--seed", "5"] + extra
                 r = run(common + ["--out", whole])
                 self.assertEqual(r.returncode, 0, r.stderr)
-                r = subprocess.run([CLI[0], "-c", die_after_2] + CLI[1:] + common + ["--out", cut],
+                r = subprocess.run([sys.executable, "-c", die_after_2] + common + ["--out", cut],
                                    capture_output=True, text=True, timeout=300)
                 self.assertEqual(r.returncode, 75, r.stderr)
                 self.assertNotIn("epoch 3/3", r.stdout)
@@ -269,7 +270,7 @@ class SmokeTest(unittest.TestCase):
 
     def test_weight_averaging_trains_averages_and_exports(self):
         import torch
-        from fer.train import load_weights
+        from emotion_train.train import load_weights
         d = os.path.join(self.tmp.name, "swa")
         r = run(["train", "--data", self.data, "--cache", "", "--arch", "emonet-xs", "--limit", "300",
                  "--threads", "1", "--epochs", "3", "--swa-epochs", "2", "--swa-lr", "0.02", "--out", d])
@@ -340,7 +341,7 @@ class SmokeTest(unittest.TestCase):
 
     def test_soup_averages_the_weights_and_export_lists_the_ingredients(self):
         import torch
-        from fer.train import load_weights
+        from emotion_train.train import load_weights
         self.assertEqual(self.train.returncode, 0, self.train.stderr)
         t = self.tmp.name
         other = os.path.join(t, "soup-b")
@@ -461,8 +462,8 @@ class SmokeTest(unittest.TestCase):
     def test_compare_counts_the_faces_two_models_disagree_on(self):
         import cv2
         import numpy as np
-        from fer.data import load_dataset
-        from fer.evaluate import dnn_predict
+        from emotion_train.data import load_dataset
+        from emotion_train.evaluate import dnn_predict
         self.assertEqual(self.export.returncode, 0, self.export.stderr)
         # The one-epoch smoke model against the shipped default, on the subset's 250 PublicTest faces.
         shipped = os.path.join(REPO, "models", "emonet-xs.json")
@@ -498,9 +499,9 @@ class SmokeTest(unittest.TestCase):
     def test_export_fails_and_writes_nothing_when_opencv_disagrees(self):
         # Substitute the graph of a differently initialised network: the parity check must catch it.
         import torch
-        from fer.arch import build
-        from fer.evaluate import ModelError
-        from fer import export
+        from emotion_train.arch import build
+        from emotion_train.evaluate import ModelError
+        from emotion_train import export
         self.assertEqual(self.train.returncode, 0, self.train.stderr)
         torch.manual_seed(123)
         other = export.to_onnx(build("emonet-xs"))

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """ablation: what each part of the training recipe is worth, measured on one architecture.
 
 Trains one short run per variant of the recipe (the full recipe three times, with three seeds, to
@@ -25,8 +24,7 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+from . import cli_command
 
 VARIANTS = [
     ("recipe", []),
@@ -69,13 +67,13 @@ def train_all(args, variants):
             name, extra = pending.pop(0)
             out = os.path.join(args.out, name)
             os.makedirs(out, exist_ok=True)
-            cmd = [sys.executable, os.path.join(HERE, "emotion-model"), "train", "--data", args.data,
-                   "--arch", args.arch, "--epochs", str(args.epochs), "--out", out, "--resume",
-                   "--threads", str(args.threads), "--device", "cpu", "--cache", args.cache] + extra
+            cmd = cli_command() + ["train", "--data", args.data, "--arch", args.arch, "--epochs", str(args.epochs),
+                                   "--out", out, "--resume", "--threads", str(args.threads), "--device", "cpu",
+                                   "--cache", args.cache] + extra
             if args.limit:
                 cmd += ["--limit", str(args.limit)]
             log = open(os.path.join(args.out, name + ".out"), "a")
-            print(f"[{time.strftime('%H:%M:%S')}] start {name}: {' '.join(cmd[2:])}", flush=True)
+            print(f"[{time.strftime('%H:%M:%S')}] start {name}: {' '.join(cmd[len(cli_command()):])}", flush=True)
             running.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log))
         time.sleep(0.5)
         for item in list(running):
@@ -93,11 +91,11 @@ def train_all(args, variants):
 def score(args, variants):
     """Last-epoch PublicTest metrics of each finished run."""
     import torch
-    from fer import LABELS
-    from fer.arch import build
-    from fer.data import load_dataset
-    from fer.evaluate import metrics
-    from fer.train import load_checkpoint, predict
+    from . import LABELS
+    from .arch import build
+    from .data import load_dataset
+    from .evaluate import metrics
+    from .train import load_checkpoint, predict
     images, labels, usages = load_dataset(args.data, args.cache)
     x, y = images[usages == "PublicTest"], labels[usages == "PublicTest"]
     torch.set_num_threads(os.cpu_count())
@@ -132,7 +130,8 @@ def table(results):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog=f"python3 -m {__name__}", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="fer2013.csv(.gz) or a pack written by `emotion-model pack`")
     p.add_argument("--out", required=True, help="folder for the runs and ablation.json")
     p.add_argument("--arch", default="emonet-xs")

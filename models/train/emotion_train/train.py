@@ -8,6 +8,8 @@ import math
 import os
 import pickle
 import time
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -324,7 +326,50 @@ def _barrier():
         time.sleep(0.2)
 
 
-def train(args):
+@dataclass
+class _Data:
+    """What one run trains on and is scored on. The Training faces and targets live on the
+    training device; PublicTest stays in numpy for predict()."""
+    faces: np.ndarray  # Training faces, uint8 [N,48,48] (teacher targets and --init read these)
+    x: torch.Tensor  # the same faces as float [N,1,48,48] in 0..1, on the device
+    y: torch.Tensor  # their labels, on the device
+    targets: torch.Tensor  # target distributions [N,7]: one-hot, or mixed with FER+ votes
+    sample_weight: Optional[torch.Tensor]  # per-class loss weights (--class-weights), or None
+    x_test: np.ndarray  # PublicTest faces, uint8
+    y_test: np.ndarray
+    mean: float  # input normalisation: of these Training faces, or of the --init model
+    std: float
+
+
+@dataclass
+class _Distillation:
+    """The teachers' part of the loss: weight alpha (0: none), temperature, targets [N,7] (log)."""
+    alpha: float = 0.0
+    temperature: float = 4.0
+    soft: Optional[torch.Tensor] = None
+
+
+@dataclass
+class _Run:
+    """The state the epochs of one run carry from one to the next (all of it is in last.pt)."""
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    gen: torch.Generator  # data order and augmentation
+    device: torch.device
+    aug_opts: dict
+    steps_per_epoch: int
+    sched: Optional[torch.optim.lr_scheduler.OneCycleLR] = None  # None when every epoch is averaged
+    swa: Optional[torch.optim.swa_utils.AveragedModel] = None
+    cycle_epochs: int = 0  # epochs on the one-cycle schedule; the ones after it are averaged
+    start: int = 0  # first epoch to train (counted from 0)
+    best: float = 0.0  # best PublicTest accuracy so far
+    ckpt_path: str = ""
+    log_path: str = ""
+
+
+def _check_options(args):
+    """Refuse inconsistent options before anything is loaded; returns --swa-epochs (0 for none)
+    and fills in the default --swa-lr."""
     if not 0 <= getattr(args, "kd_alpha", 0.0) <= 1:
         raise ValueError(f"--kd-alpha {args.kd_alpha}: must lie in 0..1")
     if not getattr(args, "kd_temperature", 1.0) > 0:
@@ -343,7 +388,11 @@ def train(args):
             raise ValueError("--teacher-targets replaces --teacher: give one or the other")
         if not os.path.isfile(args.teacher_targets):
             raise ValueError(f"--teacher-targets {args.teacher_targets}: not a readable .npy file: no such file")
-    aug_opts = augment_options(getattr(args, "augment_without", None))
+    return swa_epochs
+
+
+def _prepare(args):
+    """Seeds, threads and the device; returns the device."""
     device = pick_device(getattr(args, "device", "cpu"))
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -351,6 +400,11 @@ def train(args):
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     os.makedirs(args.out, exist_ok=True)
+    return device
+
+
+def _load_data(args, device):
+    """The Training rows (the first --limit of them) with their targets, and PublicTest."""
     images, labels, usages = load_dataset(args.data, args.cache)
     tr = usages == "Training"
     te = usages == "PublicTest"
@@ -359,54 +413,225 @@ def train(args):
         tr = np.zeros_like(tr)
         tr[idx] = True
     xtr, ytr = images[tr], labels[tr]
-    xte, yte = images[te], labels[te]
-    if len(xtr) == 0 or len(xte) == 0:
+    if len(xtr) == 0 or not te.any():
         raise ValueError(f"{args.data}: training needs Training and PublicTest rows")
     targets = F.one_hot(torch.from_numpy(ytr), len(LABELS)).float()
     if args.ferplus:
         votes = torch.from_numpy(load_ferplus(args.ferplus, len(labels))[tr])
         has = votes.sum(1, keepdim=True) > 0
         targets = torch.where(has, (1 - args.ferplus_weight) * targets + args.ferplus_weight * votes, targets)
-    targets = targets.to(device)
-    ytr_t = torch.from_numpy(ytr).to(device)
     weight_mode = getattr(args, "class_weights", "none") or "none"
-    sample_weight = class_weights(ytr, weight_mode).to(device) if weight_mode != "none" else None
-    mean = float(xtr.mean() / 255.0)
-    std = float(xtr.std() / 255.0)
-    xtr_t = torch.from_numpy(xtr).to(device).float().unsqueeze(1) / 255.0
+    return _Data(faces=xtr, x=torch.from_numpy(xtr).to(device).float().unsqueeze(1) / 255.0,
+                 y=torch.from_numpy(ytr).to(device), targets=targets.to(device),
+                 sample_weight=class_weights(ytr, weight_mode).to(device) if weight_mode != "none" else None,
+                 x_test=images[te], y_test=labels[te],
+                 mean=float(xtr.mean() / 255.0), std=float(xtr.std() / 255.0))
 
-    temperature = getattr(args, "kd_temperature", 4.0)
+
+def _distillation(args, data, device):
+    """The teachers' targets (--teacher, from the cache when there) or saved ones (--teacher-targets)."""
     saved = getattr(args, "teacher_targets", None)
-    alpha = getattr(args, "kd_alpha", 0.0) if getattr(args, "teacher", None) or saved else 0.0
-    if alpha and saved:
-        soft = load_teacher_targets(saved, len(xtr), device)
+    kd = _Distillation(temperature=getattr(args, "kd_temperature", 4.0))
+    kd.alpha = getattr(args, "kd_alpha", 0.0) if getattr(args, "teacher", None) or saved else 0.0
+    if kd.alpha and saved:
+        kd.soft = load_teacher_targets(saved, len(data.faces), device)
+    elif kd.alpha:
+        kd.soft = cached_teacher_log_probs(args.teacher, data.faces, kd.temperature, device, args.cache)
+    return kd
+
+
+def _initialise(args, model, data, device):
+    """--init: the weights of an earlier run, or of an exported model rebuilt from its ONNX file;
+    the run then normalises faces as those weights were trained."""
+    if args.init.endswith(".json"):
+        # An exported model, e.g. the shipped default: rebuilt from its ONNX file.
+        from .imported import from_exported
+        ck = from_exported(args.init, args.arch, data.faces)
+        print(f"imported {args.init}: OpenCV DNN and the rebuilt network agree to "
+              f"{ck['imported']['parity']:.1e}", flush=True)
     else:
-        soft = cached_teacher_log_probs(args.teacher, xtr, temperature, device, args.cache) if alpha else None
+        ck = load_weights(args.init, device)
+    if ck["arch"] != args.arch:
+        raise ValueError(f"--init {args.init} holds {ck['arch']}, not {args.arch}")
+    model.load_state_dict(ck["model"])
+    # The weights expect the faces normalised as they were trained; on the same Training rows
+    # that is what this run measured anyway.
+    data.mean, data.std = float(ck["mean"]), float(ck["std"])
+    print(f"initialised from {args.init} (epoch {ck['epoch']}, PublicTest {ck['public_test_acc']:.4f})",
+          flush=True)
+
+
+def _fit_time_budget(args, run, data, swa_epochs):
+    """--time-budget: measure this machine, then fix the number of epochs (the one-cycle schedule
+    needs its length up front; config.json records it, so --epochs N repeats the run anywhere)."""
+    _barrier()
+    budget = args.time_budget
+    per_epoch = _time_epochs(run.model, data.x, data.targets, args, run.aug_opts, data.mean, data.std,
+                             data.x_test, run.device, run.steps_per_epoch)
+    per_epoch = 1.05 * per_epoch + 0.1  # checkpoints, and a margin
+    # An averaged epoch also recomputes BatchNorm over Training and scores the average.
+    extra = _time_swa_extra(run.model, data.x, data.mean, data.std, run.aug_opts, args.augment, data.x_test,
+                            run.device) if swa_epochs else 0.0
+    args.epochs = max(1, min(args.epochs, epochs_within(budget, per_epoch, extra, swa_epochs)))
+    note = f" (+{extra:.2f} s per averaged epoch)" if swa_epochs else ""
+    print(f"time budget {budget:g} s at ~{per_epoch:.2f} s/epoch{note}: {args.epochs} epochs", flush=True)
+
+
+def _schedule(args, run, swa_epochs):
+    """The last swa_epochs epochs (all of them, at most) run at the constant --swa-lr and their
+    weights are averaged; the one-cycle schedule covers the epochs before them."""
+    swa_epochs = min(swa_epochs, args.epochs)
+    run.cycle_epochs = args.epochs - swa_epochs
+    if run.cycle_epochs:
+        run.sched = torch.optim.lr_scheduler.OneCycleLR(run.opt, max_lr=args.lr, epochs=run.cycle_epochs,
+                                                        steps_per_epoch=run.steps_per_epoch, pct_start=0.2)
+    # Stochastic weight averaging (Izmailov et al., 2018): the running mean of the weights at the
+    # end of each averaged epoch (parameters only; BatchNorm is recomputed for it).
+    if swa_epochs:
+        run.swa = torch.optim.swa_utils.AveragedModel(run.model)
+    return swa_epochs
+
+
+def _resume(run, device):
+    """--resume: the run's state at the end of its last finished epoch (last.pt); returns the
+    checkpoint, whose generator states _restore_global_rng sets later."""
+    ck = load_checkpoint(run.ckpt_path, device)
+    run.model.load_state_dict(ck["model"])
+    run.opt.load_state_dict(ck["opt"])
+    if run.sched is not None and ck.get("sched"):
+        run.sched.load_state_dict(ck["sched"])
+    if run.swa is not None and ck.get("swa"):
+        run.swa.load_state_dict(ck["swa"])
+    run.gen.set_state(ck["gen"].cpu())
+    run.start, run.best = ck["epoch"] + 1, ck["best"]
+    print(f"resumed at epoch {run.start}, best PublicTest {run.best:.4f}", flush=True)
+    return ck
+
+
+def _write_config(args, data, device, resuming):
+    """config.json: the options and what the run measured (a resumed run keeps the first one's)."""
+    config = {k: v for k, v in vars(args).items() if k != "func"}
+    config.update(mean=data.mean, std=data.std, macs=macs(build(args.arch)), n_train=int(len(data.faces)),
+                  n_test=int(len(data.x_test)), device=str(device), torch=torch.__version__)
+    if not resuming:
+        with open(os.path.join(args.out, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+
+
+def _restore_global_rng(ck, device):
+    """Dropout draws from the global generator. It is restored after everything that draws from
+    it too (building networks initialises their weights), so that the first resumed epoch sees
+    the draws it would have seen in a run that was never interrupted."""
+    if ck.get("rng") is None:
+        return
+    torch.set_rng_state(ck["rng"].cpu())
+    if device.type == "cuda" and ck.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(ck["cuda_rng"].cpu(), device)
+
+
+def _batch_loss(logits, idx, data, kd, args):
+    """Label loss (label smoothing, class weights), mixed with the distillation loss."""
+    if data.sample_weight is None:
+        loss = F.cross_entropy(logits, data.targets[idx], label_smoothing=args.label_smoothing)
+    else:
+        # Rare classes weigh more; the weights average 1 over Training, not over the batch.
+        loss = (F.cross_entropy(logits, data.targets[idx], label_smoothing=args.label_smoothing,
+                                reduction="none") * data.sample_weight[data.y[idx]]).mean()
+    if kd.alpha:
+        # Hinton et al. (2015): KL to the tempered teacher distribution, scaled by T^2 so its
+        # gradients keep their size whatever the temperature.
+        t = kd.temperature
+        distil = F.kl_div(F.log_softmax(logits / t, dim=1), kd.soft[idx], reduction="batchmean",
+                          log_target=True) * t ** 2
+        loss = (1 - kd.alpha) * loss + kd.alpha * distil
+    return loss
+
+
+def _train_epoch(args, run, data, kd, epoch, in_swa):
+    """One pass over the Training faces in a fresh random order; returns (mean loss, accuracy)
+    on the augmented faces."""
+    device, model = run.device, run.model
+    model.train()
+    perm = torch.randperm(len(data.x), generator=run.gen, device=device)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    seen = 0
+    for step in range(run.steps_per_epoch):
+        idx = perm[step * args.batch:(step + 1) * args.batch]
+        x = augment(data.x[idx], run.gen, **run.aug_opts) if args.augment else data.x[idx]
+        logits = model((x - data.mean) / data.std)
+        loss = _batch_loss(logits, idx, data, kd, args)
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        run.opt.step()
+        if not in_swa:
+            run.sched.step()
+        loss_sum += loss.detach() * len(idx)
+        correct += (logits.argmax(1) == data.y[idx]).sum()
+        seen += len(idx)
+        if args.progress and step % 20 == 0:
+            print(f"\repoch {epoch + 1}/{args.epochs} step {step}/{run.steps_per_epoch} "
+                  f"loss {loss_sum.item() / seen:.3f}", end="", flush=True)
+    train_loss = loss_sum.item() / seen
+    if not math.isfinite(train_loss):
+        raise ValueError(f"training diverged at epoch {epoch + 1} (loss {train_loss}); lower --lr")
+    return train_loss, correct.item() / seen
+
+
+def _cpu_state(model):
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def _average_epoch(args, run, data, epoch):
+    """An averaged epoch's end: add the weights to the average, recompute its BatchNorm, score it
+    and write it to swa.pt (a best.pt-style file that export reads). Returns the log fields."""
+    run.swa.update_parameters(run.model)
+    n_averaged = int(run.swa.n_averaged)
+    averaged = recompute_batchnorm(run.swa.module, data.x, data.mean, data.std, run.aug_opts, args.augment)
+    acc = float((predict(averaged, data.x_test, data.mean, data.std, device=run.device).argmax(1)
+                 == data.y_test).mean())
+    path = os.path.join(args.out, "swa.pt")
+    torch.save({"arch": args.arch, "model": _cpu_state(averaged), "mean": data.mean, "std": data.std,
+                "epoch": epoch + 1, "public_test_acc": acc, "swa_n": n_averaged}, path + ".tmp")
+    os.replace(path + ".tmp", path)
+    return {"swa_n": n_averaged, "swa_public_test_acc": acc}
+
+
+def _save_checkpoints(args, run, data, epoch, acc, in_swa):
+    """best.pt when the epoch beats the best PublicTest score so far; last.pt always: everything
+    --resume needs (epoch counted from 0 there), and exportable as it is (load_weights)."""
+    if acc > run.best:
+        run.best = acc
+        torch.save({"arch": args.arch, "model": _cpu_state(run.model), "mean": data.mean, "std": data.std,
+                    "epoch": epoch + 1, "public_test_acc": acc}, os.path.join(args.out, "best.pt"))
+    device = run.device
+    torch.save({"model": _cpu_state(run.model), "opt": run.opt.state_dict(),
+                "sched": run.sched.state_dict() if run.sched is not None else None,
+                "swa": _cpu_state(run.swa) if in_swa else None,
+                "gen": run.gen.get_state(), "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "epoch": epoch, "best": run.best, "arch": args.arch, "mean": data.mean, "std": data.std,
+                "public_test_acc": acc}, run.ckpt_path + ".tmp")
+    os.replace(run.ckpt_path + ".tmp", run.ckpt_path)
+
+
+def train(args):
+    """One training run as the options say (models/README.md, `train`): writes config.json,
+    log.jsonl, best.pt, last.pt (and swa.pt) into args.out; returns the best PublicTest accuracy."""
+    swa_epochs = _check_options(args)
+    aug_opts = augment_options(getattr(args, "augment_without", None))
+    device = _prepare(args)
+    data = _load_data(args, device)
+    kd = _distillation(args, data, device)
     model = build(args.arch).to(device)
     if getattr(args, "init", None):
-        if args.init.endswith(".json"):
-            # An exported model, e.g. the shipped default: rebuilt from its ONNX file.
-            from .imported import from_exported
-            ck = from_exported(args.init, args.arch, xtr)
-            print(f"imported {args.init}: OpenCV DNN and the rebuilt network agree to "
-                  f"{ck['imported']['parity']:.1e}", flush=True)
-        else:
-            ck = load_weights(args.init, device)
-        if ck["arch"] != args.arch:
-            raise ValueError(f"--init {args.init} holds {ck['arch']}, not {args.arch}")
-        model.load_state_dict(ck["model"])
-        # The weights expect the faces normalised as they were trained; on the same Training rows
-        # that is what this run measured anyway.
-        mean, std = float(ck["mean"]), float(ck["std"])
-        print(f"initialised from {args.init} (epoch {ck['epoch']}, PublicTest {ck['public_test_acc']:.4f})",
-              flush=True)
+        _initialise(args, model, data, device)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
                           weight_decay=args.weight_decay)
-    steps_per_epoch = (len(xtr) + args.batch - 1) // args.batch
-    gen = torch.Generator(device=device).manual_seed(args.seed)
-    ckpt_path = os.path.join(args.out, "last.pt")
-    log_path = os.path.join(args.out, "log.jsonl")
-    resuming = args.resume and os.path.exists(ckpt_path)
+    run = _Run(model=model, opt=opt, gen=torch.Generator(device=device).manual_seed(args.seed), device=device,
+               aug_opts=aug_opts, steps_per_epoch=(len(data.x) + args.batch - 1) // args.batch,
+               ckpt_path=os.path.join(args.out, "last.pt"), log_path=os.path.join(args.out, "log.jsonl"))
+    resuming = args.resume and os.path.exists(run.ckpt_path)
     if resuming:
         # The schedule's length is the one the run started with (a time budget may have chosen it).
         with open(os.path.join(args.out, "config.json")) as f:
@@ -414,141 +639,44 @@ def train(args):
     budget = getattr(args, "time_budget", 0)
     epoch_cap = args.epochs
     if budget and not resuming:
-        _barrier()
-        # The one-cycle schedule needs its length up front: measure this machine, then fix the
-        # number of epochs (recorded in config.json, so --epochs N repeats the run anywhere).
-        per_epoch = _time_epochs(model, xtr_t, targets, args, aug_opts, mean, std, xte, device, steps_per_epoch)
-        per_epoch = 1.05 * per_epoch + 0.1  # checkpoints, and a margin
-        # An averaged epoch also recomputes BatchNorm over Training and scores the average.
-        extra = _time_swa_extra(model, xtr_t, mean, std, aug_opts, args.augment, xte, device) if swa_epochs else 0.0
-        args.epochs = max(1, min(args.epochs, epochs_within(budget, per_epoch, extra, swa_epochs)))
-        note = f" (+{extra:.2f} s per averaged epoch)" if swa_epochs else ""
-        print(f"time budget {budget:g} s at ~{per_epoch:.2f} s/epoch{note}: {args.epochs} epochs", flush=True)
-    # The last swa_epochs epochs (all of them, at most) run at the constant --swa-lr and their
-    # weights are averaged; the one-cycle schedule covers the epochs before them.
-    swa_epochs = min(swa_epochs, args.epochs)
-    cycle_epochs = args.epochs - swa_epochs
-    sched = None
-    if cycle_epochs:
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=cycle_epochs,
-                                                    steps_per_epoch=steps_per_epoch, pct_start=0.2)
-    # Stochastic weight averaging (Izmailov et al., 2018): the running mean of the weights at the
-    # end of each averaged epoch (parameters only; BatchNorm is recomputed for it).
-    swa = torch.optim.swa_utils.AveragedModel(model) if swa_epochs else None
-    start, best = 0, 0.0
+        _fit_time_budget(args, run, data, swa_epochs)
+    swa_epochs = _schedule(args, run, swa_epochs)
+    ck = _resume(run, device) if resuming else None
+    if not resuming and os.path.exists(run.log_path):
+        os.remove(run.log_path)
+    _write_config(args, data, device, resuming)
     if resuming:
-        ck = load_checkpoint(ckpt_path, device)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        if sched is not None and ck.get("sched"):
-            sched.load_state_dict(ck["sched"])
-        if swa is not None and ck.get("swa"):
-            swa.load_state_dict(ck["swa"])
-        gen.set_state(ck["gen"].cpu())
-        start, best = ck["epoch"] + 1, ck["best"]
-        print(f"resumed at epoch {start}, best PublicTest {best:.4f}", flush=True)
-    elif os.path.exists(log_path):
-        os.remove(log_path)
-    config = {k: v for k, v in vars(args).items() if k != "func"}
-    config.update(mean=mean, std=std, macs=macs(build(args.arch)), n_train=int(len(xtr)), n_test=int(len(xte)),
-                  device=str(device), torch=torch.__version__)
-    if not resuming:
-        with open(os.path.join(args.out, "config.json"), "w") as f:
-            json.dump(config, f, indent=2)
+        _restore_global_rng(ck, device)
 
-    if resuming and ck.get("rng") is not None:
-        # Dropout draws from the global generator. It is restored here, after everything above
-        # that draws from it too (building networks initialises their weights), so that epoch
-        # `start` sees the draws it would have seen in a run that was never interrupted.
-        torch.set_rng_state(ck["rng"].cpu())
-        if device.type == "cuda" and ck.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(ck["cuda_rng"].cpu(), device)
     t_start = time.time()
-    epoch = start - 1
+    epoch = run.start - 1
     while epoch + 1 < args.epochs:  # not a range: _retime may change args.epochs after the second epoch
         epoch += 1
-        if budget and epoch > start and time.time() - t_start > 1.3 * budget:
+        if budget and epoch > run.start and time.time() - t_start > 1.3 * budget:
             # The timing probe was too optimistic (the machine got busier): keep the time promise.
             print(f"time budget overrun: stopped after {epoch} of {args.epochs} epochs", flush=True)
-            _log(log_path, {"stopped": epoch, "planned": args.epochs})
+            _log(run.log_path, {"stopped": epoch, "planned": args.epochs})
             break
-        in_swa = epoch >= cycle_epochs
+        in_swa = epoch >= run.cycle_epochs
         if in_swa:
             for group in opt.param_groups:
                 group["lr"] = args.swa_lr
-        model.train()
         t0 = time.time()
-        perm = torch.randperm(len(xtr), generator=gen, device=device)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        seen = 0
-        for step in range(steps_per_epoch):
-            idx = perm[step * args.batch:(step + 1) * args.batch]
-            x = augment(xtr_t[idx], gen, **aug_opts) if args.augment else xtr_t[idx]
-            logits = model((x - mean) / std)
-            if sample_weight is None:
-                loss = F.cross_entropy(logits, targets[idx], label_smoothing=args.label_smoothing)
-            else:
-                # Rare classes weigh more; the weights average 1 over Training, not over the batch.
-                loss = (F.cross_entropy(logits, targets[idx], label_smoothing=args.label_smoothing,
-                                        reduction="none") * sample_weight[ytr_t[idx]]).mean()
-            if alpha:
-                # Hinton et al. (2015): KL to the tempered teacher distribution, scaled by T^2 so
-                # its gradients keep their size whatever the temperature.
-                kd = F.kl_div(F.log_softmax(logits / temperature, dim=1), soft[idx],
-                              reduction="batchmean", log_target=True) * temperature ** 2
-                loss = (1 - alpha) * loss + alpha * kd
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if not in_swa:
-                sched.step()
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.argmax(1) == ytr_t[idx]).sum()
-            seen += len(idx)
-            if args.progress and step % 20 == 0:
-                print(f"\repoch {epoch + 1}/{args.epochs} step {step}/{steps_per_epoch} "
-                      f"loss {loss_sum.item() / seen:.3f}", end="", flush=True)
-        probs = predict(model, xte, mean, std, device=device)
-        acc = float((probs.argmax(1) == yte).mean())
-        train_loss = loss_sum.item() / seen
-        if not math.isfinite(train_loss):
-            raise ValueError(f"training diverged at epoch {epoch + 1} (loss {train_loss}); lower --lr")
-        record = dict(epoch=epoch + 1, train_loss=train_loss, train_acc=correct.item() / seen,
-                      public_test_acc=acc, lr=opt.param_groups[0]["lr"], seconds=time.time() - t0)
-        cpu_state = lambda m=model: {k: v.detach().cpu() for k, v in m.state_dict().items()}
+        train_loss, train_acc = _train_epoch(args, run, data, kd, epoch, in_swa)
+        acc = float((predict(model, data.x_test, data.mean, data.std, device=device).argmax(1) == data.y_test).mean())
+        record = dict(epoch=epoch + 1, train_loss=train_loss, train_acc=train_acc, public_test_acc=acc,
+                      lr=opt.param_groups[0]["lr"], seconds=time.time() - t0)
         if in_swa:
-            swa.update_parameters(model)
-            n_averaged = int(swa.n_averaged)
-            averaged = recompute_batchnorm(swa.module, xtr_t, mean, std, aug_opts, args.augment)
-            swa_acc = float((predict(averaged, xte, mean, std, device=device).argmax(1) == yte).mean())
-            record.update(swa_n=n_averaged, swa_public_test_acc=swa_acc)
-            # swa.pt: the average so far, BatchNorm recomputed; a best.pt-style file that export reads.
-            torch.save({"arch": args.arch, "model": cpu_state(averaged), "mean": mean, "std": std,
-                        "epoch": epoch + 1, "public_test_acc": swa_acc, "swa_n": n_averaged},
-                       os.path.join(args.out, "swa.pt.tmp"))
-            os.replace(os.path.join(args.out, "swa.pt.tmp"), os.path.join(args.out, "swa.pt"))
+            record.update(_average_epoch(args, run, data, epoch))
         record["seconds"] = time.time() - t0
-        _log(log_path, record)
+        _log(run.log_path, record)
         if budget and not resuming and epoch == 1 and not swa_epochs:
-            sched = _retime(args, opt, sched, epoch + 1, time.time() - t_start, record["seconds"], budget,
-                            epoch_cap, steps_per_epoch, log_path)
-            cycle_epochs = args.epochs
+            run.sched = _retime(args, opt, run.sched, epoch + 1, time.time() - t_start, record["seconds"], budget,
+                                epoch_cap, run.steps_per_epoch, run.log_path)
+            run.cycle_epochs = args.epochs
         swa_note = f" average of {record['swa_n']}: {record['swa_public_test_acc']:.4f}" if in_swa else ""
-        print(f"\repoch {epoch + 1}/{args.epochs} loss {record['train_loss']:.3f} train {record['train_acc']:.4f} "
+        print(f"\repoch {epoch + 1}/{args.epochs} loss {train_loss:.3f} train {train_acc:.4f} "
               f"PublicTest {acc:.4f}{swa_note} ({record['seconds']:.1f} s)", flush=True)
-        if acc > best:
-            best = acc
-            torch.save({"arch": args.arch, "model": cpu_state(), "mean": mean, "std": std,
-                        "epoch": epoch + 1, "public_test_acc": acc}, os.path.join(args.out, "best.pt"))
-        # last.pt resumes the run (epoch counts from 0 here) and can be exported (load_weights).
-        torch.save({"model": cpu_state(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict() if sched is not None else None,
-                    "swa": cpu_state(swa) if in_swa else None,
-                    "gen": gen.get_state(), "rng": torch.get_rng_state(),
-                    "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                    "epoch": epoch, "best": best, "arch": args.arch, "mean": mean, "std": std,
-                    "public_test_acc": acc}, ckpt_path + ".tmp")
-        os.replace(ckpt_path + ".tmp", ckpt_path)
-    print(f"best PublicTest accuracy {best:.4f}", flush=True)
-    return best
+        _save_checkpoints(args, run, data, epoch, acc, in_swa)
+    print(f"best PublicTest accuracy {run.best:.4f}", flush=True)
+    return run.best

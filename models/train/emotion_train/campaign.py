@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """campaign: train every candidate architecture at once, on one machine, in two phases.
 
 Phase 1 trains the candidates (the original design, the emonet family, FER+ variants) side by
@@ -23,11 +22,13 @@ Two plans (--plan):
 
 Results: OUT/runs/NAME/ (best.pt and last.pt, config.json, log.jsonl, publictest.npz with the
 PublicTest probabilities of the plan's checkpoint, plain and with mirror-image averaging),
-OUT/summary.json, and with --bundle, the runs packed into at most 7 tar files of at most 15 MiB
-each, weights stored as .npz (readable by any PyTorch and numpy; float16 for a network whose
-float32 weights would not fit one file), with the distillation targets phase 2 used
-(teacher-*.npy). `campaign.py --unbundle` turns them back into best.pt (study) or last.pt (distil)
-files holding the weights, and puts the targets into DEST/cache/.
+OUT/summary.json, and with --bundle, the runs packed into tar files for the trip home (by default
+at most 7 of at most 15 MiB, 58 MiB in all: what the first lent machine let through;
+--bundle-files, --bundle-file-mib and --bundle-total-mib set another machine's limits), weights
+stored as .npz (readable by any PyTorch and numpy; float16 for a network whose float32 weights
+would not fit one file), with the distillation targets phase 2 used (teacher-*.npy).
+`--unbundle` turns them back into best.pt (study) or last.pt (distil) files holding the weights,
+and puts the targets into DEST/cache/.
 """
 import argparse
 import io
@@ -37,9 +38,9 @@ import subprocess
 import sys
 import tarfile
 import time
+from dataclasses import dataclass
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+from . import cli_command
 
 # name, architecture, extra `emotion-model train` options. Students of phase 2 get --teacher
 # options for every name in TEACHERS.
@@ -86,6 +87,26 @@ PLANS = {
 }
 
 
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class BundleLimits:
+    """What may come back from a training machine: each tar file at most file_bytes, at most files
+    of them, total_bytes in all (beyond it, runs travel without their weights)."""
+    file_bytes: int = 15 * MIB
+    files: int = 7
+    total_bytes: int = 58 * MIB
+
+    @classmethod
+    def from_args(cls, args):
+        """The limits given by --bundle-file-mib, --bundle-files and --bundle-total-mib."""
+        d = cls()
+        return cls(file_bytes=int(getattr(args, "bundle_file_mib", d.file_bytes / MIB) * MIB),
+                   files=getattr(args, "bundle_files", d.files),
+                   total_bytes=int(getattr(args, "bundle_total_mib", d.total_bytes / MIB) * MIB))
+
+
 def plan_checkpoint(args):
     return PLANS[getattr(args, "plan", "study")][4]
 
@@ -96,9 +117,9 @@ def run_phase(jobs, args, teachers, log, phase):
     for name, arch, extra in jobs:
         out = os.path.join(args.out, "runs", name)
         max_epochs = args.max_epochs2 if phase == 2 and args.max_epochs2 else args.max_epochs
-        cmd = [sys.executable, os.path.join(HERE, "emotion-model"), "train", "--data", args.data,
-               "--arch", arch, "--out", out, "--epochs", str(max_epochs), "--time-budget", str(args.budget),
-               "--threads", "1", "--device", args.device, "--cache", args.cache]
+        cmd = cli_command() + ["train", "--data", args.data, "--arch", arch, "--out", out,
+                               "--epochs", str(max_epochs), "--time-budget", str(args.budget), "--threads", "1",
+                               "--device", args.device, "--cache", args.cache]
         if args.limit:
             cmd += ["--limit", str(args.limit)]
         cmd += [a.format(ferplus=args.ferplus or args.data, init=args.init) for a in extra]
@@ -106,7 +127,7 @@ def run_phase(jobs, args, teachers, log, phase):
             cmd += ["--teacher", os.path.join(args.out, "runs", t, plan_checkpoint(args) + ".pt")]
         os.makedirs(out, exist_ok=True)
         f = open(os.path.join(args.out, "runs", name + ".out"), "w")
-        print(f"[{time.strftime('%H:%M:%S')}] start {name}: {' '.join(cmd[2:])}", file=log, flush=True)
+        print(f"[{time.strftime('%H:%M:%S')}] start {name}: {' '.join(cmd[len(cli_command()):])}", file=log, flush=True)
         procs.append((name, subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env), f))
     failed = []
     for name, p, f in procs:
@@ -126,8 +147,8 @@ def publictest_probs(args, names):
     does not redo phase 1's runs)."""
     import numpy as np
     import torch
-    from fer.data import load_dataset
-    from fer.train import load_model, pick_device, predict
+    from .data import load_dataset
+    from .train import load_model, pick_device, predict
     device = pick_device(args.device)
     images, labels, usages = load_dataset(args.data, args.cache)
     x, y = images[usages == "PublicTest"], labels[usages == "PublicTest"]
@@ -155,14 +176,17 @@ def publictest_probs(args, names):
     return summary
 
 
-def bundle(args, names, limit=15 << 20, max_files=7, total=58 << 20, extra=()):
+def bundle(args, names, limits=None, extra=()):
     """Pack runs into tar files for the trip home, weights as .npz (state dict arrays + a JSON of
     the rest), so that a different PyTorch version can read them. Weights whose float32 arrays
-    would not fit one file travel as float16 (the JSON says so). extra: more files, kept at the
-    top of the bundle under their base names (the distillation targets)."""
+    would not fit one file travel as float16 (the JSON says so). limits: a BundleLimits (default:
+    the options in args). extra: more files, kept at the top of the bundle under their base names
+    (the distillation targets). Returns the runs left out, wholly or but their weights."""
+    limits = limits or BundleLimits.from_args(args)
+    limit, max_files, total = limits.file_bytes, limits.files, limits.total_bytes
     import numpy as np
     import torch
-    from fer.train import load_weights
+    from .train import load_weights
     import glob
     ckpt = plan_checkpoint(args)
     os.makedirs(args.bundle, exist_ok=True)
@@ -253,7 +277,8 @@ def unbundle(folder, dest):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog=f"python3 -m {__name__}", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", help="fer2013.csv(.gz) or a pack from `emotion-model pack`")
     p.add_argument("--ferplus", help="fer2013new.csv (default: the pack's FER+ votes)")
     p.add_argument("--out", help="campaign folder")
@@ -271,17 +296,25 @@ def main():
     p.add_argument("--runs", help="comma-separated names: run only these (phase 2 ones need their teachers)")
     p.add_argument("--limit", type=int, default=0, help="first N Training rows only (smoke tests)")
     p.add_argument("--bundle", help="also write runs-*.tar here (see above)")
+    p.add_argument("--bundle-files", type=int, default=BundleLimits.files,
+                   help="most tar files the training machine lets through (default %(default)s)")
+    p.add_argument("--bundle-file-mib", type=float, default=BundleLimits.file_bytes / MIB,
+                   help="most MiB per tar file (default %(default)g)")
+    p.add_argument("--bundle-total-mib", type=float, default=BundleLimits.total_bytes / MIB,
+                   help="most MiB in all; beyond it, runs travel without their weights (default %(default)g)")
     p.add_argument("--unbundle", nargs=2, metavar=("FOLDER", "DEST"), help="only unpack a bundle, then exit")
     args = p.parse_args()
     if args.unbundle:
         try:
             unbundle(*args.unbundle)
         except (ValueError, OSError, tarfile.TarError) as e:
-            print(f"campaign.py: {e}", file=sys.stderr)
+            print(f"{__name__}: {e}", file=sys.stderr)
             return 1
         return 0
     if not args.data or not args.out:
         p.error("--data and --out are required")
+    if min(args.bundle_files, args.bundle_file_mib, args.bundle_total_mib) <= 0:
+        p.error("--bundle-files, --bundle-file-mib and --bundle-total-mib must be positive")
     all1, all_teachers, all2, _, ckpt = PLANS[args.plan]
     if args.plan == "distil" and not args.init:
         p.error("--plan distil needs --init (the checkpoint its phase 2 fine-tunes)")
@@ -324,8 +357,8 @@ def teacher_targets(args, teachers, phase2):
     on the same faces, as `emotion-model train --teacher` makes, once per temperature the runs
     use (train's default where a run names none). Returns the cache files."""
     import numpy as np
-    from fer.data import load_dataset
-    from fer.train import cached_teacher_log_probs, pick_device, teacher_cache_path
+    from .data import load_dataset
+    from .train import cached_teacher_log_probs, pick_device, teacher_cache_path
     if not args.cache:
         return []
     images, _, usages = load_dataset(args.data, args.cache)

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Report the C and C++ sources that clang-format (with the repository's .clang-format) would change.
+#
+#   scripts/check-format.sh [-d] [FILE...]
+#
+# Without FILE it checks every tracked *.c, *.h and *.cpp file of the repository. It prints one line per file that
+# differs, with the number of lines clang-format would change, and exits 1 if any differs, 0 if
+# none does (2 when clang-format is missing). -d also prints each file's diff. It never rewrites a
+# file: to apply the style to a file you are editing anyway, run `clang-format -i FILE`.
+#
+# .clang-format describes the code as it is; a few hand-made layouts still differ (enumerations
+# kept on one line, nested conditionals and trailing comments aligned by hand), so the tree does
+# not pass cleanly yet. CLANG_FORMAT names another binary (the style was tuned with version 14).
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+show_diff=0
+if [ "${1:-}" = "-d" ]; then
+        show_diff=1
+        shift
+fi
+clang_format=${CLANG_FORMAT:-clang-format}
+if ! command -v "$clang_format" >/dev/null; then
+        echo "check-format.sh: $clang_format not found (Debian: apt install clang-format)" >&2
+        exit 2
+fi
+if [ $# -eq 0 ]; then
+        cd "$root" || exit 2
+        mapfile -t files < <(git ls-files '*.c' '*.h' '*.cpp')
+else
+        files=("$@")
+fi
+
+differ=0
+for f in "${files[@]}"; do
+        if ! formatted=$("$clang_format" --style="file:$root/.clang-format" "$f"); then
+                echo "check-format.sh: $clang_format failed on $f" >&2
+                exit 2
+        fi
+        changes=$(diff "$f" - <<<"$formatted" | grep -c '^>')
+        if [ "$changes" -gt 0 ]; then
+                echo "$f: $changes lines differ"
+                [ "$show_diff" = 1 ] && diff -u --label "$f" --label "$f (clang-format)" "$f" - <<<"$formatted"
+                differ=$((differ + 1))
+        fi
+done
+if [ "$differ" -gt 0 ]; then
+        echo "$differ of ${#files[@]} file(s) differ from .clang-format"
+        exit 1
+fi
+echo "all ${#files[@]} file(s) match .clang-format"
