@@ -1,0 +1,380 @@
+/* What the real daemon leaves behind (docs/privacy.md): after analysing photos, raw pixels and a
+ * smoothed stream of frames, nothing it wrote (its stderr, any file under the folders it was
+ * given: runtime, state, cache, home, temporary) holds an emotion it answered, a face box it
+ * answered, a confidence, a dialogue line or any piece of the images, at normal and at debug
+ * verbosity. With log_results on, the same search finds the results (so that it can fail), and
+ * still no pixels. */
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <errno.h>
+#include <ftw.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "emo/labels.h"
+#include "emo/util.h"
+
+#define CALL_TIMEOUT_MS 30000
+/* A piece of an image this long found in a file counts as image bytes written. */
+#define WINDOW 16
+
+/* ---- what was sent and answered ------------------------------------------------------------- */
+
+typedef struct sent {
+        uint8_t *data[64];
+        size_t len[64];
+        size_t n;
+} sent_t;
+
+typedef struct answered {
+        emo_reply_t *replies[64];
+        size_t n;
+} answered_t;
+
+static void remember_image(sent_t *s, const void *data, size_t len) {
+        cr_assert_lt(s->n, ELEMENTSOF(s->data));
+        s->data[s->n] = malloc(len);
+        cr_assert(s->data[s->n]);
+        memcpy(s->data[s->n], data, len);
+        s->len[s->n++] = len;
+}
+
+static void call(const char *endpoint, emo_test_req_t *t, answered_t *a) {
+        cr_assert_lt(a->n, ELEMENTSOF(a->replies));
+        emo_reply_t *r = emo_test_call(endpoint, &t->req, CALL_TIMEOUT_MS);
+        cr_assert_eq(r->status, EMO_STATUS_OK, "%s: %s", emo_status_name(r->status), r->message);
+        a->replies[a->n++] = r;
+}
+
+/* Photos (JPEG files), the raw BGR pixels of one, FER2013 faces as 48x48 grey regions, and the
+ * frames of the fixture video as one smoothed stream, as a camera client sends them. */
+static void send_everything(const char *endpoint, sent_t *s, answered_t *a) {
+        static const char *const photos[] = { "one_face.jpg", "four_faces.jpg", "known_1.jpg", "known_2.jpg",
+                                              "known_3.jpg",  "known_4.jpg",    "known_5.jpg", "known_6.jpg" };
+        for (size_t i = 0; i < ELEMENTSOF(photos); i++) {
+                size_t len;
+                _cleanup_free_ void *jpeg = emo_test_read_fixture(photos[i], &len);
+                emo_test_req_t t;
+                emo_test_req_encoded(&t, jpeg, len);
+                t.options.language = "en";
+                call(endpoint, &t, a);
+                remember_image(s, jpeg, len);
+        }
+
+        size_t len;
+        _cleanup_free_ uint8_t *bgr = emo_test_read_fixture("one_face.bgr", &len);
+        cr_assert_eq(len, 640 * 480 * 3);
+        emo_test_req_t t;
+        emo_test_req_encoded(&t, bgr, len);
+        t.image.format = EMOTION__V1__IMAGE__FORMAT__BGR24;
+        t.image.width = 640;
+        t.image.height = 480;
+        call(endpoint, &t, a);
+        remember_image(s, bgr, len);
+
+        size_t n_faces;
+        const uint8_t *labels;
+        const uint8_t *faces = emo_test_publictest(&n_faces, &labels);
+        for (size_t i = 0; i < 6 && i < n_faces; i++) {
+                emo_test_req_face48(&t, faces + i * 48 * 48);
+                call(endpoint, &t, a);
+                remember_image(s, faces + i * 48 * 48, 48 * 48);
+        }
+
+        /* The video's frames (fixtures.json lists the photo each shows) as one stream, smoothed. */
+        json_object *frames = emo_test_json_get(emo_test_fixtures_json(), "video.frames");
+        for (size_t i = 0; i < json_object_array_length(frames); i++) {
+                const char *name = json_object_get_string(json_object_array_get_idx(frames, i));
+                _cleanup_free_ void *jpeg = emo_test_read_fixture(name, &len);
+                emo_test_req_encoded(&t, jpeg, len);
+                t.analyze.stream_id = "front-desk";
+                t.analyze.sequence = i + 1;
+                t.options.smooth_frames = 3;
+                t.options.language = "en";
+                call(endpoint, &t, a);
+        }
+        const emo_reply_t *last = a->replies[a->n - 1];
+        cr_assert_gt(last->analyze->n_faces, 0, "the video's last frame shows faces");
+        cr_assert_not_null(last->analyze->faces[0]->smoothed, "the stream was not smoothed");
+        cr_assert_gt(last->analyze->faces[0]->smoothed->frames, 1, "the stream was not smoothed over frames");
+}
+
+/* ---- what was written ------------------------------------------------------------------------ */
+
+typedef struct written {
+        char *path[256];
+        uint8_t *data[256];
+        size_t len[256];
+        size_t n;
+} written_t;
+
+static written_t *collecting;
+
+static int collect_one(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+        (void) ftw;
+        if (type != FTW_F || !S_ISREG(st->st_mode))
+                return 0;
+        cr_assert_lt(collecting->n, ELEMENTSOF(collecting->path));
+        size_t i = collecting->n++;
+        collecting->path[i] = strdup(path);
+        collecting->data[i] = emo_test_read_file(path, &collecting->len[i]);
+        return 0;
+}
+
+static void collect(written_t *w, const char *dir) {
+        collecting = w;
+        cr_assert_eq(nftw(dir, collect_one, 16, FTW_PHYS), 0, "cannot walk %s: %s", dir, strerror(errno));
+        collecting = NULL;
+}
+
+static bool is_word_char(int c) {
+        return isalnum(c) || c == '_';
+}
+
+/* needle in haystack as a whole word (case-insensitive for letters): "sad" is not found in
+ * "sadness" nor in a random "/tmp/xSADq1" folder name. */
+static bool has_word(const uint8_t *hay, size_t len, const char *needle) {
+        size_t n = strlen(needle);
+        for (size_t i = 0; i + n <= len; i++)
+                if (strncasecmp((const char *) hay + i, needle, n) == 0 && (i == 0 || !is_word_char(hay[i - 1])) &&
+                    (i + n == len || !is_word_char(hay[i + n])))
+                        return true;
+        return false;
+}
+
+/* A number as printed, not part of a longer one: "0.731" is not found in "0.7312" or "10.731". */
+static bool has_number(const uint8_t *hay, size_t len, const char *number) {
+        size_t n = strlen(number);
+        for (size_t i = 0; i + n <= len; i++)
+                if (memcmp(hay + i, number, n) == 0 && (i == 0 || (!isdigit(hay[i - 1]) && hay[i - 1] != '.')) &&
+                    (i + n == len || !isdigit(hay[i + n])))
+                        return true;
+        return false;
+}
+
+/* The four numbers of a box in order, separated by 1 to 4 non-digits, whatever the wording around
+ * them: "120,80 64x64", "x=120 y=80 w=64 h=64", "[120, 80, 64, 64]". */
+static bool has_box(const uint8_t *hay, size_t len, const emo_pb_box_t *b) {
+        char pattern[256];
+        snprintf(pattern, sizeof(pattern), "(^|[^0-9.])%d[^0-9]{1,4}%d[^0-9]{1,4}%d[^0-9]{1,4}%d([^0-9]|$)", b->x, b->y,
+                 b->width, b->height);
+        regex_t re;
+        cr_assert_eq(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB | REG_NEWLINE), 0);
+        _cleanup_free_ char *text = malloc(len + 1);
+        cr_assert(text);
+        /* regexec stops at a NUL: a binary file is searched with its NULs made newlines. */
+        for (size_t i = 0; i < len; i++)
+                text[i] = hay[i] ? (char) hay[i] : '\n';
+        text[len] = '\0';
+        bool found = regexec(&re, text, 0, NULL, 0) == 0;
+        regfree(&re);
+        return found;
+}
+
+/* Whether some WINDOW-byte piece of the image, taken every WINDOW bytes, is in hay as raw bytes or
+ * as hex. Pieces of fewer than 4 distinct byte values (a flat grey area, runs of JPEG padding)
+ * could match anything and are skipped. */
+static bool has_image_piece(const uint8_t *hay, size_t len, const uint8_t *img, size_t img_len, size_t *ret_at) {
+        for (size_t off = 0; off + WINDOW <= img_len; off += WINDOW) {
+                const uint8_t *w = img + off;
+                bool seen[256] = { false };
+                int distinct = 0;
+                for (size_t k = 0; k < WINDOW; k++)
+                        if (!seen[w[k]]) {
+                                seen[w[k]] = true;
+                                distinct++;
+                        }
+                if (distinct < 4)
+                        continue;
+                char lower[2 * WINDOW + 1], upper[2 * WINDOW + 1];
+                for (size_t k = 0; k < WINDOW; k++) {
+                        snprintf(lower + 2 * k, 3, "%02x", w[k]);
+                        snprintf(upper + 2 * k, 3, "%02X", w[k]);
+                }
+                if (memmem(hay, len, w, WINDOW) || memmem(hay, len, lower, 2 * WINDOW) ||
+                    memmem(hay, len, upper, 2 * WINDOW)) {
+                        *ret_at = off;
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* ---- one session ----------------------------------------------------------------------------- */
+
+/* The folders the daemon is given through its environment, as systemd and a user session give
+ * them: it must write to none of them (its stderr log sits in the test daemon's own folder). */
+static const char *const dir_vars[] = { "HOME", "XDG_RUNTIME_DIR", "RUNTIME_DIRECTORY", "STATE_DIRECTORY",
+                                        "CACHE_DIRECTORY", "LOGS_DIRECTORY", "XDG_CACHE_HOME", "XDG_STATE_HOME",
+                                        "TMPDIR" };
+
+static char root[64];
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+        (void) st;
+        (void) type;
+        (void) ftw;
+        remove(path);
+        return 0;
+}
+
+static void remove_root(void) {
+        if (root[0])
+                nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        root[0] = '\0';
+}
+
+TestSuite(privacy, .fini = remove_root, .timeout = 180);
+
+/* Start the daemon with extra arguments and its folders in a fresh tree, send everything, stop it
+ * and gather every file under its folders, its stderr included. */
+static void session(const char *const *extra, written_t *w, sent_t *s, answered_t *a) {
+        snprintf(root, sizeof(root), "/tmp/emotiond-privacy.XXXXXX");
+        cr_assert(mkdtemp(root), "mkdtemp: %s", strerror(errno));
+        for (size_t i = 0; i < ELEMENTSOF(dir_vars); i++) {
+                _cleanup_free_ char *dir = emo_test_join(root, dir_vars[i]);
+                cr_assert_eq(mkdir(dir, 0700), 0, "mkdir %s: %s", dir, strerror(errno));
+                cr_assert_eq(setenv(dir_vars[i], dir, 1), 0);
+        }
+        emo_test_daemon_t d;
+        emo_test_daemon_start(&d, extra);
+        send_everything(d.endpoint, s, a);
+        /* Stopped before looking, so that whatever it writes at exit is looked at too. */
+        emo_test_daemon_signal(&d, SIGTERM);
+        int status = emo_test_daemon_wait(&d, 30000);
+        collect(w, root);
+        size_t ours = w->n;
+        collect(w, d.dir);
+        _cleanup_free_ char *log = emo_test_daemon_log(&d);
+        emo_test_daemon_cleanup(&d);
+        cr_assert_eq(status, 0, "emotiond exited with status %d; its stderr:\n%s", status, log);
+        /* Nothing at all under the folders it was given: it makes no file. */
+        for (size_t i = 0; i < ours; i++)
+                cr_expect_fail("emotiond wrote %s (%zu bytes)", w->path[i], w->len[i]);
+        cr_assert_eq(ours, 0);
+        bool has_log = false;
+        for (size_t i = 0; i < w->n; i++)
+                has_log |= strcmp(w->path[i], d.log) == 0 || strstr(w->path[i], "/stderr.log") != NULL;
+        cr_assert(has_log, "the daemon's stderr was not collected");
+}
+
+static void free_all(written_t *w, sent_t *s, answered_t *a) {
+        for (size_t i = 0; i < w->n; i++) {
+                free(w->path[i]);
+                free(w->data[i]);
+        }
+        for (size_t i = 0; i < s->n; i++)
+                free(s->data[i]);
+        for (size_t i = 0; i < a->n; i++)
+                emo_reply_free(a->replies[i]);
+}
+
+/* No piece of any image in any file, with or without log_results. */
+static void expect_no_pixels(const written_t *w, const sent_t *s) {
+        for (size_t f = 0; f < w->n; f++)
+                for (size_t i = 0; i < s->n; i++) {
+                        size_t at;
+                        cr_expect_not(has_image_piece(w->data[f], w->len[f], s->data[i], s->len[i], &at),
+                                      "%s holds bytes %zu..%zu of image %zu", w->path[f], at, at + WINDOW, i);
+                }
+}
+
+/* Every result of every reply: absent from every file (want_found false), or present in the
+ * files taken together (want_found true). Returns how many results were looked for. */
+static size_t check_results(const written_t *w, const answered_t *a, bool want_found) {
+        size_t looked = 0;
+        for (size_t r = 0; r < a->n; r++) {
+                const emo_analyze_reply_t *an = a->replies[r]->analyze;
+                for (size_t i = 0; i < an->n_faces; i++) {
+                        const emo_pb_face_t *face = an->faces[i];
+                        const char *what[2] = { emo_emotion_name(face->emotion),
+                                                face->smoothed ? emo_emotion_name(face->smoothed->emotion) : NULL };
+                        char confidence[32];
+                        snprintf(confidence, sizeof(confidence), "%.3f", face->confidence);
+                        bool found_box = false, found_conf = false, found_name[2] = { false, false };
+                        for (size_t f = 0; f < w->n; f++) {
+                                bool box = has_box(w->data[f], w->len[f], face->box);
+                                bool conf = face->confidence >= 0.1f && has_number(w->data[f], w->len[f], confidence);
+                                bool emoji = face->emoji && *face->emoji && memmem(w->data[f], w->len[f], face->emoji,
+                                                                                   strlen(face->emoji));
+                                found_box |= box;
+                                found_conf |= conf;
+                                for (int k = 0; k < 2; k++)
+                                        if (what[k] && has_word(w->data[f], w->len[f], what[k]))
+                                                found_name[k] = true;
+                                if (!want_found) {
+                                        cr_expect_not(box, "%s holds the box %d,%d %dx%d of reply %zu face %zu",
+                                                      w->path[f], face->box->x, face->box->y, face->box->width,
+                                                      face->box->height, r, i);
+                                        cr_expect_not(conf, "%s holds the confidence %s of reply %zu face %zu",
+                                                      w->path[f], confidence, r, i);
+                                        cr_expect_not(emoji, "%s holds the emoji of reply %zu face %zu", w->path[f], r,
+                                                      i);
+                                        for (int k = 0; k < 2; k++)
+                                                cr_expect_not(what[k] && has_word(w->data[f], w->len[f], what[k]),
+                                                              "%s holds the emotion '%s' of reply %zu face %zu",
+                                                              w->path[f], what[k], r, i);
+                                }
+                        }
+                        if (want_found) {
+                                cr_expect(found_box, "box %d,%d %dx%d of reply %zu face %zu not logged", face->box->x,
+                                          face->box->y, face->box->width, face->box->height, r, i);
+                                cr_expect(face->confidence < 0.1f || found_conf,
+                                          "confidence %s of reply %zu face %zu not logged", confidence, r, i);
+                                for (int k = 0; k < 2; k++)
+                                        cr_expect(!what[k] || found_name[k], "emotion '%s' of reply %zu face %zu not logged",
+                                                  what[k], r, i);
+                        }
+                        looked++;
+                }
+                /* The dialogue line says the emotion in words: never written, log_results or not. */
+                const char *line = an->dialogue ? an->dialogue->text : NULL;
+                for (size_t f = 0; line && *line && f < w->n; f++)
+                        cr_expect_null(memmem(w->data[f], w->len[f], line, strlen(line)), "%s holds the dialogue line '%s'",
+                                       w->path[f], line);
+        }
+        return looked;
+}
+
+static void no_trace(const char *const *extra) {
+        written_t w = { 0 };
+        sent_t s = { 0 };
+        answered_t a = { 0 };
+        session(extra, &w, &s, &a);
+        size_t faces = check_results(&w, &a, false);
+        cr_assert_gt(faces, 30, "only %zu faces answered: the check would prove little", faces);
+        expect_no_pixels(&w, &s);
+        free_all(&w, &s, &a);
+}
+
+Test(privacy, no_trace_by_default) {
+        no_trace(NULL);
+}
+
+Test(privacy, no_trace_when_verbose) {
+        const char *const extra[] = { "--verbose", NULL };
+        no_trace(extra);
+}
+
+/* The same search finds the results once the operator asks for them, which also proves that it
+ * can find them; the log says at start that it will hold them. Pixels stay out. */
+Test(privacy, results_logged_only_with_log_results) {
+        const char *const extra[] = { "--verbose", "--log-results", NULL };
+        written_t w = { 0 };
+        sent_t s = { 0 };
+        answered_t a = { 0 };
+        session(extra, &w, &s, &a);
+        size_t faces = check_results(&w, &a, true);
+        cr_assert_gt(faces, 30);
+        expect_no_pixels(&w, &s);
+        bool warned = false;
+        for (size_t f = 0; f < w.n; f++)
+                warned |= memmem(w.data[f], w.len[f], "log_results is on", 17) != NULL;
+        cr_expect(warned, "no warning at start that results will be logged");
+        free_all(&w, &s, &a);
+}
