@@ -33,7 +33,7 @@ typedef struct emo_config {
         double score_threshold;
         /* Write every reply's faces (boxes, emotions, probabilities) to the log, one line per face:
          * a debugging aid, off by default, because results of faces are personal data
-         * (docs/privacy.md). Without it the daemon writes nothing about what it was sent. */
+         * (docs/privacy.md). Without it no result reaches the log. */
         bool log_results;
 } emo_config_t;
 

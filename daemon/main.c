@@ -99,18 +99,7 @@ static char *find_detector_file(const char *configured, const char *file) {
         return NULL;
 }
 
-enum {
-        OPT_DETECTOR = 256,
-        OPT_YUNET,
-        OPT_BLAZEFACE,
-        OPT_HAAR,
-        OPT_DEVICE,
-        OPT_DIALOGUE,
-        OPT_LANGUAGE,
-        OPT_CHECK,
-        OPT_VERSION,
-        OPT_LOG_RESULTS,
-};
+enum { OPT_DETECTOR = 256, OPT_YUNET, OPT_BLAZEFACE, OPT_HAAR, OPT_DEVICE, OPT_DIALOGUE, OPT_LANGUAGE, OPT_CHECK, OPT_VERSION, OPT_LOG_RESULTS };
 
 int main(int argc, char **argv) {
         static const struct option options[] = {
