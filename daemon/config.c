@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "emo/endpoint.h"
 #include "emo/protocol.h"
@@ -16,7 +17,7 @@
 #define EMO_DATADIR "/usr/local/share/emotiond"
 #endif
 
-enum kind { STR, UINT, U64, DBL };
+enum kind { STR, UINT, U64, DBL, BOOL };
 
 /* Every key, its section in the file and where it lives in the struct. Sections only group keys
  * for readers; a key is looked up by name. */
@@ -47,6 +48,7 @@ static const struct key {
         { "limits", "max_faces", UINT, offsetof(emo_config_t, max_faces), 1, 1024 },
         { "dialogue", "dialogue_dir", STR, offsetof(emo_config_t, dialogue_dir), 0, 0 },
         { "dialogue", "language", STR, offsetof(emo_config_t, language), 0, 0 },
+        { "logging", "log_results", BOOL, offsetof(emo_config_t, log_results), 0, 0 },
 };
 
 int emo_config_init(emo_config_t *c) {
@@ -100,6 +102,23 @@ static int parse_number(const struct key *k, const char *value, double *ret) {
         return 0;
 }
 
+/* The spellings systemd accepts for a boolean, so that an administrator's habit works here too. */
+static int parse_bool(const char *value, bool *ret) {
+        static const char *const yes[] = { "1", "yes", "y", "true", "t", "on" };
+        static const char *const no[] = { "0", "no", "n", "false", "f", "off" };
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(value, yes[i]) == 0) {
+                        *ret = true;
+                        return 0;
+                }
+                if (strcasecmp(value, no[i]) == 0) {
+                        *ret = false;
+                        return 0;
+                }
+        }
+        return -EINVAL;
+}
+
 int emo_config_set(emo_config_t *c, const char *name, const char *value, char *err, size_t errlen) {
         for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
                 const struct key *k = &keys[i];
@@ -112,6 +131,14 @@ int emo_config_set(emo_config_t *c, const char *name, const char *value, char *e
                                 return -ENOMEM;
                         free(*(char **) field);
                         *(char **) field = s;
+                        return 0;
+                }
+                if (k->kind == BOOL) {
+                        if (parse_bool(value, (bool *) field) < 0) {
+                                snprintf(err, errlen, "%s = %s: expected true or false (or yes/no, on/off, 1/0)", name,
+                                         value);
+                                return -EINVAL;
+                        }
                         return 0;
                 }
                 double v;

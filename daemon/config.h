@@ -31,6 +31,10 @@ typedef struct emo_config {
         unsigned detect_max_side;
         unsigned min_face;
         double score_threshold;
+        /* Write every reply's faces (boxes, emotions, probabilities) to the log, one line per face:
+         * a debugging aid, off by default, because results of faces are personal data
+         * (docs/privacy.md). Without it no result reaches the log. */
+        bool log_results;
 } emo_config_t;
 
 /* Fill c with the built-in defaults. -ENOMEM. */

@@ -69,7 +69,9 @@ static void help(void) {
                "  -w, --workers=N          worker threads (default: one per core)\n"
                "  -s, --set=KEY=VALUE      any configuration key, e.g. --set max_faces=8\n"
                "      --check              load everything, print the setup and exit\n"
-               "  -v, --verbose            debug messages\n"
+               "  -v, --verbose            debug messages (never a result: see --log-results)\n"
+               "      --log-results        log every face's box, emotion and probabilities:\n"
+               "                           personal data, for debugging only (docs/privacy.md)\n"
                "  -h, --help               show this help and exit\n"
                "      --version            show the version and exit\n"
                "\n"
@@ -97,7 +99,7 @@ static char *find_detector_file(const char *configured, const char *file) {
         return NULL;
 }
 
-enum { OPT_DETECTOR = 256, OPT_YUNET, OPT_BLAZEFACE, OPT_HAAR, OPT_DEVICE, OPT_DIALOGUE, OPT_LANGUAGE, OPT_CHECK, OPT_VERSION };
+enum { OPT_DETECTOR = 256, OPT_YUNET, OPT_BLAZEFACE, OPT_HAAR, OPT_DEVICE, OPT_DIALOGUE, OPT_LANGUAGE, OPT_CHECK, OPT_VERSION, OPT_LOG_RESULTS };
 
 int main(int argc, char **argv) {
         static const struct option options[] = {
@@ -115,6 +117,7 @@ int main(int argc, char **argv) {
                 { "set", required_argument, NULL, 's' },
                 { "check", no_argument, NULL, OPT_CHECK },
                 { "verbose", no_argument, NULL, 'v' },
+                { "log-results", no_argument, NULL, OPT_LOG_RESULTS },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, OPT_VERSION },
                 {},
@@ -142,6 +145,7 @@ int main(int argc, char **argv) {
                 case OPT_DIALOGUE: key = "dialogue_dir"; break;
                 case OPT_LANGUAGE: key = "language"; break;
                 case 'w': key = "workers"; break;
+                case OPT_LOG_RESULTS: key = "log_results"; value = "true"; break;
                 case 's': {
                         char *eq = strchr(optarg, '=');
                         if (!eq) {
@@ -282,6 +286,9 @@ int main(int argc, char **argv) {
         log_info("emotiond %s: model %s (%s, PublicTest accuracy %.4f), %s detector %s, device %s, languages %s",
                  PROJECT_VERSION, model.name, model.onnx_path, model.public_test_accuracy, emo_detector_kind_name(det),
                  det_path, emo_device_name(device), langs);
+        if (config.log_results)
+                log_warning("log_results is on: every face's box, emotion and probabilities will be written to this "
+                            "log, which then holds personal data (docs/privacy.md); turn it off after debugging");
 
         emo_streams_t *streams = emo_streams_new(EMO_STREAMS_DEFAULT_CAPACITY);
         if (!streams) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "emo/endpoint.h"
+#include "emo/labels.h"
 #include "connguard.h"
 #include "emo/util.h"
 #include "log.h"
@@ -340,6 +341,40 @@ out:
         zmsg_destroy(&msg);
 }
 
+/* log_results: one line per face of an OK analyze reply, read back from the reply as sent. Off
+ * by default, and the only place where the daemon writes what it found: results of faces are
+ * personal data (docs/privacy.md). The stream_id is left out: the client chose it, and it could
+ * be anything, a person's name included. */
+static void log_results(zframe_t *reply_frame) {
+        emo_reply_t *reply = NULL;
+        if (emo_reply_unpack(zframe_data(reply_frame), zframe_size(reply_frame), &reply) < 0) {
+                log_warning("Failed to read back a reply for log_results, ignoring");
+                return;
+        }
+        const emo_analyze_reply_t *a = reply->analyze;
+        if (reply->status != EMO_STATUS_OK || !a)
+                goto out;
+        log_info("Result of request %llu (frame %llu): %ux%u image, %zu face(s)", (unsigned long long) reply->request_id,
+                 (unsigned long long) a->sequence, a->image_width, a->image_height, a->n_faces);
+        for (size_t i = 0; i < a->n_faces; i++) {
+                const emo_pb_face_t *f = a->faces[i];
+                const emo_pb_box_t *b = f->box;
+                char probs[EMO_EMOTION_COUNT * 8 + 32] = "", smoothed[128] = "";
+                for (size_t k = 0; k < f->n_probabilities && k < EMO_EMOTION_COUNT; k++)
+                        snprintf(probs + strlen(probs), sizeof(probs) - strlen(probs), "%s%.3f",
+                                 k ? "," : ", probabilities ", f->probabilities[k]);
+                if (f->smoothed)
+                        snprintf(smoothed, sizeof(smoothed), ", smoothed over %u frame(s) of track %llu: %s %.3f",
+                                 f->smoothed->frames, (unsigned long long) f->smoothed->track,
+                                 emo_emotion_name(f->smoothed->emotion) ?: "?", f->smoothed->confidence);
+                log_info("Result of request %llu face %zu: box %d,%d %dx%d, %s %.3f%s%s",
+                         (unsigned long long) reply->request_id, i, b ? b->x : 0, b ? b->y : 0, b ? b->width : 0,
+                         b ? b->height : 0, emo_emotion_name(f->emotion) ?: "?", f->confidence, probs, smoothed);
+        }
+out:
+        emo_reply_free(reply);
+}
+
 static void handle_done(emo_server_t *s, worker_t *w) {
         job_t *job = NULL;
         if (zsock_recv(w->actor, "p", &job) < 0 || !job)
@@ -348,6 +383,8 @@ static void handle_done(emo_server_t *s, worker_t *w) {
         s->n_busy--;
         if (job->ordered)
                 emo_queue_release(s->queue, job->stream);
+        if (job->reply && s->config->log_results)
+                log_results(job->reply);
         if (job->reply)
                 send_reply(s, job->identity, job->delimiter, TAKE_PTR(job->reply));
         else

@@ -47,6 +47,7 @@ Test(config, defaults) {
         cr_assert_eq(c.detect_max_side, 320);
         cr_assert_eq(c.min_face, 20);
         cr_assert_float_eq(c.score_threshold, 0.6, 1e-12);
+        cr_assert_not(c.log_results, "results are not logged unless asked for (docs/privacy.md)");
         cr_assert_not_null(strstr(c.model, "/models/emotion.json"));
         cr_assert_not_null(strstr(c.dialogue_dir, "/dialogue"));
         char err[256];
@@ -78,6 +79,7 @@ Test(config, shipped_file_matches_the_defaults) {
         cr_assert_str_eq(c.detector, d.detector);
         cr_assert_str_eq(c.device, d.device);
         cr_assert_str_eq(c.language, d.language);
+        cr_assert_eq(c.log_results, d.log_results);
         cr_assert_str_eq(c.model, d.model);
         cr_assert_str_eq(c.dialogue_dir, d.dialogue_dir);
         cr_assert_str_eq(c.endpoints, "ipc:///run/emotiond/emotiond.sock");
@@ -219,6 +221,56 @@ Test(config, language_must_be_a_code) {
                 cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), 0, "language = '%s': %s", good[i], err);
                 emo_config_done(&c);
         }
+}
+
+/* log_results, the one switch that lets the daemon write results to its log: a boolean in
+ * [logging], spelt as systemd spells them; anything else is refused rather than read as off or on. */
+Test(config, log_results_boolean) {
+        static const struct {
+                const char *value;
+                bool want;
+        } good[] = { { "true", true }, { "yes", true }, { "on", true }, { "1", true }, { "TRUE", true },
+                     { "false", false }, { "no", false }, { "off", false }, { "0", false }, { "No", false } };
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                emo_config_t c;
+                cr_assert_eq(emo_config_init(&c), 0);
+                c.log_results = !good[i].want;
+                char text[64];
+                snprintf(text, sizeof(text), "[logging]\nlog_results = %s\n", good[i].value);
+                const char *p = write_ini(text);
+                char err[512] = "";
+                cr_assert_eq(emo_config_load(&c, p, err, sizeof(err)), 0, "log_results = %s: %s", good[i].value, err);
+                cr_assert_eq(c.log_results, good[i].want, "log_results = %s read as %d", good[i].value, c.log_results);
+                emo_config_done(&c);
+                unlink(p);
+        }
+        static const char *const bad[] = { "maybe", "", "2", "truee", "-1" };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                emo_config_t c;
+                cr_assert_eq(emo_config_init(&c), 0);
+                char text[64];
+                snprintf(text, sizeof(text), "[logging]\nlog_results = %s\n", bad[i]);
+                const char *p = write_ini(text);
+                char err[512] = "";
+                cr_assert_eq(emo_config_load(&c, p, err, sizeof(err)), -EINVAL, "log_results = '%s' accepted", bad[i]);
+                cr_assert_not_null(strstr(err, ":2:"), "'%s' has no line number", err);
+                cr_assert_not_null(strstr(err, "log_results"), "message '%s' should name the key", err);
+                cr_assert_not(c.log_results, "a refused value changes nothing");
+                emo_config_done(&c);
+                unlink(p);
+        }
+        emo_config_t c;
+        cr_assert_eq(emo_config_init(&c), 0);
+        const char *p = write_ini("[server]\nlog_results = true\n");
+        char err[512] = "";
+        cr_assert_eq(emo_config_load(&c, p, err, sizeof(err)), -EINVAL);
+        cr_assert_not_null(strstr(err, "[logging]"), "message '%s' should say where the key belongs", err);
+        emo_config_done(&c);
+        /* --log-results sets it like this. */
+        cr_assert_eq(emo_config_init(&c), 0);
+        cr_assert_eq(emo_config_set(&c, "log_results", "true", err, sizeof(err)), 0, "%s", err);
+        cr_assert(c.log_results);
+        emo_config_done(&c);
 }
 
 Test(config, missing_file) {
