@@ -31,6 +31,7 @@ typedef struct emo_config {
         unsigned detect_max_side;
         unsigned min_face;
         double score_threshold;
+        unsigned detect_every; /* smoothed streams: run the detector on every Nth frame, track between */
 } emo_config_t;
 
 /* Fill c with the built-in defaults. -ENOMEM. */
