@@ -146,8 +146,9 @@ emo_detector_t *emo_detector_free(emo_detector_t *d);
 int emo_detector_detect(emo_detector_t *d, const emo_image_t *img, emo_face_box_t *boxes, size_t max_boxes,
                         size_t *ret_n);
 
-/* The longest side the detector works at (max_side, or BlazeFace's input side); 0: any size. An
- * image need not be decoded with more pixels than that for detection. */
+/* The longest side the detector works at (YuNet's max_side, BlazeFace's input side); 0: any
+ * size, and always for Haar, whose recall drops on a DCT-scaled image. An image need not be
+ * decoded with more pixels than that for detection. */
 unsigned emo_detector_input_side(const emo_detector_t *d);
 
 /* Follow n faces found in an earlier frame of a stream into img, cheaply: each is searched for in
