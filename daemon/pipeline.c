@@ -88,8 +88,8 @@ int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, 
         p->smooth_in = calloc(n, sizeof(*p->smooth_in));
         p->smooth_out = calloc(n, sizeof(*p->smooth_out));
         p->pb_smoothed = calloc(n, sizeof(*p->pb_smoothed));
-        if (!p->boxes || !p->prev || !p->probs || !p->faces || !p->face_ptrs || !p->pb_boxes || !p->smooth_in || !p->smooth_out ||
-            !p->pb_smoothed) {
+        if (!p->boxes || !p->prev || !p->probs || !p->faces || !p->face_ptrs || !p->pb_boxes || !p->smooth_in ||
+            !p->smooth_out || !p->pb_smoothed) {
                 emo_pipeline_free(p);
                 return -ENOMEM;
         }
