@@ -129,7 +129,8 @@ int emo_streams_track_from(emo_streams_t *s, const char *key, unsigned window, u
         if (e && e->have_boxes && e->window == window && sequence >= e->sequence &&
             now_us - e->last_us <= EMO_STREAM_IDLE_US && e->since_detect + 1 < every) {
                 size_t n = e->n_boxes < max ? e->n_boxes : max;
-                memcpy(boxes, e->boxes, n * sizeof(*boxes));
+                if (n > 0) /* e->boxes is NULL while no face was ever kept */
+                        memcpy(boxes, e->boxes, n * sizeof(*boxes));
                 *ret_n = n;
                 r = 1;
         }

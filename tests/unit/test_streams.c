@@ -139,6 +139,11 @@ Test(streams, detect_every_third_frame_and_follow_in_between) {
         emo_streams_keep_boxes(s, "cam", NULL, 0, true);
         cr_assert_eq(follows(s, "cam", 4, 6, t, &n), 1);
         cr_assert_eq(n, 0);
+        /* A stream whose first frames had no face has never kept a box (UBSan checks the copy). */
+        feed(s, "empty", 4, 1, t, 1.0f, NULL);
+        cr_assert_eq(emo_streams_keep_boxes(s, "empty", NULL, 0, true), 0);
+        cr_assert_eq(follows(s, "empty", 4, 2, t, &n), 1);
+        cr_assert_eq(n, 0);
         /* A restart drops the boxes. */
         feed(s, "cam", 2, 6, t, 1.0f, NULL);
         cr_assert_eq(follows(s, "cam", 2, 7, t, &n), 0, "boxes of before the restart");
