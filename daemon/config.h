@@ -35,6 +35,7 @@ typedef struct emo_config {
          * a debugging aid, off by default, because results of faces are personal data
          * (docs/privacy.md). Without it no result reaches the log. */
         bool log_results;
+        unsigned detect_every; /* smoothed streams: run the detector on every Nth frame, track between */
 } emo_config_t;
 
 /* Fill c with the built-in defaults. -ENOMEM. */

@@ -20,6 +20,7 @@ struct emo_pipeline {
         emo_classifier_t *classifier;
         /* Per-request scratch, sized for config->max_faces and reused. */
         emo_face_box_t *boxes;
+        emo_face_box_t *prev; /* a stream's boxes of its last frame, to follow */
         float (*probs)[EMO_EMOTION_COUNT];
         emo_pb_face_t *faces;
         emo_pb_face_t **face_ptrs;
@@ -35,6 +36,7 @@ emo_pipeline_t *emo_pipeline_free(emo_pipeline_t *p) {
         emo_detector_free(p->detector);
         emo_classifier_free(p->classifier);
         free(p->boxes);
+        free(p->prev);
         free(p->probs);
         free(p->faces);
         free(p->face_ptrs);
@@ -78,6 +80,7 @@ int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, 
         p->shared = *shared;
         size_t n = c->max_faces;
         p->boxes = calloc(n, sizeof(*p->boxes));
+        p->prev = calloc(n, sizeof(*p->prev));
         p->probs = calloc(n, sizeof(*p->probs));
         p->faces = calloc(n, sizeof(*p->faces));
         p->face_ptrs = calloc(n, sizeof(*p->face_ptrs));
@@ -85,8 +88,8 @@ int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, 
         p->smooth_in = calloc(n, sizeof(*p->smooth_in));
         p->smooth_out = calloc(n, sizeof(*p->smooth_out));
         p->pb_smoothed = calloc(n, sizeof(*p->pb_smoothed));
-        if (!p->boxes || !p->probs || !p->faces || !p->face_ptrs || !p->pb_boxes || !p->smooth_in || !p->smooth_out ||
-            !p->pb_smoothed) {
+        if (!p->boxes || !p->prev || !p->probs || !p->faces || !p->face_ptrs || !p->pb_boxes || !p->smooth_in ||
+            !p->smooth_out || !p->pb_smoothed) {
                 emo_pipeline_free(p);
                 return -ENOMEM;
         }
@@ -198,7 +201,14 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
         int r;
         switch (im->format) {
         case EMOTION__V1__IMAGE__FORMAT__ENCODED:
-                r = emo_image_decode(im->data.data, im->data.len, cfg->max_pixels, &img);
+                /* For the detector, a JPEG need not be decoded beyond its input size; the
+                 * classifier decodes finer what it needs of small faces. Client regions get the
+                 * full image. */
+                if (a->n_faces == 0)
+                        r = emo_image_decode_scaled(im->data.data, im->data.len, cfg->max_pixels,
+                                                    emo_detector_input_side(p->detector), &img);
+                else
+                        r = emo_image_decode(im->data.data, im->data.len, cfg->max_pixels, &img);
                 break;
         case EMOTION__V1__IMAGE__FORMAT__GRAY8:
         case EMOTION__V1__IMAGE__FORMAT__BGR24:
@@ -220,7 +230,8 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
 
         /* Faces: the client's regions as given, or the detector's. */
         size_t n = 0;
-        bool exact = false;
+        bool exact = false, detected = true;
+        bool follow = smooth && cfg->detect_every > 1 && a->n_faces == 0;
         const char *detector = emo_detector_kind_name(p->shared.detector);
         if (a->n_faces > 0) {
                 if (a->n_faces > max_faces)
@@ -246,8 +257,19 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
                 n = a->n_faces;
                 exact = a->exact_crop;
                 detector = "client";
-        } else if ((r = emo_detector_detect(p->detector, img, p->boxes, max_faces, &n)) < 0)
-                return error_reply(req, EMO_STATUS_INTERNAL, "face detection failed: %s", emo_vision_last_error());
+        } else {
+                /* A smoothed stream runs the detector on every detect_every-th frame and follows
+                 * its faces in between; a face lost on the way makes it run at once. */
+                size_t m = 0;
+                if (follow && emo_streams_track_from(p->shared.streams, stream, smooth, a->sequence, emo_now_us(),
+                                                     cfg->detect_every, p->prev, max_faces, &m) > 0 &&
+                    (m == 0 || emo_detector_track(p->detector, img, p->prev, m, p->boxes) > 0)) {
+                        n = m;
+                        detected = false;
+                } else if ((r = emo_detector_detect(p->detector, img, p->boxes, max_faces, &n)) < 0)
+                        return error_reply(req, EMO_STATUS_INTERNAL, "face detection failed: %s",
+                                           emo_vision_last_error());
+        }
         int64_t t2 = emo_now_us();
         timings.detect_us = (uint32_t) (t2 - t1);
 
@@ -306,6 +328,9 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
                 if (emo_streams_smooth(p->shared.streams, stream, smooth, a->sequence, emo_now_us(), p->smooth_in, n,
                                        p->smooth_out) < 0)
                         return error_reply(req, EMO_STATUS_INTERNAL, "out of memory while smoothing");
+                /* Without memory for them the stream's next frame runs the detector: no harm. */
+                if (follow)
+                        (void) emo_streams_keep_boxes(p->shared.streams, stream, p->boxes, n, detected);
                 for (size_t i = 0; i < n; i++) {
                         const emo_smoothed_t *o = &p->smooth_out[i];
                         emo_pb_smoothed_t *sm = &p->pb_smoothed[i];

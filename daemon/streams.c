@@ -5,12 +5,17 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct entry {
         emo_smoother_t *smoother;
         unsigned window;
         uint64_t sequence; /* of the last frame fed */
         int64_t last_us;   /* when it was fed */
+        emo_face_box_t *boxes; /* of the last frame, n_boxes of them, for the next frame to follow */
+        size_t n_boxes;
+        bool have_boxes;
+        unsigned since_detect; /* frames since the detector ran */
 } entry_t;
 
 struct emo_streams {
@@ -23,6 +28,7 @@ static void entry_destroy(void **item) {
         entry_t *e = *item;
         if (e) {
                 emo_smoother_free(e->smoother);
+                free(e->boxes);
                 free(e);
         }
         *item = NULL;
@@ -77,6 +83,7 @@ static int restart(entry_t *e, unsigned window) {
         emo_smoother_free(e->smoother);
         e->smoother = fresh;
         e->window = window;
+        e->have_boxes = false;
         return 0;
 }
 
@@ -109,6 +116,49 @@ int emo_streams_smooth(emo_streams_t *s, const char *key, unsigned window, uint6
                 goto out;
         e->sequence = sequence;
         e->last_us = now_us;
+out:
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+int emo_streams_track_from(emo_streams_t *s, const char *key, unsigned window, uint64_t sequence, int64_t now_us,
+                           unsigned every, emo_face_box_t *boxes, size_t max, size_t *ret_n) {
+        int r = 0;
+        pthread_mutex_lock(&s->lock);
+        entry_t *e = zhashx_lookup(s->by_key, key);
+        if (e && e->have_boxes && e->window == window && sequence >= e->sequence &&
+            now_us - e->last_us <= EMO_STREAM_IDLE_US && e->since_detect + 1 < every) {
+                size_t n = e->n_boxes < max ? e->n_boxes : max;
+                if (n > 0) /* e->boxes is NULL while no face was ever kept */
+                        memcpy(boxes, e->boxes, n * sizeof(*boxes));
+                *ret_n = n;
+                r = 1;
+        }
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+int emo_streams_keep_boxes(emo_streams_t *s, const char *key, const emo_face_box_t *boxes, size_t n, bool detected) {
+        int r = 0;
+        pthread_mutex_lock(&s->lock);
+        entry_t *e = zhashx_lookup(s->by_key, key);
+        if (!e) {
+                r = -ENOENT;
+                goto out;
+        }
+        e->have_boxes = false;
+        if (n > 0) {
+                emo_face_box_t *b = realloc(e->boxes, n * sizeof(*b));
+                if (!b) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                e->boxes = b;
+                memcpy(b, boxes, n * sizeof(*b));
+        }
+        e->n_boxes = n;
+        e->since_detect = detected ? 0 : e->since_detect + 1;
+        e->have_boxes = true;
 out:
         pthread_mutex_unlock(&s->lock);
         return r;

@@ -6,13 +6,19 @@
  * A stream starts over (new tracks, numbered from 1 again) when its sequence goes back (a camera
  * or client restarted), when it asks for another window, or after EMO_STREAM_IDLE_US without a
  * smoothed frame. At most `capacity` streams are kept; a new one beyond that replaces the one
- * idle longest. Thread-safe. */
+ * idle longest. Thread-safe.
+ *
+ * A stream also keeps the face boxes of its last frame and how many frames ago the detector last
+ * ran, so that the detector need only run on every Nth frame (detect_every) and the faces be
+ * followed in between (emo_detector_track). */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "emo/smooth.h"
+#include "vision/vision.h"
 
 #define EMO_STREAM_IDLE_US (10 * 1000000LL)
 #define EMO_STREAMS_DEFAULT_CAPACITY 1024
@@ -35,3 +41,16 @@ size_t emo_streams_size(emo_streams_t *s);
 /* Streams fed within EMO_STREAM_IDLE_US of now_us. The others are dropped here, freeing their
  * tracks: their next frame would start them over anyway. */
 size_t emo_streams_active(emo_streams_t *s, int64_t now_us);
+
+/* Whether frame `sequence` of stream `key` may follow the faces of the stream's last frame instead
+ * of running the detector: 1, with their boxes (at most max) in boxes and their number in *ret_n,
+ * when the stream goes on (known, same window, sequence not back, not idle) and fewer than
+ * `every` frames have passed since the detector last ran; else 0. Call before
+ * emo_streams_smooth. */
+int emo_streams_track_from(emo_streams_t *s, const char *key, unsigned window, uint64_t sequence, int64_t now_us,
+                           unsigned every, emo_face_box_t *boxes, size_t max, size_t *ret_n);
+
+/* Keep the boxes of the frame just given to emo_streams_smooth for the stream's next frame;
+ * detected: the detector found them (the count of frames since detection starts again), else they
+ * were followed. 0, -ENOENT for an unknown stream, -ENOMEM (the stream then detects next time). */
+int emo_streams_keep_boxes(emo_streams_t *s, const char *key, const emo_face_box_t *boxes, size_t n, bool detected);

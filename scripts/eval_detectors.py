@@ -33,21 +33,26 @@ import cv2
 import numpy as np
 
 
+EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # FER2013 label order
+
+
 def load_public_test(path, limit):
-    faces = []
+    faces, labels = [], []
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt") as f:
         for row in csv.DictReader(f):
             if row["Usage"] == "PublicTest":
                 faces.append(np.array(row["pixels"].split(), np.uint8).reshape(48, 48))
+                labels.append(EMOTIONS[int(row["emotion"])])
                 if len(faces) >= limit:
                     break
-    return faces
+    return faces, labels
 
 
-def compose(faces, rng, out_dir, n_images):
-    """640x480 photos with 1-4 faces of 60-220 px on textured backgrounds; returns truth boxes."""
-    truth, k = {}, 0
+def compose(faces, labels, rng, out_dir, n_images):
+    """640x480 photos with 1-4 faces of 60-220 px on textured backgrounds; returns truth boxes and
+    the label of each placed face."""
+    truth, truth_labels, k = {}, {}, 0
     for i in range(n_images):
         bg = rng.integers(60, 200)
         img = np.clip(rng.normal(bg, 25, (480, 640)), 0, 255).astype(np.uint8)
@@ -58,16 +63,17 @@ def compose(faces, rng, out_dir, n_images):
             tries += 1
             s = int(rng.integers(60, 221))
             x, y = int(rng.integers(0, 640 - s)), int(rng.integers(0, 480 - s))
-            if any(x < bx + bs and bx < x + s and y < by + bs and by < y + s for bx, by, bs in boxes):
+            if any(x < bx + bs and bx < x + s and y < by + bs and by < y + s for bx, by, bs, _ in boxes):
                 continue
             face = cv2.resize(faces[k % len(faces)], (s, s), interpolation=cv2.INTER_CUBIC)
-            k += 1
             img[y:y + s, x:x + s] = face
-            boxes.append((x, y, s))
+            boxes.append((x, y, s, labels[k % len(faces)]))
+            k += 1
         name = os.path.join(out_dir, f"composite-{i:04d}.jpg")
         cv2.imwrite(name, img, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        truth[name] = [(x, y, s, s) for x, y, s in boxes]
-    return truth
+        truth[name] = [(x, y, s, s) for x, y, s, _ in boxes]
+        truth_labels[name] = [label for _, _, _, label in boxes]
+    return truth, truth_labels
 
 
 def iou(a, b):
@@ -134,19 +140,22 @@ def analyze(bin_dir, args, detector, files):
 
 
 def match(truth, res):
-    """{(photo, i): detected box} for the placed faces found (IoU >= 0.3, one box per face)."""
-    found = {}
+    """{(photo, i): detected box} for the placed faces found (IoU >= 0.3, one box per face), and
+    {(photo, i): emotion the daemon gave it}."""
+    found, emotions = {}, {}
     fp = 0
     for name, boxes in truth.items():
-        dets = [tuple(f["box"]) for f in res.get(name, ([], 0))[0]]
+        faces = res.get(name, ([], 0))[0]
+        dets = [tuple(f["box"]) for f in faces]
         used = set()
         for i, b in enumerate(boxes):
             best = max((j for j in range(len(dets)) if j not in used), key=lambda j: iou(b, dets[j]), default=None)
             if best is not None and iou(b, dets[best]) >= 0.3:
                 used.add(best)
                 found[(name, i)] = dets[best]
+                emotions[(name, i)] = faces[best]["emotion"]
         fp += len(dets) - len(used)
-    return found, fp
+    return found, fp, emotions
 
 
 def current_constants(source):
@@ -196,22 +205,25 @@ def main():
     p.add_argument("--source", default="daemon/vision/vision.cpp", help="where the mapping constants live")
     args = p.parse_args()
     rng = np.random.default_rng(args.seed)
-    faces = load_public_test(args.data, 2000)
+    faces, labels = load_public_test(args.data, 2000)
     detectors = ["yunet"] + [f"yunet@{n}" for n in args.yunet_max_side] + [d for d in ("blazeface", "blazeface-back") if getattr(args, d.replace("-", "_"))] + ["haar"]
     sizes = ((60, 100), (100, 160), (160, 221))
     with tempfile.TemporaryDirectory() as tmp:
-        truth = compose(faces, rng, tmp, args.n)
+        truth, truth_labels = compose(faces, labels, rng, tmp, args.n)
         photos = [(ph.rsplit(":", 1)[0], int(ph.rsplit(":", 1)[1])) for ph in args.photo]
         files = sorted(truth) + [ph for ph, _ in photos]
         total = sum(len(v) for v in truth.values())
         print(f"{args.n} composite photos, {total} FER2013 PublicTest faces; {len(photos)} real photos")
         size_head = " ".join(f"{f'{lo}-{hi - 1}px':>9}" for lo, hi in sizes)
-        print(f"{'detector':14} {'recall':>7} {size_head} {'false+/img':>10} {'detect ms (median)':>19}  "
-              f"real photos (found/expected)")
+        print(f"{'detector':14} {'recall':>7} {size_head} {'false+/img':>10} {'detect ms (median)':>19} "
+              f"{'emotion acc':>11}  real photos (found/expected)")
         matched = {}
         for det in detectors:
             res = analyze(args.bin, args, det, files)
-            found, fp = match(truth, res)
+            found, fp, emotions = match(truth, res)
+            # Of the faces found, how many the daemon gave their FER2013 label (through detection,
+            # decoding and cropping, unlike `emotion eval`, which sends the 48x48 faces as they are).
+            right = sum(emotions[k] == truth_labels[k[0]][k[1]] for k in emotions)
             matched[det] = found
             by_size = []
             for lo, hi in sizes:
@@ -220,7 +232,9 @@ def main():
             times = [res.get(name, ([], 0))[1] / 1000 for name in truth]
             real = ", ".join(f"{os.path.basename(ph)} {len(res.get(ph, ([], 0))[0])}/{n}" for ph, n in photos)
             sz = " ".join(f"{v:9.3f}" for v in by_size)
-            print(f"{det:14} {len(found) / total:7.3f} {sz} {fp / len(truth):10.2f} {np.median(times):19.1f}  {real}")
+            acc = f"{right / len(emotions):.3f}" if emotions else "-"
+            print(f"{det:14} {len(found) / total:7.3f} {sz} {fp / len(truth):10.2f} {np.median(times):19.1f} "
+                  f"{acc:>11}  {real}")
         if args.calibrate:
             for det in ("blazeface", "blazeface-back"):
                 if det in matched:

@@ -28,11 +28,31 @@
 
 struct emo_image {
         cv::Mat mat; // CV_8UC1 or CV_8UC3 (BGR)
+        // A JPEG decoded at a DCT scale: mat holds 1/denom of the image, whose own size is
+        // width x height; coordinates given to and returned by the API are the image's.
+        unsigned denom = 1;
+        int width = 0, height = 0;
+        // The encoded bytes (the caller's, not copied) to decode a region of at a finer scale when
+        // a face is too small in mat for the classifier; regions: libjpeg may decode it directly
+        // (baseline, upright, YCbCr or grey), else a full decode through OpenCV serves.
+        const unsigned char *jpeg = nullptr;
+        size_t jpeg_len = 0;
+        bool regions = false;
 };
+
+// The image's size, whatever the scale of mat.
+static int full_width(const emo_image *img) {
+        return img->denom > 1 ? img->width : img->mat.cols;
+}
+
+static int full_height(const emo_image *img) {
+        return img->denom > 1 ? img->height : img->mat.rows;
+}
 
 struct emo_detector {
         emo_detector_params_t params;
         cv::Ptr<cv::FaceDetectorYN> yunet;
+        cv::Ptr<cv::FaceDetectorYN> tracker; // YuNet at the fixed window size of emo_detector_track, made on first use
         cv::CascadeClassifier haar;
         cv::dnn::Net blaze;
         int blaze_side = 0;                  // 128 (front model) or 256 (back model)
@@ -45,6 +65,15 @@ struct emo_classifier {
         cv::dnn::Net net;
         std::vector<cv::Mat> crops; // reused between calls
 };
+
+// cv::Rect::area() is int in OpenCV 4: a client's region of 46341 pixels a side would wrap.
+static int64_t area(const cv::Rect &r) {
+        return (int64_t) r.width * r.height;
+}
+
+static int64_t area(const cv::Size &s) {
+        return (int64_t) s.width * s.height;
+}
 
 static thread_local std::string last_error;
 
@@ -419,7 +448,137 @@ static int check_size(uint64_t w, uint64_t h, uint64_t max_pixels) {
         return 0;
 }
 
-extern "C" int emo_image_decode(const void *data, size_t len, uint64_t max_pixels, emo_image_t **ret) {
+// The EXIF orientation of a JPEG as OpenCV applies it: 1 (upright) when the file has no EXIF
+// segment or one without the tag, 1..8 from the first APP1 "Exif" segment's first directory, -1
+// when that cannot be read plainly (this reader and OpenCV's might then disagree).
+static int jpeg_orientation(const unsigned char *p, size_t len) {
+        size_t i = 2;
+        while (i + 4 <= len && p[i] == 0xff) {
+                unsigned char m = p[i + 1];
+                if (m == 0xda || m == 0xd9)
+                        break; // the first scan: no more metadata
+                size_t seg = (size_t) (p[i + 2] << 8 | p[i + 3]);
+                if (seg < 2 || seg > len - i - 2)
+                        return -1;
+                const unsigned char *e = p + i + 4;
+                size_t n = seg - 2;
+                if (m == 0xe1 && n >= 6 && memcmp(e, "Exif\0\0", 6) == 0) {
+                        const unsigned char *t = e + 6;
+                        n -= 6;
+                        if (n < 8 || (memcmp(t, "II*\0", 4) != 0 && memcmp(t, "MM\0*", 4) != 0))
+                                return -1;
+                        bool le = t[0] == 'I';
+                        auto u16 = [&](size_t o) -> unsigned { return le ? t[o] | t[o + 1] << 8 : t[o] << 8 | t[o + 1]; };
+                        size_t ifd = le ? le32(t + 4) : be32(t + 4);
+                        if (ifd > n || n - ifd < 2)
+                                return -1;
+                        size_t count = u16(ifd);
+                        if ((n - ifd - 2) / 12 < count)
+                                return -1;
+                        for (size_t k = 0; k < count; k++) {
+                                size_t o = ifd + 2 + 12 * k;
+                                if (u16(o) == 0x0112) {
+                                        unsigned v = u16(o + 8);
+                                        return u16(o + 2) == 3 && v >= 1 && v <= 8 ? (int) v : -1;
+                                }
+                        }
+                        return 1;
+                }
+                i += 2 + seg;
+        }
+        return 1;
+}
+
+// Decode the rows y0..y1 and columns x0..x1 of a JPEG scaled by 1/denom (coordinates in the
+// scaled image) with libjpeg-turbo, which skips the inverse DCT and colour conversion of what lies
+// outside: jpeg_skip_scanlines above, jpeg_crop_scanline to the sides (it widens the columns to
+// whole iMCUs: *ret_x is where they start). BGR for a YCbCr image, grey for a grey one; -ENOTSUP
+// for other colour spaces (CMYK), -EBADMSG when libjpeg fails. *ret_buf is malloc'd.
+static int jpeg_region(const unsigned char *p, size_t len, unsigned denom, int x0, int y0, int x1, int y1,
+                       unsigned char **ret_buf, int *ret_x, int *ret_width, int *ret_height, int *ret_channels) {
+        struct jpeg_decompress_struct cinfo;
+        jpeg_probe_error err;
+        unsigned char *volatile buf = nullptr;
+        cinfo.err = jpeg_std_error(&err.mgr);
+        err.mgr.error_exit = jpeg_probe_exit;
+        err.mgr.output_message = [](j_common_ptr) {};
+        if (setjmp(err.jump)) {
+                jpeg_destroy_decompress(&cinfo);
+                free(buf);
+                return -EBADMSG;
+        }
+        jpeg_create_decompress(&cinfo);
+        jpeg_mem_src(&cinfo, p, (unsigned long) len);
+        jpeg_read_header(&cinfo, TRUE);
+        int channels;
+        if (cinfo.num_components == 3 && cinfo.jpeg_color_space == JCS_YCbCr) {
+                cinfo.out_color_space = JCS_EXT_BGR;
+                channels = 3;
+        } else if (cinfo.num_components == 1) {
+                cinfo.out_color_space = JCS_GRAYSCALE;
+                channels = 1;
+        } else {
+                jpeg_destroy_decompress(&cinfo);
+                return -ENOTSUP;
+        }
+        cinfo.scale_num = 1;
+        cinfo.scale_denom = denom;
+        jpeg_start_decompress(&cinfo);
+        const int left = std::max(0, x0), top = std::max(0, y0);
+        const int right = std::min((int) cinfo.output_width, x1), bottom = std::min((int) cinfo.output_height, y1);
+        if (right <= left || bottom <= top) {
+                jpeg_destroy_decompress(&cinfo);
+                return -EINVAL;
+        }
+        JDIMENSION xoff = (JDIMENSION) left, width = (JDIMENSION) (right - left);
+        if (width < cinfo.output_width)
+                jpeg_crop_scanline(&cinfo, &xoff, &width);
+        size_t row = (size_t) cinfo.output_width * channels;
+        buf = static_cast<unsigned char *>(malloc(row * (size_t) (bottom - top)));
+        if (!buf) {
+                jpeg_destroy_decompress(&cinfo);
+                return -ENOMEM;
+        }
+        if (top > 0 && jpeg_skip_scanlines(&cinfo, (JDIMENSION) top) != (JDIMENSION) top) {
+                jpeg_destroy_decompress(&cinfo);
+                free(buf);
+                return -EBADMSG;
+        }
+        for (int y = top; y < bottom;) {
+                JSAMPROW r = buf + row * (size_t) (y - top);
+                JDIMENSION got = jpeg_read_scanlines(&cinfo, &r, 1);
+                if (got != 1) {
+                        jpeg_destroy_decompress(&cinfo);
+                        free(buf);
+                        return -EBADMSG;
+                }
+                y++;
+        }
+        *ret_x = (int) xoff;
+        *ret_width = (int) cinfo.output_width;
+        *ret_height = bottom - top;
+        *ret_channels = channels;
+        jpeg_destroy_decompress(&cinfo);
+        *ret_buf = buf;
+        return 0;
+}
+
+// The DCT scale at which a JPEG is decoded for a detector that wants need_side pixels on the
+// longest side: the smallest of 1/8, 1/4, 1/2 whose longest side (libjpeg rounds up) is still at
+// least that; 1 when none is, when need_side is 0 (the detector takes any size), or for a
+// progressive JPEG, whose scans cost the same at any scale and which the region decoding below
+// would pass over a second time (the scan budget counts one decode).
+static unsigned decode_denom(unsigned w, unsigned h, size_t scans, unsigned need_side) {
+        if (need_side == 0 || scans > 1)
+                return 1;
+        unsigned longest = std::max(w, h);
+        for (unsigned d : { 8u, 4u, 2u })
+                if ((longest + d - 1) / d >= need_side)
+                        return d;
+        return 1;
+}
+
+static int decode(const void *data, size_t len, uint64_t max_pixels, unsigned need_side, emo_image_t **ret) {
         return guard([&]() -> int {
                 const unsigned char *p = static_cast<const unsigned char *>(data);
                 if (len == 0)
@@ -459,10 +618,13 @@ extern "C" int emo_image_decode(const void *data, size_t len, uint64_t max_pixel
                 bool is_jpeg = len >= 3 && p[0] == 0xff && p[1] == 0xd8;
                 if (is_jpeg && jpeg_truncated(p, len))
                         return fail(-EBADMSG, "truncated JPEG (no end-of-image marker)");
+                unsigned denom = is_jpeg ? decode_denom(w, h, scans, need_side) : 1;
+                static const int reduced[] = { 0, 0, cv::IMREAD_REDUCED_COLOR_2, 0, cv::IMREAD_REDUCED_COLOR_4,
+                                               0, 0, 0, cv::IMREAD_REDUCED_COLOR_8 };
                 cv::Mat buf(1, (int) std::min<size_t>(len, INT32_MAX), CV_8UC1, const_cast<unsigned char *>(p));
                 cv::Mat m;
                 try {
-                        m = cv::imdecode(buf, cv::IMREAD_COLOR);
+                        m = cv::imdecode(buf, denom > 1 ? reduced[denom] : cv::IMREAD_COLOR);
                 } catch (const cv::Exception &e) {
                         // OpenCV's own size limit tripped: its decoder read the header otherwise than ours.
                         if (strstr(e.what(), "validateInputImageSize"))
@@ -471,11 +633,37 @@ extern "C" int emo_image_decode(const void *data, size_t len, uint64_t max_pixel
                 }
                 if (m.empty())
                         return fail(-EBADMSG, "not an image in a format this daemon decodes");
-                if ((r = check_size(m.cols, m.rows, max_pixels)) < 0)
-                        return r;
-                *ret = new emo_image{ std::move(m) };
+                if (denom == 1) {
+                        if ((r = check_size(m.cols, m.rows, max_pixels)) < 0)
+                                return r;
+                        *ret = new emo_image{ std::move(m) };
+                        return 0;
+                }
+                // OpenCV has turned the image upright by its EXIF orientation, if any: the scaled
+                // image is libjpeg's rounded-up size, across or (turned by 90 degrees) down.
+                int sw = (int) ((w + denom - 1) / denom), sh = (int) ((h + denom - 1) / denom);
+                bool turned = m.cols == sh && m.rows == sw && sw != sh;
+                if (!turned && !(m.cols == sw && m.rows == sh))
+                        return fail(-EBADMSG, "JPEG decoded to another size than its header says");
+                auto img = new emo_image{ std::move(m) };
+                img->denom = denom;
+                img->width = (int) (turned ? h : w);
+                img->height = (int) (turned ? w : h);
+                img->jpeg = p;
+                img->jpeg_len = len;
+                img->regions = !turned && jpeg_orientation(p, len) == 1;
+                *ret = img;
                 return 0;
         });
+}
+
+extern "C" int emo_image_decode(const void *data, size_t len, uint64_t max_pixels, emo_image_t **ret) {
+        return decode(data, len, max_pixels, 0, ret);
+}
+
+extern "C" int emo_image_decode_scaled(const void *data, size_t len, uint64_t max_pixels, unsigned need_side,
+                                       emo_image_t **ret) {
+        return decode(data, len, max_pixels, need_side, ret);
 }
 
 extern "C" int emo_image_from_raw(emo_pixel_format_t format, const void *data, size_t len, unsigned width,
@@ -515,11 +703,15 @@ extern "C" emo_image_t *emo_image_free(emo_image_t *img) {
 }
 
 extern "C" unsigned emo_image_width(const emo_image_t *img) {
-        return (unsigned) img->mat.cols;
+        return (unsigned) full_width(img);
 }
 
 extern "C" unsigned emo_image_height(const emo_image_t *img) {
-        return (unsigned) img->mat.rows;
+        return (unsigned) full_height(img);
+}
+
+extern "C" unsigned emo_image_scale(const emo_image_t *img) {
+        return img->denom;
 }
 
 /* ---- devices --------------------------------------------------------------------------------- */
@@ -611,6 +803,11 @@ static bool file_exists(const char *path) {
 }
 
 /* ---- detection ------------------------------------------------------------------------------- */
+
+// emo_detector_track: the window around a face's last box (times its side), the side it is
+// searched at, and the overlap with the last box that makes a face found there the same one.
+static const double TRACK_WINDOW = 2.0, TRACK_MIN_IOU = 0.3;
+enum { TRACK_SIDE = 96 };
 
 extern "C" const char *emo_detector_kind_name(emo_detector_kind_t kind) {
         switch (kind) {
@@ -789,6 +986,13 @@ extern "C" int emo_detector_new(const emo_detector_params_t *params, emo_detecto
                                 cv::Mat probe(240, 320, CV_8UC3, cv::Scalar(127, 127, 127)), faces;
                                 d->yunet->setInputSize(probe.size());
                                 d->yunet->detect(probe, faces);
+                                // The same network at emo_detector_track's window size, run once
+                                // too, so that a stream's first followed frame pays no setup.
+                                d->tracker = cv::FaceDetectorYN::create(params->model_path, "",
+                                                                        cv::Size(TRACK_SIDE, TRACK_SIDE),
+                                                                        params->score_threshold, 0.3f, 5000, backend, target);
+                                cv::Mat window(TRACK_SIDE, TRACK_SIDE, CV_8UC3, cv::Scalar(127, 127, 127));
+                                d->tracker->detect(window, faces);
                         } else {
                                 bool ok;
                                 try {
@@ -818,12 +1022,14 @@ extern "C" emo_detector_t *emo_detector_free(emo_detector_t *d) {
 // The smallest input side YuNet's network accepts, with a margin (measured: 63 works, 60 fails).
 enum { YUNET_MIN_SIDE = 64 };
 
-// YuNet and Haar, on the image scaled down to max_side.
-static void classic_detect(emo_detector *d, const cv::Mat &src, std::vector<emo_face_box_t> &found) {
+// YuNet and Haar, on src scaled down to max_side; boxes in src's pixels. to_full: the image's
+// pixels per pixel of src (min_face is in the image's).
+static void classic_detect(emo_detector *d, const cv::Mat &src, unsigned max_side, double to_full,
+                           std::vector<emo_face_box_t> &found) {
         double f = 1.0;
         unsigned longest = (unsigned) std::max(src.cols, src.rows);
-        if (d->params.max_side && longest > d->params.max_side)
-                f = (double) d->params.max_side / longest;
+        if (max_side && longest > max_side)
+                f = (double) max_side / longest;
         cv::Mat small;
         if (f < 1.0)
                 // An explicit size: with a factor alone a very thin image (2000x3) would round its
@@ -863,7 +1069,7 @@ static void classic_detect(emo_detector *d, const cv::Mat &src, std::vector<emo_
                         gray = small;
                 cv::equalizeHist(gray, gray);
                 std::vector<cv::Rect> rects;
-                int min = std::max(1, (int) (d->params.min_face * f));
+                int min = std::max(1, (int) (d->params.min_face * f / to_full));
                 d->haar.detectMultiScale(gray, rects, 1.1, 5, 0, cv::Size(min, min));
                 for (const auto &r : rects)
                         found.push_back({ (int) (r.x / f), (int) (r.y / f), (int) (r.width / f),
@@ -871,15 +1077,39 @@ static void classic_detect(emo_detector *d, const cv::Mat &src, std::vector<emo_
         }
 }
 
+// A box in the pixels of a scaled image (offset by ox, oy there) into the image's own.
+static emo_face_box_t to_image(const emo_face_box_t &b, int ox, int oy, double sx, double sy) {
+        int x0 = (int) std::lround((b.x + ox) * sx), y0 = (int) std::lround((b.y + oy) * sy);
+        int x1 = (int) std::lround((b.x + ox + b.width) * sx), y1 = (int) std::lround((b.y + oy + b.height) * sy);
+        return { x0, y0, x1 - x0, y1 - y0, b.score };
+}
+
+extern "C" unsigned emo_detector_input_side(const emo_detector_t *d) {
+        switch (d->params.kind) {
+        case EMO_DETECTOR_BLAZEFACE:
+                return (unsigned) d->blaze_side;
+        case EMO_DETECTOR_YUNET:
+                return d->params.max_side;
+        default:
+                // Haar found fewer faces on the DCT-scaled image (recall 0.413 against 0.430 in
+                // scripts/eval_detectors.py), and its own 350 ms dwarf what decoding saves.
+                return 0;
+        }
+}
+
 extern "C" int emo_detector_detect(emo_detector_t *d, const emo_image_t *img, emo_face_box_t *boxes,
                                    size_t max_boxes, size_t *ret_n) {
         return guard([&]() -> int {
                 const cv::Mat &src = img->mat;
+                const double sx = (double) full_width(img) / src.cols, sy = (double) full_height(img) / src.rows;
                 std::vector<emo_face_box_t> found;
                 if (d->params.kind == EMO_DETECTOR_BLAZEFACE)
                         blaze_detect(d, src, found); // scales to its own fixed input size
                 else
-                        classic_detect(d, src, found);
+                        classic_detect(d, src, d->params.max_side, sx, found);
+                if (img->denom > 1)
+                        for (auto &b : found)
+                                b = to_image(b, 0, 0, sx, sy);
                 found.erase(std::remove_if(found.begin(), found.end(),
                                            [&](const emo_face_box_t &b) {
                                                    return b.width < (int) d->params.min_face ||
@@ -894,6 +1124,90 @@ extern "C" int emo_detector_detect(emo_detector_t *d, const emo_image_t *img, em
                 std::copy_n(found.begin(), n, boxes);
                 *ret_n = n;
                 return 0;
+        });
+}
+
+static double box_iou(const emo_face_box_t &a, const emo_face_box_t &b) {
+        double x0 = std::max(a.x, b.x), y0 = std::max(a.y, b.y);
+        double x1 = std::min((double) a.x + a.width, (double) b.x + b.width);
+        double y1 = std::min((double) a.y + a.height, (double) b.y + b.height);
+        double inter = std::max(0.0, x1 - x0) * std::max(0.0, y1 - y0);
+        double uni = (double) a.width * a.height + (double) b.width * b.height - inter;
+        return uni > 0 ? inter / uni : 0;
+}
+
+// Following a face: its last box widened TRACK_WINDOW times around its centre is searched at
+// TRACK_SIDE x TRACK_SIDE pixels (the face then about half of that), and the face found there that
+// overlaps the last box most, by at least TRACK_MIN_IOU, is the face again. A face moving half its
+// width between two frames still overlaps by 1/3. YuNet's windows go to a second instance of the
+// network that keeps that one input size: OpenCV DNN reallocates its buffers whenever the input
+// size changes, which cost more than the search itself when one network alternated between the
+// frame and the windows. At 96 pixels a window costs about a quarter of a 320x240 detection (128:
+// about 40 %), and the boxes stay within about 5 % of the detector's on the frame.
+
+extern "C" int emo_detector_track(emo_detector_t *d, const emo_image_t *img, const emo_face_box_t *prev, size_t n,
+                                  emo_face_box_t *ret_boxes) {
+        return guard([&]() -> int {
+                // BlazeFace sees every window at its full fixed input: no cheaper than detecting.
+                if (d->params.kind == EMO_DETECTOR_BLAZEFACE)
+                        return 0;
+                const cv::Mat &src = img->mat;
+                const double sx = (double) full_width(img) / src.cols, sy = (double) full_height(img) / src.rows;
+                const cv::Rect bounds(0, 0, src.cols, src.rows);
+                // What one detection pass costs in input pixels, against what the windows would.
+                double f = 1.0;
+                unsigned longest = (unsigned) std::max(src.cols, src.rows);
+                if (d->params.max_side && longest > d->params.max_side)
+                        f = (double) d->params.max_side / longest;
+                if ((double) n * TRACK_SIDE * TRACK_SIDE >= (double) src.cols * src.rows * f * f)
+                        return 0;
+                std::vector<emo_face_box_t> found;
+                cv::Mat win, small, bgr, faces;
+                for (size_t i = 0; i < n; i++) {
+                        const emo_face_box_t &b = prev[i];
+                        double side = TRACK_WINDOW * std::max(b.width, b.height) / sx;
+                        double cx = (b.x + b.width / 2.0) / sx, cy = (b.y + b.height / 2.0) / sy;
+                        int s = std::max(8, (int) std::lround(side));
+                        cv::Rect w((int) std::lround(cx - s / 2.0), (int) std::lround(cy - s / 2.0), s, s);
+                        cv::Rect inside = w & bounds;
+                        if (4 * area(inside) < area(w))
+                                return 0; // mostly out of the picture
+                        cv::copyMakeBorder(src(inside), win, inside.y - w.y, w.br().y - inside.br().y, inside.x - w.x,
+                                           w.br().x - inside.br().x, cv::BORDER_CONSTANT, cv::Scalar::all(0));
+                        found.clear();
+                        double g = (double) s / TRACK_SIDE; // window pixels per searched pixel
+                        if (d->tracker) {
+                                cv::resize(win, small, cv::Size(TRACK_SIDE, TRACK_SIDE), 0, 0,
+                                           s > TRACK_SIDE ? cv::INTER_AREA : cv::INTER_LINEAR);
+                                if (small.channels() == 1)
+                                        cv::cvtColor(small, bgr, cv::COLOR_GRAY2BGR);
+                                else
+                                        bgr = small;
+                                d->tracker->detect(bgr, faces);
+                                for (int k = 0; k < faces.rows; k++) {
+                                        const float *row = faces.ptr<float>(k);
+                                        found.push_back({ (int) (row[0] * g), (int) (row[1] * g), (int) (row[2] * g),
+                                                          (int) (row[3] * g), row[14] });
+                                }
+                        } else
+                                classic_detect(d, win, TRACK_SIDE, sx, found);
+                        double best = TRACK_MIN_IOU;
+                        bool again = false;
+                        for (const auto &c : found) {
+                                emo_face_box_t fb = to_image(c, w.x, w.y, sx, sy);
+                                if (fb.width < (int) d->params.min_face || fb.height < (int) d->params.min_face)
+                                        continue;
+                                double o = box_iou(fb, b);
+                                if (o >= best) {
+                                        best = o;
+                                        ret_boxes[i] = fb;
+                                        again = true;
+                                }
+                        }
+                        if (!again)
+                                return 0;
+                }
+                return 1;
         });
 }
 
@@ -933,15 +1247,6 @@ extern "C" int emo_classifier_new(const emo_classifier_params_t *params, emo_cla
 extern "C" emo_classifier_t *emo_classifier_free(emo_classifier_t *c) {
         delete c;
         return NULL;
-}
-
-// cv::Rect::area() is int in OpenCV 4: a client's region of 46341 pixels a side would wrap.
-static int64_t area(const cv::Rect &r) {
-        return (int64_t) r.width * r.height;
-}
-
-static int64_t area(const cv::Size &s) {
-        return (int64_t) s.width * s.height;
 }
 
 // The region the model is to see for a face box, in image coordinates: the box itself when
@@ -1014,16 +1319,93 @@ extern "C" int emo_classifier_classify(emo_classifier_t *c, const emo_image_t *i
         return guard([&]() -> int {
                 if (n == 0)
                         return 0;
-                const cv::Mat &src = img->mat;
                 const cv::Size in((int) c->params.width, (int) c->params.height);
-                const cv::Rect whole(0, 0, src.cols, src.rows);
+                const cv::Rect whole(0, 0, full_width(img), full_height(img));
                 c->crops.resize(c->params.tta_hflip ? 2 * n : n);
+                // Where each face's pixels come from: the image as decoded, or, for a face with
+                // fewer pixels there than the model's input, a finer decode of the part of the
+                // image that all such faces cover. A source maps the image's coordinates to its
+                // own: (x - ox) / fx.
+                struct source {
+                        cv::Mat mat;
+                        double ox = 0, oy = 0, fx = 1, fy = 1;
+                } coarse, fine;
+                coarse.mat = img->mat;
+                coarse.fx = (double) whole.width / img->mat.cols;
+                coarse.fy = (double) whole.height / img->mat.rows;
+                std::vector<cv::Rect> wants(n);
+                std::vector<bool> use_fine(n, false);
+                unsigned fine_denom = img->denom;
+                cv::Rect cover;
                 for (size_t i = 0; i < n; i++) {
-                        cv::Rect want;
-                        int r = face_region(c->params, boxes[i], exact_crop, &want);
+                        int r = face_region(c->params, boxes[i], exact_crop, &wants[i]);
                         if (r < 0)
                                 return r;
-                        cv::Rect inside = want & whole;
+                        cv::Rect inside = wants[i] & whole;
+                        if (inside.empty())
+                                return fail(-EINVAL, "face region lies outside the image");
+                        if (img->denom == 1 || (wants[i].width / coarse.fx >= in.width &&
+                                                wants[i].height / coarse.fy >= in.height))
+                                continue;
+                        // The coarsest scale at which this face still has the input's pixels.
+                        unsigned d = img->denom / 2;
+                        while (d > 1 && (wants[i].width / (double) d < in.width || wants[i].height / (double) d < in.height))
+                                d /= 2;
+                        fine_denom = std::min(fine_denom, d);
+                        cover = cover.empty() ? inside : cover | inside;
+                        use_fine[i] = true;
+                }
+                if (!cover.empty()) {
+                        int r = -ENOTSUP;
+                        if (img->regions) {
+                                // libjpeg's scaled size rounds up: its pixels are a little over d.
+                                unsigned d = fine_denom;
+                                double fx = (double) whole.width / ((whole.width + d - 1) / d);
+                                double fy = (double) whole.height / ((whole.height + d - 1) / d);
+                                unsigned char *buf = nullptr;
+                                int x, width, rows, channels;
+                                int y0 = (int) std::floor(cover.y / fy);
+                                r = jpeg_region(img->jpeg, img->jpeg_len, d, (int) std::floor(cover.x / fx), y0,
+                                                (int) std::ceil(cover.br().x / fx), (int) std::ceil(cover.br().y / fy),
+                                                &buf, &x, &width, &rows, &channels);
+                                if (r == -ENOMEM)
+                                        throw std::bad_alloc();
+                                if (r >= 0) {
+                                        try {
+                                                fine.mat = cv::Mat(rows, width, channels == 3 ? CV_8UC3 : CV_8UC1, buf)
+                                                                   .clone();
+                                        } catch (...) {
+                                                free(buf);
+                                                throw;
+                                        }
+                                        free(buf);
+                                        fine.ox = x * fx, fine.oy = y0 * fy, fine.fx = fx, fine.fy = fy;
+                                }
+                        }
+                        if (r < 0) {
+                                // Turned by EXIF, CMYK, or libjpeg's region decoding failed: the
+                                // whole image at full scale, as a plain decode would have it.
+                                cv::Mat buf(1, (int) std::min<size_t>(img->jpeg_len, INT32_MAX), CV_8UC1,
+                                            const_cast<unsigned char *>(img->jpeg));
+                                fine.mat = cv::imdecode(buf, cv::IMREAD_COLOR);
+                                if (fine.mat.cols != whole.width || fine.mat.rows != whole.height)
+                                        return fail(-EBADMSG, "JPEG decoded to another size at full scale");
+                        }
+                }
+                for (size_t i = 0; i < n; i++) {
+                        const source &from = use_fine[i] ? fine : coarse;
+                        const cv::Mat &src = from.mat;
+                        auto map = [&](const cv::Rect &r) {
+                                int x0 = (int) std::lround((r.x - from.ox) / from.fx);
+                                int y0 = (int) std::lround((r.y - from.oy) / from.fy);
+                                int x1 = (int) std::lround((r.br().x - from.ox) / from.fx);
+                                int y1 = (int) std::lround((r.br().y - from.oy) / from.fy);
+                                return cv::Rect(x0, y0, std::max(1, x1 - x0), std::max(1, y1 - y0));
+                        };
+                        bool identity = from.fx == 1 && from.fy == 1 && from.ox == 0 && from.oy == 0;
+                        const cv::Rect want = identity ? wants[i] : map(wants[i]);
+                        const cv::Rect inside = identity ? wants[i] & whole
+                                                         : map(wants[i] & whole) & cv::Rect(0, 0, src.cols, src.rows);
                         if (inside.empty())
                                 return fail(-EINVAL, "face region lies outside the image");
                         cv::Mat crop = src(inside), gray, padded;

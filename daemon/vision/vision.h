@@ -62,6 +62,17 @@ int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned 
  * not a decodable image or a JPEG is truncated, -ENOMEM. */
 int emo_image_decode(const void *data, size_t len, uint64_t max_pixels, emo_image_t **ret);
 
+/* Decode an encoded image for a detector that needs need_side pixels on the longest side (see
+ * emo_detector_input_side; 0: any). A baseline JPEG is decoded at the smallest of libjpeg's DCT
+ * scales 1/2, 1/4, 1/8 that keeps at least need_side pixels on its longest side, which costs a
+ * fraction of a full decode; other formats and progressive JPEGs are decoded in full. Same checks
+ * and errors as emo_image_decode, on the image's full size. The image keeps the caller's data
+ * (not copied: it must outlive img) to decode the region of faces that are too small at that
+ * scale for the classifier at a finer one (emo_classifier_classify). Width, height and every box
+ * are in the pixels of the full image, turned upright by its EXIF orientation. */
+int emo_image_decode_scaled(const void *data, size_t len, uint64_t max_pixels, unsigned need_side,
+                            emo_image_t **ret);
+
 /* Copy raw pixels into an image. stride 0 means width * bytes per pixel. -EINVAL when len is
  * not exactly stride * height or the geometry is impossible, -E2BIG over max_pixels. */
 int emo_image_from_raw(emo_pixel_format_t format, const void *data, size_t len, unsigned width, unsigned height,
@@ -72,6 +83,9 @@ emo_image_t *emo_image_free(emo_image_t *img);
 
 unsigned emo_image_width(const emo_image_t *img);
 unsigned emo_image_height(const emo_image_t *img);
+
+/* The DCT scale an image was decoded at: 1 (full), 2, 4 or 8. */
+unsigned emo_image_scale(const emo_image_t *img);
 
 /* ---- compute devices ------------------------------------------------------------------------- */
 
@@ -132,6 +146,19 @@ emo_detector_t *emo_detector_free(emo_detector_t *d);
 int emo_detector_detect(emo_detector_t *d, const emo_image_t *img, emo_face_box_t *boxes, size_t max_boxes,
                         size_t *ret_n);
 
+/* The longest side the detector works at (YuNet's max_side, BlazeFace's input side); 0: any
+ * size, and always for Haar, whose recall drops on a DCT-scaled image. An image need not be
+ * decoded with more pixels than that for detection. */
+unsigned emo_detector_input_side(const emo_detector_t *d);
+
+/* Follow n faces found in an earlier frame of a stream into img, cheaply: each is searched for in
+ * a window of twice its size around its last box, scaled to at most 128 pixels. 1 when each was
+ * found again (ret_boxes[i] is where prev[i] is now), 0 when one was not (it left, turned away,
+ * or moved more than half its size) or when the windows together would cost a detection pass,
+ * and BlazeFace always: the caller runs emo_detector_detect then. ret_boxes is undefined on 0. */
+int emo_detector_track(emo_detector_t *d, const emo_image_t *img, const emo_face_box_t *prev, size_t n,
+                       emo_face_box_t *ret_boxes);
+
 /* ---- emotion classifier ---------------------------------------------------------------------- */
 
 typedef struct emo_classifier_params {
@@ -152,7 +179,11 @@ int emo_classifier_new(const emo_classifier_params_t *params, emo_classifier_t *
 
 emo_classifier_t *emo_classifier_free(emo_classifier_t *c);
 
-/* Classify n faces of img in one batch. exact_crop: the boxes are already framed like the
+/* Classify n faces of img in one batch. A face that has fewer pixels than the network's input in
+ * a scaled image (emo_image_decode_scaled) is cropped from a finer decode of the region that all
+ * such faces cover (libjpeg-turbo decoding only those rows and columns), or of the whole image
+ * when that cannot be done (EXIF-turned, CMYK), so that no face is classified from fewer pixels
+ * than a full decode would give it, up to the input's size. exact_crop: the boxes are already framed like the
  * training faces, so the framing is not applied. Regions partly outside the image are padded
  * by replicating the border; a region wholly outside is -EINVAL. ret_probs[i] receives the
  * seven probabilities of face i in FER2013 order. */

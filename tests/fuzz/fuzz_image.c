@@ -1,7 +1,7 @@
 /* Fuzz target: an encoded image as a client sends it (Image.format ENCODED). The bytes go to
  * emo_image_probe, which reads the size from the header (the daemon's own parsers for JPEG, PNG,
- * WebP, BMP, TIFF and PNM), and to emo_image_decode under a limit of 4 megapixels (OpenCV behind
- * the probe).
+ * WebP, BMP, TIFF and PNM), and to emo_image_decode and emo_image_decode_scaled (for an 8-px
+ * detector) under a limit of 4 megapixels (OpenCV behind the probe).
  *
  * Oracles, besides the sanitizers: the documented errors only; no image over the limit; a decoded
  * image no larger than its header said (the size checked before decoding must bound what is
@@ -75,6 +75,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 check(probed == 0, "decoded an image whose header the probe refused", probed);
                 check(iw > 0 && ih > 0 && iw * ih <= MAX_PIXELS, "decoded image over the limit", r);
                 check(iw * ih <= (uint64_t) w * h, "decoded image larger than its header said", r);
+        }
+        emo_image_free(img);
+
+        /* The same bytes decoded for a detector of 8 px (JPEGs of 15 px and more get a DCT
+         * scale): the same errors and limits, and the image's own size, not the scaled one's. */
+        img = NULL;
+        int rs = emo_image_decode_scaled(data, size, MAX_PIXELS, 8, &img);
+        check(rs == 0 || rs == -EBADMSG || rs == -E2BIG || rs == -ENOMEM, "emo_image_decode_scaled: unexpected error",
+              rs);
+        check((rs == 0) == (img != NULL), "emo_image_decode_scaled: image and result disagree", rs);
+        if (img) {
+                uint64_t iw = emo_image_width(img), ih = emo_image_height(img);
+                check(probed == 0, "decoded (scaled) an image whose header the probe refused", probed);
+                check(iw * ih <= MAX_PIXELS && iw * ih <= (uint64_t) w * h, "scaled decode over the header's size", rs);
+                uint64_t sc = emo_image_scale(img), longest = iw > ih ? iw : ih;
+                check(sc == 1 || (longest + sc - 1) / sc >= 8, "scaled below the detector's side", rs);
         }
         emo_image_free(img);
         return 0;

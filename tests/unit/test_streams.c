@@ -97,3 +97,55 @@ Test(streams, bad_arguments) {
         cr_assert_null(emo_streams_free(NULL));
         emo_streams_free(s);
 }
+
+/* Whether frame seq may follow the last frame's boxes (detect_every 3), and how many it got. */
+static int follows(emo_streams_t *s, const char *key, unsigned window, uint64_t seq, int64_t now, size_t *n) {
+        emo_face_box_t boxes[4];
+        *n = 99;
+        return emo_streams_track_from(s, key, window, seq, now, 3, boxes, 4, n);
+}
+
+/* The detector runs on every third frame: the frames between follow the boxes kept; a stream
+ * that starts over (new, sequence back, another window, silence) detects at once, and so does a
+ * frame after one that detected because it lost a face. */
+Test(streams, detect_every_third_frame_and_follow_in_between) {
+        emo_streams_t *s = emo_streams_new(8);
+        int64_t t = 1000000;
+        size_t n;
+        emo_face_box_t box = { 10, 10, 50, 50, 0.9f };
+        cr_assert_eq(follows(s, "cam", 4, 1, t, &n), 0, "an unknown stream detects");
+        cr_assert_eq(emo_streams_keep_boxes(s, "cam", &box, 1, true), -ENOENT, "only after smoothing");
+        feed(s, "cam", 4, 1, t, 1.0f, NULL);
+        cr_assert_eq(follows(s, "cam", 4, 2, t, &n), 0, "no boxes kept yet");
+        cr_assert_eq(emo_streams_keep_boxes(s, "cam", &box, 1, true), 0);
+        cr_assert_eq(follows(s, "cam", 4, 2, t, &n), 1);
+        cr_assert_eq(n, 1);
+        feed(s, "cam", 4, 2, t, 1.0f, NULL);
+        emo_streams_keep_boxes(s, "cam", &box, 1, false);
+        cr_assert_eq(follows(s, "cam", 4, 3, t, &n), 1, "second frame after detection");
+        feed(s, "cam", 4, 3, t, 1.0f, NULL);
+        emo_streams_keep_boxes(s, "cam", &box, 1, false);
+        cr_assert_eq(follows(s, "cam", 4, 4, t, &n), 0, "third frame: detect");
+        feed(s, "cam", 4, 4, t, 1.0f, NULL);
+        emo_streams_keep_boxes(s, "cam", &box, 1, true);
+        cr_assert_eq(follows(s, "cam", 4, 5, t, &n), 1);
+        cr_assert_eq(follows(s, "cam", 4, 3, t, &n), 0, "sequence back");
+        cr_assert_eq(follows(s, "cam", 2, 5, t, &n), 0, "another window");
+        cr_assert_eq(follows(s, "cam", 4, 5, t + EMO_STREAM_IDLE_US + 1, &n), 0, "silence");
+        cr_assert_eq(follows(s, "other", 4, 5, t, &n), 0, "another stream");
+        /* No face found: nothing to follow is still followed (an empty room costs no detection on
+         * two frames of three). */
+        feed(s, "cam", 4, 5, t, 1.0f, NULL);
+        emo_streams_keep_boxes(s, "cam", NULL, 0, true);
+        cr_assert_eq(follows(s, "cam", 4, 6, t, &n), 1);
+        cr_assert_eq(n, 0);
+        /* A stream whose first frames had no face has never kept a box (UBSan checks the copy). */
+        feed(s, "empty", 4, 1, t, 1.0f, NULL);
+        cr_assert_eq(emo_streams_keep_boxes(s, "empty", NULL, 0, true), 0);
+        cr_assert_eq(follows(s, "empty", 4, 2, t, &n), 1);
+        cr_assert_eq(n, 0);
+        /* A restart drops the boxes. */
+        feed(s, "cam", 2, 6, t, 1.0f, NULL);
+        cr_assert_eq(follows(s, "cam", 2, 7, t, &n), 0, "boxes of before the restart");
+        emo_streams_free(s);
+}

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <jpeglib.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <sys/resource.h>
 
 #include "fixtures.h"
+#include "model.h"
 #include "vision/vision.h"
 
 #define MAX_PIXELS 40000000ull
@@ -1025,4 +1027,357 @@ Test(vision, jpeg_scan_limit_reads_only_scans) {
         emo_image_free(img);
         free(p);
         free(prog);
+}
+
+/* ---- scaled decoding ------------------------------------------------------------------------- */
+
+/* The scale emo_image_decode_scaled picks for a w x h JPEG and a detector side. */
+static unsigned scale_for(unsigned w, unsigned h, bool progressive, unsigned need_side) {
+        size_t len;
+        unsigned char *jpeg = make_jpeg_as(w, h, progressive, &len);
+        emo_image_t *img = NULL;
+        cr_assert_eq(emo_image_decode_scaled(jpeg, len, MAX_PIXELS, need_side, &img), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(emo_image_width(img), w, "the image keeps its own width at any scale");
+        cr_assert_eq(emo_image_height(img), h);
+        unsigned s = emo_image_scale(img);
+        emo_image_free(img);
+        free(jpeg);
+        return s;
+}
+
+/* The smallest DCT scale that still gives the detector its side: a VGA frame at 1/2 is exactly
+ * 320 x 240; one pixel less than that and it is decoded in full. Progressive JPEGs and a
+ * detector that takes any size get the full image. */
+Test(vision, scaled_decode_picks_the_smallest_scale_that_fills_the_detector) {
+        cr_assert_eq(scale_for(640, 480, false, 320), 2);
+        cr_assert_eq(scale_for(639, 480, false, 320), 2, "libjpeg rounds up: 320 columns at 1/2");
+        cr_assert_eq(scale_for(638, 480, false, 320), 1);
+        cr_assert_eq(scale_for(1920, 1080, false, 320), 4);
+        cr_assert_eq(scale_for(1080, 1920, false, 320), 4, "the longest side counts, across or down");
+        cr_assert_eq(scale_for(2560, 1920, false, 320), 8);
+        cr_assert_eq(scale_for(2560, 1920, false, 640), 4);
+        cr_assert_eq(scale_for(2560, 1920, false, 128), 8, "1/8 is libjpeg's smallest");
+        cr_assert_eq(scale_for(1920, 1440, true, 320), 1, "a progressive JPEG is decoded in full");
+        cr_assert_eq(scale_for(1920, 1440, false, 0), 1, "no detector side: full");
+        /* Other formats are decoded in full. */
+        unsigned char png[64];
+        size_t n = png_header(png, 1920, 1080);
+        emo_image_t *img = NULL;
+        cr_assert_lt(emo_image_decode_scaled(png, n, MAX_PIXELS, 320, &img), 0, "a header alone does not decode");
+        cr_assert_null(img);
+}
+
+/* The limits hold on the image's own size, not on the scaled one's: a JPEG one pixel over
+ * max_pixels is refused though its 1/8 would fit many times, and the 33-byte PNG bomb still is. */
+Test(vision, scaled_decode_keeps_the_limits) {
+        size_t len;
+        unsigned char *jpeg = make_jpeg(2560, 1920, &len);
+        emo_image_t *img = NULL;
+        cr_assert_eq(emo_image_decode_scaled(jpeg, len, 2560 * 1920 - 1, 320, &img), -E2BIG);
+        cr_assert_null(img);
+        cr_assert_eq(emo_image_decode_scaled(jpeg, len, 2560 * 1920, 320, &img), 0);
+        cr_assert_eq(emo_image_scale(img), 8);
+        emo_image_free(img);
+        free(jpeg);
+        unsigned char png[64];
+        size_t n = png_header(png, 100000, 100000);
+        img = NULL;
+        cr_assert_eq(emo_image_decode_scaled(png, n, MAX_PIXELS, 320, &img), -E2BIG);
+        cr_assert_null(img);
+        /* A progressive JPEG's passes are held to the same budget (decoded in full, once). */
+        unsigned char *prog = make_jpeg_as(2000, 2000, true, &len);
+        cr_assert_eq(emo_image_decode_scaled(prog, len, 2000 * 2000 / EMO_JPEG_MAX_PASSES * 6 - 1, 320, &img), -E2BIG,
+                     "%s", emo_vision_last_error());
+        cr_assert_null(img);
+        free(prog);
+}
+
+/* A colour picture as libjpeg decodes it, 3 bytes a pixel (RGB). */
+typedef struct picture {
+        unsigned width, height;
+        unsigned char *rgb;
+} picture_t;
+
+static picture_t read_jpeg_rgb_scaled(const void *data, size_t len, unsigned denom) {
+        struct jpeg_decompress_struct d;
+        struct jpeg_error_mgr jerr;
+        d.err = jpeg_std_error(&jerr);
+        jpeg_create_decompress(&d);
+        jpeg_mem_src(&d, data, (unsigned long) len);
+        jpeg_read_header(&d, TRUE);
+        d.out_color_space = JCS_RGB;
+        d.scale_num = 1;
+        d.scale_denom = denom;
+        jpeg_start_decompress(&d);
+        picture_t p = { d.output_width, d.output_height, malloc((size_t) d.output_width * d.output_height * 3) };
+        cr_assert_not_null(p.rgb);
+        while (d.output_scanline < d.output_height) {
+                JSAMPROW row = p.rgb + (size_t) d.output_scanline * p.width * 3;
+                jpeg_read_scanlines(&d, &row, 1);
+        }
+        jpeg_finish_decompress(&d);
+        jpeg_destroy_decompress(&d);
+        return p;
+}
+
+static picture_t read_jpeg_rgb(const void *data, size_t len) {
+        return read_jpeg_rgb_scaled(data, len, 1);
+}
+
+/* p enlarged (nearest neighbour) to w x h. */
+static picture_t enlarge(const picture_t *p, unsigned w, unsigned h) {
+        picture_t out = { w, h, malloc((size_t) w * h * 3) };
+        cr_assert_not_null(out.rgb);
+        for (unsigned y = 0; y < h; y++)
+                for (unsigned x = 0; x < w; x++) {
+                        unsigned sx = x * p->width / w, sy = y * p->height / h;
+                        memcpy(out.rgb + ((size_t) y * w + x) * 3, p->rgb + ((size_t) sy * p->width + sx) * 3, 3);
+                }
+        return out;
+}
+
+/* p as a baseline JPEG, with an EXIF APP1 segment giving `orientation` unless it is 0. */
+static unsigned char *write_jpeg_rgb(const picture_t *p, int orientation, size_t *ret_len) {
+        struct jpeg_compress_struct c;
+        struct jpeg_error_mgr jerr;
+        c.err = jpeg_std_error(&jerr);
+        jpeg_create_compress(&c);
+        unsigned char *buf = NULL;
+        unsigned long len = 0;
+        jpeg_mem_dest(&c, &buf, &len);
+        c.image_width = p->width;
+        c.image_height = p->height;
+        c.input_components = 3;
+        c.in_color_space = JCS_RGB;
+        jpeg_set_defaults(&c);
+        jpeg_set_quality(&c, 92, TRUE);
+        jpeg_start_compress(&c, TRUE);
+        if (orientation) {
+                const unsigned char exif[] = {
+                        'E', 'x', 'i', 'f', 0, 0, 'M', 'M', 0x00, 0x2a, 0x00, 0x00, 0x00, 0x08, 0x00, 0x01,
+                        0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, (unsigned char) orientation, 0x00, 0x00,
+                        0x00, 0x00, 0x00, 0x00,
+                };
+                jpeg_write_marker(&c, JPEG_APP0 + 1, exif, sizeof(exif));
+        }
+        for (unsigned y = 0; y < p->height; y++) {
+                JSAMPROW row = p->rgb + (size_t) y * p->width * 3;
+                jpeg_write_scanlines(&c, &row, 1);
+        }
+        jpeg_finish_compress(&c);
+        jpeg_destroy_compress(&c);
+        *ret_len = len;
+        return buf;
+}
+
+/* The fixture's one face (640 x 480, the face about 180 px) placed at (x, y) in a w x h picture,
+ * enlarged `zoom` times (nearest neighbour), on a mid-grey ground. */
+static picture_t face_picture(unsigned w, unsigned h, unsigned x, unsigned y, unsigned zoom) {
+        size_t len;
+        void *data = emo_test_read_fixture("one_face.jpg", &len);
+        picture_t src = read_jpeg_rgb(data, len);
+        free(data);
+        picture_t p = { w, h, malloc((size_t) w * h * 3) };
+        cr_assert_not_null(p.rgb);
+        memset(p.rgb, 128, (size_t) w * h * 3);
+        for (unsigned r = 0; r < src.height * zoom && y + r < h; r++)
+                for (unsigned c = 0; c < src.width * zoom && x + c < w; c++)
+                        memcpy(p.rgb + ((size_t) (y + r) * w + x + c) * 3,
+                               src.rgb + ((size_t) (r / zoom) * src.width + c / zoom) * 3, 3);
+        free(src.rgb);
+        return p;
+}
+
+static emo_detector_t *yunet_at(unsigned max_side) {
+        emo_detector_params_t p = { .kind = EMO_DETECTOR_YUNET, .model_path = emo_test_yunet(), .score_threshold = 0.6f,
+                                    .max_side = max_side, .min_face = 20, .device = EMO_DEVICE_CPU };
+        emo_detector_t *d = NULL;
+        cr_assert_eq(emo_detector_new(&p, &d), 0, "%s", emo_vision_last_error());
+        return d;
+}
+
+/* The default model, as the daemon loads it. */
+static emo_classifier_t *default_classifier(void) {
+        emo_model_t m;
+        char err[256];
+        cr_assert_eq(emo_model_load(emo_test_model(), &m, err, sizeof(err)), 0, "%s", err);
+        emo_classifier_params_t p = { .onnx_path = m.onnx_path, .width = m.width, .height = m.height, .scale = m.scale,
+                                      .mean = m.mean, .std = m.std, .framing_scale = m.framing_scale,
+                                      .offset_x = m.offset_x, .offset_y = m.offset_y, .tta_hflip = m.tta_hflip,
+                                      .device = EMO_DEVICE_CPU };
+        emo_classifier_t *c = NULL;
+        cr_assert_eq(emo_classifier_new(&p, &c), 0, "%s", emo_vision_last_error());
+        emo_model_done(&m);
+        return c;
+}
+
+/* Detect the one face of a JPEG, decoded scaled or in full, and classify it. */
+static void detect_one(emo_detector_t *d, emo_classifier_t *c, const void *jpeg, size_t len, bool scaled,
+                       unsigned *ret_scale, emo_face_box_t *ret_box, float probs[EMO_EMOTION_COUNT]) {
+        emo_image_t *img = NULL;
+        int r = scaled ? emo_image_decode_scaled(jpeg, len, MAX_PIXELS, emo_detector_input_side(d), &img)
+                       : emo_image_decode(jpeg, len, MAX_PIXELS, &img);
+        cr_assert_eq(r, 0, "%s", emo_vision_last_error());
+        size_t n = 0;
+        cr_assert_eq(emo_detector_detect(d, img, ret_box, 1, &n), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(n, 1, "the face is not found (%s decoding)", scaled ? "scaled" : "full");
+        float p[1][EMO_EMOTION_COUNT];
+        cr_assert_eq(emo_classifier_classify(c, img, ret_box, 1, false, p), 0, "%s", emo_vision_last_error());
+        memcpy(probs, p[0], sizeof(p[0]));
+        if (ret_scale)
+                *ret_scale = emo_image_scale(img);
+        emo_image_free(img);
+}
+
+static float max_diff(const float *a, const float *b) {
+        float m = 0;
+        for (int k = 0; k < EMO_EMOTION_COUNT; k++)
+                m = fmaxf(m, fabsf(a[k] - b[k]));
+        return m;
+}
+
+static void assert_box_near(const emo_face_box_t *a, const emo_face_box_t *b, double tolerance) {
+        double tol = tolerance * b->width;
+        cr_assert(abs(a->x - b->x) <= tol && abs(a->y - b->y) <= tol && abs(a->width - b->width) <= tol &&
+                          abs(a->height - b->height) <= tol,
+                  "box %d,%d %dx%d is not within %.0f px of %d,%d %dx%d", a->x, a->y, a->width, a->height, tol, b->x,
+                  b->y, b->width, b->height);
+}
+
+/* A large face in a 1920 x 1440 photo: decoded at 1/4 (480 x 360) for the detector, it has more
+ * pixels there than the model's input, so it is classified from the scaled image; the box and the
+ * probabilities stay close to those of a full decode. */
+Test(vision, scaled_decode_finds_and_classifies_a_large_face_like_a_full_decode) {
+        picture_t pic = face_picture(1920, 1440, 0, 0, 3);
+        size_t len;
+        unsigned char *jpeg = write_jpeg_rgb(&pic, 0, &len);
+        emo_detector_t *d = yunet_at(320);
+        emo_classifier_t *c = default_classifier();
+        emo_face_box_t full_box, box;
+        float full_p[EMO_EMOTION_COUNT], p[EMO_EMOTION_COUNT];
+        unsigned scale;
+        detect_one(d, c, jpeg, len, false, NULL, &full_box, full_p);
+        detect_one(d, c, jpeg, len, true, &scale, &box, p);
+        cr_assert_eq(scale, 4);
+        assert_box_near(&box, &full_box, 0.05);
+        cr_assert_lt(max_diff(p, full_p), 0.05f, "probabilities differ by %.3f", max_diff(p, full_p));
+        emo_classifier_free(c);
+        emo_detector_free(d);
+        free(jpeg);
+        free(pic.rgb);
+}
+
+/* Classify box in p, given as raw pixels. */
+static void classify_from_raw_bgr(emo_classifier_t *c, const picture_t *p, const emo_face_box_t *box,
+                                  float probs[EMO_EMOTION_COUNT]) {
+        size_t n = (size_t) p->width * p->height * 3;
+        unsigned char *bgr = malloc(n);
+        for (size_t i = 0; i < n; i += 3)
+                bgr[i] = p->rgb[i + 2], bgr[i + 1] = p->rgb[i + 1], bgr[i + 2] = p->rgb[i];
+        emo_image_t *img = NULL;
+        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_BGR24, bgr, n, p->width, p->height, 0, MAX_PIXELS, &img), 0);
+        float out[1][EMO_EMOTION_COUNT];
+        cr_assert_eq(emo_classifier_classify(c, img, box, 1, false, out), 0, "%s", emo_vision_last_error());
+        memcpy(probs, out[0], sizeof(out[0]));
+        emo_image_free(img);
+        free(bgr);
+}
+
+/* Classify box in a JPEG decoded scaled for a 320-px detector or in full. */
+static void classify_box(emo_classifier_t *c, const void *jpeg, size_t len, bool scaled, const emo_face_box_t *box,
+                         float probs[EMO_EMOTION_COUNT], unsigned *ret_scale) {
+        emo_image_t *img = NULL;
+        int r = scaled ? emo_image_decode_scaled(jpeg, len, MAX_PIXELS, 320, &img)
+                       : emo_image_decode(jpeg, len, MAX_PIXELS, &img);
+        cr_assert_eq(r, 0, "%s", emo_vision_last_error());
+        float out[1][EMO_EMOTION_COUNT];
+        cr_assert_eq(emo_classifier_classify(c, img, box, 1, false, out), 0, "%s", emo_vision_last_error());
+        memcpy(probs, out[0], sizeof(out[0]));
+        *ret_scale = emo_image_scale(img);
+        emo_image_free(img);
+}
+
+/* A small face in a large photo (the fixture's 180 px face in 2560 x 1920): decoded at 1/8 for a
+ * 320-px detector it is about 26 px wide, under the model's 48, so its crop comes from a finer
+ * decode of its region (1/4 here), and it is classified nearly as from the full image.
+ * EXIF-turned, the same face goes through a full decode instead, with the full decode's result,
+ * upright. (The box comes from a detector at 1280 px on the full image, which
+ * sees the face.) */
+Test(vision, a_small_face_in_a_scaled_image_is_cropped_from_finer_pixels) {
+        picture_t pic = face_picture(2560, 1920, 1100, 700, 1);
+        emo_detector_t *d = yunet_at(1280);
+        emo_classifier_t *c = default_classifier();
+        for (int orientation = 0; orientation <= 6; orientation += 6) {
+                size_t len;
+                unsigned char *jpeg = write_jpeg_rgb(&pic, orientation, &len);
+                emo_face_box_t box;
+                float full_p[EMO_EMOTION_COUNT], p[EMO_EMOTION_COUNT];
+                unsigned scale;
+                detect_one(d, c, jpeg, len, false, NULL, &box, full_p);
+                classify_box(c, jpeg, len, true, &box, p, &scale);
+                cr_assert_eq(scale, 8);
+                cr_assert_lt(box.width / 8, 48, "test bug: the face is not small at 1/8");
+                if (orientation == 6) {
+                        /* Turned a quarter clockwise: the face's left edge is now its top. */
+                        emo_image_t *img = NULL;
+                        cr_assert_eq(emo_image_decode_scaled(jpeg, len, MAX_PIXELS, 320, &img), 0);
+                        cr_assert_eq(emo_image_width(img), 1920);
+                        cr_assert_eq(emo_image_height(img), 2560);
+                        emo_image_free(img);
+                        cr_assert(abs(box.y - 1100 - 240) < 120, "face at y %d, not upright", box.y);
+                }
+                /* Upright at 1/4 against 1/1 resampled: near. Turned: the fallback is the full
+                 * decode itself. */
+                cr_assert_lt(max_diff(p, full_p), orientation ? 1e-5f : 0.08f,
+                             "orientation %d: probabilities differ by %.3f", orientation, max_diff(p, full_p));
+                free(jpeg);
+        }
+        emo_classifier_free(c);
+        emo_detector_free(d);
+        free(pic.rgb);
+}
+
+/* What the finer decode is for, where it shows: a 192 px square of 4 px stripes in a 2560 x 1920
+ * photo, classified as an exact crop. At 1/8 (what the detector gets) the stripes are averaged
+ * away to grey; the crop comes from a decode of the square's region at 1/4, where the stripes are
+ * one pixel each, just as the model sees them after resizing the full image: the answer is that
+ * of the full image, and far from that of the 1/8 pixels. */
+Test(vision, the_finer_decode_keeps_what_the_scaled_image_lost) {
+        picture_t pic = { 2560, 1920, malloc((size_t) 2560 * 1920 * 3) };
+        cr_assert_not_null(pic.rgb);
+        memset(pic.rgb, 128, (size_t) 2560 * 1920 * 3);
+        for (unsigned y = 800; y < 992; y++)
+                for (unsigned x = 1000; x < 1192; x++)
+                        memset(pic.rgb + ((size_t) y * 2560 + x) * 3, (x / 4) % 2 ? 255 : 0, 3);
+        size_t len;
+        unsigned char *jpeg = write_jpeg_rgb(&pic, 0, &len);
+        emo_classifier_t *c = default_classifier();
+        emo_face_box_t box = { 1000, 800, 192, 192, 1.0f };
+        float full_p[EMO_EMOTION_COUNT], p[EMO_EMOTION_COUNT], out[1][EMO_EMOTION_COUNT];
+        unsigned scale;
+        emo_image_t *img = NULL;
+        cr_assert_eq(emo_image_decode(jpeg, len, MAX_PIXELS, &img), 0);
+        cr_assert_eq(emo_classifier_classify(c, img, &box, 1, true, out), 0, "%s", emo_vision_last_error());
+        memcpy(full_p, out[0], sizeof(full_p));
+        emo_image_free(img);
+        cr_assert_eq(emo_image_decode_scaled(jpeg, len, MAX_PIXELS, 320, &img), 0);
+        scale = emo_image_scale(img);
+        cr_assert_eq(scale, 8);
+        cr_assert_eq(emo_classifier_classify(c, img, &box, 1, true, out), 0, "%s", emo_vision_last_error());
+        memcpy(p, out[0], sizeof(p));
+        emo_image_free(img);
+        /* The 1/8 pixels alone, enlarged back to full size. */
+        picture_t eighth = read_jpeg_rgb_scaled(jpeg, len, 8);
+        picture_t back = enlarge(&eighth, pic.width, pic.height);
+        float coarse_p[EMO_EMOTION_COUNT];
+        classify_from_raw_bgr(c, &back, &box, coarse_p);
+        float fine_off = max_diff(p, full_p), coarse_off = max_diff(coarse_p, full_p);
+        cr_assert_gt(coarse_off, 0.1f, "test bug: the stripes do not change the answer (%.3f)", coarse_off);
+        cr_assert_lt(fine_off, coarse_off / 4, "the crop is off by %.3f from the full decode's answer, the 1/8 pixels "
+                                               "by %.3f: the finer decode did not serve", fine_off, coarse_off);
+        free(eighth.rgb);
+        free(back.rgb);
+        emo_classifier_free(c);
+        free(jpeg);
+        free(pic.rgb);
 }
