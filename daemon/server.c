@@ -10,6 +10,7 @@
 
 #include "emo/endpoint.h"
 #include "connguard.h"
+#include "listen.h"
 #include "emo/util.h"
 #include "log.h"
 #include "queue.h"
@@ -56,7 +57,8 @@ struct emo_server {
         int64_t last_request_us; /* when the last request was read */
         uint64_t served;
         int64_t started_us;
-        char *endpoints;
+        char *endpoints; /* configured; once bound, what is served (emo_listeners_describe) */
+        emo_listeners_t *listeners;
 };
 
 static job_t *job_free(job_t *j) {
@@ -568,41 +570,18 @@ int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shar
                 s->n_workers++;
         }
 
-        _cleanup_free_ char *list = strdup(s->endpoints);
-        if (!list) {
+        if ((r = emo_listeners_bind(s->router, s->endpoints, &s->listeners, err, errlen)) < 0) {
+                emo_server_free(s);
+                return r;
+        }
+        /* From here on the logs and STATUS= name what is served, systemd's sockets included. */
+        char *served = strdup(emo_listeners_describe(s->listeners));
+        if (!served) {
                 emo_server_free(s);
                 return -ENOMEM;
         }
-        char *save = NULL;
-        unsigned bound = 0;
-        for (char *ep = strtok_r(list, EMO_ENDPOINT_SEPARATORS, &save); ep;
-             ep = strtok_r(NULL, EMO_ENDPOINT_SEPARATORS, &save)) {
-                r = emo_endpoint_prepare(ep);
-                if (r == -EADDRINUSE) {
-                        snprintf(err, errlen, "Failed to bind %s: another emotiond is serving there", ep);
-                        emo_server_free(s);
-                        return r;
-                }
-                if (r < 0) {
-                        snprintf(err, errlen, "Failed to prepare %s: %s", ep, strerror(-r));
-                        emo_server_free(s);
-                        return r;
-                }
-                if (zsock_bind(s->router, "%s", ep) < 0) {
-                        r = -(zmq_errno() ?: EINVAL);
-                        snprintf(err, errlen, "Failed to bind %s: %s", ep, zmq_strerror(-r));
-                        emo_server_free(s);
-                        return r;
-                }
-                bound++;
-        }
-        /* The configuration check sees `endpoints`, not $EMOTIOND_ENDPOINT: a daemon bound nowhere
-         * would still report itself ready. */
-        if (bound == 0) {
-                snprintf(err, errlen, "Failed to bind: no endpoint in '%s'", s->endpoints);
-                emo_server_free(s);
-                return -EINVAL;
-        }
+        free(s->endpoints);
+        s->endpoints = served;
         *ret = s;
         return 0;
 }
@@ -622,6 +601,7 @@ emo_server_t *emo_server_free(emo_server_t *s) {
         emo_queue_free(s->queue);
         s->guard = emo_connguard_free(s->guard);
         zsock_destroy(&s->router);
+        s->listeners = emo_listeners_free(s->listeners); /* removes our ipc socket files */
         free(s->endpoints);
         free(s);
         return NULL;
