@@ -301,7 +301,7 @@ static int check_creatable(const char *dir, char *err, size_t errlen, const char
         for (;;) {
                 if (stat(d, &st) == 0)
                         break;
-                if (errno != ENOENT) {
+                if (errno != ENOENT && errno != ENOTDIR) {
                         snprintf(err, errlen, "Failed to bind %s: %s: %s", ep, d, strerror(errno));
                         return -errno;
                 }
@@ -337,7 +337,7 @@ static int check_one(const char *ep, char *err, size_t errlen) {
                 if (slash && slash != dir) {
                         *slash = '\0';
                         struct stat st;
-                        if (stat(dir, &st) < 0 && errno == ENOENT)
+                        if (stat(dir, &st) < 0 && (errno == ENOENT || errno == ENOTDIR))
                                 /* The daemon would create it; --check creates nothing. */
                                 return check_creatable(dir, err, errlen, ep);
                 }
