@@ -15,6 +15,7 @@
 #include "emo/endpoint.h"
 #include "dialogue.h"
 #include "listen.h"
+#include "metrics.h"
 #include "emo/util.h"
 #include "log.h"
 #include "model.h"
@@ -315,6 +316,14 @@ int main(int argc, char **argv) {
                                 snprintf(err, sizeof(err), "Failed to check the endpoints: %s", strerror(ENOMEM));
                         else if (r >= 0)
                                 printf("endpoints %s can be bound\n", endpoints);
+                }
+                if (r >= 0 && config.metrics_listen && *config.metrics_listen) {
+                        /* Listen for a moment, as the daemon would. */
+                        emo_metrics_t *m = emo_metrics_new(&(emo_metrics_info_t) { 0 });
+                        r = m ? emo_metrics_serve(m, config.metrics_listen, err, sizeof(err)) : -ENOMEM;
+                        emo_metrics_free(m);
+                        if (r == -ENOMEM)
+                                snprintf(err, sizeof(err), "Failed to check metrics_listen: %s", strerror(ENOMEM));
                 }
                 emo_pipeline_free(p);
                 emo_streams_free(streams);

@@ -45,10 +45,19 @@ step() { echo "==> $* ($(( $(date +%s) - start )) s)"; }
 # with OpenBLAS's pthread flavour as on a developer's machine (apt would pick the reference BLAS).
 packages=systemd,systemd-sysv,dbus,libnss-systemd,passwd,libopencv-core406,libopencv-imgproc406,libopencv-imgcodecs406
 packages=$packages,libopencv-objdetect406,libopencv-dnn406,libopenblas0-pthread,libczmq4,libzmq5
-packages=$packages,libprotobuf-c1,libjson-c5,libinih1,libsystemd0,libjpeg62-turbo,libwebp7,libssl3,zlib1g
+packages=$packages,libprotobuf-c1,libjson-c5,libinih1,libsystemd0,libjpeg62-turbo,libwebp7,libssl3,zlib1g,libmicrohttpd12
 packages=$packages,libavformat59,libavcodec59,libavdevice59,libswscale6,libavutil57
 
 mkdir -p "$work"
+# A root made before a package joined the list lacks it: make it anew.
+if [ -d "$work/base" ]; then
+        missing=
+        for p in ${packages//,/ }; do
+                dpkg-query --admindir="$work/base/var/lib/dpkg" -W -f='${Status}' "$p" 2>/dev/null |
+                        grep -q 'install ok installed' || missing="$missing $p"
+        done
+        [ -z "$missing" ] || { step "The root in $work/base lacks$missing: bootstrapping anew"; rm -rf "$work/base"; }
+fi
 if [ ! -d "$work/base" ]; then
         step "Bootstrapping a Debian 12 root into $work/base"
         rm -rf "$work/base.tmp"
