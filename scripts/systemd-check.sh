@@ -11,7 +11,8 @@
 # again, and that starting the service starts its socket unit. Prints PASS, FAIL or SKIP
 # (what this machine cannot show: no memory controller for a container on a cgroup v1 host) per
 # check; exits 1 when any failed. The container is always shut down. On the 2-core development
-# VM: 3 minutes the first time (bootstrap and build), 55 s after (35 of them the watchdog wait).
+# VM: 3 to 8 minutes the first time (bootstrap and build), 90 s after (35 of them the watchdog
+# wait). A root that lacks a package of the list below is bootstrapped anew.
 #
 #   sudo scripts/systemd-check.sh
 #
@@ -45,7 +46,7 @@ step() { echo "==> $* ($(( $(date +%s) - start )) s)"; }
 # with OpenBLAS's pthread flavour as on a developer's machine (apt would pick the reference BLAS).
 packages=systemd,systemd-sysv,dbus,libnss-systemd,passwd,libopencv-core406,libopencv-imgproc406,libopencv-imgcodecs406
 packages=$packages,libopencv-objdetect406,libopencv-dnn406,libopenblas0-pthread,libczmq4,libzmq5
-packages=$packages,libprotobuf-c1,libjson-c5,libinih1,libsystemd0,libjpeg62-turbo,libwebp7,libssl3,zlib1g,libmicrohttpd12
+packages=$packages,libprotobuf-c1,libjson-c5,libinih1,libsystemd0,libjpeg62-turbo,libwebp7,libssl3,zlib1g,libmicrohttpd12,libcurl4
 packages=$packages,libavformat59,libavcodec59,libavdevice59,libswscale6,libavutil57
 
 mkdir -p "$work"
