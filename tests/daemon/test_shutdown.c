@@ -460,8 +460,12 @@ Test(startup, relative_endpoint_in_use) {
 
 Test(startup, check_mode) {
         _cleanup_free_ char *dialogue = emo_test_join(emo_test_source_dir(), "deploy/dialogue");
+        /* --check binds the endpoint for a moment: a private abstract one, not the machine's default,
+         * where a running service would (rightly) fail the check. */
+        char endpoint[64];
+        snprintf(endpoint, sizeof(endpoint), "ipc://@emotiond-check-%d", (int) getpid());
         const char *argv[] = { emo_test_emotiond(), "--model", emo_test_model(), "--detector", "yunet", "--yunet-model",
-                               emo_test_yunet(), "--dialogue-dir", dialogue, "--check", NULL };
+                               emo_test_yunet(), "--dialogue-dir", dialogue, "--endpoint", endpoint, "--check", NULL };
         emo_test_run_t r;
         emo_test_run(argv, NULL, 30000, &r);
         cr_assert_eq(r.status, 0, "emotiond --check failed (%d):\n%s", r.status, r.err);
