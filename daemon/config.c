@@ -32,6 +32,7 @@ static const struct key {
         { "server", "threads", UINT, offsetof(emo_config_t, threads), 1, 64 },
         { "server", "queue_capacity", UINT, offsetof(emo_config_t, queue_capacity), 1, 1000000 },
         { "server", "max_connections", UINT, offsetof(emo_config_t, max_connections), 1, 1000000 },
+        { "server", "metrics_listen", STR, offsetof(emo_config_t, metrics_listen), 0, 0 },
         { "server", "client_timeout_ms", UINT, offsetof(emo_config_t, client_timeout_ms), 100, 3600000 },
         { "model", "model", STR, offsetof(emo_config_t, model), 0, 0 },
         { "model", "device", STR, offsetof(emo_config_t, device), 0, 0 },

@@ -11,6 +11,7 @@
 
 typedef struct emo_config {
         char *endpoints;       /* comma-separated ZeroMQ endpoints to bind; NULL: default */
+        char *metrics_listen;  /* HOST:PORT of the Prometheus metrics over HTTP; NULL or "": none */
         char *model;           /* model metadata JSON */
         char *detector;        /* "auto", "yunet", "blazeface" or "haar" */
         char *yunet_model;     /* NULL: searched in the data folders */

@@ -14,6 +14,8 @@
 #include "connguard.h"
 #include "emo/endpoint.h"
 #include "dialogue.h"
+#include "listen.h"
+#include "metrics.h"
 #include "emo/util.h"
 #include "log.h"
 #include "model.h"
@@ -32,6 +34,7 @@
 #define BLAZEFACE_FILE "face_detection_front_128x128_barracuda.onnx"
 
 int emo_log_max_level = 6;
+bool emo_log_journal = false;
 
 /* Every request allocates and frees the same few image-sized buffers (a 640x480 frame is 900 KiB
  * decoded). With glibc's defaults these are mmap'd and unmapped, or the heap top is trimmed, on
@@ -68,12 +71,17 @@ static void help(void) {
                "      --language=LANG      default dialogue language (default fr)\n"
                "  -w, --workers=N          worker threads (default: one per core)\n"
                "  -s, --set=KEY=VALUE      any configuration key, e.g. --set max_faces=8\n"
-               "      --check              load everything, print the setup and exit\n"
+               "      --check              load everything, check that every endpoint (and\n"
+               "                           metrics_listen) can be bound, print the setup and exit\n"
+               "                           (non-zero on any failure)\n"
                "  -v, --verbose            debug messages (never a result: see --log-results)\n"
                "      --log-results        log every face's box, emotion and probabilities:\n"
                "                           personal data, for debugging only (docs/privacy.md)\n"
                "  -h, --help               show this help and exit\n"
-               "      --version            show the version and exit\n"
+               "  -V, --version            show the version and exit\n"
+               "\n"
+               "Under systemd socket activation (emotiond.socket) the daemon serves the sockets it is\n"
+               "given, as well as any endpoint of its own that they do not cover.\n"
                "\n"
                "Signals: SIGTERM/SIGINT finish the requests in progress, refuse the rest and exit 0.\n");
 }
@@ -99,7 +107,7 @@ static char *find_detector_file(const char *configured, const char *file) {
         return NULL;
 }
 
-enum { OPT_DETECTOR = 256, OPT_YUNET, OPT_BLAZEFACE, OPT_HAAR, OPT_DEVICE, OPT_DIALOGUE, OPT_LANGUAGE, OPT_CHECK, OPT_VERSION, OPT_LOG_RESULTS };
+enum { OPT_DETECTOR = 256, OPT_YUNET, OPT_BLAZEFACE, OPT_HAAR, OPT_DEVICE, OPT_DIALOGUE, OPT_LANGUAGE, OPT_CHECK, OPT_LOG_RESULTS };
 
 int main(int argc, char **argv) {
         static const struct option options[] = {
@@ -119,7 +127,7 @@ int main(int argc, char **argv) {
                 { "verbose", no_argument, NULL, 'v' },
                 { "log-results", no_argument, NULL, OPT_LOG_RESULTS },
                 { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, OPT_VERSION },
+                { "version", no_argument, NULL, 'V' },
                 {},
         };
         const char *config_path = NULL;
@@ -129,7 +137,7 @@ int main(int argc, char **argv) {
         char *owned[64];
         size_t n_set = 0, n_owned = 0;
         int opt;
-        while ((opt = getopt_long(argc, argv, "c:e:m:w:s:vh", options, NULL)) >= 0) {
+        while ((opt = getopt_long(argc, argv, "c:e:m:w:s:vhV", options, NULL)) >= 0) {
                 const char *key = NULL, *value = optarg;
                 switch (opt) {
                 case 'c':
@@ -169,7 +177,7 @@ int main(int argc, char **argv) {
                 case 'h':
                         help();
                         return 0;
-                case OPT_VERSION:
+                case 'V':
                         printf("emotiond %s\n", PROJECT_VERSION);
                         return 0;
                 default:
@@ -189,6 +197,7 @@ int main(int argc, char **argv) {
                 return 2;
         }
 
+        emo_log_setup();
         char err[1024];
         emo_config_t config;
         int r = emo_config_init(&config);
@@ -307,6 +316,23 @@ int main(int argc, char **argv) {
         if (check) {
                 emo_pipeline_t *p = NULL;
                 r = emo_pipeline_new(&shared, &p, err, sizeof(err));
+                if (r >= 0) {
+                        _cleanup_free_ char *endpoints = config.endpoints ? strdup(config.endpoints)
+                                                                          : emo_endpoint_default_bind();
+                        r = endpoints ? emo_listeners_check(endpoints, err, sizeof(err)) : -ENOMEM;
+                        if (r == -ENOMEM)
+                                snprintf(err, sizeof(err), "Failed to check the endpoints: %s", strerror(ENOMEM));
+                        else if (r >= 0)
+                                printf("endpoints %s can be bound\n", endpoints);
+                }
+                if (r >= 0 && config.metrics_listen && *config.metrics_listen) {
+                        /* Listen for a moment, as the daemon would. */
+                        emo_metrics_t *m = emo_metrics_new(&(emo_metrics_info_t) { 0 });
+                        r = m ? emo_metrics_serve(m, config.metrics_listen, err, sizeof(err)) : -ENOMEM;
+                        emo_metrics_free(m);
+                        if (r == -ENOMEM)
+                                snprintf(err, sizeof(err), "Failed to check metrics_listen: %s", strerror(ENOMEM));
+                }
                 emo_pipeline_free(p);
                 emo_streams_free(streams);
                 emo_dialogue_free(dialogue);

@@ -11,6 +11,8 @@
 #include "emo/endpoint.h"
 #include "emo/labels.h"
 #include "connguard.h"
+#include "listen.h"
+#include "metrics.h"
 #include "emo/util.h"
 #include "log.h"
 #include "queue.h"
@@ -57,7 +59,9 @@ struct emo_server {
         int64_t last_request_us; /* when the last request was read */
         uint64_t served;
         int64_t started_us;
-        char *endpoints;
+        char *endpoints; /* configured; once bound, what is served (emo_listeners_describe) */
+        emo_listeners_t *listeners;
+        emo_metrics_t *metrics; /* NULL unless metrics_listen is set */
 };
 
 static job_t *job_free(job_t *j) {
@@ -112,6 +116,7 @@ static void reply_error(emo_server_t *s, zframe_t *identity, bool delimiter, uin
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        emo_metrics_reply(s->metrics, status);
         send_reply(s, identity, delimiter, emo_reply_error_frame(id, status, msg));
 }
 
@@ -145,6 +150,7 @@ static void reply_health(emo_server_t *s, zframe_t *identity, bool delimiter, ui
         reply.status = EMO_STATUS_OK;
         reply.body_case = EMOTION__V1__REPLY__BODY_HEALTH;
         reply.health = &h;
+        emo_metrics_reply(s->metrics, EMO_STATUS_OK);
         send_reply(s, identity, delimiter, emo_reply_pack_frame(&reply));
 }
 
@@ -383,6 +389,16 @@ static void handle_done(emo_server_t *s, worker_t *w) {
         s->n_busy--;
         if (job->ordered)
                 emo_queue_release(s->queue, job->stream);
+        if (job->reply && s->metrics) {
+                /* The worker's reply says how it went: status, stage timings, faces. */
+                emo_reply_t *r = NULL;
+                if (emo_reply_unpack(zframe_data(job->reply), zframe_size(job->reply), &r) == 0) {
+                        emo_metrics_reply(s->metrics, r->status);
+                        if ((int) r->status == EMO_STATUS_OK && r->analyze)
+                                emo_metrics_analysis(s->metrics, r->analyze->timings, r->analyze->n_faces);
+                        emo_reply_free(r);
+                }
+        }
         if (job->reply && s->config->log_results)
                 log_results(job->reply);
         if (job->reply)
@@ -530,6 +546,17 @@ int emo_server_run(emo_server_t *s, int signal_fd) {
                 /* A bounded batch per wake-up keeps worker results flowing under a flood. */
                 for (int k = 0; k < 64 && (zsock_events(s->router) & ZMQ_POLLIN); k++)
                         handle_request(s);
+                if (s->metrics)
+                        emo_metrics_set_gauges(s->metrics, &(emo_metrics_gauges_t) {
+                                .queue_depth = emo_queue_size(s->queue),
+                                .queue_capacity = emo_queue_capacity(s->queue),
+                                .workers = s->n_workers,
+                                .workers_busy = s->n_busy,
+                                .connections = emo_connguard_open(s->guard),
+                                .connections_refused = emo_connguard_refused(s->guard),
+                                .connections_shed = emo_connguard_shed(s->guard, NULL),
+                                .smoothed_streams = s->shared.streams ? emo_streams_active(s->shared.streams, now) : 0,
+                        });
         }
         log_info("All requests answered (%llu replies in all), exiting", (unsigned long long) s->served);
         return 0;
@@ -605,41 +632,35 @@ int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shar
                 s->n_workers++;
         }
 
-        _cleanup_free_ char *list = strdup(s->endpoints);
-        if (!list) {
+        if ((r = emo_listeners_bind(s->router, s->endpoints, &s->listeners, err, errlen)) < 0) {
+                emo_server_free(s);
+                return r;
+        }
+        if (config->metrics_listen && *config->metrics_listen) {
+                s->metrics = emo_metrics_new(&(emo_metrics_info_t) {
+                        .version = PROJECT_VERSION,
+                        .model = shared->model->name,
+                        .model_sha256 = shared->model->sha256,
+                        .detector = emo_detector_kind_name(shared->detector),
+                        .device = emo_device_name(shared->device),
+                });
+                if (!s->metrics) {
+                        emo_server_free(s);
+                        return -ENOMEM;
+                }
+                if ((r = emo_metrics_serve(s->metrics, config->metrics_listen, err, errlen)) < 0) {
+                        emo_server_free(s);
+                        return r;
+                }
+        }
+        /* From here on the logs and STATUS= name what is served, systemd's sockets included. */
+        char *served = strdup(emo_listeners_describe(s->listeners));
+        if (!served) {
                 emo_server_free(s);
                 return -ENOMEM;
         }
-        char *save = NULL;
-        unsigned bound = 0;
-        for (char *ep = strtok_r(list, EMO_ENDPOINT_SEPARATORS, &save); ep;
-             ep = strtok_r(NULL, EMO_ENDPOINT_SEPARATORS, &save)) {
-                r = emo_endpoint_prepare(ep);
-                if (r == -EADDRINUSE) {
-                        snprintf(err, errlen, "Failed to bind %s: another emotiond is serving there", ep);
-                        emo_server_free(s);
-                        return r;
-                }
-                if (r < 0) {
-                        snprintf(err, errlen, "Failed to prepare %s: %s", ep, strerror(-r));
-                        emo_server_free(s);
-                        return r;
-                }
-                if (zsock_bind(s->router, "%s", ep) < 0) {
-                        r = -(zmq_errno() ?: EINVAL);
-                        snprintf(err, errlen, "Failed to bind %s: %s", ep, zmq_strerror(-r));
-                        emo_server_free(s);
-                        return r;
-                }
-                bound++;
-        }
-        /* The configuration check sees `endpoints`, not $EMOTIOND_ENDPOINT: a daemon bound nowhere
-         * would still report itself ready. */
-        if (bound == 0) {
-                snprintf(err, errlen, "Failed to bind: no endpoint in '%s'", s->endpoints);
-                emo_server_free(s);
-                return -EINVAL;
-        }
+        free(s->endpoints);
+        s->endpoints = served;
         *ret = s;
         return 0;
 }
@@ -657,8 +678,10 @@ emo_server_t *emo_server_free(emo_server_t *s) {
         while (s->queue && (job = emo_queue_pop_any(s->queue)))
                 job_free(job);
         emo_queue_free(s->queue);
+        s->metrics = emo_metrics_free(s->metrics); /* stops its HTTP thread */
         s->guard = emo_connguard_free(s->guard);
         zsock_destroy(&s->router);
+        s->listeners = emo_listeners_free(s->listeners); /* removes our ipc socket files */
         free(s->endpoints);
         free(s);
         return NULL;

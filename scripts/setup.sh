@@ -29,7 +29,7 @@ done
 packages=(build-essential cmake pkg-config git ca-certificates curl
           libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
           libopencv-dev opencv-data libsystemd-dev libjson-c-dev libinih-dev
-          libjpeg-dev libwebp-dev libssl-dev zlib1g-dev
+          libjpeg-dev libwebp-dev libssl-dev zlib1g-dev libmicrohttpd-dev libcurl4-openssl-dev
           libavformat-dev libavcodec-dev libavdevice-dev libswscale-dev libavutil-dev)
 # The GTK 4 client (clients/gtk, built when gtk4 is found): a colour emoji font, or the emoji it
 # draws over faces are empty boxes. Its end-to-end test: a virtual X server, screenshots, clicks.

@@ -198,8 +198,22 @@ int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
 
         emo_client_t *client = NULL;
         int r = cli_client_open(&a.o, "analyze", &client);
-        if (r < 0)
-                return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
+        if (r < 0) {
+                /* One line per input, as when the daemon stops answering. */
+                for (size_t i = 0; a.o.json && cli_open_exit(r) == CLI_EXIT_UNREACHABLE && i < a.n; i++) {
+                        json_object *o = json_object_new_object();
+                        if (!o)
+                                break;
+                        char msg[160];
+                        snprintf(msg, sizeof(msg), "no daemon listens at the endpoint (%s)", strerror(-r));
+                        cli_json_add_string(o, "file", items[i].name);
+                        cli_json_add_string(o, "status", "unreachable");
+                        cli_json_add_string(o, "error", msg);
+                        cli_json_print_line(o);
+                        json_object_put(o);
+                }
+                return cli_open_exit(r);
+        }
 
         cli_pipeline_config_t config = {
                 .timeout_ms = a.o.timeout_ms,

@@ -506,7 +506,7 @@ int cli_bench_main(const cli_options_t *defaults, int argc, char **argv) {
         emo_client_t *client = NULL;
         r = cli_client_open(&config.o, "bench", &client);
         if (r < 0)
-                return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
+                return cli_open_exit(r);
         bench_server_t srv = { .endpoint = emo_client_endpoint(client) };
         if (!endpoint_is_local(srv.endpoint)) {
                 r = cli_usage_error("bench",

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "emo/endpoint.h"
 #include "emo/util.h"
 
 const char *cli_program_name = "emotion";
@@ -91,6 +92,16 @@ int cli_common_option(cli_options_t *o, const char *command, int c, const char *
         }
 }
 
+/* How to get a daemon at ep: the system service for its socket, else one of the user's own. */
+static void print_start_hint(const char *ep) {
+        if (streq(ep, EMO_SYSTEM_ENDPOINT))
+                fprintf(stderr, "Start the system service with 'sudo systemctl start emotiond' (or emotiond.socket), "
+                                "or choose another daemon with --server or $EMOTIOND_ENDPOINT.\n");
+        else
+                fprintf(stderr, "Start one there with 'emotiond --endpoint %s' (see 'emotiond --help'), or choose "
+                                "another daemon with --server or $EMOTIOND_ENDPOINT.\n", ep);
+}
+
 int cli_client_open(const cli_options_t *o, const char *command, emo_client_t **ret) {
         int r = emo_client_new(o->server, ret);
         if (r == -EINVAL)
@@ -100,19 +111,43 @@ int cli_client_open(const cli_options_t *o, const char *command, emo_client_t **
                 cli_error("Failed to open a connection: %s", strerror(-r));
         if (r < 0)
                 return r;
-        /* Connecting is lazy and libzmq retries a refused ipc connect forever, so without this a
-         * user who may not open the socket would wait for every attempt and read "no reply".
-         * Connecting to a unix socket needs search permission on its folders and write
-         * permission on the socket itself. */
+        /* Connecting is lazy and libzmq retries a refused connection forever, silently: without
+         * this probe a missing daemon, a socket file left by a killed one or a socket this user
+         * may not open would each read as "no reply" after every attempt. */
         const char *ep = emo_client_endpoint(*ret);
-        if (strncmp(ep, "ipc://", 6) == 0 && access(ep + 6, W_OK) < 0 && errno == EACCES) {
+        bool ipc = strncmp(ep, "ipc://", 6) == 0;
+        r = emo_client_probe(*ret, o->timeout_ms < CLI_PROBE_TIMEOUT_MS ? o->timeout_ms : CLI_PROBE_TIMEOUT_MS);
+        if (r >= 0)
+                return 0;
+        if (r == -EACCES)
+                /* Connecting to a unix socket needs search permission on its folders and write
+                 * permission on the socket itself. */
                 cli_error("Failed to connect to emotiond at %s: %s (the system service's socket is open "
                           "to the group emotiond: usermod -aG emotiond USER, then log in again)",
                           ep, strerror(EACCES));
-                *ret = emo_client_free(*ret);
-                return -EACCES;
+        else {
+                if (r == -ENOENT)
+                        cli_error("No emotiond at %s: the socket file does not exist, so no daemon is running there.",
+                                  ep);
+                else if (r == -ECONNREFUSED && ipc)
+                        cli_error("No emotiond at %s: the socket file is left from a daemon that no longer runs "
+                                  "(connection refused).", ep);
+                else if (r == -ECONNREFUSED)
+                        cli_error("No emotiond at %s: connection refused, nothing listens there.", ep);
+                else
+                        cli_error("Failed to connect to emotiond at %s: %s.", ep, strerror(-r));
+                print_start_hint(ep);
         }
-        return 0;
+        *ret = emo_client_free(*ret);
+        return r;
+}
+
+int cli_open_exit(int error) {
+        if (error == -EINVAL)
+                return CLI_EXIT_USAGE;
+        if (error == -ENOMEM || error == -EACCES)
+                return CLI_EXIT_FAILED;
+        return CLI_EXIT_UNREACHABLE;
 }
 
 int cli_report_unreachable(const cli_options_t *o, const emo_client_t *c) {

@@ -17,7 +17,7 @@ enum {
         CLI_EXIT_OK = 0,          /* every input succeeded */
         CLI_EXIT_FAILED = 1,      /* some input failed; each failure was reported */
         CLI_EXIT_USAGE = 2,       /* bad command line */
-        CLI_EXIT_UNREACHABLE = 3, /* no reply from the daemon after every attempt */
+        CLI_EXIT_UNREACHABLE = 3, /* no daemon listens, or no reply after every attempt */
 };
 
 /* Image files larger than this are refused before anything is sent: no real photo is this big,
@@ -26,6 +26,8 @@ enum {
 
 #define CLI_DEFAULT_TIMEOUT_MS 10000
 #define CLI_DEFAULT_ATTEMPTS 3
+/* The longest a tcp:// endpoint is probed for a listener before the first request (cli_client_open). */
+#define CLI_PROBE_TIMEOUT_MS 500
 #define CLI_MAX_TIMEOUT_MS (24 * 3600 * 1000)
 #define CLI_MAX_ATTEMPTS 100
 
@@ -85,12 +87,18 @@ int cli_usage_hint(const char *command);
 /* Print "emotion: MESSAGE" on stderr. */
 void cli_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
-/* Open a client for o->server (or the default endpoint). Prints the error itself (command: for
- * the hint to --help).
+/* Open a client for o->server (or the default endpoint) and make sure something listens there
+ * (emo_client_probe, at most CLI_PROBE_TIMEOUT_MS for tcp://), so that a missing daemon is said at
+ * once, with the endpoint and how to start one, rather than after every attempt's timeout. Prints
+ * the error itself (command: for the hint to --help).
  * 0, or -EINVAL for a malformed endpoint (a usage error), -ENOMEM, -EACCES for an ipc socket
- * this user may not connect to (not in the socket's group), said at once rather than as a
- * timeout. */
+ * this user may not connect to (not in the socket's group), -ENOENT (no socket file),
+ * -ECONNREFUSED (a stale socket file, a closed port) or another connect(2) error. */
 int cli_client_open(const cli_options_t *o, const char *command, emo_client_t **ret);
+
+/* The exit status for cli_client_open's error: CLI_EXIT_USAGE, CLI_EXIT_FAILED (out of memory,
+ * permission) or CLI_EXIT_UNREACHABLE (no daemon listens). */
+int cli_open_exit(int error);
 
 /* The message for a daemon that did not answer: "no reply from EP after N attempts of MS ms",
  * with a hint when an ipc:// socket file does not even exist. Returns CLI_EXIT_UNREACHABLE. */

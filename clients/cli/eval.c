@@ -251,7 +251,7 @@ int cli_eval_main(const cli_options_t *defaults, int argc, char **argv) {
         emo_client_t *client = NULL;
         r = cli_client_open(&e.o, "eval", &client);
         if (r < 0)
-                return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
+                return cli_open_exit(r);
 
         _cleanup_(cli_fer_set_done) cli_fer_set_t set = {};
         char err[512] = "";

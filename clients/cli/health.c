@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "emo/endpoint.h"
+#include "emo/util.h"
 #include "output.h"
 
 static void help(void) {
@@ -110,8 +112,15 @@ int cli_health_main(const cli_options_t *defaults, int argc, char **argv) {
 
         emo_client_t *client = NULL;
         int r = cli_client_open(&o, "health", &client);
-        if (r < 0)
-                return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
+        if (r < 0) {
+                if (o.json && cli_open_exit(r) == CLI_EXIT_UNREACHABLE) {
+                        _cleanup_free_ char *ep = o.server ? strdup(o.server) : emo_endpoint_default_connect();
+                        char msg[160];
+                        snprintf(msg, sizeof(msg), "no daemon listens at the endpoint (%s)", strerror(-r));
+                        print_json_failure(ep ?: "", "unreachable", msg);
+                }
+                return cli_open_exit(r);
+        }
         const char *endpoint = emo_client_endpoint(client);
 
         emo_health_request_t hr = EMOTION__V1__HEALTH_REQUEST__INIT;

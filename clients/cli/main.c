@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "eval.h"
 #include "health.h"
+#include "stats.h"
 #include "output.h"
 
 #ifndef EMO_VERSION
@@ -28,6 +29,7 @@ static const struct {
         { "eval", cli_eval_main, "measure accuracy on a FER2013 CSV" },
         { "health", cli_health_main, "show the daemon's version, model and state" },
         { "bench", cli_bench_main, "measure throughput and latency of a local daemon" },
+        { "stats", cli_stats_main, "show the daemon's metrics (replies, latency per stage, load)" },
 };
 
 static void help(void) {

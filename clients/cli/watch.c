@@ -828,7 +828,7 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                 goto out;
         r = cli_client_open(&w.o, "watch", &client);
         if (r < 0) {
-                ret = r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
+                ret = cli_open_exit(r);
                 goto out;
         }
         if (w.live) {

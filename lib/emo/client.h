@@ -36,6 +36,16 @@ int emo_client_recv(emo_client_t *c, int timeout_ms, emo_reply_t **ret);
  * when every attempt timed out, or the errors of send/recv. */
 int emo_client_call(emo_client_t *c, emo_request_t *req, int timeout_ms, int attempts, emo_reply_t **ret);
 
+/* Whether a daemon listens at the client's endpoint, told at once rather than by a timeout (libzmq
+ * retries a refused connection forever, silently): for ipc://, the socket file must exist and
+ * accept a connection; for tcp://, a TCP connection is tried for at most timeout_ms. The probe's
+ * connection is closed at once and is not the client's. 0 when something listens, or when it
+ * cannot be told (another transport; a host that neither accepts nor refuses in time: requests
+ * then time out as before); -ENOENT no socket file (nobody started a daemon there); -ECONNREFUSED
+ * nobody listens (a socket file left by a daemon that was killed, a closed port); -EACCES no
+ * permission to connect; other -errno from connect(2) (-EHOSTUNREACH, ...). Never changes c. */
+int emo_client_probe(const emo_client_t *c, int timeout_ms);
+
 /* Drop the socket and open a fresh one; outstanding requests are forgotten. 0 or -errno. */
 int emo_client_reconnect(emo_client_t *c);
 

@@ -1,15 +1,20 @@
 #!/bin/sh
-# The built systemd unit parses without a warning (a misspelt or unknown directive is ignored by
-# systemd, with only a log line, so it must fail here) and its sandbox keeps systemd's exposure
-# score at or under 1.8 of 10 (`systemd-analyze security`; the unit without a sandbox scored 8.4),
-# and it gives the daemon no writable place but its runtime directory (see the end).
-#   check_unit.sh BUILD/deploy/emotiond.service
+# The built systemd units parse without a warning (a misspelt or unknown directive is ignored by
+# systemd, with only a log line, so it must fail here); the service's sandbox keeps systemd's
+# exposure score at or under 1.8 of 10 (`systemd-analyze security`; the unit without a sandbox
+# scored 8.4) and gives the daemon no writable place but, at most, its runtime directory. With the
+# socket unit and the configuration: the socket unit verifies cleanly next to the service and
+# listens on the configuration's ipc endpoint (the daemon serves a passed socket in place of the
+# configured endpoint it covers), with the service's group and no access for others.
+#   check_unit.sh BUILD/deploy/emotiond.service [BUILD/deploy/emotiond.socket BUILD/deploy/emotiond.conf]
 set -eu
 unit=$1
+socket=${2:-}
+conf=${3:-}
 command -v systemd-analyze >/dev/null || { echo "systemd-analyze not found: apt-get install systemd" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "python3 not found: apt-get install python3" >&2; exit 1; }
-out=$(mktemp) err=$(mktemp)
-trap 'rm -f "$out" "$err"' EXIT
+out=$(mktemp) err=$(mktemp) dir=$(mktemp -d)
+trap 'rm -f "$out" "$err"; rm -rf "$dir"' EXIT
 rc=0
 systemd-analyze security --offline=true --threshold=18 "$unit" >"$out" 2>"$err" || rc=$?
 grep Overall "$out" || true
@@ -44,7 +49,8 @@ if not (home["set"] or "read-only" in home["description"]):
     problems.append("home directories are writable: " + home["description"])
 
 # Directives that give a writable place (or send the daemon's output to a file) whatever
-# ProtectSystem= says; RuntimeDirectory= must name the one folder of the socket.
+# ProtectSystem= says; RuntimeDirectory=, if any, may name only the folder of the socket (with
+# socket activation, systemd creates the socket and the service needs none).
 writable = ("ReadWritePaths", "StateDirectory", "CacheDirectory", "LogsDirectory", "BindPaths",
             "TemporaryFileSystem")
 runtime = []
@@ -61,10 +67,27 @@ for n, line in enumerate(open(unit, encoding="utf-8"), 1):
         runtime += value.split()
     if key == "RuntimeDirectoryPreserve" and value not in ("no", "false", "0", "off"):
         problems.append(f"line {n}: {line} keeps the runtime directory after a stop")
-if runtime != ["emotiond"]:
-    problems.append(f"RuntimeDirectory is {runtime}, expected ['emotiond'] only")
+if runtime not in ([], ["emotiond"]):
+    problems.append(f"RuntimeDirectory is {runtime}, expected none or ['emotiond']")
 for p in problems:
     print(f"{unit}: {p}", file=sys.stderr)
 sys.exit(1 if problems else 0)
 PY
-echo "writable: RuntimeDirectory=emotiond only (ProtectSystem=strict, PrivateTmp, home read-only or hidden)"
+echo "writable: nothing but the runtime directory, if any (ProtectSystem=strict, PrivateTmp, home read-only or hidden)"
+[ -n "$socket" ] || exit 0
+
+cp "$unit" "$socket" "$dir/"
+systemd-analyze verify "$dir/$(basename "$socket")" >"$out" 2>"$err" || { cat "$err" >&2; exit 1; }
+if [ -s "$err" ]; then
+        echo "systemd-analyze verify complained about $socket:" >&2
+        cat "$err" >&2
+        exit 1
+fi
+listen=$(sed -n 's/^ListenStream=//p' "$socket" | head -1)
+endpoint=$(sed -n 's/^endpoints *= *//p' "$conf" | head -1)
+[ "ipc://$listen" = "$endpoint" ] ||
+        { echo "$socket listens on '$listen', $conf has endpoints = '$endpoint'" >&2; exit 1; }
+group=$(sed -n 's/^Group=//p' "$unit")
+grep -qx "SocketGroup=$group" "$socket" && grep -qx 'SocketMode=0660' "$socket" ||
+        { echo "$socket: want SocketGroup=$group (the service's Group=) and SocketMode=0660" >&2; exit 1; }
+echo "$socket: verified, ListenStream=$listen, SocketGroup=$group, SocketMode=0660"

@@ -1,0 +1,49 @@
+/* Prometheus metrics: what the daemon has answered and how long each stage took, served as
+ * Prometheus text format (version 0.0.4) on GET /metrics by libmicrohttpd's own thread, opt-in
+ * (`metrics_listen = 127.0.0.1:9464`).
+ *
+ * The dispatcher thread records (every reply by status; for each analysis the stage timings of its
+ * reply and its number of faces; the gauges once per loop), the HTTP thread renders a consistent
+ * snapshot; one mutex, held for a few increments or one rendering. Histograms use fixed buckets:
+ * latencies from 1 ms to 10 s, faces from 0 to 32. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "emo/protocol.h"
+
+typedef struct emo_metrics emo_metrics_t;
+
+/* Constant labels of emotiond_info (copied). */
+typedef struct emo_metrics_info {
+        const char *version, *model, *model_sha256, *detector, *device;
+} emo_metrics_info_t;
+
+/* Values of the moment, set by the dispatcher. */
+typedef struct emo_metrics_gauges {
+        uint64_t queue_depth, queue_capacity, workers, workers_busy, connections, connections_refused,
+                connections_shed, smoothed_streams;
+} emo_metrics_gauges_t;
+
+/* A registry with every counter at zero. NULL on out-of-memory. */
+emo_metrics_t *emo_metrics_new(const emo_metrics_info_t *info);
+
+/* Stop serving (if serving) and free. Accepts NULL, returns NULL. */
+emo_metrics_t *emo_metrics_free(emo_metrics_t *m);
+
+/* One reply sent with this status (emo_status_t; unknown numbers are counted as "unknown"). */
+void emo_metrics_reply(emo_metrics_t *m, int status);
+
+/* One analysis answered OK: its stage timings (NULL: none) and number of faces. */
+void emo_metrics_analysis(emo_metrics_t *m, const emo_timings_t *timings, size_t faces);
+
+void emo_metrics_set_gauges(emo_metrics_t *m, const emo_metrics_gauges_t *g);
+
+/* The text exposition of everything now, malloc'd in *ret (NUL-terminated, *ret_len bytes).
+ * 0 or -ENOMEM. */
+int emo_metrics_render(emo_metrics_t *m, char **ret, size_t *ret_len);
+
+/* Serve GET /metrics on listen ("HOST:PORT", "[V6]:PORT"; a numeric address) from a thread of
+ * libmicrohttpd's. 0, or -errno with err naming the address and the cause (-EADDRINUSE, ...). */
+int emo_metrics_serve(emo_metrics_t *m, const char *listen, char *err, size_t errlen);
