@@ -2,9 +2,10 @@
 # Set up emotiond from a clone on Debian 12: install the packages (apt-get), build into build/,
 # and install the third-party face detectors with a checksum check (scripts/setup-detectors.sh).
 #
-#   scripts/setup.sh [--tests] [--no-apt]
+#   scripts/setup.sh [--tests] [--deb] [--no-apt]
 #
 # --tests   also install what the test suite needs (Criterion, PyTorch for the model tests)
+# --deb     also install what building and checking the Debian package needs (docs/packaging.md)
 # --no-apt  skip apt-get (packages already there)
 #
 # Environment: EMO_YUNET_FILE=path      take YuNet from a local copy instead of downloading it
@@ -13,12 +14,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tests=0 apt=1
+tests=0 deb=0 apt=1
 for arg in "$@"; do
         case "$arg" in
         --tests) tests=1 ;;
+        --deb) deb=1 ;;
         --no-apt) apt=0 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
         esac
 done
@@ -28,7 +30,8 @@ packages=(build-essential cmake pkg-config git ca-certificates curl
           libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
           libopencv-dev opencv-data libsystemd-dev libjson-c-dev libinih-dev
           libjpeg-dev libwebp-dev libssl-dev zlib1g-dev
-          libavformat-dev libavcodec-dev libavdevice-dev libswscale-dev libavutil-dev)
+          libavformat-dev libavcodec-dev libavdevice-dev libswscale-dev libavutil-dev
+          scdoc)
 # The GTK 4 client (clients/gtk, built when gtk4 is found): a colour emoji font, or the emoji it
 # draws over faces are empty boxes. Its end-to-end test: a virtual X server, screenshots, clicks.
 gui_packages=(libgtk-4-dev fonts-noto-color-emoji)
@@ -39,6 +42,10 @@ packages+=("${gui_packages[@]}")
 if [ "$tests" = 1 ]; then
         packages+=(libcriterion-dev libopenblas0-pthread systemd python3 python3-numpy python3-opencv python3-torch python3-onnx python3-matplotlib)
 fi
+
+# dpkg-buildpackage and debhelper for debian/, lintian for its checks; mmdebstrap and
+# systemd-nspawn for scripts/deb-check.sh, which installs the package under a real systemd.
+[ "$deb" = 0 ] || packages+=(dpkg-dev debhelper devscripts lintian mmdebstrap systemd-container)
 
 if [ "$apt" = 1 ]; then
         sudo=""

@@ -28,6 +28,12 @@ for f in "$prefix/sbin/emotiond" "$prefix/bin/emotion" "$prefix/sbin/emotiond-se
         "$prefix/share/emotiond/models/emotion.json" "$prefix/share/emotiond/dialogue/fr.ini"; do
         [ -e "$f" ] || fail "$f was not installed"
 done
+# The man pages, when this build made them (scdoc found).
+if [ -e "$build/docs/man/emotiond.8" ]; then
+        for page in man8/emotiond.8 man5/emotiond.conf.5 man1/emotion.1; do
+                [ -s "$prefix/share/man/$page" ] || fail "$prefix/share/man/$page was not installed"
+        done
+fi
 grep -q "^model = $prefix/share/emotiond/models/emotion.json$" "$conf" ||
         fail "$conf does not name the model under $prefix: $(grep '^model' "$conf")"
 grep -q "^ExecStart=$prefix/sbin/emotiond --config $conf$" "$prefix/lib/systemd/system/emotiond.service" ||
