@@ -32,7 +32,8 @@ for tool in mmdebstrap systemd-nspawn nsenter dpkg-deb; do
         command -v $tool >/dev/null || { echo "deb-check.sh: $tool not found (scripts/setup.sh --deb)" >&2; exit 2; }
 done
 deb=$(ls "$debs"/emotiond_*_"$(dpkg --print-architecture)".deb 2>/dev/null | tail -1)
-[ -n "$deb" ] || { echo "deb-check.sh: no emotiond_*.deb in $debs (scripts/build-deb.sh)" >&2; exit 2; }
+data=$(ls "$debs"/emotiond-data_*_all.deb 2>/dev/null | tail -1)
+[ -n "$deb" ] && [ -n "$data" ] || { echo "deb-check.sh: no emotiond_*.deb and emotiond-data_*.deb in $debs (scripts/build-deb.sh)" >&2; exit 2; }
 [ -r "$yunet" ] || { echo "deb-check.sh: $yunet not found (set EMO_YUNET_FILE)" >&2; exit 2; }
 [ -r "$fixtures/one_face.jpg" ] || { echo "deb-check.sh: no $fixtures/one_face.jpg (ctest --test-dir build -R fixtures)" >&2; exit 2; }
 
@@ -42,8 +43,10 @@ fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 step() { echo "==> $* ($(( $(date +%s) - start )) s)"; }
 
 # The root holds systemd, apt and the package's dependencies (first alternative of each, without
-# versions), so that installing the .deb needs no network, as on a machine kept up to date.
-depends=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/ //g' | grep -v '^$' | sort -u | paste -sd,)
+# versions; emotiond-data comes with the package), so that installing the .deb needs no network, as
+# on a machine kept up to date.
+depends=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/ //g' | grep -v '^$' |
+        grep -v '^emotiond-data$' | sort -u | paste -sd,)
 packages=$(echo "systemd,systemd-sysv,dbus,libnss-systemd,passwd,apt,$depends" | tr ',' '\n' | sort -u | paste -sd,)
 base=$work/base-$(echo "$packages" | sha256sum | cut -c1-12)
 mkdir -p "$work"
@@ -66,7 +69,7 @@ root=$work/root
 rm -rf "$root"
 cp -a "$base" "$root"
 install -d -m 0755 "$root/srv/photos"
-install -m 0644 "$deb" "$root/srv/"
+install -m 0644 "$deb" "$data" "$root/srv/"
 install -m 0644 "$yunet" "$root/srv/"
 install -m 0644 "$fixtures/one_face.jpg" "$root/srv/photos/"
 
@@ -112,11 +115,11 @@ running|degraded) pass "boot: systemd is PID 1 of the container, system $state" 
 *) fail "boot: system '$state'" ;;
 esac
 
-step "apt install ./$(basename "$deb")"
-out=$(ct env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-download "/srv/$(basename "$deb")" 2>&1)
+step "apt install ./$(basename "$deb") ./$(basename "$data")"
+out=$(ct sh -c "cd /srv && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-download ./$(basename "$deb") ./$(basename "$data")" 2>&1)
 rc=$?
 echo "$out" | tail -12 | sed 's/^/    /'
-[ $rc -eq 0 ] && pass "install: apt-get install ./$(basename "$deb") exit 0" || fail "install: apt-get exit $rc"
+[ $rc -eq 0 ] && pass "install: apt-get install ./$(basename "$deb") ./$(basename "$data") exit 0" || fail "install: apt-get exit $rc"
 
 group=$(ct getent group emotiond)
 [ -n "$group" ] && pass "sysusers: the package's postinst made the group ($group)" || fail "sysusers: no group emotiond"
@@ -171,8 +174,8 @@ warnings=$(ct journalctl -b -q --no-pager -p warning -u emotiond 2>&1)
 [ -z "$warnings" ] && pass "journal: no warning or error about emotiond" ||
         { fail "journal: warnings or errors:"; echo "$warnings" | sed 's/^/    /'; }
 
-step "apt purge emotiond"
-out=$(ct env DEBIAN_FRONTEND=noninteractive apt-get purge -y emotiond 2>&1)
+step "apt purge emotiond emotiond-data"
+out=$(ct env DEBIAN_FRONTEND=noninteractive apt-get purge -y emotiond emotiond-data 2>&1)
 rc=$?
 state=$(ct systemctl is-active emotiond 2>&1)
 [ $rc -eq 0 ] && [ "$state" != active ] && ! ct test -e /etc/emotiond/emotiond.conf && ! ct test -e /usr/sbin/emotiond &&
