@@ -116,7 +116,7 @@ running|degraded) pass "boot: systemd is PID 1 of the container, system $state" 
 esac
 
 step "apt install ./$(basename "$deb") ./$(basename "$data")"
-out=$(ct sh -c "cd /srv && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-download ./$(basename "$deb") ./$(basename "$data")" 2>&1)
+out=$(ct env DEBIAN_FRONTEND=noninteractive apt-get install -y "/srv/$(basename "$deb")" "/srv/$(basename "$data")" 2>&1)
 rc=$?
 echo "$out" | tail -12 | sed 's/^/    /'
 [ $rc -eq 0 ] && pass "install: apt-get install ./$(basename "$deb") ./$(basename "$data") exit 0" || fail "install: apt-get exit $rc"
@@ -168,10 +168,15 @@ emotion=$(echo "$out" | grep -o '"emotion": *"[a-z]*"' | head -1 | grep -o '"[a-
         fail "member: analyze exit $rc, emotion '$emotion', expected '${expected:-any}'"
 out=$(ct runuser -u outsider -- emotion analyze --timeout 3000 --attempts 1 /srv/photos/one_face.jpg 2>&1)
 rc=$?
-[ $rc -ne 0 ] && echo "$out" | grep -q 'Permission denied' && pass "outsider: exit $rc with a permission error" ||
+echo "$out" | sed 's/^/    /'
+[ $rc -ne 0 ] && echo "$out" | grep -q 'Permission denied' && ! echo "$out" | grep -q 'failed to execute' && pass "outsider: exit $rc with a permission error" ||
         fail "outsider: exit $rc: $out"
-warnings=$(ct journalctl -b -q --no-pager -p warning -u emotiond 2>&1)
-[ -z "$warnings" ] && pass "journal: no warning or error about emotiond" ||
+# The first start, on Haar, warned that no better detector was there (expected); the service
+# restarted with YuNet must not warn.
+invocation=$(ct systemctl show -P InvocationID emotiond)
+warnings=$(ct journalctl -b -q --no-pager -p warning "_SYSTEMD_INVOCATION_ID=$invocation" 2>&1)
+started=$(ct journalctl -b -q --no-pager -o cat "_SYSTEMD_INVOCATION_ID=$invocation" | grep -c 'emotiond .*: model ')
+[ -n "$invocation" ] && [ -z "$warnings" ] && [ "$started" -ge 1 ] && pass "journal: no warning or error from the service since its restart on YuNet" ||
         { fail "journal: warnings or errors:"; echo "$warnings" | sed 's/^/    /'; }
 
 step "apt purge emotiond emotiond-data"
