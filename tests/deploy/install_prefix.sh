@@ -51,7 +51,7 @@ detector=$prefix/var/lib/emotiond/detectors/face_detection_yunet_2022mar.onnx
 
 sock=$tmp/run/emotiond-test.sock
 sed -i "s|^endpoints = .*|endpoints = ipc://$sock|" "$conf"
-"$prefix/sbin/emotiond" --config "$conf" --set workers=1 >/dev/null 2>"$tmp/daemon.log" &
+"$prefix/sbin/emotiond" --config "$conf" >/dev/null 2>"$tmp/daemon.log" &
 pid=$!
 for _ in $(seq 300); do [ -S "$sock" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 [ -S "$sock" ] || fail "the installed daemon did not bind $sock"
