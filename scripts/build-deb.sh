@@ -8,7 +8,7 @@
 #   scripts/build-deb.sh [OUTDIR]        (default: $EMO_DEB_DIR, else /var/tmp/emotiond-deb)
 #
 # Needs dpkg-dev, debhelper, lintian and the build dependencies of debian/control
-# (scripts/setup.sh --deb). About 6 minutes on the 2-core development VM.
+# (scripts/setup.sh --deb). A few minutes on the 2-core development VM.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-${EMO_DEB_DIR:-/var/tmp/emotiond-deb}}
