@@ -12,10 +12,7 @@
 #include "emo/endpoint.h"
 #include "emo/protocol.h"
 #include "emo/util.h"
-
-#ifndef EMO_DATADIR
-#define EMO_DATADIR "/usr/local/share/emotiond"
-#endif
+#include "paths.h"
 
 enum kind { STR, UINT, U64, DBL, BOOL };
 
@@ -68,10 +65,12 @@ int emo_config_init(emo_config_t *c) {
                 .score_threshold = 0.6,
                 .detect_every = 3,
         };
-        c->model = strdup(EMO_DATADIR "/models/emotion.json");
+        if (asprintf(&c->model, "%s/models/emotion.json", emo_paths()->datadir) < 0)
+                c->model = NULL;
         c->detector = strdup("auto");
         c->device = strdup("auto");
-        c->dialogue_dir = strdup(EMO_DATADIR "/dialogue");
+        if (asprintf(&c->dialogue_dir, "%s/dialogue", emo_paths()->datadir) < 0)
+                c->dialogue_dir = NULL;
         c->language = strdup("fr");
         if (!c->model || !c->detector || !c->device || !c->dialogue_dir || !c->language) {
                 emo_config_done(c);

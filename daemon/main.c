@@ -19,14 +19,12 @@
 #include "emo/util.h"
 #include "log.h"
 #include "model.h"
+#include "paths.h"
 #include "pipeline.h"
 #include "server.h"
 #include "signals.h"
 #include "vision/vision.h"
 
-#ifndef EMO_DATADIR
-#define EMO_DATADIR "/usr/local/share/emotiond"
-#endif
 #ifndef EMO_HAAR_DEFAULT
 #define EMO_HAAR_DEFAULT "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
 #endif
@@ -52,14 +50,15 @@ static void tune_malloc(void) {
 }
 
 static void help(void) {
+        const emo_paths_t *paths = emo_paths();
         printf("Usage: emotiond [OPTION]...\n"
                "Facial emotion recognition daemon: answers emotion.v1 requests over ZeroMQ.\n"
                "\n"
-               "  -c, --config=FILE        read settings from an INI file (see emotiond.conf)\n"
+               "  -c, --config=FILE        read settings from an INI file (installed: %s)\n"
                "  -e, --endpoint=EP[,EP]   ZeroMQ endpoints to bind (default: $EMOTIOND_ENDPOINT,\n"
                "                           else ipc://$XDG_RUNTIME_DIR/emotiond/emotiond.sock,\n"
                "                           else " EMO_SYSTEM_ENDPOINT ")\n"
-               "  -m, --model=FILE         model metadata JSON (default " EMO_DATADIR "/models/emotion.json)\n"
+               "  -m, --model=FILE         model metadata JSON (default %s/models/emotion.json)\n"
                "      --detector=KIND      auto, yunet, blazeface or haar (auto: the first of\n"
                "                           YuNet, BlazeFace, Haar whose file is found)\n"
                "      --yunet-model=FILE   YuNet ONNX file (" YUNET_FILE ")\n"
@@ -83,10 +82,13 @@ static void help(void) {
                "Under systemd socket activation (emotiond.socket) the daemon serves the sockets it is\n"
                "given, as well as any endpoint of its own that they do not cover.\n"
                "\n"
-               "Signals: SIGTERM/SIGINT finish the requests in progress, refuse the rest and exit 0.\n");
+               "Signals: SIGTERM/SIGINT finish the requests in progress, refuse the rest and exit 0.\n",
+               paths->config, paths->datadir);
 }
 
-/* A detector file: the configured path, else the user's and the installed data folders. */
+/* A detector file: the configured path, else the user's data folder, the folder
+ * emotiond-setup-detectors fills (LOCALSTATEDIR/lib/emotiond/detectors) and the installed data
+ * folder. */
 static char *find_detector_file(const char *configured, const char *file) {
         if (configured)
                 return strdup(configured);
@@ -100,10 +102,15 @@ static char *find_detector_file(const char *configured, const char *file) {
                 return path;
         free(path);
         path = NULL;
-        asprintf(&path, "%s/detectors/%s", EMO_DATADIR, file);
-        if (path && access(path, R_OK) == 0)
-                return path;
-        free(path);
+        const char *dirs[] = { emo_paths()->statedir, emo_paths()->datadir };
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                if (asprintf(&path, "%s/detectors/%s", dirs[i], file) < 0)
+                        return NULL;
+                if (access(path, R_OK) == 0)
+                        return path;
+                free(path);
+                path = NULL;
+        }
         return NULL;
 }
 
