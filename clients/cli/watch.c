@@ -88,15 +88,11 @@ typedef struct watch {
         unsigned smooth; /* --smooth N, else 0 */
 } watch_t;
 
-static volatile sig_atomic_t interrupted;
-static emo_capture_t *volatile capture_to_interrupt;
+static volatile sig_atomic_t interrupted; /* the capture watches it too (its config's cancel) */
 
 static void on_sigint(int sig) {
         (void) sig;
         interrupted = 1;
-        emo_capture_t *c = capture_to_interrupt;
-        if (c)
-                emo_capture_interrupt(c);
 }
 
 static void help(void) {
@@ -266,7 +262,6 @@ static void done(void *userdata, size_t index, int error, emo_reply_t *reply) {
 static void stop_capture(watch_t *w) {
         if (!w->capture)
                 return;
-        capture_to_interrupt = NULL;
         emo_capture_counts(w->capture, &w->decoded, &w->skipped);
 }
 
@@ -396,6 +391,7 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                 .pace = w.pace,
                 .every = w.every,
                 .max_side = w.max_side,
+                .cancel = &interrupted,
         };
         _cleanup_free_ char *message = NULL;
         int r = emo_capture_open(&cc, &w.capture, &message);
@@ -403,9 +399,6 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                 cli_error("%s: %s", w.source, message ? message : strerror(-r));
                 goto out;
         }
-        capture_to_interrupt = w.capture;
-        if (interrupted) /* Ctrl-C while opening */
-                emo_capture_interrupt(w.capture);
         r = cli_client_open(&w.o, "watch", &client);
         if (r < 0) {
                 ret = r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;

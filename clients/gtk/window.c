@@ -98,6 +98,19 @@ static char *display_name(GFile *file) {
         return g_strdup(base ? base : "the file");
 }
 
+static void relayout_tiles(EmoGtkWindow *self);
+
+static void remove_tiles(EmoGtkWindow *self) {
+        if (!self->tiles || self->tiles->len == 0)
+                return;
+        for (guint i = 0; i < self->tiles->len; i++) {
+                emo_live_view_stop(self->tiles->pdata[i]);
+                gtk_grid_remove(self->tiles_grid, gtk_widget_get_parent(self->tiles->pdata[i]));
+        }
+        g_ptr_array_set_size(self->tiles, 0);
+        relayout_tiles(self);
+}
+
 /* "analysis-finished" once the frame showing the outcome has been painted. */
 static void on_after_paint(GdkFrameClock *clock, gpointer userdata) {
         EmoGtkWindow *self = userdata;
@@ -279,6 +292,9 @@ static void on_decoded(GObject *source, GAsyncResult *result, gpointer userdata)
                 finish(self, FALSE);
                 return;
         }
+        /* A window shows photos or live tiles: the tiles stop rather than go on analysing out of
+         * sight (a camera would be analysed with no badge to say so). */
+        remove_tiles(self);
         g_set_object(&self->file, job->file);
         g_set_object(&self->texture, texture);
         emo_photo_view_set_texture(self->view, texture);

@@ -57,6 +57,7 @@ struct emo_capture {
 
         volatile sig_atomic_t stop;        /* emo_capture_free: the reader must end */
         volatile sig_atomic_t interrupted; /* emo_capture_interrupt */
+        const volatile sig_atomic_t *cancel; /* the caller's flag, from its config */
 
         /* live: the reader thread's newest frame */
         pthread_t reader;
@@ -68,6 +69,11 @@ struct emo_capture {
         int64_t decoded;
         int64_t skipped;
 };
+
+/* emo_capture_interrupt() was called, or the caller's cancel flag is set. */
+static bool is_interrupted(const emo_capture_t *c) {
+        return c->interrupted || (c->cancel && *c->cancel);
+}
 
 static void on_sigalrm(int sig) {
         (void) sig;
@@ -147,7 +153,7 @@ static void stall_arm(emo_capture_t *c) {
 
 /* FFmpeg returned r: note whether it failed because the deadline passed, and stop the clock. */
 static int stall_disarm(emo_capture_t *c, int r) {
-        if (r < 0 && c->stall_deadline_us && emo_now_us() >= c->stall_deadline_us && !c->stop && !c->interrupted)
+        if (r < 0 && c->stall_deadline_us && emo_now_us() >= c->stall_deadline_us && !c->stop && !is_interrupted(c))
                 c->stalled = true;
         c->stall_deadline_us = 0;
         stall_timer_set(c, 0, 0);
@@ -158,7 +164,7 @@ static int stall_disarm(emo_capture_t *c, int r) {
  * makes it give up. */
 static int interrupt_cb(void *userdata) {
         emo_capture_t *c = userdata;
-        if (c->stop || c->interrupted)
+        if (c->stop || is_interrupted(c))
                 return 1;
         if (!c->stall_deadline_us)
                 return 0;
@@ -182,7 +188,7 @@ static const char *av_message(int err, char *buf, size_t len) {
 }
 
 static const char *read_message(const emo_capture_t *c, int err, char *buf, size_t len) {
-        if (c->interrupted)
+        if (is_interrupted(c))
                 snprintf(buf, len, "interrupted");
         else if (c->stalled)
                 snprintf(buf, len, "nothing received for %d ms", c->timeout_ms);
@@ -308,7 +314,7 @@ static int rewind_source(emo_capture_t *c) {
 /* The next decoded frame of the video stream into c->frame: 0, 1 at the end, or an AVERROR. */
 static int decode_next(emo_capture_t *c) {
         for (;;) {
-                if (c->stop || c->interrupted)
+                if (c->stop || is_interrupted(c))
                         return AVERROR_EXIT;
                 int r = avcodec_receive_frame(c->dec, c->frame);
                 if (r == 0) {
@@ -414,7 +420,7 @@ static void *reader_main(void *userdata) {
                         /* Wait for the frame's time, in slices short enough to notice a stop. */
                         double t = frame_time(c, c->decoded - 1 - c->loop_offset);
                         int64_t due = c->round_start_us + (int64_t) (t * 1e6);
-                        for (int64_t now = emo_now_us(); now < due && !c->stop && !c->interrupted; now = emo_now_us()) {
+                        for (int64_t now = emo_now_us(); now < due && !c->stop && !is_interrupted(c); now = emo_now_us()) {
                                 int64_t left = due - now;
                                 struct timespec d = { 0, (long) ((left < 50000 ? left : 50000) * 1000) };
                                 nanosleep(&d, NULL);
@@ -429,7 +435,7 @@ static void *reader_main(void *userdata) {
                 pthread_mutex_lock(&c->lock);
                 if (r != 0) {
                         c->ended = true;
-                        if (r < 0 && !c->stop && !c->interrupted)
+                        if (r < 0 && !c->stop && !is_interrupted(c))
                                 c->read_error = r;
                         pthread_cond_broadcast(&c->cond);
                         pthread_mutex_unlock(&c->lock);
@@ -477,13 +483,14 @@ int emo_capture_open(const emo_capture_config_t *config, emo_capture_t **ret, ch
         c->max_side = config->max_side;
         c->notify = config->notify;
         c->userdata = config->userdata;
+        c->cancel = config->cancel;
         if (!c->source || (config->input_format && !c->input_format)) {
                 emo_capture_free(c);
                 return -ENOMEM;
         }
         int r = open_source(c, ret_message);
         if (r < 0) {
-                int e = c->stalled ? -ETIMEDOUT : c->interrupted ? -EINTR : errno_of(r);
+                int e = c->stalled ? -ETIMEDOUT : is_interrupted(c) ? -EINTR : errno_of(r);
                 if (ret_message && !*ret_message)
                         set_message(ret_message, "%s", strerror(-e));
                 emo_capture_free(c);
@@ -549,7 +556,7 @@ static int next_file_frame(emo_capture_t *c, emo_capture_frame_t **ret) {
         for (;;) {
                 int r = decode_next(c);
                 if (r != 0) {
-                        if (r < 0 && !c->interrupted)
+                        if (r < 0 && !is_interrupted(c))
                                 c->read_error = r;
                         return 1;
                 }
@@ -566,7 +573,7 @@ int emo_capture_next(emo_capture_t *c, int wait_ms, emo_capture_frame_t **ret) {
                 return next_file_frame(c, ret);
         int64_t deadline = wait_ms >= 0 ? emo_now_us() + (int64_t) wait_ms * 1000 : INT64_MAX;
         pthread_mutex_lock(&c->lock);
-        while (!c->latest && !c->ended && !c->interrupted) {
+        while (!c->latest && !c->ended && !is_interrupted(c)) {
                 int64_t now = emo_now_us();
                 if (now >= deadline)
                         break;
@@ -582,10 +589,10 @@ int emo_capture_next(emo_capture_t *c, int wait_ms, emo_capture_frame_t **ret) {
                 pthread_cond_timedwait(&c->cond, &c->lock, &t);
         }
         int r;
-        if (c->latest && !c->interrupted) {
+        if (c->latest && !is_interrupted(c)) {
                 *ret = TAKE_PTR(c->latest);
                 r = 0;
-        } else if (c->ended || c->interrupted) {
+        } else if (c->ended || is_interrupted(c)) {
                 r = 1;
         } else {
                 r = -EAGAIN;
@@ -599,7 +606,7 @@ void emo_capture_interrupt(emo_capture_t *c) {
 }
 
 int emo_capture_error(const emo_capture_t *c) {
-        if (c->interrupted)
+        if (is_interrupted(c))
                 return -EINTR;
         if (!c->read_error)
                 return 0;

@@ -27,6 +27,7 @@
  * The module never logs; the first emo_capture_open() limits FFmpeg's own log (stderr) to errors. */
 #pragma once
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +47,9 @@ typedef struct emo_capture_config {
          * without any lock held. Keep it short (wake a main loop up). May be NULL. */
         void (*notify)(void *userdata);
         void *userdata;
+        /* Optional: a flag (a SIGINT handler's) that, once set, acts as emo_capture_interrupt(),
+         * also while emo_capture_open() is still opening. */
+        const volatile sig_atomic_t *cancel;
 } emo_capture_config_t;
 
 typedef struct emo_capture_frame {

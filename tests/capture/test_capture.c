@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -264,4 +265,50 @@ Test(capture, stream_ids) {
         cr_assert(emo_capture_is_live_source("rtsp://cam/1", NULL));
         cr_assert(emo_capture_is_live_source(":0.0", "x11grab"));
         cr_assert(!emo_capture_is_live_source("clip.mp4", NULL));
+}
+
+static volatile sig_atomic_t cancel_flag;
+
+static void on_signal(int sig) {
+        (void) sig;
+        cancel_flag = 1;
+}
+
+/* As Ctrl-C reaches emotion watch: a signal, whose handler sets the flag, lands on the thread that
+ * is blocked in open(2). */
+static void *cancel_later(void *userdata) {
+        usleep(300000);
+        pthread_kill(*(pthread_t *) userdata, SIGUSR1);
+        return NULL;
+}
+
+/* The caller's flag (emotion watch's SIGINT handler sets it) ends an open that blocks on a silent
+ * FIFO long before its 20 s deadline. */
+Test(capture, cancel_flag_ends_a_blocked_open) {
+        char dir[] = "/tmp/emo-capture.XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        char fifo[128];
+        snprintf(fifo, sizeof(fifo), "%s/silent", dir);
+        cr_assert_eq(mkfifo(fifo, 0600), 0);
+        int keep = open(fifo, O_RDWR | O_NONBLOCK);
+        cr_assert_geq(keep, 0);
+        struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART, as watch's SIGINT */
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGUSR1, &sa, NULL);
+        pthread_t self = pthread_self(), t;
+        cr_assert_eq(pthread_create(&t, NULL, cancel_later, &self), 0);
+        emo_capture_t *c = NULL;
+        char *m = NULL;
+        int64_t t0 = emo_now_us();
+        int r = emo_capture_open(&(emo_capture_config_t) { .source = fifo, .timeout_ms = 20000, .cancel = &cancel_flag },
+                                 &c, &m);
+        double s = (emo_now_us() - t0) / 1e6;
+        pthread_join(t, NULL);
+        cr_expect_eq(r, -EINTR, "%d: %s", r, m);
+        cr_expect(m && strstr(m, "interrupted"), "%s", m);
+        cr_expect_lt(s, 3.0, "gave up after %.1f s", s);
+        free(m);
+        close(keep);
+        unlink(fifo);
+        rmdir(dir);
 }
