@@ -10,6 +10,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -598,22 +601,37 @@ Test(e2e, live_video_is_analysed_and_survives_a_stalled_daemon, .timeout = 150) 
 }
 
 /* Sources that cannot be read are a message in their tile, and the program goes on: the other
- * tile plays. */
+ * tile plays. The URL is a server that accepts the connection and never answers (a listening
+ * socket nobody accepts from): the tile gives up after --timeout. */
 Test(e2e, live_bad_sources_are_explained_in_their_tiles) {
         _cleanup_free_ char *video = emo_test_fixture("video.avi");
         const char *path = EMO_TEST_SCREENSHOTS "/live-bad-state.json";
         unlink(path);
+        int silent = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t addr_len = sizeof(addr);
+        cr_assert_eq(bind(silent, (struct sockaddr *) &addr, sizeof(addr)), 0);
+        cr_assert_eq(listen(silent, 4), 0);
+        cr_assert_eq(getsockname(silent, (struct sockaddr *) &addr, &addr_len), 0);
+        char url[64];
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/camera.mjpg", ntohs(addr.sin_port));
         gui_t g;
         gui_start(&g, "live-bad", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en", "--live",
-                                                          "--quit-after", "8", "--state", path, "/dev/video-none",
-                                                          video, NULL });
+                                                          "--timeout", "1500", "--quit-after", "8", "--state", path,
+                                                          "/dev/video-none", video, url, NULL });
         int status = gui_wait(&g, 60000);
+        close(silent);
         _cleanup_free_ char *log = gui_log(&g);
         cr_assert_eq(status, 0, "exit %d: %s", status, log);
         _cleanup_free_ char *text = emo_test_read_file(path, NULL);
         json_object *s = json_tokener_parse(text);
         json_object *tiles = emo_test_json_get(s, "tiles");
-        cr_assert_eq(json_object_array_length(tiles), 2);
+        cr_assert_eq(json_object_array_length(tiles), 3);
+        json_object *stream = json_object_array_get_idx(tiles, 2);
+        cr_assert_str_eq(text_of(stream, "kind"), "url");
+        cr_assert_str_eq(text_of(stream, "state"), "failed", "%s", text);
+        const char *sm = text_of(stream, "message");
+        cr_assert(sm && strstr(sm, "/camera.mjpg: cannot open: "), "%s", sm);
         json_object *bad = json_object_array_get_idx(tiles, 0), *good = json_object_array_get_idx(tiles, 1);
         cr_assert_str_eq(text_of(bad, "state"), "failed");
         cr_assert_str_eq(text_of(bad, "kind"), "camera");
