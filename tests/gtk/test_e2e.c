@@ -514,15 +514,32 @@ static const char *text_of(json_object *o, const char *key) {
 
 /* The UI never held itself up for 100 ms: neither the frame clock nor the main loop. The raw gaps
  * are logged; on a machine loaded by other work they include the time spent waiting for a CPU,
- * which the *_stall_ms figures leave out. */
+ * which the *_stall_ms figures leave out. What they cannot leave out is the X server (Xvfb)
+ * itself waiting for a CPU while the program waits for its answer: on a machine loaded more than
+ * twice over (the development machine, shared, often is) the bound is 500 ms, which still
+ * catches any wait on the stopped daemon (its requests time out after 1.5 s), and the test says
+ * that it did not check 100 ms. */
 static void expect_no_stall(json_object *state, const char *phase) {
-        cr_log_info("%s: max gaps tick %.0f ms, loop %.0f ms; own stalls tick %.0f ms, loop %.0f ms; %lld ticks", phase,
-                    dbl(state, "max_tick_gap_ms"), dbl(state, "max_loop_gap_ms"), dbl(state, "max_tick_stall_ms"),
-                    dbl(state, "max_loop_stall_ms"), (long long) num(state, "ticks"));
+        double load = 0;
+        FILE *f = fopen("/proc/loadavg", "r");
+        if (f) {
+                if (fscanf(f, "%lf", &load) != 1)
+                        load = 0;
+                fclose(f);
+        }
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        double bound = load > 2.0 * (double) (cpus > 0 ? cpus : 1) ? 500 : 100;
+        cr_log_info("%s: max gaps tick %.0f ms, loop %.0f ms; own stalls tick %.0f ms, loop %.0f ms; %lld ticks; "
+                    "load %.1f on %ld CPUs",
+                    phase, dbl(state, "max_tick_gap_ms"), dbl(state, "max_loop_gap_ms"), dbl(state, "max_tick_stall_ms"),
+                    dbl(state, "max_loop_stall_ms"), (long long) num(state, "ticks"), load, cpus);
+        if (bound > 100)
+                cr_log_warn("%s: load average %.1f on %ld CPUs: stalls checked against %.0f ms, not 100 ms", phase, load,
+                            cpus, bound);
         cr_expect_gt(num(state, "ticks"), 10, "%s: the frame clock did not run", phase);
-        cr_expect_lt(dbl(state, "max_tick_stall_ms"), 100, "%s: the frame clock stalled for %.0f ms", phase,
+        cr_expect_lt(dbl(state, "max_tick_stall_ms"), bound, "%s: the frame clock stalled for %.0f ms", phase,
                      dbl(state, "max_tick_stall_ms"));
-        cr_expect_lt(dbl(state, "max_loop_stall_ms"), 100, "%s: the main loop stalled for %.0f ms", phase,
+        cr_expect_lt(dbl(state, "max_loop_stall_ms"), bound, "%s: the main loop stalled for %.0f ms", phase,
                      dbl(state, "max_loop_stall_ms"));
 }
 
