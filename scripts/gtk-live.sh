@@ -3,7 +3,7 @@
 # astronaut portrait that scripts/quickstart.sh fetches (.cache/astronaut.png; EMO_SAMPLE_PHOTO to
 # use another photo), played under Xvfb against a private emotiond (scripts/daemon.sh).
 #
-#   scripts/gtk-live.sh figures          docs/figures/gtk-photo.png and docs/figures/gtk-live.png
+#   scripts/gtk-live.sh figures          docs/figures/gtk-photo.png, gtk-live.png and gtk-tiles.png
 #   scripts/gtk-live.sh bench [SECONDS]  the live preview of the video at 25 fps for SECONDS (300):
 #                                        the app's CPU and RSS, its round trip to the daemon, and
 #                                        the same video through `emotion watch --live` for comparison
@@ -41,9 +41,11 @@ build/bin/emotion-gtk --server $daemon_endpoint --lang en "$photo" & pid=\$!
 sleep 6; import -window root -crop 1100x680+0+0 +repage docs/figures/gtk-photo.png; kill \$pid; wait \$pid || true
 build/bin/emotion-gtk --server $daemon_endpoint --lang en --live --loop "$video" & pid=\$!
 sleep 8; import -window root -crop 1100x680+0+0 +repage docs/figures/gtk-live.png; kill \$pid; wait \$pid || true
+build/bin/emotion-gtk --server $daemon_endpoint --lang en --live --loop "$video" "$video" "$video" & pid=\$!
+sleep 10; import -window root -crop 1100x680+0+0 +repage docs/figures/gtk-tiles.png; kill \$pid; wait \$pid || true
 SHOTS
         xrun bash "$work/shots.sh"
-        echo "docs/figures/gtk-photo.png and docs/figures/gtk-live.png written"
+        echo "docs/figures/gtk-photo.png, gtk-live.png and gtk-tiles.png written"
         ;;
 bench)
         seconds=${2:-300}

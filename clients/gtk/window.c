@@ -506,18 +506,20 @@ static void on_tile_results(EmoLiveView *view, gpointer userdata) {
         emo_conversation_view_observe(self->conversation, r);
 }
 
-/* Tiles in a grid as square as it gets: 1, 2 side by side, 2x2, 3x2... */
+/* Tiles in a grid as square as it gets: 1, 2 side by side, 2x2, 3x2... Each tile is its view in an
+ * overlay with a close button; the grid holds the only reference to the overlay, so it is kept
+ * alive while the grid is rebuilt. */
 static void relayout_tiles(EmoGtkWindow *self) {
+        g_autoptr(GPtrArray) frames = g_ptr_array_new_with_free_func(g_object_unref);
+        for (guint i = 0; i < self->tiles->len; i++)
+                g_ptr_array_add(frames, g_object_ref(gtk_widget_get_parent(self->tiles->pdata[i])));
         GtkWidget *child;
         while ((child = gtk_widget_get_first_child(GTK_WIDGET(self->tiles_grid))))
                 gtk_grid_remove(self->tiles_grid, child);
-        guint n = self->tiles->len;
+        guint n = frames->len;
         guint cols = n ? (guint) ceil(sqrt((double) n)) : 1;
-        for (guint i = 0; i < n; i++) {
-                GtkWidget *frame = gtk_widget_get_parent(self->tiles->pdata[i]);
-                gtk_grid_attach(self->tiles_grid, frame ? frame : self->tiles->pdata[i], (int) (i % cols),
-                                (int) (i / cols), 1, 1);
-        }
+        for (guint i = 0; i < n; i++)
+                gtk_grid_attach(self->tiles_grid, frames->pdata[i], (int) (i % cols), (int) (i / cols), 1, 1);
         show_live_status(self);
 }
 
@@ -576,6 +578,7 @@ void emo_gtk_window_add_live(EmoGtkWindow *self, const emo_gtk_source_t *source)
         g_signal_connect(close, "clicked", G_CALLBACK(on_tile_close), self);
         gtk_overlay_add_overlay(GTK_OVERLAY(overlay), close);
         g_ptr_array_add(self->tiles, g_object_ref(view));
+        gtk_grid_attach(self->tiles_grid, overlay, 0, 0, 1, 1); /* placed by relayout_tiles */
         relayout_tiles(self);
         gtk_stack_set_visible_child_name(self->stack, "live");
         if (self->tiles->len == 1) {
