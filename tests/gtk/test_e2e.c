@@ -499,6 +499,10 @@ static json_object *tile0(json_object *state) {
         return json_object_array_get_idx(tiles, 0);
 }
 
+static json_object *tile_at(json_object *state, size_t i) {
+        return json_object_array_get_idx(emo_test_json_get(state, "tiles"), i);
+}
+
 static int64_t num(json_object *o, const char *key) {
         return json_object_get_int64(emo_test_json_get(o, key));
 }
@@ -667,4 +671,38 @@ Test(e2e, live_bad_sources_are_explained_in_their_tiles) {
         cr_assert_eq(r.status, 2, "status %d: %s", r.status, r.err);
         cr_assert(strstr(r.err, "not a video source"), "%s", r.err);
         emo_test_run_done(&r);
+}
+
+/* Two tiles side by side; the first one's close button (its top right corner, where the
+ * screenshots show it) closes it: the other goes on alone. */
+Test(e2e, live_tile_is_closed_by_its_button) {
+        if (access(EMO_TEST_XDOTOOL, X_OK) != 0) {
+                cr_log_warn("xdotool not installed: closing a tile is not tested");
+                return;
+        }
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        const char *path = EMO_TEST_SCREENSHOTS "/live-close-state.json";
+        unlink(path);
+        gui_t g;
+        gui_start(&g, "live-close", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en", "--live",
+                                                            "--loop", "--state", path, video, video, NULL });
+        sleep(5);
+        json_object *before = live_state(&g, path);
+        cr_assert_eq(json_object_array_length(emo_test_json_get(before, "tiles")), 2);
+        screenshot(EMO_TEST_SCREENSHOTS "/live-two-tiles.png");
+        /* The window is at 0,0 (no window manager); the first tile spans x 5..372 from y 51. */
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "mousemove", "352", "72", "click", "1", NULL }, NULL,
+                     10000, &r);
+        cr_assert_eq(r.status, 0, "xdotool: %s", r.err);
+        emo_test_run_done(&r);
+        usleep(800000);
+        json_object *after = live_state(&g, path);
+        json_object *tiles = emo_test_json_get(after, "tiles");
+        cr_assert_eq(json_object_array_length(tiles), 1, "%s", json_object_to_json_string(after));
+        cr_assert_str_eq(text_of(json_object_array_get_idx(tiles, 0), "stream_id"), text_of(tile_at(before, 1), "stream_id"),
+                         "the second tile is the one left");
+        gui_stop(&g);
+        json_object_put(before);
+        json_object_put(after);
 }
