@@ -521,8 +521,8 @@ static const char *text_of(json_object *o, const char *key) {
  * which the *_stall_ms figures leave out. What they cannot leave out is the X server (Xvfb)
  * itself waiting for a CPU while the program waits for its answer: on a machine loaded more than
  * twice over (the development machine, shared, often is) the bound is 500 ms, which still
- * catches any wait on the stopped daemon (its requests time out after 1.5 s), and the test says
- * that it did not check 100 ms. */
+ * catches any wait on the stopped daemon (its requests time out after 1.5 s), and the test's log
+ * says that it did not check 100 ms (as information: Criterion counts a warning as a failure). */
 static void expect_no_stall(json_object *state, const char *phase) {
         double load = 0;
         FILE *f = fopen("/proc/loadavg", "r");
@@ -538,7 +538,7 @@ static void expect_no_stall(json_object *state, const char *phase) {
                     phase, dbl(state, "max_tick_gap_ms"), dbl(state, "max_loop_gap_ms"), dbl(state, "max_tick_stall_ms"),
                     dbl(state, "max_loop_stall_ms"), (long long) num(state, "ticks"), load, cpus);
         if (bound > 100)
-                cr_log_warn("%s: load average %.1f on %ld CPUs: stalls checked against %.0f ms, not 100 ms", phase, load,
+                cr_log_info("%s: load average %.1f on %ld CPUs: stalls checked against %.0f ms, not 100 ms", phase, load,
                             cpus, bound);
         cr_expect_gt(num(state, "ticks"), 10, "%s: the frame clock did not run", phase);
         cr_expect_lt(dbl(state, "max_tick_stall_ms"), bound, "%s: the frame clock stalled for %.0f ms", phase,
