@@ -92,6 +92,20 @@ static void on_capture_notify(void *userdata) {
 
 static void send_frame(EmoLiveView *self);
 
+/* What a screen reader says for the tile: the source, then the faces of the last analysis. */
+static void update_description(EmoLiveView *self) {
+        const emo_gtk_results_t *r = self->results;
+        GString *s = g_string_new(self->source->label);
+        if (r) {
+                g_string_append_printf(s, ", live: %zu face%s", r->n_faces, r->n_faces == 1 ? "" : "s");
+                for (size_t i = 0; i < r->n_faces; i++)
+                        g_string_append_printf(s, "%s%s %.0f %%", i == 0 ? ": " : ", ",
+                                               emo_emotion_name(r->faces[i].emotion), r->faces[i].confidence * 100.0);
+        }
+        gtk_accessible_update_property(GTK_ACCESSIBLE(self), GTK_ACCESSIBLE_PROPERTY_LABEL, s->str, -1);
+        g_string_free(s, TRUE);
+}
+
 static void on_reply(emo_reply_t *reply, int error, void *userdata) {
         EmoLiveView *self = userdata;
         self->request_id = 0;
@@ -121,6 +135,7 @@ static void on_reply(emo_reply_t *reply, int error, void *userdata) {
                         if (r->n_faces > self->max_faces)
                                 self->max_faces = r->n_faces;
                         next = emo_gtk_live_replied(self->live, now, true, false, NULL);
+                        update_description(self);
                         g_signal_emit(self, signals[SIGNAL_RESULTS_CHANGED], 0);
                 }
         }
@@ -476,7 +491,7 @@ GtkWidget *emo_live_view_new(const emo_live_view_config_t *config, emo_gtk_conne
         self->loop = config->loop;
         self->open_timeout_ms = config->open_timeout_ms;
         self->connection = connection;
-        gtk_accessible_update_property(GTK_ACCESSIBLE(self), GTK_ACCESSIBLE_PROPERTY_LABEL, self->source->label, -1);
+        update_description(self);
 
         open_job_t *job = g_new0(open_job_t, 1);
         job->location = g_strdup(src->location);
