@@ -1,13 +1,19 @@
 #include "application.h"
 
+#include <errno.h>
 #include <glib-unix.h>
+#include <glib/gstdio.h>
 #include <stdio.h>
 
 #include "connection.h"
 #include "emo/protocol.h"
+#include "sources.h"
 #include "window.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
+/* A live frame not answered within this is of no use any more: the tile says the daemon does not
+ * answer, and the next frame goes on a fresh socket (less when --timeout is less). */
+#define LIVE_TIMEOUT_MS 2000
 
 struct _EmoGtkApplication {
         GtkApplication parent_instance;
@@ -18,7 +24,13 @@ struct _EmoGtkApplication {
         gboolean quit_after_result;
         gboolean scripted;  /* --save-annotated or --quit-after-result: report on stdout/stderr */
         emo_gtk_connection_t *connection;
+        emo_gtk_connection_t *live_connection; /* for live frames: a frame's timeout */
         int exit_status;
+        char **args;          /* the photos, or with --live the sources */
+        gboolean live, loop;
+        double quit_after;    /* seconds, 0: never */
+        char *state_path;     /* --state FILE */
+        gboolean state_written;
 };
 
 G_DEFINE_FINAL_TYPE(EmoGtkApplication, emo_gtk_application, GTK_TYPE_APPLICATION)
@@ -52,17 +64,77 @@ static void on_analysis_finished(EmoGtkWindow *win, gboolean ok, gpointer userda
 
 static EmoGtkWindow *new_window(EmoGtkApplication *self) {
         EmoGtkWindow *win = emo_gtk_window_new(GTK_APPLICATION(self), self->connection, self->language);
+        emo_gtk_window_set_live(win, self->live_connection, self->loop, self->timeout_ms);
         g_signal_connect(win, "analysis-finished", G_CALLBACK(on_analysis_finished), self);
+        if (self->state_path)
+                emo_gtk_window_measure_stalls(win);
         gtk_window_present(GTK_WINDOW(win));
         return win;
 }
 
+/* --state FILE: the live state of the first window as JSON, written aside and renamed. */
+static void write_state(EmoGtkApplication *self) {
+        if (!self->state_path || self->state_written)
+                return;
+        GList *windows = gtk_application_get_windows(GTK_APPLICATION(self));
+        if (!windows)
+                return;
+        g_autofree char *json = emo_gtk_window_live_state_json(EMO_GTK_WINDOW(g_list_last(windows)->data));
+        g_autoptr(GError) error = NULL;
+        if (!g_file_set_contents(self->state_path, json, -1, &error)) {
+                g_printerr("emotion-gtk: Failed to write %s: %s\n", self->state_path, error->message);
+                self->exit_status = 1;
+        }
+}
+
+/* SIGUSR1: the state now, and the stall measurement starts afresh (a script checks one phase at a
+ * time: playing, the daemon stopped, the daemon back). */
+static gboolean on_usr1(gpointer userdata) {
+        EmoGtkApplication *self = userdata;
+        write_state(self);
+        for (GList *w = gtk_application_get_windows(GTK_APPLICATION(self)); w; w = w->next)
+                emo_gtk_window_measure_stalls(EMO_GTK_WINDOW(w->data));
+        return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_quit_after(gpointer userdata) {
+        EmoGtkApplication *self = userdata;
+        write_state(self);
+        self->state_written = TRUE;
+        g_application_quit(G_APPLICATION(self));
+        return G_SOURCE_REMOVE;
+}
+
+static void emo_gtk_application_open(GApplication *app, GFile **files, int n_files, const char *hint);
+
 static void emo_gtk_application_activate(GApplication *app) {
+        EmoGtkApplication *self = EMO_GTK_APPLICATION(app);
         GtkWindow *win = gtk_application_get_active_window(GTK_APPLICATION(app));
-        if (win)
+        if (win) {
                 gtk_window_present(win);
-        else
-                new_window(EMO_GTK_APPLICATION(app));
+                return;
+        }
+        if (self->quit_after > 0)
+                g_timeout_add((guint) (self->quit_after * 1000), on_quit_after, self);
+        g_auto(GStrv) args = g_steal_pointer(&self->args);
+        guint n = args ? g_strv_length(args) : 0;
+        if (self->live || n == 0) {
+                /* All live sources in one window, as tiles. */
+                EmoGtkWindow *w = new_window(self);
+                for (guint i = 0; i < n; i++) {
+                        g_autoptr(emo_gtk_source_t) source = NULL;
+                        if (emo_gtk_source_parse(args[i], &source) == 0) /* checked before */
+                                emo_gtk_window_add_live(w, source);
+                }
+                return;
+        }
+        GFile **files = g_new0(GFile *, n);
+        for (guint i = 0; i < n; i++)
+                files[i] = g_file_new_for_commandline_arg(args[i]);
+        emo_gtk_application_open(app, files, (int) n, "");
+        for (guint i = 0; i < n; i++)
+                g_object_unref(files[i]);
+        g_free(files);
 }
 
 static void emo_gtk_application_open(GApplication *app, GFile **files, int n_files, const char *hint) {
@@ -92,6 +164,7 @@ static void emo_gtk_application_startup(GApplication *app) {
         gtk_application_set_accels_for_action(GTK_APPLICATION(app), "win.save-conversation",
                                               (const char *[]) { "<Control><Shift>s", NULL });
         gtk_application_set_accels_for_action(GTK_APPLICATION(app), "app.quit", (const char *[]) { "<Control>q", NULL });
+        gtk_application_set_accels_for_action(GTK_APPLICATION(app), "win.add-source", (const char *[]) { "<Control>l", NULL });
         GSimpleAction *quit = g_simple_action_new("quit", NULL);
         g_signal_connect_swapped(quit, "activate", G_CALLBACK(g_application_quit), app);
         g_action_map_add_action(G_ACTION_MAP(app), G_ACTION(quit));
@@ -99,17 +172,21 @@ static void emo_gtk_application_startup(GApplication *app) {
         /* SIGTERM and SIGINT close the windows and end the main loop as the Quit action does. */
         g_unix_signal_add(SIGTERM, on_terminate, app);
         g_unix_signal_add(SIGINT, on_terminate, app);
+        g_unix_signal_add(SIGUSR1, on_usr1, app);
         (void) self;
 }
 
 static void emo_gtk_application_shutdown(GApplication *app) {
         EmoGtkApplication *self = EMO_GTK_APPLICATION(app);
+        write_state(self); /* quit by a signal or the Quit action: the state as it was */
+        self->state_written = TRUE;
         /* Windows go first: they cancel their requests on the connection. */
         GList *windows;
         while ((windows = gtk_application_get_windows(GTK_APPLICATION(app))))
                 gtk_window_destroy(windows->data);
         G_APPLICATION_CLASS(emo_gtk_application_parent_class)->shutdown(app);
         self->connection = emo_gtk_connection_free(self->connection);
+        self->live_connection = emo_gtk_connection_free(self->live_connection);
 }
 
 static int emo_gtk_application_handle_local_options(GApplication *app, GVariantDict *options) {
@@ -130,11 +207,32 @@ static int emo_gtk_application_handle_local_options(GApplication *app, GVariantD
                 return 2;
         }
         self->timeout_ms = timeout;
+        g_variant_dict_lookup(options, G_OPTION_REMAINING, "^aay", &self->args);
+        self->live = g_variant_dict_contains(options, "live");
+        self->loop = g_variant_dict_contains(options, "loop");
+        g_variant_dict_lookup(options, "state", "^ay", &self->state_path);
+        if (g_variant_dict_lookup(options, "quit-after", "d", &self->quit_after) &&
+            !(self->quit_after > 0 && self->quit_after < 1e6)) {
+                g_printerr("emotion-gtk: invalid value for --quit-after: expected seconds over 0\n");
+                return 2;
+        }
+        for (guint i = 0; self->live && self->args && self->args[i]; i++) {
+                g_autoptr(emo_gtk_source_t) source = NULL;
+                int k = emo_gtk_source_parse(self->args[i], &source);
+                if (k < 0) {
+                        g_printerr("emotion-gtk: --live: %s: %s\n", self->args[i],
+                                   k == -EPROTONOSUPPORT ? "not a video source (a file, /dev/videoN, rtsp://, http://...)"
+                                                         : "not a source (a URL needs a host)");
+                        return 2;
+                }
+        }
         if (self->language && !emo_language_valid(self->language)) {
                 g_printerr("emotion-gtk: invalid language '%s' (expected a code such as fr)\n", self->language);
                 return 2;
         }
         int r = emo_gtk_connection_new(self->server, self->timeout_ms, &self->connection);
+        if (r >= 0)
+                r = emo_gtk_connection_new(self->server, MIN(self->timeout_ms, LIVE_TIMEOUT_MS), &self->live_connection);
         if (r < 0) {
                 g_printerr("emotion-gtk: %s endpoint '%s': %s\n", r == -EINVAL ? "invalid" : "cannot use",
                            self->server ? self->server : "(default)", g_strerror(-r));
@@ -146,6 +244,9 @@ static int emo_gtk_application_handle_local_options(GApplication *app, GVariantD
 static void emo_gtk_application_finalize(GObject *object) {
         EmoGtkApplication *self = EMO_GTK_APPLICATION(object);
         self->connection = emo_gtk_connection_free(self->connection);
+        self->live_connection = emo_gtk_connection_free(self->live_connection);
+        g_strfreev(self->args);
+        g_free(self->state_path);
         g_free(self->server);
         g_free(self->language);
         g_free(self->save_annotated);
@@ -176,15 +277,27 @@ static void emo_gtk_application_init(EmoGtkApplication *self) {
                   "Save the first analysed photo with its annotation as PNG to FILE", "FILE" },
                 { "quit-after-result", 0, 0, G_OPTION_ARG_NONE, NULL,
                   "Quit once the first photo has been analysed and shown (and saved)", NULL },
+                { "live", 0, 0, G_OPTION_ARG_NONE, NULL,
+                  "Open the arguments as live sources, each in a tile: cameras (/dev/video0), video files "
+                  "(played at their frame rate) or URLs (rtsp://, http://)",
+                  NULL },
+                { "loop", 0, 0, G_OPTION_ARG_NONE, NULL, "Live video files start over at their end", NULL },
+                { "quit-after", 0, 0, G_OPTION_ARG_DOUBLE, NULL, "Quit after SECONDS (with --state: once it is written)",
+                  "SECONDS" },
+                { "state", 0, 0, G_OPTION_ARG_FILENAME, NULL,
+                  "When quitting, write the live tiles, the conversation and the longest UI stall as JSON to FILE",
+                  "FILE" },
                 { "version", 0, 0, G_OPTION_ARG_NONE, NULL, "Show the version and exit", NULL },
+                { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, NULL, NULL, "[PHOTO…|SOURCE…]" },
                 { NULL },
         };
         self->exit_status = 0;
         g_application_add_main_option_entries(G_APPLICATION(self), entries);
-        g_application_set_option_context_parameter_string(G_APPLICATION(self), "[PHOTO…]");
+        g_application_set_option_context_parameter_string(G_APPLICATION(self), "[PHOTO…] | --live SOURCE…");
         g_application_set_option_context_summary(
-                G_APPLICATION(self), "Show the faces in photos with the emotion emotiond finds in each, its emoji and "
-                                     "the dialogue line for the main face.");
+                G_APPLICATION(self), "Show the faces in photos, or live in cameras, video files and streams, with the "
+                                     "emotion emotiond finds in each, its emoji and the dialogue line for the main "
+                                     "face.");
 }
 
 EmoGtkApplication *emo_gtk_application_new(void) {

@@ -1,7 +1,10 @@
-/* EmoGtkApplication: the command line (--server, --lang, --timeout; photos to open), the one
- * connection to emotiond that every window shares, and the scripted mode the end-to-end test
- * uses: --save-annotated FILE writes the first analysed photo's annotated PNG once its window
- * has shown it, and --quit-after-result then quits (exit status 0 saved, 1 failed). */
+/* EmoGtkApplication: the command line (--server, --lang, --timeout; photos to open, or with
+ * --live the sources to show as tiles, --loop), the connections to emotiond that every window
+ * shares (one for photos; one for live frames, whose timeout is a frame's: at most 2 s), and the
+ * scripted modes the end-to-end test uses: --save-annotated FILE writes the first analysed photo's
+ * annotated PNG once its window has shown it, and --quit-after-result then quits (exit status 0
+ * saved, 1 failed); --state FILE writes the live state as JSON when quitting and on SIGUSR1, and
+ * --quit-after SECONDS quits. */
 #pragma once
 
 #include <gtk/gtk.h>

@@ -2,11 +2,17 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+
+#include "capture/capture.h"
 
 #include "conversation-view.h"
 #include "emo/labels.h"
 #include "emo/protocol.h"
 #include "face-bars.h"
+#include "live-view.h"
 #include "overlay.h"
 #include "photo-view.h"
 #include "results.h"
@@ -26,6 +32,8 @@ struct _EmoGtkWindow {
         GtkWidget *error_banner;
         GtkLabel *error_label;
         GtkLabel *status;
+        GtkGrid *tiles_grid;
+        GtkMenuButton *add_button;
 
         emo_gtk_connection_t *connection; /* borrowed from the application */
         char *language;
@@ -38,6 +46,21 @@ struct _EmoGtkWindow {
         gulong after_paint;               /* pending "analysis-finished" */
         gboolean finished_ok;
         char *error;                      /* the last error shown, NULL once dismissed or replaced */
+
+        /* live mode */
+        emo_gtk_connection_t *live_connection; /* borrowed from the application */
+        gboolean loop;
+        int open_timeout_ms;
+        GPtrArray *tiles;                 /* EmoLiveView, the first is the main one */
+        unsigned tiles_added;             /* for unique stream ids */
+        GtkEntry *url_entry;              /* in the Add popover */
+        GtkBox *camera_box;
+        /* stall measurement */
+        guint tick_id, loop_timer;
+        int64_t last_tick_us, last_loop_us;
+        int64_t max_tick_gap_us, max_loop_gap_us, ticks;
+        int64_t tick_delay_ns, loop_delay_ns;      /* schedstat run delay at the last tick, turn */
+        int64_t max_tick_stall_us, max_loop_stall_us; /* gaps less the time spent waiting for a CPU */
 };
 
 G_DEFINE_FINAL_TYPE(EmoGtkWindow, emo_gtk_window, GTK_TYPE_APPLICATION_WINDOW)
@@ -73,6 +96,19 @@ static void update_actions(EmoGtkWindow *self) {
 static char *display_name(GFile *file) {
         g_autofree char *base = g_file_get_basename(file);
         return g_strdup(base ? base : "the file");
+}
+
+static void relayout_tiles(EmoGtkWindow *self);
+
+static void remove_tiles(EmoGtkWindow *self) {
+        if (!self->tiles || self->tiles->len == 0)
+                return;
+        for (guint i = 0; i < self->tiles->len; i++) {
+                emo_live_view_stop(self->tiles->pdata[i]);
+                gtk_grid_remove(self->tiles_grid, gtk_widget_get_parent(self->tiles->pdata[i]));
+        }
+        g_ptr_array_set_size(self->tiles, 0);
+        relayout_tiles(self);
 }
 
 /* "analysis-finished" once the frame showing the outcome has been painted. */
@@ -256,6 +292,9 @@ static void on_decoded(GObject *source, GAsyncResult *result, gpointer userdata)
                 finish(self, FALSE);
                 return;
         }
+        /* A window shows photos or live tiles: the tiles stop rather than go on analysing out of
+         * sight (a camera would be analysed with no badge to say so). */
+        remove_tiles(self);
         g_set_object(&self->file, job->file);
         g_set_object(&self->texture, texture);
         emo_photo_view_set_texture(self->view, texture);
@@ -444,6 +483,372 @@ static gboolean on_drop(GtkDropTarget *target, const GValue *value, double x, do
         return TRUE;
 }
 
+/* ---- live mode --------------------------------------------------------------------------------- */
+
+static void show_live_status(EmoGtkWindow *self) {
+        if (!self->live_connection)
+                return;
+        guint n = self->tiles->len;
+        g_autofree char *line = g_strdup_printf("%u live source%s · emotiond at %s", n, n == 1 ? "" : "s",
+                                                emo_gtk_connection_endpoint(self->live_connection));
+        gtk_label_set_text(self->status, line);
+}
+
+/* The main tile's new analysis: the bars show its main face, the conversation follows it. */
+static void on_tile_results(EmoLiveView *view, gpointer userdata) {
+        EmoGtkWindow *self = userdata;
+        if (self->tiles->len == 0 || self->tiles->pdata[0] != view)
+                return;
+        const emo_gtk_results_t *r = emo_live_view_get_results(view);
+        ssize_t main_face = emo_gtk_results_prominent(r);
+        if (main_face >= 0)
+                emo_face_bars_set_face(self->bars, &r->faces[main_face], (size_t) main_face, r->n_faces);
+        emo_conversation_view_observe(self->conversation, r);
+}
+
+/* Tiles in a grid as square as it gets: 1, 2 side by side, 2x2, 3x2... Each tile is its view in an
+ * overlay with a close button; the grid holds the only reference to the overlay, so it is kept
+ * alive while the grid is rebuilt. */
+static void relayout_tiles(EmoGtkWindow *self) {
+        g_autoptr(GPtrArray) frames = g_ptr_array_new_with_free_func(g_object_unref);
+        for (guint i = 0; i < self->tiles->len; i++)
+                g_ptr_array_add(frames, g_object_ref(gtk_widget_get_parent(self->tiles->pdata[i])));
+        GtkWidget *child;
+        while ((child = gtk_widget_get_first_child(GTK_WIDGET(self->tiles_grid))))
+                gtk_grid_remove(self->tiles_grid, child);
+        guint n = frames->len;
+        guint cols = n ? (guint) ceil(sqrt((double) n)) : 1;
+        for (guint i = 0; i < n; i++)
+                gtk_grid_attach(self->tiles_grid, frames->pdata[i], (int) (i % cols), (int) (i / cols), 1, 1);
+        show_live_status(self);
+}
+
+static void on_tile_close(GtkButton *button, gpointer userdata) {
+        EmoGtkWindow *self = userdata;
+        EmoLiveView *view = g_object_get_data(G_OBJECT(button), "tile");
+        guint index;
+        if (!g_ptr_array_find(self->tiles, view, &index))
+                return;
+        emo_live_view_stop(view); /* now, not whenever the last reference goes */
+        GtkWidget *overlay = gtk_widget_get_parent(GTK_WIDGET(view));
+        gtk_grid_remove(self->tiles_grid, overlay);
+        g_ptr_array_remove_index(self->tiles, index);
+        relayout_tiles(self);
+        if (self->tiles->len == 0)
+                gtk_stack_set_visible_child_name(self->stack, self->texture ? "photo" : "empty");
+}
+
+void emo_gtk_window_set_live(EmoGtkWindow *self, emo_gtk_connection_t *live_connection, gboolean loop,
+                             int open_timeout_ms) {
+        self->live_connection = live_connection;
+        self->loop = loop;
+        self->open_timeout_ms = open_timeout_ms;
+}
+
+void emo_gtk_window_add_live(EmoGtkWindow *self, const emo_gtk_source_t *source) {
+        if (!self->live_connection) {
+                show_error(self, "Live mode is not available: no connection for frames.");
+                return;
+        }
+        /* Each tile is a stream of its own, also two tiles of one source. */
+        self->tiles_added++;
+        g_autofree char *name = self->tiles_added == 1 ? g_strdup(source->location)
+                                                       : g_strdup_printf("%s #%u", source->location, self->tiles_added);
+        g_autofree char *stream_id = emo_capture_stream_id(name);
+        emo_live_view_config_t config = {
+                .source = source,
+                .stream_id = stream_id ? stream_id : "emotion-gtk",
+                .language = self->language,
+                .loop = self->loop,
+                .open_timeout_ms = self->open_timeout_ms,
+        };
+        GtkWidget *view = emo_live_view_new(&config, self->live_connection);
+        g_signal_connect(view, "results-changed", G_CALLBACK(on_tile_results), self);
+        GtkWidget *overlay = gtk_overlay_new();
+        gtk_overlay_set_child(GTK_OVERLAY(overlay), view);
+        GtkWidget *close = gtk_button_new_from_icon_name("window-close-symbolic");
+        gtk_widget_set_halign(close, GTK_ALIGN_END);
+        gtk_widget_set_valign(close, GTK_ALIGN_START);
+        gtk_widget_set_margin_top(close, 6);
+        gtk_widget_set_margin_end(close, 6);
+        gtk_widget_set_tooltip_text(close, "Stop and close this source");
+        gtk_widget_add_css_class(close, "osd");
+        gtk_widget_add_css_class(close, "circular");
+        g_object_set_data(G_OBJECT(close), "tile", view);
+        g_signal_connect(close, "clicked", G_CALLBACK(on_tile_close), self);
+        gtk_overlay_add_overlay(GTK_OVERLAY(overlay), close);
+        g_ptr_array_add(self->tiles, g_object_ref(view));
+        gtk_grid_attach(self->tiles_grid, overlay, 0, 0, 1, 1); /* placed by relayout_tiles */
+        relayout_tiles(self);
+        gtk_stack_set_visible_child_name(self->stack, "live");
+        if (self->tiles->len == 1) {
+                g_autofree char *title = g_strdup_printf("%s — Emotions, live", source->label);
+                gtk_window_set_title(GTK_WINDOW(self), title);
+        }
+}
+
+static void add_parsed(EmoGtkWindow *self, const char *arg) {
+        g_autoptr(emo_gtk_source_t) source = NULL;
+        int r = emo_gtk_source_parse(arg, &source);
+        if (r < 0) {
+                g_autofree char *m = g_strdup_printf(
+                        "Cannot add “%s”: %s", arg,
+                        r == -EPROTONOSUPPORT ? "not a video source (use rtsp://, http://, https://, a file or /dev/video…)"
+                                              : "give a file, a camera or a URL with a host");
+                show_error(self, m);
+                return;
+        }
+        emo_gtk_window_add_live(self, source);
+}
+
+static void on_camera_clicked(GtkButton *button, gpointer userdata) {
+        EmoGtkWindow *self = userdata;
+        const emo_gtk_source_t *camera = g_object_get_data(G_OBJECT(button), "source");
+        gtk_menu_button_popdown(self->add_button);
+        emo_gtk_window_add_live(self, camera);
+}
+
+static void source_destroy(gpointer p) {
+        emo_gtk_source_free(p);
+}
+
+/* The cameras are listed each time the popover opens: one may have been plugged in. */
+static void refresh_cameras(EmoGtkWindow *self) {
+        GtkWidget *child;
+        while ((child = gtk_widget_get_first_child(GTK_WIDGET(self->camera_box))))
+                gtk_box_remove(self->camera_box, child);
+        g_autoptr(GPtrArray) cameras = emo_gtk_cameras_list("/dev");
+        if (cameras->len == 0) {
+                GtkWidget *none = gtk_label_new("No camera found (/dev/video*)");
+                gtk_widget_add_css_class(none, "dim-label");
+                gtk_widget_set_halign(none, GTK_ALIGN_START);
+                gtk_box_append(self->camera_box, none);
+        }
+        for (guint i = 0; i < cameras->len; i++) {
+                const emo_gtk_source_t *c = cameras->pdata[i];
+                g_autofree char *text = g_strdup_printf("%s (%s)", c->label, c->location);
+                GtkWidget *b = gtk_button_new_with_label(text);
+                gtk_widget_add_css_class(b, "flat");
+                emo_gtk_source_t *copy = emo_gtk_source_new_camera(c->location, c->label);
+                g_object_set_data_full(G_OBJECT(b), "source", copy, source_destroy);
+                g_signal_connect(b, "clicked", G_CALLBACK(on_camera_clicked), self);
+                gtk_box_append(self->camera_box, b);
+        }
+}
+
+static void on_video_response(GtkNativeDialog *dialog, int response, gpointer userdata) {
+        EmoGtkWindow *self = userdata;
+        if (response == GTK_RESPONSE_ACCEPT) {
+                g_autoptr(GFile) file = gtk_file_chooser_get_file(GTK_FILE_CHOOSER(dialog));
+                g_autofree char *path = file ? g_file_get_path(file) : NULL;
+                if (path)
+                        add_parsed(self, path);
+                else
+                        show_error(self, "Only local video files can be played; give a stream as a URL.");
+        }
+        g_clear_object(&self->chooser);
+}
+
+static void on_video_clicked(GtkButton *button, gpointer userdata) {
+        EmoGtkWindow *self = userdata;
+        (void) button;
+        gtk_menu_button_popdown(self->add_button);
+        g_clear_object(&self->chooser);
+        self->chooser = gtk_file_chooser_native_new("Play a video file live", GTK_WINDOW(self),
+                                                    GTK_FILE_CHOOSER_ACTION_OPEN, "_Play", "_Cancel");
+        GtkFileFilter *videos = gtk_file_filter_new();
+        gtk_file_filter_set_name(videos, "Videos");
+        gtk_file_filter_add_mime_type(videos, "video/*");
+        gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(self->chooser), videos);
+        g_object_unref(videos);
+        g_signal_connect(self->chooser, "response", G_CALLBACK(on_video_response), self);
+        gtk_native_dialog_show(GTK_NATIVE_DIALOG(self->chooser));
+}
+
+static void on_url_activate(GtkWidget *widget, gpointer userdata) {
+        EmoGtkWindow *self = userdata;
+        (void) widget;
+        const char *url = gtk_editable_get_text(GTK_EDITABLE(self->url_entry));
+        if (!*url)
+                return;
+        g_autofree char *copy = g_strdup(url);
+        g_strstrip(copy);
+        gtk_menu_button_popdown(self->add_button);
+        gtk_editable_set_text(GTK_EDITABLE(self->url_entry), "");
+        add_parsed(self, copy);
+}
+
+static void add_source_activated(GSimpleAction *action, GVariant *parameter, gpointer userdata) {
+        (void) action;
+        (void) parameter;
+        gtk_menu_button_popup(EMO_GTK_WINDOW(userdata)->add_button);
+}
+
+static void build_add_popover(EmoGtkWindow *self) {
+        GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
+        GtkWidget *h = gtk_label_new("Cameras");
+        gtk_widget_add_css_class(h, "heading");
+        gtk_widget_set_halign(h, GTK_ALIGN_START);
+        gtk_box_append(GTK_BOX(box), h);
+        self->camera_box = GTK_BOX(gtk_box_new(GTK_ORIENTATION_VERTICAL, 2));
+        gtk_box_append(GTK_BOX(box), GTK_WIDGET(self->camera_box));
+        gtk_box_append(GTK_BOX(box), gtk_separator_new(GTK_ORIENTATION_HORIZONTAL));
+        GtkWidget *video = gtk_button_new_with_mnemonic("_Video file…");
+        g_signal_connect(video, "clicked", G_CALLBACK(on_video_clicked), self);
+        gtk_box_append(GTK_BOX(box), video);
+        gtk_box_append(GTK_BOX(box), gtk_separator_new(GTK_ORIENTATION_HORIZONTAL));
+        GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+        self->url_entry = GTK_ENTRY(gtk_entry_new());
+        gtk_entry_set_placeholder_text(self->url_entry, "rtsp://camera/stream or http://…");
+        gtk_widget_set_hexpand(GTK_WIDGET(self->url_entry), TRUE);
+        gtk_widget_set_size_request(GTK_WIDGET(self->url_entry), 280, -1);
+        g_signal_connect(self->url_entry, "activate", G_CALLBACK(on_url_activate), self);
+        GtkWidget *add = gtk_button_new_with_mnemonic("Add _URL");
+        g_signal_connect(add, "clicked", G_CALLBACK(on_url_activate), self);
+        gtk_box_append(GTK_BOX(row), GTK_WIDGET(self->url_entry));
+        gtk_box_append(GTK_BOX(row), add);
+        gtk_box_append(GTK_BOX(box), row);
+        GtkWidget *popover = gtk_popover_new();
+        gtk_popover_set_child(GTK_POPOVER(popover), box);
+        g_signal_connect_swapped(popover, "show", G_CALLBACK(refresh_cameras), self);
+        gtk_menu_button_set_popover(self->add_button, popover);
+}
+
+/* ---- stall measurement ------------------------------------------------------------------------ */
+
+/* How long the calling thread has waited for a CPU while runnable (the kernel's schedstat
+ * run_delay), ns; -1 where the kernel does not say. On a machine loaded by others a gap between
+ * two turns of the main loop is mostly that wait: it is not a stall of this program. */
+static int64_t run_delay_ns(void) {
+        FILE *f = fopen("/proc/thread-self/schedstat", "re");
+        if (!f)
+                return -1;
+        long long run = 0, delay = -1;
+        if (fscanf(f, "%lld %lld", &run, &delay) != 2)
+                delay = -1;
+        fclose(f);
+        return delay;
+}
+
+/* A gap since last_us (0: none yet): the longest one, and the longest less the CPU wait. */
+static void note_gap(int64_t now, int64_t *last_us, int64_t *delay_ns, int64_t *max_gap, int64_t *max_stall) {
+        int64_t delay = run_delay_ns();
+        if (*last_us) {
+                int64_t gap = now - *last_us;
+                int64_t stall = delay >= 0 && *delay_ns >= 0 ? gap - (delay - *delay_ns) / 1000 : gap;
+                *max_gap = MAX(*max_gap, gap);
+                *max_stall = MAX(*max_stall, stall);
+        }
+        *last_us = now;
+        *delay_ns = delay;
+}
+
+static gboolean on_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer userdata) {
+        EmoGtkWindow *self = EMO_GTK_WINDOW(widget);
+        (void) clock;
+        (void) userdata;
+        note_gap(g_get_monotonic_time(), &self->last_tick_us, &self->tick_delay_ns, &self->max_tick_gap_us,
+                 &self->max_tick_stall_us);
+        self->ticks++;
+        return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_loop_timer(gpointer userdata) {
+        EmoGtkWindow *self = userdata;
+        note_gap(g_get_monotonic_time(), &self->last_loop_us, &self->loop_delay_ns, &self->max_loop_gap_us,
+                 &self->max_loop_stall_us);
+        return G_SOURCE_CONTINUE;
+}
+
+void emo_gtk_window_measure_stalls(EmoGtkWindow *self) {
+        self->max_tick_gap_us = self->max_loop_gap_us = 0;
+        self->max_tick_stall_us = self->max_loop_stall_us = 0;
+        self->last_tick_us = self->last_loop_us = 0;
+        if (!self->tick_id)
+                self->tick_id = gtk_widget_add_tick_callback(GTK_WIDGET(self), on_tick, NULL, NULL);
+        if (!self->loop_timer)
+                self->loop_timer = g_timeout_add(10, on_loop_timer, self);
+}
+
+static const char *state_name(emo_gtk_live_state_t s) {
+        switch (s) {
+        case EMO_GTK_LIVE_OPENING:
+                return "opening";
+        case EMO_GTK_LIVE_PLAYING:
+                return "playing";
+        case EMO_GTK_LIVE_ENDED:
+                return "ended";
+        default:
+                return "failed";
+        }
+}
+
+static const char *kind_name(emo_gtk_source_kind_t k) {
+        return k == EMO_GTK_SOURCE_CAMERA ? "camera" : k == EMO_GTK_SOURCE_URL ? "url" : "file";
+}
+
+static void add_string(json_object *o, const char *key, const char *value) {
+        json_object_object_add(o, key, value ? json_object_new_string(value) : NULL);
+}
+
+char *emo_gtk_window_live_state_json(EmoGtkWindow *self) {
+        json_object *root = json_object_new_object();
+        int64_t now = g_get_monotonic_time();
+        json_object_object_add(root, "ticks", json_object_new_int64(self->ticks));
+        json_object_object_add(root, "max_tick_gap_ms", json_object_new_double(self->max_tick_gap_us / 1000.0));
+        json_object_object_add(root, "max_loop_gap_ms", json_object_new_double(self->max_loop_gap_us / 1000.0));
+        json_object_object_add(root, "max_tick_stall_ms", json_object_new_double(self->max_tick_stall_us / 1000.0));
+        json_object_object_add(root, "max_loop_stall_ms", json_object_new_double(self->max_loop_stall_us / 1000.0));
+        json_object *tiles = json_object_new_array();
+        for (guint i = 0; i < self->tiles->len; i++) {
+                EmoLiveView *v = self->tiles->pdata[i];
+                const emo_gtk_source_t *src = emo_live_view_get_source(v);
+                const emo_gtk_live_t *l = emo_live_view_get_model(v);
+                emo_gtk_live_counts_t c = emo_gtk_live_counts(l);
+                const emo_gtk_results_t *r = emo_live_view_get_results(v);
+                json_object *t = json_object_new_object();
+                add_string(t, "source", src->location);
+                add_string(t, "label", src->label);
+                add_string(t, "kind", kind_name(src->kind));
+                add_string(t, "stream_id", emo_live_view_get_stream_id(v));
+                add_string(t, "state", state_name(emo_gtk_live_state(l)));
+                add_string(t, "message", emo_gtk_live_message(l));
+                json_object_object_add(t, "frames", json_object_new_int64(c.frames));
+                json_object_object_add(t, "sent", json_object_new_int64(c.sent));
+                json_object_object_add(t, "replies", json_object_new_int64(c.replies));
+                json_object_object_add(t, "refused", json_object_new_int64(c.refused));
+                json_object_object_add(t, "errors", json_object_new_int64(c.errors));
+                json_object_object_add(t, "recoveries", json_object_new_int64(c.recoveries));
+                json_object_object_add(t, "fps", json_object_new_double(emo_gtk_live_fps(l, now)));
+                json_object_object_add(t, "latency_ms", json_object_new_double(emo_gtk_live_latency_ms(l)));
+                json_object_object_add(t, "mean_latency_ms", json_object_new_double(emo_gtk_live_mean_latency_ms(l)));
+                json_object_object_add(t, "mean_daemon_ms", json_object_new_double(emo_live_view_get_mean_daemon_ms(v)));
+                json_object_object_add(t, "max_faces", json_object_new_int64((int64_t) emo_live_view_get_max_faces(v)));
+                json_object_object_add(t, "faces", json_object_new_int64(r ? (int64_t) r->n_faces : 0));
+                ssize_t m = r ? emo_gtk_results_prominent(r) : -1;
+                add_string(t, "main_emotion", m >= 0 ? emo_emotion_name(r->faces[m].emotion) : NULL);
+                add_string(t, "main_emoji", m >= 0 ? r->faces[m].emoji : NULL);
+                add_string(t, "dialogue", r && r->dialogue_kind ? r->dialogue_text : NULL);
+                json_object_array_add(tiles, t);
+        }
+        json_object_object_add(root, "tiles", tiles);
+        const emo_gtk_dialogue_t *d = emo_conversation_view_get_dialogue(self->conversation);
+        json_object *conv = json_object_new_array();
+        for (size_t i = 0; i < emo_gtk_dialogue_n_lines(d); i++) {
+                const emo_gtk_line_t *line = emo_gtk_dialogue_line(d, i);
+                json_object *o = json_object_new_object();
+                add_string(o, "speaker", line->speaker == EMO_GTK_SPEAKER_DAEMON ? "emotiond" : "person");
+                add_string(o, "emotion", emo_emotion_name(line->emotion));
+                add_string(o, "text", line->text);
+                json_object_array_add(conv, o);
+        }
+        json_object_object_add(root, "conversation", conv);
+        json_object_object_add(root, "awaiting_answer", json_object_new_boolean(emo_gtk_dialogue_awaiting_answer(d)));
+        char *out = g_strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(root);
+        return out;
+}
+
 /* ---- the object ------------------------------------------------------------------------------ */
 
 static void emo_gtk_window_dispose(GObject *object) {
@@ -463,6 +868,18 @@ static void emo_gtk_window_dispose(GObject *object) {
         }
         if (self->view)
                 emo_photo_view_set_results(self->view, NULL);
+        if (self->tick_id)
+                gtk_widget_remove_tick_callback(GTK_WIDGET(self), self->tick_id);
+        self->tick_id = 0;
+        if (self->loop_timer)
+                g_source_remove(self->loop_timer);
+        self->loop_timer = 0;
+        /* The tiles stop reading and cancel their requests now, while the connection exists. */
+        if (self->tiles) {
+                for (guint i = 0; i < self->tiles->len; i++)
+                        emo_live_view_stop(self->tiles->pdata[i]);
+                g_ptr_array_set_size(self->tiles, 0);
+        }
         gtk_widget_dispose_template(GTK_WIDGET(self), EMO_TYPE_GTK_WINDOW);
         G_OBJECT_CLASS(emo_gtk_window_parent_class)->dispose(object);
 }
@@ -474,6 +891,7 @@ static void emo_gtk_window_finalize(GObject *object) {
         g_clear_object(&self->texture);
         g_free(self->language);
         g_free(self->error);
+        g_clear_pointer(&self->tiles, g_ptr_array_unref);
         G_OBJECT_CLASS(emo_gtk_window_parent_class)->finalize(object);
 }
 
@@ -487,6 +905,7 @@ static void emo_gtk_window_class_init(EmoGtkWindowClass *klass) {
         g_type_ensure(EMO_TYPE_PHOTO_VIEW);
         g_type_ensure(EMO_TYPE_FACE_BARS);
         g_type_ensure(EMO_TYPE_CONVERSATION_VIEW);
+        g_type_ensure(EMO_TYPE_LIVE_VIEW);
         gtk_widget_class_set_template_from_resource(widget_class, "/org/emotiond/gtk/window.ui");
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, view);
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, bars);
@@ -496,6 +915,9 @@ static void emo_gtk_window_class_init(EmoGtkWindowClass *klass) {
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, error_banner);
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, error_label);
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, status);
+        gtk_widget_class_bind_template_child_full(widget_class, "tiles", FALSE,
+                                                  G_STRUCT_OFFSET(EmoGtkWindow, tiles_grid));
+        gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, add_button);
         gtk_widget_class_bind_template_callback(widget_class, on_dismiss_error);
         gtk_widget_class_bind_template_callback(widget_class, on_face_clicked);
 
@@ -510,6 +932,7 @@ static void emo_gtk_window_init(EmoGtkWindow *self) {
                 { .name = "open", .activate = open_activated },
                 { .name = "save-annotated", .activate = save_activated },
                 { .name = "save-conversation", .activate = save_conversation_activated },
+                { .name = "add-source", .activate = add_source_activated },
         };
         g_action_map_add_action_entries(G_ACTION_MAP(self), actions, G_N_ELEMENTS(actions), self);
         GtkDropTarget *drop = gtk_drop_target_new(G_TYPE_FILE, GDK_ACTION_COPY);
@@ -517,6 +940,9 @@ static void emo_gtk_window_init(EmoGtkWindow *self) {
         gtk_widget_add_controller(GTK_WIDGET(self), GTK_EVENT_CONTROLLER(drop));
         emo_face_bars_clear(self->bars);
         gtk_stack_set_visible_child_name(self->stack, "empty");
+        self->tiles = g_ptr_array_new_with_free_func(g_object_unref);
+        self->open_timeout_ms = 10000;
+        build_add_popover(self);
 }
 
 EmoGtkWindow *emo_gtk_window_new(GtkApplication *app, emo_gtk_connection_t *connection, const char *language) {

@@ -8,6 +8,7 @@
 #include <gtk/gtk.h>
 
 #include "connection.h"
+#include "sources.h"
 
 G_BEGIN_DECLS
 
@@ -17,6 +18,26 @@ G_DECLARE_FINAL_TYPE(EmoGtkWindow, emo_gtk_window, EMO, GTK_WINDOW, GtkApplicati
 /* language: the dialogue language to ask for (NULL or "": the daemon's). The connection is
  * borrowed from the application, which outlives its windows. */
 EmoGtkWindow *emo_gtk_window_new(GtkApplication *app, emo_gtk_connection_t *connection, const char *language);
+
+/* Live mode: the connection for frames (its timeout is a frame's: short), whether video files
+ * loop, and how long a source may deliver nothing. Call before adding sources. */
+void emo_gtk_window_set_live(EmoGtkWindow *self, emo_gtk_connection_t *live_connection, gboolean loop,
+                             int open_timeout_ms);
+
+/* Add a live tile for source (copied) and show the tiles. The first tile is the main one: the
+ * conversation follows its main face. */
+void emo_gtk_window_add_live(EmoGtkWindow *self, const emo_gtk_source_t *source);
+
+/* From now on, measure how regularly the window's frame clock ticks and the main loop runs (for
+ * --state: the UI must never stall); called again, start afresh. */
+void emo_gtk_window_measure_stalls(EmoGtkWindow *self);
+
+/* The live state as a JSON object for scripts: per tile its source, stream id, state, message,
+ * counts, fps, round trip and last analysis; the conversation; the longest gaps between frame
+ * clock ticks and between main loop turns, as measured (max_*_gap_ms) and less the time the main
+ * thread waited for a CPU (max_*_stall_ms: what this program itself held up, which a machine
+ * loaded by others does not inflate). g_free() it. */
+char *emo_gtk_window_live_state_json(EmoGtkWindow *self);
 
 /* Show the file and analyse it. */
 void emo_gtk_window_open(EmoGtkWindow *self, GFile *file);

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <glib.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
@@ -210,4 +211,33 @@ Test(connection_down, malformed_endpoint_is_refused) {
         emo_gtk_connection_t *c = NULL;
         cr_assert_eq(emo_gtk_connection_new("http://example.org/", 1000, &c), -EINVAL);
         cr_assert_null(c);
+}
+
+/* A daemon that stops answering (SIGSTOP: hung, or swapped out) fails the request in flight with
+ * -ETIMEDOUT; once it goes on, the next request on the same connection is answered: the live
+ * tiles of the GUI recover by themselves. */
+Test(connection, stalled_daemon_is_found_again) {
+        emo_gtk_connection_t *c = NULL;
+        cr_assert_eq(emo_gtk_connection_new(daemon_.endpoint, 800, &c), 0);
+        emo_request_t req;
+        emo_health_request_t h;
+        health(&req, &h);
+        calls_t calls = { 0 };
+        kill(daemon_.pid, SIGSTOP);
+        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &calls, NULL), 0);
+        run_until(&calls, 1, 5000);
+        cr_assert_eq(calls.n, 1);
+        cr_assert_eq(calls.errors[0], -ETIMEDOUT);
+        /* Still stopped: the fresh socket's request fails the same way. */
+        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &calls, NULL), 0);
+        run_until(&calls, 2, 5000);
+        cr_assert_eq(calls.errors[1], -ETIMEDOUT);
+        kill(daemon_.pid, SIGCONT);
+        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &calls, NULL), 0);
+        run_until(&calls, 3, 5000);
+        cr_assert_eq(calls.n, 3);
+        cr_assert_eq(calls.errors[2], 0, "no answer after the daemon went on: %d", calls.errors[2]);
+        cr_assert_eq(calls.replies[2]->status, EMO_STATUS_OK);
+        calls_free(&calls);
+        emo_gtk_connection_free(c);
 }

@@ -1,7 +1,8 @@
 /* build/bin/emotion-gtk as a person sees it, under Xvfb (CTest runs this suite in xvfb-run) and
  * against the real daemon: the window opens a photo given on the command line, the daemon's
- * answer is drawn, the annotated PNG is saved, and a screenshot of the screen is kept in
- * build/tests/gtk-screenshots/ for a person to look at. */
+ * answer is drawn, the annotated PNG is saved; in live mode it plays the fixture video as a camera
+ * and is checked through its --state JSON. Screenshots are kept in build/tests/gtk-screenshots/
+ * for a person to look at. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +10,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -472,4 +476,241 @@ Test(e2e, endpoint_from_the_environment) {
         cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
         cr_assert(strstr(r.out, "one_face.jpg: 1 face; main face 1: happy"), "%s", r.out);
         emo_test_run_done(&r);
+}
+
+/* ---- live mode ---------------------------------------------------------------------------------- */
+
+/* Ask the running program for its state (SIGUSR1 writes --state FILE anew and restarts the stall
+ * measurement) and read it. */
+static json_object *live_state(gui_t *g, const char *path) {
+        struct stat before = { 0 };
+        stat(path, &before);
+        kill(g->pid, SIGUSR1);
+        int64_t deadline = emo_now_us() + 10000000;
+        for (;;) {
+                struct stat now;
+                if (stat(path, &now) == 0 && (now.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+                                              now.st_mtim.tv_nsec != before.st_mtim.tv_nsec || now.st_ino != before.st_ino))
+                        break;
+                cr_assert_lt(emo_now_us(), deadline, "no state written to %s after SIGUSR1", path);
+                usleep(20000);
+        }
+        _cleanup_free_ char *text = emo_test_read_file(path, NULL);
+        json_object *o = json_tokener_parse(text);
+        cr_assert_not_null(o, "not JSON: %s", text);
+        return o;
+}
+
+static json_object *tile0(json_object *state) {
+        json_object *tiles = emo_test_json_get(state, "tiles");
+        cr_assert_eq(json_object_array_length(tiles), 1);
+        return json_object_array_get_idx(tiles, 0);
+}
+
+static json_object *tile_at(json_object *state, size_t i) {
+        return json_object_array_get_idx(emo_test_json_get(state, "tiles"), i);
+}
+
+static int64_t num(json_object *o, const char *key) {
+        return json_object_get_int64(emo_test_json_get(o, key));
+}
+
+static double dbl(json_object *o, const char *key) {
+        return json_object_get_double(emo_test_json_get(o, key));
+}
+
+static const char *text_of(json_object *o, const char *key) {
+        json_object *v = NULL;
+        return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : NULL;
+}
+
+/* The UI never held itself up for 100 ms: neither the frame clock nor the main loop. The raw gaps
+ * are logged; on a machine loaded by other work they include the time spent waiting for a CPU,
+ * which the *_stall_ms figures leave out. What they cannot leave out is the X server (Xvfb)
+ * itself waiting for a CPU while the program waits for its answer: on a machine loaded more than
+ * twice over (the development machine, shared, often is) the bound is 500 ms, which still
+ * catches any wait on the stopped daemon (its requests time out after 1.5 s), and the test's log
+ * says that it did not check 100 ms (as information: Criterion counts a warning as a failure). */
+static void expect_no_stall(json_object *state, const char *phase) {
+        double load = 0;
+        FILE *f = fopen("/proc/loadavg", "r");
+        if (f) {
+                if (fscanf(f, "%lf", &load) != 1)
+                        load = 0;
+                fclose(f);
+        }
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        double bound = load > 2.0 * (double) (cpus > 0 ? cpus : 1) ? 500 : 100;
+        cr_log_info("%s: max gaps tick %.0f ms, loop %.0f ms; own stalls tick %.0f ms, loop %.0f ms; %lld ticks; "
+                    "load %.1f on %ld CPUs",
+                    phase, dbl(state, "max_tick_gap_ms"), dbl(state, "max_loop_gap_ms"), dbl(state, "max_tick_stall_ms"),
+                    dbl(state, "max_loop_stall_ms"), (long long) num(state, "ticks"), load, cpus);
+        if (bound > 100)
+                cr_log_info("%s: load average %.1f on %ld CPUs: stalls checked against %.0f ms, not 100 ms", phase, load,
+                            cpus, bound);
+        cr_expect_gt(num(state, "ticks"), 10, "%s: the frame clock did not run", phase);
+        cr_expect_lt(dbl(state, "max_tick_stall_ms"), bound, "%s: the frame clock stalled for %.0f ms", phase,
+                     dbl(state, "max_tick_stall_ms"));
+        cr_expect_lt(dbl(state, "max_loop_stall_ms"), bound, "%s: the main loop stalled for %.0f ms", phase,
+                     dbl(state, "max_loop_stall_ms"));
+}
+
+/* The fixture video (10 frames/s, made from the test images at build time) played as a live
+ * source: frames are shown at the video's rate and analysed, the overlay draws colour emoji, the
+ * conversation reacts to the main face. Then the daemon stops answering (SIGSTOP) for 4 s: the
+ * preview goes on, the tile says the daemon does not answer, the UI never stalls; and once the
+ * daemon goes on (SIGCONT) the tile finds it again by itself. */
+Test(e2e, live_video_is_analysed_and_survives_a_stalled_daemon, .timeout = 150) {
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        const char *path = EMO_TEST_SCREENSHOTS "/live-state.json";
+        unlink(path);
+        gui_t g;
+        gui_start(&g, "live", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en", "--timeout", "1500",
+                                                      "--live", "--loop", "--state", path, video, NULL });
+        sleep(6);
+        /* Screenshots first: import holds the X server while it reads the screen, which would
+         * count as a stall of the next phase. */
+        screenshot(EMO_TEST_SCREENSHOTS "/live-window.png");
+        json_object *s1 = live_state(&g, path);
+        json_object *t1 = tile0(s1);
+        _cleanup_free_ char *log = gui_log(&g);
+        cr_assert_str_eq(text_of(t1, "state"), "playing", "%s\n%s", json_object_to_json_string(s1), log);
+        cr_assert_str_eq(text_of(t1, "kind"), "file");
+        cr_assert_null(text_of(t1, "message"), "%s", text_of(t1, "message"));
+        cr_assert_geq(num(t1, "frames"), 25, "%s", json_object_to_json_string(t1));
+        cr_assert_geq(num(t1, "replies"), 3, "%s", json_object_to_json_string(t1));
+        cr_assert_geq(num(t1, "max_faces"), 4, "the video's frames with four faces: %s", json_object_to_json_string(t1));
+        /* One request at a time: never more sent than answered plus the one in flight. */
+        cr_assert_leq(num(t1, "sent"), num(t1, "replies") + num(t1, "refused") + num(t1, "errors") + 1);
+        cr_assert_lt(num(t1, "sent"), num(t1, "frames"), "every frame sent: no frame was left for a newer one?");
+        double fps = dbl(t1, "fps");
+        cr_assert(fps > 6 && fps < 12, "%.1f frames per second shown of a 10 fps video", fps);
+        cr_assert_gt(dbl(t1, "latency_ms"), 0);
+        json_object *conv = emo_test_json_get(s1, "conversation");
+        cr_assert_geq(json_object_array_length(conv), 1, "the conversation did not react: %s",
+                      json_object_to_json_string(s1));
+        cr_assert_str_eq(text_of(json_object_array_get_idx(conv, 0), "speaker"), "emotiond");
+        GdkPixbuf *shot = load(EMO_TEST_SCREENSHOTS "/live-window.png");
+        pixel_stats_t tile = stats(shot, NULL, 0, 0, gdk_pixbuf_get_width(shot) * 2 / 3, gdk_pixbuf_get_height(shot));
+        cr_assert_gt(tile.yellow, 150, "no colour emoji in the live tile (%ld yellow pixels)", tile.yellow);
+        g_object_unref(shot);
+
+        /* The daemon stops answering. */
+        kill(daemon_.pid, SIGSTOP);
+        sleep(4);
+        json_object *s2 = live_state(&g, path);
+        screenshot(EMO_TEST_SCREENSHOTS "/live-daemon-stopped.png");
+        kill(daemon_.pid, SIGCONT);
+        json_object *t2 = tile0(s2);
+        cr_assert_str_eq(text_of(t2, "state"), "playing");
+        const char *m = text_of(t2, "message");
+        cr_assert(m && strstr(m, "did not answer"), "the tile does not say the daemon is gone: %s", m);
+        cr_assert_geq(num(t2, "errors"), 1);
+        cr_assert_geq(num(t2, "frames") - num(t1, "frames"), 20, "the preview did not go on: %lld then %lld frames",
+                      (long long) num(t1, "frames"), (long long) num(t2, "frames"));
+        expect_no_stall(s2, "daemon stopped");
+
+        /* It goes on: within a few timeouts the tile analyses again. */
+        json_object *s3 = NULL;
+        for (int i = 0; i < 15; i++) {
+                sleep(1);
+                json_object_put(s3);
+                s3 = live_state(&g, path);
+                if (num(tile0(s3), "recoveries") >= 1)
+                        break;
+        }
+        json_object *t3 = tile0(s3);
+        cr_assert_geq(num(t3, "recoveries"), 1, "the tile did not find the daemon again: %s",
+                      json_object_to_json_string(t3));
+        cr_assert_gt(num(t3, "replies"), num(t2, "replies"));
+        gui_stop(&g);
+        json_object_put(s1);
+        json_object_put(s2);
+        json_object_put(s3);
+}
+
+/* Sources that cannot be read are a message in their tile, and the program goes on: the other
+ * tile plays. The URL is a server that accepts the connection and never answers (a listening
+ * socket nobody accepts from): the tile gives up after --timeout. */
+Test(e2e, live_bad_sources_are_explained_in_their_tiles) {
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        const char *path = EMO_TEST_SCREENSHOTS "/live-bad-state.json";
+        unlink(path);
+        int silent = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t addr_len = sizeof(addr);
+        cr_assert_eq(bind(silent, (struct sockaddr *) &addr, sizeof(addr)), 0);
+        cr_assert_eq(listen(silent, 4), 0);
+        cr_assert_eq(getsockname(silent, (struct sockaddr *) &addr, &addr_len), 0);
+        char url[64];
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/camera.mjpg", ntohs(addr.sin_port));
+        gui_t g;
+        gui_start(&g, "live-bad", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en", "--live",
+                                                          "--timeout", "1500", "--quit-after", "8", "--state", path,
+                                                          "/dev/video-none", video, url, NULL });
+        int status = gui_wait(&g, 60000);
+        close(silent);
+        _cleanup_free_ char *log = gui_log(&g);
+        cr_assert_eq(status, 0, "exit %d: %s", status, log);
+        _cleanup_free_ char *text = emo_test_read_file(path, NULL);
+        json_object *s = json_tokener_parse(text);
+        json_object *tiles = emo_test_json_get(s, "tiles");
+        cr_assert_eq(json_object_array_length(tiles), 3);
+        json_object *stream = json_object_array_get_idx(tiles, 2);
+        cr_assert_str_eq(text_of(stream, "kind"), "url");
+        cr_assert_str_eq(text_of(stream, "state"), "failed", "%s", text);
+        const char *sm = text_of(stream, "message");
+        cr_assert(sm && strstr(sm, "/camera.mjpg: cannot open: "), "%s", sm);
+        json_object *bad = json_object_array_get_idx(tiles, 0), *good = json_object_array_get_idx(tiles, 1);
+        cr_assert_str_eq(text_of(bad, "state"), "failed");
+        cr_assert_str_eq(text_of(bad, "kind"), "camera");
+        const char *m = text_of(bad, "message");
+        cr_assert(m && strstr(m, "/dev/video-none: cannot open: "), "%s", m);
+        /* 12 frames at 10 fps: over by now, and said so. */
+        cr_assert_str_eq(text_of(good, "state"), "ended", "%s", text);
+        cr_assert_str_eq(text_of(good, "message"), "End of the video");
+        cr_assert_geq(num(good, "replies"), 1);
+        cr_assert_str_neq(text_of(good, "stream_id"), text_of(bad, "stream_id"));
+        json_object_put(s);
+
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--live", "ftp://host/x.mp4", NULL }, NULL, 20000,
+                     &r);
+        cr_assert_eq(r.status, 2, "status %d: %s", r.status, r.err);
+        cr_assert(strstr(r.err, "not a video source"), "%s", r.err);
+        emo_test_run_done(&r);
+}
+
+/* Two tiles side by side; the first one's close button (its top right corner, where the
+ * screenshots show it) closes it: the other goes on alone. */
+Test(e2e, live_tile_is_closed_by_its_button) {
+        if (access(EMO_TEST_XDOTOOL, X_OK) != 0) {
+                cr_log_warn("xdotool not installed: closing a tile is not tested");
+                return;
+        }
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        const char *path = EMO_TEST_SCREENSHOTS "/live-close-state.json";
+        unlink(path);
+        gui_t g;
+        gui_start(&g, "live-close", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en", "--live",
+                                                            "--loop", "--state", path, video, video, NULL });
+        sleep(5);
+        json_object *before = live_state(&g, path);
+        cr_assert_eq(json_object_array_length(emo_test_json_get(before, "tiles")), 2);
+        screenshot(EMO_TEST_SCREENSHOTS "/live-two-tiles.png");
+        /* The window is at 0,0 (no window manager); the first tile spans x 5..372 from y 51. */
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "mousemove", "352", "72", "click", "1", NULL }, NULL,
+                     10000, &r);
+        cr_assert_eq(r.status, 0, "xdotool: %s", r.err);
+        emo_test_run_done(&r);
+        usleep(800000);
+        json_object *after = live_state(&g, path);
+        json_object *tiles = emo_test_json_get(after, "tiles");
+        cr_assert_eq(json_object_array_length(tiles), 1, "%s", json_object_to_json_string(after));
+        cr_assert_str_eq(text_of(json_object_array_get_idx(tiles, 0), "stream_id"), text_of(tile_at(before, 1), "stream_id"),
+                         "the second tile is the one left");
+        gui_stop(&g);
+        json_object_put(before);
+        json_object_put(after);
 }
