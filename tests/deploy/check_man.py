@@ -37,7 +37,7 @@ def config_keys(config_c):
     """(section, key) of each entry of the parser's key table."""
     with open(config_c, encoding="utf-8") as f:
         text = f.read()
-    keys = set(re.findall(r'\{\s*"(\w+)",\s*"(\w+)",\s*(?:STR|UINT|U64|DBL)\b', text))
+    keys = set(re.findall(r'\{\s*"(\w+)",\s*"(\w+)",\s*(?:STR|UINT|U64|DBL|BOOL)\b', text))
     if not keys:
         sys.exit(f"no key table found in {config_c}")
     return keys
