@@ -256,8 +256,10 @@ static int probe_bmp(const unsigned char *p, size_t len, unsigned *w, unsigned *
 // decoded. Besides ImageWidth and ImageLength, these fields size OpenCV's and libtiff's buffers:
 // - TileWidth x TileLength (322, 323): OpenCV allocates one tile as 32-bit RGBA and libtiff
 //   fills all of it, whatever the image's size: a 198-byte file of 64 x 64 pixels declaring
-//   16384 x 16368 tiles cost over 1 GB and seconds. A missing or zero one is the image's (OpenCV's
-//   rule).
+//   16384 x 16368 tiles cost over 1 GB and seconds. libtiff takes a directory with either field as
+//   tiled and fills a missing one from RowsPerStrip when that comes first (a 210-byte file with
+//   TileWidth 64, no TileLength and 16,776,960 rows per strip cost 4.3 GB), so a tiled directory
+//   must give both, non-zero, as TIFF 6.0 requires (section 15).
 // - ImageWidth x RowsPerStrip (278) for strips: OpenCV allocates a strip of RowsPerStrip rows even
 //   past the image's end (only 2^32 - 1, "one strip", and 0 are taken as the image's height).
 // - SamplesPerPixel (277) and BitsPerSample (258): libtiff's own tile or strip buffer holds
@@ -335,8 +337,12 @@ static int probe_tiff(const unsigned char *p, size_t len, probe_info *ret) {
         ret->height = (unsigned) std::min<int64_t>(v[LENGTH], UINT32_MAX);
         // libtiff takes a directory with either tile field as tiled.
         if (v[TILE_W] >= 0 || v[TILE_L] >= 0) {
-                ret->block_width = v[TILE_W] > 0 ? v[TILE_W] : v[WIDTH];
-                ret->block_height = v[TILE_L] > 0 ? v[TILE_L] : v[LENGTH];
+                if (v[TILE_W] <= 0 || v[TILE_L] <= 0)
+                        return fail(-EBADMSG, "TIFF tiles without both TileWidth and TileLength (" +
+                                                      std::to_string(std::max<int64_t>(v[TILE_W], 0)) + "x" +
+                                                      std::to_string(std::max<int64_t>(v[TILE_L], 0)) + ")");
+                ret->block_width = v[TILE_W];
+                ret->block_height = v[TILE_L];
                 ret->block_what = "TIFF tiles (TileWidth x TileLength)";
         } else {
                 ret->block_width = v[WIDTH];

@@ -113,6 +113,11 @@ def hostile():
                                                          (325, 4, [64])], 64)
         out[f"tiled-{order}.tif"] = tiff(be, grey + [(322, 3, [64]), (323, 3, [64]), (324, 4, [0]), (325, 4, [4096])],
                                          4096)
+        # TileWidth without TileLength: libtiff makes the tile RowsPerStrip (16,776,960) rows long,
+        # 4.3 GB (found by libFuzzer under -malloc_limit_mb=512).
+        packed = [(t, y, [32773] if t == 259 else v) for t, y, v in grey]
+        out[f"tile-length-from-rows-{order}.tif"] = tiff(be, packed + [(273, 4, [0]), (278, 4, [0xFFFF00]),
+                                                                       (322, 4, [64])], 64)
         # Strips of 4,000,000 rows of a 64 x 64 image: 1 GB of address space. Compressed (PackBits),
         # or libtiff chops the one uncompressed strip into small ones itself.
         packbits = [(t, y, [32773] if t == 259 else v) for t, y, v in grey]

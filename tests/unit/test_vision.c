@@ -576,6 +576,49 @@ Test(vision, tiff_tiles_and_strips_are_held_to_max_pixels) {
         }
 }
 
+/* libtiff takes a directory with either tile field as tiled and, when RowsPerStrip comes first,
+ * makes a missing TileLength RowsPerStrip: found by libFuzzer with a malloc limit, 210 bytes of a
+ * 64 x 64 image with TileWidth 64 and 16,776,960 rows per strip made OpenCV take 4.3 GB. A tiled
+ * directory without both fields, or with either zero, is refused naming them, in both byte
+ * orders, under a 2 GiB cap. */
+Test(vision, tiff_tiles_need_both_tile_fields) {
+#if !UNDER_ASAN
+        struct rlimit rl = { 2ull << 30, 2ull << 30 };
+        cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
+#endif
+        static const struct {
+                const char *what;
+                int64_t tile_w, tile_l; /* -1: not in the directory */
+        } cases[] = {
+                { "TileWidth 64, no TileLength", 64, -1 },
+                { "no TileWidth, TileLength 64", -1, 64 },
+                { "TileWidth 64, TileLength 0", 64, 0 },
+                { "TileWidth 0, TileLength 64", 0, 64 },
+        };
+        for (int be = 0; be < 2; be++)
+                for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                        /* PackBits, as the fuzzer's file: libtiff cannot chop its strip into small ones. */
+                        emo_test_tiff_entry_t e[12] = {
+                                { 256, 3, 1, { 64 } },     { 257, 3, 1, { 64 } }, { 258, 3, 1, { 8 } },
+                                { 259, 3, 1, { 32773 } },  { 262, 3, 1, { 1 } },  { 273, 4, 1, { 0 } },
+                                { 277, 3, 1, { 1 } },      { 278, 4, 1, { 0xffff00 } },
+                        };
+                        size_t n = 8;
+                        if (cases[i].tile_w >= 0)
+                                e[n++] = (emo_test_tiff_entry_t){ 322, 4, 1, { (uint32_t) cases[i].tile_w } };
+                        if (cases[i].tile_l >= 0)
+                                e[n++] = (emo_test_tiff_entry_t){ 323, 4, 1, { (uint32_t) cases[i].tile_l } };
+                        e[n++] = (emo_test_tiff_entry_t){ 324, 4, 1, { 0 } };
+                        e[n++] = (emo_test_tiff_entry_t){ 325, 4, 1, { 64 } };
+                        char what[96];
+                        snprintf(what, sizeof(what), "%s, %s", be ? "big-endian" : "little-endian", cases[i].what);
+                        size_t len;
+                        unsigned char *p = emo_test_tiff(be, e, n, 64, &len);
+                        expect_decode(what, p, len, MAX_PIXELS, -EBADMSG, "TileWidth and TileLength");
+                        free(p);
+                }
+}
+
 /* libtiff's own tile or strip buffer holds SamplesPerPixel x BitsPerSample bits a pixel: the probe
  * takes what OpenCV decodes (RGBA reader: at most 4 samples of 1 to 16 bits) and refuses more,
  * naming the field, in both byte orders. */
