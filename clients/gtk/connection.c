@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <glib-unix.h>
 #include <glib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@ struct emo_gtk_connection {
         guint watch;         /* the g_unix_fd_add source on the socket's ZMQ_FD */
         guint idle;          /* a look at the socket after a send */
         int timeout_ms;
+        bool answered;       /* a reply came since the connection was made or last failed */
         GHashTable *pending; /* request id -> pending_t, owned */
 };
 
@@ -88,6 +90,7 @@ static gboolean on_timeout(gpointer userdata) {
          * identity, so they never reach the new one). */
         if (emo_client_reconnect(c->client) == 0)
                 watch_socket(c);
+        c->answered = false;
         fail_all(c, -ETIMEDOUT);
         return G_SOURCE_REMOVE;
 }
@@ -107,6 +110,7 @@ static void drain(emo_gtk_connection_t *c) {
                         continue; /* not a Reply: nothing to match it with, keep reading */
                 if (r < 0)
                         break; /* the socket failed: the requests' timers will tell */
+                c->answered = true;
                 pending_t *q = g_hash_table_lookup(c->pending, &reply->request_id);
                 if (!q) {
                         emo_reply_free(reply); /* cancelled, or a late reply */
@@ -165,8 +169,15 @@ const char *emo_gtk_connection_endpoint(const emo_gtk_connection_t *c) {
 int emo_gtk_connection_send(emo_gtk_connection_t *c, emo_request_t *req, emo_gtk_reply_fn fn, void *userdata,
                             uint64_t *ret_id) {
         uint64_t id;
+        /* Until the daemon has answered (at first, and after a time-out), look whether anybody
+         * listens at all: a socket file that is missing, refuses or is not ours to open fails
+         * the request now rather than after the whole time-out. One access(2) and connect(2); a
+         * TCP host that neither accepts nor refuses within 250 ms is left to the time-out. */
+        int r = c->answered ? 0 : emo_client_probe(c->client, 250);
+        if (r < 0)
+                return r;
         /* A DEALER with nobody connected queues the message; 0 ms never waits. */
-        int r = emo_client_send(c->client, req, 0, &id);
+        r = emo_client_send(c->client, req, 0, &id);
         if (r < 0)
                 return r;
         pending_t *q = g_new0(pending_t, 1);
@@ -202,6 +213,20 @@ char *emo_gtk_connection_explain(const emo_gtk_connection_t *c, int error) {
                         ep, c->timeout_ms / 1000.0,
                         missing ? " (there is no socket file: it is not running)" : "");
         }
+        static const char start[] = "Start it with “systemctl start emotiond”, or as yourself with “emotiond --model "
+                                    "models/emonet-xs.json --dialogue-dir deploy/dialogue” from a build tree; or "
+                                    "choose another daemon with --server.";
+        if (error == -ENOENT)
+                return g_strdup_printf("emotiond is not running at %s: there is no socket file.\n%s", ep, start);
+        if (error == -ECONNREFUSED)
+                return g_strdup_printf("emotiond is not running at %s: nothing listens there (a socket file left "
+                                       "by a daemon that stopped, or a closed port).\n%s",
+                                       ep, start);
+        if (error == -EACCES || error == -EPERM)
+                return g_strdup_printf("You may not connect to emotiond at %s: its socket is open to the group "
+                                       "emotiond only.\nAdd yourself with “sudo adduser $USER emotiond” and log "
+                                       "in again, or choose another daemon with --server.",
+                                       ep);
         if (error == -EPROTO)
                 return g_strdup_printf("emotiond at %s sent a reply this client cannot read.", ep);
         return g_strdup_printf("Failed to talk to emotiond at %s: %s", ep, g_strerror(-error));

@@ -32,7 +32,9 @@ const char *emo_gtk_connection_endpoint(const emo_gtk_connection_t *c);
 
 /* Send req (its protocol_version and request_id are filled in); fn is called once, later, from
  * the main loop, never from inside this call. 0 with *ret_id (may be NULL), or -errno when it
- * could not even be queued (fn is then not called). */
+ * could not even be queued (fn is then not called). Until the daemon has answered once (and
+ * again after a time-out) it first looks whether anybody listens: -ENOENT no socket file,
+ * -ECONNREFUSED nobody listens, -EACCES not allowed to connect (emo_client_probe()). */
 int emo_gtk_connection_send(emo_gtk_connection_t *c, emo_request_t *req, emo_gtk_reply_fn fn, void *userdata,
                             uint64_t *ret_id);
 

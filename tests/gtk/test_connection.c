@@ -1,13 +1,16 @@
 /* The GTK client's connection in a GLib main loop against the real daemon (no display needed):
  * replies come through the socket's fd watch, none is lost when many arrive at once, a daemon
- * that is not there becomes a timely -ETIMEDOUT with advice, and a cancelled request stays
- * silent. */
+ * that is not there is told at once (no socket file, nobody listening) or, when something takes
+ * the connection but never answers, becomes a timely -ETIMEDOUT, each with advice; and a cancelled
+ * request stays silent. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <glib.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "connection.h"
@@ -174,11 +177,61 @@ Test(connection, cancelled_request_stays_silent) {
         emo_gtk_connection_free(c);
 }
 
-Test(connection_down, absent_daemon_times_out_with_advice) {
+/* Send a health request to ep and expect it refused at once with want, and fn never called. */
+static void expect_refused_now(const char *ep, int want, const char *advice) {
+        emo_gtk_connection_t *c = NULL;
+        cr_assert_eq(emo_gtk_connection_new(ep, 10000, &c), 0);
+        emo_request_t req;
+        emo_health_request_t h;
+        health(&req, &h);
+        calls_t calls = { 0 };
+        int64_t t0 = emo_now_us();
+        int r = emo_gtk_connection_send(c, &req, on_reply, &calls, NULL);
+        double ms = (emo_now_us() - t0) / 1000.0;
+        cr_assert_eq(r, want, "%s: %d (%s), want %d", ep, r, g_strerror(-r), want);
+        cr_assert_lt(ms, 1000, "refused after %.0f ms", ms);
+        cr_assert_eq(emo_gtk_connection_in_flight(c), 0);
+        run_until(&calls, 1, 300);
+        cr_assert_eq(calls.n, 0, "a refused request was answered too");
+        char *m = emo_gtk_connection_explain(c, r);
+        cr_assert(strstr(m, ep), "%s", m);
+        cr_assert(strstr(m, advice), "%s", m);
+        g_free(m);
+        emo_gtk_connection_free(c);
+}
+
+Test(connection_down, absent_daemon_is_told_at_once_with_advice) {
         char dir[] = "/tmp/emo-gtk-test.XXXXXX";
         cr_assert_not_null(mkdtemp(dir));
-        char ep[128];
+        char ep[128], path[128];
+        /* No socket file. */
         snprintf(ep, sizeof(ep), "ipc://%s/none.sock", dir);
+        expect_refused_now(ep, -ENOENT, "emotiond --model");
+        /* A socket file nobody listens on, as a daemon killed with SIGKILL leaves it. */
+        snprintf(path, sizeof(path), "%s/stale.sock", dir);
+        snprintf(ep, sizeof(ep), "ipc://%s", path);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+        cr_assert_eq(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
+        close(fd);
+        expect_refused_now(ep, -ECONNREFUSED, "nothing listens there");
+        unlink(path);
+        rmdir(dir);
+}
+
+/* Something takes the connection (a listening socket nobody accepts from) but never answers. */
+Test(connection_down, silent_listener_times_out_with_advice) {
+        char dir[] = "/tmp/emo-gtk-test.XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        char ep[128], path[128];
+        snprintf(path, sizeof(path), "%s/silent.sock", dir);
+        snprintf(ep, sizeof(ep), "ipc://%s", path);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+        cr_assert_eq(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
+        cr_assert_eq(listen(fd, 16), 0);
         emo_gtk_connection_t *c = NULL;
         cr_assert_eq(emo_gtk_connection_new(ep, 400, &c), 0);
         emo_request_t req;
@@ -200,10 +253,12 @@ Test(connection_down, absent_daemon_times_out_with_advice) {
         cr_assert_eq(calls.n, 2, "no second callback");
         char *m = emo_gtk_connection_explain(c, -ETIMEDOUT);
         cr_assert(strstr(m, ep), "%s", m);
-        cr_assert(strstr(m, "it is not running"), "%s", m);
+        cr_assert(strstr(m, "did not answer"), "%s", m);
         cr_assert(strstr(m, "emotiond --model"), "%s", m);
         g_free(m);
         emo_gtk_connection_free(c);
+        close(fd);
+        unlink(path);
         rmdir(dir);
 }
 

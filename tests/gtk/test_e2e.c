@@ -296,7 +296,7 @@ Test(e2e, absent_daemon_is_explained_and_fails_the_script) {
         if (status < 0)
                 kill(g.pid, SIGKILL);
         cr_assert_eq(status, 1, "exit status %d; output:\n%s", status, log);
-        cr_assert(strstr(log, "did not answer at") && strstr(log, "it is not running"), "%s", log);
+        cr_assert(strstr(log, "emotiond is not running at") && strstr(log, "there is no socket file"), "%s", log);
         cr_assert_neq(access(out, F_OK), 0, "an image was saved without an analysis");
         rmdir(dir);
 }
