@@ -148,11 +148,11 @@ typedef struct analysis {
         emo_image_t *img;
         unsigned width, height;
         size_t n;
-        bool exact;            /* client regions framed already */
-        bool detected;         /* the detector ran (else the faces were followed) */
-        bool follow;           /* a smoothed stream that may follow its faces between detections */
-        const char *detector;  /* for the reply: the detector's name, or "client" */
-        size_t prominent;      /* the face with the largest box */
+        bool exact;           /* client regions framed already */
+        bool detected;        /* the detector ran (else the faces were followed) */
+        bool follow;          /* a smoothed stream that may follow its faces between detections */
+        const char *detector; /* for the reply: the detector's name, or "client" */
+        size_t prominent;     /* the face with the largest box */
         emo_timings_t timings;
         char why[512];
 } analysis_t;

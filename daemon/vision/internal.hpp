@@ -53,7 +53,8 @@ int emo__fail(int r, const std::string &why) noexcept;
 void emo__clear_error() noexcept;
 
 // Run f, the body of an exported function, turning every exception into a negative errno.
-template <typename F> static int emo__guard(F &&f) noexcept {
+template <typename F>
+static int emo__guard(F &&f) noexcept {
         try {
                 emo__clear_error();
                 return f();
