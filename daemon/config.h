@@ -1,4 +1,4 @@
-/* Daemon configuration: defaults, the INI file (deploy/emotiond.conf documents every key) and
+/* Daemon configuration: defaults, the INI file (deploy/emotiond.conf.in documents every key) and
  * command-line overrides, validated in one place before anything is started. */
 #pragma once
 

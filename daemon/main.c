@@ -1,6 +1,6 @@
 /* emotiond: the emotion-recognition daemon. Reads its configuration, loads the model, detector
  * and dialogue lines, starts the workers, binds its endpoints, tells systemd it is ready and
- * serves until SIGTERM. See `emotiond --help` and deploy/emotiond.conf. */
+ * serves until SIGTERM. See `emotiond --help` and deploy/emotiond.conf.in, installed as emotiond.conf. */
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>

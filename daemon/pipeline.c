@@ -12,8 +12,6 @@
 /* A client's face region may be at most this many times the image's longer side, in each direction. */
 #define REGION_MAX_FACTOR 4
 
-DEFINE_FREEP(emo_image_t, emo_image_free)
-
 struct emo_pipeline {
         emo_pipeline_shared_t shared;
         emo_detector_t *detector;
@@ -136,13 +134,35 @@ int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, 
         return 0;
 }
 
-static zframe_t *error_reply(const emo_request_t *req, int status, const char *fmt, ...) {
-        char msg[512];
+/* One request on its way through emo_pipeline_analyze's steps. A step returns 0 to go on, or
+ * the status of the error reply, its message in why. */
+typedef struct analysis {
+        const emo_request_t *req;
+        const emo_analyze_request_t *a;
+        const char *stream;
+        /* The options, checked. */
+        const char *lang;
+        size_t max_faces;
+        unsigned smooth;
+        /* The image, and the faces in p->boxes (client regions or the detector's). */
+        emo_image_t *img;
+        unsigned width, height;
+        size_t n;
+        bool exact;           /* client regions framed already */
+        bool detected;        /* the detector ran (else the faces were followed) */
+        bool follow;          /* a smoothed stream that may follow its faces between detections */
+        const char *detector; /* for the reply: the detector's name, or "client" */
+        size_t prominent;     /* the face with the largest box */
+        emo_timings_t timings;
+        char why[512];
+} analysis_t;
+
+__attribute__((format(printf, 3, 4))) static int refuse(analysis_t *an, int status, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        vsnprintf(an->why, sizeof(an->why), fmt, ap);
         va_end(ap);
-        return emo_reply_error_frame(req->request_id, status, msg);
+        return status;
 }
 
 static int status_of_image_error(int r) {
@@ -163,52 +183,51 @@ static uint32_t us_since(int64_t t) {
         return d < 0 ? 0 : d > UINT32_MAX ? UINT32_MAX : (uint32_t) d;
 }
 
-zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, const char *stream, int64_t received_us) {
+/* The language, the number of faces and the smoothing window the request asks for. */
+static int read_options(const emo_pipeline_t *p, analysis_t *an) {
         const emo_config_t *cfg = p->shared.config;
-        const emo_analyze_request_t *a = req->analyze;
-        const emo_pb_image_t *im = a->image;
-        int64_t t0 = emo_now_us();
-        emo_timings_t timings = EMOTION__V1__TIMINGS__INIT;
-        timings.queue_us = (uint32_t) (t0 - received_us);
-
-        const char *lang = cfg->language;
+        const emo_analyze_request_t *a = an->a;
+        an->lang = cfg->language;
         if (a->options && a->options->language && *a->options->language) {
-                lang = a->options->language;
+                an->lang = a->options->language;
                 /* Only a short ASCII code is echoed whole; of anything else, a prefix no longer than
                  * one (the reply's message is made valid UTF-8 where that prefix cuts a character). */
-                if (!emo_language_valid(lang))
-                        return error_reply(req, EMO_STATUS_INVALID_REQUEST,
-                                           "language '%.*s%s' is not a language code (1 to %d ASCII letters, digits, "
-                                           "'-' or '_', such as fr or en-GB)",
-                                           EMO_LANGUAGE_MAX, lang, strlen(lang) > EMO_LANGUAGE_MAX ? "..." : "",
-                                           EMO_LANGUAGE_MAX);
+                if (!emo_language_valid(an->lang))
+                        return refuse(an, EMO_STATUS_INVALID_REQUEST,
+                                      "language '%.*s%s' is not a language code (1 to %d ASCII letters, digits, "
+                                      "'-' or '_', such as fr or en-GB)",
+                                      EMO_LANGUAGE_MAX, an->lang, strlen(an->lang) > EMO_LANGUAGE_MAX ? "..." : "",
+                                      EMO_LANGUAGE_MAX);
         }
-        if (!emo_dialogue_has_language(p->shared.dialogue, lang))
-                return error_reply(req, EMO_STATUS_INVALID_REQUEST, "language '%s' is not available (have %s)", lang,
-                                   emo_dialogue_languages(p->shared.dialogue));
-        size_t max_faces = cfg->max_faces;
-        if (a->options && a->options->max_faces && a->options->max_faces < max_faces)
-                max_faces = a->options->max_faces;
-        unsigned smooth = a->options ? a->options->smooth_frames : 0;
-        if (smooth > EMO_SMOOTH_MAX_WINDOW)
-                return error_reply(req, EMO_STATUS_INVALID_REQUEST, "smooth_frames %u is over the limit of %d", smooth,
-                                   EMO_SMOOTH_MAX_WINDOW);
+        if (!emo_dialogue_has_language(p->shared.dialogue, an->lang))
+                return refuse(an, EMO_STATUS_INVALID_REQUEST, "language '%s' is not available (have %s)", an->lang,
+                              emo_dialogue_languages(p->shared.dialogue));
+        an->max_faces = cfg->max_faces;
+        if (a->options && a->options->max_faces && a->options->max_faces < an->max_faces)
+                an->max_faces = a->options->max_faces;
+        an->smooth = a->options ? a->options->smooth_frames : 0;
+        if (an->smooth > EMO_SMOOTH_MAX_WINDOW)
+                return refuse(an, EMO_STATUS_INVALID_REQUEST, "smooth_frames %u is over the limit of %d", an->smooth,
+                              EMO_SMOOTH_MAX_WINDOW);
+        return 0;
+}
 
-        /* Decode. */
-        if (!im)
-                return error_reply(req, EMO_STATUS_INVALID_REQUEST, "analyze request without an image");
-        _cleanup_(emo_image_freep) emo_image_t *img = NULL;
+static int decode_image(const emo_pipeline_t *p, analysis_t *an) {
+        const emo_config_t *cfg = p->shared.config;
+        const emo_pb_image_t *im = an->a->image;
         int r;
+        if (!im)
+                return refuse(an, EMO_STATUS_INVALID_REQUEST, "analyze request without an image");
         switch (im->format) {
         case EMOTION__V1__IMAGE__FORMAT__ENCODED:
                 /* For the detector, a JPEG need not be decoded beyond its input size; the
                  * classifier decodes finer what it needs of small faces. Client regions get the
                  * full image. */
-                if (a->n_faces == 0)
+                if (an->a->n_faces == 0)
                         r = emo_image_decode_scaled(im->data.data, im->data.len, cfg->max_pixels,
-                                                    emo_detector_input_side(p->detector), &img);
+                                                    emo_detector_input_side(p->detector), &an->img);
                 else
-                        r = emo_image_decode(im->data.data, im->data.len, cfg->max_pixels, &img);
+                        r = emo_image_decode(im->data.data, im->data.len, cfg->max_pixels, &an->img);
                 break;
         case EMOTION__V1__IMAGE__FORMAT__GRAY8:
         case EMOTION__V1__IMAGE__FORMAT__BGR24:
@@ -217,81 +236,79 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
                                        : im->format == EMOTION__V1__IMAGE__FORMAT__BGR24 ? EMO_PIXEL_BGR24
                                                                                          : EMO_PIXEL_RGB24,
                                        im->data.data, im->data.len, im->width, im->height, im->stride,
-                                       cfg->max_pixels, &img);
+                                       cfg->max_pixels, &an->img);
                 break;
         default:
-                return error_reply(req, EMO_STATUS_UNSUPPORTED_FORMAT, "image format %d is not supported", (int) im->format);
+                return refuse(an, EMO_STATUS_UNSUPPORTED_FORMAT, "image format %d is not supported", (int) im->format);
         }
         if (r < 0)
-                return error_reply(req, status_of_image_error(r), "%s", emo_vision_last_error());
-        unsigned width = emo_image_width(img), height = emo_image_height(img);
-        int64_t t1 = emo_now_us();
-        timings.decode_us = (uint32_t) (t1 - t0);
+                return refuse(an, status_of_image_error(r), "%s", emo_vision_last_error());
+        an->width = emo_image_width(an->img);
+        an->height = emo_image_height(an->img);
+        return 0;
+}
 
-        /* Faces: the client's regions as given, or the detector's. */
-        size_t n = 0;
-        bool exact = false, detected = true;
-        bool follow = smooth && cfg->detect_every > 1 && a->n_faces == 0;
-        const char *detector = emo_detector_kind_name(p->shared.detector);
-        if (a->n_faces > 0) {
-                if (a->n_faces > max_faces)
-                        return error_reply(req, EMO_STATUS_INVALID_REQUEST, "%zu face regions, the limit is %zu",
-                                           a->n_faces, max_faces);
-                int64_t longest = width > height ? width : height;
-                for (size_t i = 0; i < a->n_faces; i++) {
-                        const emo_pb_box_t *b = a->faces[i];
-                        if (b->width <= 0 || b->height <= 0 || b->x >= (int64_t) width || b->y >= (int64_t) height ||
-                            (int64_t) b->x + b->width <= 0 || (int64_t) b->y + b->height <= 0)
-                                return error_reply(req, EMO_STATUS_INVALID_REQUEST,
-                                                   "face region %zu (%d,%d %dx%d) does not overlap the %ux%u image", i,
-                                                   b->x, b->y, b->width, b->height, width, height);
-                        /* Some margin past the border is fine (a face at the edge); a region many
-                         * times the image is a mistake, and its size would reach the arithmetic. */
-                        if ((int64_t) b->width > REGION_MAX_FACTOR * longest ||
-                            (int64_t) b->height > REGION_MAX_FACTOR * longest)
-                                return error_reply(req, EMO_STATUS_INVALID_REQUEST,
-                                                   "face region %zu (%dx%d) is more than %d times the %ux%u image", i,
-                                                   b->width, b->height, REGION_MAX_FACTOR, width, height);
-                        p->boxes[i] = (emo_face_box_t) { b->x, b->y, b->width, b->height, 1.0f };
-                }
-                n = a->n_faces;
-                exact = a->exact_crop;
-                detector = "client";
-        } else {
-                /* A smoothed stream runs the detector on every detect_every-th frame and follows
-                 * its faces in between; a face lost on the way makes it run at once. */
-                size_t m = 0;
-                if (follow && emo_streams_track_from(p->shared.streams, stream, smooth, a->sequence, emo_now_us(),
-                                                     cfg->detect_every, p->prev, max_faces, &m) > 0 &&
-                    (m == 0 || emo_detector_track(p->detector, img, p->prev, m, p->boxes) > 0)) {
-                        n = m;
-                        detected = false;
-                } else if ((r = emo_detector_detect(p->detector, img, p->boxes, max_faces, &n)) < 0)
-                        return error_reply(req, EMO_STATUS_INTERNAL, "face detection failed: %s",
-                                           emo_vision_last_error());
+/* The client's face regions, checked against the image, into p->boxes. */
+static int take_regions(emo_pipeline_t *p, analysis_t *an) {
+        const emo_analyze_request_t *a = an->a;
+        if (a->n_faces > an->max_faces)
+                return refuse(an, EMO_STATUS_INVALID_REQUEST, "%zu face regions, the limit is %zu", a->n_faces,
+                              an->max_faces);
+        int64_t longest = an->width > an->height ? an->width : an->height;
+        for (size_t i = 0; i < a->n_faces; i++) {
+                const emo_pb_box_t *b = a->faces[i];
+                if (b->width <= 0 || b->height <= 0 || b->x >= (int64_t) an->width || b->y >= (int64_t) an->height ||
+                    (int64_t) b->x + b->width <= 0 || (int64_t) b->y + b->height <= 0)
+                        return refuse(an, EMO_STATUS_INVALID_REQUEST,
+                                      "face region %zu (%d,%d %dx%d) does not overlap the %ux%u image", i, b->x, b->y,
+                                      b->width, b->height, an->width, an->height);
+                /* Some margin past the border is fine (a face at the edge); a region many times the
+                 * image is a mistake, and its size would reach the arithmetic. */
+                if ((int64_t) b->width > REGION_MAX_FACTOR * longest || (int64_t) b->height > REGION_MAX_FACTOR * longest)
+                        return refuse(an, EMO_STATUS_INVALID_REQUEST,
+                                      "face region %zu (%dx%d) is more than %d times the %ux%u image", i, b->width,
+                                      b->height, REGION_MAX_FACTOR, an->width, an->height);
+                p->boxes[i] = (emo_face_box_t) { b->x, b->y, b->width, b->height, 1.0f };
         }
-        int64_t t2 = emo_now_us();
-        timings.detect_us = (uint32_t) (t2 - t1);
+        an->n = a->n_faces;
+        an->exact = a->exact_crop;
+        an->detector = "client";
+        return 0;
+}
 
-        if (n > 0 && (r = emo_classifier_classify(p->classifier, img, p->boxes, n, exact, p->probs)) < 0)
-                return error_reply(req, r == -EINVAL ? EMO_STATUS_INVALID_REQUEST : EMO_STATUS_INTERNAL,
-                                   "classification failed: %s", emo_vision_last_error());
-        int64_t t3 = emo_now_us();
-        timings.classify_us = (uint32_t) (t3 - t2);
+/* The detector's faces into p->boxes. A smoothed stream runs the detector on every
+ * detect_every-th frame and follows its faces in between; a face lost on the way makes it run at
+ * once. */
+static int find_faces(emo_pipeline_t *p, analysis_t *an) {
+        const emo_config_t *cfg = p->shared.config;
+        size_t m = 0;
+        if (an->follow &&
+            emo_streams_track_from(p->shared.streams, an->stream, an->smooth, an->a->sequence, emo_now_us(),
+                                   cfg->detect_every, p->prev, an->max_faces, &m) > 0 &&
+            (m == 0 || emo_detector_track(p->detector, an->img, p->prev, m, p->boxes) > 0)) {
+                an->n = m;
+                an->detected = false;
+                return 0;
+        }
+        if (emo_detector_detect(p->detector, an->img, p->boxes, an->max_faces, &an->n) < 0)
+                return refuse(an, EMO_STATUS_INTERNAL, "face detection failed: %s", emo_vision_last_error());
+        return 0;
+}
 
-        /* Assemble the reply; the most prominent face (largest box) gets the dialogue. */
-        bool with_probs = a->options && a->options->include_probabilities;
-        size_t prominent = 0;
-        for (size_t i = 0; i < n; i++) {
+/* The reply's faces (p->faces) from the boxes and probabilities; picks the most prominent face. */
+static void fill_faces(emo_pipeline_t *p, analysis_t *an) {
+        bool with_probs = an->a->options && an->a->options->include_probabilities;
+        an->prominent = 0;
+        for (size_t i = 0; i < an->n; i++) {
                 emo_pb_face_t *f = &p->faces[i];
                 emotion__v1__face__init(f);
                 emotion__v1__box__init(&p->pb_boxes[i]);
                 emo_face_box_t b = p->boxes[i];
-                if (a->n_faces == 0) {
+                if (an->a->n_faces == 0) {
                         /* A detector box may reach past the border for a face at the edge; the
                          * classifier used it as is (its crop is padded), the client gets the part
                          * inside the image. Client regions come back as given. */
-                        int x1 = MIN(b.x + b.width, (int) width), y1 = MIN(b.y + b.height, (int) height);
+                        int x1 = MIN(b.x + b.width, (int) an->width), y1 = MIN(b.y + b.height, (int) an->height);
                         b.x = MAX(b.x, 0), b.y = MAX(b.y, 0);
                         b.width = MAX(x1 - b.x, 1), b.height = MAX(y1 - b.y, 1);
                 }
@@ -314,51 +331,59 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
                 }
                 p->face_ptrs[i] = f;
                 if ((int64_t) p->boxes[i].width * p->boxes[i].height >
-                    (int64_t) p->boxes[prominent].width * p->boxes[prominent].height)
-                        prominent = i;
+                    (int64_t) p->boxes[an->prominent].width * p->boxes[an->prominent].height)
+                        an->prominent = i;
         }
-        /* Smoothing: each face joins its track in this stream; the dialogue follows the track. */
-        if (smooth) {
-                for (size_t i = 0; i < n; i++) {
-                        const emo_pb_box_t *b = &p->pb_boxes[i];
-                        p->smooth_in[i] = (emo_smooth_face_t) { .x = b->x, .y = b->y, .width = b->width,
-                                                                .height = b->height };
-                        memcpy(p->smooth_in[i].probabilities, p->probs[i], sizeof(p->probs[i]));
-                }
-                if (emo_streams_smooth(p->shared.streams, stream, smooth, a->sequence, emo_now_us(), p->smooth_in, n,
-                                       p->smooth_out) < 0)
-                        return error_reply(req, EMO_STATUS_INTERNAL, "out of memory while smoothing");
-                /* Without memory for them the stream's next frame runs the detector: no harm. */
-                if (follow)
-                        (void) emo_streams_keep_boxes(p->shared.streams, stream, p->boxes, n, detected);
-                for (size_t i = 0; i < n; i++) {
-                        const emo_smoothed_t *o = &p->smooth_out[i];
-                        emo_pb_smoothed_t *sm = &p->pb_smoothed[i];
-                        emotion__v1__smoothed__init(sm);
-                        sm->track = o->track;
-                        sm->frames = o->frames;
-                        sm->emotion = o->emotion;
-                        sm->confidence = o->confidence;
-                        sm->emoji = (char *) emo_emotion_emoji(o->emotion);
-                        if (with_probs) {
-                                sm->n_probabilities = EMO_EMOTION_COUNT;
-                                sm->probabilities = p->smooth_out[i].probabilities;
-                        }
-                        p->faces[i].smoothed = sm;
-                }
+}
+
+/* Smoothing: each face joins its track in this stream (Face.smoothed); the dialogue follows the
+ * track. */
+static int smooth_faces(emo_pipeline_t *p, analysis_t *an) {
+        bool with_probs = an->a->options && an->a->options->include_probabilities;
+        for (size_t i = 0; i < an->n; i++) {
+                const emo_pb_box_t *b = &p->pb_boxes[i];
+                p->smooth_in[i] = (emo_smooth_face_t) { .x = b->x, .y = b->y, .width = b->width, .height = b->height };
+                memcpy(p->smooth_in[i].probabilities, p->probs[i], sizeof(p->probs[i]));
         }
+        if (emo_streams_smooth(p->shared.streams, an->stream, an->smooth, an->a->sequence, emo_now_us(), p->smooth_in,
+                               an->n, p->smooth_out) < 0)
+                return refuse(an, EMO_STATUS_INTERNAL, "out of memory while smoothing");
+        /* Without memory for them the stream's next frame runs the detector: no harm. */
+        if (an->follow)
+                (void) emo_streams_keep_boxes(p->shared.streams, an->stream, p->boxes, an->n, an->detected);
+        for (size_t i = 0; i < an->n; i++) {
+                const emo_smoothed_t *o = &p->smooth_out[i];
+                emo_pb_smoothed_t *sm = &p->pb_smoothed[i];
+                emotion__v1__smoothed__init(sm);
+                sm->track = o->track;
+                sm->frames = o->frames;
+                sm->emotion = o->emotion;
+                sm->confidence = o->confidence;
+                sm->emoji = (char *) emo_emotion_emoji(o->emotion);
+                if (with_probs) {
+                        sm->n_probabilities = EMO_EMOTION_COUNT;
+                        sm->probabilities = p->smooth_out[i].probabilities;
+                }
+                p->faces[i].smoothed = sm;
+        }
+        return 0;
+}
+
+/* The OK reply: the faces, a dialogue line for the most prominent one, the model, the timings. */
+static zframe_t *pack_reply(emo_pipeline_t *p, analysis_t *an, int64_t received_us) {
+        const emo_analyze_request_t *a = an->a;
         emo_pb_dialogue_t dialogue = EMOTION__V1__DIALOGUE__INIT;
-        dialogue.language = (char *) lang;
-        if (n > 0) {
-                int e = smooth ? p->smooth_out[prominent].emotion : (int) p->faces[prominent].emotion;
+        dialogue.language = (char *) an->lang;
+        if (an->n > 0) {
+                int e = an->smooth ? p->smooth_out[an->prominent].emotion : (int) p->faces[an->prominent].emotion;
                 emo_dialogue_kind_t kind;
                 const char *text;
-                (void) emo_dialogue_pick(p->shared.dialogue, lang, stream, e, &kind, &text);
+                (void) emo_dialogue_pick(p->shared.dialogue, an->lang, an->stream, e, &kind, &text);
                 dialogue.kind = (Emotion__V1__Dialogue__Kind) kind;
                 dialogue.text = (char *) (text ? text : "");
                 dialogue.emotion = e;
-                dialogue.face_index = (uint32_t) prominent;
-                dialogue.smoothed = smooth > 0;
+                dialogue.face_index = (uint32_t) an->prominent;
+                dialogue.smoothed = an->smooth > 0;
         }
         emo_model_info_t model = EMOTION__V1__MODEL_INFO__INIT;
         model.name = p->shared.model->name;
@@ -368,21 +393,62 @@ zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, cons
         ar.stream_id = a->stream_id;
         ar.sequence = a->sequence;
         ar.capture_time_us = a->capture_time_us;
-        ar.image_width = width;
-        ar.image_height = height;
-        ar.n_faces = n;
+        ar.image_width = an->width;
+        ar.image_height = an->height;
+        ar.n_faces = an->n;
         ar.faces = p->face_ptrs;
         ar.dialogue = &dialogue;
-        ar.timings = &timings;
+        ar.timings = &an->timings;
         ar.model = &model;
-        ar.detector = (char *) detector;
+        ar.detector = (char *) an->detector;
 
         emo_reply_t reply = EMOTION__V1__REPLY__INIT;
         reply.protocol_version = EMO_PROTOCOL_VERSION;
-        reply.request_id = req->request_id;
+        reply.request_id = an->req->request_id;
         reply.status = EMO_STATUS_OK;
         reply.body_case = EMOTION__V1__REPLY__BODY_ANALYZE;
         reply.analyze = &ar;
-        timings.total_us = us_since(received_us);
+        an->timings.total_us = us_since(received_us);
         return emo_reply_pack_frame(&reply);
+}
+
+/* The steps, each timed: options, decode, faces, classify, then the reply. */
+static int analyze(emo_pipeline_t *p, analysis_t *an, int64_t received_us) {
+        int64_t t0 = emo_now_us();
+        an->timings.queue_us = (uint32_t) (t0 - received_us);
+        int r;
+        if ((r = read_options(p, an)) != 0 || (r = decode_image(p, an)) != 0)
+                return r;
+        int64_t t1 = emo_now_us();
+        an->timings.decode_us = (uint32_t) (t1 - t0);
+
+        an->detector = emo_detector_kind_name(p->shared.detector);
+        an->detected = true;
+        an->follow = an->smooth && p->shared.config->detect_every > 1 && an->a->n_faces == 0;
+        if ((r = an->a->n_faces > 0 ? take_regions(p, an) : find_faces(p, an)) != 0)
+                return r;
+        int64_t t2 = emo_now_us();
+        an->timings.detect_us = (uint32_t) (t2 - t1);
+
+        if (an->n > 0 && (r = emo_classifier_classify(p->classifier, an->img, p->boxes, an->n, an->exact, p->probs)) < 0)
+                return refuse(an, r == -EINVAL ? EMO_STATUS_INVALID_REQUEST : EMO_STATUS_INTERNAL,
+                              "classification failed: %s", emo_vision_last_error());
+        an->timings.classify_us = (uint32_t) (emo_now_us() - t2);
+
+        fill_faces(p, an);
+        return an->smooth ? smooth_faces(p, an) : 0;
+}
+
+zframe_t *emo_pipeline_analyze(emo_pipeline_t *p, const emo_request_t *req, const char *stream, int64_t received_us) {
+        analysis_t an = {
+                .req = req,
+                .a = req->analyze,
+                .stream = stream,
+                .timings = EMOTION__V1__TIMINGS__INIT,
+        };
+        int status = analyze(p, &an, received_us);
+        zframe_t *reply = status ? emo_reply_error_frame(req->request_id, status, an.why)
+                                 : pack_reply(p, &an, received_us);
+        emo_image_free(an.img);
+        return reply;
 }

@@ -11,7 +11,8 @@ typedef struct emo_queue emo_queue_t;
 /* NULL on out-of-memory. */
 emo_queue_t *emo_queue_new(size_t capacity);
 
-/* Accepts NULL; the jobs still queued are not freed (drain with emo_queue_pop first). */
+/* Accepts NULL; the jobs still queued are not freed (drain with emo_queue_pop_any first:
+ * emo_queue_pop skips held keys). */
 emo_queue_t *emo_queue_free(emo_queue_t *q);
 
 /* Append job under key. -ENOBUFS when the queue holds capacity jobs, -ENOMEM. */

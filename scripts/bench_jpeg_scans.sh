@@ -64,7 +64,7 @@ def photo(w, h, out):
 
 
 def scans(p):
-    """The scans of JPEG p, walked like jpeg_scans() in daemon/vision/vision.cpp: a list of
+    """The scans of JPEG p, walked like emo__jpeg_scans() in daemon/vision/jpeg.c: a list of
     (start, end) for each, from its start-of-scan marker (or from the end of the previous scan's
     data, so that tables in between go with it) to the end of its entropy-coded data; and where
     the end-of-image marker is."""

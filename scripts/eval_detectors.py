@@ -15,7 +15,7 @@ given with --photo (and their expected face count) are reported too.
 
 With --calibrate, it also prints how the daemon's BlazeFace boxes still differ from YuNet's on the
 faces both found (the classifier's framing was measured on YuNet boxes), and the constants
-BLAZE_TO_YUNET_* in daemon/vision/vision.cpp that would remove that difference.
+BLAZE_TO_YUNET_* in daemon/vision/detect_blazeface.cpp that would remove that difference.
 """
 import argparse
 import csv
@@ -202,7 +202,7 @@ def main():
     p.add_argument("--yunet-max-side", type=int, action="append", default=[],
                    help="also run YuNet on images scaled down to this longest side (repeatable)")
     p.add_argument("--calibrate", action="store_true", help="BlazeFace-to-YuNet box mapping (needs --blazeface)")
-    p.add_argument("--source", default="daemon/vision/vision.cpp", help="where the mapping constants live")
+    p.add_argument("--source", default="daemon/vision/detect_blazeface.cpp", help="where the mapping constants live")
     args = p.parse_args()
     rng = np.random.default_rng(args.seed)
     faces, labels = load_public_test(args.data, 2000)

@@ -50,13 +50,13 @@ if [ "$fuzz" = 1 ]; then
         echo "==> The fuzz targets: smoke tests and regression inputs (build-fuzz/)"
         CC=clang CXX=clang++ cmake -S . -B build-fuzz -DEMO_FUZZ=ON -DBUILD_TESTING=ON \
                 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMO_TEST_DATA_DIR="$data" -DEMO_FUZZ_CORPUS="$corpus" >/dev/null
-        cmake --build build-fuzz -j"$(nproc)" --target fuzz_request fuzz_image fuzz_raw fuzz_config
+        cmake --build build-fuzz -j"$(nproc)" --target fuzz_request fuzz_image fuzz_raw fuzz_config fuzz_probe
         ctest --test-dir build-fuzz -L fuzz --output-on-failure
         echo "==> The fuzz targets, $seconds s each (corpus in $corpus)"
         seeds=build-fuzz/tests/fuzz/seeds
         work=$(mktemp -d "${TMPDIR:-/tmp}/emotiond-fuzz.XXXXXX")
         failed=()
-        for target in request image raw config; do
+        for target in request image raw config probe; do
                 mkdir -p "$corpus/$target" "$work/artifacts/$target"
                 rc=0
                 OPENCV_LOG_LEVEL=ERROR build-fuzz/tests/fuzz/fuzz_$target -max_total_time="$seconds" \

@@ -4,7 +4,11 @@
  * Every function returns >= 0 on success and a negative errno on failure; no C++ exception
  * crosses this header. The text of the last failure in the calling thread is kept for logs
  * (emo_vision_last_error). Detector and classifier handles are not thread-safe: give each worker
- * thread its own. */
+ * thread its own.
+ *
+ * Behind it: vision.cpp (errors, devices), image.cpp (decoding) over the plain-C header probes of
+ * probe.c and jpeg.c, detect.cpp with one detect_*.cpp per detector (detect.hpp is their
+ * interface), and classify.cpp. See docs/architecture.md. */
 #pragma once
 
 #include <stdbool.h>

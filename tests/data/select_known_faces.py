@@ -46,7 +46,7 @@ def iou(a, b):
 
 
 def framed_crop(img, box, framing, size):
-    """The daemon's crop of a detector box (daemon/vision/vision.cpp frame_box + classify)."""
+    """The daemon's crop of a detector box (face_region and emo_classifier_classify in daemon/vision/classify.cpp)."""
     x, y, w, h = box
     side = framing["scale"] * max(w, h)
     cx = x + w / 2 + framing["offset_x"] * side

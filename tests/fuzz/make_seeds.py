@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Seed corpora for the fuzz targets of tests/fuzz, written under OUT/<target>/ (image, request,
-raw, config): small valid files of every format the daemon decodes, requests of every shape it
+"""Seed corpora for the fuzz targets of tests/fuzz, written under OUT/<target>/ (image and probe,
+request, raw, config): small valid files of every format the daemon decodes, requests of every shape it
 answers, raw geometries and configuration files. Nothing is committed; run it again at will.
 
     /usr/bin/python3 tests/fuzz/make_seeds.py OUT [--fer2013 FILE] [--conf FILE]
@@ -254,7 +254,7 @@ def main():
     args = ap.parse_args()
     face = first_face(args.fer2013)
     encoded = images(face)
-    sets = {"image": encoded, "request": requests(encoded, face), "raw": raws(), "config": configs(args.conf)}
+    sets = {"image": encoded, "probe": encoded, "request": requests(encoded, face), "raw": raws(), "config": configs(args.conf)}
     for target, files in sets.items():
         for name, data in files.items():
             write(os.path.join(args.out, target), name, data)

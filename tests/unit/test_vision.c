@@ -108,6 +108,36 @@ Test(vision, probe_jpeg_and_png_headers) {
         free(jpeg);
 }
 
+/* A lossless WebP's header: the RIFF and VP8L chunk headers, the VP8L signature byte and the 14-bit
+ * width - 1 and height - 1 (no alpha, version 0). Enough for WebPGetInfo, not for a decoder. */
+static size_t webp_header(unsigned char p[26], unsigned width, unsigned height) {
+        uint32_t bits = (width - 1) | (height - 1) << 14;
+        memcpy(p, "RIFF\x12\0\0\0WEBPVP8L\x05\0\0\0\x2f", 21);
+        for (int i = 0; i < 4; i++)
+                p[21 + i] = (unsigned char) (bits >> (8 * i));
+        p[25] = 0; /* the chunk's padding to an even size */
+        return 26;
+}
+
+Test(vision, probe_webp_headers) {
+        unsigned char webp[26];
+        unsigned w = 0, h = 0;
+        size_t n = webp_header(webp, 300, 200);
+        cr_assert_eq(emo_image_probe(webp, n, &w, &h), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(w, 300);
+        cr_assert_eq(h, 200);
+        webp[20] = 0x2e; /* not the VP8L signature */
+        w = h = 7;
+        cr_assert_eq(emo_image_probe(webp, n, &w, &h), -EBADMSG);
+        cr_assert_not_null(strstr(emo_vision_last_error(), "WebP"), "message: %s", emo_vision_last_error());
+        cr_assert_eq(w, 7, "outputs untouched on failure");
+        /* What the probe passes, the decoder refuses for its size before decoding. */
+        webp_header(webp, 16000, 16000);
+        emo_image_t *img = NULL;
+        cr_assert_eq(emo_image_decode(webp, n, MAX_PIXELS, &img), -E2BIG, "%s", emo_vision_last_error());
+        cr_assert_null(img);
+}
+
 Test(vision, probe_broken_and_unknown_headers) {
         unsigned w = 7, h = 7;
         unsigned char png[33];
