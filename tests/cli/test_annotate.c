@@ -1,0 +1,274 @@
+/* `emotion analyze --annotate`, `analyze DIR` and `watch --annotate`, `watch`'s change lines: the
+ * real CLI against a real daemon, its output files read back and compared pixel by pixel with the
+ * inputs (lib/overlay decodes both, the same way, so pixels the overlay did not touch are equal). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "emo/util.h"
+#include "overlay/image.h"
+
+static emo_test_daemon_t daemon_;
+
+static void start(void) {
+        emo_test_daemon_start(&daemon_, NULL);
+}
+
+static void stop(void) {
+        emo_test_daemon_cleanup(&daemon_);
+}
+
+TestSuite(annotate, .init = start, .fini = stop, .timeout = 180);
+
+/* Run `emotion --server <daemon> ARGS...` (NULL-terminated), at most timeout_ms. */
+static void emotion(emo_test_run_t *r, int timeout_ms, const char *first, ...) {
+        const char *argv[40] = { emo_test_emotion(), "--server", daemon_.endpoint };
+        size_t n = 3;
+        va_list ap;
+        va_start(ap, first);
+        for (const char *a = first; a; a = va_arg(ap, const char *)) {
+                cr_assert_lt(n + 1, ELEMENTSOF(argv));
+                argv[n++] = a;
+        }
+        va_end(ap);
+        argv[n] = NULL;
+        emo_test_run(argv, (const char *const[]) { "EMOTIOND_ENDPOINT=", NULL }, timeout_ms, r);
+        cr_assert_neq(r->status, -1, "emotion did not finish within %d ms; stderr:\n%s", timeout_ms, r->err);
+}
+
+static size_t count_lines(const char *s) {
+        size_t n = 0;
+        for (; *s; s++)
+                n += *s == '\n';
+        return n;
+}
+
+/* stdout as JSON Lines: the i-th object. */
+static json_object *json_line(const char *out, size_t i) {
+        const char *p = out;
+        for (size_t k = 0; k < i; k++) {
+                p = strchr(p, '\n');
+                cr_assert_not_null(p, "output has fewer than %zu lines:\n%s", i + 1, out);
+                p++;
+        }
+        char *line = strndup(p, strcspn(p, "\n"));
+        json_object *o = json_tokener_parse(line);
+        cr_assert_not_null(o, "line %zu is not JSON: %s", i + 1, line);
+        free(line);
+        return o;
+}
+
+static const char *str(json_object *o, const char *key) {
+        json_object *v = emo_test_json_get(o, key);
+        cr_assert(json_object_is_type(v, json_type_string), "'%s' is not a string", key);
+        return json_object_get_string(v);
+}
+
+static char *tmpdir(void) {
+        char *d = strdup("/tmp/emo-annotate-XXXXXX");
+        cr_assert_not_null(mkdtemp(d));
+        return d;
+}
+
+static void copy_fixture(const char *name, const char *dir, const char *as) {
+        size_t len;
+        void *data = emo_test_read_fixture(name, &len);
+        _cleanup_free_ char *path = emo_test_join(dir, as);
+        FILE *f = fopen(path, "we");
+        cr_assert_not_null(f, "cannot write %s", path);
+        cr_assert_eq(fwrite(data, 1, len, f), len);
+        cr_assert_eq(fclose(f), 0);
+        free(data);
+}
+
+static cairo_surface_t *decode_file(const char *path) {
+        size_t len;
+        void *data = emo_test_read_file(path, &len);
+        cairo_surface_t *s = NULL;
+        _cleanup_free_ char *why = NULL;
+        cr_assert_eq(emo_image_decode(data, len, &s, &why), 0, "cannot decode %s: %s", path, why ? why : "?");
+        free(data);
+        return s;
+}
+
+/* Pixels of a and b (same size) in x0 <= x < x1, y0 <= y < y1 (clipped) that differ by more than
+ * 40 in some channel, and how many pixels were compared. */
+static long differ(cairo_surface_t *a, cairo_surface_t *b, int x0, int y0, int x1, int y1, long *ret_total) {
+        int w = cairo_image_surface_get_width(a), h = cairo_image_surface_get_height(a);
+        cr_assert_eq(cairo_image_surface_get_width(b), w);
+        cr_assert_eq(cairo_image_surface_get_height(b), h);
+        x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0, x1 = x1 > w ? w : x1, y1 = y1 > h ? h : y1;
+        const uint8_t *pa = cairo_image_surface_get_data(a), *pb = cairo_image_surface_get_data(b);
+        int sa = cairo_image_surface_get_stride(a), sb = cairo_image_surface_get_stride(b);
+        long n = 0, total = 0;
+        for (int y = y0; y < y1; y++)
+                for (int x = x0; x < x1; x++) {
+                        const uint8_t *p = pa + (size_t) y * sa + 4 * x, *q = pb + (size_t) y * sb + 4 * x;
+                        total++;
+                        for (int c = 0; c < 3; c++)
+                                if (abs(p[c] - q[c]) > 40) {
+                                        n++;
+                                        break;
+                                }
+                }
+        if (ret_total)
+                *ret_total = total;
+        return n;
+}
+
+typedef struct box {
+        int x, y, w, h;
+} box_t;
+
+static size_t boxes_of(json_object *o, box_t *boxes, size_t max) {
+        json_object *faces = emo_test_json_get(o, "faces");
+        size_t n = json_object_array_length(faces);
+        cr_assert_leq(n, max);
+        for (size_t i = 0; i < n; i++) {
+                json_object *b = emo_test_json_get(json_object_array_get_idx(faces, i), "box");
+                boxes[i] = (box_t) { json_object_get_int(json_object_array_get_idx(b, 0)),
+                                     json_object_get_int(json_object_array_get_idx(b, 1)),
+                                     json_object_get_int(json_object_array_get_idx(b, 2)),
+                                     json_object_get_int(json_object_array_get_idx(b, 3)) };
+        }
+        return n;
+}
+
+/* The annotation of an image with the reported boxes: at every box (its frame is drawn along
+ * the edge, the emoji over its top-right corner) many pixels changed; below the lowest box and
+ * its label nothing did (the bubble of these photos goes above or beside the face). */
+static void check_annotated(const char *input, const char *annotated, const box_t *boxes, size_t n) {
+        cairo_surface_t *in = decode_file(input), *out = decode_file(annotated);
+        int h = cairo_image_surface_get_height(in), w = cairo_image_surface_get_width(in);
+        int bottom = 0;
+        for (size_t i = 0; i < n; i++) {
+                const box_t *b = &boxes[i];
+                long total;
+                /* The band of 8 pixels outside the box's edge, where its frame is drawn. */
+                long around = differ(in, out, b->x - 8, b->y - 8, b->x + b->w + 8, b->y + b->h + 8, &total) -
+                              differ(in, out, b->x, b->y, b->x + b->w, b->y + b->h, NULL);
+                long band = 2 * (b->w + b->h) * 8;
+                cr_expect_gt(around, band / 4, "%s: face %zu at %d,%d %dx%d: only %ld of ~%ld pixels changed along its box",
+                             annotated, i + 1, b->x, b->y, b->w, b->h, around, band);
+                if (b->y + b->h > bottom)
+                        bottom = b->y + b->h;
+        }
+        long total = 0;
+        long far = differ(in, out, 0, bottom + 60, w, h, &total);
+        cr_expect_lt(far, 1 + total / 1000, "%s: %ld of %ld pixels changed below the faces", annotated, far, total);
+        if (n == 0) {
+                far = differ(in, out, 0, 0, w, h, &total);
+                cr_expect_eq(far, 0, "%s: no face, yet %ld pixels changed", annotated, far);
+        }
+        cairo_surface_destroy(in);
+        cairo_surface_destroy(out);
+}
+
+Test(annotate, images_have_the_overlay_at_the_reported_boxes) {
+        _cleanup_free_ char *dir = tmpdir();
+        _cleanup_free_ char *out = emo_test_join(dir, "out");
+        copy_fixture("one_face.jpg", dir, "one_face.jpg");
+        copy_fixture("four_faces.jpg", dir, "four_faces.jpg");
+        copy_fixture("no_face.jpg", dir, "no_face.jpg");
+        const char *names[] = { "one_face.jpg", "four_faces.jpg", "no_face.jpg" };
+        char *paths[3];
+        for (size_t i = 0; i < 3; i++)
+                paths[i] = emo_test_join(dir, names[i]);
+
+        emo_test_run_t r;
+        emotion(&r, 60000, "analyze", "--json", "--annotate", out, paths[0], paths[1], paths[2], NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_assert_eq(count_lines(r.out), 3, "%s", r.out);
+        size_t faces[] = { 1, 4, 0 };
+        for (size_t i = 0; i < 3; i++) {
+                json_object *o = json_line(r.out, i);
+                cr_assert_str_eq(str(o, "file"), paths[i]);
+                char want[512];
+                snprintf(want, sizeof(want), "%s/%.*s.png", out, (int) (strlen(names[i]) - 4), names[i]);
+                cr_assert_str_eq(str(o, "annotated"), want);
+                box_t boxes[8];
+                size_t n = boxes_of(o, boxes, ELEMENTSOF(boxes));
+                cr_assert_eq(n, faces[i], "%s: %zu faces", names[i], n);
+                check_annotated(paths[i], want, boxes, n);
+                json_object_put(o);
+        }
+        emo_test_run_done(&r);
+
+        /* The text output names the annotated file; two inputs that would write the same file are
+         * refused before anything is sent. */
+        emotion(&r, 60000, "analyze", "--annotate", out, paths[0], NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        char want[512];
+        snprintf(want, sizeof(want), "  annotated: %s/one_face.png\n", out);
+        cr_expect_not_null(strstr(r.out, want), "no '%s' in:\n%s", want, r.out);
+        emo_test_run_done(&r);
+        _cleanup_free_ char *other = emo_test_join(dir, "one_face.png");
+        copy_fixture("one_face.jpg", dir, "one_face.png");
+        emotion(&r, 60000, "analyze", "--annotate", out, paths[0], other, NULL);
+        cr_expect_eq(r.status, 2, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_expect_not_null(strstr(r.err, "would both be written to"), "%s", r.err);
+        emo_test_run_done(&r);
+        /* Annotating a PNG into its own folder would overwrite it. */
+        emotion(&r, 60000, "analyze", "--annotate", dir, other, NULL);
+        cr_expect_eq(r.status, 2, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_expect_not_null(strstr(r.err, "would be overwritten"), "%s", r.err);
+        emo_test_run_done(&r);
+        for (size_t i = 0; i < 3; i++)
+                free(paths[i]);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* A folder stands for its image files, subfolders included, in byte order of the names; other
+ * files are skipped with a line on stderr, hidden ones silently; annotations keep the tree. */
+Test(annotate, folder_walk) {
+        _cleanup_free_ char *dir = tmpdir();
+        _cleanup_free_ char *sub = emo_test_join(dir, "b_sub");
+        _cleanup_free_ char *empty = emo_test_join(dir, "c_empty");
+        cr_assert_eq(mkdir(sub, 0700), 0);
+        cr_assert_eq(mkdir(empty, 0700), 0);
+        copy_fixture("four_faces.jpg", sub, "four.JPG");
+        copy_fixture("one_face.jpg", dir, "z_one.jpeg");
+        copy_fixture("no_face.jpg", dir, "a_none.jpg");
+        copy_fixture("text.txt", dir, "notes.txt");
+        copy_fixture("one_face.jpg", dir, ".hidden.jpg");
+        _cleanup_free_ char *out = tmpdir();
+
+        emo_test_run_t r;
+        emotion(&r, 60000, "analyze", "--json", "--annotate", out, dir, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        const char *want[] = { "a_none.jpg", "b_sub/four.JPG", "z_one.jpeg" };
+        const char *want_out[] = { "a_none.png", "b_sub/four.png", "z_one.png" };
+        size_t faces[] = { 0, 4, 1 };
+        cr_assert_eq(count_lines(r.out), 3, "stdout:\n%s\nstderr:\n%s", r.out, r.err);
+        for (size_t i = 0; i < 3; i++) {
+                json_object *o = json_line(r.out, i);
+                _cleanup_free_ char *path = emo_test_join(dir, want[i]);
+                _cleanup_free_ char *ann = emo_test_join(out, want_out[i]);
+                cr_expect_str_eq(str(o, "file"), path);
+                cr_expect_str_eq(str(o, "annotated"), ann);
+                cr_expect_eq(json_object_array_length(emo_test_json_get(o, "faces")), faces[i]);
+                struct stat st;
+                cr_expect_eq(stat(ann, &st), 0, "%s not written", ann);
+                json_object_put(o);
+        }
+        _cleanup_free_ char *notes = emo_test_join(dir, "notes.txt");
+        char line[512];
+        snprintf(line, sizeof(line), "%s: skipped: not an image", notes);
+        cr_expect_not_null(strstr(r.err, line), "no '%s' in:\n%s", line, r.err);
+        cr_expect_null(strstr(r.err, "hidden"), "%s", r.err);
+        cr_expect_eq(count_lines(r.err), 1, "one line for notes.txt only:\n%s", r.err);
+        emo_test_run_done(&r);
+
+        /* A folder without any image is a failed input. */
+        emotion(&r, 60000, "analyze", empty, NULL);
+        cr_expect_eq(r.status, 1, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_expect_not_null(strstr(r.err, "no image file in this folder"), "%s", r.err);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
