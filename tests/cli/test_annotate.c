@@ -2,6 +2,7 @@
  * real CLI against a real daemon, its output files read back and compared pixel by pixel with the
  * inputs (lib/overlay decodes both, the same way, so pixels the overlay did not touch are equal). */
 #include <criterion/criterion.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,7 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "capture/capture.h"
+#include "capture/writer.h"
 #include "daemon.h"
+#include "emo/labels.h"
 #include "emo/util.h"
 #include "overlay/image.h"
 
@@ -74,6 +78,16 @@ static char *tmpdir(void) {
         char *d = strdup("/tmp/emo-annotate-XXXXXX");
         cr_assert_not_null(mkdtemp(d));
         return d;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st, (void) flag, (void) ftw;
+        return remove(path);
+}
+
+/* rm -rf dir, at the end of a test. */
+static void remove_tree(const char *dir) {
+        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void copy_fixture(const char *name, const char *dir, const char *as) {
@@ -221,6 +235,7 @@ Test(annotate, images_have_the_overlay_at_the_reported_boxes) {
         emo_test_run_done(&r);
         for (size_t i = 0; i < 3; i++)
                 free(paths[i]);
+        remove_tree(dir);
         emo_test_daemon_stop(&daemon_);
 }
 
@@ -270,5 +285,244 @@ Test(annotate, folder_walk) {
         cr_expect_eq(r.status, 1, "exit %d; stderr:\n%s", r.status, r.err);
         cr_expect_not_null(strstr(r.err, "no image file in this folder"), "%s", r.err);
         emo_test_run_done(&r);
+        remove_tree(dir);
+        remove_tree(out);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* ---- watch ------------------------------------------------------------------------------------ */
+
+/* A BGR24 frame as a cairo RGB24 surface (its own conversion, not the CLI's). */
+static cairo_surface_t *surface_of_frame(const emo_capture_frame_t *f) {
+        cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, f->width, f->height);
+        cr_assert_eq(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
+        uint8_t *data = cairo_image_surface_get_data(s);
+        int stride = cairo_image_surface_get_stride(s);
+        for (int y = 0; y < f->height; y++)
+                for (int x = 0; x < f->width; x++) {
+                        const uint8_t *p = f->pixels + (size_t) y * f->stride + 3 * x;
+                        uint8_t *q = data + (size_t) y * stride + 4 * x;
+                        q[0] = p[0], q[1] = p[1], q[2] = p[2], q[3] = 255; /* little-endian B, G, R, X */
+                }
+        cairo_surface_mark_dirty(s);
+        return s;
+}
+
+/* Every frame of a video file (lib/capture), as surfaces of cairo's RGB24 layout; *ret_fps. */
+static size_t read_video(const char *path, cairo_surface_t **frames, size_t max, double *ret_fps) {
+        emo_capture_config_t cc = { .source = path, .timeout_ms = 10000 };
+        emo_capture_t *c = NULL;
+        _cleanup_free_ char *why = NULL;
+        cr_assert_eq(emo_capture_open(&cc, &c, &why), 0, "cannot open %s: %s", path, why ? why : "?");
+        if (ret_fps)
+                *ret_fps = emo_capture_frame_rate(c);
+        size_t n = 0;
+        emo_capture_frame_t *f = NULL;
+        while (emo_capture_next(c, -1, &f) == 0) {
+                cr_assert_lt(n, max, "%s has more than %zu frames", path, max);
+                frames[n++] = surface_of_frame(f);
+                emo_capture_frame_free(f);
+        }
+        cr_assert_eq(emo_capture_error(c), 0, "%s: reading failed", path);
+        emo_capture_free(c);
+        return n;
+}
+
+/* The annotated video: one frame per analysed frame, at the source's size and rate, with the
+ * overlay at each frame's reported boxes and nothing changed far below the faces (beyond the
+ * encoder's own loss). */
+Test(annotate, watch_writes_the_annotated_video) {
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        _cleanup_free_ char *dir = tmpdir();
+        _cleanup_free_ char *out = emo_test_join(dir, "annotated.mp4");
+        emo_test_run_t r;
+        emotion(&r, 60000, "watch", "--json", "--annotate", out, video, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        size_t lines = count_lines(r.out);
+
+        cairo_surface_t *src[64], *ann[64];
+        double src_fps, ann_fps;
+        size_t n_src = read_video(video, src, ELEMENTSOF(src), &src_fps);
+        size_t n_ann = read_video(out, ann, ELEMENTSOF(ann), &ann_fps);
+        cr_assert_eq(lines, n_src, "one JSON object per frame:\n%s", r.out);
+        cr_assert_eq(n_ann, n_src, "%zu frames written of %zu", n_ann, n_src);
+        cr_expect_float_eq(ann_fps, src_fps, 0.01, "%.3f frames/s written, the source has %.3f", ann_fps, src_fps);
+        size_t with_faces = 0;
+        for (size_t i = 0; i < n_src; i++) {
+                cr_assert_eq(cairo_image_surface_get_width(ann[i]), cairo_image_surface_get_width(src[i]));
+                cr_assert_eq(cairo_image_surface_get_height(ann[i]), cairo_image_surface_get_height(src[i]));
+                json_object *o = json_line(r.out, i);
+                box_t boxes[8];
+                size_t n = boxes_of(o, boxes, ELEMENTSOF(boxes));
+                int bottom = 0;
+                for (size_t k = 0; k < n; k++) {
+                        const box_t *b = &boxes[k];
+                        long around = differ(src[i], ann[i], b->x - 8, b->y - 8, b->x + b->w + 8, b->y + b->h + 8, NULL) -
+                                      differ(src[i], ann[i], b->x, b->y, b->x + b->w, b->y + b->h, NULL);
+                        long band = 2 * (b->w + b->h) * 8;
+                        cr_expect_gt(around, band / 4, "frame %zu, face %zu: only %ld of ~%ld pixels changed along its box",
+                                     i, k + 1, around, band);
+                        bottom = b->y + b->h > bottom ? b->y + b->h : bottom;
+                }
+                with_faces += n > 0;
+                long total;
+                long far = differ(src[i], ann[i], 0, n ? bottom + 60 : 0, 640, 480, &total);
+                cr_expect_lt(far, total / 100 + 1, "frame %zu: %ld of %ld pixels changed far from the faces", i, far,
+                             total);
+                json_object_put(o);
+        }
+        cr_expect_gt(with_faces, 0);
+        for (size_t i = 0; i < n_src; i++) {
+                cairo_surface_destroy(src[i]);
+                cairo_surface_destroy(ann[i]);
+        }
+        emo_test_run_done(&r);
+
+        /* A name FFmpeg has no format for is an error that names it. */
+        _cleanup_free_ char *bad = emo_test_join(dir, "annotated.nothing");
+        emotion(&r, 60000, "watch", "--max-frames", "1", "--annotate", bad, video, NULL);
+        cr_expect_eq(r.status, 1, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_expect_not_null(strstr(r.err, bad), "%s", r.err);
+        emo_test_run_done(&r);
+        remove_tree(dir);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* The changes a viewer would see between consecutive analysed frames (the --json objects): each
+ * face that appears, changes its emotion or leaves; a face is the one of the frame before whose
+ * box overlaps it most, if at least 0.3 (IoU). */
+static size_t expected_changes(const char *out, size_t lines, size_t *ret_was) {
+        box_t prev[16];
+        int prev_emotion[16];
+        size_t n_prev = 0, changes = 0, was = 0;
+        for (size_t i = 0; i < lines; i++) {
+                json_object *o = json_line(out, i);
+                box_t now[16];
+                int now_emotion[16];
+                size_t n = boxes_of(o, now, ELEMENTSOF(now));
+                bool matched[16] = { false };
+                for (size_t k = 0; k < n; k++) {
+                        json_object *face = json_object_array_get_idx(emo_test_json_get(o, "faces"), k);
+                        now_emotion[k] = emo_emotion_from_name(str(face, "emotion"));
+                        ssize_t best = -1;
+                        double best_iou = 0.3;
+                        for (size_t p = 0; p < n_prev; p++) {
+                                double v = emo_test_iou(prev[p].x, prev[p].y, prev[p].w, prev[p].h, now[k].x, now[k].y,
+                                                        now[k].w, now[k].h);
+                                if (!matched[p] && v >= best_iou)
+                                        best = (ssize_t) p, best_iou = v;
+                        }
+                        if (best < 0)
+                                changes++;
+                        else {
+                                matched[best] = true;
+                                if (prev_emotion[best] != now_emotion[k])
+                                        changes++, was++;
+                        }
+                }
+                for (size_t p = 0; p < n_prev; p++)
+                        changes += !matched[p];
+                memcpy(prev, now, sizeof(now));
+                memcpy(prev_emotion, now_emotion, sizeof(now_emotion));
+                n_prev = n;
+                json_object_put(o);
+        }
+        *ret_was = was;
+        return changes;
+}
+
+/* Lines of text that start with prefix and hold needle. */
+static size_t count_matching(const char *text, const char *prefix, const char *needle) {
+        size_t n = 0;
+        for (const char *p = text; *p;) {
+                size_t len = strcspn(p, "\n");
+                char *line = strndup(p, len);
+                n += strncmp(line, prefix, strlen(prefix)) == 0 && strstr(line, needle);
+                free(line);
+                p += len + (p[len] == '\n');
+        }
+        return n;
+}
+
+/* A video in which one face changes its emotion where it is: one_face.jpg, then the same photo
+ * with an angry face of known_1.jpg pasted over its face, then one_face.jpg again. */
+static void make_changing_video(const char *path, size_t *ret_frames) {
+        _cleanup_free_ char *a_path = emo_test_fixture("one_face.jpg");
+        _cleanup_free_ char *b_path = emo_test_fixture("known_1.jpg");
+        cairo_surface_t *a = decode_file(a_path), *other = decode_file(b_path);
+        cairo_surface_t *b = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 640, 480);
+        cairo_t *cr = cairo_create(b);
+        cairo_set_source_surface(cr, a, 0, 0);
+        cairo_paint(cr);
+        /* known_1.jpg's top-left face (angry, 94,34 132x174) over one_face.jpg's (238,114 176x204). */
+        cairo_translate(cr, 238, 114);
+        cairo_scale(cr, 176.0 / 132, 204.0 / 174);
+        cairo_set_source_surface(cr, other, -94, -34);
+        cairo_rectangle(cr, 0, 0, 132, 174);
+        cairo_fill(cr);
+        cairo_destroy(cr);
+        cairo_surface_flush(b);
+        emo_video_writer_t *w = NULL;
+        _cleanup_free_ char *why = NULL;
+        cr_assert_eq(emo_video_writer_open(path, 640, 480, 10, &w, &why), 0, "%s", why ? why : "?");
+        cairo_surface_t *seq[] = { a, a, a, b, b, b, a, a };
+        for (size_t i = 0; i < ELEMENTSOF(seq); i++) {
+                cairo_surface_t *s = seq[i];
+                cairo_surface_t *rgb = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 640, 480);
+                cairo_t *c2 = cairo_create(rgb);
+                cairo_set_source_surface(c2, s, 0, 0);
+                cairo_paint(c2);
+                cairo_destroy(c2);
+                cairo_surface_flush(rgb);
+                cr_assert_eq(emo_video_writer_write(w, cairo_image_surface_get_data(rgb),
+                                                    (size_t) cairo_image_surface_get_stride(rgb), 640, 480, (int64_t) i),
+                             0);
+                cairo_surface_destroy(rgb);
+        }
+        cr_assert_eq(emo_video_writer_close(w, &why), 0, "%s", why ? why : "?");
+        *ret_frames = ELEMENTSOF(seq);
+        cairo_surface_destroy(a);
+        cairo_surface_destroy(b);
+        cairo_surface_destroy(other);
+}
+
+/* watch prints a line per change (a face appears, changes its emotion, leaves), not a block per
+ * frame; --every-frame gives the block of every frame; --json keeps one object per frame. */
+Test(annotate, watch_prints_a_line_per_change) {
+        _cleanup_free_ char *dir = tmpdir();
+        _cleanup_free_ char *changing = emo_test_join(dir, "changing.avi");
+        size_t n_frames;
+        make_changing_video(changing, &n_frames);
+        _cleanup_free_ char *fixture = emo_test_fixture("video.avi");
+        const char *videos[] = { changing, fixture };
+        size_t total_was = 0;
+        for (size_t v = 0; v < ELEMENTSOF(videos); v++) {
+                emo_test_run_t r;
+                emotion(&r, 60000, "watch", "--json", videos[v], NULL);
+                cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+                size_t frames = count_lines(r.out), was;
+                size_t want = expected_changes(r.out, frames, &was);
+                total_was += was;
+                emo_test_run_done(&r);
+
+                emotion(&r, 60000, "watch", videos[v], NULL);
+                cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+                size_t got = count_matching(r.out, videos[v], ": face ");
+                cr_expect_eq(got, want, "%s: %zu change lines, %zu changes in the JSON:\n%s", videos[v], got, want, r.out);
+                cr_expect_eq(count_matching(r.out, videos[v], "(was "), was, "%s", r.out);
+                char summary[600];
+                snprintf(summary, sizeof(summary), "%s: %zu frames analysed of %zu decoded\n", videos[v], frames, frames);
+                cr_expect_not_null(strstr(r.out, summary), "no '%s' in:\n%s", summary, r.out);
+                emo_test_run_done(&r);
+
+                emotion(&r, 60000, "watch", "--every-frame", videos[v], NULL);
+                cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+                cr_expect_eq(count_matching(r.out, videos[v], ": 640x480, "), frames, "a block per frame:\n%s", r.out);
+                emo_test_run_done(&r);
+        }
+        /* The pasted face is classified otherwise than the smiling one (else this test would not
+         * see an emotion change at all). */
+        cr_expect_geq(total_was, 2, "no emotion change seen in place");
+        remove_tree(dir);
         emo_test_daemon_stop(&daemon_);
 }
