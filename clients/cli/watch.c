@@ -587,7 +587,9 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
         if (!w.live && !w.o.json) {
                 /* Progress in frames of the file: duration x rate, when the file says both. */
                 double frames = emo_capture_duration(w.capture) * w.fps;
-                cli_progress_init(&w.progress, w.source, frames >= 1 ? (size_t) llround(frames) : 0);
+                const char *slash = strrchr(w.source, '/');
+                cli_progress_init(&w.progress, slash && slash[1] ? slash + 1 : w.source,
+                                  frames >= 1 ? (size_t) llround(frames) : 0);
         }
         if (w.live) {
                 r = emo_capture_start(w.capture);

@@ -3,7 +3,11 @@
  * inputs (lib/overlay decodes both, the same way, so pixels the overlay did not touch are equal). */
 #include <criterion/criterion.h>
 #include <ftw.h>
+#include <fcntl.h>
 #include <math.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -524,5 +528,54 @@ Test(annotate, watch_prints_a_line_per_change) {
          * see an emotion change at all). */
         cr_expect_geq(total_was, 2, "no emotion change seen in place");
         remove_tree(dir);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* `watch FILE` with stderr on a terminal (a pseudo-terminal here): what the terminal got. */
+static char *stderr_on_a_terminal(const char *video, int *ret_status) {
+        int master, slave;
+        cr_assert_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDWR);
+                dup2(null, STDIN_FILENO);
+                dup2(null, STDOUT_FILENO);
+                dup2(slave, STDERR_FILENO);
+                execl(emo_test_emotion(), emo_test_emotion(), "--server", daemon_.endpoint, "watch", video, (char *) NULL);
+                _exit(127);
+        }
+        close(slave);
+        size_t len = 0, cap = 1 << 16;
+        char *buf = calloc(1, cap);
+        for (;;) {
+                struct pollfd p = { .fd = master, .events = POLLIN };
+                if (poll(&p, 1, 30000) <= 0)
+                        break;
+                ssize_t k = read(master, buf + len, cap - 1 - len);
+                if (k <= 0) /* EIO once the program has exited and the terminal is closed */
+                        break;
+                len += (size_t) k;
+                cr_assert_lt(len, cap - 1);
+        }
+        close(master);
+        cr_assert_eq(waitpid(pid, ret_status, 0), pid);
+        return buf;
+}
+
+/* A file shows its progress, frames done of the file's, on a terminal only. */
+Test(annotate, watch_shows_progress_on_a_terminal_only) {
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        int status;
+        _cleanup_free_ char *tty = stderr_on_a_terminal(video, &status);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d; terminal:\n%s", status, tty);
+        cr_expect_not_null(strstr(tty, "video.avi ["), "%s", tty);
+        cr_expect_not_null(strstr(tty, "12/12 100%"), "no '12/12 100%%' in:\n%s", tty);
+
+        emo_test_run_t r;
+        emotion(&r, 60000, "watch", video, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_expect_str_empty(r.err, "stderr is no terminal, yet:\n%s", r.err);
+        emo_test_run_done(&r);
         emo_test_daemon_stop(&daemon_);
 }
