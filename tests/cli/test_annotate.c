@@ -243,6 +243,58 @@ Test(annotate, images_have_the_overlay_at_the_reported_boxes) {
         emo_test_daemon_stop(&daemon_);
 }
 
+/* one_face.jpg with an EXIF Orientation of 6 (shown turned 90 degrees clockwise): an APP1 segment
+ * holding a big-endian TIFF of one IFD entry, inserted right after the SOI marker. */
+static void write_rotated_jpeg(const char *path) {
+        size_t len;
+        uint8_t *jpeg = emo_test_read_fixture("one_face.jpg", &len);
+        cr_assert(len > 2 && jpeg[0] == 0xff && jpeg[1] == 0xd8);
+        static const uint8_t app1[] = {
+                0xff, 0xe1, 0x00, 0x22,                   /* APP1, 34 bytes with this length */
+                'E', 'x', 'i', 'f', 0, 0,                 /* Exif header */
+                'M', 'M', 0x00, 0x2a, 0, 0, 0, 8,         /* TIFF, big-endian, IFD at 8 */
+                0x00, 0x01,                               /* one entry */
+                0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1,       /* Orientation, SHORT, 1 value */
+                0x00, 0x06, 0x00, 0x00,                   /* 6 */
+                0, 0, 0, 0,                               /* no next IFD */
+        };
+        FILE *f = fopen(path, "we");
+        cr_assert_not_null(f);
+        cr_assert_eq(fwrite(jpeg, 1, 2, f), 2);
+        cr_assert_eq(fwrite(app1, 1, sizeof(app1), f), sizeof(app1));
+        cr_assert_eq(fwrite(jpeg + 2, 1, len - 2, f), len - 2);
+        cr_assert_eq(fclose(f), 0);
+        free(jpeg);
+}
+
+/* A photo taken with the camera turned is annotated upright, as the daemon analysed it: the
+ * annotated image has the reply's size (480x640) and the overlay at the reported boxes. */
+Test(annotate, exif_orientation_is_applied) {
+        _cleanup_free_ char *dir = tmpdir();
+        _cleanup_free_ char *photo = emo_test_join(dir, "turned.jpg");
+        _cleanup_free_ char *ann = emo_test_join(dir, "out/turned.png");
+        _cleanup_free_ char *out = emo_test_join(dir, "out");
+        write_rotated_jpeg(photo);
+        emo_test_run_t r;
+        emotion(&r, 60000, "analyze", "--json", "--annotate", out, photo, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        json_object *o = json_line(r.out, 0);
+        cr_assert_eq(json_object_get_int(emo_test_json_get(o, "width")), 480, "%s", r.out);
+        cr_assert_eq(json_object_get_int(emo_test_json_get(o, "height")), 640, "%s", r.out);
+        box_t boxes[4];
+        size_t n = boxes_of(o, boxes, ELEMENTSOF(boxes));
+        cr_assert_eq(n, 1, "%s", r.out);
+        cairo_surface_t *png = decode_file(ann);
+        cr_expect_eq(cairo_image_surface_get_width(png), 480);
+        cr_expect_eq(cairo_image_surface_get_height(png), 640);
+        cairo_surface_destroy(png);
+        check_annotated(photo, ann, boxes, n);
+        json_object_put(o);
+        emo_test_run_done(&r);
+        remove_tree(dir);
+        emo_test_daemon_stop(&daemon_);
+}
+
 /* A folder stands for its image files, subfolders included, in byte order of the names; other
  * files are skipped with a line on stderr, hidden ones silently; annotations keep the tree. */
 Test(annotate, folder_walk) {
