@@ -36,9 +36,9 @@ typedef struct analyze {
         cli_options_t o;
         const char *language;
         unsigned max_faces;
-        unsigned smooth;    /* --smooth N, else 0 */
+        unsigned smooth;      /* --smooth N, else 0 */
         const char *annotate; /* --annotate DIR */
-        char stream[64];    /* stream id of the smoothed files */
+        char stream[64];      /* stream id of the smoothed files */
         item_t *items;
         size_t n;
         size_t printed;
@@ -164,11 +164,11 @@ static void done(void *userdata, size_t index, int error, emo_reply_t *reply) {
 
 /* The FILE arguments with each folder replaced by the image files under it. */
 typedef struct inputs {
-        char **paths;     /* the arguments themselves, or the walk's malloc'd paths */
+        char **paths;      /* the arguments themselves, or the walk's malloc'd paths */
         const char **root; /* the folder each path was found in, NULL for an argument */
-        bool *owned;
+        bool *owned;       /* paths[i] is malloc'd */
         size_t n;
-        unsigned empty;   /* folders without any image: each an input that failed */
+        unsigned empty;    /* folders without any image: each an input that failed */
 } inputs_t;
 
 static void inputs_freep(inputs_t *in) {

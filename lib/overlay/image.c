@@ -121,7 +121,8 @@ int emo_image_write_png(cairo_surface_t *surface, const char *path) {
                 r = errno ? -errno : -EIO;
         }
         if (!ok) {
-                r = r ?: st == CAIRO_STATUS_NO_MEMORY ? -ENOMEM : -EIO;
+                if (r == 0)
+                        r = st == CAIRO_STATUS_NO_MEMORY ? -ENOMEM : -EIO;
                 unlink(tmp);
                 goto out;
         }
