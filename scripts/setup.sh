@@ -35,8 +35,8 @@ packages=(build-essential cmake pkg-config git ca-certificates curl
           libavformat-dev libavcodec-dev libavdevice-dev libswscale-dev libavutil-dev
           scdoc)
 # lib/overlay, the annotation drawn by `emotion analyze/watch --annotate` and by the GTK client:
-# cairo, pango and gdk-pixbuf (no GTK), and a colour emoji font, or the emoji are empty boxes.
-packages+=(libcairo2-dev libpango1.0-dev libgdk-pixbuf-2.0-dev fonts-noto-color-emoji)
+# cairo, pango, gdk-pixbuf and libpng (no GTK), and a colour emoji font, or the emoji are empty boxes.
+packages+=(libcairo2-dev libpango1.0-dev libgdk-pixbuf-2.0-dev libpng-dev fonts-noto-color-emoji)
 # The GTK 4 client (clients/gtk, built when gtk4 is found). Its end-to-end test: a virtual X
 # server, screenshots, clicks.
 gui_packages=(libgtk-4-dev)

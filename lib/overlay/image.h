@@ -1,7 +1,8 @@
 /* Images for annotation: an encoded file (JPEG, PNG, TIFF, BMP, PNM, WebP...) decoded upright
  * into a cairo surface, and a surface written as PNG. Decoding is gdk-pixbuf's (WebP through
  * libwebp, which gdk-pixbuf reads only with an extra loader); the EXIF orientation is applied, as
- * emotiond applies it before it finds faces, so that the boxes it reports fit the surface. */
+ * emotiond applies it before it finds faces, so that the boxes it reports fit the surface. PNG is
+ * written with libpng, tuned for speed (see image.c). */
 #pragma once
 
 #include <cairo.h>
