@@ -364,8 +364,11 @@ static void print_item(watch_t *w, item_t *it) {
                 w->analysed++;
         if (w->annotate && it->done)
                 write_annotated(w, it, ar);
-        if (!w->live && it->done)
-                cli_progress_update(&w->progress, (size_t) it->frame + 1);
+        if (!w->live && it->done) {
+                /* The frame count is duration x rate, an estimate: never past 100 %. */
+                size_t frames = (size_t) it->frame + 1;
+                cli_progress_update(&w->progress, frames < w->progress.total ? frames : w->progress.total);
+        }
         if (w->o.json) {
                 json_object *o = json_object_new_object();
                 if (!o)
