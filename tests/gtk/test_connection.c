@@ -203,7 +203,7 @@ static void expect_refused_now(const char *ep, int want, const char *advice) {
 Test(connection_down, absent_daemon_is_told_at_once_with_advice) {
         char dir[] = "/tmp/emo-gtk-test.XXXXXX";
         cr_assert_not_null(mkdtemp(dir));
-        char ep[128], path[128];
+        char ep[128], path[100];
         /* No socket file. */
         snprintf(ep, sizeof(ep), "ipc://%s/none.sock", dir);
         expect_refused_now(ep, -ENOENT, "emotiond --model");
@@ -224,7 +224,7 @@ Test(connection_down, absent_daemon_is_told_at_once_with_advice) {
 Test(connection_down, silent_listener_times_out_with_advice) {
         char dir[] = "/tmp/emo-gtk-test.XXXXXX";
         cr_assert_not_null(mkdtemp(dir));
-        char ep[128], path[128];
+        char ep[128], path[100];
         snprintf(path, sizeof(path), "%s/silent.sock", dir);
         snprintf(ep, sizeof(ep), "ipc://%s", path);
         int fd = socket(AF_UNIX, SOCK_STREAM, 0);

@@ -582,7 +582,15 @@ Test(e2e, live_video_is_analysed_and_survives_a_stalled_daemon, .timeout = 150) 
         cr_assert_geq(num(t1, "max_faces"), 4, "the video's frames with four faces: %s", json_object_to_json_string(t1));
         /* One request at a time: never more sent than answered plus the one in flight. */
         cr_assert_leq(num(t1, "sent"), num(t1, "replies") + num(t1, "refused") + num(t1, "errors") + 1);
-        cr_assert_lt(num(t1, "sent"), num(t1, "frames"), "every frame sent: no frame was left for a newer one?");
+        /* Newest frame wins: a frame that comes while a request is in flight replaces the one
+         * waiting. When the daemon answers within the 100 ms between frames (tracking on smoothed
+         * streams makes it that fast on an idle machine) every frame may be sent; when its round
+         * trips are clearly longer, frames must have been left for newer ones. */
+        cr_assert_leq(num(t1, "sent"), num(t1, "frames"));
+        if (dbl(t1, "latency_ms") > 150)
+                cr_assert_lt(num(t1, "sent"), num(t1, "frames"),
+                             "round trips of %.0f ms, over the 100 ms between frames, yet every frame was sent",
+                             dbl(t1, "latency_ms"));
         double fps = dbl(t1, "fps");
         cr_assert(fps > 6 && fps < 12, "%.1f frames per second shown of a 10 fps video", fps);
         cr_assert_gt(dbl(t1, "latency_ms"), 0);
