@@ -34,9 +34,12 @@ packages=(build-essential cmake pkg-config git ca-certificates curl
           libjpeg-dev libwebp-dev libssl-dev zlib1g-dev libmicrohttpd-dev libcurl4-openssl-dev
           libavformat-dev libavcodec-dev libavdevice-dev libswscale-dev libavutil-dev
           scdoc)
-# The GTK 4 client (clients/gtk, built when gtk4 is found): a colour emoji font, or the emoji it
-# draws over faces are empty boxes. Its end-to-end test: a virtual X server, screenshots, clicks.
-gui_packages=(libgtk-4-dev fonts-noto-color-emoji)
+# lib/overlay, the annotation drawn by `emotion analyze/watch --annotate` and by the GTK client:
+# cairo, pango, gdk-pixbuf and libpng (no GTK), and a colour emoji font, or the emoji are empty boxes.
+packages+=(libcairo2-dev libpango1.0-dev libgdk-pixbuf-2.0-dev libpng-dev fonts-noto-color-emoji)
+# The GTK 4 client (clients/gtk, built when gtk4 is found). Its end-to-end test: a virtual X
+# server, screenshots, clicks.
+gui_packages=(libgtk-4-dev)
 gui_test_packages=(xvfb xauth imagemagick xdotool)
 packages+=("${gui_packages[@]}")
 [ "$tests" = 0 ] || packages+=("${gui_test_packages[@]}")

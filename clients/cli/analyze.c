@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "annotate.h"
 #include "emo/smooth.h" /* EMO_SMOOTH_MAX_WINDOW */
 #include "emo/util.h"
 #include "output.h"
@@ -17,10 +19,12 @@ enum {
         ARG_LANG = CLI_ARG_FIRST,
         ARG_MAX_FACES,
         ARG_SMOOTH,
+        ARG_ANNOTATE,
 };
 
 typedef struct item {
         const char *name;
+        char *annotated;    /* --annotate: where the annotated image goes */
         uint8_t *data;
         size_t size;
         bool done;
@@ -32,8 +36,9 @@ typedef struct analyze {
         cli_options_t o;
         const char *language;
         unsigned max_faces;
-        unsigned smooth;    /* --smooth N, else 0 */
-        char stream[64];    /* stream id of the smoothed files */
+        unsigned smooth;      /* --smooth N, else 0 */
+        const char *annotate; /* --annotate DIR */
+        char stream[64];      /* stream id of the smoothed files */
         item_t *items;
         size_t n;
         size_t printed;
@@ -42,11 +47,15 @@ typedef struct analyze {
 } analyze_t;
 
 static void help(void) {
-        printf("Usage: %s analyze [OPTION]... FILE...\n"
+        printf("Usage: %s analyze [OPTION]... FILE|DIR...\n"
                "Find the faces in each image FILE ('-' reads standard input) and show the emotion,\n"
                "confidence and emoji of each, and the dialogue line emotiond chose for the image.\n"
-               "Formats: JPEG, PNG, WebP, BMP, TIFF, PNM.\n"
+               "Formats: JPEG, PNG, WebP, BMP, TIFF, PNM. A folder DIR stands for the image files in it\n"
+               "and its subfolders (by extension; others are skipped with a message), in name order.\n"
                "\n"
+               "      --annotate DIR   also write each image to DIR as PNG with a box, the emoji and the\n"
+               "                       emotion over every face (DIR/NAME.png; a folder's images keep\n"
+               "                       their path below it)\n"
                "      --json           one JSON object per FILE and line, in input order\n"
                "      --lang LANG      dialogue language, e.g. fr or en (default: the daemon's)\n"
                "      --max-faces N    at most N faces per image, largest first (default: the daemon's limit)\n"
@@ -92,6 +101,15 @@ static void print_item(analyze_t *a, item_t *it) {
                 a->failed++;
                 cli_error("%s: %s: %s", it->name, status, msg);
         }
+        bool annotated = false;
+        if (ar && it->annotated) {
+                _cleanup_free_ char *why = NULL;
+                if (cli_annotate_image(it->data, it->size, ar, it->annotated, &why) < 0) {
+                        a->failed++;
+                        cli_error("%s: cannot annotate: %s", it->name, why ? why : "out of memory");
+                } else
+                        annotated = true;
+        }
 
         if (a->o.json) {
                 json_object *o = json_object_new_object();
@@ -103,17 +121,23 @@ static void print_item(analyze_t *a, item_t *it) {
                         cli_json_add_analyze(o, ar);
                 else
                         cli_json_add_string(o, "error", msg);
+                if (annotated)
+                        cli_json_add_string(o, "annotated", it->annotated);
                 cli_json_print_line(o);
                 json_object_put(o);
         } else if (ar) {
                 if (a->blocks++ > 0)
                         putchar('\n');
                 cli_print_analyze(it->name, ar);
+                if (annotated)
+                        printf("  annotated: %s\n", it->annotated);
                 fflush(stdout);
         }
 }
 
 static void item_release(item_t *it) {
+        free(it->annotated);
+        it->annotated = NULL;
         free(it->data);
         it->data = NULL;
         emo_reply_free(it->reply);
@@ -126,8 +150,10 @@ static void done(void *userdata, size_t index, int error, emo_reply_t *reply) {
         it->done = true;
         it->error = error;
         it->reply = reply;
-        free(it->data); /* the request using it is finished */
-        it->data = NULL;
+        if (!it->annotated) { /* the request using it is finished; --annotate draws on it */
+                free(it->data);
+                it->data = NULL;
+        }
 
         /* Print in input order: everything finished up to the first item still in flight. */
         for (; a->printed < a->n && a->items[a->printed].done; a->printed++) {
@@ -136,12 +162,123 @@ static void done(void *userdata, size_t index, int error, emo_reply_t *reply) {
         }
 }
 
+/* The FILE arguments with each folder replaced by the image files under it. */
+typedef struct inputs {
+        char **paths;      /* the arguments themselves, or the walk's malloc'd paths */
+        const char **root; /* the folder each path was found in, NULL for an argument */
+        bool *owned;       /* paths[i] is malloc'd */
+        size_t n;
+        unsigned empty;    /* folders without any image: each an input that failed */
+} inputs_t;
+
+static void inputs_freep(inputs_t *in) {
+        for (size_t i = 0; i < in->n; i++)
+                if (in->owned[i])
+                        free(in->paths[i]);
+        free(in->paths);
+        free(in->root);
+        free(in->owned);
+}
+
+static int inputs_add(inputs_t *in, char *path, const char *root, bool owned) {
+        char **p = realloc(in->paths, (in->n + 1) * sizeof(char *));
+        if (p)
+                in->paths = p;
+        const char **r = realloc(in->root, (in->n + 1) * sizeof(char *));
+        if (r)
+                in->root = r;
+        bool *o = realloc(in->owned, (in->n + 1) * sizeof(bool));
+        if (o)
+                in->owned = o;
+        if (!p || !r || !o) {
+                if (owned)
+                        free(path);
+                return -ENOMEM;
+        }
+        in->paths[in->n] = path;
+        in->root[in->n] = root;
+        in->owned[in->n] = owned;
+        in->n++;
+        return 0;
+}
+
+/* Folders are walked (annotate.h: recursively, in byte order of names); files and '-' are taken
+ * as they are, so that a missing file is reported in its place as before. A folder without any
+ * image is an error of its own. */
+static int expand_inputs(inputs_t *in, char **args, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                struct stat st;
+                if (strcmp(args[i], "-") == 0 || stat(args[i], &st) < 0 || !S_ISDIR(st.st_mode)) {
+                        if (inputs_add(in, args[i], NULL, false) < 0)
+                                goto oom;
+                        continue;
+                }
+                char **found = NULL;
+                size_t n_found = 0;
+                int r = cli_walk_images(args[i], &found, &n_found);
+                for (size_t k = 0; k < n_found; k++)
+                        if (r >= 0)
+                                r = inputs_add(in, found[k], args[i], true);
+                        else
+                                free(found[k]);
+                free(found);
+                if (r == -ENOMEM)
+                        goto oom;
+                if (r < 0)
+                        return r;
+                if (n_found == 0) {
+                        cli_error("%s: no image file in this folder", args[i]);
+                        in->empty++;
+                }
+        }
+        return 0;
+oom:
+        cli_error("Out of memory");
+        return -ENOMEM;
+}
+
+static int compare_annotated(const void *x, const void *y) {
+        const item_t *a = *(const item_t *const *) x, *b = *(const item_t *const *) y;
+        return strcmp(a->annotated, b->annotated);
+}
+
+/* Where each image's annotation goes; refuses (usage error) two inputs that would write the same
+ * file, or an annotation that would overwrite its own input. */
+static int plan_annotations(analyze_t *a, const inputs_t *in) {
+        for (size_t i = 0; i < a->n; i++)
+                if (!(a->items[i].annotated = cli_annotate_path(a->annotate, in->paths[i], in->root[i]))) {
+                        cli_error("Out of memory");
+                        return CLI_EXIT_FAILED;
+                }
+        _cleanup_free_ item_t **sorted = calloc(a->n, sizeof(item_t *));
+        if (!sorted) {
+                cli_error("Out of memory");
+                return CLI_EXIT_FAILED;
+        }
+        for (size_t i = 0; i < a->n; i++)
+                sorted[i] = &a->items[i];
+        qsort(sorted, a->n, sizeof(item_t *), compare_annotated);
+        for (size_t i = 1; i < a->n; i++)
+                if (strcmp(sorted[i - 1]->annotated, sorted[i]->annotated) == 0)
+                        return cli_usage_error("analyze", "--annotate: %s and %s would both be written to %s",
+                                               sorted[i - 1]->name, sorted[i]->name, sorted[i]->annotated);
+        for (size_t i = 0; i < a->n; i++) {
+                struct stat si, so;
+                if (stat(a->items[i].name, &si) == 0 && stat(a->items[i].annotated, &so) == 0 &&
+                    si.st_dev == so.st_dev && si.st_ino == so.st_ino)
+                        return cli_usage_error("analyze", "--annotate: %s would be overwritten by its annotation",
+                                               a->items[i].name);
+        }
+        return CLI_EXIT_OK;
+}
+
 int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
         static const struct option options[] = {
                 CLI_COMMON_LONG_OPTIONS,
                 { "lang", required_argument, NULL, ARG_LANG },
                 { "max-faces", required_argument, NULL, ARG_MAX_FACES },
                 { "smooth", required_argument, NULL, ARG_SMOOTH },
+                { "annotate", required_argument, NULL, ARG_ANNOTATE },
                 {},
         };
         analyze_t a = { .o = *defaults };
@@ -175,6 +312,11 @@ int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
                                 return CLI_EXIT_USAGE;
                         a.smooth = (unsigned) v;
                         break;
+                case ARG_ANNOTATE:
+                        if (!*optarg)
+                                return cli_usage_error("analyze", "--annotate needs a folder");
+                        a.annotate = optarg;
+                        break;
                 default:
                         return cli_usage_hint("analyze");
                 }
@@ -186,7 +328,14 @@ int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
         if (a.smooth)
                 snprintf(a.stream, sizeof(a.stream), "analyze-%ld-%lld", (long) getpid(), (long long) emo_now_us());
 
-        a.n = (size_t) (argc - optind);
+        _cleanup_(inputs_freep) inputs_t in = {};
+        int k = expand_inputs(&in, argv + optind, (size_t) (argc - optind));
+        if (k < 0)
+                return CLI_EXIT_FAILED;
+        if (in.n == 0)
+                return CLI_EXIT_FAILED; /* only folders without images, each reported */
+        a.n = in.n;
+        a.failed = in.empty;
         _cleanup_free_ item_t *items = calloc(a.n, sizeof(item_t));
         if (!items) {
                 cli_error("Out of memory");
@@ -194,7 +343,15 @@ int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
         }
         a.items = items;
         for (size_t i = 0; i < a.n; i++)
-                items[i].name = argv[optind + i];
+                items[i].name = in.paths[i];
+        if (a.annotate) {
+                int u = plan_annotations(&a, &in);
+                if (u != CLI_EXIT_OK) {
+                        for (size_t i = 0; i < a.n; i++)
+                                free(items[i].annotated);
+                        return u;
+                }
+        }
 
         emo_client_t *client = NULL;
         int r = cli_client_open(&a.o, "analyze", &client);
@@ -212,6 +369,8 @@ int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
                         cli_json_print_line(o);
                         json_object_put(o);
                 }
+                for (size_t i = 0; i < a.n; i++)
+                        item_release(&items[i]);
                 return cli_open_exit(r);
         }
 

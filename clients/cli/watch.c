@@ -18,17 +18,27 @@
  * dialogue then follows the smoothed emotion.
  *
  * Nothing waits forever: a source that delivers nothing for --timeout ms ends the reading with an
- * error (lib/capture/capture.h says how). */
+ * error (lib/capture/capture.h says how).
+ *
+ * The text output says what changed, not every frame: a line when a face appears, changes its
+ * emotion or leaves (--every-frame: the block of each frame, as `analyze` shows an image). Faces
+ * are followed by the daemon's track when it smooths, else by their boxes' overlap from one
+ * analysed frame to the next. JSON keeps one object per frame, for scripts. --annotate OUT writes
+ * the analysed frames with lib/overlay's annotation to a video file (lib/capture/writer.h). */
 #include "watch.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "annotate.h"
 #include "capture/capture.h"
+#include "capture/writer.h"
 #include "emo/smooth.h" /* EMO_SMOOTH_MAX_WINDOW */
 #include "emo/util.h"
 #include "output.h"
@@ -46,7 +56,19 @@ enum {
         ARG_INPUT_FORMAT,
         ARG_MAX_SIDE,
         ARG_SMOOTH,
+        ARG_ANNOTATE,
+        ARG_EVERY_FRAME,
 };
+
+/* A face of the last analysed frame, for the change lines. */
+typedef struct seen {
+        int x, y, width, height;
+        uint64_t track; /* the daemon's, 0 without --smooth */
+        int emotion;
+        unsigned number; /* "face N" in the lines: 1, 2, ... in order of appearance */
+} seen_t;
+
+#define WATCH_MAX_SEEN 64
 
 typedef struct item {
         int64_t frame;  /* number of the frame in the source, from 0 */
@@ -86,6 +108,19 @@ typedef struct watch {
         bool hinted; /* the --max-side advice was given */
 
         unsigned smooth; /* --smooth N, else 0 */
+
+        bool every_frame;     /* --every-frame: a block per frame instead of the changes */
+        seen_t seen[WATCH_MAX_SEEN];
+        size_t n_seen;
+        unsigned next_number;
+        size_t changes;       /* change lines printed */
+
+        const char *annotate; /* --annotate OUT */
+        emo_video_writer_t *writer;
+        bool writer_failed;
+        double fps;
+
+        cli_progress_t progress; /* files, on a terminal */
 } watch_t;
 
 static volatile sig_atomic_t interrupted; /* the capture watches it too (its config's cancel) */
@@ -102,6 +137,11 @@ static void help(void) {
                "camera (/dev/video0) or a stream URL (rtsp://..., http://...).\n"
                "\n"
                "      --json           one JSON object per analysed frame and line, in frame order\n"
+               "      --every-frame    show every analysed frame as `analyze` shows an image, instead\n"
+               "                       of a line when a face appears, changes its emotion or leaves\n"
+               "      --annotate OUT   also write the analysed frames, with a box, the emoji and the\n"
+               "                       emotion over every face, to the video file OUT (.mp4, .mkv,\n"
+               "                       .avi...; the source's frame rate)\n"
                "      --every N        files: analyse one frame in N (default 1: every frame);\n"
                "                       not for live sources\n"
                "      --max-frames N   stop after analysing N frames (default: to the end)\n"
@@ -120,6 +160,7 @@ static void help(void) {
                CLI_COMMON_HELP
                "  -h, --help           show this help and exit\n"
                "\n"
+               "Files show their progress on standard error when it is a terminal.\n"
                "A SOURCE that delivers nothing for --timeout ms is an error. Ctrl-C stops reading,\n"
                "waits for the frames in flight and exits (twice: at once).\n"
                "Exit status: 0 every analysed frame succeeded, 1 SOURCE could not be read, stalled or\n"
@@ -177,6 +218,123 @@ static int build(void *userdata, size_t index, cli_request_t *r) {
         return 0;
 }
 
+static double iou(const seen_t *a, const emo_pb_box_t *b) {
+        double x0 = fmax(a->x, b->x), y0 = fmax(a->y, b->y);
+        double x1 = fmin(a->x + a->width, b->x + b->width), y1 = fmin(a->y + a->height, b->y + b->height);
+        if (x1 <= x0 || y1 <= y0)
+                return 0;
+        double inter = (x1 - x0) * (y1 - y0);
+        return inter / ((double) a->width * a->height + (double) b->width * b->height - inter);
+}
+
+/* The lines of a frame whose faces differ from the last analysed frame's: each face that appears,
+ * changes its emotion (the smoothed one under --smooth) or leaves. A face is the same as one of
+ * the last frame when the daemon gives it the same track, else when their boxes overlap most (IoU
+ * at least 0.3, largest faces first). */
+static void print_changes(watch_t *w, const item_t *it, const emo_analyze_reply_t *ar) {
+        seen_t now[WATCH_MAX_SEEN];
+        bool matched[WATCH_MAX_SEEN] = { false };
+        size_t n = 0;
+        char head[600];
+        snprintf(head, sizeof(head), "%s frame %lld at %.2f s", w->source, (long long) it->frame, it->time_s);
+        bool printed = false;
+        for (size_t i = 0; i < ar->n_faces && n < WATCH_MAX_SEEN; i++) {
+                const emo_pb_face_t *f = ar->faces[i];
+                if (!f->box)
+                        continue;
+                const emo_pb_smoothed_t *sm = f->smoothed;
+                seen_t s = { .x = f->box->x, .y = f->box->y, .width = f->box->width, .height = f->box->height,
+                             .track = sm ? sm->track : 0, .emotion = sm ? (int) sm->emotion : (int) f->emotion };
+                ssize_t best = -1;
+                double best_iou = 0.3;
+                for (size_t k = 0; k < w->n_seen; k++) {
+                        if (matched[k])
+                                continue;
+                        if (s.track) {
+                                if (w->seen[k].track == s.track) {
+                                        best = (ssize_t) k;
+                                        break;
+                                }
+                                continue;
+                        }
+                        double o = iou(&w->seen[k], f->box);
+                        if (o >= best_iou)
+                                best = (ssize_t) k, best_iou = o;
+                }
+                double confidence = sm ? sm->confidence : f->confidence;
+                if (best >= 0) {
+                        matched[best] = true;
+                        s.number = w->seen[best].number;
+                        if (w->seen[best].emotion != s.emotion) {
+                                cli_progress_finish(&w->progress);
+                                printf("%s: face %u %s %.1f%% %s (was %s)\n", head, s.number,
+                                       cli_emotion_name(s.emotion), confidence * 100.0,
+                                       emo_emotion_emoji(s.emotion) ?: "", cli_emotion_name(w->seen[best].emotion));
+                                w->changes++;
+                                printed = true;
+                        }
+                } else {
+                        s.number = ++w->next_number;
+                        cli_progress_finish(&w->progress);
+                        printf("%s: face %u %s %.1f%% %s (new)\n", head, s.number, cli_emotion_name(s.emotion),
+                               confidence * 100.0, emo_emotion_emoji(s.emotion) ?: "");
+                        w->changes++;
+                        printed = true;
+                }
+                now[n++] = s;
+        }
+        for (size_t k = 0; k < w->n_seen; k++)
+                if (!matched[k]) {
+                        cli_progress_finish(&w->progress);
+                        printf("%s: face %u gone\n", head, w->seen[k].number);
+                        w->changes++;
+                        printed = true;
+                }
+        const emo_pb_dialogue_t *d = ar->dialogue;
+        if (printed && d && d->kind != EMOTION__V1__DIALOGUE__KIND__NONE && d->text && d->text[0])
+                printf("  dialogue (%s, %s): %s\n", emo_dialogue_kind_name(d->kind), cli_emotion_name(d->emotion),
+                       d->text);
+        memcpy(w->seen, now, n * sizeof(seen_t));
+        w->n_seen = n;
+        if (printed)
+                fflush(stdout);
+}
+
+/* --annotate: write the item's frame, with the overlay of ar when there is one. The first frame
+ * opens the file at its size. */
+static void write_annotated(watch_t *w, const item_t *it, const emo_analyze_reply_t *ar) {
+        if (w->writer_failed || !it->pixels)
+                return;
+        _cleanup_free_ char *message = NULL;
+        int r = 0;
+        if (!w->writer) {
+                r = emo_video_writer_open(w->annotate, it->width, it->height, w->fps, &w->writer, &message);
+                if (r < 0) {
+                        w->writer_failed = true;
+                        w->failed++;
+                        cli_error("%s: %s", w->annotate, message ? message : strerror(-r));
+                        return;
+                }
+        }
+        cairo_surface_t *s = cli_surface_from_bgr24(it->pixels, it->width, it->height, (size_t) it->width * 3);
+        if (!s)
+                r = -ENOMEM;
+        if (r >= 0 && ar)
+                r = cli_annotate_surface(s, ar);
+        /* Files: the frame's own number; live: its time, so that the video plays at the pace the
+         * frames came in. */
+        int64_t number = w->live ? llround(it->time_s * (w->fps > 0 ? w->fps : 25)) : it->frame;
+        if (r >= 0)
+                r = emo_video_writer_write(w->writer, cairo_image_surface_get_data(s),
+                                           (size_t) cairo_image_surface_get_stride(s), it->width, it->height, number);
+        cairo_surface_destroy(s);
+        if (r < 0) {
+                w->writer_failed = true;
+                w->failed++;
+                cli_error("%s: cannot write frame %lld: %s", w->annotate, (long long) it->frame, strerror(-r));
+        }
+}
+
 /* Show an item: its result, or, not done, as a frame in flight when the daemon stopped answering
  * (cli_report_unreachable() has said so; JSON gets a line for it, as `analyze` gives one per file). */
 static void print_item(watch_t *w, item_t *it) {
@@ -204,6 +362,13 @@ static void print_item(watch_t *w, item_t *it) {
         }
         if (it->done)
                 w->analysed++;
+        if (w->annotate && it->done)
+                write_annotated(w, it, ar);
+        if (!w->live && it->done) {
+                /* The frame count is duration x rate, an estimate: never past 100 %. */
+                size_t frames = (size_t) it->frame + 1;
+                cli_progress_update(&w->progress, frames < w->progress.total ? frames : w->progress.total);
+        }
         if (w->o.json) {
                 json_object *o = json_object_new_object();
                 if (!o)
@@ -218,9 +383,12 @@ static void print_item(watch_t *w, item_t *it) {
                         cli_json_add_string(o, "error", msg);
                 cli_json_print_line(o);
                 json_object_put(o);
+        } else if (ar && !w->every_frame) {
+                print_changes(w, it, ar);
         } else if (ar) {
                 char name[512];
                 snprintf(name, sizeof(name), "%s frame %lld at %.2f s", w->source, (long long) it->frame, it->time_s);
+                cli_progress_finish(&w->progress);
                 if (w->blocks++ > 0)
                         putchar('\n');
                 cli_print_analyze(name, ar);
@@ -235,8 +403,10 @@ static void done(void *userdata, size_t index, int error, emo_reply_t *reply) {
         it->done = true;
         it->error = error;
         it->reply = reply;
-        free(it->pixels);
-        it->pixels = NULL;
+        if (!w->annotate) { /* --annotate draws on it when it is shown */
+                free(it->pixels);
+                it->pixels = NULL;
+        }
         /* Live: a frame the daemon had no room for is one it had no time for. It is skipped,
          * as the reader skips frames, and the next request takes the newest frame; sending it
          * again later would show an old scene. */
@@ -250,6 +420,7 @@ static void done(void *userdata, size_t index, int error, emo_reply_t *reply) {
         for (; k < w->n_items && w->items[k].done; k++) {
                 print_item(w, &w->items[k]);
                 emo_reply_free(w->items[k].reply);
+                free(w->items[k].pixels);
         }
         if (k > 0) {
                 memmove(w->items, w->items + k, (w->n_items - k) * sizeof(item_t));
@@ -267,6 +438,7 @@ static void stop_capture(watch_t *w) {
 
 static void watch_done(watch_t *w) {
         stop_capture(w);
+        w->writer = emo_video_writer_free(w->writer);
         w->capture = emo_capture_free(w->capture);
         for (size_t i = 0; i < w->n_items; i++) {
                 free(w->items[i].pixels);
@@ -287,6 +459,8 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                 { "input-format", required_argument, NULL, ARG_INPUT_FORMAT },
                 { "max-side", required_argument, NULL, ARG_MAX_SIDE },
                 { "smooth", required_argument, NULL, ARG_SMOOTH },
+                { "annotate", required_argument, NULL, ARG_ANNOTATE },
+                { "every-frame", no_argument, NULL, ARG_EVERY_FRAME },
                 {},
         };
         watch_t w = { .o = *defaults, .every = 1 };
@@ -344,6 +518,14 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                         break;
                 case ARG_LIVE:
                         w.live = true;
+                        break;
+                case ARG_ANNOTATE:
+                        if (!*optarg)
+                                return cli_usage_error("watch", "--annotate needs a file name");
+                        w.annotate = optarg;
+                        break;
+                case ARG_EVERY_FRAME:
+                        w.every_frame = true;
                         break;
                 case ARG_INPUT_FORMAT:
                         w.input_format = optarg;
@@ -404,6 +586,14 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                 ret = cli_open_exit(r);
                 goto out;
         }
+        w.fps = emo_capture_frame_rate(w.capture);
+        if (!w.live && !w.o.json) {
+                /* Progress in frames of the file: duration x rate, when the file says both. */
+                double frames = emo_capture_duration(w.capture) * w.fps;
+                const char *slash = strrchr(w.source, '/');
+                cli_progress_init(&w.progress, slash && slash[1] ? slash + 1 : w.source,
+                                  frames >= 1 ? (size_t) llround(frames) : 0);
+        }
         if (w.live) {
                 r = emo_capture_start(w.capture);
                 if (r < 0) {
@@ -425,6 +615,7 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
         /* The reader may still be running (--max-frames, Ctrl-C, the daemon gone): the summary
          * below reads what it counts. */
         stop_capture(&w);
+
         ret = w.failed > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
         if (r == -ETIMEDOUT) {
                 ret = cli_report_unreachable(&w.o, client);
@@ -436,6 +627,21 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                 cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), strerror(-r));
                 ret = CLI_EXIT_UNREACHABLE;
         }
+        cli_progress_finish(&w.progress);
+        int64_t annotated_frames = w.writer ? emo_video_writer_frames(w.writer) : 0;
+        if (w.writer) {
+                _cleanup_free_ char *why = NULL;
+                int k = emo_video_writer_close(TAKE_PTR(w.writer), &why);
+                if (k < 0) {
+                        w.failed++;
+                        cli_error("%s: %s", w.annotate, why ? why : strerror(-k));
+                }
+        } else if (w.annotate && !w.writer_failed) {
+                w.failed++;
+                cli_error("%s: not written: no frame was analysed", w.annotate);
+        }
+        if (ret == CLI_EXIT_OK && w.failed > 0)
+                ret = CLI_EXIT_FAILED;
         if (emo_capture_error(w.capture) < 0 && !interrupted) {
                 char msg[256];
                 cli_error("%s: reading stopped after %lld frames: %s", w.source, (long long) w.decoded,
@@ -452,6 +658,9 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                         snprintf(skipped, sizeof(skipped), ", %lld skipped to keep up", (long long) w.skipped);
                 printf("%s%s: %zu frame%s analysed of %lld decoded%s%s\n", w.blocks ? "\n" : "", w.source, w.analysed,
                        w.analysed == 1 ? "" : "s", (long long) w.decoded, skipped, interrupted ? " (interrupted)" : "");
+                if (w.annotate && annotated_frames > 0 && !w.writer_failed)
+                        printf("%s: %lld annotated frame%s written\n", w.annotate, (long long) annotated_frames,
+                               annotated_frames == 1 ? "" : "s");
         }
 out:
         watch_done(&w);

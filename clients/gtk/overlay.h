@@ -1,7 +1,9 @@
 /* The annotation drawn over a photo, one function for the window and for the saved image: each
  * face's box (coloured by the emotion's valence), its emoji over the face, a label with the
  * emotion's name and confidence, and the dialogue line as a speech bubble from the face it speaks
- * to. Emoji are text (Pango), so a colour emoji font must be installed (fonts-noto-color-emoji). */
+ * to. The drawing is lib/overlay's (cairo), the one the CLI's --annotate uses too; this module
+ * only hands it the window's results. Emoji are text (Pango), so a colour emoji font must be
+ * installed (fonts-noto-color-emoji). */
 #pragma once
 
 #include <gtk/gtk.h>

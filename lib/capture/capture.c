@@ -654,3 +654,11 @@ char *emo_capture_stream_id(const char *source) {
                 return NULL;
         return id;
 }
+
+double emo_capture_duration(const emo_capture_t *c) {
+        if (c->st->duration > 0 && c->st->time_base.den > 0)
+                return (double) c->st->duration * av_q2d(c->st->time_base);
+        if (c->fmt->duration > 0)
+                return (double) c->fmt->duration / AV_TIME_BASE;
+        return 0;
+}

@@ -106,6 +106,9 @@ void emo_capture_counts(emo_capture_t *c, int64_t *ret_decoded, int64_t *ret_ski
 /* The source's nominal frame rate (frames per second), 0 when it does not say. */
 double emo_capture_frame_rate(const emo_capture_t *c);
 
+/* The source's duration in seconds (a file's), 0 when it does not say (cameras, streams). */
+double emo_capture_duration(const emo_capture_t *c);
+
 /* The stream id for a source, as emotiond takes it (at most EMO_STREAM_ID_MAX bytes of UTF-8):
  * the source itself when it fits; otherwise (a signed URL of 300 bytes, a Latin-1 file name) its
  * UTF-8 repair, cut at a character boundary and followed by a hash of the whole name, so that two

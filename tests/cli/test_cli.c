@@ -555,7 +555,8 @@ Test(cli, watch_json_every_frame) {
         emo_test_daemon_stop(&daemon_);
 }
 
-/* --every and --max-frames pick frames 0, 3, 6; the human output ends with the count. */
+/* --every and --max-frames pick frames 0, 3, 6; the human output (--every-frame: a block per
+ * frame) ends with the count. */
 Test(cli, watch_every_max_frames_and_text_output) {
         _cleanup_free_ char *video = emo_test_fixture("video.avi");
         emo_test_run_t r;
@@ -569,7 +570,7 @@ Test(cli, watch_every_max_frames_and_text_output) {
         }
         emo_test_run_done(&r);
 
-        emotion(&r, 60000, "watch", "--every", "6", video, NULL);
+        emotion(&r, 60000, "watch", "--every-frame", "--every", "6", video, NULL);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
         char want[512];
         snprintf(want, sizeof(want), "%s frame 6 at 0.60 s: 640x480, 0 faces", video);
@@ -762,7 +763,7 @@ Test(cli, watch_smooth_follows_faces_and_averages_them) {
         emo_test_run_done(&r);
 
         /* Human output: a smoothed line under each face. */
-        emotion(&r, 60000, "watch", "--smooth", "2", "--max-frames", "2", video, NULL);
+        emotion(&r, 60000, "watch", "--every-frame", "--smooth", "2", "--max-frames", "2", video, NULL);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
         cr_expect_not_null(strstr(r.out, "  face 1  smoothed over 1 frame (track 1): "), "%s", r.out);
         cr_expect_not_null(strstr(r.out, "  face 1  smoothed over 2 frames (track 1): "), "%s", r.out);
