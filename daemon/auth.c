@@ -89,6 +89,9 @@ static void handle_zap(state_t *st, zsock_t *handler) {
         zmsg_t *req = zmsg_recv(handler);
         if (!req)
                 return;
+        /* ROUTER: the session's routing id, then the empty delimiter (a REP socket here lost
+         * requests now and then under libzmq 4.3.4: every other handshake hung). */
+        zframe_t *peer = zmsg_pop(req), *delimiter = zmsg_pop(req);
         char *version = zmsg_popstr(req), *id = zmsg_popstr(req), *domain = zmsg_popstr(req),
              *address = zmsg_popstr(req), *identity = zmsg_popstr(req), *mechanism = zmsg_popstr(req);
         zframe_t *cred = zmsg_pop(req);
@@ -112,6 +115,8 @@ static void handle_zap(state_t *st, zsock_t *handler) {
                         log_debug("CURVE client %s from %s admitted", z85, address ? address : "?");
                 }
         }
+        log_debug("ZAP request %s from %s, %s %s: %s", id ? id : "?", address ? address : "?", mechanism ? mechanism : "?",
+                  z85, status);
         if (!streq(status, "200")) {
                 char logkey[128];
                 snprintf(logkey, sizeof(logkey), "%s %s", address ? address : "?", z85);
@@ -124,6 +129,8 @@ static void handle_zap(state_t *st, zsock_t *handler) {
                 }
         }
         zmsg_t *rep = zmsg_new();
+        zmsg_append(rep, &peer);
+        zmsg_append(rep, &delimiter);
         zmsg_addstr(rep, "1.0");
         zmsg_addstr(rep, id ? id : "");
         zmsg_addstr(rep, status);
@@ -138,6 +145,8 @@ static void handle_zap(state_t *st, zsock_t *handler) {
         free(identity);
         free(mechanism);
         zframe_destroy(&cred);
+        zframe_destroy(&peer);
+        zframe_destroy(&delimiter);
         zmsg_destroy(&req);
 }
 
@@ -153,7 +162,7 @@ static void reload(state_t *st) {
 static void auth_actor(zsock_t *pipe, void *arg) {
         state_t st = { .dir = arg, .logged = zhashx_new() };
         zsock_signal(pipe, 0);
-        zsock_t *handler = zsock_new(ZMQ_REP);
+        zsock_t *handler = zsock_new(ZMQ_ROUTER);
         int r = 0;
         if (!handler || !st.logged)
                 r = -ENOMEM;
@@ -172,8 +181,14 @@ static void auth_actor(zsock_t *pipe, void *arg) {
                         handle_zap(&st, handler);
                         continue;
                 }
-                if (which != pipe)
-                        break; /* interrupted or terminated */
+                if (which != pipe) {
+                        /* Only the end of the context stops the handler: zpoller_wait also returns
+                         * NULL when a wait is interrupted, and a handler gone would leave every
+                         * CURVE handshake waiting for an answer. */
+                        if (zmq_errno() == ETERM)
+                                break;
+                        continue;
+                }
                 char *cmd = zstr_recv(pipe);
                 if (!cmd || streq(cmd, "$TERM")) {
                         free(cmd);

@@ -5,7 +5,9 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -43,6 +45,15 @@ static zsock_t *monitor_socket(zsock_t *s) {
         return m;
 }
 
+/* Close the socket and its monitor: the monitor is stopped first, so that libzmq does not report
+ * the closing to a monitor socket already gone. */
+static void drop_socket(emo_client_t *c) {
+        if (c->sock && c->monitor)
+                zmq_socket_monitor(zsock_resolve(c->sock), NULL, 0);
+        zsock_destroy(&c->monitor);
+        zsock_destroy(&c->sock);
+}
+
 static int open_socket(emo_client_t *c) {
         zsock_t *s = zsock_new(ZMQ_DEALER);
         if (!s)
@@ -67,8 +78,7 @@ static int open_socket(emo_client_t *c) {
                 zsock_destroy(&s);
                 return r;
         }
-        zsock_destroy(&c->monitor);
-        zsock_destroy(&c->sock);
+        drop_socket(c);
         c->sock = s;
         c->monitor = m;
         return 0;
@@ -131,10 +141,11 @@ static int read_server_key(const char *s, uint8_t key[32]) {
         return 0;
 }
 
-int emo_client_set_curve(emo_client_t *c, const char *server_key, const char *cert_path) {
+/* Take the keys for the next socket. */
+static int configure_curve(emo_client_t *c, const char *server_key, const char *cert_path) {
         if (!server_key) {
                 zcert_destroy(&c->cert);
-                return is_tcp(c) ? open_socket(c) : 0;
+                return 0;
         }
         uint8_t key[32];
         if (read_server_key(server_key, key) < 0)
@@ -154,7 +165,32 @@ int emo_client_set_curve(emo_client_t *c, const char *server_key, const char *ce
         memcpy(c->server_key, key, 32);
         zcert_destroy(&c->cert);
         c->cert = cert;
+        return 0;
+}
+
+int emo_client_set_curve(emo_client_t *c, const char *server_key, const char *cert_path) {
+        int r = configure_curve(c, server_key, cert_path);
+        if (r < 0)
+                return r;
         return is_tcp(c) ? open_socket(c) : 0;
+}
+
+char *emo_client_stream_id(const char *name) {
+        uint32_t r = 0;
+        if (getrandom(&r, sizeof(r), 0) != (ssize_t) sizeof(r)) {
+                /* No entropy yet (early boot): time and pid still differ between clients. */
+                r = (uint32_t) emo_now_us() ^ ((uint32_t) getpid() << 16);
+        }
+        size_t keep = strlen(name), max = EMO_STREAM_ID_MAX - 9;
+        if (keep > max) {
+                keep = max;
+                while (keep > 0 && ((unsigned char) name[keep] & 0xc0) == 0x80) /* not inside a character */
+                        keep--;
+        }
+        char *id = NULL;
+        if (asprintf(&id, "%.*s#%08x", (int) keep, name, r) < 0)
+                return NULL;
+        return id;
 }
 
 int emo_client_new(const char *endpoint, emo_client_t **ret) {
@@ -165,10 +201,12 @@ int emo_client_new(const char *endpoint, emo_client_t **ret) {
         /* Ids only need to be unique per connection: every socket (and so every reconnect) gets
          * its own routing identity, so late replies to an old socket never reach the new one. */
         c->next_id = 1;
-        int r = c->endpoint ? open_socket(c) : -ENOMEM;
         const char *key = getenv("EMOTIOND_SERVER_KEY"), *cert = getenv("EMOTIOND_CERT");
+        int r = c->endpoint ? 0 : -ENOMEM;
         if (r >= 0 && key && *key && is_tcp(c))
-                r = emo_client_set_curve(c, key, cert && *cert ? cert : NULL);
+                r = configure_curve(c, key, cert && *cert ? cert : NULL);
+        if (r >= 0)
+                r = open_socket(c);
         if (r < 0) {
                 emo_client_free(c);
                 return r;
@@ -180,8 +218,7 @@ int emo_client_new(const char *endpoint, emo_client_t **ret) {
 emo_client_t *emo_client_free(emo_client_t *c) {
         if (!c)
                 return NULL;
-        zsock_destroy(&c->monitor);
-        zsock_destroy(&c->sock);
+        drop_socket(c);
         zcert_destroy(&c->cert);
         free(c->endpoint);
         free(c);
