@@ -29,6 +29,14 @@ int emo_client_set_curve(emo_client_t *c, const char *server_key, const char *ce
  * strerror() for the others. Static. */
 const char *emo_client_strerror(int error);
 
+/* A stream id of this client's own for the stream it calls name (a file, a camera): name
+ * followed by '#' and 8 random hex digits, name cut on a character boundary to fit
+ * EMO_STREAM_ID_MAX. The daemon keeps smoothing state per stream id, so two clients watching the
+ * same source must not send the same one; a user who wants them to share state (one camera,
+ * several client processes one after another) sets the id explicitly. malloc'd; NULL on
+ * out-of-memory. */
+char *emo_client_stream_id(const char *name);
+
 /* Close the connection; outstanding requests are dropped. Accepts NULL, returns NULL. */
 emo_client_t *emo_client_free(emo_client_t *c);
 
