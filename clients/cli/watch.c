@@ -436,7 +436,7 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                 for (size_t k = 0; k < w.n_items; k++)
                         print_item(&w, &w.items[k]);
         } else if (r < 0) {
-                cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), strerror(-r));
+                cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), emo_client_strerror(r));
                 ret = CLI_EXIT_UNREACHABLE;
         }
         if (emo_capture_error(w.capture) < 0 && !interrupted) {

@@ -239,11 +239,35 @@ int emo_client_send(emo_client_t *c, emo_request_t *req, int send_timeout_ms, ui
         zframe_t *f = emo_request_pack_frame(req);
         if (!f)
                 return -ENOMEM;
-        zsock_set_sndtimeo(c->sock, send_timeout_ms);
-        if (zframe_send(&f, c->sock, 0) < 0) {
-                int e = zmq_errno();
+        /* A refused handshake leaves the socket without a peer, so a send would wait for one
+         * until send_timeout_ms: say why instead. */
+        int r = handshake_error(c);
+        if (r < 0) {
                 zframe_destroy(&f);
-                return e == EAGAIN ? -ETIMEDOUT : -(e ?: EIO);
+                return r;
+        }
+        zmq_pollitem_t items[2] = {
+                { .socket = zsock_resolve(c->sock), .events = ZMQ_POLLOUT },
+                { .socket = c->monitor ? zsock_resolve(c->monitor) : NULL, .events = ZMQ_POLLIN },
+        };
+        int64_t deadline = emo_now_us() + (int64_t) send_timeout_ms * 1000;
+        while (zframe_send(&f, c->sock, ZFRAME_DONTWAIT) < 0) {
+                int e = zmq_errno();
+                if (e == EAGAIN && (r = handshake_error(c)) < 0)
+                        e = -r;
+                else if (e == EAGAIN) {
+                        int64_t left = deadline - emo_now_us();
+                        if (send_timeout_ms >= 0 && left <= 0)
+                                e = ETIMEDOUT;
+                        else if (zmq_poll(items, c->monitor ? 2 : 1,
+                                          send_timeout_ms < 0 ? -1 : (long) ((left + 999) / 1000)) >= 0 ||
+                                 zmq_errno() == EINTR)
+                                continue;
+                        else
+                                e = zmq_errno();
+                }
+                zframe_destroy(&f);
+                return -(e ?: EIO);
         }
         if (ret_id)
                 *ret_id = req->request_id;

@@ -45,7 +45,7 @@ const char *emo_client_endpoint(const emo_client_t *c);
 
 /* Send req without waiting for its reply. Fills req->protocol_version and a fresh
  * req->request_id, returned in *ret_id. -ETIMEDOUT when the send queue stays full for
- * send_timeout_ms, -EIO on other socket errors. */
+ * send_timeout_ms, a failed handshake as emo_client_recv says it, -EIO on other socket errors. */
 int emo_client_send(emo_client_t *c, emo_request_t *req, int send_timeout_ms, uint64_t *ret_id);
 
 /* Wait up to timeout_ms (-1: forever) for the next reply, whichever request it answers.

@@ -255,6 +255,15 @@ Test(curve, unknown_key_is_refused_at_once_and_logged_once) {
         cr_expect(strstr(r.err, "refused this client's CURVE key"), "stderr: %s", r.err);
         cr_expect_lt(r.seconds, 4.0, "emotion health took %.1f s to report the refusal", r.seconds);
         emo_test_run_done(&r);
+        /* watch too: its first send must not wait for a peer that will never come. */
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        const char *wargv[] = { emo_test_emotion(), "--server", d.tcp, "--server-key", d.server_key, "--cert", d.bob,
+                                "watch", "--max-frames", "2", video, NULL };
+        emo_test_run(wargv, NULL, 30000, &r);
+        cr_expect_eq(r.status, 3, "emotion watch with an unknown key exited %d", r.status);
+        cr_expect(strstr(r.err, "refused this client's CURVE key"), "stderr: %s", r.err);
+        cr_expect_lt(r.seconds, 4.0, "emotion watch took %.1f s to report the refusal", r.seconds);
+        emo_test_run_done(&r);
         /* Without a certificate of its own (a throwaway key), refused too. */
         emo_client_t *c = client(d.tcp, d.server_key, NULL);
         cr_expect_eq(health_on(c, 8000), -EACCES);
@@ -264,7 +273,7 @@ Test(curve, unknown_key_is_refused_at_once_and_logged_once) {
         char want[200];
         snprintf(want, sizeof(want), "Refused a connection from 127.0.0.1: unknown client key, public key %s",
                  d.bob_key);
-        cr_expect_eq(count(log, want), 1, "the daemon should log '%s' once (libzmq retries, we connected 3 times):\n%s",
+        cr_expect_eq(count(log, want), 1, "the daemon should log '%s' once (libzmq retries, we connected 4 times):\n%s",
                      want, log);
         stop(&d);
 }
