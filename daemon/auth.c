@@ -89,9 +89,16 @@ static void handle_zap(state_t *st, zsock_t *handler) {
         zmsg_t *req = zmsg_recv(handler);
         if (!req)
                 return;
-        /* ROUTER: the session's routing id, then the empty delimiter (a REP socket here lost
-         * requests now and then under libzmq 4.3.4: every other handshake hung). */
+        /* ROUTER rather than REP: the session's routing id, then the empty delimiter. A ROUTER
+         * keeps no request/reply state, so a session that closes before its answer cannot leave
+         * the handler expecting anything. */
         zframe_t *peer = zmsg_pop(req), *delimiter = zmsg_pop(req);
+        if (!peer || !delimiter) {
+                zframe_destroy(&peer);
+                zframe_destroy(&delimiter);
+                zmsg_destroy(&req);
+                return;
+        }
         char *version = zmsg_popstr(req), *id = zmsg_popstr(req), *domain = zmsg_popstr(req),
              *address = zmsg_popstr(req), *identity = zmsg_popstr(req), *mechanism = zmsg_popstr(req);
         zframe_t *cred = zmsg_pop(req);
