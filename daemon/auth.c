@@ -143,7 +143,7 @@ static void handle_zap(state_t *st, zsock_t *handler) {
         zmsg_addstr(rep, status);
         zmsg_addstr(rep, text);
         zmsg_addstr(rep, streq(status, "200") ? z85 : ""); /* user id */
-        zmsg_addmem(rep, "", 0);                            /* no metadata */
+        zmsg_addmem(rep, "", 0);                           /* no metadata */
         zmsg_send(&rep, handler);
         free(version);
         free(id);

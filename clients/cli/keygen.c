@@ -54,7 +54,8 @@ int cli_keygen_main(const cli_options_t *defaults, int argc, char **argv) {
                 return cli_usage_error("keygen", "invalid NAME '%s'", name);
         if (!force && (access(name, F_OK) == 0 || access(secret, F_OK) == 0)) {
                 cli_error("%s or %s exists already: keep it, or replace it with --force (clients using the old key "
-                          "will be refused)", name, secret);
+                          "will be refused)",
+                          name, secret);
                 return CLI_EXIT_FAILED;
         }
         zcert_t *cert = zcert_new();

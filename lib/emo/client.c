@@ -33,8 +33,8 @@ static bool is_tcp(const emo_client_t *c) {
 static zsock_t *monitor_socket(zsock_t *s) {
         static unsigned counter;
         char ep[96];
-        snprintf(ep, sizeof(ep), "inproc://emo-client-monitor-%p-%u", (void *) s, __atomic_fetch_add(&counter, 1,
-                                                                                                      __ATOMIC_RELAXED));
+        unsigned n = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+        snprintf(ep, sizeof(ep), "inproc://emo-client-monitor-%p-%u", (void *) s, n);
         if (zmq_socket_monitor(zsock_resolve(s), ep,
                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                                        ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) < 0)

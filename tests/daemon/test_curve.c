@@ -26,7 +26,7 @@ typedef struct curve_daemon {
         char ipc[128], tcp[64];
         char log[128];
         char server_cert[128], clients[128];
-        char alice[128], bob[128];      /* client certificates (public file; NAME_secret beside) */
+        char alice[128], bob[128];       /* client certificates (public file; NAME_secret beside) */
         char alice_key[64], bob_key[64]; /* their public keys, as keygen printed them */
         char server_key[64];
         pid_t pid;
