@@ -48,6 +48,9 @@ static const struct key {
         { "dialogue", "dialogue_dir", STR, offsetof(emo_config_t, dialogue_dir), 0, 0 },
         { "dialogue", "language", STR, offsetof(emo_config_t, language), 0, 0 },
         { "logging", "log_results", BOOL, offsetof(emo_config_t, log_results), 0, 0 },
+        { "security", "server_cert", STR, offsetof(emo_config_t, server_cert), 0, 0 },
+        { "security", "clients_dir", STR, offsetof(emo_config_t, clients_dir), 0, 0 },
+        { "security", "insecure_tcp", BOOL, offsetof(emo_config_t, insecure_tcp), 0, 0 },
 };
 
 int emo_config_init(emo_config_t *c) {
@@ -72,7 +75,17 @@ int emo_config_init(emo_config_t *c) {
         if (asprintf(&c->dialogue_dir, "%s/dialogue", emo_paths()->datadir) < 0)
                 c->dialogue_dir = NULL;
         c->language = strdup("fr");
-        if (!c->model || !c->detector || !c->device || !c->dialogue_dir || !c->language) {
+        /* Beside the configuration file, so that an install under a prefix keeps its own keys. */
+        _cleanup_free_ char *confdir = strdup(emo_paths()->config);
+        char *slash = confdir ? strrchr(confdir, '/') : NULL;
+        if (slash)
+                *slash = '\0';
+        if (!confdir || asprintf(&c->server_cert, "%s/server.cert", slash ? confdir : ".") < 0)
+                c->server_cert = NULL;
+        if (!confdir || asprintf(&c->clients_dir, "%s/clients.d", slash ? confdir : ".") < 0)
+                c->clients_dir = NULL;
+        if (!c->model || !c->detector || !c->device || !c->dialogue_dir || !c->language || !c->server_cert ||
+            !c->clients_dir) {
                 emo_config_done(c);
                 return -ENOMEM;
         }

@@ -37,6 +37,13 @@ typedef struct emo_config {
          * (docs/privacy.md). Without it no result reaches the log. */
         bool log_results;
         unsigned detect_every; /* smoothed streams: run the detector on every Nth frame, track between */
+        /* CURVE on tcp:// endpoints (daemon/auth.h). server_cert: the daemon's certificate as
+         * zcert_save writes it (the public file; its secret half beside it as NAME_secret).
+         * clients_dir: the certificates of the clients allowed. insecure_tcp: serve tcp:// in
+         * plaintext, without either, for a trusted network only. */
+        char *server_cert;
+        char *clients_dir;
+        bool insecure_tcp;
 } emo_config_t;
 
 /* Fill c with the built-in defaults. -ENOMEM. */

@@ -13,6 +13,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "auth.h"   /* EMO_AUTH_DOMAIN */
 #include "config.h" /* EMO_ENDPOINT_SEPARATORS */
 #include "emo/endpoint.h"
 #include "emo/util.h"
@@ -223,8 +224,42 @@ static int remember_file(emo_listeners_t *l, const char *path) {
         return 0;
 }
 
-static int bind_own(zsock_t *router, const char *ep, emo_listeners_t *l, char *err, size_t errlen) {
-        int r = emo_endpoint_prepare(ep);
+static bool is_tcp(const char *ep) {
+        return strncmp(ep, "tcp://", 6) == 0;
+}
+
+/* Set router's security options for the next bind: CURVE with ZAP for tcp://, none otherwise.
+ * -EPERM when tcp:// has neither a certificate nor insecure_tcp. */
+static int secure_for(zsock_t *router, const char *ep, const emo_tcp_security_t *sec, char *err, size_t errlen) {
+        if (is_tcp(ep) && sec && sec->cert) {
+                zsock_set_curve_server(router, 1);
+                zcert_apply(sec->cert, router);
+                zsock_set_zap_domain(router, EMO_AUTH_DOMAIN);
+                return 0;
+        }
+        if (is_tcp(ep) && !(sec && sec->insecure)) {
+                snprintf(err, errlen,
+                         "Refusing to serve %s without CURVE: failed to load the server certificate %s (%s); make one "
+                         "with 'emotion keygen %s' (then copy clients' public certificates into clients_dir), or set "
+                         "insecure_tcp = true to serve it in plaintext on a trusted network", ep,
+                         sec && sec->cert_path ? sec->cert_path : "(none)",
+                         sec && sec->cert_error ? sec->cert_error : "not configured",
+                         sec && sec->cert_path ? sec->cert_path : "FILE");
+                return -EPERM;
+        }
+        zsock_set_curve_server(router, 0);
+        /* libzmq 4.3 asks ZAP about these connections too once a domain was set; this one tells
+         * the handler that they are not the CURVE listeners' (an empty one cannot be set back). */
+        zsock_set_zap_domain(router, EMO_AUTH_LOCAL_DOMAIN);
+        return 0;
+}
+
+static int bind_own(zsock_t *router, const char *ep, const emo_tcp_security_t *sec, emo_listeners_t *l, char *err,
+                    size_t errlen) {
+        int r = secure_for(router, ep, sec, err, errlen);
+        if (r < 0)
+                return r;
+        r = emo_endpoint_prepare(ep);
         if (r == -EADDRINUSE) {
                 snprintf(err, errlen, "Failed to bind %s: another emotiond is serving there", ep);
                 return r;
@@ -244,7 +279,8 @@ static int bind_own(zsock_t *router, const char *ep, emo_listeners_t *l, char *e
         return describe_add(l, ep, false);
 }
 
-int emo_listeners_bind(zsock_t *router, const char *endpoints, emo_listeners_t **ret, char *err, size_t errlen) {
+int emo_listeners_bind(zsock_t *router, const char *endpoints, const emo_tcp_security_t *sec, emo_listeners_t **ret,
+                       char *err, size_t errlen) {
         emo_listeners_t *l = calloc(1, sizeof(*l));
         _cleanup_free_ char *list = strdup(endpoints);
         if (!l || !list) {
@@ -258,6 +294,8 @@ int emo_listeners_bind(zsock_t *router, const char *endpoints, emo_listeners_t *
                 passed_t *p = &l->passed[i];
                 if (p->addr.ss_family == AF_INET6)
                         zsock_set_ipv6(router, 1);
+                if ((r = secure_for(router, p->endpoint, sec, err, errlen)) < 0)
+                        goto fail;
                 zsock_set_use_fd(router, p->fd);
                 int b = zsock_bind(router, "%s", p->endpoint);
                 zsock_set_use_fd(router, -1);
@@ -275,7 +313,7 @@ int emo_listeners_bind(zsock_t *router, const char *endpoints, emo_listeners_t *
              ep = strtok_r(NULL, EMO_ENDPOINT_SEPARATORS, &save)) {
                 if (covering(l->passed, l->n_passed, ep))
                         continue;
-                if ((r = bind_own(router, ep, l, err, errlen)) < 0)
+                if ((r = bind_own(router, ep, sec, l, err, errlen)) < 0)
                         goto fail;
         }
         /* The configuration check sees `endpoints`, not $EMOTIOND_ENDPOINT: a daemon bound nowhere
@@ -327,7 +365,7 @@ static int check_creatable(const char *dir, char *err, size_t errlen, const char
         return 0;
 }
 
-static int check_one(const char *ep, char *err, size_t errlen) {
+static int check_one(const char *ep, const emo_tcp_security_t *sec, char *err, size_t errlen) {
         const char *file = ipc_file(ep);
         if (file) {
                 _cleanup_free_ char *dir = strdup(file);
@@ -347,7 +385,7 @@ static int check_one(const char *ep, char *err, size_t errlen) {
         if (!s)
                 return -ENOMEM;
         zsock_set_linger(s, 0);
-        int r = bind_own(s, ep, &scratch, err, errlen);
+        int r = bind_own(s, ep, sec, &scratch, err, errlen);
         zsock_destroy(&s);
         for (size_t i = 0; i < scratch.n_files; i++)
                 remove_own(&scratch.files[i]);
@@ -356,7 +394,7 @@ static int check_one(const char *ep, char *err, size_t errlen) {
         return r;
 }
 
-int emo_listeners_check(const char *endpoints, char *err, size_t errlen) {
+int emo_listeners_check(const char *endpoints, const emo_tcp_security_t *sec, char *err, size_t errlen) {
         passed_t *passed = NULL;
         size_t n_passed = 0;
         _cleanup_free_ char *list = strdup(endpoints);
@@ -371,12 +409,38 @@ int emo_listeners_check(const char *endpoints, char *err, size_t errlen) {
              ep = strtok_r(NULL, EMO_ENDPOINT_SEPARATORS, &save)) {
                 n++;
                 if (!covering(passed, n_passed, ep))
-                        r = check_one(ep, err, errlen);
+                        r = check_one(ep, sec, err, errlen);
         }
+        /* A tcp socket from systemd gets CURVE too, so needs the same. */
+        for (size_t i = 0; i < n_passed && r >= 0; i++)
+                if (is_tcp(passed[i].endpoint) && !(sec && (sec->cert || sec->insecure))) {
+                        zsock_t *scratch = zsock_new(ZMQ_ROUTER);
+                        r = scratch ? secure_for(scratch, passed[i].endpoint, sec, err, errlen) : -ENOMEM;
+                        zsock_destroy(&scratch);
+                }
         passed_free(passed, n_passed);
         if (r >= 0 && n == 0 && n_passed == 0) {
                 snprintf(err, errlen, "Failed to bind: no endpoint in '%s'", endpoints);
                 r = -EINVAL;
         }
         return r;
+}
+
+bool emo_listeners_need_tcp(const char *endpoints) {
+        _cleanup_free_ char *list = strdup(endpoints);
+        char *save = NULL;
+        for (char *ep = list ? strtok_r(list, EMO_ENDPOINT_SEPARATORS, &save) : NULL; ep;
+             ep = strtok_r(NULL, EMO_ENDPOINT_SEPARATORS, &save))
+                if (is_tcp(ep))
+                        return true;
+        passed_t *passed = NULL;
+        size_t n_passed = 0;
+        char err[256];
+        if (take_passed(false, &passed, &n_passed, err, sizeof(err)) < 0)
+                return false;
+        bool tcp = false;
+        for (size_t i = 0; i < n_passed; i++)
+                tcp |= is_tcp(passed[i].endpoint);
+        passed_free(passed, n_passed);
+        return tcp;
 }

@@ -10,19 +10,38 @@
  * daemon started by hand.
  *
  * On exit the daemon removes the ipc socket files it created (libzmq 4.3.4 leaves them behind),
- * never one that systemd owns: the socket unit keeps listening there for the next start. */
+ * never one that systemd owns: the socket unit keeps listening there for the next start.
+ *
+ * tcp:// endpoints, whether bound here or passed by systemd, speak CURVE with the server's
+ * certificate and ask the ZAP handler (auth.h) about each client; without a certificate they are
+ * refused unless insecure_tcp allows plaintext. libzmq copies a socket's options into each
+ * listener when it binds, so one ROUTER serves ipc:// without CURVE (filesystem permissions guard
+ * it) and tcp:// with it. */
 #pragma once
 
 #include <czmq.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct emo_listeners emo_listeners_t;
+
+/* How tcp:// endpoints may be served. */
+typedef struct emo_tcp_security {
+        zcert_t *cert;          /* the server's certificate with its secret key; NULL: none loaded */
+        bool insecure;          /* insecure_tcp: plaintext when there is no certificate */
+        const char *cert_path;  /* where the certificate was looked for, for messages */
+        const char *cert_error; /* why it was not loaded, for messages */
+} emo_tcp_security_t;
 
 /* Bind router to the sockets from systemd and to each endpoint of the comma- or space-separated
  * list that they do not cover. The ipc folders are created as needed (emo_endpoint_prepare).
  * On failure nothing stays bound by us, err says which endpoint and why, -errno (-EADDRINUSE:
  * another daemon answers on an ipc endpoint). */
-int emo_listeners_bind(zsock_t *router, const char *endpoints, emo_listeners_t **ret, char *err, size_t errlen);
+int emo_listeners_bind(zsock_t *router, const char *endpoints, const emo_tcp_security_t *sec, emo_listeners_t **ret,
+                       char *err, size_t errlen);
+
+/* Whether the endpoints (and the sockets systemd passes) include tcp://. */
+bool emo_listeners_need_tcp(const char *endpoints);
 
 /* The endpoints served, for logs and STATUS=: "ipc:///x.sock (from systemd), tcp://...". Owned
  * by l. */
@@ -37,4 +56,4 @@ emo_listeners_t *emo_listeners_free(emo_listeners_t *l);
  * folder is missing needs the nearest existing folder above to be writable (the daemon creates
  * the rest); a tcp endpoint is bound on a scratch socket and closed. An endpoint covered by a
  * socket from systemd passes. 0, or -errno with err naming the endpoint and the cause. */
-int emo_listeners_check(const char *endpoints, char *err, size_t errlen);
+int emo_listeners_check(const char *endpoints, const emo_tcp_security_t *sec, char *err, size_t errlen);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "connguard.h"
 #include "emo/endpoint.h"
@@ -73,6 +74,8 @@ static void help(void) {
                "      --check              load everything, check that every endpoint (and\n"
                "                           metrics_listen) can be bound, print the setup and exit\n"
                "                           (non-zero on any failure)\n"
+               "      --print-public-key   print the CURVE public key of server_cert (what clients\n"
+               "                           pass as --server-key) and exit\n"
                "  -v, --verbose            debug messages (never a result: see --log-results)\n"
                "      --log-results        log every face's box, emotion and probabilities:\n"
                "                           personal data, for debugging only (docs/privacy.md)\n"
@@ -82,7 +85,11 @@ static void help(void) {
                "Under systemd socket activation (emotiond.socket) the daemon serves the sockets it is\n"
                "given, as well as any endpoint of its own that they do not cover.\n"
                "\n"
-               "Signals: SIGTERM/SIGINT finish the requests in progress, refuse the rest and exit 0.\n",
+               "tcp:// endpoints speak CURVE with server_cert and admit the clients whose certificates\n"
+               "are in clients_dir; without a certificate they are refused unless insecure_tcp = true.\n"
+               "\n"
+               "Signals: SIGTERM/SIGINT finish the requests in progress, refuse the rest and exit 0;\n"
+               "SIGHUP reads clients_dir again.\n",
                paths->config, paths->datadir);
 }
 
@@ -114,7 +121,24 @@ static char *find_detector_file(const char *configured, const char *file) {
         return NULL;
 }
 
-enum { OPT_DETECTOR = 256, OPT_YUNET, OPT_BLAZEFACE, OPT_HAAR, OPT_DEVICE, OPT_DIALOGUE, OPT_LANGUAGE, OPT_CHECK, OPT_LOG_RESULTS };
+enum { OPT_DETECTOR = 256, OPT_YUNET, OPT_BLAZEFACE, OPT_HAAR, OPT_DEVICE, OPT_DIALOGUE, OPT_LANGUAGE, OPT_CHECK, OPT_LOG_RESULTS, OPT_PRINT_KEY };
+
+/* The server certificate, when tcp:// is served (the endpoints, or a socket from systemd) and
+ * insecure_tcp does not say plaintext. err_buf keeps the reason it could not be loaded. */
+static void load_security(const emo_config_t *c, const char *endpoints, emo_tcp_security_t *sec, char *err_buf,
+                          size_t errlen) {
+        *sec = (emo_tcp_security_t) { .insecure = c->insecure_tcp, .cert_path = c->server_cert };
+        if (c->insecure_tcp || !emo_listeners_need_tcp(endpoints))
+                return;
+        int r = emo_auth_load_secret_cert(c->server_cert, &sec->cert);
+        if (r < 0) {
+                snprintf(err_buf, errlen, "%s",
+                         r == -ENOKEY ? "it has no secret key: give the file zcert_save wrote as NAME, with "
+                                        "NAME_secret beside it"
+                                      : "no such certificate, or not readable");
+                sec->cert_error = err_buf;
+        }
+}
 
 int main(int argc, char **argv) {
         static const struct option options[] = {
@@ -133,12 +157,13 @@ int main(int argc, char **argv) {
                 { "check", no_argument, NULL, OPT_CHECK },
                 { "verbose", no_argument, NULL, 'v' },
                 { "log-results", no_argument, NULL, OPT_LOG_RESULTS },
+                { "print-public-key", no_argument, NULL, OPT_PRINT_KEY },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {},
         };
         const char *config_path = NULL;
-        bool check = false;
+        bool check = false, print_key = false;
         /* Command-line settings are applied after the file, whatever their position. */
         const char *keys[64], *values[64];
         char *owned[64];
@@ -177,6 +202,9 @@ int main(int argc, char **argv) {
                 }
                 case OPT_CHECK:
                         check = true;
+                        continue;
+                case OPT_PRINT_KEY:
+                        print_key = true;
                         continue;
                 case 'v':
                         emo_log_max_level = 7;
@@ -227,6 +255,30 @@ int main(int argc, char **argv) {
                 log_error("Invalid configuration: %s", err);
                 return 1;
         }
+        if (print_key) {
+                zcert_t *cert = NULL;
+                if ((r = emo_auth_load_secret_cert(config.server_cert, &cert)) < 0) {
+                        log_error("Failed to load the server certificate %s: %s; make one with 'emotion keygen %s'",
+                                  config.server_cert, r == -ENOKEY ? "no secret key in it" : "cannot read it",
+                                  config.server_cert);
+                        return 1;
+                }
+                printf("%s\n", zcert_public_txt(cert));
+                zcert_destroy(&cert);
+                emo_config_done(&config);
+                return 0;
+        }
+        _cleanup_free_ char *served = config.endpoints ? strdup(config.endpoints) : emo_endpoint_default_bind();
+        if (!served) {
+                log_error("Failed to set up the configuration: %s", strerror(ENOMEM));
+                return 1;
+        }
+        char cert_err[256];
+        emo_tcp_security_t sec;
+        load_security(&config, served, &sec, cert_err, sizeof(cert_err));
+        if (config.insecure_tcp && emo_listeners_need_tcp(served))
+                log_warning("insecure_tcp is on: tcp:// endpoints are served in plaintext, without authentication; "
+                            "anyone who can reach them can use the daemon and read the images");
 
         /* Signals become bytes on a pipe read by the server loop, whichever thread receives them
          * (signals.h says why a signalfd is not enough). CZMQ's own handler is disabled: draining
@@ -324,13 +376,14 @@ int main(int argc, char **argv) {
                 emo_pipeline_t *p = NULL;
                 r = emo_pipeline_new(&shared, &p, err, sizeof(err));
                 if (r >= 0) {
-                        _cleanup_free_ char *endpoints = config.endpoints ? strdup(config.endpoints)
-                                                                          : emo_endpoint_default_bind();
-                        r = endpoints ? emo_listeners_check(endpoints, err, sizeof(err)) : -ENOMEM;
+                        r = emo_listeners_check(served, &sec, err, sizeof(err));
                         if (r == -ENOMEM)
                                 snprintf(err, sizeof(err), "Failed to check the endpoints: %s", strerror(ENOMEM));
                         else if (r >= 0)
-                                printf("endpoints %s can be bound\n", endpoints);
+                                printf("endpoints %s can be bound\n", served);
+                        if (r >= 0 && sec.cert)
+                                printf("tcp:// with CURVE, server key %s, clients from %s\n",
+                                       zcert_public_txt(sec.cert), config.clients_dir);
                 }
                 if (r >= 0 && config.metrics_listen && *config.metrics_listen) {
                         /* Listen for a moment, as the daemon would. */
@@ -341,6 +394,7 @@ int main(int argc, char **argv) {
                                 snprintf(err, sizeof(err), "Failed to check metrics_listen: %s", strerror(ENOMEM));
                 }
                 emo_pipeline_free(p);
+                zcert_destroy(&sec.cert);
                 emo_streams_free(streams);
                 emo_dialogue_free(dialogue);
                 emo_model_done(&model);
@@ -360,13 +414,14 @@ int main(int argc, char **argv) {
         else
                 log_debug("Open files limit: %lld", (long long) nofile);
         emo_server_t *server = NULL;
-        if ((r = emo_server_new(&config, &shared, workers, &server, err, sizeof(err))) < 0) {
+        if ((r = emo_server_new(&config, &shared, workers, &sec, &server, err, sizeof(err))) < 0) {
                 log_error("%s", err);
                 emo_streams_free(streams);
                 return 1;
         }
         r = emo_server_run(server, sfd);
         emo_server_free(server);
+        zcert_destroy(&sec.cert);
         emo_dialogue_free(dialogue);
         emo_streams_free(streams);
         emo_model_done(&model);

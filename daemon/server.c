@@ -10,6 +10,7 @@
 
 #include "emo/endpoint.h"
 #include "emo/labels.h"
+#include "auth.h"
 #include "connguard.h"
 #include "listen.h"
 #include "metrics.h"
@@ -62,6 +63,7 @@ struct emo_server {
         char *endpoints; /* configured; once bound, what is served (emo_listeners_describe) */
         emo_listeners_t *listeners;
         emo_metrics_t *metrics; /* NULL unless metrics_listen is set */
+        emo_auth_t *auth;       /* NULL unless tcp:// is served with CURVE */
 };
 
 static job_t *job_free(job_t *j) {
@@ -536,7 +538,16 @@ int emo_server_run(emo_server_t *s, int signal_fd) {
                         while ((sig = emo_signals_next(signal_fd)) > 0) {
                                 if (sig == SIGTERM || sig == SIGINT)
                                         start_draining(s, strsignal(sig));
-                                else
+                                else if (sig == SIGHUP && s->auth) {
+                                        int n = emo_auth_reload(s->auth);
+                                        if (n < 0)
+                                                log_error("Failed to reload clients_dir %s: %s",
+                                                          s->config->clients_dir, strerror(-n));
+                                        else
+                                                log_info("Received SIGHUP: %d CURVE client key(s) allowed from %s; "
+                                                         "connections already open are kept", n,
+                                                         s->config->clients_dir);
+                                } else
                                         log_info("Received %s, ignoring", strsignal(sig));
                         }
                 }
@@ -563,7 +574,7 @@ int emo_server_run(emo_server_t *s, int signal_fd) {
 }
 
 int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shared, unsigned workers,
-                   emo_server_t **ret, char *err, size_t errlen) {
+                   const emo_tcp_security_t *sec, emo_server_t **ret, char *err, size_t errlen) {
         emo_server_t *s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
@@ -632,7 +643,18 @@ int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shar
                 s->n_workers++;
         }
 
-        if ((r = emo_listeners_bind(s->router, s->endpoints, &s->listeners, err, errlen)) < 0) {
+        /* The handler must listen before the first CURVE client arrives: without one, libzmq 4.3
+         * admits every client key. */
+        if (sec && sec->cert) {
+                if ((r = emo_auth_new(config->clients_dir, &s->auth)) < 0) {
+                        snprintf(err, errlen, "Failed to start the CURVE authenticator: %s", strerror(-r));
+                        emo_server_free(s);
+                        return r;
+                }
+                log_info("CURVE on tcp:// endpoints with server key %s; %d client key(s) allowed from %s",
+                         zcert_public_txt(sec->cert), emo_auth_count(s->auth), config->clients_dir);
+        }
+        if ((r = emo_listeners_bind(s->router, s->endpoints, sec, &s->listeners, err, errlen)) < 0) {
                 emo_server_free(s);
                 return r;
         }
@@ -681,6 +703,7 @@ emo_server_t *emo_server_free(emo_server_t *s) {
         s->metrics = emo_metrics_free(s->metrics); /* stops its HTTP thread */
         s->guard = emo_connguard_free(s->guard);
         zsock_destroy(&s->router);
+        s->auth = emo_auth_free(s->auth);
         s->listeners = emo_listeners_free(s->listeners); /* removes our ipc socket files */
         free(s->endpoints);
         free(s);

@@ -407,7 +407,7 @@ int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
                         json_object_put(o);
                 }
         } else if (r < 0) {
-                cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), strerror(-r));
+                cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), emo_client_strerror(r));
                 ret = CLI_EXIT_UNREACHABLE;
         }
 

@@ -87,6 +87,15 @@ int cli_common_option(cli_options_t *o, const char *command, int c, const char *
         case CLI_ARG_JSON:
                 o->json = true;
                 return 1;
+        case CLI_ARG_SERVER_KEY:
+        case CLI_ARG_CERT:
+                if (!*arg) {
+                        cli_usage_error(command, "%s needs a value", c == CLI_ARG_CERT ? "--cert" : "--server-key");
+                        return -EINVAL;
+                }
+                if (setenv(c == CLI_ARG_CERT ? "EMOTIOND_CERT" : "EMOTIOND_SERVER_KEY", arg, 1) < 0)
+                        return -errno;
+                return 1;
         default:
                 return 0;
         }
@@ -107,6 +116,14 @@ int cli_client_open(const cli_options_t *o, const char *command, emo_client_t **
         if (r == -EINVAL)
                 cli_usage_error(command, "invalid endpoint '%s' (expected e.g. ipc:///path or tcp://127.0.0.1:5555)",
                                 o->server ?: getenv("EMOTIOND_ENDPOINT") ?: "");
+        else if (r == -EBADMSG || r == -ENOKEY || (r == -ENOENT && getenv("EMOTIOND_CERT")))
+                cli_error("Failed to set up CURVE: %s (--server-key or $EMOTIOND_SERVER_KEY: the daemon's public "
+                          "key or certificate; --cert or $EMOTIOND_CERT: this client's certificate from "
+                          "'emotion keygen')",
+                          r == -EBADMSG ? "the server key is neither a Z85 key nor a certificate file"
+                          : r == -ENOKEY ? "the client certificate has no secret key (give NAME with NAME_secret "
+                                           "beside it)"
+                                         : "the client certificate cannot be read");
         else if (r < 0)
                 cli_error("Failed to open a connection: %s", strerror(-r));
         if (r < 0)
@@ -239,6 +256,10 @@ const char *cli_describe_failure(const cli_options_t *o, int error, const emo_re
         if (error == -EFBIG) {
                 snprintf(msg, len, "larger than the %u MiB limit", CLI_MAX_FILE_SIZE >> 20);
                 return "file_too_large";
+        }
+        if (error == -EACCES || error == -EKEYREJECTED || error == -EPROTONOSUPPORT) {
+                snprintf(msg, len, "%s", emo_client_strerror(error));
+                return "auth_error";
         }
         if (error < 0) {
                 snprintf(msg, len, "%s", strerror(-error));

@@ -44,6 +44,8 @@ enum {
         CLI_ARG_TIMEOUT,
         CLI_ARG_ATTEMPTS,
         CLI_ARG_JSON,
+        CLI_ARG_SERVER_KEY,
+        CLI_ARG_CERT,
         CLI_ARG_FIRST,
 };
 
@@ -52,18 +54,26 @@ enum {
         { "server", required_argument, NULL, CLI_ARG_SERVER },              \
         { "timeout", required_argument, NULL, CLI_ARG_TIMEOUT },            \
         { "attempts", required_argument, NULL, CLI_ARG_ATTEMPTS },          \
-        { "json", no_argument, NULL, CLI_ARG_JSON }
+        { "json", no_argument, NULL, CLI_ARG_JSON },                        \
+        { "server-key", required_argument, NULL, CLI_ARG_SERVER_KEY },      \
+        { "cert", required_argument, NULL, CLI_ARG_CERT }
 
 /* Help text lines for the shared options, for each command's --help. */
 #define CLI_COMMON_HELP                                                                        \
         "      --server EP      daemon endpoint (default: $EMOTIOND_ENDPOINT, else the user\n"  \
         "                       socket when it exists, else " EMO_SYSTEM_ENDPOINT ")\n"         \
         "      --timeout MS     wait at most MS milliseconds per request attempt (default 10000)\n" \
-        "      --attempts N     send each request at most N times before giving up (default 3)\n"
+        "      --attempts N     send each request at most N times before giving up (default 3)\n" \
+        "      --server-key KEY the daemon's CURVE public key for tcp:// (Z85, or a certificate\n" \
+        "                       file; default $EMOTIOND_SERVER_KEY)\n"                    \
+        "      --cert FILE      this client's certificate from 'emotion keygen' (default\n"  \
+        "                       $EMOTIOND_CERT)\n"
 
 extern const char *cli_program_name;
 
 /* Apply one of the shared options (getopt_long()'s value c and argument arg) to o.
+ * --server-key and --cert set $EMOTIOND_SERVER_KEY and $EMOTIOND_CERT, which every client the
+ * command opens reads (emo_client_new), the threads of `bench` included.
  * 1 when c was a shared option, 0 when it is not one, -EINVAL after printing a usage message for
  * a bad value (command: for the hint, NULL at the global level). */
 int cli_common_option(cli_options_t *o, const char *command, int c, const char *arg);

@@ -136,9 +136,9 @@ int cli_health_main(const cli_options_t *defaults, int argc, char **argv) {
                         print_json_failure(endpoint, "unreachable", "no reply from the daemon");
                 ret = cli_report_unreachable(&o, client);
         } else if (r < 0) {
-                cli_error("Failed to talk to emotiond at %s: %s", endpoint, strerror(-r));
+                cli_error("Failed to talk to emotiond at %s: %s", endpoint, emo_client_strerror(r));
                 if (o.json)
-                        print_json_failure(endpoint, "unreachable", strerror(-r));
+                        print_json_failure(endpoint, "unreachable", emo_client_strerror(r));
                 ret = CLI_EXIT_UNREACHABLE;
         } else if (!cli_reply_health(reply)) {
                 bool ok = cli_reply_ok(reply);

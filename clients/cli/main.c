@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "eval.h"
 #include "health.h"
+#include "keygen.h"
 #include "stats.h"
 #include "output.h"
 
@@ -30,6 +31,7 @@ static const struct {
         { "health", cli_health_main, "show the daemon's version, model and state" },
         { "bench", cli_bench_main, "measure throughput and latency of a local daemon" },
         { "stats", cli_stats_main, "show the daemon's metrics (replies, latency per stage, load)" },
+        { "keygen", cli_keygen_main, "make a CURVE certificate for a client (or for the daemon)" },
 };
 
 static void help(void) {

@@ -151,7 +151,8 @@ static void help(void) {
                "      --input-format F FFmpeg input format, e.g. video4linux2 or x11grab\n"
                "      --max-side N     scale frames down to at most N pixels on their longest side\n"
                "                       before sending them (default 0: send them as decoded)\n"
-               "      --stream NAME    stream id the daemon sees (default: SOURCE)\n"
+               "      --stream NAME    stream id the daemon sees (default: SOURCE#RANDOM, unique to\n"
+               "                       this run; give the same NAME to continue a stream's smoothing)\n"
                "      --lang LANG      dialogue language, e.g. fr or en (default: the daemon's)\n"
                "      --max-faces N    at most N faces per frame, largest first\n"
                "      --smooth N       follow each face from frame to frame and also give its\n"
@@ -541,7 +542,9 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
         w.source = argv[optind];
         _cleanup_free_ char *source_id = NULL;
         if (!w.stream) {
-                if (!(source_id = emo_capture_stream_id(w.source))) {
+                /* Unique to this run: two clients watching one source must not share smoothing. */
+                _cleanup_free_ char *name = emo_capture_stream_id(w.source);
+                if (!name || !(source_id = emo_client_stream_id(name))) {
                         cli_error("%s", strerror(ENOMEM));
                         return 1;
                 }
@@ -624,7 +627,7 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                 for (size_t k = 0; k < w.n_items; k++)
                         print_item(&w, &w.items[k]);
         } else if (r < 0) {
-                cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), strerror(-r));
+                cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), emo_client_strerror(r));
                 ret = CLI_EXIT_UNREACHABLE;
         }
         cli_progress_finish(&w.progress);

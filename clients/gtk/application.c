@@ -196,6 +196,12 @@ static int emo_gtk_application_handle_local_options(GApplication *app, GVariantD
                 return 0;
         }
         g_variant_dict_lookup(options, "server", "s", &self->server);
+        /* As in the CLI: the client library reads them when it opens a tcp:// connection. */
+        const char *server_key = NULL, *cert = NULL;
+        if (g_variant_dict_lookup(options, "server-key", "&s", &server_key))
+                g_setenv("EMOTIOND_SERVER_KEY", server_key, TRUE);
+        if (g_variant_dict_lookup(options, "cert", "^&ay", &cert))
+                g_setenv("EMOTIOND_CERT", cert, TRUE);
         g_variant_dict_lookup(options, "lang", "s", &self->language);
         g_variant_dict_lookup(options, "save-annotated", "^ay", &self->save_annotated);
         self->quit_after_result = g_variant_dict_contains(options, "quit-after-result");
@@ -269,6 +275,12 @@ static void emo_gtk_application_init(EmoGtkApplication *self) {
                   "Daemon endpoint (default: $EMOTIOND_ENDPOINT, else the user socket when it exists, else "
                   "ipc:///run/emotiond/emotiond.sock)",
                   "EP" },
+                { "server-key", 0, 0, G_OPTION_ARG_STRING, NULL,
+                  "The daemon's CURVE public key for a tcp:// endpoint: Z85, or a certificate file "
+                  "(default: $EMOTIOND_SERVER_KEY)",
+                  "KEY" },
+                { "cert", 0, 0, G_OPTION_ARG_FILENAME, NULL,
+                  "This client's certificate from 'emotion keygen' (default: $EMOTIOND_CERT)", "FILE" },
                 { "lang", 0, 0, G_OPTION_ARG_STRING, NULL, "Dialogue language, e.g. fr or en (default: the daemon's)",
                   "LANG" },
                 { "timeout", 0, 0, G_OPTION_ARG_INT, NULL, "Wait at most MS milliseconds for a reply (default 10000)",

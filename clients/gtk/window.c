@@ -9,6 +9,7 @@
 #include "capture/capture.h"
 
 #include "conversation-view.h"
+#include "emo/client.h"
 #include "emo/labels.h"
 #include "emo/protocol.h"
 #include "face-bars.h"
@@ -554,7 +555,9 @@ void emo_gtk_window_add_live(EmoGtkWindow *self, const emo_gtk_source_t *source)
         self->tiles_added++;
         g_autofree char *name = self->tiles_added == 1 ? g_strdup(source->location)
                                                        : g_strdup_printf("%s #%u", source->location, self->tiles_added);
-        g_autofree char *stream_id = emo_capture_stream_id(name);
+        g_autofree char *source_id = emo_capture_stream_id(name);
+        /* Unique to this client too: another one watching the same source has its own smoothing. */
+        g_autofree char *stream_id = source_id ? emo_client_stream_id(source_id) : NULL;
         emo_live_view_config_t config = {
                 .source = source,
                 .stream_id = stream_id ? stream_id : "emotion-gtk",

@@ -5,7 +5,9 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -16,26 +18,179 @@
 struct emo_client {
         char *endpoint;
         zsock_t *sock;
+        zsock_t *monitor; /* handshake events of sock (tcp:// only), or NULL */
+        uint8_t server_key[32];
+        zcert_t *cert; /* this client's CURVE key pair; NULL: plaintext */
         uint64_t next_id;
 };
+
+static bool is_tcp(const emo_client_t *c) {
+        return strncmp(c->endpoint, "tcp://", 6) == 0;
+}
+
+/* Watch the handshakes of a tcp socket, so that a refusal is told at once: libzmq would retry it
+ * silently forever, and the caller would see only timeouts. */
+static zsock_t *monitor_socket(zsock_t *s) {
+        static unsigned counter;
+        char ep[96];
+        unsigned n = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+        snprintf(ep, sizeof(ep), "inproc://emo-client-monitor-%p-%u", (void *) s, n);
+        if (zmq_socket_monitor(zsock_resolve(s), ep,
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) < 0)
+                return NULL;
+        zsock_t *m = zsock_new(ZMQ_PAIR);
+        if (m && zsock_connect(m, "%s", ep) < 0)
+                zsock_destroy(&m);
+        return m;
+}
+
+/* Close the socket and its monitor: the monitor is stopped first, so that libzmq does not report
+ * the closing to a monitor socket already gone. */
+static void drop_socket(emo_client_t *c) {
+        if (c->sock && c->monitor)
+                zmq_socket_monitor(zsock_resolve(c->sock), NULL, 0);
+        zsock_destroy(&c->monitor);
+        zsock_destroy(&c->sock);
+}
 
 static int open_socket(emo_client_t *c) {
         zsock_t *s = zsock_new(ZMQ_DEALER);
         if (!s)
                 return -ENOMEM;
         zsock_set_linger(s, 0);
+        if (c->cert && is_tcp(c)) {
+                zcert_apply(c->cert, s);
+                zsock_set_curve_serverkey_bin(s, c->server_key);
+        }
+        zsock_t *m = is_tcp(c) ? monitor_socket(s) : NULL;
+        if (is_tcp(c) && !m) {
+                zsock_destroy(&s);
+                return -ENOMEM;
+        }
         if (zsock_connect(s, "%s", c->endpoint) < 0) {
                 int r = -(zmq_errno() ?: EINVAL);
                 /* A scheme libzmq does not know (http://) or cannot use with DEALER is a malformed
                  * endpoint too, not a transient failure. */
                 if (r == -EPROTONOSUPPORT || r == -ENOCOMPATPROTO)
                         r = -EINVAL;
+                zsock_destroy(&m);
                 zsock_destroy(&s);
                 return r;
         }
-        zsock_destroy(&c->sock);
+        drop_socket(c);
         c->sock = s;
+        c->monitor = m;
         return 0;
+}
+
+/* The first handshake failure the monitor reported, as an error of emo_client_recv: -EACCES the
+ * daemon refused our key, -EPROTONOSUPPORT CURVE on one side only, -EKEYREJECTED the handshake
+ * broke off (a wrong server key: the daemon cannot read our HELLO and hangs up). 0 when none. */
+static int handshake_error(emo_client_t *c) {
+        if (!c->monitor)
+                return 0;
+        for (;;) {
+                zmsg_t *ev = zmsg_recv_nowait(c->monitor);
+                if (!ev)
+                        return 0;
+                zframe_t *f = zmsg_first(ev);
+                uint16_t event = 0;
+                uint32_t value = 0;
+                if (f && zframe_size(f) == 6) {
+                        memcpy(&event, zframe_data(f), 2);
+                        memcpy(&value, zframe_data(f) + 2, 4);
+                }
+                zmsg_destroy(&ev);
+                if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+                        return -EACCES;
+                if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+                        return value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? -EPROTONOSUPPORT : -EKEYREJECTED;
+                /* Without CURVE, a connection lost in the middle of a handshake is a daemon going
+                 * away, which libzmq's reconnection covers. */
+                if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && c->cert)
+                        return -EKEYREJECTED;
+        }
+}
+
+const char *emo_client_strerror(int error) {
+        switch (error) {
+        case -EACCES:
+                return "the daemon refused this client's CURVE key (its public certificate is not in the daemon's "
+                       "clients_dir)";
+        case -EPROTONOSUPPORT:
+                return "security mismatch: the daemon requires CURVE and no --server-key was given, or the daemon "
+                       "serves plaintext and a server key was given";
+        case -EKEYREJECTED:
+                return "the CURVE handshake failed: the server key given is not this daemon's (check "
+                       "'emotiond --print-public-key')";
+        default:
+                return strerror(-error);
+        }
+}
+
+/* A Z85 public key (40 characters), or a certificate file holding one. */
+static int read_server_key(const char *s, uint8_t key[32]) {
+        if (strlen(s) == 40 && zmq_z85_decode(key, s))
+                return 0;
+        zcert_t *cert = zcert_load(s);
+        if (!cert)
+                return -EINVAL;
+        memcpy(key, zcert_public_key(cert), 32);
+        zcert_destroy(&cert);
+        return 0;
+}
+
+/* Take the keys for the next socket. */
+static int configure_curve(emo_client_t *c, const char *server_key, const char *cert_path) {
+        if (!server_key) {
+                zcert_destroy(&c->cert);
+                return 0;
+        }
+        uint8_t key[32];
+        if (read_server_key(server_key, key) < 0)
+                return -EBADMSG;
+        zcert_t *cert = NULL;
+        if (cert_path) {
+                cert = zcert_load(cert_path);
+                if (!cert)
+                        return -ENOENT;
+                static const char zero[41] = "0000000000000000000000000000000000000000";
+                if (streq(zcert_secret_txt(cert), zero)) {
+                        zcert_destroy(&cert);
+                        return -ENOKEY;
+                }
+        } else if (!(cert = zcert_new())) /* a throwaway key pair: the daemon will refuse it */
+                return -ENOMEM;
+        memcpy(c->server_key, key, 32);
+        zcert_destroy(&c->cert);
+        c->cert = cert;
+        return 0;
+}
+
+int emo_client_set_curve(emo_client_t *c, const char *server_key, const char *cert_path) {
+        int r = configure_curve(c, server_key, cert_path);
+        if (r < 0)
+                return r;
+        return is_tcp(c) ? open_socket(c) : 0;
+}
+
+char *emo_client_stream_id(const char *name) {
+        uint32_t r = 0;
+        if (getrandom(&r, sizeof(r), 0) != (ssize_t) sizeof(r)) {
+                /* No entropy yet (early boot): time and pid still differ between clients. */
+                r = (uint32_t) emo_now_us() ^ ((uint32_t) getpid() << 16);
+        }
+        size_t keep = strlen(name), max = EMO_STREAM_ID_MAX - 9;
+        if (keep > max) {
+                keep = max;
+                while (keep > 0 && ((unsigned char) name[keep] & 0xc0) == 0x80) /* not inside a character */
+                        keep--;
+        }
+        char *id = NULL;
+        if (asprintf(&id, "%.*s#%08x", (int) keep, name, r) < 0)
+                return NULL;
+        return id;
 }
 
 int emo_client_new(const char *endpoint, emo_client_t **ret) {
@@ -46,7 +201,12 @@ int emo_client_new(const char *endpoint, emo_client_t **ret) {
         /* Ids only need to be unique per connection: every socket (and so every reconnect) gets
          * its own routing identity, so late replies to an old socket never reach the new one. */
         c->next_id = 1;
-        int r = c->endpoint ? open_socket(c) : -ENOMEM;
+        const char *key = getenv("EMOTIOND_SERVER_KEY"), *cert = getenv("EMOTIOND_CERT");
+        int r = c->endpoint ? 0 : -ENOMEM;
+        if (r >= 0 && key && *key && is_tcp(c))
+                r = configure_curve(c, key, cert && *cert ? cert : NULL);
+        if (r >= 0)
+                r = open_socket(c);
         if (r < 0) {
                 emo_client_free(c);
                 return r;
@@ -58,7 +218,8 @@ int emo_client_new(const char *endpoint, emo_client_t **ret) {
 emo_client_t *emo_client_free(emo_client_t *c) {
         if (!c)
                 return NULL;
-        zsock_destroy(&c->sock);
+        drop_socket(c);
+        zcert_destroy(&c->cert);
         free(c->endpoint);
         free(c);
         return NULL;
@@ -78,11 +239,35 @@ int emo_client_send(emo_client_t *c, emo_request_t *req, int send_timeout_ms, ui
         zframe_t *f = emo_request_pack_frame(req);
         if (!f)
                 return -ENOMEM;
-        zsock_set_sndtimeo(c->sock, send_timeout_ms);
-        if (zframe_send(&f, c->sock, 0) < 0) {
-                int e = zmq_errno();
+        /* A refused handshake leaves the socket without a peer, so a send would wait for one
+         * until send_timeout_ms: say why instead. */
+        int r = handshake_error(c);
+        if (r < 0) {
                 zframe_destroy(&f);
-                return e == EAGAIN ? -ETIMEDOUT : -(e ?: EIO);
+                return r;
+        }
+        zmq_pollitem_t items[2] = {
+                { .socket = zsock_resolve(c->sock), .events = ZMQ_POLLOUT },
+                { .socket = c->monitor ? zsock_resolve(c->monitor) : NULL, .events = ZMQ_POLLIN },
+        };
+        int64_t deadline = emo_now_us() + (int64_t) send_timeout_ms * 1000;
+        while (zframe_send(&f, c->sock, ZFRAME_DONTWAIT) < 0) {
+                int e = zmq_errno();
+                if (e == EAGAIN && (r = handshake_error(c)) < 0)
+                        e = -r;
+                else if (e == EAGAIN) {
+                        int64_t left = deadline - emo_now_us();
+                        if (send_timeout_ms >= 0 && left <= 0)
+                                e = ETIMEDOUT;
+                        else if (zmq_poll(items, c->monitor ? 2 : 1,
+                                          send_timeout_ms < 0 ? -1 : (long) ((left + 999) / 1000)) >= 0 ||
+                                 zmq_errno() == EINTR)
+                                continue;
+                        else
+                                e = zmq_errno();
+                }
+                zframe_destroy(&f);
+                return -(e ?: EIO);
         }
         if (ret_id)
                 *ret_id = req->request_id;
@@ -90,12 +275,26 @@ int emo_client_send(emo_client_t *c, emo_request_t *req, int send_timeout_ms, ui
 }
 
 int emo_client_recv(emo_client_t *c, int timeout_ms, emo_reply_t **ret) {
-        zmq_pollitem_t item = { .socket = zsock_resolve(c->sock), .events = ZMQ_POLLIN };
-        int n = zmq_poll(&item, 1, timeout_ms);
-        if (n < 0)
-                return -(zmq_errno() ?: EIO);
-        if (n == 0)
-                return -ETIMEDOUT;
+        zmq_pollitem_t items[2] = {
+                { .socket = zsock_resolve(c->sock), .events = ZMQ_POLLIN },
+                { .socket = c->monitor ? zsock_resolve(c->monitor) : NULL, .events = ZMQ_POLLIN },
+        };
+        int64_t deadline = timeout_ms < 0 ? 0 : emo_now_us() + (int64_t) timeout_ms * 1000;
+        for (;;) {
+                int r = handshake_error(c);
+                if (r < 0)
+                        return r;
+                long left = timeout_ms < 0 ? -1 : (long) ((deadline - emo_now_us() + 999) / 1000);
+                if (timeout_ms >= 0 && left < 0)
+                        left = 0;
+                int n = zmq_poll(items, c->monitor ? 2 : 1, left);
+                if (n < 0)
+                        return -(zmq_errno() ?: EIO);
+                if (items[0].revents & ZMQ_POLLIN)
+                        break;
+                if (n == 0)
+                        return -ETIMEDOUT;
+        }
         zmsg_t *msg = zmsg_recv(c->sock);
         if (!msg)
                 return -(zmq_errno() ?: EIO);
@@ -129,7 +328,7 @@ int emo_client_call(emo_client_t *c, emo_request_t *req, int timeout_ms, int att
                         if (r == -ETIMEDOUT)
                                 break;
                         if (r < 0)
-                                return r;
+                                return r; /* a refused handshake too: retrying cannot help */
                         if (reply->request_id == id) {
                                 *ret = reply;
                                 return 0;

@@ -10,9 +10,32 @@
 typedef struct emo_client emo_client_t;
 
 /* Connect to endpoint (NULL: emo_endpoint_default_connect()). Connecting is lazy: an absent
- * daemon shows up as timeouts, not as an error here. 0, or -EINVAL for a malformed endpoint,
- * -ENOMEM. */
+ * daemon shows up as timeouts, not as an error here. For a tcp:// endpoint, $EMOTIOND_SERVER_KEY
+ * and $EMOTIOND_CERT, when set, are applied as by emo_client_set_curve(). 0, or -EINVAL for a
+ * malformed endpoint, -ENOMEM, and emo_client_set_curve's errors. */
 int emo_client_new(const char *endpoint, emo_client_t **ret);
+
+/* CURVE for a tcp:// endpoint (ipc:// is guarded by file permissions and ignores it):
+ * server_key is the daemon's public key in Z85 (40 characters, as `emotiond --print-public-key`
+ * prints it) or a certificate file that holds it; cert_path is this client's certificate as
+ * `emotion keygen NAME` wrote it (NAME, with NAME_secret beside it, or NAME_secret). NULL
+ * cert_path: a throwaway key pair, which no daemon admits, so its refusal says what is missing.
+ * NULL server_key: plaintext again. The socket is replaced at once. 0, -EBADMSG (not a key),
+ * -ENOENT (no certificate there), -ENOKEY (a certificate without its secret key), -ENOMEM. */
+int emo_client_set_curve(emo_client_t *c, const char *server_key, const char *cert_path);
+
+/* A message for the errors of this module, the handshake ones included (-EACCES the daemon
+ * refused our key, -EKEYREJECTED wrong server key, -EPROTONOSUPPORT CURVE on one side only);
+ * strerror() for the others. Static. */
+const char *emo_client_strerror(int error);
+
+/* A stream id of this client's own for the stream it calls name (a file, a camera): name
+ * followed by '#' and 8 random hex digits, name cut on a character boundary to fit
+ * EMO_STREAM_ID_MAX. The daemon keeps smoothing state per stream id, so two clients watching the
+ * same source must not send the same one; a user who wants them to share state (one camera,
+ * several client processes one after another) sets the id explicitly. malloc'd; NULL on
+ * out-of-memory. */
+char *emo_client_stream_id(const char *name);
 
 /* Close the connection; outstanding requests are dropped. Accepts NULL, returns NULL. */
 emo_client_t *emo_client_free(emo_client_t *c);
@@ -22,18 +45,19 @@ const char *emo_client_endpoint(const emo_client_t *c);
 
 /* Send req without waiting for its reply. Fills req->protocol_version and a fresh
  * req->request_id, returned in *ret_id. -ETIMEDOUT when the send queue stays full for
- * send_timeout_ms, -EIO on other socket errors. */
+ * send_timeout_ms, a failed handshake as emo_client_recv says it, -EIO on other socket errors. */
 int emo_client_send(emo_client_t *c, emo_request_t *req, int send_timeout_ms, uint64_t *ret_id);
 
 /* Wait up to timeout_ms (-1: forever) for the next reply, whichever request it answers.
  * 0 with *ret owned by the caller (emo_reply_free); -ETIMEDOUT; -EPROTO for bytes that are not
- * a Reply; -EINTR when interrupted by a signal. */
+ * a Reply; -EINTR when interrupted by a signal; on tcp://, as soon as libzmq reports it, a
+ * failed handshake: -EACCES, -EKEYREJECTED, -EPROTONOSUPPORT (emo_client_strerror). */
 int emo_client_recv(emo_client_t *c, int timeout_ms, emo_reply_t **ret);
 
 /* Send req and wait for its own reply (replies to other ids are discarded). When timeout_ms
  * passes without it, the socket is replaced by a fresh one (so a restarted daemon is found
  * again) and the request is sent again, `attempts` times in all. 0 with *ret, or -ETIMEDOUT
- * when every attempt timed out, or the errors of send/recv. */
+ * when every attempt timed out, or the errors of send/recv (a failed handshake is not retried). */
 int emo_client_call(emo_client_t *c, emo_request_t *req, int timeout_ms, int attempts, emo_reply_t **ret);
 
 /* Whether a daemon listens at the client's endpoint, told at once rather than by a timeout (libzmq

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "paths.h"
 #include "fixtures.h"
 
 static char tmp_path[64];
@@ -50,6 +51,13 @@ Test(config, defaults) {
         cr_assert_not(c.log_results, "results are not logged unless asked for (docs/privacy.md)");
         cr_assert_not_null(strstr(c.model, "/models/emotion.json"));
         cr_assert_not_null(strstr(c.dialogue_dir, "/dialogue"));
+        cr_assert_not(c.insecure_tcp, "tcp:// needs CURVE unless the configuration says otherwise");
+        /* Beside the configuration file, wherever the install's prefix put it. */
+        size_t confdir = strrchr(emo_paths()->config, '/') - emo_paths()->config;
+        cr_assert(strncmp(c.server_cert, emo_paths()->config, confdir) == 0 &&
+                  strcmp(c.server_cert + confdir, "/server.cert") == 0, "server_cert = %s", c.server_cert);
+        cr_assert(strncmp(c.clients_dir, emo_paths()->config, confdir) == 0 &&
+                  strcmp(c.clients_dir + confdir, "/clients.d") == 0, "clients_dir = %s", c.clients_dir);
         char err[256];
         cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), 0, "%s", err);
         emo_config_done(&c);
@@ -80,6 +88,9 @@ Test(config, shipped_file_matches_the_defaults) {
         cr_assert_str_eq(c.device, d.device);
         cr_assert_str_eq(c.language, d.language);
         cr_assert_eq(c.log_results, d.log_results);
+        cr_assert_eq(c.insecure_tcp, d.insecure_tcp);
+        cr_assert_str_eq(c.server_cert, d.server_cert);
+        cr_assert_str_eq(c.clients_dir, d.clients_dir);
         cr_assert_str_eq(c.model, d.model);
         cr_assert_str_eq(c.dialogue_dir, d.dialogue_dir);
         cr_assert_str_eq(c.endpoints, "ipc:///run/emotiond/emotiond.sock");
