@@ -12,6 +12,7 @@
 #include "emo/labels.h"
 #include "emo/protocol.h"
 #include "face-bars.h"
+#include "health.h"
 #include "live-view.h"
 #include "overlay.h"
 #include "photo-view.h"
@@ -32,6 +33,9 @@ struct _EmoGtkWindow {
         GtkWidget *error_banner;
         GtkLabel *error_label;
         GtkLabel *status;
+        GtkWidget *daemon_banner;
+        GtkLabel *daemon_label;
+        GtkLabel *health_label;
         GtkGrid *tiles_grid;
         GtkMenuButton *add_button;
 
@@ -46,6 +50,8 @@ struct _EmoGtkWindow {
         gulong after_paint;               /* pending "analysis-finished" */
         gboolean finished_ok;
         char *error;                      /* the last error shown, NULL once dismissed or replaced */
+        const emo_gtk_health_t *health;   /* borrowed from the application; NULL: not shown */
+        char *health_endpoint;
 
         /* live mode */
         emo_gtk_connection_t *live_connection; /* borrowed from the application */
@@ -155,7 +161,7 @@ static void show_status(EmoGtkWindow *self) {
                                        r->total_ms, r->model, r->detector,
                                        emo_gtk_connection_endpoint(self->connection));
         else
-                line = g_strdup_printf("emotiond at %s", emo_gtk_connection_endpoint(self->connection));
+                line = g_strdup(""); /* the daemon's own line is at the right */
         gtk_label_set_text(self->status, line);
 }
 
@@ -843,6 +849,20 @@ char *emo_gtk_window_live_state_json(EmoGtkWindow *self) {
                 json_object_array_add(conv, o);
         }
         json_object_object_add(root, "conversation", conv);
+        json_object *daemon = json_object_new_object();
+        if (self->health) {
+                emo_gtk_health_state_t hs = emo_gtk_health_state(self->health);
+                add_string(daemon, "state", hs == EMO_GTK_HEALTH_UP ? "up" : hs == EMO_GTK_HEALTH_DOWN ? "down" : "unknown");
+                json_object_object_add(daemon, "recoveries",
+                                       json_object_new_int64(emo_gtk_health_recoveries(self->health)));
+                json_object_object_add(daemon, "losses", json_object_new_int64(emo_gtk_health_losses(self->health)));
+        }
+        add_string(daemon, "status_line", gtk_label_get_text(self->health_label));
+        add_string(daemon, "banner",
+                   gtk_widget_get_visible(self->daemon_banner) ? gtk_label_get_text(self->daemon_label) : NULL);
+        json_object_object_add(root, "daemon", daemon);
+        add_string(root, "title", gtk_window_get_title(GTK_WINDOW(self)));
+        add_string(root, "error", self->error);
         json_object_object_add(root, "awaiting_answer", json_object_new_boolean(emo_gtk_dialogue_awaiting_answer(d)));
         char *out = g_strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(root);
@@ -891,6 +911,7 @@ static void emo_gtk_window_finalize(GObject *object) {
         g_clear_object(&self->texture);
         g_free(self->language);
         g_free(self->error);
+        g_free(self->health_endpoint);
         g_clear_pointer(&self->tiles, g_ptr_array_unref);
         G_OBJECT_CLASS(emo_gtk_window_parent_class)->finalize(object);
 }
@@ -915,6 +936,9 @@ static void emo_gtk_window_class_init(EmoGtkWindowClass *klass) {
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, error_banner);
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, error_label);
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, status);
+        gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, daemon_banner);
+        gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, daemon_label);
+        gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, health_label);
         gtk_widget_class_bind_template_child_full(widget_class, "tiles", FALSE,
                                                   G_STRUCT_OFFSET(EmoGtkWindow, tiles_grid));
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, add_button);
@@ -952,6 +976,30 @@ EmoGtkWindow *emo_gtk_window_new(GtkApplication *app, emo_gtk_connection_t *conn
         update_actions(self);
         show_status(self);
         return self;
+}
+
+void emo_gtk_window_set_health(EmoGtkWindow *self, const emo_gtk_health_t *health, const char *endpoint) {
+        self->health = health;
+        if (endpoint != self->health_endpoint) {
+                g_free(self->health_endpoint);
+                self->health_endpoint = g_strdup(endpoint);
+        }
+        if (!health) {
+                gtk_widget_set_visible(self->daemon_banner, FALSE);
+                gtk_label_set_text(self->health_label, "");
+                return;
+        }
+        g_autofree char *line = emo_gtk_health_status_line(health, endpoint);
+        g_autofree char *banner = emo_gtk_health_banner(health, endpoint);
+        gtk_label_set_text(self->health_label, line);
+        gtk_widget_set_tooltip_text(GTK_WIDGET(self->health_label), line);
+        gtk_label_set_text(self->daemon_label, banner ? banner : "");
+        gtk_widget_set_visible(self->daemon_banner, banner != NULL);
+}
+
+void emo_gtk_window_set_language(EmoGtkWindow *self, const char *language) {
+        g_free(self->language);
+        self->language = g_strdup(language && *language ? language : NULL);
 }
 
 const char *emo_gtk_window_get_error(EmoGtkWindow *self) {

@@ -19,17 +19,30 @@
 
 #include "daemon.h"
 #include "emo/util.h"
+#include "restart.h"
 
 static emo_test_daemon_t daemon_;
 
+static char config_home[64];
+
 static void start(void) {
         cr_assert_not_null(getenv("DISPLAY"), "no X display: run this suite under xvfb-run (ctest does)");
+        /* The preferences of whoever runs the tests stay out: each test has an empty config. */
+        snprintf(config_home, sizeof(config_home), "/tmp/emo-gtk-config.XXXXXX");
+        cr_assert_not_null(mkdtemp(config_home));
+        setenv("XDG_CONFIG_HOME", config_home, 1);
         emo_test_daemon_start(&daemon_, NULL);
         mkdir(EMO_TEST_SCREENSHOTS, 0755);
 }
 
 static void stop(void) {
         emo_test_daemon_cleanup(&daemon_);
+        char ini[128], dir[96];
+        snprintf(dir, sizeof(dir), "%s/emotiond", config_home);
+        snprintf(ini, sizeof(ini), "%s/gtk.ini", dir);
+        unlink(ini);
+        rmdir(dir);
+        rmdir(config_home);
 }
 
 TestSuite(e2e, .init = start, .fini = stop, .timeout = 90);
@@ -289,8 +302,9 @@ Test(e2e, absent_daemon_is_explained_and_fails_the_script) {
         screenshot(EMO_TEST_SCREENSHOTS "/absent-daemon-window.png");
         gui_stop(&g);
         /* Scripted: exit status 1, the reason on stderr, no image. */
-        gui_start(&g, "absent-scripted", (const char *const[]) { "--server", ep, "--timeout", "500", "--save-annotated",
-                                                                 out, "--quit-after-result", photo, NULL });
+        gui_start(&g, "absent-scripted", (const char *const[]) { "--server", ep, "--lang", "en", "--timeout", "500",
+                                                                 "--save-annotated", out, "--quit-after-result", photo,
+                                                                 NULL });
         int status = gui_wait(&g, 20000);
         _cleanup_free_ char *log = gui_log(&g);
         if (status < 0)
@@ -425,7 +439,7 @@ Test(e2e, refusals_are_explained) {
         _cleanup_free_ char *photo = emo_test_fixture("one_face.jpg");
         emo_test_run_t r;
         const char *const env[] = { "GSK_RENDERER=cairo", "GTK_A11Y=none", NULL };
-        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", daemon_.endpoint,
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", daemon_.endpoint, "--lang", "en",
                                              "--quit-after-result", text, NULL },
                      env, 30000, &r);
         cr_assert_eq(r.status, 1, "status %d: %s", r.status, r.err);
@@ -434,8 +448,8 @@ Test(e2e, refusals_are_explained) {
 
         emo_test_daemon_t small;
         emo_test_daemon_start(&small, (const char *const[]) { "--set", "max_pixels=10000", NULL });
-        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", small.endpoint, "--quit-after-result",
-                                             photo, NULL },
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", small.endpoint, "--lang", "en",
+                                             "--quit-after-result", photo, NULL },
                      env, 30000, &r);
         emo_test_daemon_cleanup(&small);
         cr_assert_eq(r.status, 1, "status %d: %s", r.status, r.err);
@@ -455,7 +469,7 @@ Test(e2e, huge_file_is_refused) {
         cr_assert_eq(ftruncate(fd, (off_t) 65 * 1024 * 1024), 0);
         close(fd);
         emo_test_run_t r;
-        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", daemon_.endpoint,
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", daemon_.endpoint, "--lang", "en",
                                              "--quit-after-result", path, NULL },
                      (const char *const[]) { "GSK_RENDERER=cairo", "GTK_A11Y=none", NULL }, 30000, &r);
         unlink(path);
@@ -721,4 +735,146 @@ Test(e2e, live_tile_is_closed_by_its_button) {
         gui_stop(&g);
         json_object_put(before);
         json_object_put(after);
+}
+
+/* ---- the daemon's health ------------------------------------------------------------------------- */
+
+/* The state (SIGUSR1) until its daemon.state is want; NULL after timeout_ms. */
+static json_object *state_until(gui_t *g, const char *path, const char *want, int timeout_ms) {
+        int64_t deadline = emo_now_us() + (int64_t) timeout_ms * 1000;
+        for (;;) {
+                json_object *s = live_state(g, path);
+                const char *state = text_of(emo_test_json_get(s, "daemon"), "state");
+                if (state && strcmp(state, want) == 0)
+                        return s;
+                json_object_put(s);
+                if (emo_now_us() > deadline)
+                        return NULL;
+                usleep(50000);
+        }
+}
+
+/* Pixels of the banner that says the daemon is absent (style.css .daemon-banner), in the top
+ * 150 rows of the screen. */
+static long banner_pixels(const char *shot) {
+        GdkPixbuf *p = load(shot);
+        int W = gdk_pixbuf_get_width(p), n = gdk_pixbuf_get_n_channels(p), rs = gdk_pixbuf_get_rowstride(p);
+        const guchar *px = gdk_pixbuf_read_pixels(p);
+        long count = 0;
+        for (int y = 0; y < 150; y++)
+                for (int x = 0; x < W; x++) {
+                        const guchar *q = px + (size_t) y * rs + (size_t) x * n;
+                        if (abs(q[0] - 0xe5) < 10 && abs(q[1] - 0xa5) < 10 && abs(q[2] - 0x0a) < 10)
+                                count++;
+                }
+        g_object_unref(p);
+        return count;
+}
+
+/* The status line names the daemon's version and model as its health request reports them; the
+ * daemon is killed: the banner says so within about a second (one health probe), naming the
+ * endpoint and how to start it; the daemon is started again on the same endpoint: the banner goes
+ * by itself and the status line is back. The UI never stalls meanwhile. */
+Test(e2e, daemon_health_status_line_and_banner, .timeout = 150) {
+        const char *path = EMO_TEST_SCREENSHOTS "/health-state.json";
+        unlink(path);
+        gui_t g;
+        gui_start(&g, "health", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en", "--state", path,
+                                                        NULL });
+        sleep(2); /* SIGUSR1 before the program handles it would end it */
+        json_object *up = state_until(&g, path, "up", 15000);
+        _cleanup_free_ char *log = gui_log(&g);
+        cr_assert_not_null(up, "the window never saw the daemon up; its output:\n%s", log);
+        json_object *d = emo_test_json_get(up, "daemon");
+        emo_reply_t *real = emo_test_health(daemon_.endpoint);
+        const char *line = text_of(d, "status_line");
+        cr_assert(line && strstr(line, real->health->version) && strstr(line, emo_test_model_name()) &&
+                          strstr(line, "yunet") && strstr(line, "cpu") && strstr(line, "2 workers"),
+                  "status line: %s (the daemon says version %s)", line, real->health->version);
+        emo_reply_free(real);
+        cr_assert_null(text_of(d, "banner"));
+        usleep(300000);
+        screenshot(EMO_TEST_SCREENSHOTS "/health-up.png");
+        cr_assert_lt(banner_pixels(EMO_TEST_SCREENSHOTS "/health-up.png"), 100, "a banner while the daemon answers");
+
+        /* Killed: its socket file stays behind, nobody listens. */
+        emo_test_daemon_signal(&daemon_, SIGKILL);
+        emo_test_daemon_wait(&daemon_, 10000);
+        int64_t t0 = emo_now_us();
+        json_object *down = state_until(&g, path, "down", 10000);
+        double ms = (emo_now_us() - t0) / 1000.0;
+        cr_assert_not_null(down, "no banner 10 s after the daemon was killed");
+        cr_log_info("banner %.0f ms after the kill", ms);
+        cr_assert_lt(ms, 1500, "the banner came %.0f ms after the daemon was killed", ms);
+        const char *banner = text_of(emo_test_json_get(down, "daemon"), "banner");
+        cr_assert(banner && strstr(banner, daemon_.endpoint) && strstr(banner, "systemctl start emotiond"), "%s",
+                  banner);
+        usleep(300000);
+        screenshot(EMO_TEST_SCREENSHOTS "/health-down.png");
+        cr_assert_gt(banner_pixels(EMO_TEST_SCREENSHOTS "/health-down.png"), 5000, "no banner on the screen");
+
+        /* Back where it was: the banner goes by itself. */
+        char dlog[160];
+        snprintf(dlog, sizeof(dlog), "%s/restarted.log", EMO_TEST_SCREENSHOTS);
+        pid_t pid = emo_gtk_test_start_at(daemon_.endpoint, dlog);
+        t0 = emo_now_us();
+        json_object *back = state_until(&g, path, "up", 10000);
+        ms = (emo_now_us() - t0) / 1000.0;
+        cr_assert_not_null(back, "the banner stayed 10 s after the daemon came back");
+        cr_log_info("banner gone %.0f ms after the daemon answered again", ms);
+        cr_assert_lt(ms, 2000);
+        json_object *db = emo_test_json_get(back, "daemon");
+        cr_assert_null(text_of(db, "banner"));
+        cr_assert_geq(json_object_get_int64(emo_test_json_get(db, "recoveries")), 1);
+        cr_assert(strstr(text_of(db, "status_line"), "1 worker"), "%s", text_of(db, "status_line"));
+        expect_no_stall(back, "daemon killed and restarted");
+        usleep(300000);
+        screenshot(EMO_TEST_SCREENSHOTS "/health-back.png");
+        cr_assert_lt(banner_pixels(EMO_TEST_SCREENSHOTS "/health-back.png"), 100, "the banner stayed on the screen");
+        gui_stop(&g);
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        json_object_put(up);
+        json_object_put(down);
+        json_object_put(back);
+}
+
+/* The preferences (gtk.ini under $XDG_CONFIG_HOME) name the daemon when --server does not; the
+ * dialog (Ctrl+,) shows them. */
+Test(e2e, preferences_name_the_daemon, .timeout = 120) {
+        char dir[96], ini[128];
+        snprintf(dir, sizeof(dir), "%s/emotiond", config_home);
+        snprintf(ini, sizeof(ini), "%s/gtk.ini", dir);
+        mkdir(dir, 0700);
+        FILE *f = fopen(ini, "w");
+        cr_assert_not_null(f);
+        fprintf(f, "[emotion-gtk]\nendpoint=%s\nlanguage=en\n", daemon_.endpoint);
+        cr_assert_eq(fclose(f), 0);
+        const char *path = EMO_TEST_SCREENSHOTS "/prefs-state.json";
+        unlink(path);
+        gui_t g;
+        gui_start(&g, "prefs", (const char *const[]) { "--state", path, NULL });
+        sleep(2);
+        json_object *up = state_until(&g, path, "up", 15000);
+        _cleanup_free_ char *log = gui_log(&g);
+        cr_assert_not_null(up, "the daemon of the preferences was not found; output:\n%s", log);
+        const char *line = text_of(emo_test_json_get(up, "daemon"), "status_line");
+        cr_assert(strstr(line, daemon_.endpoint), "%s", line);
+        json_object_put(up);
+        if (access(EMO_TEST_XDOTOOL, X_OK) == 0) {
+                emo_test_run_t r;
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "mousemove", "300", "300", "key", "ctrl+comma",
+                                                     NULL },
+                             NULL, 10000, &r);
+                emo_test_run_done(&r);
+                usleep(800000);
+                screenshot(EMO_TEST_SCREENSHOTS "/preferences.png");
+                /* Escape closes it without saving: the file is as it was. */
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "Escape", NULL }, NULL, 10000, &r);
+                emo_test_run_done(&r);
+                usleep(300000);
+        }
+        gui_stop(&g);
+        _cleanup_free_ char *text = emo_test_read_file(ini, NULL);
+        cr_assert(strstr(text, daemon_.endpoint), "%s", text);
 }
