@@ -35,8 +35,9 @@ packages=(build-essential cmake pkg-config git ca-certificates curl
           libavformat-dev libavcodec-dev libavdevice-dev libswscale-dev libavutil-dev
           scdoc)
 # The GTK 4 client (clients/gtk, built when gtk4 is found): a colour emoji font, or the emoji it
-# draws over faces are empty boxes. Its end-to-end test: a virtual X server, screenshots, clicks.
-gui_packages=(libgtk-4-dev fonts-noto-color-emoji)
+# draws over faces are empty boxes; gettext's msgfmt compiles its French translation (po/fr.po)
+# at build time. Its end-to-end test: a virtual X server, screenshots, clicks.
+gui_packages=(libgtk-4-dev fonts-noto-color-emoji gettext)
 gui_test_packages=(xvfb xauth imagemagick xdotool)
 packages+=("${gui_packages[@]}")
 [ "$tests" = 0 ] || packages+=("${gui_test_packages[@]}")

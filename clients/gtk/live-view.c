@@ -1,5 +1,7 @@
 #include "live-view.h"
 
+#include <glib/gi18n.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -212,7 +214,7 @@ static void take_frames(EmoLiveView *self) {
         if (r == 1 && emo_gtk_live_state(self->live) == EMO_GTK_LIVE_PLAYING) {
                 char msg[256];
                 int e = emo_capture_error(self->capture);
-                g_autofree char *m = e < 0 ? g_strdup_printf("Reading %s stopped: %s", self->source->label,
+                g_autofree char *m = e < 0 ? g_strdup_printf(_("Reading %s stopped: %s"), self->source->label,
                                                              emo_capture_error_message(self->capture, msg, sizeof(msg)))
                                            : NULL;
                 emo_gtk_live_source_stopped(self->live, m);
@@ -286,7 +288,7 @@ static void on_opened(GObject *source, GAsyncResult *result, gpointer userdata) 
         emo_gtk_live_opened(self->live);
         int r = emo_capture_start(c);
         if (r < 0) {
-                g_autofree char *m = g_strdup_printf("Failed to start reading %s: %s", self->source->label, g_strerror(-r));
+                g_autofree char *m = g_strdup_printf(_("Failed to start reading %s: %s"), self->source->label, g_strerror(-r));
                 emo_gtk_live_source_stopped(self->live, m);
         }
         gtk_widget_queue_draw(GTK_WIDGET(self));
@@ -405,7 +407,7 @@ static void emo_live_view_snapshot(GtkWidget *widget, GtkSnapshot *s) {
         const char *message = emo_gtk_live_message(self->live);
         g_autofree char *opening = NULL;
         if (state == EMO_GTK_LIVE_OPENING)
-                message = opening = g_strdup_printf("Opening %s…", self->source->label);
+                message = opening = g_strdup_printf(_("Opening %s…"), self->source->label);
         if (message)
                 draw_message(self, s, message, w, h);
 }

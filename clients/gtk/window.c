@@ -1,5 +1,6 @@
 #include "window.h"
 
+#include <glib/gi18n.h>
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <json-c/json.h>
@@ -101,7 +102,7 @@ static void update_actions(EmoGtkWindow *self) {
 
 static char *display_name(GFile *file) {
         g_autofree char *base = g_file_get_basename(file);
-        return g_strdup(base ? base : "the file");
+        return g_strdup(base ? base : _("the file"));
 }
 
 static void relayout_tiles(EmoGtkWindow *self);
@@ -156,10 +157,10 @@ static void show_status(EmoGtkWindow *self) {
         g_autofree char *name = self->file ? display_name(self->file) : g_strdup("");
         g_autofree char *line = NULL;
         if (r)
-                line = g_strdup_printf("%s · %u×%u · %zu face%s · %.1f ms in emotiond · model %s, detector %s · %s",
-                                       name, r->image_width, r->image_height, r->n_faces, r->n_faces == 1 ? "" : "s",
-                                       r->total_ms, r->model, r->detector,
-                                       emo_gtk_connection_endpoint(self->connection));
+                /* The daemon's model and detector are on the health line at the right. */
+                line = g_strdup_printf(ngettext("%s · %u×%u · %zu face · %.1f ms in emotiond",
+                                                "%s · %u×%u · %zu faces · %.1f ms in emotiond", r->n_faces),
+                                       name, r->image_width, r->image_height, r->n_faces, r->total_ms);
         else
                 line = g_strdup(""); /* the daemon's own line is at the right */
         gtk_label_set_text(self->status, line);
@@ -167,7 +168,7 @@ static void show_status(EmoGtkWindow *self) {
 
 static void on_reply(emo_reply_t *reply, int error, void *userdata) {
         EmoGtkWindow *self = userdata;
-        g_autofree char *name = display_name(self->file);
+        g_autofree char *name = self->file ? display_name(self->file) : g_strdup("");
         self->request_id = 0;
         set_busy(self, FALSE);
         if (error < 0) {
@@ -179,13 +180,13 @@ static void on_reply(emo_reply_t *reply, int error, void *userdata) {
         emo_gtk_results_t *r = NULL;
         int k = emo_gtk_results_from_reply(reply, &r);
         if (k == -EBADMSG) {
-                g_autofree char *m = g_strdup_printf("emotiond could not analyse %s: %s: %s", name,
+                g_autofree char *m = g_strdup_printf(_("emotiond could not analyse %s: %s: %s"), name,
                                                      emo_status_name(reply->status),
                                                      reply->message && *reply->message ? reply->message
-                                                                                       : "no details given");
+                                                                                       : _("no details given"));
                 show_error(self, m);
         } else if (k < 0) {
-                g_autofree char *m = g_strdup_printf("emotiond's reply for %s cannot be shown: %s", name,
+                g_autofree char *m = g_strdup_printf(_("emotiond's reply for %s cannot be shown: %s"), name,
                                                      g_strerror(-k));
                 show_error(self, m);
         }
@@ -249,7 +250,7 @@ static GdkTexture *texture_from_bytes(GBytes *bytes, GError **error) {
                 return NULL;
         GdkPixbuf *pixbuf = gdk_pixbuf_loader_get_pixbuf(loader);
         if (!pixbuf) {
-                g_set_error(error, GDK_PIXBUF_ERROR, GDK_PIXBUF_ERROR_CORRUPT_IMAGE, "Not an image");
+                g_set_error(error, GDK_PIXBUF_ERROR, GDK_PIXBUF_ERROR_CORRUPT_IMAGE, _("Not an image"));
                 return NULL;
         }
         g_autoptr(GdkPixbuf) upright = gdk_pixbuf_apply_embedded_orientation(pixbuf);
@@ -293,7 +294,7 @@ static void on_decoded(GObject *source, GAsyncResult *result, gpointer userdata)
         g_clear_object(&self->loading);
         g_autofree char *name = display_name(job->file);
         if (!texture) {
-                g_autofree char *m = g_strdup_printf("Cannot show %s: %s", name, error->message);
+                g_autofree char *m = g_strdup_printf(_("Cannot show %s: %s"), name, error->message);
                 show_error(self, m);
                 finish(self, FALSE);
                 return;
@@ -309,7 +310,7 @@ static void on_decoded(GObject *source, GAsyncResult *result, gpointer userdata)
         update_actions(self);
         gtk_stack_set_visible_child_name(self->stack, "photo");
         hide_error(self);
-        g_autofree char *title = g_strdup_printf("%s — Emotions", name);
+        g_autofree char *title = g_strdup_printf(_("%s — Emotions"), name);
         gtk_window_set_title(GTK_WINDOW(self), title);
         show_status(self);
         analyze(self, job->bytes);
@@ -327,10 +328,10 @@ static void on_loaded(GObject *source, GAsyncResult *result, gpointer userdata) 
         if (!bytes)
                 problem = error->message;
         else if (g_bytes_get_size(bytes) > MAX_FILE_SIZE)
-                problem = "over 64 MiB: no photo is that big, so it is not sent"; /* it grew meanwhile */
+                problem = _("over 64 MiB: no photo is that big, so it is not sent"); /* it grew meanwhile */
         if (problem) {
                 g_clear_object(&self->loading);
-                m = g_strdup_printf("Cannot open %s: %s", name, problem);
+                m = g_strdup_printf(_("Cannot open %s: %s"), name, problem);
                 show_error(self, m);
                 finish(self, FALSE);
                 return;
@@ -355,14 +356,14 @@ static void on_queried(GObject *source, GAsyncResult *result, gpointer userdata)
         g_autofree char *name = display_name(G_FILE(source));
         if (!info) {
                 g_clear_object(&self->loading);
-                g_autofree char *m = g_strdup_printf("Cannot open %s: %s", name, error->message);
+                g_autofree char *m = g_strdup_printf(_("Cannot open %s: %s"), name, error->message);
                 show_error(self, m);
                 finish(self, FALSE);
                 return;
         }
         if (g_file_info_get_file_type(info) == G_FILE_TYPE_REGULAR && g_file_info_get_size(info) > MAX_FILE_SIZE) {
                 g_clear_object(&self->loading);
-                g_autofree char *m = g_strdup_printf("%s is over 64 MiB: no photo is that big, so it is not sent.", name);
+                g_autofree char *m = g_strdup_printf(_("%s is over 64 MiB: no photo is that big, so it is not sent."), name);
                 show_error(self, m);
                 finish(self, FALSE);
                 return;
@@ -382,12 +383,12 @@ void emo_gtk_window_open(EmoGtkWindow *self, GFile *file) {
 
 gboolean emo_gtk_window_save_annotated(EmoGtkWindow *self, const char *path, GError **error) {
         if (!self->results || !self->texture) {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED, "No analysed photo to save");
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED, _("No analysed photo to save"));
                 return FALSE;
         }
         GskRenderer *renderer = gtk_native_get_renderer(GTK_NATIVE(self));
         if (!renderer) {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED, "The window is not shown yet");
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED, _("The window is not shown yet"));
                 return FALSE;
         }
         PangoContext *pc = gtk_widget_create_pango_context(GTK_WIDGET(self->view));
@@ -429,10 +430,10 @@ static void open_activated(GSimpleAction *action, GVariant *parameter, gpointer 
         (void) action;
         (void) parameter;
         g_clear_object(&self->chooser);
-        self->chooser = gtk_file_chooser_native_new("Open a photo", GTK_WINDOW(self), GTK_FILE_CHOOSER_ACTION_OPEN,
-                                                    "_Open", "_Cancel");
+        self->chooser = gtk_file_chooser_native_new(_("Open a photo"), GTK_WINDOW(self), GTK_FILE_CHOOSER_ACTION_OPEN,
+                                                    _("_Open"), _("_Cancel"));
         GtkFileFilter *images = gtk_file_filter_new();
-        gtk_file_filter_set_name(images, "Photos (JPEG, PNG, WebP, BMP, TIFF, PNM)");
+        gtk_file_filter_set_name(images, _("Photos (JPEG, PNG, WebP, BMP, TIFF, PNM)"));
         gtk_file_filter_add_mime_type(images, "image/*");
         gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(self->chooser), images);
         g_object_unref(images);
@@ -447,9 +448,9 @@ static void on_save_response(GtkNativeDialog *dialog, int response, gpointer use
                 g_autofree char *path = file ? g_file_get_path(file) : NULL;
                 g_autoptr(GError) error = NULL;
                 if (!path)
-                        show_error(self, "Annotated images can only be saved to local files.");
+                        show_error(self, _("Annotated images can only be saved to local files."));
                 else if (!emo_gtk_window_save_annotated(self, path, &error)) {
-                        g_autofree char *m = g_strdup_printf("Failed to save the annotated image: %s", error->message);
+                        g_autofree char *m = g_strdup_printf(_("Failed to save the annotated image: %s"), error->message);
                         show_error(self, m);
                 }
         }
@@ -461,8 +462,8 @@ static void save_activated(GSimpleAction *action, GVariant *parameter, gpointer 
         (void) action;
         (void) parameter;
         g_clear_object(&self->chooser);
-        self->chooser = gtk_file_chooser_native_new("Save the annotated image", GTK_WINDOW(self),
-                                                    GTK_FILE_CHOOSER_ACTION_SAVE, "_Save", "_Cancel");
+        self->chooser = gtk_file_chooser_native_new(_("Save the annotated image"), GTK_WINDOW(self),
+                                                    GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"), _("_Cancel"));
         g_autofree char *base = self->file ? g_file_get_basename(self->file) : g_strdup("photo");
         char *dot = strrchr(base, '.');
         if (dot)
@@ -495,7 +496,7 @@ static void show_live_status(EmoGtkWindow *self) {
         if (!self->live_connection)
                 return;
         guint n = self->tiles->len;
-        g_autofree char *line = g_strdup_printf("%u live source%s · emotiond at %s", n, n == 1 ? "" : "s",
+        g_autofree char *line = g_strdup_printf(ngettext("%u live source · emotiond at %s", "%u live sources · emotiond at %s", n), n,
                                                 emo_gtk_connection_endpoint(self->live_connection));
         gtk_label_set_text(self->status, line);
 }
@@ -553,7 +554,7 @@ void emo_gtk_window_set_live(EmoGtkWindow *self, emo_gtk_connection_t *live_conn
 
 void emo_gtk_window_add_live(EmoGtkWindow *self, const emo_gtk_source_t *source) {
         if (!self->live_connection) {
-                show_error(self, "Live mode is not available: no connection for frames.");
+                show_error(self, _("Live mode is not available: no connection for frames."));
                 return;
         }
         /* Each tile is a stream of its own, also two tiles of one source. */
@@ -577,7 +578,7 @@ void emo_gtk_window_add_live(EmoGtkWindow *self, const emo_gtk_source_t *source)
         gtk_widget_set_valign(close, GTK_ALIGN_START);
         gtk_widget_set_margin_top(close, 6);
         gtk_widget_set_margin_end(close, 6);
-        gtk_widget_set_tooltip_text(close, "Stop and close this source");
+        gtk_widget_set_tooltip_text(close, _("Stop and close this source"));
         gtk_widget_add_css_class(close, "osd");
         gtk_widget_add_css_class(close, "circular");
         g_object_set_data(G_OBJECT(close), "tile", view);
@@ -588,7 +589,7 @@ void emo_gtk_window_add_live(EmoGtkWindow *self, const emo_gtk_source_t *source)
         relayout_tiles(self);
         gtk_stack_set_visible_child_name(self->stack, "live");
         if (self->tiles->len == 1) {
-                g_autofree char *title = g_strdup_printf("%s — Emotions, live", source->label);
+                g_autofree char *title = g_strdup_printf(_("%s — Emotions, live"), source->label);
                 gtk_window_set_title(GTK_WINDOW(self), title);
         }
 }
@@ -598,9 +599,9 @@ static void add_parsed(EmoGtkWindow *self, const char *arg) {
         int r = emo_gtk_source_parse(arg, &source);
         if (r < 0) {
                 g_autofree char *m = g_strdup_printf(
-                        "Cannot add “%s”: %s", arg,
-                        r == -EPROTONOSUPPORT ? "not a video source (use rtsp://, http://, https://, a file or /dev/video…)"
-                                              : "give a file, a camera or a URL with a host");
+                        _("Cannot add “%s”: %s"), arg,
+                        r == -EPROTONOSUPPORT ? _("not a video source (use rtsp://, http://, https://, a file or /dev/video…)")
+                                              : _("give a file, a camera or a URL with a host"));
                 show_error(self, m);
                 return;
         }
@@ -625,7 +626,7 @@ static void refresh_cameras(EmoGtkWindow *self) {
                 gtk_box_remove(self->camera_box, child);
         g_autoptr(GPtrArray) cameras = emo_gtk_cameras_list("/dev");
         if (cameras->len == 0) {
-                GtkWidget *none = gtk_label_new("No camera found (/dev/video*)");
+                GtkWidget *none = gtk_label_new(_("No camera found (/dev/video*)"));
                 gtk_widget_add_css_class(none, "dim-label");
                 gtk_widget_set_halign(none, GTK_ALIGN_START);
                 gtk_box_append(self->camera_box, none);
@@ -650,7 +651,7 @@ static void on_video_response(GtkNativeDialog *dialog, int response, gpointer us
                 if (path)
                         add_parsed(self, path);
                 else
-                        show_error(self, "Only local video files can be played; give a stream as a URL.");
+                        show_error(self, _("Only local video files can be played; give a stream as a URL."));
         }
         g_clear_object(&self->chooser);
 }
@@ -660,10 +661,10 @@ static void on_video_clicked(GtkButton *button, gpointer userdata) {
         (void) button;
         gtk_menu_button_popdown(self->add_button);
         g_clear_object(&self->chooser);
-        self->chooser = gtk_file_chooser_native_new("Play a video file live", GTK_WINDOW(self),
-                                                    GTK_FILE_CHOOSER_ACTION_OPEN, "_Play", "_Cancel");
+        self->chooser = gtk_file_chooser_native_new(_("Play a video file live"), GTK_WINDOW(self),
+                                                    GTK_FILE_CHOOSER_ACTION_OPEN, _("_Play"), _("_Cancel"));
         GtkFileFilter *videos = gtk_file_filter_new();
-        gtk_file_filter_set_name(videos, "Videos");
+        gtk_file_filter_set_name(videos, _("Videos"));
         gtk_file_filter_add_mime_type(videos, "video/*");
         gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(self->chooser), videos);
         g_object_unref(videos);
@@ -692,24 +693,24 @@ static void add_source_activated(GSimpleAction *action, GVariant *parameter, gpo
 
 static void build_add_popover(EmoGtkWindow *self) {
         GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
-        GtkWidget *h = gtk_label_new("Cameras");
+        GtkWidget *h = gtk_label_new(_("Cameras"));
         gtk_widget_add_css_class(h, "heading");
         gtk_widget_set_halign(h, GTK_ALIGN_START);
         gtk_box_append(GTK_BOX(box), h);
         self->camera_box = GTK_BOX(gtk_box_new(GTK_ORIENTATION_VERTICAL, 2));
         gtk_box_append(GTK_BOX(box), GTK_WIDGET(self->camera_box));
         gtk_box_append(GTK_BOX(box), gtk_separator_new(GTK_ORIENTATION_HORIZONTAL));
-        GtkWidget *video = gtk_button_new_with_mnemonic("_Video file…");
+        GtkWidget *video = gtk_button_new_with_mnemonic(_("_Video file…"));
         g_signal_connect(video, "clicked", G_CALLBACK(on_video_clicked), self);
         gtk_box_append(GTK_BOX(box), video);
         gtk_box_append(GTK_BOX(box), gtk_separator_new(GTK_ORIENTATION_HORIZONTAL));
         GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
         self->url_entry = GTK_ENTRY(gtk_entry_new());
-        gtk_entry_set_placeholder_text(self->url_entry, "rtsp://camera/stream or http://…");
+        gtk_entry_set_placeholder_text(self->url_entry, _("rtsp://camera/stream or http://…"));
         gtk_widget_set_hexpand(GTK_WIDGET(self->url_entry), TRUE);
         gtk_widget_set_size_request(GTK_WIDGET(self->url_entry), 280, -1);
         g_signal_connect(self->url_entry, "activate", G_CALLBACK(on_url_activate), self);
-        GtkWidget *add = gtk_button_new_with_mnemonic("Add _URL");
+        GtkWidget *add = gtk_button_new_with_mnemonic(_("Add _URL"));
         g_signal_connect(add, "clicked", G_CALLBACK(on_url_activate), self);
         gtk_box_append(GTK_BOX(row), GTK_WIDGET(self->url_entry));
         gtk_box_append(GTK_BOX(row), add);

@@ -878,3 +878,46 @@ Test(e2e, preferences_name_the_daemon, .timeout = 120) {
         _cleanup_free_ char *text = emo_test_read_file(ini, NULL);
         cr_assert(strstr(text, daemon_.endpoint), "%s", text);
 }
+
+/* ---- language ----------------------------------------------------------------------------------- */
+
+/* Without --lang and without preferences the window speaks French (its gettext catalogue, built
+ * into share/locale of the build tree) and so does the dialogue the daemon sends. */
+Test(e2e, french_by_default, .timeout = 120) {
+        _cleanup_free_ char *photo = emo_test_fixture("one_face.jpg");
+        const char *out = EMO_TEST_SCREENSHOTS "/french-annotated.png";
+        const char *path = EMO_TEST_SCREENSHOTS "/french-state.json";
+        unlink(out);
+        unlink(path);
+        gui_t g;
+        gui_start(&g, "french", (const char *const[]) { "--server", daemon_.endpoint, "--save-annotated", out, "--state",
+                                                        path, photo, NULL });
+        cr_assert(wait_for_file(out, 30000), "no annotated image after 30 s");
+        json_object *s = state_until(&g, path, "up", 10000);
+        cr_assert_not_null(s);
+        usleep(300000);
+        screenshot(EMO_TEST_SCREENSHOTS "/french-window.png");
+        gui_stop(&g);
+        cr_assert_str_eq(text_of(s, "title"), "one_face.jpg — Émotions");
+        const char *line = text_of(emo_test_json_get(s, "daemon"), "status_line");
+        cr_assert(strstr(line, "· modèle ") && strstr(line, "· détecteur yunet"), "%s", line);
+        json_object *conv = emo_test_json_get(s, "conversation");
+        cr_assert_geq(json_object_array_length(conv), 1);
+        const char *said = text_of(json_object_array_get_idx(conv, 0), "text");
+        cr_assert(emo_test_dialogue_has_line("fr", "happy", said), "not a French line for a happy face: %s", said);
+        json_object_put(s);
+
+        /* --lang en: English, window and dialogue. */
+        unlink(out);
+        unlink(path);
+        gui_start(&g, "english", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en", "--save-annotated",
+                                                         out, "--state", path, photo, NULL });
+        cr_assert(wait_for_file(out, 30000), "no annotated image after 30 s");
+        s = state_until(&g, path, "up", 10000);
+        cr_assert_not_null(s);
+        gui_stop(&g);
+        cr_assert_str_eq(text_of(s, "title"), "one_face.jpg — Emotions");
+        said = text_of(json_object_array_get_idx(emo_test_json_get(s, "conversation"), 0), "text");
+        cr_assert(emo_test_dialogue_has_line("en", "happy", said), "not an English line for a happy face: %s", said);
+        json_object_put(s);
+}
