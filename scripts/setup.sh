@@ -38,7 +38,7 @@ packages=(build-essential cmake pkg-config git ca-certificates curl
 # draws over faces are empty boxes; gettext's msgfmt compiles its French translation (po/fr.po)
 # at build time. Its end-to-end test: a virtual X server, screenshots, clicks.
 gui_packages=(libgtk-4-dev fonts-noto-color-emoji gettext)
-gui_test_packages=(xvfb xauth imagemagick xdotool)
+gui_test_packages=(xvfb xauth imagemagick xdotool xclip)  # xclip: the e2e test pastes an image
 packages+=("${gui_packages[@]}")
 [ "$tests" = 0 ] || packages+=("${gui_test_packages[@]}")
 

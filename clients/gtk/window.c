@@ -100,7 +100,10 @@ static void update_actions(EmoGtkWindow *self) {
         g_simple_action_set_enabled(G_SIMPLE_ACTION(save), self->results != NULL && self->texture != NULL);
 }
 
+/* file: NULL for an image pasted from the clipboard. */
 static char *display_name(GFile *file) {
+        if (!file)
+                return g_strdup(_("pasted image"));
         g_autofree char *base = g_file_get_basename(file);
         return g_strdup(base ? base : _("the file"));
 }
@@ -154,7 +157,7 @@ static void on_face_clicked(EmoGtkWindow *self, int index) {
 
 static void show_status(EmoGtkWindow *self) {
         const emo_gtk_results_t *r = self->results;
-        g_autofree char *name = self->file ? display_name(self->file) : g_strdup("");
+        g_autofree char *name = display_name(self->file);
         g_autofree char *line = NULL;
         if (r)
                 /* The daemon's model and detector are on the health line at the right. */
@@ -168,7 +171,7 @@ static void show_status(EmoGtkWindow *self) {
 
 static void on_reply(emo_reply_t *reply, int error, void *userdata) {
         EmoGtkWindow *self = userdata;
-        g_autofree char *name = self->file ? display_name(self->file) : g_strdup("");
+        g_autofree char *name = display_name(self->file);
         self->request_id = 0;
         set_busy(self, FALSE);
         if (error < 0) {
@@ -283,6 +286,29 @@ static void decode_thread(GTask *task, gpointer source, gpointer data, GCancella
                 g_task_return_error(task, error);
 }
 
+/* Show texture (from file, NULL when pasted) and send bytes, its encoded form, to the daemon. */
+static void show_and_analyze(EmoGtkWindow *self, GFile *file, GdkTexture *texture, GBytes *bytes) {
+        /* A window shows photos or live tiles: the tiles stop rather than go on analysing out of
+         * sight (a camera would be analysed with no badge to say so). */
+        remove_tiles(self);
+        g_autofree char *name = display_name(file);
+        if (file)
+                g_set_object(&self->file, file);
+        else
+                g_clear_object(&self->file);
+        g_set_object(&self->texture, texture);
+        emo_photo_view_set_texture(self->view, texture);
+        self->results = emo_gtk_results_free(self->results);
+        select_face(self, -1);
+        update_actions(self);
+        gtk_stack_set_visible_child_name(self->stack, "photo");
+        hide_error(self);
+        g_autofree char *title = g_strdup_printf(_("%s — Emotions"), name);
+        gtk_window_set_title(GTK_WINDOW(self), title);
+        show_status(self);
+        analyze(self, bytes);
+}
+
 static void on_decoded(GObject *source, GAsyncResult *result, gpointer userdata) {
         EmoGtkWindow *self = EMO_GTK_WINDOW(source);
         (void) userdata;
@@ -299,21 +325,7 @@ static void on_decoded(GObject *source, GAsyncResult *result, gpointer userdata)
                 finish(self, FALSE);
                 return;
         }
-        /* A window shows photos or live tiles: the tiles stop rather than go on analysing out of
-         * sight (a camera would be analysed with no badge to say so). */
-        remove_tiles(self);
-        g_set_object(&self->file, job->file);
-        g_set_object(&self->texture, texture);
-        emo_photo_view_set_texture(self->view, texture);
-        self->results = emo_gtk_results_free(self->results);
-        select_face(self, -1);
-        update_actions(self);
-        gtk_stack_set_visible_child_name(self->stack, "photo");
-        hide_error(self);
-        g_autofree char *title = g_strdup_printf(_("%s — Emotions"), name);
-        gtk_window_set_title(GTK_WINDOW(self), title);
-        show_status(self);
-        analyze(self, job->bytes);
+        show_and_analyze(self, job->file, texture, job->bytes);
 }
 
 static void on_loaded(GObject *source, GAsyncResult *result, gpointer userdata) {
@@ -478,6 +490,66 @@ static void save_conversation_activated(GSimpleAction *action, GVariant *paramet
         (void) action;
         (void) parameter;
         emo_conversation_view_save(EMO_GTK_WINDOW(userdata)->conversation);
+}
+
+/* Ctrl+V: an image on the clipboard (copied from a browser, an image viewer, a screenshot tool) is
+ * shown and analysed as a photo, sent as PNG; a file copied in a file manager is opened. Both are
+ * read asynchronously: the clipboard's owner may take its time. */
+static void on_pasted_texture(GObject *source, GAsyncResult *result, gpointer userdata) {
+        g_autoptr(EmoGtkWindow) self = userdata;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GdkTexture) texture = gdk_clipboard_read_texture_finish(GDK_CLIPBOARD(source), result, &error);
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                return;
+        g_clear_object(&self->loading);
+        if (!texture) {
+                g_autofree char *m = g_strdup_printf(_("The clipboard holds no image: %s"),
+                                                     error ? error->message : _("nothing to paste"));
+                show_error(self, m);
+                finish(self, FALSE);
+                return;
+        }
+        g_autoptr(GBytes) png = gdk_texture_save_to_png_bytes(texture);
+        if (g_bytes_get_size(png) > MAX_FILE_SIZE) {
+                show_error(self, _("The pasted image is over 64 MiB as PNG: it is not sent."));
+                finish(self, FALSE);
+                return;
+        }
+        show_and_analyze(self, NULL, texture, png);
+}
+
+static void on_pasted_file(GObject *source, GAsyncResult *result, gpointer userdata) {
+        g_autoptr(EmoGtkWindow) self = userdata;
+        g_autoptr(GError) error = NULL;
+        const GValue *value = gdk_clipboard_read_value_finish(GDK_CLIPBOARD(source), result, &error);
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                return;
+        if (value && G_VALUE_HOLDS(value, G_TYPE_FILE) && g_value_get_object(value)) {
+                emo_gtk_window_open(self, g_value_get_object(value));
+                return;
+        }
+        /* Not a file after all: perhaps an image. */
+        gdk_clipboard_read_texture_async(GDK_CLIPBOARD(source), self->loading, on_pasted_texture, g_object_ref(self));
+}
+
+void emo_gtk_window_paste(EmoGtkWindow *self) {
+        GdkClipboard *clipboard = gtk_widget_get_clipboard(GTK_WIDGET(self));
+        if (self->loading)
+                g_cancellable_cancel(self->loading);
+        g_clear_object(&self->loading);
+        self->loading = g_cancellable_new();
+        GdkContentFormats *formats = gdk_clipboard_get_formats(clipboard);
+        if (gdk_content_formats_contain_gtype(formats, G_TYPE_FILE))
+                gdk_clipboard_read_value_async(clipboard, G_TYPE_FILE, G_PRIORITY_DEFAULT, self->loading, on_pasted_file,
+                                               g_object_ref(self));
+        else
+                gdk_clipboard_read_texture_async(clipboard, self->loading, on_pasted_texture, g_object_ref(self));
+}
+
+static void paste_activated(GSimpleAction *action, GVariant *parameter, gpointer userdata) {
+        (void) action;
+        (void) parameter;
+        emo_gtk_window_paste(EMO_GTK_WINDOW(userdata));
 }
 
 static gboolean on_drop(GtkDropTarget *target, const GValue *value, double x, double y, gpointer userdata) {
@@ -958,8 +1030,17 @@ static void emo_gtk_window_init(EmoGtkWindow *self) {
                 { .name = "save-annotated", .activate = save_activated },
                 { .name = "save-conversation", .activate = save_conversation_activated },
                 { .name = "add-source", .activate = add_source_activated },
+                { .name = "paste", .activate = paste_activated },
         };
         g_action_map_add_action_entries(G_ACTION_MAP(self), actions, G_N_ELEMENTS(actions), self);
+        /* Ctrl+V pastes an image in the bubble phase, after the focused widget: in the answer
+         * entry it pastes text, as everywhere (an application accelerator would take it first). */
+        GtkEventController *keys = gtk_shortcut_controller_new();
+        gtk_event_controller_set_propagation_phase(keys, GTK_PHASE_BUBBLE);
+        gtk_shortcut_controller_add_shortcut(GTK_SHORTCUT_CONTROLLER(keys),
+                                             gtk_shortcut_new(gtk_shortcut_trigger_parse_string("<Control>v"),
+                                                              gtk_named_action_new("win.paste")));
+        gtk_widget_add_controller(GTK_WIDGET(self), keys);
         GtkDropTarget *drop = gtk_drop_target_new(G_TYPE_FILE, GDK_ACTION_COPY);
         g_signal_connect(drop, "drop", G_CALLBACK(on_drop), self);
         gtk_widget_add_controller(GTK_WIDGET(self), GTK_EVENT_CONTROLLER(drop));

@@ -47,6 +47,10 @@ void emo_gtk_window_set_health(EmoGtkWindow *self, const emo_gtk_health_t *healt
 /* The dialogue language of the next requests (NULL or "": the daemon's). */
 void emo_gtk_window_set_language(EmoGtkWindow *self, const char *language);
 
+/* Paste (Ctrl+V): the clipboard's image, or the file copied to it, shown and analysed like an
+ * opened photo; a clipboard without either is said in the error banner. */
+void emo_gtk_window_paste(EmoGtkWindow *self);
+
 /* Show the file and analyse it. */
 void emo_gtk_window_open(EmoGtkWindow *self, GFile *file);
 

@@ -23,6 +23,8 @@
 
 static emo_test_daemon_t daemon_;
 
+static void clipboard_set(const char *type, const char *file);
+
 static char config_home[64];
 
 static void start(void) {
@@ -345,11 +347,25 @@ Test(e2e, negative_face_gets_a_question) {
                  * window manager the X focus follows the pointer, so the pointer goes over the
                  * window first. */
                 emo_test_run_t r;
+                bool paste = access(EMO_TEST_XCLIP, X_OK) == 0;
                 emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "mousemove", "300", "300", "type", "--delay",
-                                                     "30", "The rain.", NULL },
+                                                     "30", paste ? "The " : "The rain.", NULL },
                              NULL, 20000, &r);
                 cr_assert_eq(r.status, 0, "xdotool: %s", r.err);
                 emo_test_run_done(&r);
+                if (paste) {
+                        /* Ctrl+V in the entry pastes text there: the window's own Ctrl+V (an
+                         * image) does not take it away. */
+                        const char *clip = EMO_TEST_SCREENSHOTS "/answer.txt";
+                        FILE *f = fopen(clip, "w");
+                        cr_assert_not_null(f);
+                        fputs("rain.", f);
+                        fclose(f);
+                        clipboard_set("UTF8_STRING", clip);
+                        emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "ctrl+v", NULL }, NULL, 10000, &r);
+                        emo_test_run_done(&r);
+                        usleep(300000);
+                }
                 emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "Return", NULL }, NULL, 10000, &r);
                 emo_test_run_done(&r);
                 usleep(700000);
@@ -920,4 +936,74 @@ Test(e2e, french_by_default, .timeout = 120) {
         said = text_of(json_object_array_get_idx(emo_test_json_get(s, "conversation"), 0), "text");
         cr_assert(emo_test_dialogue_has_line("en", "happy", said), "not an English line for a happy face: %s", said);
         json_object_put(s);
+}
+
+/* ---- paste ------------------------------------------------------------------------------------- */
+
+/* Put file on the X clipboard as type (xclip serves it from the background until another owner
+ * takes the clipboard). */
+static void clipboard_set(const char *type, const char *file) {
+        char cmd[512];
+        snprintf(cmd, sizeof(cmd), "'%s' -selection clipboard -t '%s' -i '%s' </dev/null >/dev/null 2>&1", EMO_TEST_XCLIP,
+                 type, file);
+        cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* Ctrl+V with a PNG on the clipboard (as a browser or a screenshot tool puts one there): the image
+ * is shown and analysed like an opened photo, and its annotation saved; text on the clipboard is
+ * no image, said in the window. */
+Test(e2e, image_pasted_from_the_clipboard_is_analysed, .timeout = 120) {
+        if (access(EMO_TEST_XDOTOOL, X_OK) != 0 || access(EMO_TEST_XCLIP, X_OK) != 0) {
+                cr_log_warn("xdotool or xclip not installed: pasting is not tested");
+                return;
+        }
+        _cleanup_free_ char *photo = emo_test_fixture("one_face.jpg");
+        const char *png = EMO_TEST_SCREENSHOTS "/to-paste.png";
+        GdkPixbuf *in = load(photo);
+        cr_assert(gdk_pixbuf_save(in, png, "png", NULL, NULL));
+        const char *out = EMO_TEST_SCREENSHOTS "/pasted-annotated.png";
+        const char *path = EMO_TEST_SCREENSHOTS "/paste-state.json";
+        unlink(out);
+        unlink(path);
+        gui_t g;
+        gui_start(&g, "paste", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en", "--save-annotated",
+                                                       out, "--state", path, NULL });
+        sleep(2);
+        clipboard_set("image/png", png);
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "mousemove", "300", "300", "key", "ctrl+v", NULL }, NULL,
+                     10000, &r);
+        cr_assert_eq(r.status, 0, "xdotool: %s", r.err);
+        emo_test_run_done(&r);
+        if (!wait_for_file(out, 20000)) {
+                kill(g.pid, SIGKILL);
+                _cleanup_free_ char *log = gui_log(&g);
+                cr_assert_fail("nothing analysed 20 s after Ctrl+V; emotion-gtk said:\n%s", log);
+        }
+        usleep(300000);
+        screenshot(EMO_TEST_SCREENSHOTS "/pasted-window.png");
+        json_object *s = live_state(&g, path);
+        cr_assert_str_eq(text_of(s, "title"), "pasted image — Emotions");
+        json_object *conv = emo_test_json_get(s, "conversation");
+        cr_assert_geq(json_object_array_length(conv), 1, "%s", json_object_to_json_string(s));
+        cr_assert_str_eq(text_of(json_object_array_get_idx(conv, 0), "emotion"), "happy");
+        json_object_put(s);
+        GdkPixbuf *ann = load(out);
+        cr_assert_eq(gdk_pixbuf_get_width(ann), gdk_pixbuf_get_width(in));
+        pixel_stats_t face = stats(ann, in, 180, 80, 280, 280);
+        cr_assert_gt(face.yellow, 150, "no emoji over the pasted face (%ld yellow pixels)", face.yellow);
+        g_object_unref(ann);
+        g_object_unref(in);
+
+        /* Text is no image. */
+        _cleanup_free_ char *text = emo_test_fixture("text.txt");
+        clipboard_set("text/plain", text);
+        emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "ctrl+v", NULL }, NULL, 10000, &r);
+        emo_test_run_done(&r);
+        usleep(1000000);
+        s = live_state(&g, path);
+        const char *error = text_of(s, "error");
+        cr_assert(error && strstr(error, "The clipboard holds no image"), "%s", error ? error : "(no error shown)");
+        json_object_put(s);
+        gui_stop(&g);
 }
