@@ -38,7 +38,9 @@ packages=(build-essential cmake pkg-config git ca-certificates curl
 # draws over faces are empty boxes; gettext's msgfmt compiles its French translation (po/fr.po)
 # at build time. Its end-to-end test: a virtual X server, screenshots, clicks.
 gui_packages=(libgtk-4-dev fonts-noto-color-emoji gettext)
-gui_test_packages=(xvfb xauth imagemagick xdotool xclip)  # xclip: the e2e test pastes an image
+# xclip: the e2e test pastes an image; appstream: appstreamcli validates the metainfo;
+# librsvg2-common: gdk-pixbuf renders the SVG icon (GTK only recommends it, and recommends are off).
+gui_test_packages=(xvfb xauth imagemagick xdotool xclip appstream librsvg2-common)
 packages+=("${gui_packages[@]}")
 [ "$tests" = 0 ] || packages+=("${gui_test_packages[@]}")
 

@@ -212,6 +212,7 @@ static gboolean on_terminate(gpointer userdata) {
 static void emo_gtk_application_startup(GApplication *app) {
         EmoGtkApplication *self = EMO_GTK_APPLICATION(app);
         G_APPLICATION_CLASS(emo_gtk_application_parent_class)->startup(app);
+        gtk_window_set_default_icon_name("org.emotiond.Gtk"); /* share/icons/hicolor, installed */
         GtkCssProvider *css = gtk_css_provider_new();
         gtk_css_provider_load_from_resource(css, "/org/emotiond/gtk/style.css");
         gtk_style_context_add_provider_for_display(gdk_display_get_default(), GTK_STYLE_PROVIDER(css),
