@@ -127,11 +127,13 @@ static void schedule(emo_gtk_health_t *h) {
                                  on_timer, h);
 }
 
+/* The first probe (and one asked for) at the default priority, not an idle one: a window busy with
+ * live tiles always has redraws and frames of higher priority than idle, and would starve it. */
 emo_gtk_health_t *emo_gtk_health_new(emo_gtk_connection_t *connection, emo_gtk_health_fn fn, void *userdata) {
         emo_gtk_health_t *h = g_new0(emo_gtk_health_t, 1);
         *h = (emo_gtk_health_t) { .connection = connection, .fn = fn, .userdata = userdata };
         if (connection)
-                h->timer = g_idle_add(on_timer, h);
+                h->timer = g_idle_add_full(G_PRIORITY_DEFAULT, on_timer, h, NULL);
         return h;
 }
 
@@ -152,7 +154,7 @@ void emo_gtk_health_probe_now(emo_gtk_health_t *h) {
                 return;
         if (h->timer)
                 g_source_remove(h->timer);
-        h->timer = g_idle_add(on_timer, h);
+        h->timer = g_idle_add_full(G_PRIORITY_DEFAULT, on_timer, h, NULL);
 }
 
 emo_gtk_health_state_t emo_gtk_health_state(const emo_gtk_health_t *h) {

@@ -606,6 +606,9 @@ Test(e2e, live_video_is_analysed_and_survives_a_stalled_daemon, .timeout = 150) 
         _cleanup_free_ char *log = gui_log(&g);
         cr_assert_str_eq(text_of(t1, "state"), "playing", "%s\n%s", json_object_to_json_string(s1), log);
         cr_assert_str_eq(text_of(t1, "kind"), "file");
+        /* The health line is there while tiles keep the main loop busy (its probes must not wait
+         * for an idle moment that never comes). */
+        cr_assert_str_eq(text_of(emo_test_json_get(s1, "daemon"), "state"), "up", "%s", json_object_to_json_string(s1));
         cr_assert_null(text_of(t1, "message"), "%s", text_of(t1, "message"));
         cr_assert_geq(num(t1, "frames"), 25, "%s", json_object_to_json_string(t1));
         cr_assert_geq(num(t1, "replies"), 3, "%s", json_object_to_json_string(t1));
@@ -643,6 +646,8 @@ Test(e2e, live_video_is_analysed_and_survives_a_stalled_daemon, .timeout = 150) 
         cr_assert_str_eq(text_of(t2, "state"), "playing");
         const char *m = text_of(t2, "message");
         cr_assert(m && strstr(m, "did not answer"), "the tile does not say the daemon is gone: %s", m);
+        cr_assert_str_eq(text_of(emo_test_json_get(s2, "daemon"), "state"), "down",
+                         "no banner for a daemon that stopped answering 4 s ago: %s", json_object_to_json_string(s2));
         cr_assert_geq(num(t2, "errors"), 1);
         cr_assert_geq(num(t2, "frames") - num(t1, "frames"), 20, "the preview did not go on: %lld then %lld frames",
                       (long long) num(t1, "frames"), (long long) num(t2, "frames"));
