@@ -375,8 +375,8 @@ static void emo_live_view_snapshot(GtkWidget *widget, GtkSnapshot *s) {
         if (state == EMO_GTK_LIVE_PLAYING && self->texture) {
                 static const GdkRGBA red = { 0.80f, 0.11f, 0.16f, 0.95f };
                 PangoLayout *l = hud_layout(self,
-                                            self->source->kind == EMO_GTK_SOURCE_CAMERA ? "● Analysing camera"
-                                                                                        : "● Analysing",
+                                            self->source->kind == EMO_GTK_SOURCE_CAMERA ? _("● Analysing camera")
+                                                                                        : _("● Analysing"),
                                             13, TRUE);
                 x += pill(s, l, x, 8, &red, &white) + 6;
                 g_object_unref(l);
@@ -393,10 +393,11 @@ static void emo_live_view_snapshot(GtkWidget *widget, GtkSnapshot *s) {
                 double ms = emo_gtk_live_latency_ms(self->live);
                 size_t faces = self->results ? self->results->n_faces : 0;
                 g_autofree char *text = emo_gtk_live_daemon_failing(self->live)
-                                                ? g_strdup_printf("%.1f fps · emotiond does not answer", fps)
-                                        : ms >= 0 ? g_strdup_printf("%.1f fps · %.0f ms round trip · %zu face%s", fps, ms,
-                                                                  faces, faces == 1 ? "" : "s")
-                                                : g_strdup_printf("%.1f fps · waiting for emotiond", fps);
+                                                ? g_strdup_printf(_("%.1f fps · emotiond does not answer"), fps)
+                                        : ms >= 0 ? g_strdup_printf(ngettext("%.1f fps · %.0f ms round trip · %zu face",
+                                                                             "%.1f fps · %.0f ms round trip · %zu faces", faces),
+                                                                    fps, ms, faces)
+                                                : g_strdup_printf(_("%.1f fps · waiting for emotiond"), fps);
                 PangoLayout *l = hud_layout(self, text, 12, FALSE);
                 PangoRectangle ink, logical;
                 pango_layout_get_pixel_extents(l, &ink, &logical);

@@ -568,8 +568,8 @@ static void show_live_status(EmoGtkWindow *self) {
         if (!self->live_connection)
                 return;
         guint n = self->tiles->len;
-        g_autofree char *line = g_strdup_printf(ngettext("%u live source · emotiond at %s", "%u live sources · emotiond at %s", n), n,
-                                                emo_gtk_connection_endpoint(self->live_connection));
+        /* The daemon and its endpoint are on the health line at the right. */
+        g_autofree char *line = g_strdup_printf(ngettext("%u live source", "%u live sources", n), n);
         gtk_label_set_text(self->status, line);
 }
 
