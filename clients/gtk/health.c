@@ -10,12 +10,12 @@ struct emo_gtk_health {
         emo_gtk_health_fn fn;
         void *userdata;
         emo_gtk_health_state_t state;
-        int error;                /* why DOWN */
+        int error; /* why DOWN */
         bool have_info;
         emo_gtk_health_info_t info;
         unsigned recoveries, losses;
-        guint timer;              /* the next probe */
-        uint64_t in_flight;       /* request id, 0: none */
+        guint timer;        /* the next probe */
+        uint64_t in_flight; /* request id, 0: none */
 };
 
 static void info_clear(emo_gtk_health_info_t *i) {

@@ -890,14 +890,28 @@ Test(e2e, preferences_name_the_daemon, .timeout = 120) {
                 emo_test_run_done(&r);
                 usleep(800000);
                 screenshot(EMO_TEST_SCREENSHOTS "/preferences.png");
-                /* Escape closes it without saving: the file is as it was. */
-                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "Escape", NULL }, NULL, 10000, &r);
+                /* Another endpoint, typed into the focused entry and saved with Return: written to
+                 * the file, and applied at once: nobody listens there, the banner says so. */
+                const char *other = "ipc:///tmp/emo-gtk-e2e-nobody/emotiond.sock";
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "ctrl+a", "type", "--delay", "10", other,
+                                                     NULL },
+                             NULL, 20000, &r);
                 emo_test_run_done(&r);
-                usleep(300000);
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "Return", NULL }, NULL, 10000, &r);
+                emo_test_run_done(&r);
+                json_object *down = state_until(&g, path, "down", 10000);
+                cr_assert_not_null(down, "the new endpoint was not applied");
+                const char *banner = text_of(emo_test_json_get(down, "daemon"), "banner");
+                cr_assert(banner && strstr(banner, other), "%s", banner);
+                json_object_put(down);
+                gui_stop(&g);
+                _cleanup_free_ char *text = emo_test_read_file(ini, NULL);
+                cr_assert(strstr(text, "endpoint=ipc:///tmp/emo-gtk-e2e-nobody/emotiond.sock\n") &&
+                                  strstr(text, "language=en\n"),
+                          "%s", text);
+                return;
         }
         gui_stop(&g);
-        _cleanup_free_ char *text = emo_test_read_file(ini, NULL);
-        cr_assert(strstr(text, daemon_.endpoint), "%s", text);
 }
 
 /* ---- language ----------------------------------------------------------------------------------- */
