@@ -18,7 +18,7 @@
 #include "connection.h"
 #include "emo/protocol.h"
 
-#define EMO_GTK_HEALTH_UP_MS 1000
+#define EMO_GTK_HEALTH_UP_MS 500
 #define EMO_GTK_HEALTH_DOWN_MS 500
 
 typedef enum emo_gtk_health_state {
