@@ -32,6 +32,11 @@ static bool same(const char *a, const char *b) {
 
 bool emo_gtk_health_observe(emo_gtk_health_t *h, const emo_reply_t *reply, int error) {
         emo_gtk_health_state_t before = h->state;
+        /* A daemon that is stopping answers every request so: it will not be there in a moment. */
+        if (reply && (int) reply->status == EMO_STATUS_SHUTTING_DOWN) {
+                reply = NULL;
+                error = -ESHUTDOWN;
+        }
         bool changed = false;
         if (!reply) {
                 h->state = EMO_GTK_HEALTH_DOWN;
@@ -201,6 +206,9 @@ char *emo_gtk_health_banner(const emo_gtk_health_t *h, const char *endpoint) {
                 break;
         case -ETIMEDOUT:
                 why = _("it does not answer");
+                break;
+        case -ESHUTDOWN:
+                why = _("it is shutting down");
                 break;
         case -EACCES:
         case -EPERM:

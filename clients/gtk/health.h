@@ -2,8 +2,8 @@
  * workers) while emotiond answers, a banner that says it is not there while it does not, and the
  * probes that find out, sent from the GLib main loop over a connection of their own.
  *
- * The state machine is plain data: a health reply (any status: a daemon that says OVERLOADED is
- * there) makes it UP, a failed probe (no socket, nobody listening, no reply within the
+ * The state machine is plain data: a health reply (any status but SHUTTING_DOWN: a daemon that
+ * says OVERLOADED is there) makes it UP, a failed probe (no socket, nobody listening, no reply within the
  * connection's timeout) makes it DOWN; each change is counted. Probes go every
  * EMO_GTK_HEALTH_DOWN_MS while the daemon is absent, so the banner goes by itself soon after it
  * comes back, and every EMO_GTK_HEALTH_UP_MS while it answers: for an ipc:// daemon that was
@@ -41,8 +41,8 @@ emo_gtk_health_t *emo_gtk_health_new(emo_gtk_connection_t *connection, emo_gtk_h
 /* Stops probing. Accepts NULL, returns NULL. */
 emo_gtk_health_t *emo_gtk_health_free(emo_gtk_health_t *h);
 
-/* The outcome of one probe: reply (borrowed, any status) or error < 0 (reply NULL). true when
- * what is shown changed. */
+/* The outcome of one probe: reply (borrowed, any status; SHUTTING_DOWN counts as absent) or
+ * error < 0 (reply NULL). true when what is shown changed. */
 bool emo_gtk_health_observe(emo_gtk_health_t *h, const emo_reply_t *reply, int error);
 
 /* Probe now (say after the endpoint changed) instead of at the next tick; no-op while one is in

@@ -79,9 +79,16 @@ Test(health, state_follows_probes_and_counts_changes) {
         cr_assert_eq(emo_gtk_health_state(h), EMO_GTK_HEALTH_UP);
         cr_assert_eq(emo_gtk_health_info(h)->workers, 4);
 
+        /* SHUTTING_DOWN: going away, said as such. */
+        busy.status = EMO_STATUS_SHUTTING_DOWN;
+        cr_assert(emo_gtk_health_observe(h, &busy, 0));
+        cr_assert_eq(emo_gtk_health_state(h), EMO_GTK_HEALTH_DOWN);
+        _cleanup_free_ char *stopping = emo_gtk_health_banner(h, "ipc:///x");
+        cr_assert(strstr(stopping, "shutting down"), "%s", stopping);
+        cr_assert_eq(emo_gtk_health_losses(h), 2);
         cr_assert(emo_gtk_health_observe(h, NULL, -ECONNREFUSED));
         cr_assert_null(emo_gtk_health_info(h), "no figures of a daemon that is gone");
-        cr_assert_eq(emo_gtk_health_losses(h), 2);
+        cr_assert_eq(emo_gtk_health_losses(h), 2, "still the same absence");
         emo_gtk_health_free(h);
 }
 
