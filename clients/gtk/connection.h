@@ -31,8 +31,8 @@ emo_gtk_connection_t *emo_gtk_connection_free(emo_gtk_connection_t *c);
 const char *emo_gtk_connection_endpoint(const emo_gtk_connection_t *c);
 
 /* Talk to another endpoint (NULL: the default) from now on: the requests in flight fail with
- * -ECANCELED, their callbacks called before this returns; later ones go to the new daemon. 0; -EINVAL for a malformed
- * endpoint (c unchanged). */
+ * -ECANCELED, their callbacks called before this returns; later ones go to the new daemon.
+ * 0; -EINVAL for a malformed endpoint (c unchanged). */
 int emo_gtk_connection_set_endpoint(emo_gtk_connection_t *c, const char *endpoint);
 
 /* Send req (its protocol_version and request_id are filled in); fn is called once, later, from
