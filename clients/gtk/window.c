@@ -53,6 +53,7 @@ struct _EmoGtkWindow {
         char *error;                      /* the last error shown, NULL once dismissed or replaced */
         const emo_gtk_health_t *health;   /* borrowed from the application; NULL: not shown */
         char *health_endpoint;
+        char *unsent;                     /* the photo not sent for want of a daemon, NULL: none */
 
         /* live mode */
         emo_gtk_connection_t *live_connection; /* borrowed from the application */
@@ -78,13 +79,38 @@ static guint signals[N_SIGNALS];
 static void show_error(EmoGtkWindow *self, const char *message) {
         g_free(self->error);
         self->error = g_strdup(message);
+        g_clear_pointer(&self->unsent, g_free);
         gtk_label_set_text(self->error_label, message);
         gtk_widget_set_visible(self->error_banner, TRUE);
 }
 
 static void hide_error(EmoGtkWindow *self) {
         g_clear_pointer(&self->error, g_free);
+        g_clear_pointer(&self->unsent, g_free);
         gtk_widget_set_visible(self->error_banner, FALSE);
+}
+
+/* While the daemon's banner says that nobody answers, a photo that could not be sent for that
+ * reason gets a short line of its own instead of the same explanation twice (the full one stays
+ * what emo_gtk_window_get_error() gives scripts). */
+static void shorten_unsent(EmoGtkWindow *self) {
+        if (!self->unsent || !self->health || emo_gtk_health_state(self->health) != EMO_GTK_HEALTH_DOWN)
+                return;
+        g_autofree char *m = g_strdup_printf(_("%s was not analysed: emotiond does not answer (see above)."),
+                                             self->unsent);
+        gtk_label_set_text(self->error_label, m);
+}
+
+static char *display_name(GFile *file);
+
+/* A request for the photo failed with error (< 0). */
+static void show_request_error(EmoGtkWindow *self, int error) {
+        g_autofree char *m = emo_gtk_connection_explain(self->connection, error);
+        show_error(self, m);
+        if (error == -ENOENT || error == -ECONNREFUSED || error == -ETIMEDOUT || error == -EACCES || error == -EPERM) {
+                self->unsent = display_name(self->file);
+                shorten_unsent(self);
+        }
 }
 
 static void on_dismiss_error(EmoGtkWindow *self) {
@@ -175,8 +201,7 @@ static void on_reply(emo_reply_t *reply, int error, void *userdata) {
         self->request_id = 0;
         set_busy(self, FALSE);
         if (error < 0) {
-                g_autofree char *m = emo_gtk_connection_explain(self->connection, error);
-                show_error(self, m);
+                show_request_error(self, error);
                 finish(self, FALSE);
                 return;
         }
@@ -233,8 +258,7 @@ static void analyze(EmoGtkWindow *self, GBytes *bytes) {
         self->request_id = 0;
         int r = emo_gtk_connection_send(self->connection, &req, on_reply, self, &self->request_id);
         if (r < 0) {
-                g_autofree char *m = emo_gtk_connection_explain(self->connection, r);
-                show_error(self, m);
+                show_request_error(self, r);
                 finish(self, FALSE);
                 return;
         }
@@ -936,6 +960,8 @@ char *emo_gtk_window_live_state_json(EmoGtkWindow *self) {
         json_object_object_add(root, "daemon", daemon);
         add_string(root, "title", gtk_window_get_title(GTK_WINDOW(self)));
         add_string(root, "error", self->error);
+        add_string(root, "error_shown",
+                   gtk_widget_get_visible(self->error_banner) ? gtk_label_get_text(self->error_label) : NULL);
         json_object_object_add(root, "awaiting_answer", json_object_new_boolean(emo_gtk_dialogue_awaiting_answer(d)));
         char *out = g_strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(root);
@@ -985,6 +1011,7 @@ static void emo_gtk_window_finalize(GObject *object) {
         g_free(self->language);
         g_free(self->error);
         g_free(self->health_endpoint);
+        g_free(self->unsent);
         g_clear_pointer(&self->tiles, g_ptr_array_unref);
         G_OBJECT_CLASS(emo_gtk_window_parent_class)->finalize(object);
 }
@@ -1077,6 +1104,7 @@ void emo_gtk_window_set_health(EmoGtkWindow *self, const emo_gtk_health_t *healt
         gtk_widget_set_tooltip_text(GTK_WIDGET(self->health_label), line);
         gtk_label_set_text(self->daemon_label, banner ? banner : "");
         gtk_widget_set_visible(self->daemon_banner, banner != NULL);
+        shorten_unsent(self);
 }
 
 void emo_gtk_window_set_language(EmoGtkWindow *self, const char *language) {

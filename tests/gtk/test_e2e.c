@@ -24,6 +24,7 @@
 static emo_test_daemon_t daemon_;
 
 static void clipboard_set(const char *type, const char *file);
+static const char *text_of(json_object *o, const char *key);
 
 static char config_home[64];
 
@@ -53,6 +54,8 @@ typedef struct gui {
         pid_t pid;
         char log[256];
 } gui_t;
+
+static json_object *live_state(gui_t *g, const char *path);
 
 /* Start emotion-gtk with args (NULL-terminated) in the background, stdout and stderr to a file. */
 static void gui_start(gui_t *g, const char *tag, const char *const *args) {
@@ -299,10 +302,22 @@ Test(e2e, absent_daemon_is_explained_and_fails_the_script) {
         snprintf(out, sizeof(out), "%s/out.png", dir);
         /* Shown first, for the screenshot of the error banner. */
         gui_t g;
-        gui_start(&g, "absent", (const char *const[]) { "--server", ep, "--timeout", "500", photo, NULL });
+        char state[128];
+        snprintf(state, sizeof(state), "%s/state.json", dir);
+        gui_start(&g, "absent", (const char *const[]) { "--server", ep, "--lang", "en", "--timeout", "500", "--state",
+                                                        state, photo, NULL });
         usleep(2500000);
         screenshot(EMO_TEST_SCREENSHOTS "/absent-daemon-window.png");
+        /* The daemon's banner explains; the photo's own line says only that it was not sent. */
+        json_object *s = live_state(&g, state);
+        const char *banner = text_of(emo_test_json_get(s, "daemon"), "banner");
+        const char *shown = text_of(s, "error_shown");
+        cr_assert(banner && strstr(banner, "there is no socket file"), "%s", banner);
+        cr_assert(shown && strcmp(shown, "one_face.jpg was not analysed: emotiond does not answer (see above).") == 0,
+                  "%s", shown);
+        json_object_put(s);
         gui_stop(&g);
+        unlink(state);
         /* Scripted: exit status 1, the reason on stderr, no image. */
         gui_start(&g, "absent-scripted", (const char *const[]) { "--server", ep, "--lang", "en", "--timeout", "500",
                                                                  "--save-annotated", out, "--quit-after-result", photo,
