@@ -3,7 +3,8 @@
 # astronaut portrait that scripts/quickstart.sh fetches (.cache/astronaut.png; EMO_SAMPLE_PHOTO to
 # use another photo), played under Xvfb against a private emotiond (scripts/daemon.sh).
 #
-#   scripts/gtk-live.sh figures          docs/figures/gtk-photo.png, gtk-live.png and gtk-tiles.png
+#   scripts/gtk-live.sh figures          docs/figures/gtk-photo.png (in French, the default),
+#                                        gtk-live.png, gtk-tiles.png and gtk-daemon-absent.png
 #   scripts/gtk-live.sh bench [SECONDS]  the live preview of the video at 25 fps for SECONDS (300):
 #                                        the app's CPU and RSS, its round trip to the daemon, and
 #                                        the same video through `emotion watch --live` for comparison
@@ -21,6 +22,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/emo-gtk-live.XXXXXX")
 # shellcheck source=scripts/daemon.sh
 . scripts/daemon.sh
 trap 'daemon_cleanup; rm -rf "$work"' EXIT
+# The preferences of whoever runs this stay out of the pictures and the figures.
+export XDG_CONFIG_HOME=$work/config
 mkdir "$work/daemon"
 daemon_start "$work/daemon" --model models/emonet-xs.json --dialogue-dir deploy/dialogue
 video=$work/sample.avi
@@ -37,15 +40,18 @@ figures)
         # The window is 1100x680 at the top left of the screen (no window manager under Xvfb).
         cat >"$work/shots.sh" <<SHOTS
 set -e
-build/bin/emotion-gtk --server $daemon_endpoint --lang en "$photo" & pid=\$!
+build/bin/emotion-gtk --server $daemon_endpoint "$photo" & pid=\$!
 sleep 6; import -window root -crop 1100x680+0+0 +repage docs/figures/gtk-photo.png; kill \$pid; wait \$pid || true
+# The default endpoint of the system service, where no daemon runs here: the banner.
+build/bin/emotion-gtk --server ipc:///run/emotiond/emotiond.sock --lang en & pid=\$!
+sleep 3; import -window root -crop 1100x680+0+0 +repage docs/figures/gtk-daemon-absent.png; kill \$pid; wait \$pid || true
 build/bin/emotion-gtk --server $daemon_endpoint --lang en --live --loop "$video" & pid=\$!
 sleep 8; import -window root -crop 1100x680+0+0 +repage docs/figures/gtk-live.png; kill \$pid; wait \$pid || true
 build/bin/emotion-gtk --server $daemon_endpoint --lang en --live --loop "$video" "$video" "$video" & pid=\$!
 sleep 10; import -window root -crop 1100x680+0+0 +repage docs/figures/gtk-tiles.png; kill \$pid; wait \$pid || true
 SHOTS
         xrun bash "$work/shots.sh"
-        echo "docs/figures/gtk-photo.png, gtk-live.png and gtk-tiles.png written"
+        echo "docs/figures/gtk-photo.png, gtk-daemon-absent.png, gtk-live.png and gtk-tiles.png written"
         ;;
 bench)
         seconds=${2:-300}

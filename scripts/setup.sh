@@ -37,10 +37,12 @@ packages=(build-essential cmake pkg-config git ca-certificates curl
 # lib/overlay, the annotation drawn by `emotion analyze/watch --annotate` and by the GTK client:
 # cairo, pango, gdk-pixbuf and libpng (no GTK), and a colour emoji font, or the emoji are empty boxes.
 packages+=(libcairo2-dev libpango1.0-dev libgdk-pixbuf-2.0-dev libpng-dev fonts-noto-color-emoji)
-# The GTK 4 client (clients/gtk, built when gtk4 is found). Its end-to-end test: a virtual X
-# server, screenshots, clicks.
-gui_packages=(libgtk-4-dev)
-gui_test_packages=(xvfb xauth imagemagick xdotool)
+# The GTK 4 client (clients/gtk, built when gtk4 is found); gettext's msgfmt compiles its French
+# translation (po/fr.po) at build time. Its end-to-end test: a virtual X server, screenshots, clicks.
+gui_packages=(libgtk-4-dev gettext)
+# xclip: the e2e test pastes an image; appstream: appstreamcli validates the metainfo;
+# librsvg2-common: gdk-pixbuf renders the SVG icon (GTK only recommends it, and recommends are off).
+gui_test_packages=(xvfb xauth imagemagick xdotool xclip appstream librsvg2-common)
 packages+=("${gui_packages[@]}")
 [ "$tests" = 0 ] || packages+=("${gui_test_packages[@]}")
 

@@ -2,11 +2,18 @@
 
 #include <errno.h>
 #include <glib-unix.h>
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <locale.h>
+#include <string.h>
 #include <stdio.h>
 
 #include "connection.h"
+#include "emo/endpoint.h"
 #include "emo/protocol.h"
+#include "health.h"
+#include "preferences-dialog.h"
+#include "prefs.h"
 #include "sources.h"
 #include "window.h"
 
@@ -14,6 +21,9 @@
 /* A live frame not answered within this is of no use any more: the tile says the daemon does not
  * answer, and the next frame goes on a fresh socket (less when --timeout is less). */
 #define LIVE_TIMEOUT_MS 2000
+/* A health probe not answered within this says the daemon is gone: the banner comes within about
+ * a second of a daemon that stopped answering (at once for one that is not there at all). */
+#define HEALTH_TIMEOUT_MS 1000
 
 struct _EmoGtkApplication {
         GtkApplication parent_instance;
@@ -31,6 +41,10 @@ struct _EmoGtkApplication {
         double quit_after;    /* seconds, 0: never */
         char *state_path;     /* --state FILE */
         gboolean state_written;
+        emo_gtk_prefs_t *prefs;              /* as saved; --server and --lang win over them */
+        emo_gtk_connection_t *health_connection;
+        char *server_option;                 /* --server as given, NULL when none */
+        emo_gtk_health_t *health;
 };
 
 G_DEFINE_FINAL_TYPE(EmoGtkApplication, emo_gtk_application, GTK_TYPE_APPLICATION)
@@ -65,6 +79,7 @@ static void on_analysis_finished(EmoGtkWindow *win, gboolean ok, gpointer userda
 static EmoGtkWindow *new_window(EmoGtkApplication *self) {
         EmoGtkWindow *win = emo_gtk_window_new(GTK_APPLICATION(self), self->connection, self->language);
         emo_gtk_window_set_live(win, self->live_connection, self->loop, self->timeout_ms);
+        emo_gtk_window_set_health(win, self->health, emo_gtk_connection_endpoint(self->health_connection));
         g_signal_connect(win, "analysis-finished", G_CALLBACK(on_analysis_finished), self);
         if (self->state_path)
                 emo_gtk_window_measure_stalls(win);
@@ -106,6 +121,50 @@ static gboolean on_quit_after(gpointer userdata) {
 }
 
 static void emo_gtk_application_open(GApplication *app, GFile **files, int n_files, const char *hint);
+
+/* Every window shows the daemon's health as it changes. */
+static void on_health(emo_gtk_health_t *h, void *userdata) {
+        EmoGtkApplication *self = userdata;
+        for (GList *w = gtk_application_get_windows(GTK_APPLICATION(self)); w; w = w->next)
+                if (EMO_IS_GTK_WINDOW(w->data))
+                        emo_gtk_window_set_health(EMO_GTK_WINDOW(w->data), h,
+                                                  emo_gtk_connection_endpoint(self->health_connection));
+}
+
+/* New preferences, saved: the endpoint applies to every connection now (requests in flight fail
+ * and are shown as such), the dialogue language to the next requests. */
+static void on_prefs_saved(EmoPreferencesDialog *dialog, gpointer prefs, gpointer userdata) {
+        EmoGtkApplication *self = userdata;
+        const emo_gtk_prefs_t *p = prefs;
+        (void) dialog;
+        emo_gtk_prefs_set_endpoint(self->prefs, p->endpoint);
+        emo_gtk_prefs_set_language(self->prefs, p->language);
+        if (g_strcmp0(p->endpoint, self->server) != 0) {
+                g_free(self->server);
+                self->server = g_strdup(p->endpoint);
+                emo_gtk_connection_t *cs[] = { self->health_connection, self->connection, self->live_connection };
+                for (size_t i = 0; i < G_N_ELEMENTS(cs); i++)
+                        emo_gtk_connection_set_endpoint(cs[i], p->endpoint); /* checked by the dialog */
+                emo_gtk_health_probe_now(self->health);
+        }
+        g_free(self->language);
+        self->language = g_strdup(p->language);
+        for (GList *w = gtk_application_get_windows(GTK_APPLICATION(self)); w; w = w->next)
+                if (EMO_IS_GTK_WINDOW(w->data))
+                        emo_gtk_window_set_language(EMO_GTK_WINDOW(w->data), p->language);
+        on_health(self->health, self);
+}
+
+static void preferences_activated(GSimpleAction *action, GVariant *parameter, gpointer userdata) {
+        EmoGtkApplication *self = userdata;
+        (void) action;
+        (void) parameter;
+        g_autofree char *def = emo_endpoint_default_connect();
+        EmoPreferencesDialog *d = emo_preferences_dialog_new(gtk_application_get_active_window(GTK_APPLICATION(self)),
+                                                              self->prefs, def, self->server_option);
+        g_signal_connect(d, "saved", G_CALLBACK(on_prefs_saved), self);
+        gtk_window_present(GTK_WINDOW(d));
+}
 
 static void emo_gtk_application_activate(GApplication *app) {
         EmoGtkApplication *self = EMO_GTK_APPLICATION(app);
@@ -153,6 +212,7 @@ static gboolean on_terminate(gpointer userdata) {
 static void emo_gtk_application_startup(GApplication *app) {
         EmoGtkApplication *self = EMO_GTK_APPLICATION(app);
         G_APPLICATION_CLASS(emo_gtk_application_parent_class)->startup(app);
+        gtk_window_set_default_icon_name("org.emotiond.Gtk"); /* share/icons/hicolor, installed */
         GtkCssProvider *css = gtk_css_provider_new();
         gtk_css_provider_load_from_resource(css, "/org/emotiond/gtk/style.css");
         gtk_style_context_add_provider_for_display(gdk_display_get_default(), GTK_STYLE_PROVIDER(css),
@@ -165,6 +225,13 @@ static void emo_gtk_application_startup(GApplication *app) {
                                               (const char *[]) { "<Control><Shift>s", NULL });
         gtk_application_set_accels_for_action(GTK_APPLICATION(app), "app.quit", (const char *[]) { "<Control>q", NULL });
         gtk_application_set_accels_for_action(GTK_APPLICATION(app), "win.add-source", (const char *[]) { "<Control>l", NULL });
+        gtk_application_set_accels_for_action(GTK_APPLICATION(app), "app.preferences",
+                                              (const char *[]) { "<Control>comma", NULL });
+        GSimpleAction *prefs = g_simple_action_new("preferences", NULL);
+        g_signal_connect(prefs, "activate", G_CALLBACK(preferences_activated), app);
+        g_action_map_add_action(G_ACTION_MAP(app), G_ACTION(prefs));
+        g_object_unref(prefs);
+        self->health = emo_gtk_health_new(self->health_connection, on_health, self);
         GSimpleAction *quit = g_simple_action_new("quit", NULL);
         g_signal_connect_swapped(quit, "activate", G_CALLBACK(g_application_quit), app);
         g_action_map_add_action(G_ACTION_MAP(app), G_ACTION(quit));
@@ -173,7 +240,6 @@ static void emo_gtk_application_startup(GApplication *app) {
         g_unix_signal_add(SIGTERM, on_terminate, app);
         g_unix_signal_add(SIGINT, on_terminate, app);
         g_unix_signal_add(SIGUSR1, on_usr1, app);
-        (void) self;
 }
 
 static void emo_gtk_application_shutdown(GApplication *app) {
@@ -185,8 +251,40 @@ static void emo_gtk_application_shutdown(GApplication *app) {
         while ((windows = gtk_application_get_windows(GTK_APPLICATION(app))))
                 gtk_window_destroy(windows->data);
         G_APPLICATION_CLASS(emo_gtk_application_parent_class)->shutdown(app);
+        self->health = emo_gtk_health_free(self->health);
+        self->health_connection = emo_gtk_connection_free(self->health_connection);
         self->connection = emo_gtk_connection_free(self->connection);
         self->live_connection = emo_gtk_connection_free(self->live_connection);
+}
+
+/* Where the translations are: share/locale next to the program's bin/ (the build tree and any
+ * installation prefix alike), else the folder the build was configured for. */
+static char *locale_dir(void) {
+        g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
+        if (exe) {
+                g_autofree char *bin = g_path_get_dirname(exe);
+                g_autofree char *prefix = g_path_get_dirname(bin);
+                char *dir = g_build_filename(prefix, "share", "locale", NULL);
+                if (g_file_test(dir, G_FILE_TEST_IS_DIR))
+                        return dir;
+                g_free(dir);
+        }
+        return g_strdup(EMO_GTK_LOCALEDIR);
+}
+
+/* The window speaks language (fr, en): gettext's LANGUAGE, which it honours in any locale but
+ * "C", so a bare C locale becomes C.UTF-8 for messages. GTK must not set the locale again. */
+static void setup_i18n(const char *language) {
+        setlocale(LC_ALL, "");
+        const char *m = setlocale(LC_MESSAGES, NULL);
+        if (!m || strcmp(m, "C") == 0 || strcmp(m, "POSIX") == 0)
+                setlocale(LC_MESSAGES, "C.UTF-8");
+        g_setenv("LANGUAGE", language, TRUE);
+        gtk_disable_setlocale();
+        g_autofree char *dir = locale_dir();
+        bindtextdomain(EMO_GTK_GETTEXT_PACKAGE, dir);
+        bind_textdomain_codeset(EMO_GTK_GETTEXT_PACKAGE, "UTF-8");
+        textdomain(EMO_GTK_GETTEXT_PACKAGE);
 }
 
 static int emo_gtk_application_handle_local_options(GApplication *app, GVariantDict *options) {
@@ -203,6 +301,7 @@ static int emo_gtk_application_handle_local_options(GApplication *app, GVariantD
         if (g_variant_dict_lookup(options, "cert", "^&ay", &cert))
                 g_setenv("EMOTIOND_CERT", cert, TRUE);
         g_variant_dict_lookup(options, "lang", "s", &self->language);
+        self->server_option = g_strdup(self->server);
         g_variant_dict_lookup(options, "save-annotated", "^ay", &self->save_annotated);
         self->quit_after_result = g_variant_dict_contains(options, "quit-after-result");
         self->scripted = self->quit_after_result || self->save_annotated;
@@ -236,9 +335,23 @@ static int emo_gtk_application_handle_local_options(GApplication *app, GVariantD
                 g_printerr("emotion-gtk: invalid language '%s' (expected a code such as fr)\n", self->language);
                 return 2;
         }
+        /* The preferences fill in what the command line leaves out; a bad file is said and the
+         * defaults are used. */
+        g_autoptr(GError) error = NULL;
+        self->prefs = emo_gtk_prefs_load(NULL, &error);
+        if (error)
+                g_printerr("emotion-gtk: Failed to read the preferences: %s\n", error->message);
+        if (!self->server)
+                self->server = g_strdup(self->prefs->endpoint);
+        if (!self->language)
+                self->language = g_strdup(self->prefs->language);
+        setup_i18n(self->language);
         int r = emo_gtk_connection_new(self->server, self->timeout_ms, &self->connection);
         if (r >= 0)
                 r = emo_gtk_connection_new(self->server, MIN(self->timeout_ms, LIVE_TIMEOUT_MS), &self->live_connection);
+        if (r >= 0)
+                r = emo_gtk_connection_new(self->server, MIN(self->timeout_ms, HEALTH_TIMEOUT_MS),
+                                           &self->health_connection);
         if (r < 0) {
                 g_printerr("emotion-gtk: %s endpoint '%s': %s\n", r == -EINVAL ? "invalid" : "cannot use",
                            self->server ? self->server : "(default)", g_strerror(-r));
@@ -249,8 +362,12 @@ static int emo_gtk_application_handle_local_options(GApplication *app, GVariantD
 
 static void emo_gtk_application_finalize(GObject *object) {
         EmoGtkApplication *self = EMO_GTK_APPLICATION(object);
+        self->health = emo_gtk_health_free(self->health);
+        self->health_connection = emo_gtk_connection_free(self->health_connection);
         self->connection = emo_gtk_connection_free(self->connection);
         self->live_connection = emo_gtk_connection_free(self->live_connection);
+        self->prefs = emo_gtk_prefs_free(self->prefs);
+        g_free(self->server_option);
         g_strfreev(self->args);
         g_free(self->state_path);
         g_free(self->server);
@@ -272,8 +389,8 @@ static void emo_gtk_application_class_init(EmoGtkApplicationClass *klass) {
 static void emo_gtk_application_init(EmoGtkApplication *self) {
         static const GOptionEntry entries[] = {
                 { "server", 0, 0, G_OPTION_ARG_STRING, NULL,
-                  "Daemon endpoint (default: $EMOTIOND_ENDPOINT, else the user socket when it exists, else "
-                  "ipc:///run/emotiond/emotiond.sock)",
+                  "Daemon endpoint (default: the preferences', else $EMOTIOND_ENDPOINT, else the user socket when "
+                  "it exists, else ipc:///run/emotiond/emotiond.sock)",
                   "EP" },
                 { "server-key", 0, 0, G_OPTION_ARG_STRING, NULL,
                   "The daemon's CURVE public key for a tcp:// endpoint: Z85, or a certificate file "
@@ -281,8 +398,8 @@ static void emo_gtk_application_init(EmoGtkApplication *self) {
                   "KEY" },
                 { "cert", 0, 0, G_OPTION_ARG_FILENAME, NULL,
                   "This client's certificate from 'emotion keygen' (default: $EMOTIOND_CERT)", "FILE" },
-                { "lang", 0, 0, G_OPTION_ARG_STRING, NULL, "Dialogue language, e.g. fr or en (default: the daemon's)",
-                  "LANG" },
+                { "lang", 0, 0, G_OPTION_ARG_STRING, NULL,
+                  "Language of the dialogue and of the window: fr or en (default: the preferences', else fr)", "LANG" },
                 { "timeout", 0, 0, G_OPTION_ARG_INT, NULL, "Wait at most MS milliseconds for a reply (default 10000)",
                   "MS" },
                 { "save-annotated", 0, 0, G_OPTION_ARG_FILENAME, NULL,

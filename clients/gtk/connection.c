@@ -166,6 +166,20 @@ const char *emo_gtk_connection_endpoint(const emo_gtk_connection_t *c) {
         return emo_client_endpoint(c->client);
 }
 
+int emo_gtk_connection_set_endpoint(emo_gtk_connection_t *c, const char *endpoint) {
+        emo_client_t *client = NULL;
+        int r = emo_client_new(endpoint, &client);
+        if (r < 0)
+                return r;
+        emo_client_free(c->client);
+        c->client = client;
+        c->answered = false;
+        r = watch_socket(c);
+        /* The old socket's requests will never be answered. */
+        fail_all(c, -ECANCELED);
+        return r;
+}
+
 int emo_gtk_connection_send(emo_gtk_connection_t *c, emo_request_t *req, emo_gtk_reply_fn fn, void *userdata,
                             uint64_t *ret_id) {
         uint64_t id;
@@ -191,6 +205,10 @@ int emo_gtk_connection_send(emo_gtk_connection_t *c, emo_request_t *req, emo_gtk
         if (!c->idle)
                 c->idle = g_idle_add(on_idle, c);
         return 0;
+}
+
+int emo_gtk_connection_probe(const emo_gtk_connection_t *c, int timeout_ms) {
+        return emo_client_probe(c->client, timeout_ms);
 }
 
 void emo_gtk_connection_cancel(emo_gtk_connection_t *c, uint64_t id) {

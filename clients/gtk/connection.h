@@ -30,6 +30,11 @@ emo_gtk_connection_t *emo_gtk_connection_free(emo_gtk_connection_t *c);
 
 const char *emo_gtk_connection_endpoint(const emo_gtk_connection_t *c);
 
+/* Talk to another endpoint (NULL: the default) from now on: the requests in flight fail with
+ * -ECANCELED, their callbacks called before this returns; later ones go to the new daemon.
+ * 0; -EINVAL for a malformed endpoint (c unchanged). */
+int emo_gtk_connection_set_endpoint(emo_gtk_connection_t *c, const char *endpoint);
+
 /* Send req (its protocol_version and request_id are filled in); fn is called once, later, from
  * the main loop, never from inside this call. 0 with *ret_id (may be NULL), or -errno when it
  * could not even be queued (fn is then not called). Until the daemon has answered once (and
@@ -37,6 +42,10 @@ const char *emo_gtk_connection_endpoint(const emo_gtk_connection_t *c);
  * -ECONNREFUSED nobody listens, -EACCES not allowed to connect (emo_client_probe()). */
 int emo_gtk_connection_send(emo_gtk_connection_t *c, emo_request_t *req, emo_gtk_reply_fn fn, void *userdata,
                             uint64_t *ret_id);
+
+/* Whether anybody listens at the endpoint now, without a request (emo_client_probe(), at most
+ * timeout_ms for TCP): 0, or -ENOENT, -ECONNREFUSED, -EACCES... */
+int emo_gtk_connection_probe(const emo_gtk_connection_t *c, int timeout_ms);
 
 /* Forget request id: its callback will not be called. No-op for an unknown id. */
 void emo_gtk_connection_cancel(emo_gtk_connection_t *c, uint64_t id);

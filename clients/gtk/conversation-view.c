@@ -1,5 +1,7 @@
 #include "conversation-view.h"
 
+#include <glib/gi18n.h>
+
 #include "emo/labels.h"
 
 struct _EmoConversationView {
@@ -21,7 +23,7 @@ static GtkWidget *line_row(const emo_gtk_line_t *l) {
         g_autoptr(GDateTime) t = g_date_time_new_from_unix_local(l->wall_us / 1000000);
         g_autofree char *when = t ? g_date_time_format(t, "%H:%M:%S") : g_strdup("");
         g_autofree char *who = daemon ? g_strdup_printf("%s emotiond · %s", emo_emotion_emoji(l->emotion), when)
-                                      : g_strdup_printf("You · %s", when);
+                                      : g_strdup_printf(_("You · %s"), when);
         GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 2);
         GtkWidget *head = gtk_label_new(who);
         GtkWidget *text = gtk_label_new(l->text);
@@ -87,7 +89,7 @@ static void on_save_response(GtkNativeDialog *dialog, int response, gpointer use
                 g_autoptr(GError) error = NULL;
                 if (!text || !g_file_replace_contents(file, text, strlen(text), NULL, FALSE, G_FILE_CREATE_PRIVATE,
                                                       NULL, NULL, &error)) {
-                        g_autofree char *m = g_strdup_printf("Failed to save the conversation: %s",
+                        g_autofree char *m = g_strdup_printf(_("Failed to save the conversation: %s"),
                                                              error ? error->message : "out of memory");
                         show_error(self, m);
                 }
@@ -100,8 +102,8 @@ static void on_save(EmoConversationView *self) {
                 return;
         GtkRoot *root = gtk_widget_get_root(GTK_WIDGET(self));
         g_clear_object(&self->chooser);
-        self->chooser = gtk_file_chooser_native_new("Save the conversation", GTK_IS_WINDOW(root) ? GTK_WINDOW(root) : NULL,
-                                                    GTK_FILE_CHOOSER_ACTION_SAVE, "_Save", "_Cancel");
+        self->chooser = gtk_file_chooser_native_new(_("Save the conversation"), GTK_IS_WINDOW(root) ? GTK_WINDOW(root) : NULL,
+                                                    GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"), _("_Cancel"));
         gtk_file_chooser_set_current_name(GTK_FILE_CHOOSER(self->chooser), "conversation.txt");
         g_signal_connect(self->chooser, "response", G_CALLBACK(on_save_response), self);
         gtk_native_dialog_show(GTK_NATIVE_DIALOG(self->chooser));

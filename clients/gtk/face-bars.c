@@ -1,6 +1,18 @@
 #include "face-bars.h"
 
+#include <glib/gi18n.h>
+
 #include "emo/labels.h"
+
+/* The emotion's name in the window's language (lib/emo's names are the protocol's, English). */
+static const char *emotion_name(emo_emotion_t e) {
+        static const char *const names[] = {
+                [EMO_ANGRY] = N_("angry"), [EMO_DISGUST] = N_("disgust"), [EMO_FEAR] = N_("fear"),
+                [EMO_HAPPY] = N_("happy"), [EMO_SAD] = N_("sad"),         [EMO_SURPRISE] = N_("surprise"),
+                [EMO_NEUTRAL] = N_("neutral"),
+        };
+        return (size_t) e < G_N_ELEMENTS(names) && names[e] ? _(names[e]) : emo_emotion_name(e);
+}
 
 struct _EmoFaceBars {
         GtkBox parent_instance;
@@ -27,7 +39,7 @@ static void emo_face_bars_init(EmoFaceBars *self) {
         /* The seven rows in the wire's Emotion order, the same for every face, so that faces can
          * be compared by clicking from one to the other. */
         for (int e = 0; e < EMO_EMOTION_COUNT; e++) {
-                g_autofree char *name = g_strdup_printf("%s %s", emo_emotion_emoji(e), emo_emotion_name(e));
+                g_autofree char *name = g_strdup_printf("%s %s", emo_emotion_emoji(e), emotion_name(e));
                 GtkWidget *label = gtk_label_new(name);
                 gtk_label_set_xalign(GTK_LABEL(label), 0);
                 GtkWidget *bar = gtk_level_bar_new_for_interval(0, 1);
@@ -56,19 +68,19 @@ static void emo_face_bars_init(EmoFaceBars *self) {
 
 void emo_face_bars_set_face(EmoFaceBars *self, const emo_gtk_face_t *face, size_t index, size_t n_faces) {
         if (!face) {
-                gtk_label_set_text(self->heading, n_faces == 0 ? "No face found" : "No face selected");
-                gtk_label_set_text(self->hint, n_faces == 0 ? "emotiond found no face in this photo."
-                                                            : "Click a face to see its seven probabilities.");
+                gtk_label_set_text(self->heading, n_faces == 0 ? _("No face found") : _("No face selected"));
+                gtk_label_set_text(self->hint, n_faces == 0 ? _("emotiond found no face in this photo.")
+                                                            : _("Click a face to see its seven probabilities."));
                 gtk_widget_set_visible(GTK_WIDGET(self->hint), TRUE);
                 gtk_widget_set_visible(GTK_WIDGET(self->grid), FALSE);
                 return;
         }
-        g_autofree char *heading = g_strdup_printf("%s Face %zu of %zu: %s, %.0f %%", face->emoji, index + 1, n_faces,
-                                                   emo_emotion_name(face->emotion), face->confidence * 100.0);
+        g_autofree char *heading = g_strdup_printf(_("%s Face %zu of %zu: %s, %.0f %%"), face->emoji, index + 1,
+                                                   n_faces, emotion_name(face->emotion), face->confidence * 100.0);
         gtk_label_set_text(self->heading, heading);
         gtk_label_set_text(self->hint, face->has_probabilities
-                                               ? "Click another face to compare."
-                                               : "The daemon sent only the top probability for this face.");
+                                               ? _("Click another face to compare.")
+                                               : _("The daemon sent only the top probability for this face."));
         gtk_widget_set_visible(GTK_WIDGET(self->hint), TRUE);
         gtk_widget_set_visible(GTK_WIDGET(self->grid), TRUE);
         for (int e = 0; e < EMO_EMOTION_COUNT; e++) {
@@ -84,8 +96,8 @@ void emo_face_bars_set_face(EmoFaceBars *self, const emo_gtk_face_t *face, size_
 }
 
 void emo_face_bars_clear(EmoFaceBars *self) {
-        gtk_label_set_text(self->heading, "No analysis");
-        gtk_label_set_text(self->hint, "Open a photo, then click a face to see its seven probabilities.");
+        gtk_label_set_text(self->heading, _("No analysis"));
+        gtk_label_set_text(self->hint, _("Open a photo, then click a face to see its seven probabilities."));
         gtk_widget_set_visible(GTK_WIDGET(self->hint), TRUE);
         gtk_widget_set_visible(GTK_WIDGET(self->grid), FALSE);
 }

@@ -1,5 +1,7 @@
 #include "live-view.h"
 
+#include <glib/gi18n.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -212,7 +214,7 @@ static void take_frames(EmoLiveView *self) {
         if (r == 1 && emo_gtk_live_state(self->live) == EMO_GTK_LIVE_PLAYING) {
                 char msg[256];
                 int e = emo_capture_error(self->capture);
-                g_autofree char *m = e < 0 ? g_strdup_printf("Reading %s stopped: %s", self->source->label,
+                g_autofree char *m = e < 0 ? g_strdup_printf(_("Reading %s stopped: %s"), self->source->label,
                                                              emo_capture_error_message(self->capture, msg, sizeof(msg)))
                                            : NULL;
                 emo_gtk_live_source_stopped(self->live, m);
@@ -286,7 +288,7 @@ static void on_opened(GObject *source, GAsyncResult *result, gpointer userdata) 
         emo_gtk_live_opened(self->live);
         int r = emo_capture_start(c);
         if (r < 0) {
-                g_autofree char *m = g_strdup_printf("Failed to start reading %s: %s", self->source->label, g_strerror(-r));
+                g_autofree char *m = g_strdup_printf(_("Failed to start reading %s: %s"), self->source->label, g_strerror(-r));
                 emo_gtk_live_source_stopped(self->live, m);
         }
         gtk_widget_queue_draw(GTK_WIDGET(self));
@@ -373,8 +375,8 @@ static void emo_live_view_snapshot(GtkWidget *widget, GtkSnapshot *s) {
         if (state == EMO_GTK_LIVE_PLAYING && self->texture) {
                 static const GdkRGBA red = { 0.80f, 0.11f, 0.16f, 0.95f };
                 PangoLayout *l = hud_layout(self,
-                                            self->source->kind == EMO_GTK_SOURCE_CAMERA ? "● Analysing camera"
-                                                                                        : "● Analysing",
+                                            self->source->kind == EMO_GTK_SOURCE_CAMERA ? _("● Analysing camera")
+                                                                                        : _("● Analysing"),
                                             13, TRUE);
                 x += pill(s, l, x, 8, &red, &white) + 6;
                 g_object_unref(l);
@@ -391,10 +393,11 @@ static void emo_live_view_snapshot(GtkWidget *widget, GtkSnapshot *s) {
                 double ms = emo_gtk_live_latency_ms(self->live);
                 size_t faces = self->results ? self->results->n_faces : 0;
                 g_autofree char *text = emo_gtk_live_daemon_failing(self->live)
-                                                ? g_strdup_printf("%.1f fps · emotiond does not answer", fps)
-                                        : ms >= 0 ? g_strdup_printf("%.1f fps · %.0f ms round trip · %zu face%s", fps, ms,
-                                                                  faces, faces == 1 ? "" : "s")
-                                                : g_strdup_printf("%.1f fps · waiting for emotiond", fps);
+                                                ? g_strdup_printf(_("%.1f fps · emotiond does not answer"), fps)
+                                        : ms >= 0 ? g_strdup_printf(ngettext("%.1f fps · %.0f ms round trip · %zu face",
+                                                                             "%.1f fps · %.0f ms round trip · %zu faces", faces),
+                                                                    fps, ms, faces)
+                                                : g_strdup_printf(_("%.1f fps · waiting for emotiond"), fps);
                 PangoLayout *l = hud_layout(self, text, 12, FALSE);
                 PangoRectangle ink, logical;
                 pango_layout_get_pixel_extents(l, &ink, &logical);
@@ -405,7 +408,7 @@ static void emo_live_view_snapshot(GtkWidget *widget, GtkSnapshot *s) {
         const char *message = emo_gtk_live_message(self->live);
         g_autofree char *opening = NULL;
         if (state == EMO_GTK_LIVE_OPENING)
-                message = opening = g_strdup_printf("Opening %s…", self->source->label);
+                message = opening = g_strdup_printf(_("Opening %s…"), self->source->label);
         if (message)
                 draw_message(self, s, message, w, h);
 }

@@ -1,5 +1,7 @@
 #include "live.h"
 
+#include <glib/gi18n.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,7 +152,7 @@ const char *emo_gtk_live_message(const emo_gtk_live_t *l) {
         if (l->daemon_message)
                 return l->daemon_message;
         if (l->state == EMO_GTK_LIVE_ENDED)
-                return "End of the video";
+                return _("End of the video");
         return NULL;
 }
 

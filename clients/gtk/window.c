@@ -1,5 +1,6 @@
 #include "window.h"
 
+#include <glib/gi18n.h>
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <json-c/json.h>
@@ -13,6 +14,7 @@
 #include "emo/labels.h"
 #include "emo/protocol.h"
 #include "face-bars.h"
+#include "health.h"
 #include "live-view.h"
 #include "overlay.h"
 #include "photo-view.h"
@@ -33,6 +35,9 @@ struct _EmoGtkWindow {
         GtkWidget *error_banner;
         GtkLabel *error_label;
         GtkLabel *status;
+        GtkWidget *daemon_banner;
+        GtkLabel *daemon_label;
+        GtkLabel *health_label;
         GtkGrid *tiles_grid;
         GtkMenuButton *add_button;
 
@@ -47,6 +52,9 @@ struct _EmoGtkWindow {
         gulong after_paint;               /* pending "analysis-finished" */
         gboolean finished_ok;
         char *error;                      /* the last error shown, NULL once dismissed or replaced */
+        const emo_gtk_health_t *health;   /* borrowed from the application; NULL: not shown */
+        char *health_endpoint;
+        char *unsent;                     /* the photo not sent for want of a daemon, NULL: none */
 
         /* live mode */
         emo_gtk_connection_t *live_connection; /* borrowed from the application */
@@ -72,13 +80,38 @@ static guint signals[N_SIGNALS];
 static void show_error(EmoGtkWindow *self, const char *message) {
         g_free(self->error);
         self->error = g_strdup(message);
+        g_clear_pointer(&self->unsent, g_free);
         gtk_label_set_text(self->error_label, message);
         gtk_widget_set_visible(self->error_banner, TRUE);
 }
 
 static void hide_error(EmoGtkWindow *self) {
         g_clear_pointer(&self->error, g_free);
+        g_clear_pointer(&self->unsent, g_free);
         gtk_widget_set_visible(self->error_banner, FALSE);
+}
+
+/* While the daemon's banner says that nobody answers, a photo that could not be sent for that
+ * reason gets a short line of its own instead of the same explanation twice (the full one stays
+ * what emo_gtk_window_get_error() gives scripts). */
+static void shorten_unsent(EmoGtkWindow *self) {
+        if (!self->unsent || !self->health || emo_gtk_health_state(self->health) != EMO_GTK_HEALTH_DOWN)
+                return;
+        g_autofree char *m = g_strdup_printf(_("%s was not analysed: emotiond does not answer (see above)."),
+                                             self->unsent);
+        gtk_label_set_text(self->error_label, m);
+}
+
+static char *display_name(GFile *file);
+
+/* A request for the photo failed with error (< 0). */
+static void show_request_error(EmoGtkWindow *self, int error) {
+        g_autofree char *m = emo_gtk_connection_explain(self->connection, error);
+        show_error(self, m);
+        if (error == -ENOENT || error == -ECONNREFUSED || error == -ETIMEDOUT || error == -EACCES || error == -EPERM) {
+                self->unsent = display_name(self->file);
+                shorten_unsent(self);
+        }
 }
 
 static void on_dismiss_error(EmoGtkWindow *self) {
@@ -94,9 +127,12 @@ static void update_actions(EmoGtkWindow *self) {
         g_simple_action_set_enabled(G_SIMPLE_ACTION(save), self->results != NULL && self->texture != NULL);
 }
 
+/* file: NULL for an image pasted from the clipboard. */
 static char *display_name(GFile *file) {
+        if (!file)
+                return g_strdup(_("pasted image"));
         g_autofree char *base = g_file_get_basename(file);
-        return g_strdup(base ? base : "the file");
+        return g_strdup(base ? base : _("the file"));
 }
 
 static void relayout_tiles(EmoGtkWindow *self);
@@ -148,15 +184,15 @@ static void on_face_clicked(EmoGtkWindow *self, int index) {
 
 static void show_status(EmoGtkWindow *self) {
         const emo_gtk_results_t *r = self->results;
-        g_autofree char *name = self->file ? display_name(self->file) : g_strdup("");
+        g_autofree char *name = display_name(self->file);
         g_autofree char *line = NULL;
         if (r)
-                line = g_strdup_printf("%s · %u×%u · %zu face%s · %.1f ms in emotiond · model %s, detector %s · %s",
-                                       name, r->image_width, r->image_height, r->n_faces, r->n_faces == 1 ? "" : "s",
-                                       r->total_ms, r->model, r->detector,
-                                       emo_gtk_connection_endpoint(self->connection));
+                /* The daemon's model and detector are on the health line at the right. */
+                line = g_strdup_printf(ngettext("%s · %u×%u · %zu face · %.1f ms in emotiond",
+                                                "%s · %u×%u · %zu faces · %.1f ms in emotiond", r->n_faces),
+                                       name, r->image_width, r->image_height, r->n_faces, r->total_ms);
         else
-                line = g_strdup_printf("emotiond at %s", emo_gtk_connection_endpoint(self->connection));
+                line = g_strdup(""); /* the daemon's own line is at the right */
         gtk_label_set_text(self->status, line);
 }
 
@@ -166,21 +202,20 @@ static void on_reply(emo_reply_t *reply, int error, void *userdata) {
         self->request_id = 0;
         set_busy(self, FALSE);
         if (error < 0) {
-                g_autofree char *m = emo_gtk_connection_explain(self->connection, error);
-                show_error(self, m);
+                show_request_error(self, error);
                 finish(self, FALSE);
                 return;
         }
         emo_gtk_results_t *r = NULL;
         int k = emo_gtk_results_from_reply(reply, &r);
         if (k == -EBADMSG) {
-                g_autofree char *m = g_strdup_printf("emotiond could not analyse %s: %s: %s", name,
+                g_autofree char *m = g_strdup_printf(_("emotiond could not analyse %s: %s: %s"), name,
                                                      emo_status_name(reply->status),
                                                      reply->message && *reply->message ? reply->message
-                                                                                       : "no details given");
+                                                                                       : _("no details given"));
                 show_error(self, m);
         } else if (k < 0) {
-                g_autofree char *m = g_strdup_printf("emotiond's reply for %s cannot be shown: %s", name,
+                g_autofree char *m = g_strdup_printf(_("emotiond's reply for %s cannot be shown: %s"), name,
                                                      g_strerror(-k));
                 show_error(self, m);
         }
@@ -224,8 +259,7 @@ static void analyze(EmoGtkWindow *self, GBytes *bytes) {
         self->request_id = 0;
         int r = emo_gtk_connection_send(self->connection, &req, on_reply, self, &self->request_id);
         if (r < 0) {
-                g_autofree char *m = emo_gtk_connection_explain(self->connection, r);
-                show_error(self, m);
+                show_request_error(self, r);
                 finish(self, FALSE);
                 return;
         }
@@ -244,7 +278,7 @@ static GdkTexture *texture_from_bytes(GBytes *bytes, GError **error) {
                 return NULL;
         GdkPixbuf *pixbuf = gdk_pixbuf_loader_get_pixbuf(loader);
         if (!pixbuf) {
-                g_set_error(error, GDK_PIXBUF_ERROR, GDK_PIXBUF_ERROR_CORRUPT_IMAGE, "Not an image");
+                g_set_error(error, GDK_PIXBUF_ERROR, GDK_PIXBUF_ERROR_CORRUPT_IMAGE, _("Not an image"));
                 return NULL;
         }
         g_autoptr(GdkPixbuf) upright = gdk_pixbuf_apply_embedded_orientation(pixbuf);
@@ -277,6 +311,29 @@ static void decode_thread(GTask *task, gpointer source, gpointer data, GCancella
                 g_task_return_error(task, error);
 }
 
+/* Show texture (from file, NULL when pasted) and send bytes, its encoded form, to the daemon. */
+static void show_and_analyze(EmoGtkWindow *self, GFile *file, GdkTexture *texture, GBytes *bytes) {
+        /* A window shows photos or live tiles: the tiles stop rather than go on analysing out of
+         * sight (a camera would be analysed with no badge to say so). */
+        remove_tiles(self);
+        g_autofree char *name = display_name(file);
+        if (file)
+                g_set_object(&self->file, file);
+        else
+                g_clear_object(&self->file);
+        g_set_object(&self->texture, texture);
+        emo_photo_view_set_texture(self->view, texture);
+        self->results = emo_gtk_results_free(self->results);
+        select_face(self, -1);
+        update_actions(self);
+        gtk_stack_set_visible_child_name(self->stack, "photo");
+        hide_error(self);
+        g_autofree char *title = g_strdup_printf(_("%s — Emotions"), name);
+        gtk_window_set_title(GTK_WINDOW(self), title);
+        show_status(self);
+        analyze(self, bytes);
+}
+
 static void on_decoded(GObject *source, GAsyncResult *result, gpointer userdata) {
         EmoGtkWindow *self = EMO_GTK_WINDOW(source);
         (void) userdata;
@@ -288,26 +345,12 @@ static void on_decoded(GObject *source, GAsyncResult *result, gpointer userdata)
         g_clear_object(&self->loading);
         g_autofree char *name = display_name(job->file);
         if (!texture) {
-                g_autofree char *m = g_strdup_printf("Cannot show %s: %s", name, error->message);
+                g_autofree char *m = g_strdup_printf(_("Cannot show %s: %s"), name, error->message);
                 show_error(self, m);
                 finish(self, FALSE);
                 return;
         }
-        /* A window shows photos or live tiles: the tiles stop rather than go on analysing out of
-         * sight (a camera would be analysed with no badge to say so). */
-        remove_tiles(self);
-        g_set_object(&self->file, job->file);
-        g_set_object(&self->texture, texture);
-        emo_photo_view_set_texture(self->view, texture);
-        self->results = emo_gtk_results_free(self->results);
-        select_face(self, -1);
-        update_actions(self);
-        gtk_stack_set_visible_child_name(self->stack, "photo");
-        hide_error(self);
-        g_autofree char *title = g_strdup_printf("%s — Emotions", name);
-        gtk_window_set_title(GTK_WINDOW(self), title);
-        show_status(self);
-        analyze(self, job->bytes);
+        show_and_analyze(self, job->file, texture, job->bytes);
 }
 
 static void on_loaded(GObject *source, GAsyncResult *result, gpointer userdata) {
@@ -322,10 +365,10 @@ static void on_loaded(GObject *source, GAsyncResult *result, gpointer userdata) 
         if (!bytes)
                 problem = error->message;
         else if (g_bytes_get_size(bytes) > MAX_FILE_SIZE)
-                problem = "over 64 MiB: no photo is that big, so it is not sent"; /* it grew meanwhile */
+                problem = _("over 64 MiB: no photo is that big, so it is not sent"); /* it grew meanwhile */
         if (problem) {
                 g_clear_object(&self->loading);
-                m = g_strdup_printf("Cannot open %s: %s", name, problem);
+                m = g_strdup_printf(_("Cannot open %s: %s"), name, problem);
                 show_error(self, m);
                 finish(self, FALSE);
                 return;
@@ -350,14 +393,14 @@ static void on_queried(GObject *source, GAsyncResult *result, gpointer userdata)
         g_autofree char *name = display_name(G_FILE(source));
         if (!info) {
                 g_clear_object(&self->loading);
-                g_autofree char *m = g_strdup_printf("Cannot open %s: %s", name, error->message);
+                g_autofree char *m = g_strdup_printf(_("Cannot open %s: %s"), name, error->message);
                 show_error(self, m);
                 finish(self, FALSE);
                 return;
         }
         if (g_file_info_get_file_type(info) == G_FILE_TYPE_REGULAR && g_file_info_get_size(info) > MAX_FILE_SIZE) {
                 g_clear_object(&self->loading);
-                g_autofree char *m = g_strdup_printf("%s is over 64 MiB: no photo is that big, so it is not sent.", name);
+                g_autofree char *m = g_strdup_printf(_("%s is over 64 MiB: no photo is that big, so it is not sent."), name);
                 show_error(self, m);
                 finish(self, FALSE);
                 return;
@@ -377,12 +420,12 @@ void emo_gtk_window_open(EmoGtkWindow *self, GFile *file) {
 
 gboolean emo_gtk_window_save_annotated(EmoGtkWindow *self, const char *path, GError **error) {
         if (!self->results || !self->texture) {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED, "No analysed photo to save");
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED, _("No analysed photo to save"));
                 return FALSE;
         }
         GskRenderer *renderer = gtk_native_get_renderer(GTK_NATIVE(self));
         if (!renderer) {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED, "The window is not shown yet");
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED, _("The window is not shown yet"));
                 return FALSE;
         }
         PangoContext *pc = gtk_widget_create_pango_context(GTK_WIDGET(self->view));
@@ -424,10 +467,10 @@ static void open_activated(GSimpleAction *action, GVariant *parameter, gpointer 
         (void) action;
         (void) parameter;
         g_clear_object(&self->chooser);
-        self->chooser = gtk_file_chooser_native_new("Open a photo", GTK_WINDOW(self), GTK_FILE_CHOOSER_ACTION_OPEN,
-                                                    "_Open", "_Cancel");
+        self->chooser = gtk_file_chooser_native_new(_("Open a photo"), GTK_WINDOW(self), GTK_FILE_CHOOSER_ACTION_OPEN,
+                                                    _("_Open"), _("_Cancel"));
         GtkFileFilter *images = gtk_file_filter_new();
-        gtk_file_filter_set_name(images, "Photos (JPEG, PNG, WebP, BMP, TIFF, PNM)");
+        gtk_file_filter_set_name(images, _("Photos (JPEG, PNG, WebP, BMP, TIFF, PNM)"));
         gtk_file_filter_add_mime_type(images, "image/*");
         gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(self->chooser), images);
         g_object_unref(images);
@@ -442,9 +485,9 @@ static void on_save_response(GtkNativeDialog *dialog, int response, gpointer use
                 g_autofree char *path = file ? g_file_get_path(file) : NULL;
                 g_autoptr(GError) error = NULL;
                 if (!path)
-                        show_error(self, "Annotated images can only be saved to local files.");
+                        show_error(self, _("Annotated images can only be saved to local files."));
                 else if (!emo_gtk_window_save_annotated(self, path, &error)) {
-                        g_autofree char *m = g_strdup_printf("Failed to save the annotated image: %s", error->message);
+                        g_autofree char *m = g_strdup_printf(_("Failed to save the annotated image: %s"), error->message);
                         show_error(self, m);
                 }
         }
@@ -456,8 +499,8 @@ static void save_activated(GSimpleAction *action, GVariant *parameter, gpointer 
         (void) action;
         (void) parameter;
         g_clear_object(&self->chooser);
-        self->chooser = gtk_file_chooser_native_new("Save the annotated image", GTK_WINDOW(self),
-                                                    GTK_FILE_CHOOSER_ACTION_SAVE, "_Save", "_Cancel");
+        self->chooser = gtk_file_chooser_native_new(_("Save the annotated image"), GTK_WINDOW(self),
+                                                    GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"), _("_Cancel"));
         g_autofree char *base = self->file ? g_file_get_basename(self->file) : g_strdup("photo");
         char *dot = strrchr(base, '.');
         if (dot)
@@ -472,6 +515,66 @@ static void save_conversation_activated(GSimpleAction *action, GVariant *paramet
         (void) action;
         (void) parameter;
         emo_conversation_view_save(EMO_GTK_WINDOW(userdata)->conversation);
+}
+
+/* Ctrl+V: an image on the clipboard (copied from a browser, an image viewer, a screenshot tool) is
+ * shown and analysed as a photo, sent as PNG; a file copied in a file manager is opened. Both are
+ * read asynchronously: the clipboard's owner may take its time. */
+static void on_pasted_texture(GObject *source, GAsyncResult *result, gpointer userdata) {
+        g_autoptr(EmoGtkWindow) self = userdata;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GdkTexture) texture = gdk_clipboard_read_texture_finish(GDK_CLIPBOARD(source), result, &error);
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                return;
+        g_clear_object(&self->loading);
+        if (!texture) {
+                g_autofree char *m = g_strdup_printf(_("The clipboard holds no image: %s"),
+                                                     error ? error->message : _("nothing to paste"));
+                show_error(self, m);
+                finish(self, FALSE);
+                return;
+        }
+        g_autoptr(GBytes) png = gdk_texture_save_to_png_bytes(texture);
+        if (g_bytes_get_size(png) > MAX_FILE_SIZE) {
+                show_error(self, _("The pasted image is over 64 MiB as PNG: it is not sent."));
+                finish(self, FALSE);
+                return;
+        }
+        show_and_analyze(self, NULL, texture, png);
+}
+
+static void on_pasted_file(GObject *source, GAsyncResult *result, gpointer userdata) {
+        g_autoptr(EmoGtkWindow) self = userdata;
+        g_autoptr(GError) error = NULL;
+        const GValue *value = gdk_clipboard_read_value_finish(GDK_CLIPBOARD(source), result, &error);
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                return;
+        if (value && G_VALUE_HOLDS(value, G_TYPE_FILE) && g_value_get_object(value)) {
+                emo_gtk_window_open(self, g_value_get_object(value));
+                return;
+        }
+        /* Not a file after all: perhaps an image. */
+        gdk_clipboard_read_texture_async(GDK_CLIPBOARD(source), self->loading, on_pasted_texture, g_object_ref(self));
+}
+
+void emo_gtk_window_paste(EmoGtkWindow *self) {
+        GdkClipboard *clipboard = gtk_widget_get_clipboard(GTK_WIDGET(self));
+        if (self->loading)
+                g_cancellable_cancel(self->loading);
+        g_clear_object(&self->loading);
+        self->loading = g_cancellable_new();
+        GdkContentFormats *formats = gdk_clipboard_get_formats(clipboard);
+        if (gdk_content_formats_contain_gtype(formats, G_TYPE_FILE))
+                gdk_clipboard_read_value_async(clipboard, G_TYPE_FILE, G_PRIORITY_DEFAULT, self->loading, on_pasted_file,
+                                               g_object_ref(self));
+        else
+                gdk_clipboard_read_texture_async(clipboard, self->loading, on_pasted_texture, g_object_ref(self));
+}
+
+static void paste_activated(GSimpleAction *action, GVariant *parameter, gpointer userdata) {
+        (void) action;
+        (void) parameter;
+        emo_gtk_window_paste(EMO_GTK_WINDOW(userdata));
 }
 
 static gboolean on_drop(GtkDropTarget *target, const GValue *value, double x, double y, gpointer userdata) {
@@ -490,8 +593,8 @@ static void show_live_status(EmoGtkWindow *self) {
         if (!self->live_connection)
                 return;
         guint n = self->tiles->len;
-        g_autofree char *line = g_strdup_printf("%u live source%s · emotiond at %s", n, n == 1 ? "" : "s",
-                                                emo_gtk_connection_endpoint(self->live_connection));
+        /* The daemon and its endpoint are on the health line at the right. */
+        g_autofree char *line = g_strdup_printf(ngettext("%u live source", "%u live sources", n), n);
         gtk_label_set_text(self->status, line);
 }
 
@@ -548,7 +651,7 @@ void emo_gtk_window_set_live(EmoGtkWindow *self, emo_gtk_connection_t *live_conn
 
 void emo_gtk_window_add_live(EmoGtkWindow *self, const emo_gtk_source_t *source) {
         if (!self->live_connection) {
-                show_error(self, "Live mode is not available: no connection for frames.");
+                show_error(self, _("Live mode is not available: no connection for frames."));
                 return;
         }
         /* Each tile is a stream of its own, also two tiles of one source. */
@@ -574,7 +677,7 @@ void emo_gtk_window_add_live(EmoGtkWindow *self, const emo_gtk_source_t *source)
         gtk_widget_set_valign(close, GTK_ALIGN_START);
         gtk_widget_set_margin_top(close, 6);
         gtk_widget_set_margin_end(close, 6);
-        gtk_widget_set_tooltip_text(close, "Stop and close this source");
+        gtk_widget_set_tooltip_text(close, _("Stop and close this source"));
         gtk_widget_add_css_class(close, "osd");
         gtk_widget_add_css_class(close, "circular");
         g_object_set_data(G_OBJECT(close), "tile", view);
@@ -585,7 +688,7 @@ void emo_gtk_window_add_live(EmoGtkWindow *self, const emo_gtk_source_t *source)
         relayout_tiles(self);
         gtk_stack_set_visible_child_name(self->stack, "live");
         if (self->tiles->len == 1) {
-                g_autofree char *title = g_strdup_printf("%s — Emotions, live", source->label);
+                g_autofree char *title = g_strdup_printf(_("%s — Emotions, live"), source->label);
                 gtk_window_set_title(GTK_WINDOW(self), title);
         }
 }
@@ -595,9 +698,9 @@ static void add_parsed(EmoGtkWindow *self, const char *arg) {
         int r = emo_gtk_source_parse(arg, &source);
         if (r < 0) {
                 g_autofree char *m = g_strdup_printf(
-                        "Cannot add “%s”: %s", arg,
-                        r == -EPROTONOSUPPORT ? "not a video source (use rtsp://, http://, https://, a file or /dev/video…)"
-                                              : "give a file, a camera or a URL with a host");
+                        _("Cannot add “%s”: %s"), arg,
+                        r == -EPROTONOSUPPORT ? _("not a video source (use rtsp://, http://, https://, a file or /dev/video…)")
+                                              : _("give a file, a camera or a URL with a host"));
                 show_error(self, m);
                 return;
         }
@@ -622,7 +725,7 @@ static void refresh_cameras(EmoGtkWindow *self) {
                 gtk_box_remove(self->camera_box, child);
         g_autoptr(GPtrArray) cameras = emo_gtk_cameras_list("/dev");
         if (cameras->len == 0) {
-                GtkWidget *none = gtk_label_new("No camera found (/dev/video*)");
+                GtkWidget *none = gtk_label_new(_("No camera found (/dev/video*)"));
                 gtk_widget_add_css_class(none, "dim-label");
                 gtk_widget_set_halign(none, GTK_ALIGN_START);
                 gtk_box_append(self->camera_box, none);
@@ -647,7 +750,7 @@ static void on_video_response(GtkNativeDialog *dialog, int response, gpointer us
                 if (path)
                         add_parsed(self, path);
                 else
-                        show_error(self, "Only local video files can be played; give a stream as a URL.");
+                        show_error(self, _("Only local video files can be played; give a stream as a URL."));
         }
         g_clear_object(&self->chooser);
 }
@@ -657,10 +760,10 @@ static void on_video_clicked(GtkButton *button, gpointer userdata) {
         (void) button;
         gtk_menu_button_popdown(self->add_button);
         g_clear_object(&self->chooser);
-        self->chooser = gtk_file_chooser_native_new("Play a video file live", GTK_WINDOW(self),
-                                                    GTK_FILE_CHOOSER_ACTION_OPEN, "_Play", "_Cancel");
+        self->chooser = gtk_file_chooser_native_new(_("Play a video file live"), GTK_WINDOW(self),
+                                                    GTK_FILE_CHOOSER_ACTION_OPEN, _("_Play"), _("_Cancel"));
         GtkFileFilter *videos = gtk_file_filter_new();
-        gtk_file_filter_set_name(videos, "Videos");
+        gtk_file_filter_set_name(videos, _("Videos"));
         gtk_file_filter_add_mime_type(videos, "video/*");
         gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(self->chooser), videos);
         g_object_unref(videos);
@@ -689,24 +792,24 @@ static void add_source_activated(GSimpleAction *action, GVariant *parameter, gpo
 
 static void build_add_popover(EmoGtkWindow *self) {
         GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
-        GtkWidget *h = gtk_label_new("Cameras");
+        GtkWidget *h = gtk_label_new(_("Cameras"));
         gtk_widget_add_css_class(h, "heading");
         gtk_widget_set_halign(h, GTK_ALIGN_START);
         gtk_box_append(GTK_BOX(box), h);
         self->camera_box = GTK_BOX(gtk_box_new(GTK_ORIENTATION_VERTICAL, 2));
         gtk_box_append(GTK_BOX(box), GTK_WIDGET(self->camera_box));
         gtk_box_append(GTK_BOX(box), gtk_separator_new(GTK_ORIENTATION_HORIZONTAL));
-        GtkWidget *video = gtk_button_new_with_mnemonic("_Video file…");
+        GtkWidget *video = gtk_button_new_with_mnemonic(_("_Video file…"));
         g_signal_connect(video, "clicked", G_CALLBACK(on_video_clicked), self);
         gtk_box_append(GTK_BOX(box), video);
         gtk_box_append(GTK_BOX(box), gtk_separator_new(GTK_ORIENTATION_HORIZONTAL));
         GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
         self->url_entry = GTK_ENTRY(gtk_entry_new());
-        gtk_entry_set_placeholder_text(self->url_entry, "rtsp://camera/stream or http://…");
+        gtk_entry_set_placeholder_text(self->url_entry, _("rtsp://camera/stream or http://…"));
         gtk_widget_set_hexpand(GTK_WIDGET(self->url_entry), TRUE);
         gtk_widget_set_size_request(GTK_WIDGET(self->url_entry), 280, -1);
         g_signal_connect(self->url_entry, "activate", G_CALLBACK(on_url_activate), self);
-        GtkWidget *add = gtk_button_new_with_mnemonic("Add _URL");
+        GtkWidget *add = gtk_button_new_with_mnemonic(_("Add _URL"));
         g_signal_connect(add, "clicked", G_CALLBACK(on_url_activate), self);
         gtk_box_append(GTK_BOX(row), GTK_WIDGET(self->url_entry));
         gtk_box_append(GTK_BOX(row), add);
@@ -846,6 +949,22 @@ char *emo_gtk_window_live_state_json(EmoGtkWindow *self) {
                 json_object_array_add(conv, o);
         }
         json_object_object_add(root, "conversation", conv);
+        json_object *daemon = json_object_new_object();
+        if (self->health) {
+                emo_gtk_health_state_t hs = emo_gtk_health_state(self->health);
+                add_string(daemon, "state", hs == EMO_GTK_HEALTH_UP ? "up" : hs == EMO_GTK_HEALTH_DOWN ? "down" : "unknown");
+                json_object_object_add(daemon, "recoveries",
+                                       json_object_new_int64(emo_gtk_health_recoveries(self->health)));
+                json_object_object_add(daemon, "losses", json_object_new_int64(emo_gtk_health_losses(self->health)));
+        }
+        add_string(daemon, "status_line", gtk_label_get_text(self->health_label));
+        add_string(daemon, "banner",
+                   gtk_widget_get_visible(self->daemon_banner) ? gtk_label_get_text(self->daemon_label) : NULL);
+        json_object_object_add(root, "daemon", daemon);
+        add_string(root, "title", gtk_window_get_title(GTK_WINDOW(self)));
+        add_string(root, "error", self->error);
+        add_string(root, "error_shown",
+                   gtk_widget_get_visible(self->error_banner) ? gtk_label_get_text(self->error_label) : NULL);
         json_object_object_add(root, "awaiting_answer", json_object_new_boolean(emo_gtk_dialogue_awaiting_answer(d)));
         char *out = g_strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(root);
@@ -894,6 +1013,8 @@ static void emo_gtk_window_finalize(GObject *object) {
         g_clear_object(&self->texture);
         g_free(self->language);
         g_free(self->error);
+        g_free(self->health_endpoint);
+        g_free(self->unsent);
         g_clear_pointer(&self->tiles, g_ptr_array_unref);
         G_OBJECT_CLASS(emo_gtk_window_parent_class)->finalize(object);
 }
@@ -918,6 +1039,9 @@ static void emo_gtk_window_class_init(EmoGtkWindowClass *klass) {
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, error_banner);
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, error_label);
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, status);
+        gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, daemon_banner);
+        gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, daemon_label);
+        gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, health_label);
         gtk_widget_class_bind_template_child_full(widget_class, "tiles", FALSE,
                                                   G_STRUCT_OFFSET(EmoGtkWindow, tiles_grid));
         gtk_widget_class_bind_template_child(widget_class, EmoGtkWindow, add_button);
@@ -936,8 +1060,17 @@ static void emo_gtk_window_init(EmoGtkWindow *self) {
                 { .name = "save-annotated", .activate = save_activated },
                 { .name = "save-conversation", .activate = save_conversation_activated },
                 { .name = "add-source", .activate = add_source_activated },
+                { .name = "paste", .activate = paste_activated },
         };
         g_action_map_add_action_entries(G_ACTION_MAP(self), actions, G_N_ELEMENTS(actions), self);
+        /* Ctrl+V pastes an image in the bubble phase, after the focused widget: in the answer
+         * entry it pastes text, as everywhere (an application accelerator would take it first). */
+        GtkEventController *keys = gtk_shortcut_controller_new();
+        gtk_event_controller_set_propagation_phase(keys, GTK_PHASE_BUBBLE);
+        gtk_shortcut_controller_add_shortcut(GTK_SHORTCUT_CONTROLLER(keys),
+                                             gtk_shortcut_new(gtk_shortcut_trigger_parse_string("<Control>v"),
+                                                              gtk_named_action_new("win.paste")));
+        gtk_widget_add_controller(GTK_WIDGET(self), keys);
         GtkDropTarget *drop = gtk_drop_target_new(G_TYPE_FILE, GDK_ACTION_COPY);
         g_signal_connect(drop, "drop", G_CALLBACK(on_drop), self);
         gtk_widget_add_controller(GTK_WIDGET(self), GTK_EVENT_CONTROLLER(drop));
@@ -955,6 +1088,31 @@ EmoGtkWindow *emo_gtk_window_new(GtkApplication *app, emo_gtk_connection_t *conn
         update_actions(self);
         show_status(self);
         return self;
+}
+
+void emo_gtk_window_set_health(EmoGtkWindow *self, const emo_gtk_health_t *health, const char *endpoint) {
+        self->health = health;
+        if (endpoint != self->health_endpoint) {
+                g_free(self->health_endpoint);
+                self->health_endpoint = g_strdup(endpoint);
+        }
+        if (!health) {
+                gtk_widget_set_visible(self->daemon_banner, FALSE);
+                gtk_label_set_text(self->health_label, "");
+                return;
+        }
+        g_autofree char *line = emo_gtk_health_status_line(health, endpoint);
+        g_autofree char *banner = emo_gtk_health_banner(health, endpoint);
+        gtk_label_set_text(self->health_label, line);
+        gtk_widget_set_tooltip_text(GTK_WIDGET(self->health_label), line);
+        gtk_label_set_text(self->daemon_label, banner ? banner : "");
+        gtk_widget_set_visible(self->daemon_banner, banner != NULL);
+        shorten_unsent(self);
+}
+
+void emo_gtk_window_set_language(EmoGtkWindow *self, const char *language) {
+        g_free(self->language);
+        self->language = g_strdup(language && *language ? language : NULL);
 }
 
 const char *emo_gtk_window_get_error(EmoGtkWindow *self) {

@@ -8,6 +8,7 @@
 #include <gtk/gtk.h>
 
 #include "connection.h"
+#include "health.h"
 #include "sources.h"
 
 G_BEGIN_DECLS
@@ -38,6 +39,17 @@ void emo_gtk_window_measure_stalls(EmoGtkWindow *self);
  * thread waited for a CPU (max_*_stall_ms: what this program itself held up, which a machine
  * loaded by others does not inflate). g_free() it. */
 char *emo_gtk_window_live_state_json(EmoGtkWindow *self);
+
+/* The daemon's health as the status line and, while it is absent, the banner; called again on
+ * each change. health is borrowed from the application (NULL: show nothing). */
+void emo_gtk_window_set_health(EmoGtkWindow *self, const emo_gtk_health_t *health, const char *endpoint);
+
+/* The dialogue language of the next requests (NULL or "": the daemon's). */
+void emo_gtk_window_set_language(EmoGtkWindow *self, const char *language);
+
+/* Paste (Ctrl+V): the clipboard's image, or the file copied to it, shown and analysed like an
+ * opened photo; a clipboard without either is said in the error banner. */
+void emo_gtk_window_paste(EmoGtkWindow *self);
 
 /* Show the file and analyse it. */
 void emo_gtk_window_open(EmoGtkWindow *self, GFile *file);

@@ -19,17 +19,33 @@
 
 #include "daemon.h"
 #include "emo/util.h"
+#include "restart.h"
 
 static emo_test_daemon_t daemon_;
 
+static void clipboard_set(const char *type, const char *file);
+static const char *text_of(json_object *o, const char *key);
+
+static char config_home[64];
+
 static void start(void) {
         cr_assert_not_null(getenv("DISPLAY"), "no X display: run this suite under xvfb-run (ctest does)");
+        /* The preferences of whoever runs the tests stay out: each test has an empty config. */
+        snprintf(config_home, sizeof(config_home), "/tmp/emo-gtk-config.XXXXXX");
+        cr_assert_not_null(mkdtemp(config_home));
+        setenv("XDG_CONFIG_HOME", config_home, 1);
         emo_test_daemon_start(&daemon_, NULL);
         mkdir(EMO_TEST_SCREENSHOTS, 0755);
 }
 
 static void stop(void) {
         emo_test_daemon_cleanup(&daemon_);
+        char ini[128], dir[96];
+        snprintf(dir, sizeof(dir), "%s/emotiond", config_home);
+        snprintf(ini, sizeof(ini), "%s/gtk.ini", dir);
+        unlink(ini);
+        rmdir(dir);
+        rmdir(config_home);
 }
 
 TestSuite(e2e, .init = start, .fini = stop, .timeout = 90);
@@ -38,6 +54,8 @@ typedef struct gui {
         pid_t pid;
         char log[256];
 } gui_t;
+
+static json_object *live_state(gui_t *g, const char *path);
 
 /* Start emotion-gtk with args (NULL-terminated) in the background, stdout and stderr to a file. */
 static void gui_start(gui_t *g, const char *tag, const char *const *args) {
@@ -284,13 +302,26 @@ Test(e2e, absent_daemon_is_explained_and_fails_the_script) {
         snprintf(out, sizeof(out), "%s/out.png", dir);
         /* Shown first, for the screenshot of the error banner. */
         gui_t g;
-        gui_start(&g, "absent", (const char *const[]) { "--server", ep, "--timeout", "500", photo, NULL });
+        char state[128];
+        snprintf(state, sizeof(state), "%s/state.json", dir);
+        gui_start(&g, "absent", (const char *const[]) { "--server", ep, "--lang", "en", "--timeout", "500", "--state",
+                                                        state, photo, NULL });
         usleep(2500000);
         screenshot(EMO_TEST_SCREENSHOTS "/absent-daemon-window.png");
+        /* The daemon's banner explains; the photo's own line says only that it was not sent. */
+        json_object *s = live_state(&g, state);
+        const char *banner = text_of(emo_test_json_get(s, "daemon"), "banner");
+        const char *shown = text_of(s, "error_shown");
+        cr_assert(banner && strstr(banner, "there is no socket file"), "%s", banner);
+        cr_assert(shown && strcmp(shown, "one_face.jpg was not analysed: emotiond does not answer (see above).") == 0,
+                  "%s", shown);
+        json_object_put(s);
         gui_stop(&g);
+        unlink(state);
         /* Scripted: exit status 1, the reason on stderr, no image. */
-        gui_start(&g, "absent-scripted", (const char *const[]) { "--server", ep, "--timeout", "500", "--save-annotated",
-                                                                 out, "--quit-after-result", photo, NULL });
+        gui_start(&g, "absent-scripted", (const char *const[]) { "--server", ep, "--lang", "en", "--timeout", "500",
+                                                                 "--save-annotated", out, "--quit-after-result", photo,
+                                                                 NULL });
         int status = gui_wait(&g, 20000);
         _cleanup_free_ char *log = gui_log(&g);
         if (status < 0)
@@ -331,11 +362,25 @@ Test(e2e, negative_face_gets_a_question) {
                  * window manager the X focus follows the pointer, so the pointer goes over the
                  * window first. */
                 emo_test_run_t r;
+                bool paste = access(EMO_TEST_XCLIP, X_OK) == 0;
                 emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "mousemove", "300", "300", "type", "--delay",
-                                                     "30", "The rain.", NULL },
+                                                     "30", paste ? "The " : "The rain.", NULL },
                              NULL, 20000, &r);
                 cr_assert_eq(r.status, 0, "xdotool: %s", r.err);
                 emo_test_run_done(&r);
+                if (paste) {
+                        /* Ctrl+V in the entry pastes text there: the window's own Ctrl+V (an
+                         * image) does not take it away. */
+                        const char *clip = EMO_TEST_SCREENSHOTS "/answer.txt";
+                        FILE *f = fopen(clip, "w");
+                        cr_assert_not_null(f);
+                        fputs("rain.", f);
+                        fclose(f);
+                        clipboard_set("UTF8_STRING", clip);
+                        emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "ctrl+v", NULL }, NULL, 10000, &r);
+                        emo_test_run_done(&r);
+                        usleep(300000);
+                }
                 emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "Return", NULL }, NULL, 10000, &r);
                 emo_test_run_done(&r);
                 usleep(700000);
@@ -425,7 +470,7 @@ Test(e2e, refusals_are_explained) {
         _cleanup_free_ char *photo = emo_test_fixture("one_face.jpg");
         emo_test_run_t r;
         const char *const env[] = { "GSK_RENDERER=cairo", "GTK_A11Y=none", NULL };
-        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", daemon_.endpoint,
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", daemon_.endpoint, "--lang", "en",
                                              "--quit-after-result", text, NULL },
                      env, 30000, &r);
         cr_assert_eq(r.status, 1, "status %d: %s", r.status, r.err);
@@ -434,8 +479,8 @@ Test(e2e, refusals_are_explained) {
 
         emo_test_daemon_t small;
         emo_test_daemon_start(&small, (const char *const[]) { "--set", "max_pixels=10000", NULL });
-        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", small.endpoint, "--quit-after-result",
-                                             photo, NULL },
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", small.endpoint, "--lang", "en",
+                                             "--quit-after-result", photo, NULL },
                      env, 30000, &r);
         emo_test_daemon_cleanup(&small);
         cr_assert_eq(r.status, 1, "status %d: %s", r.status, r.err);
@@ -455,7 +500,7 @@ Test(e2e, huge_file_is_refused) {
         cr_assert_eq(ftruncate(fd, (off_t) 65 * 1024 * 1024), 0);
         close(fd);
         emo_test_run_t r;
-        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", daemon_.endpoint,
+        emo_test_run((const char *const[]) { EMO_TEST_EMOTION_GTK, "--server", daemon_.endpoint, "--lang", "en",
                                              "--quit-after-result", path, NULL },
                      (const char *const[]) { "GSK_RENDERER=cairo", "GTK_A11Y=none", NULL }, 30000, &r);
         unlink(path);
@@ -576,6 +621,9 @@ Test(e2e, live_video_is_analysed_and_survives_a_stalled_daemon, .timeout = 150) 
         _cleanup_free_ char *log = gui_log(&g);
         cr_assert_str_eq(text_of(t1, "state"), "playing", "%s\n%s", json_object_to_json_string(s1), log);
         cr_assert_str_eq(text_of(t1, "kind"), "file");
+        /* The health line is there while tiles keep the main loop busy (its probes must not wait
+         * for an idle moment that never comes). */
+        cr_assert_str_eq(text_of(emo_test_json_get(s1, "daemon"), "state"), "up", "%s", json_object_to_json_string(s1));
         cr_assert_null(text_of(t1, "message"), "%s", text_of(t1, "message"));
         cr_assert_geq(num(t1, "frames"), 25, "%s", json_object_to_json_string(t1));
         cr_assert_geq(num(t1, "replies"), 3, "%s", json_object_to_json_string(t1));
@@ -613,6 +661,8 @@ Test(e2e, live_video_is_analysed_and_survives_a_stalled_daemon, .timeout = 150) 
         cr_assert_str_eq(text_of(t2, "state"), "playing");
         const char *m = text_of(t2, "message");
         cr_assert(m && strstr(m, "did not answer"), "the tile does not say the daemon is gone: %s", m);
+        cr_assert_str_eq(text_of(emo_test_json_get(s2, "daemon"), "state"), "down",
+                         "no banner for a daemon that stopped answering 4 s ago: %s", json_object_to_json_string(s2));
         cr_assert_geq(num(t2, "errors"), 1);
         cr_assert_geq(num(t2, "frames") - num(t1, "frames"), 20, "the preview did not go on: %lld then %lld frames",
                       (long long) num(t1, "frames"), (long long) num(t2, "frames"));
@@ -721,4 +771,275 @@ Test(e2e, live_tile_is_closed_by_its_button) {
         gui_stop(&g);
         json_object_put(before);
         json_object_put(after);
+}
+
+/* ---- the daemon's health ------------------------------------------------------------------------- */
+
+/* The state (SIGUSR1) until its daemon.state is want; NULL after timeout_ms. */
+static json_object *state_until(gui_t *g, const char *path, const char *want, int timeout_ms) {
+        int64_t deadline = emo_now_us() + (int64_t) timeout_ms * 1000;
+        for (;;) {
+                json_object *s = live_state(g, path);
+                const char *state = text_of(emo_test_json_get(s, "daemon"), "state");
+                if (state && strcmp(state, want) == 0)
+                        return s;
+                json_object_put(s);
+                if (emo_now_us() > deadline)
+                        return NULL;
+                usleep(50000);
+        }
+}
+
+/* Pixels of the banner that says the daemon is absent (style.css .daemon-banner), in the top
+ * 150 rows of the screen. */
+static long banner_pixels(const char *shot) {
+        GdkPixbuf *p = load(shot);
+        int W = gdk_pixbuf_get_width(p), n = gdk_pixbuf_get_n_channels(p), rs = gdk_pixbuf_get_rowstride(p);
+        const guchar *px = gdk_pixbuf_read_pixels(p);
+        long count = 0;
+        for (int y = 0; y < 150; y++)
+                for (int x = 0; x < W; x++) {
+                        const guchar *q = px + (size_t) y * rs + (size_t) x * n;
+                        if (abs(q[0] - 0xe5) < 10 && abs(q[1] - 0xa5) < 10 && abs(q[2] - 0x0a) < 10)
+                                count++;
+                }
+        g_object_unref(p);
+        return count;
+}
+
+/* The status line names the daemon's version and model as its health request reports them; the
+ * daemon is killed: the banner says so within about a second (one health probe), naming the
+ * endpoint and how to start it; the daemon is started again on the same endpoint: the banner goes
+ * by itself and the status line is back. The UI never stalls meanwhile. */
+Test(e2e, daemon_health_status_line_and_banner, .timeout = 150) {
+        const char *path = EMO_TEST_SCREENSHOTS "/health-state.json";
+        unlink(path);
+        gui_t g;
+        gui_start(&g, "health", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en", "--state", path,
+                                                        NULL });
+        sleep(2); /* SIGUSR1 before the program handles it would end it */
+        json_object *up = state_until(&g, path, "up", 15000);
+        _cleanup_free_ char *log = gui_log(&g);
+        cr_assert_not_null(up, "the window never saw the daemon up; its output:\n%s", log);
+        json_object *d = emo_test_json_get(up, "daemon");
+        emo_reply_t *real = emo_test_health(daemon_.endpoint);
+        const char *line = text_of(d, "status_line");
+        cr_assert(line && strstr(line, real->health->version) && strstr(line, emo_test_model_name()) &&
+                          strstr(line, "yunet") && strstr(line, "cpu") && strstr(line, "2 workers"),
+                  "status line: %s (the daemon says version %s)", line, real->health->version);
+        emo_reply_free(real);
+        cr_assert_null(text_of(d, "banner"));
+        usleep(300000);
+        screenshot(EMO_TEST_SCREENSHOTS "/health-up.png");
+        cr_assert_lt(banner_pixels(EMO_TEST_SCREENSHOTS "/health-up.png"), 100, "a banner while the daemon answers");
+
+        /* Killed: its socket file stays behind, nobody listens. */
+        emo_test_daemon_signal(&daemon_, SIGKILL);
+        emo_test_daemon_wait(&daemon_, 10000);
+        int64_t t0 = emo_now_us();
+        json_object *down = state_until(&g, path, "down", 10000);
+        double ms = (emo_now_us() - t0) / 1000.0;
+        cr_assert_not_null(down, "no banner 10 s after the daemon was killed");
+        cr_log_info("banner %.0f ms after the kill", ms);
+        /* One probe interval (EMO_GTK_HEALTH_UP_MS, 500 ms) and the state's round trip through a
+         * signal and a file: within a second. */
+        cr_assert_lt(ms, 1000, "the banner came %.0f ms after the daemon was killed", ms);
+        const char *banner = text_of(emo_test_json_get(down, "daemon"), "banner");
+        cr_assert(banner && strstr(banner, daemon_.endpoint) && strstr(banner, "systemctl start emotiond"), "%s",
+                  banner);
+        usleep(300000);
+        screenshot(EMO_TEST_SCREENSHOTS "/health-down.png");
+        cr_assert_gt(banner_pixels(EMO_TEST_SCREENSHOTS "/health-down.png"), 5000, "no banner on the screen");
+
+        /* Back where it was: the banner goes by itself. */
+        char dlog[160];
+        snprintf(dlog, sizeof(dlog), "%s/restarted.log", EMO_TEST_SCREENSHOTS);
+        pid_t pid = emo_gtk_test_start_at(daemon_.endpoint, dlog);
+        t0 = emo_now_us();
+        json_object *back = state_until(&g, path, "up", 10000);
+        ms = (emo_now_us() - t0) / 1000.0;
+        cr_assert_not_null(back, "the banner stayed 10 s after the daemon came back");
+        cr_log_info("banner gone %.0f ms after the daemon answered again", ms);
+        cr_assert_lt(ms, 2000);
+        json_object *db = emo_test_json_get(back, "daemon");
+        cr_assert_null(text_of(db, "banner"));
+        cr_assert_geq(json_object_get_int64(emo_test_json_get(db, "recoveries")), 1);
+        cr_assert(strstr(text_of(db, "status_line"), "1 worker"), "%s", text_of(db, "status_line"));
+        expect_no_stall(back, "daemon killed and restarted");
+        usleep(300000);
+        screenshot(EMO_TEST_SCREENSHOTS "/health-back.png");
+        cr_assert_lt(banner_pixels(EMO_TEST_SCREENSHOTS "/health-back.png"), 100, "the banner stayed on the screen");
+        gui_stop(&g);
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        json_object_put(up);
+        json_object_put(down);
+        json_object_put(back);
+}
+
+/* The preferences (gtk.ini under $XDG_CONFIG_HOME) name the daemon when --server does not; the
+ * dialog (Ctrl+,) shows them. */
+Test(e2e, preferences_name_the_daemon, .timeout = 120) {
+        char dir[96], ini[128];
+        snprintf(dir, sizeof(dir), "%s/emotiond", config_home);
+        snprintf(ini, sizeof(ini), "%s/gtk.ini", dir);
+        mkdir(dir, 0700);
+        FILE *f = fopen(ini, "w");
+        cr_assert_not_null(f);
+        fprintf(f, "[emotion-gtk]\nendpoint=%s\nlanguage=en\n", daemon_.endpoint);
+        cr_assert_eq(fclose(f), 0);
+        const char *path = EMO_TEST_SCREENSHOTS "/prefs-state.json";
+        unlink(path);
+        gui_t g;
+        gui_start(&g, "prefs", (const char *const[]) { "--state", path, NULL });
+        sleep(2);
+        json_object *up = state_until(&g, path, "up", 15000);
+        _cleanup_free_ char *log = gui_log(&g);
+        cr_assert_not_null(up, "the daemon of the preferences was not found; output:\n%s", log);
+        const char *line = text_of(emo_test_json_get(up, "daemon"), "status_line");
+        cr_assert(strstr(line, daemon_.endpoint), "%s", line);
+        json_object_put(up);
+        if (access(EMO_TEST_XDOTOOL, X_OK) == 0) {
+                emo_test_run_t r;
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "mousemove", "300", "300", "key", "ctrl+comma",
+                                                     NULL },
+                             NULL, 10000, &r);
+                emo_test_run_done(&r);
+                usleep(800000);
+                screenshot(EMO_TEST_SCREENSHOTS "/preferences.png");
+                /* Another endpoint, typed into the focused entry and saved with Return: written to
+                 * the file, and applied at once: nobody listens there, the banner says so. */
+                const char *other = "ipc:///tmp/emo-gtk-e2e-nobody/emotiond.sock";
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "ctrl+a", "type", "--delay", "10", other,
+                                                     NULL },
+                             NULL, 20000, &r);
+                emo_test_run_done(&r);
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "Return", NULL }, NULL, 10000, &r);
+                emo_test_run_done(&r);
+                json_object *down = state_until(&g, path, "down", 10000);
+                cr_assert_not_null(down, "the new endpoint was not applied");
+                const char *banner = text_of(emo_test_json_get(down, "daemon"), "banner");
+                cr_assert(banner && strstr(banner, other), "%s", banner);
+                json_object_put(down);
+                gui_stop(&g);
+                _cleanup_free_ char *text = emo_test_read_file(ini, NULL);
+                cr_assert(strstr(text, "endpoint=ipc:///tmp/emo-gtk-e2e-nobody/emotiond.sock\n") &&
+                                  strstr(text, "language=en\n"),
+                          "%s", text);
+                return;
+        }
+        gui_stop(&g);
+}
+
+/* ---- language ----------------------------------------------------------------------------------- */
+
+/* Without --lang and without preferences the window speaks French (its gettext catalogue, built
+ * into share/locale of the build tree) and so does the dialogue the daemon sends. */
+Test(e2e, french_by_default, .timeout = 120) {
+        _cleanup_free_ char *photo = emo_test_fixture("one_face.jpg");
+        const char *out = EMO_TEST_SCREENSHOTS "/french-annotated.png";
+        const char *path = EMO_TEST_SCREENSHOTS "/french-state.json";
+        unlink(out);
+        unlink(path);
+        gui_t g;
+        gui_start(&g, "french", (const char *const[]) { "--server", daemon_.endpoint, "--save-annotated", out, "--state",
+                                                        path, photo, NULL });
+        cr_assert(wait_for_file(out, 30000), "no annotated image after 30 s");
+        json_object *s = state_until(&g, path, "up", 10000);
+        cr_assert_not_null(s);
+        usleep(300000);
+        screenshot(EMO_TEST_SCREENSHOTS "/french-window.png");
+        gui_stop(&g);
+        cr_assert_str_eq(text_of(s, "title"), "one_face.jpg — Émotions");
+        const char *line = text_of(emo_test_json_get(s, "daemon"), "status_line");
+        cr_assert(strstr(line, "· modèle ") && strstr(line, "· détecteur yunet"), "%s", line);
+        json_object *conv = emo_test_json_get(s, "conversation");
+        cr_assert_geq(json_object_array_length(conv), 1);
+        const char *said = text_of(json_object_array_get_idx(conv, 0), "text");
+        cr_assert(emo_test_dialogue_has_line("fr", "happy", said), "not a French line for a happy face: %s", said);
+        json_object_put(s);
+
+        /* --lang en: English, window and dialogue. */
+        unlink(out);
+        unlink(path);
+        gui_start(&g, "english", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en", "--save-annotated",
+                                                         out, "--state", path, photo, NULL });
+        cr_assert(wait_for_file(out, 30000), "no annotated image after 30 s");
+        s = state_until(&g, path, "up", 10000);
+        cr_assert_not_null(s);
+        gui_stop(&g);
+        cr_assert_str_eq(text_of(s, "title"), "one_face.jpg — Emotions");
+        said = text_of(json_object_array_get_idx(emo_test_json_get(s, "conversation"), 0), "text");
+        cr_assert(emo_test_dialogue_has_line("en", "happy", said), "not an English line for a happy face: %s", said);
+        json_object_put(s);
+}
+
+/* ---- paste ------------------------------------------------------------------------------------- */
+
+/* Put file on the X clipboard as type (xclip serves it from the background until another owner
+ * takes the clipboard). */
+static void clipboard_set(const char *type, const char *file) {
+        char cmd[512];
+        snprintf(cmd, sizeof(cmd), "'%s' -selection clipboard -t '%s' -i '%s' </dev/null >/dev/null 2>&1", EMO_TEST_XCLIP,
+                 type, file);
+        cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* Ctrl+V with a PNG on the clipboard (as a browser or a screenshot tool puts one there): the image
+ * is shown and analysed like an opened photo, and its annotation saved; text on the clipboard is
+ * no image, said in the window. */
+Test(e2e, image_pasted_from_the_clipboard_is_analysed, .timeout = 120) {
+        if (access(EMO_TEST_XDOTOOL, X_OK) != 0 || access(EMO_TEST_XCLIP, X_OK) != 0) {
+                cr_log_warn("xdotool or xclip not installed: pasting is not tested");
+                return;
+        }
+        _cleanup_free_ char *photo = emo_test_fixture("one_face.jpg");
+        const char *png = EMO_TEST_SCREENSHOTS "/to-paste.png";
+        GdkPixbuf *in = load(photo);
+        cr_assert(gdk_pixbuf_save(in, png, "png", NULL, NULL));
+        const char *out = EMO_TEST_SCREENSHOTS "/pasted-annotated.png";
+        const char *path = EMO_TEST_SCREENSHOTS "/paste-state.json";
+        unlink(out);
+        unlink(path);
+        gui_t g;
+        gui_start(&g, "paste", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en", "--save-annotated",
+                                                       out, "--state", path, NULL });
+        sleep(2);
+        clipboard_set("image/png", png);
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "mousemove", "300", "300", "key", "ctrl+v", NULL }, NULL,
+                     10000, &r);
+        cr_assert_eq(r.status, 0, "xdotool: %s", r.err);
+        emo_test_run_done(&r);
+        if (!wait_for_file(out, 20000)) {
+                kill(g.pid, SIGKILL);
+                _cleanup_free_ char *log = gui_log(&g);
+                cr_assert_fail("nothing analysed 20 s after Ctrl+V; emotion-gtk said:\n%s", log);
+        }
+        usleep(300000);
+        screenshot(EMO_TEST_SCREENSHOTS "/pasted-window.png");
+        json_object *s = live_state(&g, path);
+        cr_assert_str_eq(text_of(s, "title"), "pasted image — Emotions");
+        json_object *conv = emo_test_json_get(s, "conversation");
+        cr_assert_geq(json_object_array_length(conv), 1, "%s", json_object_to_json_string(s));
+        cr_assert_str_eq(text_of(json_object_array_get_idx(conv, 0), "emotion"), "happy");
+        json_object_put(s);
+        GdkPixbuf *ann = load(out);
+        cr_assert_eq(gdk_pixbuf_get_width(ann), gdk_pixbuf_get_width(in));
+        pixel_stats_t face = stats(ann, in, 180, 80, 280, 280);
+        cr_assert_gt(face.yellow, 150, "no emoji over the pasted face (%ld yellow pixels)", face.yellow);
+        g_object_unref(ann);
+        g_object_unref(in);
+
+        /* Text is no image. */
+        _cleanup_free_ char *text = emo_test_fixture("text.txt");
+        clipboard_set("text/plain", text);
+        emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "ctrl+v", NULL }, NULL, 10000, &r);
+        emo_test_run_done(&r);
+        usleep(1000000);
+        s = live_state(&g, path);
+        const char *error = text_of(s, "error");
+        cr_assert(error && strstr(error, "The clipboard holds no image"), "%s", error ? error : "(no error shown)");
+        json_object_put(s);
+        gui_stop(&g);
 }
