@@ -4,8 +4,7 @@
 
 #include "emo/labels.h"
 
-/* The emotion's name in the window's language (lib/emo's names are the protocol's, English). */
-static const char *emotion_name(emo_emotion_t e) {
+const char *emo_gtk_emotion_name(emo_emotion_t e) {
         static const char *const names[] = {
                 [EMO_ANGRY] = N_("angry"), [EMO_DISGUST] = N_("disgust"), [EMO_FEAR] = N_("fear"),
                 [EMO_HAPPY] = N_("happy"), [EMO_SAD] = N_("sad"),         [EMO_SURPRISE] = N_("surprise"),
@@ -39,7 +38,7 @@ static void emo_face_bars_init(EmoFaceBars *self) {
         /* The seven rows in the wire's Emotion order, the same for every face, so that faces can
          * be compared by clicking from one to the other. */
         for (int e = 0; e < EMO_EMOTION_COUNT; e++) {
-                g_autofree char *name = g_strdup_printf("%s %s", emo_emotion_emoji(e), emotion_name(e));
+                g_autofree char *name = g_strdup_printf("%s %s", emo_emotion_emoji(e), emo_gtk_emotion_name(e));
                 GtkWidget *label = gtk_label_new(name);
                 gtk_label_set_xalign(GTK_LABEL(label), 0);
                 GtkWidget *bar = gtk_level_bar_new_for_interval(0, 1);
@@ -76,7 +75,7 @@ void emo_face_bars_set_face(EmoFaceBars *self, const emo_gtk_face_t *face, size_
                 return;
         }
         g_autofree char *heading = g_strdup_printf(_("%s Face %zu of %zu: %s, %.0f %%"), face->emoji, index + 1,
-                                                   n_faces, emotion_name(face->emotion), face->confidence * 100.0);
+                                                   n_faces, emo_gtk_emotion_name(face->emotion), face->confidence * 100.0);
         gtk_label_set_text(self->heading, heading);
         gtk_label_set_text(self->hint, face->has_probabilities
                                                ? _("Click another face to compare.")

@@ -2,6 +2,7 @@
 
 #include <math.h>
 
+#include "face-bars.h"
 #include "overlay/overlay.h"
 
 /* The window's results as the shared renderer takes them (lib/overlay). */
@@ -14,7 +15,8 @@ void emo_gtk_overlay_append(GtkSnapshot *s, PangoContext *pc, const emo_gtk_resu
                 const emo_gtk_face_t *face = &r->faces[i];
                 faces[i] = (emo_overlay_face_t) { .x = face->x, .y = face->y, .width = face->width,
                                                   .height = face->height, .emotion = face->emotion,
-                                                  .confidence = face->confidence, .emoji = face->emoji };
+                                                  .confidence = face->confidence, .emoji = face->emoji,
+                                                  .label = emo_gtk_emotion_name(face->emotion) };
         }
         emo_overlay_t o = {
                 .faces = faces,

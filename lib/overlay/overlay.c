@@ -114,7 +114,7 @@ static void draw_face(cairo_t *cr, PangoContext *pc, const emo_overlay_face_t *f
                 /* "happy 87 %" on a pill of the valence colour under the box (inside it at the
                  * bottom of the view). */
                 char text[64];
-                const char *name = emo_emotion_name(face->emotion);
+                const char *name = face->label ? face->label : emo_emotion_name(face->emotion);
                 snprintf(text, sizeof(text), "%s %.0f %%", name ? name : "?", face->confidence * 100.0);
                 PangoLayout *ll = make_layout(cr, pc, "Sans Bold", 14 * u, text);
                 pango_layout_get_pixel_extents(ll, &ink, &logical);

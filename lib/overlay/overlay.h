@@ -23,6 +23,7 @@ typedef struct emo_overlay_face {
         int emotion;       /* emo_emotion_t */
         double confidence; /* 0-1 */
         const char *emoji; /* UTF-8; NULL: the emoji of emotion */
+        const char *label; /* the emotion's name as shown, UTF-8; NULL: the protocol's (English) */
 } emo_overlay_face_t;
 
 typedef struct emo_overlay {
