@@ -188,22 +188,3 @@ int cli_walk_images(const char *dir, char ***paths, size_t *n) {
         free(entries);
         return r;
 }
-
-cairo_surface_t *cli_surface_from_bgr24(const uint8_t *pixels, int width, int height, size_t stride) {
-        cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
-        if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
-                cairo_surface_destroy(s);
-                return NULL;
-        }
-        cairo_surface_flush(s);
-        uint8_t *out = cairo_image_surface_get_data(s);
-        int out_stride = cairo_image_surface_get_stride(s);
-        for (int y = 0; y < height; y++) {
-                const uint8_t *p = pixels + (size_t) y * stride;
-                uint32_t *q = (uint32_t *) (out + (size_t) y * out_stride);
-                for (int x = 0; x < width; x++, p += 3)
-                        q[x] = 0xff000000u | (uint32_t) p[2] << 16 | (uint32_t) p[1] << 8 | p[0];
-        }
-        cairo_surface_mark_dirty(s);
-        return s;
-}

@@ -36,6 +36,3 @@ bool cli_is_image_name(const char *name);
  * skipped. 0, or a negative errno (reported) when dir or a folder below it cannot be read. */
 int cli_walk_images(const char *dir, char ***paths, size_t *n);
 
-/* A new CAIRO_FORMAT_RGB24 surface holding a BGR24 frame (lib/capture's), or NULL on
- * out-of-memory. */
-cairo_surface_t *cli_surface_from_bgr24(const uint8_t *pixels, int width, int height, size_t stride);

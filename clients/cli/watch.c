@@ -42,6 +42,7 @@
 #include "emo/smooth.h" /* EMO_SMOOTH_MAX_WINDOW */
 #include "emo/util.h"
 #include "output.h"
+#include "overlay/image.h"
 #include "pipeline.h"
 
 #define WATCH_FILE_WINDOW 8
@@ -317,7 +318,7 @@ static void write_annotated(watch_t *w, const item_t *it, const emo_analyze_repl
                         return;
                 }
         }
-        cairo_surface_t *s = cli_surface_from_bgr24(it->pixels, it->width, it->height, (size_t) it->width * 3);
+        cairo_surface_t *s = emo_image_surface_from_bgr24(it->pixels, it->width, it->height, (size_t) it->width * 3);
         if (!s)
                 r = -ENOMEM;
         if (r >= 0 && ar)

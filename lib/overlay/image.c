@@ -11,17 +11,27 @@
 #include <unistd.h>
 #include <webp/decode.h>
 
-/* Pixbuf rows (RGB or RGBA, not premultiplied) into a cairo ARGB32 surface (native-endian
- * 0xAARRGGBB, premultiplied). */
-static cairo_surface_t *surface_from_rgba(const uint8_t *pixels, int width, int height, int stride, int channels) {
-        cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, width, height);
+/* A new cairo image surface of format, flushed for writing its data, or NULL. */
+static cairo_surface_t *new_surface(cairo_format_t format, int width, int height, uint8_t **data, int *stride) {
+        cairo_surface_t *s = cairo_image_surface_create(format, width, height);
         if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
                 cairo_surface_destroy(s);
                 return NULL;
         }
         cairo_surface_flush(s);
-        uint8_t *out = cairo_image_surface_get_data(s);
-        int out_stride = cairo_image_surface_get_stride(s);
+        *data = cairo_image_surface_get_data(s);
+        *stride = cairo_image_surface_get_stride(s);
+        return s;
+}
+
+/* Pixbuf rows (RGB or RGBA, not premultiplied) into a cairo ARGB32 surface (native-endian
+ * 0xAARRGGBB, premultiplied). */
+static cairo_surface_t *surface_from_rgba(const uint8_t *pixels, int width, int height, int stride, int channels) {
+        uint8_t *out;
+        int out_stride;
+        cairo_surface_t *s = new_surface(CAIRO_FORMAT_ARGB32, width, height, &out, &out_stride);
+        if (!s)
+                return NULL;
         for (int y = 0; y < height; y++) {
                 const uint8_t *p = pixels + (size_t) y * stride;
                 uint32_t *q = (uint32_t *) (out + (size_t) y * out_stride);
@@ -30,6 +40,22 @@ static cairo_surface_t *surface_from_rgba(const uint8_t *pixels, int width, int 
                         uint32_t r = p[0] * a / 255, g = p[1] * a / 255, b = p[2] * a / 255;
                         q[x] = a << 24 | r << 16 | g << 8 | b;
                 }
+        }
+        cairo_surface_mark_dirty(s);
+        return s;
+}
+
+cairo_surface_t *emo_image_surface_from_bgr24(const uint8_t *pixels, int width, int height, size_t stride) {
+        uint8_t *out;
+        int out_stride;
+        cairo_surface_t *s = new_surface(CAIRO_FORMAT_RGB24, width, height, &out, &out_stride);
+        if (!s)
+                return NULL;
+        for (int y = 0; y < height; y++) {
+                const uint8_t *p = pixels + (size_t) y * stride;
+                uint32_t *q = (uint32_t *) (out + (size_t) y * out_stride);
+                for (int x = 0; x < width; x++, p += 3)
+                        q[x] = 0xff000000u | (uint32_t) p[2] << 16 | (uint32_t) p[1] << 8 | p[0];
         }
         cairo_surface_mark_dirty(s);
         return s;

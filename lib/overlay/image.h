@@ -14,6 +14,10 @@
  * module reads, -ENOMEM. ret_message (may be NULL): malloc'd reason on -EINVAL. */
 int emo_image_decode(const uint8_t *data, size_t size, cairo_surface_t **ret, char **ret_message);
 
+/* A new CAIRO_FORMAT_RGB24 surface holding a BGR24 frame (lib/capture's, OpenCV's order), or
+ * NULL on out-of-memory. */
+cairo_surface_t *emo_image_surface_from_bgr24(const uint8_t *pixels, int width, int height, size_t stride);
+
 /* Write surface as PNG to path, through path.part renamed into place (nobody sees half a file).
  * 0 or a negative errno (-EIO when cairo gives no reason). */
 int emo_image_write_png(cairo_surface_t *surface, const char *path);
