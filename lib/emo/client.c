@@ -21,6 +21,7 @@ struct emo_client {
         zsock_t *monitor; /* handshake events of sock (tcp:// only), or NULL */
         uint8_t server_key[32];
         zcert_t *cert; /* this client's CURVE key pair; NULL: plaintext */
+        unsigned lost_handshakes; /* connections closed in the handshake since the last that succeeded */
         uint64_t next_id;
 };
 
@@ -37,7 +38,7 @@ static zsock_t *monitor_socket(zsock_t *s) {
         snprintf(ep, sizeof(ep), "inproc://emo-client-monitor-%p-%u", (void *) s, n);
         if (zmq_socket_monitor(zsock_resolve(s), ep,
                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                                       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) < 0)
+                                       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) < 0)
                 return NULL;
         zsock_t *m = zsock_new(ZMQ_PAIR);
         if (m && zsock_connect(m, "%s", ep) < 0)
@@ -81,12 +82,20 @@ static int open_socket(emo_client_t *c) {
         drop_socket(c);
         c->sock = s;
         c->monitor = m;
+        c->lost_handshakes = 0;
         return 0;
 }
 
+/* A connection closed in the middle of its handshake is a daemon going away (libzmq reconnects)
+ * or a refusal libzmq could not name: a wrong server key (the daemon cannot read our HELLO and
+ * hangs up), or CURVE on one side only when the daemon hangs up before its greeting has reached
+ * us (it closes as soon as it has read ours; whether its own went out first is a race). This many
+ * in a row, with none completed, is taken for the refusal. */
+#define LOST_HANDSHAKES_MAX 3
+
 /* The first handshake failure the monitor reported, as an error of emo_client_recv: -EACCES the
  * daemon refused our key, -EPROTONOSUPPORT CURVE on one side only, -EKEYREJECTED the handshake
- * broke off (a wrong server key: the daemon cannot read our HELLO and hangs up). 0 when none. */
+ * broke off with our CURVE key (see LOST_HANDSHAKES_MAX). 0 when none. */
 static int handshake_error(emo_client_t *c) {
         if (!c->monitor)
                 return 0;
@@ -102,14 +111,14 @@ static int handshake_error(emo_client_t *c) {
                         memcpy(&value, zframe_data(f) + 2, 4);
                 }
                 zmsg_destroy(&ev);
+                if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+                        c->lost_handshakes = 0;
                 if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
                         return -EACCES;
                 if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
                         return value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? -EPROTONOSUPPORT : -EKEYREJECTED;
-                /* Without CURVE, a connection lost in the middle of a handshake is a daemon going
-                 * away, which libzmq's reconnection covers. */
-                if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && c->cert)
-                        return -EKEYREJECTED;
+                if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && ++c->lost_handshakes >= LOST_HANDSHAKES_MAX)
+                        return c->cert ? -EKEYREJECTED : -EPROTONOSUPPORT;
         }
 }
 
