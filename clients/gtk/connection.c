@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <glib-unix.h>
 #include <glib.h>
+#include <glib/gi18n.h>
 #include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
@@ -219,33 +220,57 @@ size_t emo_gtk_connection_in_flight(const emo_gtk_connection_t *c) {
         return g_hash_table_size(c->pending);
 }
 
+/* How to start a daemon, or pick another: the end of every "not there" explanation. */
+static const char *start_hint(void) {
+        return _("Start it with “systemctl start emotiond”, or as yourself with “emotiond --model "
+                 "models/emonet-xs.json --dialogue-dir deploy/dialogue” from a build tree; or choose another "
+                 "daemon with --server.");
+}
+
 char *emo_gtk_connection_explain(const emo_gtk_connection_t *c, int error) {
         const char *ep = emo_gtk_connection_endpoint(c);
-        if (error == -ETIMEDOUT) {
+        bool tcp = g_str_has_prefix(ep, "tcp://");
+        switch (error) {
+        case -ETIMEDOUT: {
                 bool missing = g_str_has_prefix(ep, "ipc://") && access(ep + 6, F_OK) < 0;
-                return g_strdup_printf(
-                        "emotiond did not answer at %s within %.1f s%s.\n"
-                        "Start it with “systemctl start emotiond”, or as yourself with “emotiond --model "
-                        "models/emonet-xs.json --dialogue-dir deploy/dialogue” from a build tree; or "
-                        "choose another daemon with --server.",
-                        ep, c->timeout_ms / 1000.0,
-                        missing ? " (there is no socket file: it is not running)" : "");
+                g_autofree char *head =
+                        missing ? g_strdup_printf(_("emotiond did not answer at %s within %.1f s (there is no socket "
+                                                    "file: it is not running)."),
+                                                  ep, c->timeout_ms / 1000.0)
+                                : g_strdup_printf(_("emotiond did not answer at %s within %.1f s."), ep,
+                                                  c->timeout_ms / 1000.0);
+                return g_strdup_printf("%s\n%s", head, start_hint());
         }
-        static const char start[] = "Start it with “systemctl start emotiond”, or as yourself with “emotiond --model "
-                                    "models/emonet-xs.json --dialogue-dir deploy/dialogue” from a build tree; or "
-                                    "choose another daemon with --server.";
-        if (error == -ENOENT)
-                return g_strdup_printf("emotiond is not running at %s: there is no socket file.\n%s", ep, start);
-        if (error == -ECONNREFUSED)
-                return g_strdup_printf("emotiond is not running at %s: nothing listens there (a socket file left "
-                                       "by a daemon that stopped, or a closed port).\n%s",
-                                       ep, start);
-        if (error == -EACCES || error == -EPERM)
-                return g_strdup_printf("You may not connect to emotiond at %s: its socket is open to the group "
-                                       "emotiond only.\nAdd yourself with “sudo adduser $USER emotiond” and log "
-                                       "in again, or choose another daemon with --server.",
+        case -ENOENT:
+                return g_strdup_printf(_("emotiond is not running at %s: there is no socket file.\n%s"), ep,
+                                       start_hint());
+        case -ECONNREFUSED:
+                return g_strdup_printf(_("emotiond is not running at %s: nothing listens there (a socket file left "
+                                         "by a daemon that stopped, or a closed port).\n%s"),
+                                       ep, start_hint());
+        case -EACCES:
+        case -EPERM:
+                if (tcp) /* the daemon's ZAP handler refused our CURVE key */
+                        return g_strdup_printf(_("emotiond at %s refused this client’s CURVE key: its public "
+                                                 "certificate is not in the daemon’s clients_dir. Make one with "
+                                                 "“emotion keygen NAME” and give it to the daemon’s operator."),
+                                               ep);
+                return g_strdup_printf(_("You may not connect to emotiond at %s: its socket is open to the group "
+                                         "emotiond only.\nAdd yourself with “sudo adduser $USER emotiond” and log "
+                                         "in again, or choose another daemon with --server."),
                                        ep);
-        if (error == -EPROTO)
-                return g_strdup_printf("emotiond at %s sent a reply this client cannot read.", ep);
-        return g_strdup_printf("Failed to talk to emotiond at %s: %s", ep, g_strerror(-error));
+        case -EPROTONOSUPPORT:
+                return g_strdup_printf(_("emotiond at %s and this client disagree on security: the daemon "
+                                         "requires CURVE and no server key was given (EMOTIOND_SERVER_KEY), or it "
+                                         "serves plaintext and a server key was given."),
+                                       ep);
+        case -EKEYREJECTED:
+                return g_strdup_printf(_("The CURVE handshake with %s failed: the server key given is not this "
+                                         "daemon’s (its operator can show it with “emotiond --print-public-key”)."),
+                                       ep);
+        case -EPROTO:
+                return g_strdup_printf(_("emotiond at %s sent a reply this client cannot read."), ep);
+        default:
+                return g_strdup_printf(_("Failed to talk to emotiond at %s: %s"), ep, g_strerror(-error));
+        }
 }

@@ -296,3 +296,27 @@ Test(connection, stalled_daemon_is_found_again) {
         calls_free(&calls);
         emo_gtk_connection_free(c);
 }
+
+/* A refusal is explained for what it is on its transport: on tcp:// -EACCES is the daemon's CURVE
+ * authentication refusing our key, on ipc:// the socket file's permissions. */
+Test(connection, refusals_are_explained_per_transport) {
+        const struct {
+                const char *endpoint;
+                int error;
+                const char *says;
+        } cases[] = {
+                { "tcp://127.0.0.1:5560", -EACCES, "refused this client’s CURVE key" },
+                { "ipc:///tmp/emo-none/emotiond.sock", -EACCES, "open to the group emotiond only" },
+                { "tcp://127.0.0.1:5560", -EPROTONOSUPPORT, "disagree on security" },
+                { "tcp://127.0.0.1:5560", -EKEYREJECTED, "emotiond --print-public-key" },
+                { "ipc:///tmp/emo-none/emotiond.sock", -ECONNREFUSED, "nothing listens there" },
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                emo_gtk_connection_t *c = NULL;
+                cr_assert_eq(emo_gtk_connection_new(cases[i].endpoint, 1000, &c), 0);
+                g_autofree char *m = emo_gtk_connection_explain(c, cases[i].error);
+                cr_expect(strstr(m, cases[i].endpoint) && strstr(m, cases[i].says), "%s, %d: %s", cases[i].endpoint,
+                          cases[i].error, m);
+                emo_gtk_connection_free(c);
+        }
+}
