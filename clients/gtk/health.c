@@ -212,12 +212,20 @@ char *emo_gtk_health_banner(const emo_gtk_health_t *h, const char *endpoint) {
                 break;
         case -EACCES:
         case -EPERM:
-                why = _("you may not connect to it (add yourself to the group emotiond)");
+                why = g_str_has_prefix(endpoint, "tcp://")
+                              ? _("it refused this client’s CURVE key")
+                              : _("you may not connect to it (add yourself to the group emotiond)");
+                break;
+        case -EPROTONOSUPPORT:
+                why = _("it requires CURVE and no server key was given, or the reverse");
+                break;
+        case -EKEYREJECTED:
+                why = _("the server key given is not its key");
                 break;
         default:
                 why = g_strerror(-h->error);
         }
-        return g_strdup_printf(_("emotiond is not running at %s: %s.\n"
+        return g_strdup_printf(_("emotiond is not available at %s: %s.\n"
                                  "Start it with “systemctl start emotiond”, or from a build tree with “emotiond "
                                  "--model models/emonet-xs.json --dialogue-dir deploy/dialogue”; or choose another "
                                  "daemon in Preferences. This message goes away by itself when it answers."),

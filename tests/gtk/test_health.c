@@ -57,6 +57,12 @@ Test(health, state_follows_probes_and_counts_changes) {
         _cleanup_free_ char *banner2 = emo_gtk_health_banner(h, "ipc:///x");
         cr_assert(strstr(banner2, "does not answer"), "%s", banner2);
         cr_assert_eq(emo_gtk_health_losses(h), 1, "still the same absence");
+        /* On tcp:// a refusal is the daemon's CURVE authentication, not a socket's group. */
+        cr_assert(emo_gtk_health_observe(h, NULL, -EACCES));
+        _cleanup_free_ char *tcp = emo_gtk_health_banner(h, "tcp://127.0.0.1:5560");
+        cr_assert(strstr(tcp, "CURVE key") && !strstr(tcp, "group"), "%s", tcp);
+        _cleanup_free_ char *ipc = emo_gtk_health_banner(h, "ipc:///x");
+        cr_assert(strstr(ipc, "group emotiond"), "%s", ipc);
 
         emo_reply_t *r = health_reply("9.8.7", "emonet-test", 3);
         cr_assert(emo_gtk_health_observe(h, r, 0));
