@@ -37,5 +37,9 @@ configure_file("${EMO_SRC}/emotiond.service.in" "${EMO_OUT}/emotiond.service" @O
 configure_file("${EMO_SRC}/emotiond.socket.in" "${EMO_OUT}/emotiond.socket" @ONLY)
 configure_file("${EMO_SCRIPT}" "${EMO_OUT}/emotiond-setup-detectors" @ONLY)
 file(INSTALL DESTINATION "${CMAKE_INSTALL_FULL_SYSCONFDIR}/emotiond" TYPE FILE FILES "${EMO_OUT}/emotiond.conf")
+# The folder of the CURVE clients allowed on tcp:// (clients_dir in emotiond.conf), empty: an
+# operator who turns CURVE on copies certificates into it rather than first finding it missing.
+file(MAKE_DIRECTORY "${EMO_OUT}/clients.d")
+file(INSTALL DESTINATION "${CMAKE_INSTALL_FULL_SYSCONFDIR}/emotiond" TYPE DIRECTORY FILES "${EMO_OUT}/clients.d")
 file(INSTALL DESTINATION "${unitdir}" TYPE FILE FILES "${EMO_OUT}/emotiond.service" "${EMO_OUT}/emotiond.socket")
 file(INSTALL DESTINATION "${CMAKE_INSTALL_FULL_SBINDIR}" TYPE PROGRAM FILES "${EMO_OUT}/emotiond-setup-detectors")

@@ -28,6 +28,9 @@ for f in "$prefix/sbin/emotiond" "$prefix/bin/emotion" "$prefix/sbin/emotiond-se
         "$prefix/share/emotiond/models/emotion.json" "$prefix/share/emotiond/dialogue/fr.ini"; do
         [ -e "$f" ] || fail "$f was not installed"
 done
+[ -d "$prefix/etc/emotiond/clients.d" ] || fail "$prefix/etc/emotiond/clients.d (clients_dir) was not made"
+grep -q "^clients_dir = $prefix/etc/emotiond/clients.d$" "$conf" ||
+        fail "$conf does not name the clients.d under $prefix: $(grep '^clients_dir' "$conf")"
 # The man pages, when this build made them (scdoc found).
 if [ -e "$build/docs/man/emotiond.8" ]; then
         for page in man8/emotiond.8 man5/emotiond.conf.5 man1/emotion.1; do
