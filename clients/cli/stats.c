@@ -299,10 +299,17 @@ static json_object *json_stats(const char *url, const metrics_t *m) {
         return o;
 }
 
+enum { OPT_METRICS = CLI_ARG_FIRST };
+
+static int option(void *userdata, int c, const char *arg) {
+        if (c != OPT_METRICS)
+                return cli_usage_hint("stats");
+        *(const char **) userdata = arg;
+        return CLI_EXIT_OK;
+}
+
 int cli_stats_main(const cli_options_t *defaults, int argc, char **argv) {
-        enum { OPT_METRICS = CLI_ARG_FIRST };
         static const struct option options[] = {
-                CLI_COMMON_LONG_OPTIONS,
                 { "metrics", required_argument, NULL, OPT_METRICS },
                 {},
         };
@@ -310,26 +317,17 @@ int cli_stats_main(const cli_options_t *defaults, int argc, char **argv) {
         const char *url = getenv("EMOTIOND_METRICS_URL");
         if (!url || !*url)
                 url = STATS_DEFAULT_URL;
-        int c;
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                int r = cli_common_option(&o, "stats", c, optarg);
-                if (r < 0)
-                        return CLI_EXIT_USAGE;
-                if (r > 0)
-                        continue;
-                if (c == OPT_METRICS) {
-                        url = optarg;
-                        continue;
-                }
-                if (c == 'h') {
-                        help();
-                        return CLI_EXIT_OK;
-                }
-                return cli_usage_hint("stats");
-        }
-        if (optind < argc)
-                return cli_usage_error("stats", "unexpected argument '%s'", argv[optind]);
+        const cli_command_t cmd = {
+                .name = "stats",
+                .help = help,
+                .takes = CLI_TAKES_CONNECTION,
+                .options = options,
+                .option = option,
+                .userdata = &url,
+        };
+        int ret;
+        if (!cli_parse_command(&cmd, &o, argc, argv, &ret))
+                return ret;
 
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
                 cli_error("Failed to set up libcurl");

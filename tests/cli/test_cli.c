@@ -280,6 +280,56 @@ Test(cli, usage_errors_exit_2) {
         emo_test_daemon_stop(&daemon_);
 }
 
+/* The options several commands share are parsed in one place (cli_parse_command): each command
+ * that takes one checks it the same way, names itself in the message, and applies it; a command
+ * that does not take it refuses it as unknown. */
+Test(cli, shared_options) {
+        _cleanup_free_ char *four = emo_test_fixture("four_faces.jpg");
+        static const struct {
+                const char *command, *option, *value, *message;
+        } bad[] = {
+                { "analyze", "--lang", "fr!", "emotion analyze: invalid language 'fr!'" },
+                { "watch", "--lang", "", "emotion watch: invalid language ''" },
+                { "analyze", "--max-faces", "many", "emotion analyze: invalid value 'many' for --max-faces" },
+                { "watch", "--max-faces", "100001", "emotion watch: invalid value '100001' for --max-faces" },
+                { "analyze", "--smooth", "0", "emotion analyze: invalid value '0' for --smooth" },
+                { "eval", "--timeout", "0", "emotion eval: invalid value '0' for --timeout" },
+                { "bench", "--attempts", "101", "emotion bench: invalid value '101' for --attempts" },
+                { "health", "--server", "", "emotion health: --server needs" },
+                { "stats", "--timeout", "x", "emotion stats: invalid value 'x' for --timeout" },
+                { "eval", "--lang", "fr", "Try 'emotion eval --help'" },
+                { "bench", "--max-faces", "1", "Try 'emotion bench --help'" },
+                { "keygen", "--server", "ipc:///x", "Try 'emotion keygen --help'" },
+        };
+        emo_test_run_t r;
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                emotion(&r, 10000, bad[i].command, bad[i].option, bad[i].value, four, NULL);
+                cr_expect_eq(r.status, 2, "%s %s '%s': exit %d", bad[i].command, bad[i].option, bad[i].value,
+                             r.status);
+                cr_expect_not_null(strstr(r.err, bad[i].message), "%s %s '%s': stderr:\n%s", bad[i].command,
+                                   bad[i].option, bad[i].value, r.err);
+                cr_expect_str_eq(r.out, "", "nothing on stdout for a usage error");
+                emo_test_run_done(&r);
+        }
+        emotion(&r, 10000, "health", "extra", NULL);
+        cr_expect_eq(r.status, 2, "health with an operand: exit %d", r.status);
+        cr_expect_not_null(strstr(r.err, "emotion health: unexpected argument 'extra'"), "stderr:\n%s", r.err);
+        emo_test_run_done(&r);
+        emotion(&r, 10000, "watch", NULL);
+        cr_expect_eq(r.status, 2, "watch without SOURCE: exit %d", r.status);
+        cr_expect_not_null(strstr(r.err, "emotion watch: no SOURCE given"), "stderr:\n%s", r.err);
+        emo_test_run_done(&r);
+
+        /* Applied: the two largest of four faces, the dialogue in English. */
+        emotion(&r, 60000, "analyze", "--json", "--max-faces", "2", "--lang", "en", four, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        json_object *o = json_line(r.out, 0);
+        check_analyze_object(o, four, 2, "en");
+        json_object_put(o);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
 /* Results that cannot be written are a failure, not a silent success: with stdout on /dev/full
  * every command says so on stderr and exits 1, JSON or text. */
 Test(cli, stdout_write_error_exit_1) {

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -409,4 +412,14 @@ uint8_t *emo_test_pack(const emo_request_t *req, size_t *ret_len) {
         cr_assert(emotion__v1__request__pack(req, buf) == n);
         *ret_len = n;
         return buf;
+}
+
+unsigned emo_test_free_port(void) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        cr_assert(fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0 &&
+                  getsockname(fd, (struct sockaddr *) &sa, &len) == 0);
+        close(fd);
+        return ntohs(sa.sin_port);
 }

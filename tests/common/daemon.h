@@ -64,6 +64,10 @@ void emo_test_daemon_cleanup(emo_test_daemon_t *d);
 /* The daemon's stderr so far (malloc'd). */
 char *emo_test_daemon_log(const emo_test_daemon_t *d);
 
+/* A TCP port on 127.0.0.1 that nobody uses now (the kernel's pick, released again): for a daemon
+ * on tcp://, or for an endpoint where nothing listens. */
+unsigned emo_test_free_port(void);
+
 /* ---- requests --------------------------------------------------------------------------------- */
 
 /* An AnalyzeRequest with all its parts in one place, ready for emo_client_send. */
