@@ -168,7 +168,7 @@ const emo_health_reply_t *cli_reply_health(const emo_reply_t *reply);
 bool cli_reply_ok(const emo_reply_t *reply);
 
 /* The status and message of a request that did not give an analysis, as the JSON "status" and
- * "error" fields show them: error is the pipeline's (negative errno, or 0 when a reply came),
+ * "error" fields show them: error is the request window's (negative errno, or 0 when a reply came),
  * reply the reply when error is 0. Returns the status name; writes the message into msg. */
 const char *cli_describe_failure(const cli_options_t *o, int error, const emo_reply_t *reply, char *msg,
                                  size_t len);

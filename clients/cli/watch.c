@@ -5,7 +5,7 @@
  * stream id and the frame number as sequence.
  *
  * Two ways to read:
- *  - files: every frame is decoded and every --every'th is analysed, none dropped; the pipeline
+ *  - files: every frame is decoded and every --every'th is analysed, none dropped; the window
  *    keeps WATCH_FILE_WINDOW requests in flight, so a file is analysed as fast as the daemon goes.
  *  - live sources (devices, URLs, --live): the capture's reader thread decodes at the source's
  *    pace and keeps only the newest frame; each request takes the newest one, so the answers
@@ -96,7 +96,7 @@ typedef struct watch {
         int64_t skipped;
         int64_t refused; /* live frames the daemon refused (OVERLOADED): skipped too */
 
-        /* items from `printed` on, in pipeline order */
+        /* items from `printed` on, in the window's order */
         item_t *items;
         size_t n_items, cap_items, printed;
         size_t analysed; /* items shown with their result (refused live frames are not) */

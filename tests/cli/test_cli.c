@@ -716,7 +716,7 @@ static void expect_bad_smooth_refused(const char *command, const char *input) {
  * on a track (one face: track 1; four faces: tracks 2 to 5), its average the mean of its track's
  * last raw probabilities, and the dialogue following the prominent face's average. With
  * `alone`, frames analysed outside the average (sent again without smoothing after the daemon
- * refused them, see `ordered` in clients/cli/pipeline.h) are allowed; their number is returned.
+ * refused them, see `ordered` in clients/cli/window.h) are allowed; their number is returned.
  * A restart of the tracks still shows: the averages and frame counts would start over. */
 static size_t check_smoothed_lines_ext(const char *out, const char *const *names, size_t n, bool alone) {
         cr_assert_eq(count_lines(out), n, "%s", out);
