@@ -423,3 +423,15 @@ unsigned emo_test_free_port(void) {
         close(fd);
         return ntohs(sa.sin_port);
 }
+
+void emo_test_emotion_run(const char *endpoint, const char *const *args, int timeout_ms, emo_test_run_t *ret) {
+        const char *argv[96] = { emo_test_emotion(), "--server", endpoint };
+        size_t n = 3;
+        for (; *args; args++) {
+                cr_assert_lt(n + 1, ELEMENTSOF(argv));
+                argv[n++] = *args;
+        }
+        argv[n] = NULL;
+        emo_test_run(argv, (const char *const[]) { "EMOTIOND_ENDPOINT=", NULL }, timeout_ms, ret);
+        cr_assert_neq(ret->status, -1, "emotion did not finish within %d ms; stderr:\n%s", timeout_ms, ret->err);
+}
