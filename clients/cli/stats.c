@@ -153,6 +153,17 @@ static char *label(const char *labels, const char *key) {
         return strndup(p, (size_t) (q - p));
 }
 
+/* The bound ("le" label, malloc'd) of sample i when it is a bucket of histogram `bucket` (NAME_bucket)
+ * for stage (NULL: no stage label); NULL when it is not one. */
+static char *bucket_bound(const metrics_t *m, size_t i, const char *bucket, const char *stage) {
+        if (!streq(m->s[i].name, bucket))
+                return NULL;
+        _cleanup_free_ char *st = stage ? label(m->s[i].labels, "stage") : NULL;
+        if (stage && (!st || !streq(st, stage)))
+                return NULL;
+        return label(m->s[i].labels, "le");
+}
+
 /* The q-quantile of histogram `name` for stage (NULL: no stage label), interpolating linearly in
  * the bucket that holds it; NAN when empty. */
 static double quantile(const metrics_t *m, const char *name, const char *stage, double q) {
@@ -160,12 +171,7 @@ static double quantile(const metrics_t *m, const char *name, const char *stage, 
         snprintf(bucket, sizeof(bucket), "%s_bucket", name);
         double total = NAN, prev_bound = 0, prev_count = 0;
         for (size_t i = 0; i < m->n; i++) {
-                if (!streq(m->s[i].name, bucket))
-                        continue;
-                _cleanup_free_ char *st = stage ? label(m->s[i].labels, "stage") : NULL;
-                if (stage && (!st || !streq(st, stage)))
-                        continue;
-                _cleanup_free_ char *le = label(m->s[i].labels, "le");
+                _cleanup_free_ char *le = bucket_bound(m, i, bucket, stage);
                 if (le && streq(le, "+Inf"))
                         total = m->s[i].value;
         }
@@ -173,12 +179,7 @@ static double quantile(const metrics_t *m, const char *name, const char *stage, 
                 return NAN;
         double rank = q * total;
         for (size_t i = 0; i < m->n; i++) {
-                if (!streq(m->s[i].name, bucket))
-                        continue;
-                _cleanup_free_ char *st = stage ? label(m->s[i].labels, "stage") : NULL;
-                if (stage && (!st || !streq(st, stage)))
-                        continue;
-                _cleanup_free_ char *le = label(m->s[i].labels, "le");
+                _cleanup_free_ char *le = bucket_bound(m, i, bucket, stage);
                 if (!le)
                         continue;
                 if (streq(le, "+Inf"))
