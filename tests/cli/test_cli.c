@@ -416,6 +416,35 @@ static double daemon_accuracy(const uint8_t *faces, const uint8_t *labels, size_
         return (double) right / n;
 }
 
+/* bench: one JSON object per FILE and level, every request answered OK, the daemon's details. */
+Test(cli, bench_json) {
+        _cleanup_free_ char *one = emo_test_fixture("one_face.jpg");
+        emo_test_run_t r;
+        emotion(&r, 120000, "bench", "--json", "--clients", "1,2", "--requests", "6", "--warmup", "1", one, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_assert_eq(emo_test_count_lines(r.out), 2, "one line per level:\n%s", r.out);
+        for (size_t i = 0; i < 2; i++) {
+                json_object *o = emo_test_json_line(r.out, i);
+                cr_expect_str_eq(str(o, "file"), one);
+                cr_expect_eq(integer(o, "clients"), (int) i + 1);
+                cr_expect_eq(integer(o, "width"), 640);
+                cr_expect_eq(integer(o, "requests"), 6);
+                cr_expect_eq(integer(o, "ok"), 6);
+                cr_expect_eq(integer(o, "errors"), 0);
+                cr_expect_eq(integer(o, "timeouts"), 0);
+                cr_expect_eq(number(o, "faces_per_reply"), 1.0);
+                /* Each request's time at the client holds its time in the daemon. */
+                double mean = number(emo_test_json_get(o, "latency_ms"), "mean");
+                double total = number(emo_test_json_get(o, "stages_ms"), "total");
+                cr_expect(total > 0 && total <= mean, "mean latency %g ms, daemon's mean total %g ms", mean, total);
+                cr_expect_str_eq(str(o, "model"), emo_test_model_name());
+                cr_expect_str_eq(str(o, "endpoint"), daemon_.endpoint);
+                json_object_put(o);
+        }
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
 Test(cli, eval_json_200) {
         _cleanup_free_ char *csv = emo_test_fixture("fer_publictest_200.csv");
         emo_test_run_t r;
