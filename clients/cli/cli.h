@@ -1,8 +1,8 @@
 /* What every `emotion` command shares: the connection options (--server, --timeout, --attempts,
  * --json), the exit codes scripts rely on, strict number parsing and the usage-error message.
  * Commands are `int cli_<name>_main(const cli_options_t *defaults, int argc, char **argv)`: they
- * take the global options as defaults, parse their own argv (argv[0] is the command name) and
- * return an exit code. */
+ * take the global options as defaults, parse their own argv (argv[0] is the command name) with
+ * cli_parse_command(), which knows the options commands share, and return an exit code. */
 #pragma once
 
 #include <getopt.h>

@@ -208,18 +208,20 @@ static int option(void *userdata, int c, const char *arg) {
         case ARG_USAGE: {
                 int r = cli_fer_usage_from_name(arg);
                 if (r < 0)
-                        return cli_usage_error("eval", "invalid --usage '%s': expected PublicTest, PrivateTest or Training",
+                        return cli_usage_error("eval",
+                                               "invalid --usage '%s': expected PublicTest, PrivateTest or Training",
                                                arg);
                 a->usage = (cli_fer_usage_t) r;
                 return CLI_EXIT_OK;
         }
         case ARG_LIMIT:
-                return cli_parse_option_uint("eval", "--limit", arg, 1, UINT32_MAX, &a->limit) < 0 ? CLI_EXIT_USAGE
-                                                                                                  : CLI_EXIT_OK;
+                if (cli_parse_option_uint("eval", "--limit", arg, 1, UINT32_MAX, &a->limit) < 0)
+                        return CLI_EXIT_USAGE;
+                return CLI_EXIT_OK;
         case ARG_WINDOW:
-                return cli_parse_option_uint("eval", "--window", arg, 1, EVAL_MAX_WINDOW, &a->window) < 0
-                               ? CLI_EXIT_USAGE
-                               : CLI_EXIT_OK;
+                if (cli_parse_option_uint("eval", "--window", arg, 1, EVAL_MAX_WINDOW, &a->window) < 0)
+                        return CLI_EXIT_USAGE;
+                return CLI_EXIT_OK;
         default:
                 return cli_usage_hint("eval");
         }
