@@ -37,10 +37,8 @@ data=$(ls "$debs"/emotiond-data_*_all.deb 2>/dev/null | tail -1)
 [ -r "$yunet" ] || { echo "deb-check.sh: $yunet not found (set EMO_YUNET_FILE)" >&2; exit 2; }
 [ -r "$fixtures/one_face.jpg" ] || { echo "deb-check.sh: no $fixtures/one_face.jpg (ctest --test-dir build -R fixtures)" >&2; exit 2; }
 
-failed=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-step() { echo "==> $* ($(( $(date +%s) - start )) s)"; }
+# pass, fail, step; nspawn_bootstrap, nspawn_boot, ct, nspawn_teardown
+. "$src/scripts/lib/nspawn.sh"
 
 # The root holds systemd, apt and the package's dependencies (first alternative of each, without
 # versions; emotiond-data comes with the package), so that installing the .deb needs no network, as
@@ -52,17 +50,9 @@ base=$work/base-$(echo "$packages" | sha256sum | cut -c1-12)
 mkdir -p "$work"
 if [ ! -d "$base" ]; then
         step "Bootstrapping a Debian 12 root with $packages"
-        rm -rf "$base.tmp"
-        mmdebstrap --quiet --variant=required --include="$packages" bookworm "$base.tmp" ||
-                { echo "deb-check.sh: mmdebstrap failed" >&2; exit 2; }
-        mv "$base.tmp" "$base"
+        nspawn_bootstrap "$base" "$packages" || { echo "deb-check.sh: mmdebstrap failed" >&2; exit 2; }
 fi
-expected=$(python3 -c '
-import json, sys
-d = json.load(open(sys.argv[1]))
-i = d["images"]["one_face.jpg"]["faces"][0]["index"]
-print(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"][d["python"]["predictions_500"][i]])' \
-        "$fixtures/fixtures.json") || expected=
+expected=$(fixture_emotion "$fixtures") || expected=
 
 step "Copying the root"
 root=$work/root
@@ -73,43 +63,8 @@ install -m 0644 "$deb" "$data" "$root/srv/"
 install -m 0644 "$yunet" "$root/srv/"
 install -m 0644 "$fixtures/one_face.jpg" "$root/srv/photos/"
 
-nspawn=
-pid1=
-teardown() {
-        [ -n "$nspawn" ] || return 0
-        if kill -0 "$nspawn" 2>/dev/null && [ -n "$pid1" ]; then
-                nsenter -t "$pid1" -a systemctl poweroff --no-block >/dev/null 2>&1
-                for _ in $(seq 60); do kill -0 "$nspawn" 2>/dev/null || break; sleep 0.5; done
-        fi
-        if kill -0 "$nspawn" 2>/dev/null; then
-                kill -TERM "$nspawn" 2>/dev/null
-                for _ in $(seq 20); do kill -0 "$nspawn" 2>/dev/null || break; sleep 0.5; done
-                kill -KILL "$nspawn" 2>/dev/null
-        fi
-        wait "$nspawn" 2>/dev/null
-        nspawn=
-        echo "==> Container shut down ($(( $(date +%s) - start )) s in all)"
-}
-trap teardown EXIT
-trap 'exit 130' INT TERM
-
 step "Booting the root with systemd-nspawn (console in $work/boot.log)"
-# As in systemd-check.sh: setsid makes $! nspawn's own pid; bpf() allowed for the unit's firewall.
-setsid systemd-nspawn -q -D "$root" -b --register=no --keep-unit --system-call-filter=bpf \
-        </dev/null >"$work/boot.log" 2>&1 &
-nspawn=$!
-for _ in $(seq 100); do
-        for p in $(pgrep -P "$nspawn"); do
-                [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = /usr/lib/systemd/systemd ] && pid1=$p
-        done
-        [ -n "$pid1" ] && break
-        kill -0 "$nspawn" 2>/dev/null || break
-        sleep 0.2
-done
-[ -n "$pid1" ] || { fail "boot: no systemd in the container"; cat "$work/boot.log"; exit 1; }
-ct() { nsenter -t "$pid1" -a "$@"; }
-for _ in $(seq 100); do ct test -S /run/systemd/private && break; sleep 0.2; done
-state=$(timeout 180 nsenter -t "$pid1" -a systemctl is-system-running --wait 2>&1)
+nspawn_boot "$root" "$work/boot.log"
 case $state in
 running|degraded) pass "boot: systemd is PID 1 of the container, system $state" ;;
 *) fail "boot: system '$state'" ;;
@@ -187,6 +142,6 @@ state=$(ct systemctl is-active emotiond 2>&1)
         pass "purge: exit 0, service $state, /etc/emotiond/emotiond.conf and /usr/sbin/emotiond gone" ||
         fail "purge: exit $rc, service $state"
 
-teardown
+nspawn_teardown
 echo "==> $failed check(s) failed, $(( $(date +%s) - start )) s"
 [ $failed -eq 0 ]

@@ -37,10 +37,8 @@ for tool in mmdebstrap systemd-nspawn nsenter cmake; do
 done
 [ -r "$yunet" ] || { echo "systemd-check.sh: $yunet not found (set EMO_SHARED_DIR)" >&2; exit 2; }
 
-failed=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-step() { echo "==> $* ($(( $(date +%s) - start )) s)"; }
+# pass, fail, step; nspawn_bootstrap, nspawn_boot, ct, nspawn_teardown
+. "$src/scripts/lib/nspawn.sh"
 
 # The run-time libraries of emotiond and emotion (ldd -> dpkg -S; apt adds their dependencies),
 # with OpenBLAS's pthread flavour as on a developer's machine (apt would pick the reference BLAS).
@@ -61,10 +59,7 @@ if [ -d "$work/base" ]; then
 fi
 if [ ! -d "$work/base" ]; then
         step "Bootstrapping a Debian 12 root into $work/base"
-        rm -rf "$work/base.tmp"
-        mmdebstrap --quiet --variant=required --include="$packages" bookworm "$work/base.tmp" ||
-                { echo "systemd-check.sh: mmdebstrap failed" >&2; exit 2; }
-        mv "$work/base.tmp" "$work/base"
+        nspawn_bootstrap "$work/base" "$packages" || { echo "systemd-check.sh: mmdebstrap failed" >&2; exit 2; }
 fi
 
 step "Building for the prefix /usr into build-systemd/"
@@ -78,14 +73,7 @@ if [ ! -r "$fixtures/one_face.jpg" ]; then
                 (cd "$src/build" && ctest -R '^fixtures$' >/dev/null); } ||
                 { echo "systemd-check.sh: could not make the fixtures" >&2; exit 2; }
 fi
-# The shipped model's own answer for the face of one_face.jpg (make_fixtures.py records what
-# OpenCV DNN in Python predicts for each PublicTest face), in FER2013's label order.
-expected=$(python3 -c '
-import json, sys
-d = json.load(open(sys.argv[1]))
-i = d["images"]["one_face.jpg"]["faces"][0]["index"]
-print(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"][d["python"]["predictions_500"][i]])' \
-        "$fixtures/fixtures.json") || expected=
+expected=$(fixture_emotion "$fixtures") || expected=
 
 step "Copying the root and installing the build"
 root=$work/root
@@ -99,50 +87,12 @@ install -m 0644 "$fixtures/one_face.jpg" "$fixtures/no_face.jpg" "$root/srv/phot
 systemctl --root="$root" --quiet enable emotiond.socket ||
         { echo "systemd-check.sh: could not enable emotiond.socket in the root" >&2; exit 2; }
 
-nspawn=
-pid1=
-teardown() {
-        [ -n "$nspawn" ] || return 0
-        if kill -0 "$nspawn" 2>/dev/null && [ -n "$pid1" ]; then
-                nsenter -t "$pid1" -a systemctl poweroff --no-block >/dev/null 2>&1
-                for _ in $(seq 60); do kill -0 "$nspawn" 2>/dev/null || break; sleep 0.5; done
-        fi
-        if kill -0 "$nspawn" 2>/dev/null; then
-                kill -TERM "$nspawn" 2>/dev/null
-                for _ in $(seq 20); do kill -0 "$nspawn" 2>/dev/null || break; sleep 0.5; done
-                kill -KILL "$nspawn" 2>/dev/null
-        fi
-        wait "$nspawn" 2>/dev/null
-        nspawn=
-        echo "==> Container shut down ($(( $(date +%s) - start )) s in all)"
-}
-trap teardown EXIT
-trap 'exit 130' INT TERM
-
 step "Booting the root with systemd-nspawn (console in $work/boot.log)"
-# Not a process-group leader here, so setsid runs nspawn itself: $! is nspawn's pid. nspawn's
-# system-call filter refuses bpf() by default, and then systemd runs units without their IP
-# firewall, saying so only at debug level inside a container: allow it, as on a host.
-setsid systemd-nspawn -q -D "$root" -b --register=no --keep-unit --system-call-filter=bpf \
-        </dev/null >"$work/boot.log" 2>&1 &
-nspawn=$!
-for _ in $(seq 100); do
-        for p in $(pgrep -P "$nspawn"); do
-                [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = /usr/lib/systemd/systemd ] && pid1=$p
-        done
-        [ -n "$pid1" ] && break
-        kill -0 "$nspawn" 2>/dev/null || break
-        sleep 0.2
-done
-[ -n "$pid1" ] || { fail "boot: no systemd in the container"; cat "$work/boot.log"; exit 1; }
-ct() { nsenter -t "$pid1" -a "$@"; }
+nspawn_boot "$root" "$work/boot.log"
 # The host's pid of a pid in the container.
 ct_pid() { local p; for p in $(pgrep -P "$pid1"); do
         [ "$(awk '/^NSpid/ { print $3 }' "/proc/$p/status")" = "$1" ] && echo "$p"; done; }
 
-# systemctl needs PID 1's private socket, which comes a moment after PID 1.
-for _ in $(seq 100); do ct test -S /run/systemd/private && break; sleep 0.2; done
-state=$(timeout 180 nsenter -t "$pid1" -a systemctl is-system-running --wait 2>&1)
 case $state in
 running) pass "boot: systemd is PID 1 of the container, system $state" ;;
 degraded) pass "boot: system $state (failed units below, none of them emotiond)"; ct systemctl --failed --no-legend ;;
@@ -317,6 +267,6 @@ rc=$?
         fail "requires: socket file $gone after stopping both, emotiond.socket $(ct systemctl is-active emotiond.socket), health exit $rc"
 ct systemctl stop emotiond 2>/dev/null
 
-teardown
+nspawn_teardown
 echo "==> $failed check(s) failed, $(( $(date +%s) - start )) s"
 [ $failed -eq 0 ]

@@ -10,16 +10,13 @@
 #include "emo/smooth.h" /* EMO_SMOOTH_MAX_WINDOW */
 #include "emo/util.h"
 #include "output.h"
-#include "pipeline.h"
+#include "window.h"
 
 /* Enough to keep every worker of a local daemon busy while the next file is read. */
 #define ANALYZE_WINDOW 8
 
 enum {
-        ARG_LANG = CLI_ARG_FIRST,
-        ARG_MAX_FACES,
-        ARG_SMOOTH,
-        ARG_ANNOTATE,
+        ARG_ANNOTATE = CLI_ARG_FIRST,
 };
 
 typedef struct item {
@@ -33,10 +30,7 @@ typedef struct item {
 } item_t;
 
 typedef struct analyze {
-        cli_options_t o;
-        const char *language;
-        unsigned max_faces;
-        unsigned smooth;      /* --smooth N, else 0 */
+        cli_options_t o;      /* o.smooth: --smooth N, else 0 */
         const char *annotate; /* --annotate DIR */
         char stream[64];      /* stream id of the smoothed files */
         item_t *items;
@@ -78,13 +72,10 @@ static int build(void *userdata, size_t index, cli_request_t *r) {
         if (k < 0)
                 return k;
         cli_request_init(r, EMOTION__V1__IMAGE__FORMAT__ENCODED, it->data, it->size, a->o.timeout_ms);
-        r->options.include_probabilities = true;
-        r->options.max_faces = a->max_faces;
-        r->options.language = (char *) (a->language ?: "");
-        if (a->smooth) {
+        cli_request_set_options(r, &a->o);
+        if (a->o.smooth) {
                 /* Files are sent in order and the daemon applies a smoothed stream's frames in
                  * arrival order, so the window of requests in flight keeps the averages exact. */
-                r->options.smooth_frames = a->smooth;
                 r->analyze.stream_id = (char *) a->stream;
                 r->analyze.sequence = (uint64_t) index + 1;
         }
@@ -272,147 +263,122 @@ static int plan_annotations(analyze_t *a, const inputs_t *in) {
         return CLI_EXIT_OK;
 }
 
-int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
-        static const struct option options[] = {
-                CLI_COMMON_LONG_OPTIONS,
-                { "lang", required_argument, NULL, ARG_LANG },
-                { "max-faces", required_argument, NULL, ARG_MAX_FACES },
-                { "smooth", required_argument, NULL, ARG_SMOOTH },
-                { "annotate", required_argument, NULL, ARG_ANNOTATE },
-                {},
-        };
-        analyze_t a = { .o = *defaults };
-        uint64_t v;
-        int c;
+/* One JSON line per file that will not be analysed because the daemon is not there (why), for
+ * scripts that pair inputs with lines; nothing in text, where the error said it. */
+static void print_unreachable(const analyze_t *a, size_t index, const char *why) {
+        if (!a->o.json)
+                return;
+        json_object *o = json_object_new_object();
+        if (!o)
+                return;
+        cli_json_add_string(o, "file", a->items[index].name);
+        cli_json_add_string(o, "status", "unreachable");
+        cli_json_add_string(o, "error", why);
+        cli_json_print_line(o);
+        json_object_put(o);
+}
 
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                int r = cli_common_option(&a.o, "analyze", c, optarg);
-                if (r < 0)
-                        return CLI_EXIT_USAGE;
-                if (r > 0)
-                        continue;
-                switch (c) {
-                case 'h':
-                        help();
-                        return CLI_EXIT_OK;
-                case ARG_LANG:
-                        if (!emo_language_valid(optarg))
-                                return cli_usage_error("analyze", "invalid language '%s' (expected a code such as fr)",
-                                                       optarg);
-                        a.language = optarg;
-                        break;
-                case ARG_MAX_FACES:
-                        if (cli_parse_option_uint("analyze", "--max-faces", optarg, 0, 100000, &v) < 0)
-                                return CLI_EXIT_USAGE;
-                        a.max_faces = (unsigned) v;
-                        break;
-                case ARG_SMOOTH:
-                        if (cli_parse_option_uint("analyze", "--smooth", optarg, 1, EMO_SMOOTH_MAX_WINDOW, &v) < 0)
-                                return CLI_EXIT_USAGE;
-                        a.smooth = (unsigned) v;
-                        break;
-                case ARG_ANNOTATE:
-                        if (!*optarg)
-                                return cli_usage_error("analyze", "--annotate needs a folder");
-                        a.annotate = optarg;
-                        break;
-                default:
-                        return cli_usage_hint("analyze");
-                }
-        }
-        if (optind >= argc)
-                return cli_usage_error("analyze", "no FILE given");
-        /* A stream id of this run's own: the daemon keeps a stream's tracks for 10 s, and another
-         * run must neither continue this one's tracks nor restart them. */
-        if (a.smooth)
-                snprintf(a.stream, sizeof(a.stream), "analyze-%ld-%lld", (long) getpid(), (long long) emo_now_us());
+static int option(void *userdata, int c, const char *arg) {
+        analyze_t *a = userdata;
+        if (c != ARG_ANNOTATE)
+                return cli_usage_hint("analyze");
+        if (!*arg)
+                return cli_usage_error("analyze", "--annotate needs a folder");
+        a->annotate = arg;
+        return CLI_EXIT_OK;
+}
 
-        _cleanup_(inputs_freep) inputs_t in = {};
-        int k = expand_inputs(&in, argv + optind, (size_t) (argc - optind));
-        if (k < 0)
-                return CLI_EXIT_FAILED;
-        if (in.n == 0)
-                return CLI_EXIT_FAILED; /* only folders without images, each reported */
-        a.n = in.n;
-        a.failed = in.empty;
-        _cleanup_free_ item_t *items = calloc(a.n, sizeof(item_t));
-        if (!items) {
+/* The items of the inputs in, with where their annotations go. An exit code. */
+static int make_items(analyze_t *a, const inputs_t *in) {
+        a->n = in->n;
+        a->failed = in->empty;
+        a->items = calloc(a->n, sizeof(item_t));
+        if (!a->items) {
                 cli_error("Out of memory");
                 return CLI_EXIT_FAILED;
         }
-        a.items = items;
-        for (size_t i = 0; i < a.n; i++)
-                items[i].name = in.paths[i];
-        if (a.annotate) {
-                int u = plan_annotations(&a, &in);
-                if (u != CLI_EXIT_OK) {
-                        for (size_t i = 0; i < a.n; i++)
-                                free(items[i].annotated);
-                        return u;
-                }
-        }
+        for (size_t i = 0; i < a->n; i++)
+                a->items[i].name = in->paths[i];
+        return a->annotate ? plan_annotations(a, in) : CLI_EXIT_OK;
+}
 
-        emo_client_t *client = NULL;
-        int r = cli_client_open(&a.o, "analyze", &client);
-        if (r < 0) {
-                /* One line per input, as when the daemon stops answering. */
-                for (size_t i = 0; a.o.json && cli_open_exit(r) == CLI_EXIT_UNREACHABLE && i < a.n; i++) {
-                        json_object *o = json_object_new_object();
-                        if (!o)
-                                break;
-                        char msg[160];
-                        snprintf(msg, sizeof(msg), "no daemon listens at the endpoint (%s)", strerror(-r));
-                        cli_json_add_string(o, "file", items[i].name);
-                        cli_json_add_string(o, "status", "unreachable");
-                        cli_json_add_string(o, "error", msg);
-                        cli_json_print_line(o);
-                        json_object_put(o);
-                }
-                for (size_t i = 0; i < a.n; i++)
-                        item_release(&items[i]);
-                return cli_open_exit(r);
-        }
+static void analyze_done(analyze_t *a) {
+        for (size_t i = 0; a->items && i < a->n; i++)
+                item_release(&a->items[i]);
+        free(a->items);
+}
 
-        cli_pipeline_config_t config = {
-                .timeout_ms = a.o.timeout_ms,
-                .attempts = a.o.attempts,
+/* Send every item through the request window and show the results; the exit code. */
+static int analyze_all(analyze_t *a, emo_client_t *client) {
+        cli_window_config_t config = {
+                .timeout_ms = a->o.timeout_ms,
+                .attempts = a->o.attempts,
                 .window = ANALYZE_WINDOW,
                 .retry_overloaded = true,
                 /* --smooth: the files are one stream's frames, which must arrive in order. */
-                .ordered = a.smooth > 0,
+                .ordered = a->o.smooth > 0,
         };
-        r = cli_pipeline_run(client, &config, a.n, build, done, &a);
-
-        int ret = a.failed > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+        int r = cli_window_run(client, &config, a->n, build, done, a);
         if (r == -ETIMEDOUT) {
-                ret = cli_report_unreachable(&a.o, client);
-                /* One line per input even so, for scripts that pair inputs with lines. Replies
-                 * that came but waited behind an earlier file still in flight are shown as they
-                 * are; only the files never answered are unreachable. */
-                for (; a.printed < a.n; a.printed++) {
-                        if (items[a.printed].done) {
-                                print_item(&a, &items[a.printed]);
-                                continue;
-                        }
-                        if (!a.o.json)
-                                continue;
-                        json_object *o = json_object_new_object();
-                        if (!o)
-                                break;
-                        cli_json_add_string(o, "file", items[a.printed].name);
-                        cli_json_add_string(o, "status", "unreachable");
-                        cli_json_add_string(o, "error", "no reply from the daemon");
-                        cli_json_print_line(o);
-                        json_object_put(o);
-                }
-        } else if (r < 0) {
-                cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), emo_client_strerror(r));
-                ret = CLI_EXIT_UNREACHABLE;
+                int ret = cli_report_unreachable(&a->o, client);
+                /* One line per input even so. Replies that came but waited behind an earlier file
+                 * still in flight are shown as they are; only the files never answered are
+                 * unreachable. */
+                for (; a->printed < a->n; a->printed++)
+                        if (a->items[a->printed].done)
+                                print_item(a, &a->items[a->printed]);
+                        else
+                                print_unreachable(a, a->printed, "no reply from the daemon");
+                return ret;
         }
+        if (r < 0) {
+                cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), emo_client_strerror(r));
+                return CLI_EXIT_UNREACHABLE;
+        }
+        return a->failed > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
 
-        for (size_t i = 0; i < a.n; i++)
-                item_release(&items[i]);
-        emo_client_free(client);
-        return ret;
+int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
+        static const struct option options[] = {
+                { "annotate", required_argument, NULL, ARG_ANNOTATE },
+                {},
+        };
+        _cleanup_(analyze_done) analyze_t a = { .o = *defaults };
+        const cli_command_t cmd = {
+                .name = "analyze",
+                .help = help,
+                .takes = CLI_TAKES_CONNECTION | CLI_TAKES_ANALYSIS,
+                .options = options,
+                .option = option,
+                .userdata = &a,
+                .operand = "FILE",
+        };
+        int ret;
+        if (!cli_parse_command(&cmd, &a.o, argc, argv, &ret))
+                return ret;
+        /* A stream id of this run's own: the daemon keeps a stream's tracks for 10 s, and another
+         * run must neither continue this one's tracks nor restart them. */
+        if (a.o.smooth)
+                snprintf(a.stream, sizeof(a.stream), "analyze-%ld-%lld", (long) getpid(), (long long) emo_now_us());
+
+        _cleanup_(inputs_freep) inputs_t in = {};
+        if (expand_inputs(&in, argv + optind, (size_t) (argc - optind)) < 0)
+                return CLI_EXIT_FAILED;
+        if (in.n == 0)
+                return CLI_EXIT_FAILED; /* only folders without images, each reported */
+        ret = make_items(&a, &in);
+        if (ret != CLI_EXIT_OK)
+                return ret;
+
+        _cleanup_(cli_client_freep) emo_client_t *client = NULL;
+        int r = cli_client_open(&a.o, "analyze", &client);
+        if (r < 0) {
+                /* One line per input, as when the daemon stops answering. */
+                char why[160];
+                snprintf(why, sizeof(why), "no daemon listens at the endpoint (%s)", strerror(-r));
+                for (size_t i = 0; cli_open_exit(r) == CLI_EXIT_UNREACHABLE && i < a.n; i++)
+                        print_unreachable(&a, i, why);
+                return cli_open_exit(r);
+        }
+        return analyze_all(&a, client);
 }

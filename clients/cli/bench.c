@@ -9,7 +9,7 @@
 
 #include "emo/util.h"
 #include "output.h"
-#include "pipeline.h"
+#include "window.h"
 
 #define BENCH_MAX_LEVELS 32
 #define BENCH_MAX_CLIENTS 256
@@ -120,40 +120,15 @@ static bool endpoint_is_local(const char *ep) {
                strncmp(host, "[::1]:", 6) == 0;
 }
 
-static void request_for(cli_request_t *r, const bench_image_t *img, int timeout_ms) {
+static void request_for(cli_request_t *r, const bench_image_t *img, const cli_options_t *o) {
         /* The same request `analyze` sends, so that the numbers speak for it. */
-        cli_request_init(r, EMOTION__V1__IMAGE__FORMAT__ENCODED, img->data, img->size, timeout_ms);
-        r->options.include_probabilities = true;
+        cli_request_init(r, EMOTION__V1__IMAGE__FORMAT__ENCODED, img->data, img->size, o->timeout_ms);
+        cli_request_set_options(r, o);
 }
 
 static void note_error(bench_sums_t *s, const char *what, const char *message) {
         if (!s->first_error[0])
                 snprintf(s->first_error, sizeof(s->first_error), "%s: %s", what, message);
-}
-
-/* Send one request and wait for its own reply, at most timeout_ms. */
-static int exchange(emo_client_t *c, cli_request_t *r, int timeout_ms, emo_reply_t **ret) {
-        uint64_t id;
-        int k = emo_client_send(c, &r->request, timeout_ms, &id);
-        if (k < 0)
-                return k;
-        int64_t deadline = emo_now_us() + (int64_t) timeout_ms * 1000;
-        for (;;) {
-                int64_t left = deadline - emo_now_us();
-                if (left <= 0)
-                        return -ETIMEDOUT;
-                emo_reply_t *reply = NULL;
-                k = emo_client_recv(c, (int) ((left + 999) / 1000), &reply);
-                if (k == -EPROTO || k == -EINTR)
-                        continue;
-                if (k < 0)
-                        return k;
-                if (reply->request_id == id) {
-                        *ret = reply;
-                        return 0;
-                }
-                emo_reply_free(reply); /* for a request that timed out before */
-        }
 }
 
 static void *thread_main(void *userdata) {
@@ -166,7 +141,7 @@ static void *thread_main(void *userdata) {
         t->error = emo_client_new(run->endpoint, &c);
         if (t->error < 0)
                 return NULL;
-        request_for(&r, run->image, o->timeout_ms);
+        request_for(&r, run->image, o);
 
         for (;;) {
                 unsigned i = atomic_fetch_add(&run->next, 1);
@@ -174,7 +149,8 @@ static void *thread_main(void *userdata) {
                         break;
                 int64_t start = emo_now_us();
                 emo_reply_t *reply = NULL;
-                int k = exchange(c, &r, o->timeout_ms, &reply);
+                /* One attempt: a lost reply is a timeout of this run, not something to retry. */
+                int k = emo_client_call(c, &r.request, o->timeout_ms, 1, &reply);
                 int64_t end = emo_now_us();
                 run->latency_ms[i] = NAN;
 
@@ -418,7 +394,7 @@ static int prepare_image(const bench_config_t *config, emo_client_t *c, bench_im
         img->data = data;
 
         cli_request_t req;
-        request_for(&req, img, config->o.timeout_ms);
+        request_for(&req, img, &config->o);
         unsigned n = config->warmup ?: 1; /* at least one, to learn the image size */
         for (unsigned i = 0; i < n; i++) {
                 emo_reply_t *reply = NULL;
@@ -443,9 +419,79 @@ static int prepare_image(const bench_config_t *config, emo_client_t *c, bench_im
         return CLI_EXIT_OK;
 }
 
+static int option(void *userdata, int c, const char *arg) {
+        bench_config_t *config = userdata;
+        uint64_t v;
+        switch (c) {
+        case ARG_CLIENTS:
+                if (parse_levels(arg, config) < 0)
+                        return cli_usage_error("bench",
+                                               "invalid --clients '%s': expected a comma-separated list of integers "
+                                               "from 1 to %d",
+                                               arg, BENCH_MAX_CLIENTS);
+                return CLI_EXIT_OK;
+        case ARG_REQUESTS:
+                if (cli_parse_option_uint("bench", "--requests", arg, 1, BENCH_MAX_REQUESTS, &v) < 0)
+                        return CLI_EXIT_USAGE;
+                config->requests = (unsigned) v;
+                return CLI_EXIT_OK;
+        case ARG_DURATION:
+                if (cli_parse_option_uint("bench", "--duration", arg, 1, 3600, &v) < 0)
+                        return CLI_EXIT_USAGE;
+                config->duration_s = (unsigned) v;
+                return CLI_EXIT_OK;
+        case ARG_WARMUP:
+                if (cli_parse_option_uint("bench", "--warmup", arg, 0, 1000, &v) < 0)
+                        return CLI_EXIT_USAGE;
+                config->warmup = (unsigned) v;
+                return CLI_EXIT_OK;
+        default:
+                return cli_usage_hint("bench");
+        }
+}
+
+/* Every level of config for one FILE; ret is the exit code so far, the new one is returned. */
+static int bench_file(const bench_config_t *config, emo_client_t *client, bench_server_t *srv, const char *name,
+                      int ret) {
+        bench_image_t img = { .name = name };
+        _cleanup_free_ uint8_t *data = NULL;
+        int k = prepare_image(config, client, &img, &data);
+        if (k != CLI_EXIT_OK)
+                return k;
+        if (!config->o.json) {
+                printf("\n%s (%ux%u, %.1f KiB)\n", img.name, img.width, img.height, img.size / 1024.0);
+                printf("%7s %8s %6s %8s %7s %7s %7s %5s %7s %7s %7s %8s %7s\n", "clients", "requests", "errors",
+                       "req/s", "p50 ms", "p90 ms", "p99 ms", "faces", "queue", "decode", "detect", "classify",
+                       "total");
+        }
+        for (size_t l = 0; l < config->n_levels; l++) {
+                bench_result_t res;
+                k = run_level(config, &img, srv->endpoint, config->levels[l], &res);
+                if (k < 0) {
+                        cli_error("Failed to run %u clients: %s", config->levels[l], strerror(-k));
+                        return CLI_EXIT_FAILED;
+                }
+                if (config->o.json)
+                        print_json(srv, &img, &res);
+                else
+                        print_row(&res);
+                if (res.errors + res.timeouts > 0) {
+                        cli_error("%s, %u clients: %llu of %llu requests failed (first: %s)", img.name,
+                                  config->levels[l], (unsigned long long) (res.errors + res.timeouts),
+                                  (unsigned long long) res.requests, res.first_error);
+                        if (ret == CLI_EXIT_OK)
+                                ret = CLI_EXIT_FAILED;
+                }
+                /* Lost replies, or a daemon gone: ask before spending another run's duration on
+                 * timeouts. */
+                if (res.timeouts > 0 && query_server(&config->o, client, srv) == CLI_EXIT_UNREACHABLE)
+                        return CLI_EXIT_UNREACHABLE;
+        }
+        return ret;
+}
+
 int cli_bench_main(const cli_options_t *defaults, int argc, char **argv) {
         static const struct option options[] = {
-                CLI_COMMON_LONG_OPTIONS,
                 { "clients", required_argument, NULL, ARG_CLIENTS },
                 { "requests", required_argument, NULL, ARG_REQUESTS },
                 { "duration", required_argument, NULL, ARG_DURATION },
@@ -460,117 +506,37 @@ int cli_bench_main(const cli_options_t *defaults, int argc, char **argv) {
                 .duration_s = 10,
                 .warmup = 3,
         };
-        int c, r;
-        uint64_t v;
+        const cli_command_t cmd = {
+                .name = "bench",
+                .help = help,
+                .takes = CLI_TAKES_CONNECTION,
+                .options = options,
+                .option = option,
+                .userdata = &config,
+                .operand = "FILE",
+        };
+        int ret;
+        if (!cli_parse_command(&cmd, &config.o, argc, argv, &ret))
+                return ret;
 
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                r = cli_common_option(&config.o, "bench", c, optarg);
-                if (r < 0)
-                        return CLI_EXIT_USAGE;
-                if (r > 0)
-                        continue;
-                switch (c) {
-                case 'h':
-                        help();
-                        return CLI_EXIT_OK;
-                case ARG_CLIENTS:
-                        if (parse_levels(optarg, &config) < 0)
-                                return cli_usage_error("bench",
-                                                       "invalid --clients '%s': expected a comma-separated list of "
-                                                       "integers from 1 to %d",
-                                                       optarg, BENCH_MAX_CLIENTS);
-                        break;
-                case ARG_REQUESTS:
-                        if (cli_parse_option_uint("bench", "--requests", optarg, 1, BENCH_MAX_REQUESTS, &v) < 0)
-                                return CLI_EXIT_USAGE;
-                        config.requests = (unsigned) v;
-                        break;
-                case ARG_DURATION:
-                        if (cli_parse_option_uint("bench", "--duration", optarg, 1, 3600, &v) < 0)
-                                return CLI_EXIT_USAGE;
-                        config.duration_s = (unsigned) v;
-                        break;
-                case ARG_WARMUP:
-                        if (cli_parse_option_uint("bench", "--warmup", optarg, 0, 1000, &v) < 0)
-                                return CLI_EXIT_USAGE;
-                        config.warmup = (unsigned) v;
-                        break;
-                default:
-                        return cli_usage_hint("bench");
-                }
-        }
-        if (optind >= argc)
-                return cli_usage_error("bench", "no FILE given");
-
-        emo_client_t *client = NULL;
-        r = cli_client_open(&config.o, "bench", &client);
+        _cleanup_(cli_client_freep) emo_client_t *client = NULL;
+        int r = cli_client_open(&config.o, "bench", &client);
         if (r < 0)
                 return cli_open_exit(r);
         bench_server_t srv = { .endpoint = emo_client_endpoint(client) };
-        if (!endpoint_is_local(srv.endpoint)) {
-                r = cli_usage_error("bench",
-                                    "'%s' is not a local endpoint: bench only measures a daemon over ipc:// or "
-                                    "loopback tcp://",
-                                    srv.endpoint);
-                emo_client_free(client);
-                return r;
-        }
+        if (!endpoint_is_local(srv.endpoint))
+                return cli_usage_error("bench",
+                                       "'%s' is not a local endpoint: bench only measures a daemon over ipc:// or "
+                                       "loopback tcp://",
+                                       srv.endpoint);
 
-        int ret = query_server(&config.o, client, &srv);
-        if (ret != CLI_EXIT_OK) {
-                emo_client_free(client);
+        ret = query_server(&config.o, client, &srv);
+        if (ret != CLI_EXIT_OK)
                 return ret;
-        }
         if (!config.o.json)
                 printf("emotiond %s at %s: model %s, detector %s, device %s, %u worker%s\n", srv.version, srv.endpoint,
                        srv.model, srv.detector, srv.device, srv.workers, srv.workers == 1 ? "" : "s");
-
-        for (int i = optind; i < argc && ret != CLI_EXIT_UNREACHABLE; i++) {
-                bench_image_t img = { .name = argv[i] };
-                _cleanup_free_ uint8_t *data = NULL;
-                int k = prepare_image(&config, client, &img, &data);
-                if (k != CLI_EXIT_OK) {
-                        ret = k;
-                        continue;
-                }
-                if (!config.o.json) {
-                        printf("\n%s (%ux%u, %.1f KiB)\n", img.name, img.width, img.height, img.size / 1024.0);
-                        printf("%7s %8s %6s %8s %7s %7s %7s %5s %7s %7s %7s %8s %7s\n", "clients", "requests",
-                               "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "faces", "queue", "decode", "detect",
-                               "classify", "total");
-                }
-                for (size_t l = 0; l < config.n_levels; l++) {
-                        bench_result_t res;
-                        k = run_level(&config, &img, srv.endpoint, config.levels[l], &res);
-                        if (k < 0) {
-                                cli_error("Failed to run %u clients: %s", config.levels[l], strerror(-k));
-                                ret = CLI_EXIT_FAILED;
-                                break;
-                        }
-                        if (config.o.json)
-                                print_json(&srv, &img, &res);
-                        else
-                                print_row(&res);
-                        if (res.errors + res.timeouts > 0) {
-                                cli_error("%s, %u clients: %llu of %llu requests failed (first: %s)", img.name,
-                                          config.levels[l], (unsigned long long) (res.errors + res.timeouts),
-                                          (unsigned long long) res.requests, res.first_error);
-                                if (ret == CLI_EXIT_OK)
-                                        ret = CLI_EXIT_FAILED;
-                        }
-                        if (res.timeouts > 0) {
-                                /* Lost replies, or a daemon gone: ask before spending another
-                                 * run's duration on timeouts. */
-                                k = query_server(&config.o, client, &srv);
-                                if (k == CLI_EXIT_UNREACHABLE) {
-                                        ret = k;
-                                        break;
-                                }
-                        }
-                }
-        }
-
-        emo_client_free(client);
+        for (int i = optind; i < argc && ret != CLI_EXIT_UNREACHABLE; i++)
+                ret = bench_file(&config, client, &srv, argv[i], ret);
         return ret;
 }

@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -10,6 +11,8 @@
 #include <unistd.h>
 
 #include "emo/endpoint.h"
+#include "emo/protocol.h" /* emo_language_valid */
+#include "emo/smooth.h"   /* EMO_SMOOTH_MAX_WINDOW */
 #include "emo/util.h"
 
 const char *cli_program_name = "emotion";
@@ -99,6 +102,106 @@ int cli_common_option(cli_options_t *o, const char *command, int c, const char *
         default:
                 return 0;
         }
+}
+
+static const struct option connection_options[] = {
+        CLI_COMMON_LONG_OPTIONS,
+};
+
+static const struct option analysis_options[] = {
+        { "lang", required_argument, NULL, CLI_ARG_LANG },
+        { "max-faces", required_argument, NULL, CLI_ARG_MAX_FACES },
+        { "smooth", required_argument, NULL, CLI_ARG_SMOOTH },
+};
+
+#define CLI_MAX_OPTIONS 48
+
+/* One of the analysis options: 1 when c is one, 0 when not, -EINVAL after a usage message. */
+static int analysis_option(cli_options_t *o, const char *command, int c, const char *arg) {
+        uint64_t v;
+        switch (c) {
+        case CLI_ARG_LANG:
+                if (!emo_language_valid(arg)) {
+                        cli_usage_error(command, "invalid language '%s' (expected a code such as fr)", arg);
+                        return -EINVAL;
+                }
+                o->language = arg;
+                return 1;
+        case CLI_ARG_MAX_FACES:
+                if (cli_parse_option_uint(command, "--max-faces", arg, 0, 100000, &v) < 0)
+                        return -EINVAL;
+                o->max_faces = (unsigned) v;
+                return 1;
+        case CLI_ARG_SMOOTH:
+                if (cli_parse_option_uint(command, "--smooth", arg, 1, EMO_SMOOTH_MAX_WINDOW, &v) < 0)
+                        return -EINVAL;
+                o->smooth = (unsigned) v;
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+/* The table getopt_long() sees: --help, then the groups cmd takes, then its own. */
+static void command_options(const cli_command_t *cmd, struct option *table) {
+        size_t n = 0;
+        table[n++] = (struct option) { "help", no_argument, NULL, 'h' };
+        if (cmd->takes & CLI_TAKES_CONNECTION)
+                for (size_t i = 0; i < ELEMENTSOF(connection_options); i++)
+                        if (connection_options[i].val != 'h')
+                                table[n++] = connection_options[i];
+        if (cmd->takes & CLI_TAKES_ANALYSIS)
+                for (size_t i = 0; i < ELEMENTSOF(analysis_options); i++)
+                        table[n++] = analysis_options[i];
+        for (const struct option *p = cmd->options; p && p->name; p++) {
+                assert(n < CLI_MAX_OPTIONS - 1);
+                table[n++] = *p;
+        }
+        table[n] = (struct option) {};
+}
+
+/* One option of cmd: CLI_EXIT_OK to go on, else the exit code. */
+static int command_option(const cli_command_t *cmd, cli_options_t *o, int c, const char *arg) {
+        int r = 0;
+        if (cmd->takes & CLI_TAKES_CONNECTION)
+                r = cli_common_option(o, cmd->name, c, arg);
+        if (r == 0 && (cmd->takes & CLI_TAKES_ANALYSIS))
+                r = analysis_option(o, cmd->name, c, arg);
+        if (r < 0)
+                return CLI_EXIT_USAGE;
+        if (r > 0)
+                return CLI_EXIT_OK;
+        if (c >= CLI_ARG_FIRST && cmd->option)
+                return cmd->option(cmd->userdata, c, arg);
+        return cli_usage_hint(cmd->name); /* getopt_long() said what is wrong */
+}
+
+bool cli_parse_command(const cli_command_t *cmd, cli_options_t *o, int argc, char **argv, int *ret_exit) {
+        struct option table[CLI_MAX_OPTIONS];
+        command_options(cmd, table);
+        int c;
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "h", table, NULL)) >= 0) {
+                if (c == 'h') {
+                        cmd->help();
+                        *ret_exit = CLI_EXIT_OK;
+                        return false;
+                }
+                int r = command_option(cmd, o, c, optarg);
+                if (r != CLI_EXIT_OK) {
+                        *ret_exit = r;
+                        return false;
+                }
+        }
+        if (cmd->operand && optind >= argc) {
+                *ret_exit = cli_usage_error(cmd->name, "no %s given", cmd->operand);
+                return false;
+        }
+        if (!cmd->operand && optind < argc) {
+                *ret_exit = cli_usage_error(cmd->name, "unexpected argument '%s'", argv[optind]);
+                return false;
+        }
+        return true;
 }
 
 /* How to get a daemon at ep: the system service for its socket, else one of the user's own. */

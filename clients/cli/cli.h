@@ -1,8 +1,8 @@
 /* What every `emotion` command shares: the connection options (--server, --timeout, --attempts,
  * --json), the exit codes scripts rely on, strict number parsing and the usage-error message.
  * Commands are `int cli_<name>_main(const cli_options_t *defaults, int argc, char **argv)`: they
- * take the global options as defaults, parse their own argv (argv[0] is the command name) and
- * return an exit code. */
+ * take the global options as defaults, parse their own argv (argv[0] is the command name) with
+ * cli_parse_command(), which knows the options commands share, and return an exit code. */
 #pragma once
 
 #include <getopt.h>
@@ -36,6 +36,11 @@ typedef struct cli_options {
         int timeout_ms;     /* per request and per attempt */
         int attempts;       /* sends per request before giving up, >= 1 */
         bool json;
+        /* The analysis options of the commands that send images (CLI_TAKES_ANALYSIS), unset
+         * elsewhere; NULL or 0: the daemon's choice (cli_request_set_options sends them). */
+        const char *language; /* --lang */
+        unsigned max_faces;   /* --max-faces */
+        unsigned smooth;      /* --smooth N: Options.smooth_frames, else 0 */
 } cli_options_t;
 
 /* getopt_long() values of the shared options; commands number their own from CLI_ARG_FIRST. */
@@ -46,6 +51,9 @@ enum {
         CLI_ARG_JSON,
         CLI_ARG_SERVER_KEY,
         CLI_ARG_CERT,
+        CLI_ARG_LANG,
+        CLI_ARG_MAX_FACES,
+        CLI_ARG_SMOOTH,
         CLI_ARG_FIRST,
 };
 
@@ -78,6 +86,34 @@ extern const char *cli_program_name;
  * a bad value (command: for the hint, NULL at the global level). */
 int cli_common_option(cli_options_t *o, const char *command, int c, const char *arg);
 
+/* What a command adds to the shared options, for cli_parse_command(). */
+enum {
+        CLI_TAKES_CONNECTION = 1 << 0, /* the CLI_COMMON_LONG_OPTIONS but --help (every command but keygen) */
+        CLI_TAKES_ANALYSIS = 1 << 1,   /* --lang, --max-faces and --smooth, into cli_options_t */
+};
+
+typedef struct cli_command {
+        const char *name;             /* "analyze": in messages and the hint to --help */
+        void (*help)(void);           /* prints the command's --help on stdout */
+        unsigned takes;               /* CLI_TAKES_* */
+        const struct option *options; /* the command's own, values from CLI_ARG_FIRST on, ended by {};
+                                       * NULL: none */
+        /* Applies one of the command's own options: CLI_EXIT_OK, or an exit code after reporting
+         * (cli_usage_error()) a bad value. */
+        int (*option)(void *userdata, int c, const char *arg);
+        void *userdata;
+        /* The operands' name for "no OPERAND given" when there is none; NULL: the command takes no
+         * operand ("unexpected argument"). More than one is the command's own business. */
+        const char *operand;
+} cli_command_t;
+
+/* Parse a command's argv (argv[0] its name) with getopt_long(): -h/--help, the shared options into
+ * o (which holds the global options as defaults), those cmd->takes, and the command's own through
+ * cmd->option. true: go on with the operands, argv[optind] to argv[argc - 1]. false: the command
+ * ends at once with the exit code in *ret_exit, CLI_EXIT_OK after --help, or the option's exit code
+ * after a bad one (reported). */
+bool cli_parse_command(const cli_command_t *cmd, cli_options_t *o, int argc, char **argv, int *ret_exit);
+
 /* Parse a decimal number in [min, max] (no sign, no trailing characters). 0 or -EINVAL/-ERANGE. */
 int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 
@@ -106,6 +142,11 @@ void cli_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
  * -ECONNREFUSED (a stale socket file, a closed port) or another connect(2) error. */
 int cli_client_open(const cli_options_t *o, const char *command, emo_client_t **ret);
 
+/* For _cleanup_(cli_client_freep): the connection of a command. */
+static inline void cli_client_freep(emo_client_t **c) {
+        *c = emo_client_free(*c);
+}
+
 /* The exit status for cli_client_open's error: CLI_EXIT_USAGE, CLI_EXIT_FAILED (out of memory,
  * permission) or CLI_EXIT_UNREACHABLE (no daemon listens). */
 int cli_open_exit(int error);
@@ -127,7 +168,7 @@ const emo_health_reply_t *cli_reply_health(const emo_reply_t *reply);
 bool cli_reply_ok(const emo_reply_t *reply);
 
 /* The status and message of a request that did not give an analysis, as the JSON "status" and
- * "error" fields show them: error is the pipeline's (negative errno, or 0 when a reply came),
+ * "error" fields show them: error is the request window's (negative errno, or 0 when a reply came),
  * reply the reply when error is 0. Returns the status name; writes the message into msg. */
 const char *cli_describe_failure(const cli_options_t *o, int error, const emo_reply_t *reply, char *msg,
                                  size_t len);

@@ -8,7 +8,7 @@
 #include "emo/util.h"
 #include "fer_csv.h"
 #include "output.h"
-#include "pipeline.h"
+#include "window.h"
 
 #define EVAL_DEFAULT_WINDOW 32
 #define EVAL_MAX_WINDOW 1000 /* below ZeroMQ's default send high-water mark */
@@ -196,111 +196,117 @@ static void print_human(const eval_t *e, const char *file, cli_fer_usage_t usage
         printf("\nfailed: %zu\n", e->failed);
 }
 
+/* The command line of eval, apart from the shared options. */
+typedef struct eval_args {
+        cli_fer_usage_t usage;
+        uint64_t limit, window;
+} eval_args_t;
+
+static int option(void *userdata, int c, const char *arg) {
+        eval_args_t *a = userdata;
+        switch (c) {
+        case ARG_USAGE: {
+                int r = cli_fer_usage_from_name(arg);
+                if (r < 0)
+                        return cli_usage_error("eval",
+                                               "invalid --usage '%s': expected PublicTest, PrivateTest or Training",
+                                               arg);
+                a->usage = (cli_fer_usage_t) r;
+                return CLI_EXIT_OK;
+        }
+        case ARG_LIMIT:
+                if (cli_parse_option_uint("eval", "--limit", arg, 1, UINT32_MAX, &a->limit) < 0)
+                        return CLI_EXIT_USAGE;
+                return CLI_EXIT_OK;
+        case ARG_WINDOW:
+                if (cli_parse_option_uint("eval", "--window", arg, 1, EVAL_MAX_WINDOW, &a->window) < 0)
+                        return CLI_EXIT_USAGE;
+                return CLI_EXIT_OK;
+        default:
+                return cli_usage_hint("eval");
+        }
+}
+
+static void eval_done(eval_t *e) {
+        free(e->model);
+        free(e->model_sha256);
+}
+
+/* Send every face of the set through the request window, then show the figures. An exit code. */
+static int evaluate(eval_t *e, emo_client_t *client, const char *file, const eval_args_t *args) {
+        cli_progress_init(&e->progress, "eval", e->set->n);
+        cli_window_config_t config = {
+                .timeout_ms = e->o.timeout_ms,
+                .attempts = e->o.attempts,
+                .window = (unsigned) args->window,
+                /* --window may be larger than the daemon's queue: refusals are waited out. */
+                .retry_overloaded = true,
+        };
+        int64_t start = emo_now_us();
+        int r = cli_window_run(client, &config, e->set->n, build, done, e);
+        double elapsed_s = (emo_now_us() - start) / 1e6;
+        cli_progress_finish(&e->progress);
+
+        if (e->failed > EVAL_MAX_FAILURE_LINES)
+                cli_error("... and %zu more failures", e->failed - EVAL_MAX_FAILURE_LINES);
+        if (r == -ETIMEDOUT) {
+                int ret = cli_report_unreachable(&e->o, client);
+                cli_error("Stopped after %zu of %zu faces", e->completed, e->set->n);
+                return ret;
+        }
+        if (r < 0) {
+                cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), strerror(-r));
+                return CLI_EXIT_UNREACHABLE;
+        }
+        if (e->o.json)
+                print_json(e, file, args->usage, elapsed_s);
+        else
+                print_human(e, file, args->usage, elapsed_s);
+        return e->failed > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
 int cli_eval_main(const cli_options_t *defaults, int argc, char **argv) {
         static const struct option options[] = {
-                CLI_COMMON_LONG_OPTIONS,
                 { "usage", required_argument, NULL, ARG_USAGE },
                 { "limit", required_argument, NULL, ARG_LIMIT },
                 { "window", required_argument, NULL, ARG_WINDOW },
                 {},
         };
-        eval_t e = { .o = *defaults };
-        cli_fer_usage_t usage = CLI_FER_PUBLIC_TEST;
-        uint64_t limit = 0, window = EVAL_DEFAULT_WINDOW;
-        int c, r;
-
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                r = cli_common_option(&e.o, "eval", c, optarg);
-                if (r < 0)
-                        return CLI_EXIT_USAGE;
-                if (r > 0)
-                        continue;
-                switch (c) {
-                case 'h':
-                        help();
-                        return CLI_EXIT_OK;
-                case ARG_USAGE:
-                        r = cli_fer_usage_from_name(optarg);
-                        if (r < 0)
-                                return cli_usage_error("eval",
-                                                       "invalid --usage '%s': expected PublicTest, PrivateTest or "
-                                                       "Training",
-                                                       optarg);
-                        usage = (cli_fer_usage_t) r;
-                        break;
-                case ARG_LIMIT:
-                        if (cli_parse_option_uint("eval", "--limit", optarg, 1, UINT32_MAX, &limit) < 0)
-                                return CLI_EXIT_USAGE;
-                        break;
-                case ARG_WINDOW:
-                        if (cli_parse_option_uint("eval", "--window", optarg, 1, EVAL_MAX_WINDOW, &window) < 0)
-                                return CLI_EXIT_USAGE;
-                        break;
-                default:
-                        return cli_usage_hint("eval");
-                }
-        }
-        if (optind >= argc)
-                return cli_usage_error("eval", "no FILE.csv given");
+        _cleanup_(eval_done) eval_t e = { .o = *defaults };
+        eval_args_t args = { .usage = CLI_FER_PUBLIC_TEST, .window = EVAL_DEFAULT_WINDOW };
+        const cli_command_t cmd = {
+                .name = "eval",
+                .help = help,
+                .takes = CLI_TAKES_CONNECTION,
+                .options = options,
+                .option = option,
+                .userdata = &args,
+                .operand = "FILE.csv",
+        };
+        int ret;
+        if (!cli_parse_command(&cmd, &e.o, argc, argv, &ret))
+                return ret;
         if (argc - optind > 1)
                 return cli_usage_error("eval", "only one FILE.csv at a time ('%s' is extra)", argv[optind + 1]);
         const char *file = argv[optind];
 
         /* Open the connection first: a bad endpoint is a usage error, found before a long read. */
-        emo_client_t *client = NULL;
-        r = cli_client_open(&e.o, "eval", &client);
+        _cleanup_(cli_client_freep) emo_client_t *client = NULL;
+        int r = cli_client_open(&e.o, "eval", &client);
         if (r < 0)
                 return cli_open_exit(r);
 
         _cleanup_(cli_fer_set_done) cli_fer_set_t set = {};
         char err[512] = "";
-        r = cli_fer_read(file, usage, limit, err, sizeof(err), &set);
+        r = cli_fer_read(file, args.usage, args.limit, err, sizeof(err), &set);
         if (r < 0) {
                 cli_error("%s", err);
-                emo_client_free(client);
                 return CLI_EXIT_FAILED;
         }
         if (set.n == 0) {
-                cli_error("%s: no row with Usage %s", file, cli_fer_usage_name(usage));
-                emo_client_free(client);
+                cli_error("%s: no row with Usage %s", file, cli_fer_usage_name(args.usage));
                 return CLI_EXIT_FAILED;
         }
         e.set = &set;
-
-        cli_progress_init(&e.progress, "eval", set.n);
-        cli_pipeline_config_t config = {
-                .timeout_ms = e.o.timeout_ms,
-                .attempts = e.o.attempts,
-                .window = (unsigned) window,
-                /* --window may be larger than the daemon's queue: refusals are waited out. */
-                .retry_overloaded = true,
-        };
-        int64_t start = emo_now_us();
-        r = cli_pipeline_run(client, &config, set.n, build, done, &e);
-        double elapsed_s = (emo_now_us() - start) / 1e6;
-        cli_progress_finish(&e.progress);
-
-        if (e.failed > EVAL_MAX_FAILURE_LINES)
-                cli_error("... and %zu more failures", e.failed - EVAL_MAX_FAILURE_LINES);
-
-        int ret;
-        if (r == -ETIMEDOUT) {
-                ret = cli_report_unreachable(&e.o, client);
-                cli_error("Stopped after %zu of %zu faces", e.completed, set.n);
-        } else if (r < 0) {
-                cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), strerror(-r));
-                ret = CLI_EXIT_UNREACHABLE;
-        } else {
-                if (e.o.json)
-                        print_json(&e, file, usage, elapsed_s);
-                else
-                        print_human(&e, file, usage, elapsed_s);
-                ret = e.failed > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
-        }
-
-        free(e.model);
-        free(e.model_sha256);
-        emo_client_free(client);
-        return ret;
+        return evaluate(&e, client, file, &args);
 }

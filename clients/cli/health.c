@@ -87,28 +87,11 @@ static void print_json_failure(const char *endpoint, const char *status, const c
 }
 
 int cli_health_main(const cli_options_t *defaults, int argc, char **argv) {
-        static const struct option options[] = {
-                CLI_COMMON_LONG_OPTIONS,
-                {},
-        };
         cli_options_t o = *defaults;
-        int c;
-
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                int r = cli_common_option(&o, "health", c, optarg);
-                if (r < 0)
-                        return CLI_EXIT_USAGE;
-                if (r > 0)
-                        continue;
-                if (c == 'h') {
-                        help();
-                        return CLI_EXIT_OK;
-                }
-                return cli_usage_hint("health");
-        }
-        if (optind < argc)
-                return cli_usage_error("health", "unexpected argument '%s'", argv[optind]);
+        const cli_command_t cmd = { .name = "health", .help = help, .takes = CLI_TAKES_CONNECTION };
+        int parsed;
+        if (!cli_parse_command(&cmd, &o, argc, argv, &parsed))
+                return parsed;
 
         emo_client_t *client = NULL;
         int r = cli_client_open(&o, "health", &client);

@@ -24,30 +24,36 @@ static void help(void) {
                cli_program_name);
 }
 
+enum { ARG_FORCE = CLI_ARG_FIRST };
+
+static int option(void *userdata, int c, const char *arg) {
+        (void) arg;
+        if (c != ARG_FORCE)
+                return cli_usage_hint("keygen");
+        *(bool *) userdata = true;
+        return CLI_EXIT_OK;
+}
+
 int cli_keygen_main(const cli_options_t *defaults, int argc, char **argv) {
-        enum { ARG_FORCE = CLI_ARG_FIRST };
         static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
                 { "force", no_argument, NULL, ARG_FORCE },
                 {},
         };
-        (void) defaults;
+        cli_options_t o = *defaults; /* keygen takes none of the shared options */
         bool force = false;
-        int c;
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                if (c == 'h') {
-                        help();
-                        return CLI_EXIT_OK;
-                }
-                if (c == ARG_FORCE) {
-                        force = true;
-                        continue;
-                }
-                return cli_usage_hint("keygen");
-        }
+        const cli_command_t cmd = {
+                .name = "keygen",
+                .help = help,
+                .options = options,
+                .option = option,
+                .userdata = &force,
+                .operand = "NAME",
+        };
+        int ret;
+        if (!cli_parse_command(&cmd, &o, argc, argv, &ret))
+                return ret;
         if (optind + 1 != argc)
-                return cli_usage_error("keygen", optind >= argc ? "no NAME given" : "more than one NAME given");
+                return cli_usage_error("keygen", "more than one NAME given");
         const char *name = argv[optind];
         char secret[4096];
         if (!*name || snprintf(secret, sizeof(secret), "%s_secret", name) >= (int) sizeof(secret))

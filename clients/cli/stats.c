@@ -153,6 +153,17 @@ static char *label(const char *labels, const char *key) {
         return strndup(p, (size_t) (q - p));
 }
 
+/* The bound ("le" label, malloc'd) of sample i when it is a bucket of histogram `bucket` (NAME_bucket)
+ * for stage (NULL: no stage label); NULL when it is not one. */
+static char *bucket_bound(const metrics_t *m, size_t i, const char *bucket, const char *stage) {
+        if (!streq(m->s[i].name, bucket))
+                return NULL;
+        _cleanup_free_ char *st = stage ? label(m->s[i].labels, "stage") : NULL;
+        if (stage && (!st || !streq(st, stage)))
+                return NULL;
+        return label(m->s[i].labels, "le");
+}
+
 /* The q-quantile of histogram `name` for stage (NULL: no stage label), interpolating linearly in
  * the bucket that holds it; NAN when empty. */
 static double quantile(const metrics_t *m, const char *name, const char *stage, double q) {
@@ -160,12 +171,7 @@ static double quantile(const metrics_t *m, const char *name, const char *stage, 
         snprintf(bucket, sizeof(bucket), "%s_bucket", name);
         double total = NAN, prev_bound = 0, prev_count = 0;
         for (size_t i = 0; i < m->n; i++) {
-                if (!streq(m->s[i].name, bucket))
-                        continue;
-                _cleanup_free_ char *st = stage ? label(m->s[i].labels, "stage") : NULL;
-                if (stage && (!st || !streq(st, stage)))
-                        continue;
-                _cleanup_free_ char *le = label(m->s[i].labels, "le");
+                _cleanup_free_ char *le = bucket_bound(m, i, bucket, stage);
                 if (le && streq(le, "+Inf"))
                         total = m->s[i].value;
         }
@@ -173,12 +179,7 @@ static double quantile(const metrics_t *m, const char *name, const char *stage, 
                 return NAN;
         double rank = q * total;
         for (size_t i = 0; i < m->n; i++) {
-                if (!streq(m->s[i].name, bucket))
-                        continue;
-                _cleanup_free_ char *st = stage ? label(m->s[i].labels, "stage") : NULL;
-                if (stage && (!st || !streq(st, stage)))
-                        continue;
-                _cleanup_free_ char *le = label(m->s[i].labels, "le");
+                _cleanup_free_ char *le = bucket_bound(m, i, bucket, stage);
                 if (!le)
                         continue;
                 if (streq(le, "+Inf"))
@@ -299,10 +300,17 @@ static json_object *json_stats(const char *url, const metrics_t *m) {
         return o;
 }
 
+enum { OPT_METRICS = CLI_ARG_FIRST };
+
+static int option(void *userdata, int c, const char *arg) {
+        if (c != OPT_METRICS)
+                return cli_usage_hint("stats");
+        *(const char **) userdata = arg;
+        return CLI_EXIT_OK;
+}
+
 int cli_stats_main(const cli_options_t *defaults, int argc, char **argv) {
-        enum { OPT_METRICS = CLI_ARG_FIRST };
         static const struct option options[] = {
-                CLI_COMMON_LONG_OPTIONS,
                 { "metrics", required_argument, NULL, OPT_METRICS },
                 {},
         };
@@ -310,26 +318,17 @@ int cli_stats_main(const cli_options_t *defaults, int argc, char **argv) {
         const char *url = getenv("EMOTIOND_METRICS_URL");
         if (!url || !*url)
                 url = STATS_DEFAULT_URL;
-        int c;
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                int r = cli_common_option(&o, "stats", c, optarg);
-                if (r < 0)
-                        return CLI_EXIT_USAGE;
-                if (r > 0)
-                        continue;
-                if (c == OPT_METRICS) {
-                        url = optarg;
-                        continue;
-                }
-                if (c == 'h') {
-                        help();
-                        return CLI_EXIT_OK;
-                }
-                return cli_usage_hint("stats");
-        }
-        if (optind < argc)
-                return cli_usage_error("stats", "unexpected argument '%s'", argv[optind]);
+        const cli_command_t cmd = {
+                .name = "stats",
+                .help = help,
+                .takes = CLI_TAKES_CONNECTION,
+                .options = options,
+                .option = option,
+                .userdata = &url,
+        };
+        int ret;
+        if (!cli_parse_command(&cmd, &o, argc, argv, &ret))
+                return ret;
 
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
                 cli_error("Failed to set up libcurl");

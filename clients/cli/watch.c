@@ -5,7 +5,7 @@
  * stream id and the frame number as sequence.
  *
  * Two ways to read:
- *  - files: every frame is decoded and every --every'th is analysed, none dropped; the pipeline
+ *  - files: every frame is decoded and every --every'th is analysed, none dropped; the window
  *    keeps WATCH_FILE_WINDOW requests in flight, so a file is analysed as fast as the daemon goes.
  *  - live sources (devices, URLs, --live): the capture's reader thread decodes at the source's
  *    pace and keeps only the newest frame; each request takes the newest one, so the answers
@@ -43,20 +43,17 @@
 #include "emo/util.h"
 #include "output.h"
 #include "overlay/image.h"
-#include "pipeline.h"
+#include "window.h"
 
 #define WATCH_FILE_WINDOW 8
 #define WATCH_LIVE_WINDOW 2 /* one frame being analysed, one waiting: no backlog */
 enum {
-        ARG_LANG = CLI_ARG_FIRST,
-        ARG_MAX_FACES,
-        ARG_EVERY,
+        ARG_EVERY = CLI_ARG_FIRST,
         ARG_MAX_FRAMES,
         ARG_STREAM,
         ARG_LIVE,
         ARG_INPUT_FORMAT,
         ARG_MAX_SIDE,
-        ARG_SMOOTH,
         ARG_ANNOTATE,
         ARG_EVERY_FRAME,
 };
@@ -83,12 +80,12 @@ typedef struct item {
 } item_t;
 
 typedef struct watch {
-        cli_options_t o;
+        cli_options_t o; /* o.smooth: --smooth N, else 0 */
         const char *source;
         const char *stream;
-        const char *language;
+        char *own_stream; /* the stream id made for this run, without --stream */
         const char *input_format;
-        unsigned max_faces, every, max_side;
+        unsigned every, max_side;
         bool every_given;
         uint64_t max_frames;
         bool live;
@@ -99,7 +96,7 @@ typedef struct watch {
         int64_t skipped;
         int64_t refused; /* live frames the daemon refused (OVERLOADED): skipped too */
 
-        /* items from `printed` on, in pipeline order */
+        /* items from `printed` on, in the window's order */
         item_t *items;
         size_t n_items, cap_items, printed;
         size_t analysed; /* items shown with their result (refused live frames are not) */
@@ -107,8 +104,6 @@ typedef struct watch {
         size_t blocks;
         unsigned failed;
         bool hinted; /* the --max-side advice was given */
-
-        unsigned smooth; /* --smooth N, else 0 */
 
         bool every_frame;     /* --every-frame: a block per frame instead of the changes */
         seen_t seen[WATCH_MAX_SEEN];
@@ -179,17 +174,17 @@ static int build(void *userdata, size_t index, cli_request_t *r) {
         /* Refused live frames were not analysed: others take their place. Frames still in
          * flight may yet be refused, so with --max-frames reached the last word waits for them. */
         if (w->max_frames && index - (size_t) w->refused >= w->max_frames)
-                return index > w->settled ? CLI_PIPELINE_WAIT : CLI_PIPELINE_END;
+                return index > w->settled ? CLI_WINDOW_WAIT : CLI_WINDOW_END;
         emo_capture_frame_t *f = NULL;
         int k = emo_capture_next(w->capture, -1, &f);
         if (k != 0)
-                return k == -ENOMEM ? -ENOMEM : CLI_PIPELINE_END;
+                return k == -ENOMEM ? -ENOMEM : CLI_WINDOW_END;
         if (w->n_items == w->cap_items) {
                 size_t cap = w->cap_items ? 2 * w->cap_items : 16;
                 item_t *p = realloc(w->items, cap * sizeof(item_t));
                 if (!p) {
                         emo_capture_frame_free(f);
-                        return CLI_PIPELINE_END;
+                        return CLI_WINDOW_END;
                 }
                 w->items = p;
                 w->cap_items = cap;
@@ -213,10 +208,7 @@ static int build(void *userdata, size_t index, cli_request_t *r) {
                 clock_gettime(CLOCK_REALTIME, &now);
                 r->analyze.capture_time_us = (int64_t) now.tv_sec * 1000000 + now.tv_nsec / 1000;
         }
-        r->options.include_probabilities = true;
-        r->options.max_faces = w->max_faces;
-        r->options.language = (char *) (w->language ?: "");
-        r->options.smooth_frames = w->smooth;
+        cli_request_set_options(r, &w->o);
         return 0;
 }
 
@@ -447,228 +439,251 @@ static void watch_done(watch_t *w) {
                 emo_reply_free(w->items[i].reply);
         }
         free(w->items);
+        free(w->own_stream);
+}
+
+static int option(void *userdata, int c, const char *arg) {
+        watch_t *w = userdata;
+        uint64_t v;
+        switch (c) {
+        case ARG_EVERY:
+                if (cli_parse_option_uint("watch", "--every", arg, 1, 1000000, &v) < 0)
+                        return CLI_EXIT_USAGE;
+                w->every = (unsigned) v;
+                w->every_given = true;
+                return CLI_EXIT_OK;
+        case ARG_MAX_FRAMES:
+                if (cli_parse_option_uint("watch", "--max-frames", arg, 1, UINT64_MAX / 2, &v) < 0)
+                        return CLI_EXIT_USAGE;
+                w->max_frames = v;
+                return CLI_EXIT_OK;
+        case ARG_MAX_SIDE:
+                if (cli_parse_option_uint("watch", "--max-side", arg, 0, 100000, &v) < 0)
+                        return CLI_EXIT_USAGE;
+                w->max_side = (unsigned) v;
+                return CLI_EXIT_OK;
+        case ARG_STREAM:
+                if (!*arg || strlen(arg) > EMO_STREAM_ID_MAX || !emo_utf8_valid(arg))
+                        return cli_usage_error("watch", "--stream needs a name of 1 to %d bytes of UTF-8",
+                                               EMO_STREAM_ID_MAX);
+                w->stream = arg;
+                return CLI_EXIT_OK;
+        case ARG_LIVE:
+                w->live = true;
+                return CLI_EXIT_OK;
+        case ARG_ANNOTATE:
+                if (!*arg)
+                        return cli_usage_error("watch", "--annotate needs a file name");
+                w->annotate = arg;
+                return CLI_EXIT_OK;
+        case ARG_EVERY_FRAME:
+                w->every_frame = true;
+                return CLI_EXIT_OK;
+        case ARG_INPUT_FORMAT:
+                w->input_format = arg;
+                return CLI_EXIT_OK;
+        default:
+                return cli_usage_hint("watch");
+        }
+}
+
+/* The stream id and whether SOURCE is read live. An exit code. */
+static int choose_stream(watch_t *w) {
+        if (!w->stream) {
+                /* Unique to this run: two clients watching one source must not share smoothing. */
+                _cleanup_free_ char *name = emo_capture_stream_id(w->source);
+                if (!name || !(w->own_stream = emo_client_stream_id(name))) {
+                        cli_error("%s", strerror(ENOMEM));
+                        return CLI_EXIT_FAILED;
+                }
+                w->stream = w->own_stream;
+        }
+        if (emo_capture_is_live_source(w->source, w->input_format))
+                w->live = true;
+        else
+                w->pace = w->live;
+        /* A live source is analysed at the daemon's pace, the newest frame each time: there is no
+         * "one frame in N" to pick. Better said than silently ignored. */
+        if (w->live && w->every_given)
+                return cli_usage_error("watch", "--every is for files; %s is read as a live source, analysed at "
+                                                "the daemon's pace (the newest frame each time)",
+                                       w->source);
+        return CLI_EXIT_OK;
+}
+
+/* Open SOURCE with lib/capture. An exit code. */
+static int open_source(watch_t *w) {
+        emo_capture_config_t cc = {
+                .source = w->source,
+                .input_format = w->input_format,
+                .timeout_ms = w->o.timeout_ms,
+                .live = w->live,
+                .pace = w->pace,
+                .every = w->every,
+                .max_side = w->max_side,
+                .cancel = &interrupted,
+        };
+        _cleanup_free_ char *message = NULL;
+        int r = emo_capture_open(&cc, &w->capture, &message);
+        if (r < 0) {
+                cli_error("%s: %s", w->source, message ? message : strerror(-r));
+                return CLI_EXIT_FAILED;
+        }
+        return CLI_EXIT_OK;
+}
+
+/* Once the daemon is there: the progress of a file, the reader thread of a live source. An exit
+ * code. */
+static int start_reading(watch_t *w) {
+        w->fps = emo_capture_frame_rate(w->capture);
+        if (!w->live && !w->o.json) {
+                /* Progress in frames of the file: duration x rate, when the file says both. */
+                double frames = emo_capture_duration(w->capture) * w->fps;
+                const char *slash = strrchr(w->source, '/');
+                cli_progress_init(&w->progress, slash && slash[1] ? slash + 1 : w->source,
+                                  frames >= 1 ? (size_t) llround(frames) : 0);
+        }
+        if (w->live) {
+                int r = emo_capture_start(w->capture);
+                if (r < 0) {
+                        cli_error("Failed to start the reader thread: %s", strerror(-r));
+                        return CLI_EXIT_FAILED;
+                }
+        }
+        return CLI_EXIT_OK;
+}
+
+/* Send the frames through the request window and show the results as they come. An exit code. */
+static int analyse_frames(watch_t *w, emo_client_t *client) {
+        cli_window_config_t config = {
+                .timeout_ms = w->o.timeout_ms,
+                .attempts = w->o.attempts,
+                .window = w->live ? WATCH_LIVE_WINDOW : WATCH_FILE_WINDOW,
+                /* Files: every frame is wanted, late or not. Live: see done(). */
+                .retry_overloaded = !w->live,
+                /* A smoothed stream restarts when a frame number goes back. */
+                .ordered = w->o.smooth > 0,
+        };
+        int r = cli_window_run(client, &config, SIZE_MAX, build, done, w);
+        /* The reader may still be running (--max-frames, Ctrl-C, the daemon gone): the summary
+         * reads what it counts. */
+        stop_capture(w);
+
+        if (r == -ETIMEDOUT) {
+                int ret = cli_report_unreachable(&w->o, client);
+                /* Frames answered but waiting behind one that never was are shown as they are; the
+                 * ones in flight get "unreachable" lines in JSON. */
+                for (size_t k = 0; k < w->n_items; k++)
+                        print_item(w, &w->items[k]);
+                return ret;
+        }
+        if (r < 0) {
+                cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), emo_client_strerror(r));
+                return CLI_EXIT_UNREACHABLE;
+        }
+        return w->failed > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
+/* --annotate: close the video file (or say why there is none). The frames written. */
+static int64_t close_annotation(watch_t *w) {
+        int64_t frames = w->writer ? emo_video_writer_frames(w->writer) : 0;
+        if (w->writer) {
+                _cleanup_free_ char *why = NULL;
+                int k = emo_video_writer_close(TAKE_PTR(w->writer), &why);
+                if (k < 0) {
+                        w->failed++;
+                        cli_error("%s: %s", w->annotate, why ? why : strerror(-k));
+                }
+        } else if (w->annotate && !w->writer_failed) {
+                w->failed++;
+                cli_error("%s: not written: no frame was analysed", w->annotate);
+        }
+        return frames;
+}
+
+/* The last lines of the text output: frames analysed, skipped and written. */
+static void print_summary(const watch_t *w, int64_t annotated_frames) {
+        if (w->o.json)
+                return;
+        char skipped[128] = "";
+        if (w->live && w->refused > 0)
+                snprintf(skipped, sizeof(skipped), ", %lld skipped to keep up (%lld of them refused by a busy daemon)",
+                         (long long) (w->skipped + w->refused), (long long) w->refused);
+        else if (w->live)
+                snprintf(skipped, sizeof(skipped), ", %lld skipped to keep up", (long long) w->skipped);
+        printf("%s%s: %zu frame%s analysed of %lld decoded%s%s\n", w->blocks ? "\n" : "", w->source, w->analysed,
+               w->analysed == 1 ? "" : "s", (long long) w->decoded, skipped, interrupted ? " (interrupted)" : "");
+        if (w->annotate && annotated_frames > 0 && !w->writer_failed)
+                printf("%s: %lld annotated frame%s written\n", w->annotate, (long long) annotated_frames,
+                       annotated_frames == 1 ? "" : "s");
+}
+
+/* Open SOURCE and the daemon, analyse the frames, and sum up. An exit code. */
+static int watch_source(watch_t *w) {
+        int ret = open_source(w);
+        if (ret != CLI_EXIT_OK)
+                return ret;
+        _cleanup_(cli_client_freep) emo_client_t *client = NULL;
+        int r = cli_client_open(&w->o, "watch", &client);
+        if (r < 0)
+                return cli_open_exit(r);
+        ret = start_reading(w);
+        if (ret != CLI_EXIT_OK)
+                return ret;
+
+        ret = analyse_frames(w, client);
+        cli_progress_finish(&w->progress);
+        int64_t annotated_frames = close_annotation(w);
+        if (ret == CLI_EXIT_OK && w->failed > 0)
+                ret = CLI_EXIT_FAILED;
+        if (emo_capture_error(w->capture) < 0 && !interrupted) {
+                char msg[256];
+                cli_error("%s: reading stopped after %lld frames: %s", w->source, (long long) w->decoded,
+                          emo_capture_error_message(w->capture, msg, sizeof(msg)));
+                if (ret == CLI_EXIT_OK)
+                        ret = CLI_EXIT_FAILED;
+        }
+        print_summary(w, annotated_frames);
+        return ret;
 }
 
 int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
         static const struct option options[] = {
-                CLI_COMMON_LONG_OPTIONS,
-                { "lang", required_argument, NULL, ARG_LANG },
-                { "max-faces", required_argument, NULL, ARG_MAX_FACES },
                 { "every", required_argument, NULL, ARG_EVERY },
                 { "max-frames", required_argument, NULL, ARG_MAX_FRAMES },
                 { "stream", required_argument, NULL, ARG_STREAM },
                 { "live", no_argument, NULL, ARG_LIVE },
                 { "input-format", required_argument, NULL, ARG_INPUT_FORMAT },
                 { "max-side", required_argument, NULL, ARG_MAX_SIDE },
-                { "smooth", required_argument, NULL, ARG_SMOOTH },
                 { "annotate", required_argument, NULL, ARG_ANNOTATE },
                 { "every-frame", no_argument, NULL, ARG_EVERY_FRAME },
                 {},
         };
-        watch_t w = { .o = *defaults, .every = 1 };
-        uint64_t v;
-        int c;
-
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                int r = cli_common_option(&w.o, "watch", c, optarg);
-                if (r < 0)
-                        return CLI_EXIT_USAGE;
-                if (r > 0)
-                        continue;
-                switch (c) {
-                case 'h':
-                        help();
-                        return CLI_EXIT_OK;
-                case ARG_LANG:
-                        if (!emo_language_valid(optarg))
-                                return cli_usage_error("watch", "invalid language '%s' (expected a code such as fr)",
-                                                       optarg);
-                        w.language = optarg;
-                        break;
-                case ARG_MAX_FACES:
-                        if (cli_parse_option_uint("watch", "--max-faces", optarg, 0, 100000, &v) < 0)
-                                return CLI_EXIT_USAGE;
-                        w.max_faces = (unsigned) v;
-                        break;
-                case ARG_EVERY:
-                        if (cli_parse_option_uint("watch", "--every", optarg, 1, 1000000, &v) < 0)
-                                return CLI_EXIT_USAGE;
-                        w.every = (unsigned) v;
-                        w.every_given = true;
-                        break;
-                case ARG_MAX_FRAMES:
-                        if (cli_parse_option_uint("watch", "--max-frames", optarg, 1, UINT64_MAX / 2, &v) < 0)
-                                return CLI_EXIT_USAGE;
-                        w.max_frames = v;
-                        break;
-                case ARG_MAX_SIDE:
-                        if (cli_parse_option_uint("watch", "--max-side", optarg, 0, 100000, &v) < 0)
-                                return CLI_EXIT_USAGE;
-                        w.max_side = (unsigned) v;
-                        break;
-                case ARG_SMOOTH:
-                        if (cli_parse_option_uint("watch", "--smooth", optarg, 1, EMO_SMOOTH_MAX_WINDOW, &v) < 0)
-                                return CLI_EXIT_USAGE;
-                        w.smooth = (unsigned) v;
-                        break;
-                case ARG_STREAM:
-                        if (!*optarg || strlen(optarg) > EMO_STREAM_ID_MAX || !emo_utf8_valid(optarg))
-                                return cli_usage_error("watch", "--stream needs a name of 1 to %d bytes of UTF-8",
-                                                       EMO_STREAM_ID_MAX);
-                        w.stream = optarg;
-                        break;
-                case ARG_LIVE:
-                        w.live = true;
-                        break;
-                case ARG_ANNOTATE:
-                        if (!*optarg)
-                                return cli_usage_error("watch", "--annotate needs a file name");
-                        w.annotate = optarg;
-                        break;
-                case ARG_EVERY_FRAME:
-                        w.every_frame = true;
-                        break;
-                case ARG_INPUT_FORMAT:
-                        w.input_format = optarg;
-                        break;
-                default:
-                        return cli_usage_hint("watch");
-                }
-        }
-        if (optind >= argc)
-                return cli_usage_error("watch", "no SOURCE given");
+        _cleanup_(watch_done) watch_t w = { .o = *defaults, .every = 1 };
+        const cli_command_t cmd = {
+                .name = "watch",
+                .help = help,
+                .takes = CLI_TAKES_CONNECTION | CLI_TAKES_ANALYSIS,
+                .options = options,
+                .option = option,
+                .userdata = &w,
+                .operand = "SOURCE",
+        };
+        int ret;
+        if (!cli_parse_command(&cmd, &w.o, argc, argv, &ret))
+                return ret;
         if (optind + 1 < argc)
                 return cli_usage_error("watch", "one SOURCE at a time (got %d)", argc - optind);
         w.source = argv[optind];
-        _cleanup_free_ char *source_id = NULL;
-        if (!w.stream) {
-                /* Unique to this run: two clients watching one source must not share smoothing. */
-                _cleanup_free_ char *name = emo_capture_stream_id(w.source);
-                if (!name || !(source_id = emo_client_stream_id(name))) {
-                        cli_error("%s", strerror(ENOMEM));
-                        return 1;
-                }
-                w.stream = source_id;
-        }
-        if (emo_capture_is_live_source(w.source, w.input_format))
-                w.live = true;
-        else
-                w.pace = w.live;
-        /* A live source is analysed at the daemon's pace, the newest frame each time: there is no
-         * "one frame in N" to pick. Better said than silently ignored. */
-        if (w.live && w.every_given)
-                return cli_usage_error("watch", "--every is for files; %s is read as a live source, analysed at "
-                                                "the daemon's pace (the newest frame each time)",
-                                       w.source);
+        ret = choose_stream(&w);
+        if (ret != CLI_EXIT_OK)
+                return ret;
 
         /* Ctrl-C: stop reading, finish the frames in flight. A second one kills (SA_RESETHAND). */
         struct sigaction sa = { .sa_handler = on_sigint, .sa_flags = SA_RESETHAND };
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
-
-        emo_client_t *client = NULL;
-        int ret = CLI_EXIT_FAILED;
-        emo_capture_config_t cc = {
-                .source = w.source,
-                .input_format = w.input_format,
-                .timeout_ms = w.o.timeout_ms,
-                .live = w.live,
-                .pace = w.pace,
-                .every = w.every,
-                .max_side = w.max_side,
-                .cancel = &interrupted,
-        };
-        _cleanup_free_ char *message = NULL;
-        int r = emo_capture_open(&cc, &w.capture, &message);
-        if (r < 0) {
-                cli_error("%s: %s", w.source, message ? message : strerror(-r));
-                goto out;
-        }
-        r = cli_client_open(&w.o, "watch", &client);
-        if (r < 0) {
-                ret = cli_open_exit(r);
-                goto out;
-        }
-        w.fps = emo_capture_frame_rate(w.capture);
-        if (!w.live && !w.o.json) {
-                /* Progress in frames of the file: duration x rate, when the file says both. */
-                double frames = emo_capture_duration(w.capture) * w.fps;
-                const char *slash = strrchr(w.source, '/');
-                cli_progress_init(&w.progress, slash && slash[1] ? slash + 1 : w.source,
-                                  frames >= 1 ? (size_t) llround(frames) : 0);
-        }
-        if (w.live) {
-                r = emo_capture_start(w.capture);
-                if (r < 0) {
-                        cli_error("Failed to start the reader thread: %s", strerror(-r));
-                        goto out;
-                }
-        }
-
-        cli_pipeline_config_t config = {
-                .timeout_ms = w.o.timeout_ms,
-                .attempts = w.o.attempts,
-                .window = w.live ? WATCH_LIVE_WINDOW : WATCH_FILE_WINDOW,
-                /* Files: every frame is wanted, late or not. Live: see done(). */
-                .retry_overloaded = !w.live,
-                /* A smoothed stream restarts when a frame number goes back. */
-                .ordered = w.smooth > 0,
-        };
-        r = cli_pipeline_run(client, &config, SIZE_MAX, build, done, &w);
-        /* The reader may still be running (--max-frames, Ctrl-C, the daemon gone): the summary
-         * below reads what it counts. */
-        stop_capture(&w);
-
-        ret = w.failed > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
-        if (r == -ETIMEDOUT) {
-                ret = cli_report_unreachable(&w.o, client);
-                /* Frames answered but waiting behind one that never was are shown as they are; the
-                 * ones in flight get "unreachable" lines in JSON. */
-                for (size_t k = 0; k < w.n_items; k++)
-                        print_item(&w, &w.items[k]);
-        } else if (r < 0) {
-                cli_error("Failed to talk to emotiond at %s: %s", emo_client_endpoint(client), emo_client_strerror(r));
-                ret = CLI_EXIT_UNREACHABLE;
-        }
-        cli_progress_finish(&w.progress);
-        int64_t annotated_frames = w.writer ? emo_video_writer_frames(w.writer) : 0;
-        if (w.writer) {
-                _cleanup_free_ char *why = NULL;
-                int k = emo_video_writer_close(TAKE_PTR(w.writer), &why);
-                if (k < 0) {
-                        w.failed++;
-                        cli_error("%s: %s", w.annotate, why ? why : strerror(-k));
-                }
-        } else if (w.annotate && !w.writer_failed) {
-                w.failed++;
-                cli_error("%s: not written: no frame was analysed", w.annotate);
-        }
-        if (ret == CLI_EXIT_OK && w.failed > 0)
-                ret = CLI_EXIT_FAILED;
-        if (emo_capture_error(w.capture) < 0 && !interrupted) {
-                char msg[256];
-                cli_error("%s: reading stopped after %lld frames: %s", w.source, (long long) w.decoded,
-                          emo_capture_error_message(w.capture, msg, sizeof(msg)));
-                if (ret == CLI_EXIT_OK)
-                        ret = CLI_EXIT_FAILED;
-        }
-        if (!w.o.json) {
-                char skipped[128] = "";
-                if (w.live && w.refused > 0)
-                        snprintf(skipped, sizeof(skipped), ", %lld skipped to keep up (%lld of them refused by a busy daemon)",
-                                 (long long) (w.skipped + w.refused), (long long) w.refused);
-                else if (w.live)
-                        snprintf(skipped, sizeof(skipped), ", %lld skipped to keep up", (long long) w.skipped);
-                printf("%s%s: %zu frame%s analysed of %lld decoded%s%s\n", w.blocks ? "\n" : "", w.source, w.analysed,
-                       w.analysed == 1 ? "" : "s", (long long) w.decoded, skipped, interrupted ? " (interrupted)" : "");
-                if (w.annotate && annotated_frames > 0 && !w.writer_failed)
-                        printf("%s: %lld annotated frame%s written\n", w.annotate, (long long) annotated_frames,
-                               annotated_frames == 1 ? "" : "s");
-        }
-out:
-        watch_done(&w);
-        emo_client_free(client);
+        ret = watch_source(&w);
         signal(SIGINT, SIG_DFL);
         return ret;
 }

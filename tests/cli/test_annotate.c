@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <pty.h>
 #include <sys/wait.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,48 +33,12 @@ static void stop(void) {
 
 TestSuite(annotate, .init = start, .fini = stop, .timeout = 180);
 
-/* Run `emotion --server <daemon> ARGS...` (NULL-terminated), at most timeout_ms. */
-static void emotion(emo_test_run_t *r, int timeout_ms, const char *first, ...) {
-        const char *argv[40] = { emo_test_emotion(), "--server", daemon_.endpoint };
-        size_t n = 3;
-        va_list ap;
-        va_start(ap, first);
-        for (const char *a = first; a; a = va_arg(ap, const char *)) {
-                cr_assert_lt(n + 1, ELEMENTSOF(argv));
-                argv[n++] = a;
-        }
-        va_end(ap);
-        argv[n] = NULL;
-        emo_test_run(argv, (const char *const[]) { "EMOTIOND_ENDPOINT=", NULL }, timeout_ms, r);
-        cr_assert_neq(r->status, -1, "emotion did not finish within %d ms; stderr:\n%s", timeout_ms, r->err);
-}
-
-static size_t count_lines(const char *s) {
-        size_t n = 0;
-        for (; *s; s++)
-                n += *s == '\n';
-        return n;
-}
-
-/* stdout as JSON Lines: the i-th object. */
-static json_object *json_line(const char *out, size_t i) {
-        const char *p = out;
-        for (size_t k = 0; k < i; k++) {
-                p = strchr(p, '\n');
-                cr_assert_not_null(p, "output has fewer than %zu lines:\n%s", i + 1, out);
-                p++;
-        }
-        char *line = strndup(p, strcspn(p, "\n"));
-        json_object *o = json_tokener_parse(line);
-        cr_assert_not_null(o, "line %zu is not JSON: %s", i + 1, line);
-        free(line);
-        return o;
-}
+/* Run `emotion --server <daemon> ARGS...` (ARGS ending with NULL), at most timeout_ms. */
+#define emotion(r, timeout_ms, ...) \
+        emo_test_emotion_run(daemon_.endpoint, (const char *const[]) { __VA_ARGS__ }, timeout_ms, r)
 
 static const char *str(json_object *o, const char *key) {
-        json_object *v = emo_test_json_get(o, key);
-        cr_assert(json_object_is_type(v, json_type_string), "'%s' is not a string", key);
-        return json_object_get_string(v);
+        return emo_test_json_string(o, key);
 }
 
 static char *tmpdir(void) {
@@ -202,10 +165,10 @@ Test(annotate, images_have_the_overlay_at_the_reported_boxes) {
         emo_test_run_t r;
         emotion(&r, 60000, "analyze", "--json", "--annotate", out, paths[0], paths[1], paths[2], NULL);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
-        cr_assert_eq(count_lines(r.out), 3, "%s", r.out);
+        cr_assert_eq(emo_test_count_lines(r.out), 3, "%s", r.out);
         size_t faces[] = { 1, 4, 0 };
         for (size_t i = 0; i < 3; i++) {
-                json_object *o = json_line(r.out, i);
+                json_object *o = emo_test_json_line(r.out, i);
                 cr_assert_str_eq(str(o, "file"), paths[i]);
                 char want[512];
                 snprintf(want, sizeof(want), "%s/%.*s.png", out, (int) (strlen(names[i]) - 4), names[i]);
@@ -278,7 +241,7 @@ Test(annotate, exif_orientation_is_applied) {
         emo_test_run_t r;
         emotion(&r, 60000, "analyze", "--json", "--annotate", out, photo, NULL);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
-        json_object *o = json_line(r.out, 0);
+        json_object *o = emo_test_json_line(r.out, 0);
         cr_assert_eq(json_object_get_int(emo_test_json_get(o, "width")), 480, "%s", r.out);
         cr_assert_eq(json_object_get_int(emo_test_json_get(o, "height")), 640, "%s", r.out);
         box_t boxes[4];
@@ -316,9 +279,9 @@ Test(annotate, folder_walk) {
         const char *want[] = { "a_none.jpg", "b_sub/four.JPG", "z_one.jpeg" };
         const char *want_out[] = { "a_none.png", "b_sub/four.png", "z_one.png" };
         size_t faces[] = { 0, 4, 1 };
-        cr_assert_eq(count_lines(r.out), 3, "stdout:\n%s\nstderr:\n%s", r.out, r.err);
+        cr_assert_eq(emo_test_count_lines(r.out), 3, "stdout:\n%s\nstderr:\n%s", r.out, r.err);
         for (size_t i = 0; i < 3; i++) {
-                json_object *o = json_line(r.out, i);
+                json_object *o = emo_test_json_line(r.out, i);
                 _cleanup_free_ char *path = emo_test_join(dir, want[i]);
                 _cleanup_free_ char *ann = emo_test_join(out, want_out[i]);
                 cr_expect_str_eq(str(o, "file"), path);
@@ -333,7 +296,7 @@ Test(annotate, folder_walk) {
         snprintf(line, sizeof(line), "%s: skipped: not an image", notes);
         cr_expect_not_null(strstr(r.err, line), "no '%s' in:\n%s", line, r.err);
         cr_expect_null(strstr(r.err, "hidden"), "%s", r.err);
-        cr_expect_eq(count_lines(r.err), 1, "one line for notes.txt only:\n%s", r.err);
+        cr_expect_eq(emo_test_count_lines(r.err), 1, "one line for notes.txt only:\n%s", r.err);
         emo_test_run_done(&r);
 
         /* A folder without any image is a failed input. */
@@ -394,7 +357,7 @@ Test(annotate, watch_writes_the_annotated_video) {
         emo_test_run_t r;
         emotion(&r, 60000, "watch", "--json", "--annotate", out, video, NULL);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
-        size_t lines = count_lines(r.out);
+        size_t lines = emo_test_count_lines(r.out);
 
         cairo_surface_t *src[64], *ann[64];
         double src_fps, ann_fps;
@@ -407,7 +370,7 @@ Test(annotate, watch_writes_the_annotated_video) {
         for (size_t i = 0; i < n_src; i++) {
                 cr_assert_eq(cairo_image_surface_get_width(ann[i]), cairo_image_surface_get_width(src[i]));
                 cr_assert_eq(cairo_image_surface_get_height(ann[i]), cairo_image_surface_get_height(src[i]));
-                json_object *o = json_line(r.out, i);
+                json_object *o = emo_test_json_line(r.out, i);
                 box_t boxes[8];
                 size_t n = boxes_of(o, boxes, ELEMENTSOF(boxes));
                 int bottom = 0;
@@ -452,7 +415,7 @@ static size_t expected_changes(const char *out, size_t lines, size_t *ret_was) {
         int prev_emotion[16];
         size_t n_prev = 0, changes = 0, was = 0;
         for (size_t i = 0; i < lines; i++) {
-                json_object *o = json_line(out, i);
+                json_object *o = emo_test_json_line(out, i);
                 box_t now[16];
                 int now_emotion[16];
                 size_t n = boxes_of(o, now, ELEMENTSOF(now));
@@ -556,7 +519,7 @@ Test(annotate, watch_prints_a_line_per_change) {
                 emo_test_run_t r;
                 emotion(&r, 60000, "watch", "--json", videos[v], NULL);
                 cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
-                size_t frames = count_lines(r.out), was;
+                size_t frames = emo_test_count_lines(r.out), was;
                 size_t want = expected_changes(r.out, frames, &was);
                 total_was += was;
                 emo_test_run_done(&r);

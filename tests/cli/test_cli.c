@@ -9,7 +9,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,59 +35,15 @@ TestSuite(cli, .init = start, .fini = stop, .timeout = 120);
 
 /* Run `emotion --server <daemon> ARGS...` (args NULL-terminated), at most timeout_ms. */
 static void emotion_argv(emo_test_run_t *r, int timeout_ms, const char *const *args) {
-        const char *argv[96] = { emo_test_emotion(), "--server", daemon_.endpoint };
-        size_t n = 3;
-        for (; *args; args++) {
-                cr_assert_lt(n + 1, ELEMENTSOF(argv));
-                argv[n++] = *args;
-        }
-        argv[n] = NULL;
-        emo_test_run(argv, (const char *const[]) { "EMOTIOND_ENDPOINT=", NULL }, timeout_ms, r);
-        cr_assert_neq(r->status, -1, "emotion did not finish within %d ms; stderr:\n%s", timeout_ms, r->err);
+        emo_test_emotion_run(daemon_.endpoint, args, timeout_ms, r);
 }
 
-/* The same, ARGS as NULL-terminated arguments. */
-static void emotion(emo_test_run_t *r, int timeout_ms, const char *first, ...) {
-        const char *args[32];
-        size_t n = 0;
-        va_list ap;
-        va_start(ap, first);
-        for (const char *a = first; a; a = va_arg(ap, const char *)) {
-                cr_assert_lt(n + 1, ELEMENTSOF(args));
-                args[n++] = a;
-        }
-        va_end(ap);
-        args[n] = NULL;
-        emotion_argv(r, timeout_ms, args);
-}
-
-/* stdout as JSON Lines: the i-th object. */
-static json_object *json_line(const char *out, size_t i) {
-        const char *p = out;
-        for (size_t k = 0; k < i; k++) {
-                p = strchr(p, '\n');
-                cr_assert_not_null(p, "output has fewer than %zu lines:\n%s", i + 1, out);
-                p++;
-        }
-        size_t len = strcspn(p, "\n");
-        char *line = strndup(p, len);
-        json_object *o = json_tokener_parse(line);
-        cr_assert_not_null(o, "line %zu is not JSON: %s", i + 1, line);
-        free(line);
-        return o;
-}
-
-static size_t count_lines(const char *s) {
-        size_t n = 0;
-        for (; *s; s++)
-                n += *s == '\n';
-        return n;
-}
+/* Run `emotion --server <daemon> ARGS...` (ARGS ending with NULL), at most timeout_ms. */
+#define emotion(r, timeout_ms, ...) \
+        emo_test_emotion_run(daemon_.endpoint, (const char *const[]) { __VA_ARGS__ }, timeout_ms, r)
 
 static const char *str(json_object *o, const char *key) {
-        json_object *v = emo_test_json_get(o, key);
-        cr_assert(json_object_is_type(v, json_type_string), "'%s' is not a string", key);
-        return json_object_get_string(v);
+        return emo_test_json_string(o, key);
 }
 
 static int integer(json_object *o, const char *key) {
@@ -176,8 +131,8 @@ Test(cli, analyze_json_four_faces) {
         emo_test_run_t r;
         emotion(&r, 60000, "analyze", "--json", four, NULL);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
-        cr_assert_eq(count_lines(r.out), 1, "one JSON line per file; got:\n%s", r.out);
-        json_object *o = json_line(r.out, 0);
+        cr_assert_eq(emo_test_count_lines(r.out), 1, "one JSON line per file; got:\n%s", r.out);
+        json_object *o = emo_test_json_line(r.out, 0);
         check_analyze_object(o, four, 4, "fr");
         json_object_put(o);
         emo_test_run_done(&r);
@@ -190,10 +145,10 @@ Test(cli, analyze_lang_and_text_output) {
         emo_test_run_t r;
         emotion(&r, 60000, "analyze", "--json", "--lang", "en", one, none, NULL);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
-        json_object *o = json_line(r.out, 0);
+        json_object *o = emo_test_json_line(r.out, 0);
         check_analyze_object(o, one, 1, "en");
         json_object_put(o);
-        o = json_line(r.out, 1);
+        o = emo_test_json_line(r.out, 1);
         check_analyze_object(o, none, 0, "en");
         json_object_put(o);
         emo_test_run_done(&r);
@@ -217,17 +172,17 @@ Test(cli, analyze_missing_file_others_still_analysed) {
         emo_test_run_t r;
         emotion(&r, 60000, "analyze", "--json", one, "/nonexistent/photo.jpg", four, NULL);
         cr_assert_eq(r.status, 1, "exit %d, expected 1; stderr:\n%s", r.status, r.err);
-        cr_assert_eq(count_lines(r.out), 3, "one line per file, failed ones included:\n%s", r.out);
-        json_object *o = json_line(r.out, 0);
+        cr_assert_eq(emo_test_count_lines(r.out), 3, "one line per file, failed ones included:\n%s", r.out);
+        json_object *o = emo_test_json_line(r.out, 0);
         check_analyze_object(o, one, 1, "fr");
         json_object_put(o);
-        o = json_line(r.out, 1);
+        o = emo_test_json_line(r.out, 1);
         cr_assert_str_eq(str(o, "file"), "/nonexistent/photo.jpg");
         cr_assert_str_eq(str(o, "status"), "io_error");
         cr_assert_neq(str(o, "error")[0], '\0');
         cr_assert(!json_object_object_get_ex(o, "faces", NULL), "a failed file has only file, status and error");
         json_object_put(o);
-        o = json_line(r.out, 2);
+        o = emo_test_json_line(r.out, 2);
         check_analyze_object(o, four, 4, "fr");
         json_object_put(o);
         cr_assert_not_null(strstr(r.err, "emotion: /nonexistent/photo.jpg"), "stderr:\n%s", r.err);
@@ -243,7 +198,7 @@ Test(cli, analyze_refused_file) {
         emotion(&r, 60000, "analyze", "--json", text, trunc, NULL);
         cr_assert_eq(r.status, 1, "exit %d; stderr:\n%s", r.status, r.err);
         for (size_t i = 0; i < 2; i++) {
-                json_object *o = json_line(r.out, i);
+                json_object *o = emo_test_json_line(r.out, i);
                 cr_expect_str_eq(str(o, "status"), "decode_failed");
                 cr_expect_neq(str(o, "error")[0], '\0');
                 json_object_put(o);
@@ -276,6 +231,56 @@ Test(cli, usage_errors_exit_2) {
         emo_test_run(http, NULL, 10000, &r);
         cr_expect_eq(r.status, 2, "endpoint with an unknown scheme: exit %d", r.status);
         cr_expect(strstr(r.err, "invalid endpoint"), "stderr: %s", r.err);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* The options several commands share are parsed in one place (cli_parse_command): each command
+ * that takes one checks it the same way, names itself in the message, and applies it; a command
+ * that does not take it refuses it as unknown. */
+Test(cli, shared_options) {
+        _cleanup_free_ char *four = emo_test_fixture("four_faces.jpg");
+        static const struct {
+                const char *command, *option, *value, *message;
+        } bad[] = {
+                { "analyze", "--lang", "fr!", "emotion analyze: invalid language 'fr!'" },
+                { "watch", "--lang", "", "emotion watch: invalid language ''" },
+                { "analyze", "--max-faces", "many", "emotion analyze: invalid value 'many' for --max-faces" },
+                { "watch", "--max-faces", "100001", "emotion watch: invalid value '100001' for --max-faces" },
+                { "analyze", "--smooth", "0", "emotion analyze: invalid value '0' for --smooth" },
+                { "eval", "--timeout", "0", "emotion eval: invalid value '0' for --timeout" },
+                { "bench", "--attempts", "101", "emotion bench: invalid value '101' for --attempts" },
+                { "health", "--server", "", "emotion health: --server needs" },
+                { "stats", "--timeout", "x", "emotion stats: invalid value 'x' for --timeout" },
+                { "eval", "--lang", "fr", "Try 'emotion eval --help'" },
+                { "bench", "--max-faces", "1", "Try 'emotion bench --help'" },
+                { "keygen", "--server", "ipc:///x", "Try 'emotion keygen --help'" },
+        };
+        emo_test_run_t r;
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                emotion(&r, 10000, bad[i].command, bad[i].option, bad[i].value, four, NULL);
+                cr_expect_eq(r.status, 2, "%s %s '%s': exit %d", bad[i].command, bad[i].option, bad[i].value,
+                             r.status);
+                cr_expect_not_null(strstr(r.err, bad[i].message), "%s %s '%s': stderr:\n%s", bad[i].command,
+                                   bad[i].option, bad[i].value, r.err);
+                cr_expect_str_eq(r.out, "", "nothing on stdout for a usage error");
+                emo_test_run_done(&r);
+        }
+        emotion(&r, 10000, "health", "extra", NULL);
+        cr_expect_eq(r.status, 2, "health with an operand: exit %d", r.status);
+        cr_expect_not_null(strstr(r.err, "emotion health: unexpected argument 'extra'"), "stderr:\n%s", r.err);
+        emo_test_run_done(&r);
+        emotion(&r, 10000, "watch", NULL);
+        cr_expect_eq(r.status, 2, "watch without SOURCE: exit %d", r.status);
+        cr_expect_not_null(strstr(r.err, "emotion watch: no SOURCE given"), "stderr:\n%s", r.err);
+        emo_test_run_done(&r);
+
+        /* Applied: the two largest of four faces, the dialogue in English. */
+        emotion(&r, 60000, "analyze", "--json", "--max-faces", "2", "--lang", "en", four, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        json_object *o = emo_test_json_line(r.out, 0);
+        check_analyze_object(o, four, 2, "en");
+        json_object_put(o);
         emo_test_run_done(&r);
         emo_test_daemon_stop(&daemon_);
 }
@@ -325,7 +330,7 @@ Test(cli, unreachable_daemon_exit_3) {
         emo_test_run(analyze, NULL, 20000, &r);
         cr_expect_eq(r.status, 3, "analyze: exit %d, expected 3", r.status);
         cr_expect_lt(r.seconds, 5.0, "took %.1f s to give up", r.seconds);
-        json_object *o = json_line(r.out, 0);
+        json_object *o = emo_test_json_line(r.out, 0);
         cr_expect_str_eq(str(o, "status"), "unreachable");
         json_object_put(o);
         emo_test_run_done(&r);
@@ -365,7 +370,7 @@ Test(cli, health_json) {
         emo_test_run_t r;
         emotion(&r, 30000, "health", "--json", NULL);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
-        json_object *o = json_line(r.out, 0);
+        json_object *o = emo_test_json_line(r.out, 0);
         cr_assert_str_eq(str(o, "endpoint"), daemon_.endpoint);
         cr_assert_str_eq(str(o, "status"), "ok");
         cr_assert_str_eq(str(o, "version"), PROJECT_VERSION_STRING);
@@ -411,12 +416,41 @@ static double daemon_accuracy(const uint8_t *faces, const uint8_t *labels, size_
         return (double) right / n;
 }
 
+/* bench: one JSON object per FILE and level, every request answered OK, the daemon's details. */
+Test(cli, bench_json) {
+        _cleanup_free_ char *one = emo_test_fixture("one_face.jpg");
+        emo_test_run_t r;
+        emotion(&r, 120000, "bench", "--json", "--clients", "1,2", "--requests", "6", "--warmup", "1", one, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_assert_eq(emo_test_count_lines(r.out), 2, "one line per level:\n%s", r.out);
+        for (size_t i = 0; i < 2; i++) {
+                json_object *o = emo_test_json_line(r.out, i);
+                cr_expect_str_eq(str(o, "file"), one);
+                cr_expect_eq(integer(o, "clients"), (int) i + 1);
+                cr_expect_eq(integer(o, "width"), 640);
+                cr_expect_eq(integer(o, "requests"), 6);
+                cr_expect_eq(integer(o, "ok"), 6);
+                cr_expect_eq(integer(o, "errors"), 0);
+                cr_expect_eq(integer(o, "timeouts"), 0);
+                cr_expect_eq(number(o, "faces_per_reply"), 1.0);
+                /* Each request's time at the client holds its time in the daemon. */
+                double mean = number(emo_test_json_get(o, "latency_ms"), "mean");
+                double total = number(emo_test_json_get(o, "stages_ms"), "total");
+                cr_expect(total > 0 && total <= mean, "mean latency %g ms, daemon's mean total %g ms", mean, total);
+                cr_expect_str_eq(str(o, "model"), emo_test_model_name());
+                cr_expect_str_eq(str(o, "endpoint"), daemon_.endpoint);
+                json_object_put(o);
+        }
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
 Test(cli, eval_json_200) {
         _cleanup_free_ char *csv = emo_test_fixture("fer_publictest_200.csv");
         emo_test_run_t r;
         emotion(&r, 120000, "eval", "--json", "--limit", "200", csv, NULL);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
-        json_object *o = json_line(r.out, 0);
+        json_object *o = emo_test_json_line(r.out, 0);
         cr_assert_str_eq(str(o, "file"), csv);
         cr_assert_str_eq(str(o, "usage"), "PublicTest");
         cr_assert_eq(integer(o, "n"), 200);
@@ -492,7 +526,7 @@ Test(cli, eval_window_over_queue_capacity) {
         emo_test_run_t r;
         emotion(&r, 120000, "eval", "--json", "--window", "200", csv, NULL);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
-        json_object *o = json_line(r.out, 0);
+        json_object *o = emo_test_json_line(r.out, 0);
         cr_expect_eq(integer(o, "n"), 200, "only %d of 200 rows scored; stderr:\n%s", integer(o, "n"), r.err);
         cr_expect_eq(integer(o, "failed"), 0);
         json_object_put(o);
@@ -543,9 +577,9 @@ Test(cli, watch_json_every_frame) {
         emo_test_run_t r;
         emotion(&r, 60000, "watch", "--json", video, NULL);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
-        cr_assert_eq(count_lines(r.out), n, "one line per frame:\n%s", r.out);
+        cr_assert_eq(emo_test_count_lines(r.out), n, "one line per frame:\n%s", r.out);
         for (size_t i = 0; i < n; i++) {
-                json_object *o = json_line(r.out, i);
+                json_object *o = emo_test_json_line(r.out, i);
                 check_analyze_object(o, video, faces_in(names[i]), "fr");
                 cr_assert_eq(integer(o, "frame"), (int) i);
                 cr_assert_float_eq(number(o, "time_s"), i / 10.0, 1e-6);
@@ -562,9 +596,9 @@ Test(cli, watch_every_max_frames_and_text_output) {
         emo_test_run_t r;
         emotion(&r, 60000, "watch", "--json", "--every", "3", "--max-frames", "3", video, NULL);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
-        cr_assert_eq(count_lines(r.out), 3, "%s", r.out);
+        cr_assert_eq(emo_test_count_lines(r.out), 3, "%s", r.out);
         for (size_t i = 0; i < 3; i++) {
-                json_object *o = json_line(r.out, i);
+                json_object *o = emo_test_json_line(r.out, i);
                 cr_expect_eq(integer(o, "frame"), (int) (3 * i));
                 json_object_put(o);
         }
@@ -592,11 +626,11 @@ Test(cli, watch_live_file) {
         emotion(&r, 60000, "watch", "--json", "--live", video, NULL);
         double seconds = (emo_now_us() - t0) / 1e6;
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
-        size_t lines = count_lines(r.out);
+        size_t lines = emo_test_count_lines(r.out);
         cr_assert_geq(lines, 1);
         int last = -1;
         for (size_t i = 0; i < lines; i++) {
-                json_object *o = json_line(r.out, i);
+                json_object *o = emo_test_json_line(r.out, i);
                 int frame = integer(o, "frame");
                 cr_assert_gt(frame, last, "frames out of order:\n%s", r.out);
                 check_analyze_object(o, video, faces_in(names[frame]), "fr");
@@ -618,9 +652,9 @@ Test(cli, watch_frames_over_the_limit) {
         emo_test_run_t r;
         emotion(&r, 60000, "watch", "--json", "--max-frames", "3", video, NULL);
         cr_assert_eq(r.status, 1, "exit %d; stderr:\n%s", r.status, r.err);
-        cr_assert_eq(count_lines(r.out), 3, "%s", r.out);
+        cr_assert_eq(emo_test_count_lines(r.out), 3, "%s", r.out);
         for (size_t i = 0; i < 3; i++) {
-                json_object *o = json_line(r.out, i);
+                json_object *o = emo_test_json_line(r.out, i);
                 cr_expect_str_eq(str(o, "status"), "image_too_large");
                 cr_expect_not_null(strstr(str(o, "error"), "over the limit of 500000 bytes"), "%s", str(o, "error"));
                 json_object_put(o);
@@ -635,9 +669,9 @@ Test(cli, watch_frames_over_the_limit) {
 
         emotion(&r, 60000, "watch", "--json", "--max-frames", "3", "--max-side", "400", video, NULL);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
-        cr_assert_eq(count_lines(r.out), 3, "%s", r.out);
+        cr_assert_eq(emo_test_count_lines(r.out), 3, "%s", r.out);
         for (size_t i = 0; i < 3; i++) {
-                json_object *o = json_line(r.out, i);
+                json_object *o = emo_test_json_line(r.out, i);
                 cr_expect_str_eq(str(o, "status"), "ok");
                 cr_expect_eq(integer(o, "width"), 400);
                 cr_expect_eq(integer(o, "height"), 300);
@@ -666,17 +700,17 @@ static void expect_bad_smooth_refused(const char *command, const char *input) {
  * on a track (one face: track 1; four faces: tracks 2 to 5), its average the mean of its track's
  * last raw probabilities, and the dialogue following the prominent face's average. With
  * `alone`, frames analysed outside the average (sent again without smoothing after the daemon
- * refused them, see `ordered` in clients/cli/pipeline.h) are allowed; their number is returned.
+ * refused them, see `ordered` in clients/cli/window.h) are allowed; their number is returned.
  * A restart of the tracks still shows: the averages and frame counts would start over. */
 static size_t check_smoothed_lines_ext(const char *out, const char *const *names, size_t n, bool alone) {
-        cr_assert_eq(count_lines(out), n, "%s", out);
+        cr_assert_eq(emo_test_count_lines(out), n, "%s", out);
         enum { MAX_TRACKS = 16, WINDOW = 3 };
         double history[MAX_TRACKS][64][EMO_EMOTION_COUNT]; /* raw probabilities per track and frame */
         size_t seen[MAX_TRACKS] = { 0 };
         size_t alone_faces[8] = { 0 }; /* frames outside the average, by number of faces */
         int spoken = 0;
         for (size_t i = 0; i < n; i++) {
-                json_object *o = json_line(out, i);
+                json_object *o = emo_test_json_line(out, i);
                 json_object *faces = emo_test_json_get(o, "faces");
                 size_t nf = json_object_array_length(faces);
                 cr_assert_eq(nf, faces_in(names[i]), "frame %zu", i);
@@ -833,7 +867,6 @@ Test(cli, watch_bad_sources) {
         emo_test_daemon_stop(&daemon_);
 }
 
-
 /* A queue smaller than the window (2 against 8): every file and frame is still analysed, and a
  * smoothed stream's frames reach the daemon in order even when some are refused and sent again
  * (one sent again after a later one would restart the tracks, which check_smoothed_lines sees). */
@@ -855,9 +888,9 @@ Test(cli, analyze_and_watch_over_queue_capacity) {
         args[k] = NULL;
         emotion_argv(&r, 60000, args);
         cr_assert_eq(r.status, 0, "analyze: exit %d; stderr:\n%s", r.status, r.err);
-        cr_assert_eq(count_lines(r.out), n, "%s", r.out);
+        cr_assert_eq(emo_test_count_lines(r.out), n, "%s", r.out);
         for (size_t i = 0; i < n; i++) {
-                json_object *o = json_line(r.out, i);
+                json_object *o = emo_test_json_line(r.out, i);
                 check_analyze_object(o, paths[i], faces_in(names[i]), "fr");
                 json_object_put(o);
         }
@@ -876,9 +909,9 @@ Test(cli, analyze_and_watch_over_queue_capacity) {
 
         emotion(&r, 60000, "watch", "--json", video, NULL);
         cr_assert_eq(r.status, 0, "watch: exit %d; stderr:\n%s", r.status, r.err);
-        cr_assert_eq(count_lines(r.out), n, "%s", r.out);
+        cr_assert_eq(emo_test_count_lines(r.out), n, "%s", r.out);
         for (size_t i = 0; i < n; i++) {
-                json_object *o = json_line(r.out, i);
+                json_object *o = emo_test_json_line(r.out, i);
                 check_analyze_object(o, video, faces_in(names[i]), "fr");
                 cr_assert_eq(integer(o, "frame"), (int) i);
                 json_object_put(o);
@@ -1000,10 +1033,10 @@ Test(cli, watch_fifo_that_stalls_after_frames, .timeout = 90) {
                 int fd = stalled_fifo(dir, sizeof(dir), path, sizeof(path), true, 120000);
                 emo_test_run_t r;
                 expect_stall_error(&r, path, "reading stopped after ", modes[i]);
-                size_t lines = count_lines(r.out);
+                size_t lines = emo_test_count_lines(r.out);
                 cr_expect_geq(lines, 1, "%s: no frame shown:\n%s", modes[i] ?: "file", r.out);
                 for (size_t k = 0; k < lines; k++) {
-                        json_object *o = json_line(r.out, k);
+                        json_object *o = emo_test_json_line(r.out, k);
                         cr_expect_str_eq(str(o, "status"), "ok");
                         json_object_put(o);
                 }
@@ -1148,12 +1181,12 @@ Test(cli, smoothed_series_survives_a_stalled_daemon, .timeout = 180) {
         cr_assert_gt(analysed, st.at_stop + 5, "%llu frames analysed in all, %llu before the stall",
                      (unsigned long long) analysed, (unsigned long long) st.at_stop);
         cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
-        cr_assert_eq(count_lines(r.out), n * CYCLES, "%s", r.out);
+        cr_assert_eq(emo_test_count_lines(r.out), n * CYCLES, "%s", r.out);
 
         int highest = 0;
         size_t alone = 0;
         for (size_t i = 0; i < n * CYCLES; i++) {
-                json_object *o = json_line(r.out, i);
+                json_object *o = emo_test_json_line(r.out, i);
                 cr_assert_str_eq(str(o, "status"), "ok", "line %zu", i + 1);
                 json_object *faces = emo_test_json_get(o, "faces");
                 for (size_t f = 0; f < json_object_array_length(faces); f++) {
@@ -1198,7 +1231,7 @@ Test(cli, watch_sources_that_are_not_stream_ids) {
                 emotion(&r, 60000, "watch", "--json", "--smooth", "2", sources[i], NULL);
                 cr_expect_eq(r.status, 0, "%zu-byte source: exit %d; stderr:\n%s", strlen(sources[i]), r.status, r.err);
                 cr_expect_null(strstr(r.out, "invalid_request"), "%s", r.out);
-                cr_expect_gt(count_lines(r.out), 0);
+                cr_expect_gt(emo_test_count_lines(r.out), 0);
                 emo_test_run_done(&r);
         }
         emo_test_run_t r;
@@ -1331,12 +1364,12 @@ static uint64_t watch_flooded(size_t max_frames, const uint8_t *jpeg, size_t len
                         snprintf(want, sizeof(want), " skipped to keep up\n");
                 cr_assert_not_null(strstr(r.out, want), "no '%s' in:\n%s", want, r.out);
         } else {
-                size_t lines = count_lines(r.out);
+                size_t lines = emo_test_count_lines(r.out);
                 cr_assert_eq(lines, max_frames, "--max-frames %zu: %zu frames shown (%llu requests sent):\n%s",
                              max_frames, lines, (unsigned long long) requests, r.out);
                 int last = -1;
                 for (size_t i = 0; i < lines; i++) {
-                        json_object *o = json_line(r.out, i);
+                        json_object *o = emo_test_json_line(r.out, i);
                         cr_assert_str_eq(str(o, "status"), "ok", "line %zu", i + 1);
                         cr_assert_gt(integer(o, "frame"), last, "frames out of order:\n%s", r.out);
                         last = integer(o, "frame");

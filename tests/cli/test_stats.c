@@ -2,26 +2,14 @@
  * in JSON and for a terminal, and a clear failure where nothing serves metrics. */
 #include <criterion/criterion.h>
 #include <json-c/json.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "daemon.h"
 #include "emo/util.h"
 
 TestSuite(stats, .timeout = 120);
-
-static unsigned free_port(void) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
-        cr_assert(bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0 &&
-                  getsockname(fd, (struct sockaddr *) &sa, &len) == 0);
-        close(fd);
-        return ntohs(sa.sin_port);
-}
 
 static json_object *at(json_object *o, const char *path) {
         json_object *v = emo_test_json_get(o, path);
@@ -30,7 +18,7 @@ static json_object *at(json_object *o, const char *path) {
 }
 
 Test(stats, shows_what_the_daemon_did) {
-        unsigned port = free_port();
+        unsigned port = emo_test_free_port();
         char set[64], url[64];
         snprintf(set, sizeof(set), "metrics_listen=127.0.0.1:%u", port);
         snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
@@ -74,7 +62,7 @@ Test(stats, shows_what_the_daemon_did) {
 
 Test(stats, nothing_serves_metrics) {
         char url[64];
-        snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", free_port());
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", emo_test_free_port());
         const char *argv[] = { emo_test_emotion(), "stats", "--metrics", url, NULL };
         emo_test_run_t r;
         emo_test_run(argv, NULL, 30000, &r);

@@ -4,11 +4,9 @@
  * (30 s with the default --timeout 10000 --attempts 3, which these tests keep). */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -79,14 +77,8 @@ Test(unreachable, stale_socket_file_of_a_killed_daemon) {
 
 Test(unreachable, closed_tcp_port) {
         /* A port the kernel just handed out and took back: nobody listens there. */
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
-        cr_assert(bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0 &&
-                  getsockname(fd, (struct sockaddr *) &sa, &len) == 0);
-        close(fd);
         char ep[64];
-        snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", ntohs(sa.sin_port));
+        snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", emo_test_free_port());
         expect_fast_failure(ep, "connection refused");
 }
 

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -409,4 +412,26 @@ uint8_t *emo_test_pack(const emo_request_t *req, size_t *ret_len) {
         cr_assert(emotion__v1__request__pack(req, buf) == n);
         *ret_len = n;
         return buf;
+}
+
+unsigned emo_test_free_port(void) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        cr_assert(fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0 &&
+                  getsockname(fd, (struct sockaddr *) &sa, &len) == 0);
+        close(fd);
+        return ntohs(sa.sin_port);
+}
+
+void emo_test_emotion_run(const char *endpoint, const char *const *args, int timeout_ms, emo_test_run_t *ret) {
+        const char *argv[96] = { emo_test_emotion(), "--server", endpoint };
+        size_t n = 3;
+        for (; *args; args++) {
+                cr_assert_lt(n + 1, ELEMENTSOF(argv));
+                argv[n++] = *args;
+        }
+        argv[n] = NULL;
+        emo_test_run(argv, (const char *const[]) { "EMOTIOND_ENDPOINT=", NULL }, timeout_ms, ret);
+        cr_assert_neq(ret->status, -1, "emotion did not finish within %d ms; stderr:\n%s", timeout_ms, ret->err);
 }

@@ -36,6 +36,10 @@ typedef struct emo_test_run {
 void emo_test_run(const char *const *argv, const char *const *extra_env, int timeout_ms, emo_test_run_t *ret);
 void emo_test_run_done(emo_test_run_t *r);
 
+/* Run `emotion --server ENDPOINT ARGS...` (args NULL-terminated) with $EMOTIOND_ENDPOINT empty, at
+ * most timeout_ms; asserts that it finished in time. */
+void emo_test_emotion_run(const char *endpoint, const char *const *args, int timeout_ms, emo_test_run_t *ret);
+
 typedef struct emo_test_daemon {
         pid_t pid;         /* 0 when not running */
         char dir[64];      /* private folder (mkdtemp): socket and stderr log */
@@ -63,6 +67,10 @@ void emo_test_daemon_cleanup(emo_test_daemon_t *d);
 
 /* The daemon's stderr so far (malloc'd). */
 char *emo_test_daemon_log(const emo_test_daemon_t *d);
+
+/* A TCP port on 127.0.0.1 that nobody uses now (the kernel's pick, released again): for a daemon
+ * on tcp://, or for an endpoint where nothing listens. */
+unsigned emo_test_free_port(void);
 
 /* ---- requests --------------------------------------------------------------------------------- */
 

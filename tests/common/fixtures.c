@@ -231,3 +231,30 @@ unsigned char *emo_test_tiff_tile_bomb(bool big_endian, size_t *ret_len) {
         };
         return emo_test_tiff(big_endian, e, sizeof(e) / sizeof(e[0]), 64, ret_len);
 }
+
+json_object *emo_test_json_line(const char *out, size_t i) {
+        const char *p = out;
+        for (size_t k = 0; k < i; k++) {
+                p = strchr(p, '\n');
+                cr_assert_not_null(p, "output has fewer than %zu lines:\n%s", i + 1, out);
+                p++;
+        }
+        char *line = strndup(p, strcspn(p, "\n"));
+        json_object *o = json_tokener_parse(line);
+        cr_assert_not_null(o, "line %zu is not JSON: %s", i + 1, line);
+        free(line);
+        return o;
+}
+
+const char *emo_test_json_string(json_object *o, const char *path) {
+        json_object *v = emo_test_json_get(o, path);
+        cr_assert(json_object_is_type(v, json_type_string), "'%s' is not a string", path);
+        return json_object_get_string(v);
+}
+
+size_t emo_test_count_lines(const char *s) {
+        size_t n = 0;
+        for (; *s; s++)
+                n += *s == '\n';
+        return n;
+}

@@ -42,6 +42,16 @@ json_object *emo_test_fixtures_json(void);
 /* A dotted path ("python.accuracy_500") in a JSON object; asserts that it exists. */
 json_object *emo_test_json_get(json_object *o, const char *path);
 
+/* Line i (from 0) of JSON Lines output, parsed (the caller puts it); asserts that there is such a
+ * line and that it is JSON. */
+json_object *emo_test_json_line(const char *out, size_t i);
+
+/* The string at a dotted path of o; asserts that it is one. Owned by o. */
+const char *emo_test_json_string(json_object *o, const char *path);
+
+/* The number of '\n' in s. */
+size_t emo_test_count_lines(const char *s);
+
 /* Every PublicTest face (48x48 grey, row-major) and its label, in FER2013 file order. */
 const uint8_t *emo_test_publictest(size_t *ret_n, const uint8_t **ret_labels);
 

@@ -1,4 +1,5 @@
-/* Pipelined AnalyzeRequests over one connection: at most `window` requests outstanding, replies
+/* The request window: pipelined AnalyzeRequests over one connection (not the daemon's inference
+ * pipeline, daemon/pipeline.h): at most `window` requests outstanding, replies
  * matched by request_id (they may come in any order), a deadline per request, and retries.
  *
  * A request whose reply does not come within timeout_ms is sent again (a fresh request_id) while
@@ -10,7 +11,7 @@
  * timeout_ms, and by attempts times timeout_ms when the daemon is gone.
  *
  * A request the daemon refuses with OVERLOADED (its queue is full) is, with retry_overloaded,
- * sent again after a short backoff without using up an attempt, and the pipeline sends no more
+ * sent again after a short backoff without using up an attempt, and the window sends no more
  * requests at once than the daemon held when it refused (raising that again as replies come),
  * so a window larger than the daemon's queue costs a few refusals, not failures. A refused
  * request is given up (done gets the OVERLOADED reply) only when the daemon has refused for
@@ -21,42 +22,24 @@
 #include <stddef.h>
 
 #include "emo/client.h"
-
-/* The storage of one AnalyzeRequest, owned by the pipeline while the item is in flight. It points
- * into itself once initialised: fill it in place, never copy it. */
-typedef struct cli_request {
-        emo_request_t request;
-        emo_analyze_request_t analyze;
-        emo_pb_image_t image;
-        emo_options_t options;
-        emo_pb_box_t box;
-        emo_pb_box_t *boxes[1];
-} cli_request_t;
-
-/* Initialise r as an AnalyzeRequest for an image of `format` whose bytes are data/size (borrowed:
- * they must outlive the request), with deadline_ms set to timeout_ms. Callers then set
- * r->image.width etc., r->options.* or cli_request_set_face(). */
-void cli_request_init(cli_request_t *r, int format, const void *data, size_t size, int timeout_ms);
-
-/* Give the request one client-supplied face region. */
-void cli_request_set_face(cli_request_t *r, int x, int y, int width, int height, bool exact_crop);
+#include "request.h"
 
 /* Fill r for item `index` (items are built in index order, each once). 0, or a negative errno for
- * an item that cannot be sent (a missing file...): the pipeline then calls done with it at once.
- * CLI_PIPELINE_END: there is no item `index` nor any after it (a stream that ended before the n
- * given to cli_pipeline_run); done is not called for it. CLI_PIPELINE_WAIT: whether there is an
+ * an item that cannot be sent (a missing file...): the window then calls done with it at once.
+ * CLI_WINDOW_END: there is no item `index` nor any after it (a stream that ended before the n
+ * given to cli_window_run); done is not called for it. CLI_WINDOW_WAIT: whether there is an
  * item `index` depends on replies still to come; build is called for it again after the next
- * one (with nothing in flight, it is taken as CLI_PIPELINE_END). */
-#define CLI_PIPELINE_END 1
-#define CLI_PIPELINE_WAIT 2
-typedef int (*cli_pipeline_build_t)(void *userdata, size_t index, cli_request_t *r);
+ * one (with nothing in flight, it is taken as CLI_WINDOW_END). */
+#define CLI_WINDOW_END 1
+#define CLI_WINDOW_WAIT 2
+typedef int (*cli_window_build_t)(void *userdata, size_t index, cli_request_t *r);
 
 /* Called exactly once per item, in completion order: with error 0 and the reply (owned by the
  * callee, any status), or with a negative errno and NULL (the build error, or -ETIMEDOUT when no
  * reply came after every attempt). After it returns, r of that item is no longer used. */
-typedef void (*cli_pipeline_done_t)(void *userdata, size_t index, int error, emo_reply_t *reply);
+typedef void (*cli_window_done_t)(void *userdata, size_t index, int error, emo_reply_t *reply);
 
-typedef struct cli_pipeline_config {
+typedef struct cli_window_config {
         int timeout_ms;
         int attempts;
         unsigned window;
@@ -69,10 +52,10 @@ typedef struct cli_pipeline_config {
          * the daemon; if the daemon took a later one meanwhile, the refused one is sent again
          * with smooth_frames = 0 (analysed on its own, left out of the average). */
         bool ordered;
-} cli_pipeline_config_t;
+} cli_window_config_t;
 
 /* Run items 0..n-1 through c (n may be SIZE_MAX when build ends the stream). 0 when done was called for every item; -ETIMEDOUT when the daemon
  * stopped answering (items not yet done were neither failed nor reported: the caller knows which
  * through done); -ENOMEM or a socket error. */
-int cli_pipeline_run(emo_client_t *c, const cli_pipeline_config_t *config, size_t n, cli_pipeline_build_t build,
-                     cli_pipeline_done_t done, void *userdata);
+int cli_window_run(emo_client_t *c, const cli_window_config_t *config, size_t n, cli_window_build_t build,
+                     cli_window_done_t done, void *userdata);

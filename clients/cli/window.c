@@ -1,4 +1,4 @@
-#include "pipeline.h"
+#include "window.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -35,8 +35,8 @@ typedef struct slot {
 
 typedef struct run {
         emo_client_t *c;
-        const cli_pipeline_config_t *config;
-        cli_pipeline_done_t done;
+        const cli_window_config_t *config;
+        cli_window_done_t done;
         void *userdata;
         slot_t *slots;
         slot_t **resend; /* window entries: the slots sent again after a timeout, in item order */
@@ -53,35 +53,7 @@ typedef struct run {
         int64_t last_progress_us; /* a reply other than OVERLOADED: the run moves on */
 } run_t;
 
-void cli_request_init(cli_request_t *r, int format, const void *data, size_t size, int timeout_ms) {
-        emotion__v1__request__init(&r->request);
-        emotion__v1__analyze_request__init(&r->analyze);
-        emotion__v1__image__init(&r->image);
-        emotion__v1__options__init(&r->options);
-        emotion__v1__box__init(&r->box);
-        r->image.format = format;
-        r->image.data.data = (uint8_t *) data;
-        r->image.data.len = size;
-        r->analyze.image = &r->image;
-        r->analyze.options = &r->options;
-        /* Past our own timeout the reply is useless: let the daemon drop it unprocessed. */
-        r->analyze.deadline_ms = timeout_ms > 0 ? (uint32_t) timeout_ms : 0;
-        r->request.body_case = EMOTION__V1__REQUEST__BODY_ANALYZE;
-        r->request.analyze = &r->analyze;
-}
-
-void cli_request_set_face(cli_request_t *r, int x, int y, int width, int height, bool exact_crop) {
-        r->box.x = x;
-        r->box.y = y;
-        r->box.width = width;
-        r->box.height = height;
-        r->boxes[0] = &r->box;
-        r->analyze.faces = r->boxes;
-        r->analyze.n_faces = 1;
-        r->analyze.exact_crop = exact_crop;
-}
-
-static int send_slot(emo_client_t *c, const cli_pipeline_config_t *config, slot_t *s) {
+static int send_slot(emo_client_t *c, const cli_window_config_t *config, slot_t *s) {
         int r = emo_client_send(c, &s->r.request, config->timeout_ms, &s->id);
         if (r < 0)
                 return r;
@@ -271,154 +243,174 @@ static slot_t *free_slot(const run_t *run) {
         return NULL;
 }
 
-static int run_loop(run_t *run, size_t n, cli_pipeline_build_t build) {
-        const cli_pipeline_config_t *config = run->config;
-        emo_client_t *c = run->c;
-        size_t next = 0;
+/* Refused requests go again first, oldest first, as far as the limit allows. */
+static int send_retries(run_t *run, int64_t now) {
+        for (slot_t *s;;) {
+                int r = drain(run);
+                if (r < 0)
+                        return r;
+                if (run->sent >= run->limit || !(s = next_retry(run, now)))
+                        return 0;
+                emo_reply_free(TAKE_PTR(s->refusal));
+                int attempts = s->attempts;
+                r = send_slot(run->c, run->config, s);
+                if (r < 0)
+                        return r;
+                s->attempts = attempts; /* a refusal uses up no attempt */
+                if (keeps_order(run, s))
+                        run->held--;
+                s->state = SLOT_SENT;
+                run->waiting--;
+                run->sent++;
+        }
+}
 
+/* Then new items, from *next on, in item order; when the order matters, not past a refused one.
+ * Lowers *n to the end of the stream when build says it has ended. */
+static int send_new(run_t *run, cli_window_build_t build, size_t *next, size_t *n) {
+        for (slot_t *s;;) {
+                int r = drain(run);
+                if (r < 0)
+                        return r;
+                if (*next >= *n || run->sent >= run->limit || run->held > 0 || !(s = free_slot(run)))
+                        return 0;
+                memset(s, 0, sizeof(*s));
+                size_t index = (*next)++;
+                r = build(run->userdata, index, &s->r);
+                if (r == CLI_WINDOW_END || (r == CLI_WINDOW_WAIT && run->used == 0)) {
+                        *n = *next = index;
+                        return 0;
+                }
+                if (r == CLI_WINDOW_WAIT) {
+                        *next = index;
+                        return 0;
+                }
+                if (r < 0) {
+                        run->done(run->userdata, index, r, NULL);
+                        continue;
+                }
+                s->index = index;
+                r = send_slot(run->c, run->config, s);
+                if (r < 0)
+                        return r; /* -ETIMEDOUT: the send queue stays full, nobody reads it */
+                s->state = SLOT_SENT;
+                run->used++;
+                run->sent++;
+        }
+}
+
+/* How long to wait for a reply: until the first deadline, or the first refused request that
+ * could be sent (the others are woken by the replies they wait for). In ms. */
+static int wait_ms(const run_t *run) {
+        int64_t wake = INT64_MAX;
+        bool can_send = run->sent < run->limit;
+        const slot_t *retry = can_send ? next_retry(run, INT64_MAX) : NULL;
+        for (unsigned i = 0; i < run->window; i++) {
+                const slot_t *s = &run->slots[i];
+                int64_t t = INT64_MAX;
+                if (s->state == SLOT_SENT)
+                        t = s->deadline_us;
+                else if (s->state == SLOT_WAITING) {
+                        t = give_up_us(run, s);
+                        if ((keeps_order(run, s) ? s == retry : can_send) && s->retry_us < t)
+                                t = s->retry_us;
+                }
+                wake = t < wake ? t : wake;
+        }
+        int64_t wait_us = wake - emo_now_us();
+        return wait_us <= 0 ? 0 : (int) ((wait_us + 999) / 1000);
+}
+
+/* The requests whose deadline has passed: those out of attempts fail, or end the run with
+ * -ETIMEDOUT when the daemon answered nothing since they went out. 1 when one of the others went
+ * unanswered by a silent daemon (the socket is to be replaced), else 0. */
+static int expire(run_t *run, int64_t now) {
+        bool reconnect = false;
+        for (unsigned i = 0; i < run->window; i++) {
+                slot_t *s = &run->slots[i];
+                if (s->state != SLOT_SENT || s->deadline_us > now)
+                        continue;
+                bool silent = run->last_reply_us < s->sent_us;
+                if (s->attempts >= run->config->attempts) {
+                        if (silent)
+                                return -ETIMEDOUT;
+                        finish(run, s, -ETIMEDOUT, NULL);
+                        continue;
+                }
+                if (silent)
+                        reconnect = true;
+        }
+        return reconnect;
+}
+
+/* Send again the requests whose deadline has passed, or, after a reconnect, everything
+ * outstanding: a fresh socket drops whatever the old one still queued. In item order, so that a
+ * smoothed stream's frames reach the daemon in order (the expired sends were dropped there, at
+ * their deadline). */
+static int resend(run_t *run, bool reconnect, int64_t now) {
+        unsigned n_resend = 0;
+        for (unsigned i = 0; i < run->window; i++) {
+                slot_t *s = &run->slots[i];
+                if (s->state == SLOT_SENT && (reconnect || s->deadline_us <= now))
+                        run->resend[n_resend++] = s;
+        }
+        qsort(run->resend, n_resend, sizeof(run->resend[0]), by_index);
+        for (unsigned k = 0; k < n_resend; k++) {
+                slot_t *s = run->resend[k];
+                if (keeps_order(run, s) && overtaken(run, s, reconnect, now)) {
+                        /* A later frame is already with the daemon: this one would go back in the
+                         * stream and restart it. On its own, as in demote_overtaken. */
+                        s->unordered = true;
+                        s->r.options.smooth_frames = 0;
+                }
+                bool expired = s->deadline_us <= now;
+                int attempts = s->attempts;
+                int r = send_slot(run->c, run->config, s);
+                if (r < 0)
+                        return r;
+                /* Only a request that timed out itself uses up an attempt. */
+                if (!expired)
+                        s->attempts = attempts;
+        }
+        return 0;
+}
+
+static int run_loop(run_t *run, size_t n, cli_window_build_t build) {
+        size_t next = 0;
         while (next < n || run->used > 0) {
                 int64_t now = emo_now_us();
-                int r;
-
                 give_up(run, now);
-
-                /* Refused requests go again first, oldest first. */
-                for (slot_t *s;;) {
-                        if ((r = drain(run)) < 0)
-                                return r;
-                        if (run->sent >= run->limit || !(s = next_retry(run, now)))
-                                break;
-                        emo_reply_free(TAKE_PTR(s->refusal));
-                        int attempts = s->attempts;
-                        r = send_slot(c, config, s);
-                        if (r < 0)
-                                return r;
-                        s->attempts = attempts; /* a refusal uses up no attempt */
-                        if (keeps_order(run, s))
-                                run->held--;
-                        s->state = SLOT_SENT;
-                        run->waiting--;
-                        run->sent++;
-                }
-
-                /* Then new items, in item order; when the order matters, not past a refused one. */
-                for (slot_t *s;;) {
-                        if ((r = drain(run)) < 0)
-                                return r;
-                        if (next >= n || run->sent >= run->limit || run->held > 0 ||
-                            !(s = free_slot(run)))
-                                break;
-                        memset(s, 0, sizeof(*s));
-                        size_t index = next++;
-                        r = build(run->userdata, index, &s->r);
-                        if (r == CLI_PIPELINE_END || (r == CLI_PIPELINE_WAIT && run->used == 0)) {
-                                n = next = index;
-                                break;
-                        }
-                        if (r == CLI_PIPELINE_WAIT) {
-                                next = index;
-                                break;
-                        }
-                        if (r < 0) {
-                                run->done(run->userdata, index, r, NULL);
-                                continue;
-                        }
-                        s->index = index;
-                        r = send_slot(c, config, s);
-                        if (r < 0)
-                                return r; /* -ETIMEDOUT: the send queue stays full, nobody reads it */
-                        s->state = SLOT_SENT;
-                        run->used++;
-                        run->sent++;
-                }
+                int r = send_retries(run, now);
+                if (r >= 0)
+                        r = send_new(run, build, &next, &n);
+                if (r < 0)
+                        return r;
                 if (run->used == 0)
                         continue;
 
-                /* Wait for a reply, the first deadline, or the first refused request that could
-                 * be sent (the others are woken by the replies they wait for). */
-                int64_t wake = INT64_MAX;
-                bool can_send = run->sent < run->limit;
-                const slot_t *retry = can_send ? next_retry(run, INT64_MAX) : NULL;
-                for (unsigned i = 0; i < run->window; i++) {
-                        const slot_t *s = &run->slots[i];
-                        int64_t t = INT64_MAX;
-                        if (s->state == SLOT_SENT)
-                                t = s->deadline_us;
-                        else if (s->state == SLOT_WAITING) {
-                                t = give_up_us(run, s);
-                                if ((keeps_order(run, s) ? s == retry : can_send) && s->retry_us < t)
-                                        t = s->retry_us;
-                        }
-                        wake = t < wake ? t : wake;
-                }
-                int64_t wait_us = wake - emo_now_us();
-                int wait_ms = wait_us <= 0 ? 0 : (int) ((wait_us + 999) / 1000);
-
-                r = receive(run, wait_ms);
+                r = receive(run, wait_ms(run));
                 if (r < 0)
                         return r;
                 if (r > 0)
                         continue;
 
-                /* Some deadlines may have passed. */
+                /* Nothing came: some deadlines may have passed. */
                 now = emo_now_us();
-                bool reconnect = false;
-                for (unsigned i = 0; i < run->window; i++) {
-                        slot_t *s = &run->slots[i];
-                        if (s->state != SLOT_SENT || s->deadline_us > now)
-                                continue;
-                        bool silent = run->last_reply_us < s->sent_us;
-                        if (s->attempts >= config->attempts) {
-                                if (silent)
-                                        return -ETIMEDOUT;
-                                finish(run, s, -ETIMEDOUT, NULL);
-                                continue;
-                        }
-                        if (silent)
-                                reconnect = true;
-                }
-
-                if (reconnect) {
-                        /* Nothing came back since these went out: the daemon may have restarted.
-                         * A fresh socket drops whatever the old one still queued, so everything
-                         * outstanding goes again. */
-                        r = emo_client_reconnect(c);
-                        if (r < 0)
-                                return r;
-                }
-                /* Sent again in item order, so that a smoothed stream's frames reach the daemon in
-                 * order (the expired sends were dropped there, at their deadline). */
-                unsigned n_resend = 0;
-                for (unsigned i = 0; i < run->window; i++) {
-                        slot_t *s = &run->slots[i];
-                        if (s->state == SLOT_SENT && (reconnect || s->deadline_us <= now))
-                                run->resend[n_resend++] = s;
-                }
-                qsort(run->resend, n_resend, sizeof(run->resend[0]), by_index);
-                for (unsigned k = 0; k < n_resend; k++) {
-                        slot_t *s = run->resend[k];
-                        if (keeps_order(run, s) && overtaken(run, s, reconnect, now)) {
-                                /* A later frame is already with the daemon: this one would go
-                                 * back in the stream and restart it. On its own, as in
-                                 * demote_overtaken. */
-                                s->unordered = true;
-                                s->r.options.smooth_frames = 0;
-                        }
-                        bool expired = s->deadline_us <= now;
-                        int attempts = s->attempts;
-                        r = send_slot(c, config, s);
-                        if (r < 0)
-                                return r;
-                        /* Only a request that timed out itself uses up an attempt. */
-                        if (!expired)
-                                s->attempts = attempts;
-                }
+                int reconnect = expire(run, now);
+                if (reconnect < 0)
+                        return reconnect;
+                /* Nothing came back since these went out: the daemon may have restarted. */
+                if (reconnect > 0 && (r = emo_client_reconnect(run->c)) < 0)
+                        return r;
+                r = resend(run, reconnect > 0, now);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
 
-int cli_pipeline_run(emo_client_t *c, const cli_pipeline_config_t *config, size_t n, cli_pipeline_build_t build,
-                     cli_pipeline_done_t done, void *userdata) {
+int cli_window_run(emo_client_t *c, const cli_window_config_t *config, size_t n, cli_window_build_t build,
+                     cli_window_done_t done, void *userdata) {
         run_t run = {
                 .c = c,
                 .config = config,
