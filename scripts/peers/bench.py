@@ -2,7 +2,8 @@
 """emotiond against a JavaScript peer, per photo, on one core (run by scripts/bench_peers.sh).
 
     /usr/bin/python3 scripts/peers/bench.py --fer FER2013.csv.gz --modules CACHE --peer human \
-        [--build build] [--core 1] [--rounds 3] [--reps 10] [--warmup 3] [--json OUT.jsonl]
+        [--build build] [--core 1] [--rounds 3] [--reps 10] [--warmup 3] [--json OUT.jsonl] \
+        [--keep-frames DIR]
 
 Two sets of photos:
   frames  20 webcam-like 640x480 JPEGs, one face each: a FER2013 PublicTest face (48x48 grey,
@@ -155,7 +156,7 @@ def emotiond_boxes(args, ep, paths):
 
 def same_face(a, b):
     """Two boxes [x, y, w, h] on one face: each one's centre inside the other. Not IoU: detectors frame
-    faces differently, and Human's boxes are enlarged about 1.5 times around the face."""
+    faces differently, and Human's boxes are up to twice the face's side."""
     def inside(p, q):
         cx, cy = p[0] + p[2] / 2.0, p[1] + p[3] / 2.0
         return q[0] <= cx <= q[0] + q[2] and q[1] <= cy <= q[1] + q[3]
@@ -179,13 +180,17 @@ def main():
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--json", help="write every measurement here, one JSON object a line")
+    ap.add_argument("--keep-frames", metavar="DIR", help="write the frames set into DIR and keep it (for "
+                    "build/bin/emo_bench_stages, say)")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
 
     tmp = tempfile.mkdtemp(prefix="bench_peers.")
     daemon = peer = None
     try:
-        frames = make_frames(args.fer, tmp)
+        if args.keep_frames:
+            os.makedirs(args.keep_frames, exist_ok=True)
+        frames = make_frames(args.fer, args.keep_frames or tmp)
         demo = os.path.join(args.modules, "node_modules", "@vladmandic", "face-api", "demo")
         sets = [("frames", [p for p, _ in frames]),
                 ("group", [os.path.join(demo, "sample%d.jpg" % i) for i in range(1, 7)])]
@@ -193,7 +198,7 @@ def main():
         load0 = os.getloadavg()
         daemon, ep = start_daemon(args, tmp)
         peer = Peer(args)
-        print("peer: %s" % json.dumps(peer.info))
+        print("peer: %s" % json.dumps(peer.info), flush=True)
         print("core %d (emotiond -w 1, emotion bench --clients 1, the peer), %d rounds, %d reps after %d warm-up "
               "per photo; load average at start %.2f %.2f %.2f" % ((args.core, args.rounds, args.reps, args.warmup)
                                                                   + load0), flush=True)
