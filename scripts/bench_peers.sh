@@ -2,7 +2,7 @@
 # emotiond against the fastest JavaScript peer measured (Human, and optionally face-api.js), per
 # photo, on one core: the check of issue 25's goal, "at least 5x faster than the fastest peer".
 #
-#   scripts/bench_peers.sh [FER2013.csv.gz] [-- bench.py options, e.g. --peer faceapi --rounds 3]
+#   scripts/bench_peers.sh FER2013.csv.gz [-- bench.py options, e.g. --peer faceapi --rounds 3]
 #
 # Needs Node.js and npm (Debian: apt-get install nodejs npm; a benchmark, so not in scripts/setup.sh)
 # and a build in build/ (or --build DIR). The peers' npm packages, pinned by scripts/peers/
@@ -11,8 +11,8 @@
 # lock file changed. The photos, the timing and the table: scripts/peers/bench.py.
 set -eu
 cd "$(dirname "$0")/.."
-fer=${1:-../shared/data/fer2013/fer2013.csv.gz}
-[ $# -gt 0 ] && shift
+fer=${1:?usage: scripts/bench_peers.sh FER2013.csv.gz [-- bench.py options]}
+shift
 [ "${1:-}" = "--" ] && shift
 for tool in node npm taskset; do
         command -v "$tool" >/dev/null || { echo "$0: $tool not found (Debian: apt-get install nodejs npm util-linux)" >&2; exit 1; }
