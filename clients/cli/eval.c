@@ -1,8 +1,10 @@
 #include "eval.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "emo/labels.h"
 #include "emo/util.h"
@@ -33,11 +35,13 @@ typedef struct eval {
 
 static void help(void) {
         printf("Usage: %s eval [OPTION]... FILE.csv\n"
-               "Evaluate the daemon's emotion classifier on a FER2013 CSV (header emotion,pixels,Usage;\n"
-               "plain or gzip-compressed). Each 48x48 face of the chosen split is sent as a GRAY8 image\n"
-               "with the whole image as its face box (no detection), pipelined.\n"
+               "Evaluate the daemon's emotion classifier on a FER2013 CSV (header emotion,pixels,Usage, or\n"
+               "emotion,pixels for a face set without splits; plain or gzip-compressed). Each 48x48 face\n"
+               "of the chosen split is sent as a GRAY8 image with the whole image as its face box (no\n"
+               "detection), pipelined.\n"
                "\n"
-               "      --usage SPLIT    PublicTest (default), PrivateTest or Training\n"
+               "      --usage SPLIT    the rows whose Usage is SPLIT: PublicTest (default), PrivateTest,\n"
+               "                       Training or a split another file names; 'all' for every row\n"
                "      --limit N        only the first N rows of that split (default: all)\n"
                "      --window N       at most N requests in flight (default %d, at most %d)\n"
                "      --json           print one JSON object instead of the tables\n"
@@ -129,13 +133,13 @@ static void print_ratio(unsigned num, unsigned den, int width) {
                 printf("%*s", width, "-");
 }
 
-static void print_json(const eval_t *e, const char *file, cli_fer_usage_t usage, double elapsed_s) {
+static void print_json(const eval_t *e, const char *file, const char *usage, double elapsed_s) {
         stats_t s = compute(e);
         json_object *o = json_object_new_object();
         if (!o)
                 return;
         cli_json_add_string(o, "file", file);
-        cli_json_add_string(o, "usage", cli_fer_usage_name(usage));
+        cli_json_add_string(o, "usage", usage);
         cli_json_add_uint(o, "n", s.n);
         json_object_object_add(o, "accuracy", json_ratio(s.correct, s.n));
         json_object *pc = json_object_new_object();
@@ -165,10 +169,9 @@ static void print_json(const eval_t *e, const char *file, cli_fer_usage_t usage,
         json_object_put(o);
 }
 
-static void print_human(const eval_t *e, const char *file, cli_fer_usage_t usage, double elapsed_s) {
+static void print_human(const eval_t *e, const char *file, const char *usage, double elapsed_s) {
         stats_t s = compute(e);
-        printf("FER2013 %s from %s: %u faces classified by %s in %.1f s (%.0f faces/s)\n", cli_fer_usage_name(usage),
-               file, s.n, e->model && *e->model ? e->model : "(unknown model)", elapsed_s,
+        printf("%s (%s rows): %u faces classified by %s in %.1f s (%.0f faces/s)\n", file, usage, s.n, e->model && *e->model ? e->model : "(unknown model)", elapsed_s,
                elapsed_s > 0 ? s.n / elapsed_s : 0.0);
         printf("accuracy: ");
         print_ratio(s.correct, s.n, 6);
@@ -198,22 +201,23 @@ static void print_human(const eval_t *e, const char *file, cli_fer_usage_t usage
 
 /* The command line of eval, apart from the shared options. */
 typedef struct eval_args {
-        cli_fer_usage_t usage;
+        const char *usage; /* "all": every row */
+        bool usage_given;
         uint64_t limit, window;
 } eval_args_t;
 
 static int option(void *userdata, int c, const char *arg) {
         eval_args_t *a = userdata;
         switch (c) {
-        case ARG_USAGE: {
-                int r = cli_fer_usage_from_name(arg);
-                if (r < 0)
+        case ARG_USAGE:
+                if (!*arg || strchr(arg, ',') || strlen(arg) > 64)
                         return cli_usage_error("eval",
-                                               "invalid --usage '%s': expected PublicTest, PrivateTest or Training",
+                                               "invalid --usage '%s': expected a split name (PublicTest, PrivateTest, "
+                                               "Training, another file's) or all",
                                                arg);
-                a->usage = (cli_fer_usage_t) r;
+                a->usage = arg;
+                a->usage_given = true;
                 return CLI_EXIT_OK;
-        }
         case ARG_LIMIT:
                 if (cli_parse_option_uint("eval", "--limit", arg, 1, UINT32_MAX, &a->limit) < 0)
                         return CLI_EXIT_USAGE;
@@ -273,7 +277,7 @@ int cli_eval_main(const cli_options_t *defaults, int argc, char **argv) {
                 {},
         };
         _cleanup_(eval_done) eval_t e = { .o = *defaults };
-        eval_args_t args = { .usage = CLI_FER_PUBLIC_TEST, .window = EVAL_DEFAULT_WINDOW };
+        eval_args_t args = { .usage = "PublicTest", .window = EVAL_DEFAULT_WINDOW };
         const cli_command_t cmd = {
                 .name = "eval",
                 .help = help,
@@ -298,13 +302,25 @@ int cli_eval_main(const cli_options_t *defaults, int argc, char **argv) {
 
         _cleanup_(cli_fer_set_done) cli_fer_set_t set = {};
         char err[512] = "";
-        r = cli_fer_read(file, args.usage, args.limit, err, sizeof(err), &set);
+        bool all = strcasecmp(args.usage, "all") == 0;
+        r = cli_fer_read(file, all ? NULL : args.usage, args.limit, err, sizeof(err), &set);
         if (r < 0) {
                 cli_error("%s", err);
                 return CLI_EXIT_FAILED;
         }
+        if (!set.has_usage) {
+                /* A face set without splits: every row, unless a split was asked for by name. */
+                if (args.usage_given && !all) {
+                        cli_error("%s has no Usage column: --usage %s selects nothing (use --usage all, or leave it "
+                                  "out)",
+                                  file, args.usage);
+                        return CLI_EXIT_FAILED;
+                }
+                args.usage = "all";
+        } else if (all)
+                args.usage = "all";
         if (set.n == 0) {
-                cli_error("%s: no row with Usage %s", file, cli_fer_usage_name(args.usage));
+                cli_error("%s: no row with Usage %s", file, args.usage);
                 return CLI_EXIT_FAILED;
         }
         e.set = &set;

@@ -10,25 +10,11 @@
 
 #include "emo/util.h"
 
-/* Longest valid row: "6," + 2304 * "255 " + "PrivateTest\r\n", about 9.3 KB. */
+/* Longest valid row: "6," + 2304 * "255 " + a 64-byte split name + "\r\n", about 9.3 KB. */
 #define LINE_MAX_BYTES 16384
 
-static const char *const usage_names[CLI_FER_USAGE_COUNT] = {
-        [CLI_FER_TRAINING] = "Training",
-        [CLI_FER_PUBLIC_TEST] = "PublicTest",
-        [CLI_FER_PRIVATE_TEST] = "PrivateTest",
-};
-
-const char *cli_fer_usage_name(cli_fer_usage_t u) {
-        return u < CLI_FER_USAGE_COUNT ? usage_names[u] : NULL;
-}
-
-int cli_fer_usage_from_name(const char *name) {
-        for (int i = 0; i < CLI_FER_USAGE_COUNT; i++)
-                if (strcasecmp(name, usage_names[i]) == 0)
-                        return i;
-        return -EINVAL;
-}
+/* The longest split name accepted in the Usage column. */
+#define USAGE_MAX_BYTES 64
 
 void cli_fer_set_done(cli_fer_set_t *s) {
         free(s->labels);
@@ -42,16 +28,20 @@ static void gzclosep(gzFile *f) {
                 gzclose(*f);
 }
 
-/* Parse "N,P P P ...,Usage" (line without its end of line) into its parts. NULL on success, else
- * what is wrong. */
-static const char *parse_row(char *line, uint8_t *ret_label, uint8_t *pixels, int *ret_usage) {
+/* Parse "N,P P P ...,Usage" (or "N,P P P ..." when the file has no Usage column: *ret_usage is
+ * then NULL) into its parts; *ret_usage points into line. NULL on success, else what is wrong. */
+static const char *parse_row(char *line, bool has_usage, uint8_t *ret_label, uint8_t *pixels,
+                             const char **ret_usage) {
+        const char *fields = has_usage ? "expected 3 comma-separated fields" : "expected 2 comma-separated fields";
         char *c1 = strchr(line, ',');
         if (!c1)
-                return "expected 3 comma-separated fields";
+                return fields;
         char *c2 = strchr(c1 + 1, ',');
-        if (!c2 || strchr(c2 + 1, ','))
-                return "expected 3 comma-separated fields";
-        *c1 = *c2 = '\0';
+        if (has_usage ? !c2 || strchr(c2 + 1, ',') : c2 != NULL)
+                return fields;
+        *c1 = '\0';
+        if (c2)
+                *c2 = '\0';
 
         if (line[0] < '0' || line[0] > '6' || line[1] != '\0')
                 return "the emotion label is not an integer from 0 to 6";
@@ -78,11 +68,18 @@ static const char *parse_row(char *line, uint8_t *ret_label, uint8_t *pixels, in
         if (*p != '\0')
                 return "expected 2304 pixel values, found more";
 
-        int u = cli_fer_usage_from_name(c2 + 1);
-        if (u < 0)
-                return "the Usage field is not Training, PublicTest or PrivateTest";
+        const char *usage = NULL;
+        if (has_usage) {
+                usage = c2 + 1;
+                size_t n = strlen(usage);
+                if (n == 0 || n > USAGE_MAX_BYTES)
+                        return "the Usage field is empty or longer than 64 bytes";
+                for (const char *q = usage; *q; q++)
+                        if ((unsigned char) *q < 0x20 || *q == 0x7f)
+                                return "the Usage field has a control character";
+        }
         *ret_label = (uint8_t) (line[0] - '0');
-        *ret_usage = u;
+        *ret_usage = usage;
         return NULL;
 }
 
@@ -114,7 +111,7 @@ static int grow(cli_fer_set_t *s, size_t *cap) {
         return 0;
 }
 
-int cli_fer_read(const char *path, cli_fer_usage_t usage, size_t limit, char *err, size_t errlen,
+int cli_fer_read(const char *path, const char *usage, size_t limit, char *err, size_t errlen,
                  cli_fer_set_t *ret) {
         _cleanup_(gzclosep) gzFile f = NULL;
         _cleanup_free_ char *line = malloc(LINE_MAX_BYTES);
@@ -155,8 +152,11 @@ int cli_fer_read(const char *path, cli_fer_usage_t usage, size_t limit, char *er
                         const char *h = line;
                         if (strncmp(h, "\xEF\xBB\xBF", 3) == 0) /* a BOM from a spreadsheet */
                                 h += 3;
-                        if (strcmp(h, "emotion,pixels,Usage") != 0) {
-                                snprintf(err, errlen, "%s:1: expected the header 'emotion,pixels,Usage'", path);
+                        if (strcmp(h, "emotion,pixels,Usage") == 0)
+                                s.has_usage = true;
+                        else if (strcmp(h, "emotion,pixels") != 0) {
+                                snprintf(err, errlen, "%s:1: expected the header 'emotion,pixels,Usage' or 'emotion,pixels'",
+                                         path);
                                 return -EBADMSG;
                         }
                         continue;
@@ -170,8 +170,8 @@ int cli_fer_read(const char *path, cli_fer_usage_t usage, size_t limit, char *er
                         return r;
                 }
                 uint8_t label;
-                int u;
-                const char *what = parse_row(line, &label, s.pixels + s.n * CLI_FER_PIXELS, &u);
+                const char *u;
+                const char *what = parse_row(line, s.has_usage, &label, s.pixels + s.n * CLI_FER_PIXELS, &u);
                 if (what) {
                         /* A truncated .gz cuts its last line short: say so, not that the
                          * row is malformed. zlib notices when asked for more. */
@@ -184,7 +184,7 @@ int cli_fer_read(const char *path, cli_fer_usage_t usage, size_t limit, char *er
                         snprintf(err, errlen, "%s:%u: %s", path, lineno, what);
                         return -EBADMSG;
                 }
-                if (u != (int) usage)
+                if (usage && u && strcasecmp(u, usage) != 0)
                         continue;
                 s.labels[s.n] = label;
                 s.lines[s.n] = lineno;
@@ -206,7 +206,8 @@ int cli_fer_read(const char *path, cli_fer_usage_t usage, size_t limit, char *er
                 return -EBADMSG;
         }
         if (lineno == 0) {
-                snprintf(err, errlen, "%s: empty file, expected the header 'emotion,pixels,Usage'", path);
+                snprintf(err, errlen, "%s: empty file, expected the header 'emotion,pixels,Usage' or 'emotion,pixels'",
+                         path);
                 return -EBADMSG;
         }
 

@@ -497,6 +497,65 @@ Test(cli, eval_json_200) {
         emo_test_daemon_stop(&daemon_);
 }
 
+/* Write the first n rows of the fixture CSV to path with the Usage column left out (usage NULL)
+ * or set to usage. */
+static void write_face_set(const char *path, size_t n, const char *usage) {
+        _cleanup_free_ char *csv = emo_test_fixture("fer_publictest_200.csv");
+        FILE *in = fopen(csv, "re");
+        FILE *out = fopen(path, "we");
+        cr_assert(in && out);
+        char line[16384];
+        cr_assert_not_null(fgets(line, sizeof(line), in));
+        fputs(usage ? "emotion,pixels,Usage\n" : "emotion,pixels\n", out);
+        for (size_t i = 0; i < n && fgets(line, sizeof(line), in); i++) {
+                char *last = strrchr(line, ',');
+                cr_assert_not_null(last);
+                *last = '\0';
+                fprintf(out, usage ? "%s,%s\n" : "%s\n", line, usage);
+        }
+        fclose(in);
+        cr_assert_eq(fclose(out), 0);
+}
+
+/* Face sets other than FER2013: without the Usage column every row is evaluated (and naming a
+ * split for it is an error), and a split of another name is selected by that name. */
+Test(cli, eval_face_sets_without_fer2013_splits) {
+        char dir[] = "/tmp/emo-cli-eval.XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        char plain[64], named[64];
+        snprintf(plain, sizeof(plain), "%s/plain.csv", dir);
+        snprintf(named, sizeof(named), "%s/named.csv", dir);
+        write_face_set(plain, 20, NULL);
+        write_face_set(named, 12, "CrossSet");
+        emo_test_run_t r;
+        emotion(&r, 60000, "eval", "--json", plain, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        json_object *o = json_tokener_parse(r.out);
+        cr_assert_not_null(o, "%s", r.out);
+        cr_expect_eq(json_object_get_int(emo_test_json_get(o, "n")), 20);
+        cr_expect_str_eq(json_object_get_string(emo_test_json_get(o, "usage")), "all");
+        json_object_put(o);
+        emo_test_run_done(&r);
+        emotion(&r, 60000, "eval", "--usage", "PublicTest", plain, NULL);
+        cr_expect_eq(r.status, 1, "exit %d", r.status);
+        cr_expect(strstr(r.err, "has no Usage column"), "%s", r.err);
+        emo_test_run_done(&r);
+        emotion(&r, 60000, "eval", "--json", "--usage", "crossset", named, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        o = json_tokener_parse(r.out);
+        cr_assert_not_null(o, "%s", r.out);
+        cr_expect_eq(json_object_get_int(emo_test_json_get(o, "n")), 12);
+        json_object_put(o);
+        emo_test_run_done(&r);
+        emotion(&r, 60000, "eval", named, NULL); /* PublicTest by default: none here */
+        cr_expect_eq(r.status, 1, "exit %d", r.status);
+        cr_expect(strstr(r.err, "no row with Usage PublicTest"), "%s", r.err);
+        emo_test_run_done(&r);
+        unlink(plain);
+        unlink(named);
+        rmdir(dir);
+}
+
 /* A malformed CSV stops eval before anything is sent, naming the line. */
 Test(cli, eval_malformed_csv) {
         _cleanup_free_ char *csv = emo_test_fixture("fer_bad.csv");
