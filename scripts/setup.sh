@@ -65,8 +65,12 @@ hardening_packages=(clang libclang-rt-14-dev llvm)
 
 # deploy/container/build.sh (mmdebstrap, from --deb, and buildah) and scripts/container-check.sh
 # (podman; runc for machines where podman's default runtime cannot start containers, see
-# docs/deploy.md); scripts/check-k8s.sh installs its npm packages into a cache folder with npm.
-[ "$container" = 0 ] || packages+=(buildah podman runc nodejs npm)
+# docs/deploy.md); scripts/check-k8s.sh installs its npm packages into a cache folder with npm
+# (Debian's, unless a node with its own npm is there already: Debian's npm would conflict with it).
+if [ "$container" = 1 ]; then
+        packages+=(buildah podman runc)
+        command -v npm >/dev/null || packages+=(nodejs npm)
+fi
 
 if [ "$apt" = 1 ]; then
         sudo=""
