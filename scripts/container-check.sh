@@ -121,7 +121,7 @@ ct() { podman exec "$name" "$@"; }
 # Ready when the probe of deploy/kubernetes/ answers: `emotion health` over the ipc socket.
 ready=0
 for _ in $(seq 120); do
-        ct emotion health --timeout 1000 --attempts 1 >/dev/null 2>&1 && { ready=1; break; }
+        ct emotion health --server ipc:///run/emotiond/emotiond.sock --timeout 1000 --attempts 1 >/dev/null 2>&1 && { ready=1; break; }
         [ "$(podman inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ] || break
         sleep 0.5
 done
