@@ -3,7 +3,8 @@
 # an administrator would (read-only root, the CURVE keys mounted read-only as Kubernetes mounts
 # its Secrets, port 5560 published on the host's loopback), and checks from the host, through CURVE, what a camera's client would see:
 # `emotion health` and one `emotion analyze` of a face photo with an allowed client key, no
-# service for an unknown key and for a plaintext client; and inside the container, what the
+# service for an unknown key until it is added and the daemon gets SIGHUP, none for a plaintext
+# client; and inside the container, what the
 # Kubernetes probes and the autoscaler rely on: the daemon's user is not root, it uses YuNet (not
 # the Haar fallback), `emotion health` over the ipc socket needs no key, and SIGTERM drains and
 # exits 0 within the pod's grace period. Prints PASS or FAIL per check; exits 1 when any failed.
@@ -171,6 +172,15 @@ sleep 0.5
 refused=$(podman logs "$name" 2>&1 | grep -i 'refus' | grep -F "$(sed -n 's/^ *public-key = "\(.*\)"$/\1/p' "$work/stranger")" | head -1)
 [ $rc -ne 0 ] && [ -n "$refused" ] && pass "unknown key: exit $rc, and the daemon logged: $refused" ||
         fail "unknown key: exit $rc, daemon log: '$refused'"
+# An administrator admits a client: its public file in clients.d, then SIGHUP (open connections stay).
+cp "$work/stranger" "$work/clients.d/..2026_01_01_00_00_00.000000001/"
+ln -s ..data/stranger "$work/clients.d/stranger"
+podman kill --signal HUP "$name" >/dev/null
+sleep 0.5
+out=$("$emotion" health --server "$tcp" --server-key "$key" --cert "$work/stranger" --timeout 5000 --attempts 1 2>&1)
+rc=$?
+reloaded=$(podman logs "$name" 2>&1 | grep -i 'clients_dir\|client key' | tail -1)
+[ $rc -eq 0 ] && pass "SIGHUP: the added key is admitted (exit 0); daemon: $reloaded" || fail "SIGHUP: exit $rc: $out"
 out=$("$emotion" health --server "$tcp" --timeout 3000 --attempts 1 2>&1)
 rc=$?
 echo "$out" | sed 's/^/    /'
