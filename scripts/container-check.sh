@@ -1,13 +1,13 @@
 #!/bin/bash
 # Proves the OCI image of deploy/container/: builds it (unless --no-build), runs it with podman as
-# an administrator would (read-only root, the CURVE keys mounted read-only as Kubernetes mounts
-# its Secrets, port 5560 published on the host's loopback), and checks from the host, through CURVE, what a camera's client would see:
-# `emotion health` and one `emotion analyze` of a face photo with an allowed client key, no
-# service for an unknown key until it is added and the daemon gets SIGHUP, none for a plaintext
-# client; and inside the container, what the
-# Kubernetes probes and the autoscaler rely on: the daemon's user is not root, it uses YuNet (not
-# the Haar fallback), `emotion health` over the ipc socket needs no key, and SIGTERM drains and
-# exits 0 within the pod's grace period. Prints PASS or FAIL per check; exits 1 when any failed.
+# an administrator would (read-only root, no capabilities, the CURVE keys mounted read-only as
+# Kubernetes mounts its Secrets, port 5560 published on the host's loopback), and checks from the
+# host, through CURVE, what a camera's client would see: `emotion health` and one `emotion
+# analyze` of a face photo with an allowed client key, no service for an unknown key until it is
+# added and the daemon gets SIGHUP, none for a plaintext client; and inside the container, what
+# the Kubernetes probes rely on: the daemon's user is not root, it uses YuNet (not the Haar
+# fallback), `emotion health` over the ipc socket needs no key, and SIGTERM drains and exits 0
+# within the pod's grace period. Prints PASS or FAIL per check; exits 1 when any failed.
 # The container is always removed.
 #
 #   scripts/container-check.sh [--no-build] [--debs DIR]
@@ -101,7 +101,8 @@ secret_dir "$work/server" 0440 "$work/keys/server.cert" "$work/keys/server.cert_
 secret_dir "$work/clients.d" 0444 "$work/camera1"
 
 # podman's defaults may not run here: see docs/deploy.md, "What was run here".
-run_args=(--read-only -p "127.0.0.1:$port:5560"
+# As the pod's securityContext: read-only root, no capability, no privilege escalation.
+run_args=(--read-only --cap-drop ALL --security-opt no-new-privileges -p "127.0.0.1:$port:5560"
           -v "$work/server:/etc/emotiond/server:ro" -v "$work/clients.d:/etc/emotiond/clients.d:ro")
 if [ -n "${EMO_PODMAN_RUN_ARGS:-}" ]; then
         read -r -a extra <<<"$EMO_PODMAN_RUN_ARGS"
