@@ -17,7 +17,7 @@ set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 cache=${EMO_K8S_CHECK_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/emotiond/k8s-check}
-# kubernetes-models 4.5.1: the last to run on Debian 12's node 18 (5.x needs node 22).
+# kubernetes-models 4.5.1: the last that declares support for Debian 12's node 18 (5.x needs node 22).
 packages=(kubernetes-models@4.5.1 yaml@2.9.1 typescript@5.9.3)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
