@@ -2,11 +2,13 @@
 # Set up emotiond from a clone on Debian 12: install the packages (apt-get), build into build/,
 # and install the third-party face detectors with a checksum check (scripts/setup-detectors.sh).
 #
-#   scripts/setup.sh [--tests] [--hardening] [--deb] [--no-apt]
+#   scripts/setup.sh [--tests] [--hardening] [--deb] [--container] [--no-apt]
 #
 # --tests      also install what the test suite needs (Criterion, PyTorch for the model tests)
 # --hardening  also install clang, libFuzzer and llvm-symbolizer (scripts/test-hardening.sh)
 # --deb        also install what building and checking the Debian package needs (docs/packaging.md)
+# --container  also install what building and checking the container image and the Kubernetes
+#              manifests needs (docs/deploy.md); implies --deb
 # --no-apt     skip apt-get (packages already there)
 #
 # Environment: EMO_YUNET_FILE=path      take YuNet from a local copy instead of downloading it
@@ -15,14 +17,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tests=0 hardening=0 deb=0 apt=1
+tests=0 hardening=0 deb=0 container=0 apt=1
 for arg in "$@"; do
         case "$arg" in
         --tests) tests=1 ;;
         --hardening) hardening=1 ;;
         --deb) deb=1 ;;
+        --container) container=1 deb=1 ;;
         --no-apt) apt=0 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
         esac
 done
@@ -59,6 +62,15 @@ hardening_packages=(clang libclang-rt-14-dev llvm)
 # dpkg-buildpackage and debhelper for debian/, lintian for its checks; mmdebstrap and
 # systemd-nspawn for scripts/deb-check.sh, which installs the package under a real systemd.
 [ "$deb" = 0 ] || packages+=(dpkg-dev debhelper devscripts lintian mmdebstrap systemd-container)
+
+# deploy/container/build.sh (mmdebstrap, from --deb, and buildah) and scripts/container-check.sh
+# (podman; runc for machines where podman's default runtime cannot start containers, see
+# docs/deploy.md); scripts/check-k8s.sh installs its npm packages into a cache folder with npm
+# (Debian's, unless a node with its own npm is there already: Debian's npm would conflict with it).
+if [ "$container" = 1 ]; then
+        packages+=(buildah podman runc)
+        command -v npm >/dev/null || packages+=(nodejs npm)
+fi
 
 if [ "$apt" = 1 ]; then
         sudo=""
