@@ -46,7 +46,9 @@ done
 fleet_client=${fleet_client:-$build/tests/fleet_client}
 emotion=$build/bin/emotion emotiond=$build/bin/emotiond
 
-if ! command -v haproxy >/dev/null; then
+# /usr/sbin is not on an ordinary user's PATH on Debian; $HAPROXY names another binary.
+haproxy=${HAPROXY:-$(PATH=$PATH:/usr/sbin:/sbin command -v haproxy || true)}
+if [ ! -x "$haproxy" ]; then
         echo "fleet-check: FAILED: haproxy is not installed (Debian package haproxy;" \
                 "scripts/setup.sh --tests installs it)" >&2
         exit 1
@@ -116,8 +118,8 @@ start_haproxy() {
                 /^[ \t]*server / { next }
                 { print }
                 END { printf "%s", servers }' deploy/haproxy/emotiond.cfg >"$tmp/haproxy.cfg"
-        haproxy -q -c -f "$tmp/haproxy.cfg" >/dev/null
-        haproxy -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.log" 2>&1 &
+        "$haproxy" -q -c -f "$tmp/haproxy.cfg" >/dev/null
+        "$haproxy" -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.log" 2>&1 &
         haproxy_pid=$!
         for _ in $(seq 100); do
                 [ "$(servers_up)" = "$n" ] && return 0
@@ -152,7 +154,7 @@ ok_replies() {
         curl -sf "http://127.0.0.1:$(mport "$1")/metrics" | awk '/^emotiond_replies_total\{status="ok"\}/ { print $2 }'
 }
 
-echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%F %H:%M UTC'), HAProxy $(haproxy -v | awk 'NR==1 { print $3 }')"
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%F %H:%M UTC'), HAProxy $("$haproxy" -v | awk 'NR==1 { print $3 }')"
 
 if [ "$bench" = 1 ]; then
         for i in $(seq "$daemons"); do start_daemon "$i"; done
@@ -198,7 +200,7 @@ wait "${pids[1]}" 2>/dev/null || true
 down_after=""
 for _ in $(seq 50); do
         if show_stat | grep -q '^emotiond1 DOWN'; then
-                down_after=$(echo "$(date +%s.%N) - $killed_at" | bc)
+                down_after=$(awk -v a="$(date +%s.%N)" -v b="$killed_at" 'BEGIN { printf "%.2f", a - b }')
                 break
         fi
         sleep 0.05

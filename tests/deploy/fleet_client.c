@@ -28,8 +28,11 @@
 #include "emo/client.h"
 #include "emo/util.h"
 
-#define CALL_TIMEOUT_MS 1500
-#define CALL_ATTEMPTS 4
+/* A reply may wait behind the whole fleet's queue on a loaded machine: a short timeout would send
+ * requests again while their first copies still wait, and feed the overload. A daemon that dies
+ * is not waited for: emo_client_call resends as soon as the connection drops. */
+#define CALL_TIMEOUT_MS 5000
+#define CALL_ATTEMPTS 3
 
 typedef struct camera {
         pthread_t thread;
