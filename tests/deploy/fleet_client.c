@@ -158,6 +158,8 @@ int main(int argc, char **argv) {
         camera_t *cams = calloc(n, sizeof(*cams));
         if (!cams || len == 0)
                 return 2;
+        /* CZMQ's global state is set up by the first socket; not by 16 threads at once. */
+        zsys_init();
         started_us = emo_now_us();
         for (unsigned i = 0; i < n; i++) {
                 cams[i] = (camera_t) { .index = i, .endpoint = argv[1], .jpeg = jpeg, .jpeg_len = len, .end_us = started_us + (int64_t) (seconds * 1e6), .frame_us = fps > 0 ? (int64_t) (1e6 / fps) : 0 };
