@@ -4,6 +4,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ struct emo_metrics {
         histogram_t faces;
         emo_metrics_gauges_t gauges;
         int64_t started_us;
+        int64_t beat_us; /* when the dispatcher last set the gauges (started_us before its first) */
         struct MHD_Daemon *http;
 };
 
@@ -64,7 +66,7 @@ emo_metrics_t *emo_metrics_new(const emo_metrics_info_t *info) {
         if (!m)
                 return NULL;
         pthread_mutex_init(&m->lock, NULL);
-        m->started_us = emo_now_us();
+        m->started_us = m->beat_us = emo_now_us();
         size_t len = 0;
         FILE *f = open_memstream(&m->info_labels, &len);
         if (!f)
@@ -118,6 +120,7 @@ void emo_metrics_set_gauges(emo_metrics_t *m, const emo_metrics_gauges_t *g) {
                 return;
         pthread_mutex_lock(&m->lock);
         m->gauges = *g;
+        m->beat_us = emo_now_us();
         pthread_mutex_unlock(&m->lock);
 }
 
@@ -191,6 +194,28 @@ int emo_metrics_render(emo_metrics_t *m, char **ret, size_t *ret_len) {
         return 0;
 }
 
+int emo_metrics_health(emo_metrics_t *m, char **ret) {
+        pthread_mutex_lock(&m->lock);
+        int64_t silent_us = emo_now_us() - m->beat_us;
+        emo_metrics_gauges_t g = m->gauges;
+        pthread_mutex_unlock(&m->lock);
+        char *text = NULL;
+        int k;
+        bool serving = silent_us <= EMO_METRICS_SILENT_MAX_US;
+        if (serving)
+                k = asprintf(&text, "serving: %llu/%llu workers busy, queue %llu/%llu, %llu connections\n",
+                             (unsigned long long) g.workers_busy, (unsigned long long) g.workers,
+                             (unsigned long long) g.queue_depth, (unsigned long long) g.queue_capacity,
+                             (unsigned long long) g.connections);
+        else
+                k = asprintf(&text, "not serving: the dispatcher has not come round for %lld ms\n",
+                             (long long) (silent_us / 1000));
+        if (k < 0)
+                return -ENOMEM;
+        *ret = text;
+        return serving ? 0 : 1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
@@ -205,15 +230,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *type = "text/plain; version=0.0.4; charset=utf-8";
         if (!streq(method, "GET") && !streq(method, "HEAD")) {
                 code = MHD_HTTP_METHOD_NOT_ALLOWED;
-                body = strdup("only GET /metrics\n");
+                body = strdup("only GET /metrics and GET /health\n");
+        } else if (streq(url, "/health")) {
+                int h = emo_metrics_health(m, &body);
+                code = h < 0 ? MHD_HTTP_INTERNAL_SERVER_ERROR : h ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK;
+                type = "text/plain; charset=utf-8";
+                if (body)
+                        len = strlen(body);
         } else if (!streq(url, "/metrics")) {
                 code = MHD_HTTP_NOT_FOUND;
-                body = strdup("the metrics are at /metrics\n");
+                body = strdup("the metrics are at /metrics, the health at /health\n");
         } else if (emo_metrics_render(m, &body, &len) < 0) {
                 code = MHD_HTTP_INTERNAL_SERVER_ERROR;
                 body = NULL;
         }
-        if (body && code != MHD_HTTP_OK)
+        if (body && code != MHD_HTTP_OK && !len)
                 len = strlen(body);
         struct MHD_Response *r = MHD_create_response_from_buffer(body ? len : 0, body, MHD_RESPMEM_MUST_FREE);
         if (!r) {

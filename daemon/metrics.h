@@ -1,6 +1,10 @@
 /* Prometheus metrics: what the daemon has answered and how long each stage took, served as
  * Prometheus text format (version 0.0.4) on GET /metrics by libmicrohttpd's own thread, opt-in
- * (`metrics_listen = 127.0.0.1:9464`).
+ * (`metrics_listen = 127.0.0.1:9464`). The same endpoint answers GET /health for load balancers
+ * (HAProxy's `option httpchk`): 200 while the daemon serves, 503 when its dispatcher has stopped
+ * coming round. It is served only once the model is loaded and the endpoints are bound, and the
+ * dispatcher comes round at least every few seconds even when idle, so "served and recently
+ * beating" is readiness and liveness both.
  *
  * The dispatcher thread records (every reply by status; for each analysis the stage timings of its
  * reply and its number of faces; the gauges once per loop), the HTTP thread renders a consistent
@@ -44,6 +48,14 @@ void emo_metrics_set_gauges(emo_metrics_t *m, const emo_metrics_gauges_t *g);
  * 0 or -ENOMEM. */
 int emo_metrics_render(emo_metrics_t *m, char **ret, size_t *ret_len);
 
-/* Serve GET /metrics on listen ("HOST:PORT", "[V6]:PORT"; a numeric address) from a thread of
+/* How long the dispatcher may go without setting the gauges before /health says 503: it wakes at
+ * least every 5 s (its status period), so three periods mean it is stuck. */
+#define EMO_METRICS_SILENT_MAX_US (15 * 1000000LL)
+
+/* The health of the daemon as /health tells it: 0 serving, 1 not (the dispatcher is silent), with
+ * a line of text saying so in *ret (malloc'd); -ENOMEM. */
+int emo_metrics_health(emo_metrics_t *m, char **ret);
+
+/* Serve GET /metrics (and GET /health) on listen ("HOST:PORT", "[V6]:PORT"; a numeric address) from a thread of
  * libmicrohttpd's. 0, or -errno with err naming the address and the cause (-EADDRINUSE, ...). */
 int emo_metrics_serve(emo_metrics_t *m, const char *listen, char *err, size_t errlen);

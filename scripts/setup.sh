@@ -52,6 +52,8 @@ packages+=("${gui_packages[@]}")
 if [ "$tests" = 1 ]; then
         packages+=(libcriterion-dev libopenblas0-pthread systemd python3 python3-numpy python3-opencv python3-torch python3-onnx python3-matplotlib
                    clang-format)  # clang-format: scripts/check-format.sh
+        # The fleet test (deploy.fleet, scripts/fleet-check.sh): HAProxy in front of three daemons.
+        packages+=(haproxy)
 fi
 
 # scripts/test-hardening.sh: the fuzz build (clang; libFuzzer and the sanitizer runtimes are in

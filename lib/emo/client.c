@@ -20,8 +20,10 @@ struct emo_client {
         zsock_t *sock;
         zsock_t *monitor; /* handshake events of sock (tcp:// only), or NULL */
         uint8_t server_key[32];
-        zcert_t *cert; /* this client's CURVE key pair; NULL: plaintext */
+        zcert_t *cert;            /* this client's CURVE key pair; NULL: plaintext */
         unsigned lost_handshakes; /* connections closed in the handshake since the last that succeeded */
+        bool up;                  /* a handshake succeeded and that connection has not closed since */
+        bool dropped;             /* a connection that was up closed since the last send */
         uint64_t next_id;
 };
 
@@ -38,7 +40,8 @@ static zsock_t *monitor_socket(zsock_t *s) {
         snprintf(ep, sizeof(ep), "inproc://emo-client-monitor-%p-%u", (void *) s, n);
         if (zmq_socket_monitor(zsock_resolve(s), ep,
                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                                       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) < 0)
+                                       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                                       ZMQ_EVENT_DISCONNECTED) < 0)
                 return NULL;
         zsock_t *m = zsock_new(ZMQ_PAIR);
         if (m && zsock_connect(m, "%s", ep) < 0)
@@ -83,6 +86,7 @@ static int open_socket(emo_client_t *c) {
         c->sock = s;
         c->monitor = m;
         c->lost_handshakes = 0;
+        c->up = c->dropped = false;
         return 0;
 }
 
@@ -93,9 +97,14 @@ static int open_socket(emo_client_t *c) {
  * in a row, with none completed, is taken for the refusal. */
 #define LOST_HANDSHAKES_MAX 3
 
+static int greeting_probe(const emo_client_t *c, int timeout_ms);
+
 /* The first handshake failure the monitor reported, as an error of emo_client_recv: -EACCES the
  * daemon refused our key, -EPROTONOSUPPORT CURVE on one side only, -EKEYREJECTED the handshake
- * broke off with our CURVE key (see LOST_HANDSHAKES_MAX). 0 when none. */
+ * broke off with our CURVE key (see LOST_HANDSHAKES_MAX), -ECONNRESET the connections were
+ * closed before any daemon greeted us (a TCP load balancer with no live daemon behind it accepts
+ * and closes: that is no key problem). 0 when none. Also notes in c->dropped a connection that
+ * closed after its handshake: a request sent on it may have been lost with it. */
 static int handshake_error(emo_client_t *c) {
         if (!c->monitor)
                 return 0;
@@ -111,14 +120,27 @@ static int handshake_error(emo_client_t *c) {
                         memcpy(&value, zframe_data(f) + 2, 4);
                 }
                 zmsg_destroy(&ev);
-                if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+                if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
                         c->lost_handshakes = 0;
+                        c->up = true;
+                }
+                if (event == ZMQ_EVENT_DISCONNECTED) {
+                        c->dropped = c->dropped || c->up;
+                        c->up = false;
+                }
                 if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
                         return -EACCES;
                 if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
                         return value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? -EPROTONOSUPPORT : -EKEYREJECTED;
-                if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && ++c->lost_handshakes >= LOST_HANDSHAKES_MAX)
+                if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && ++c->lost_handshakes >= LOST_HANDSHAKES_MAX) {
+                        /* Only a peer that greets can have refused us; the counting restarts, so a
+                         * balancer whose daemons come back is tried again by the next call. */
+                        if (greeting_probe(c, 1000) <= 0) {
+                                c->lost_handshakes = 0;
+                                return -ECONNRESET;
+                        }
                         return c->cert ? -EKEYREJECTED : -EPROTONOSUPPORT;
+                }
         }
 }
 
@@ -130,6 +152,9 @@ const char *emo_client_strerror(int error) {
         case -EPROTONOSUPPORT:
                 return "security mismatch: the daemon requires CURVE and no --server-key was given, or the daemon "
                        "serves plaintext and a server key was given";
+        case -ECONNRESET:
+                return "the connection was closed before any daemon answered: nothing serves behind this endpoint "
+                       "(a load balancer with no live daemon, or a daemon refusing connections)";
         case -EKEYREJECTED:
                 return "the CURVE handshake failed: the server key given is not this daemon's (check "
                        "'emotiond --print-public-key')";
@@ -255,6 +280,7 @@ int emo_client_send(emo_client_t *c, emo_request_t *req, int send_timeout_ms, ui
                 zframe_destroy(&f);
                 return r;
         }
+        c->dropped = false; /* from here on, a drop may take this request with it */
         zmq_pollitem_t items[2] = {
                 { .socket = zsock_resolve(c->sock), .events = ZMQ_POLLOUT },
                 { .socket = c->monitor ? zsock_resolve(c->monitor) : NULL, .events = ZMQ_POLLIN },
@@ -283,7 +309,9 @@ int emo_client_send(emo_client_t *c, emo_request_t *req, int send_timeout_ms, ui
         return 0;
 }
 
-int emo_client_recv(emo_client_t *c, int timeout_ms, emo_reply_t **ret) {
+/* emo_client_recv; with stop_on_drop, -ECONNABORTED as soon as a connection that was up has
+ * closed since the last send (the reply to a request sent on it may be lost with it). */
+static int recv_reply(emo_client_t *c, int timeout_ms, bool stop_on_drop, emo_reply_t **ret) {
         zmq_pollitem_t items[2] = {
                 { .socket = zsock_resolve(c->sock), .events = ZMQ_POLLIN },
                 { .socket = c->monitor ? zsock_resolve(c->monitor) : NULL, .events = ZMQ_POLLIN },
@@ -293,6 +321,8 @@ int emo_client_recv(emo_client_t *c, int timeout_ms, emo_reply_t **ret) {
                 int r = handshake_error(c);
                 if (r < 0)
                         return r;
+                if (stop_on_drop && c->dropped)
+                        return -ECONNABORTED;
                 long left = timeout_ms < 0 ? -1 : (long) ((deadline - emo_now_us() + 999) / 1000);
                 if (timeout_ms >= 0 && left < 0)
                         left = 0;
@@ -314,6 +344,10 @@ int emo_client_recv(emo_client_t *c, int timeout_ms, emo_reply_t **ret) {
         return r;
 }
 
+int emo_client_recv(emo_client_t *c, int timeout_ms, emo_reply_t **ret) {
+        return recv_reply(c, timeout_ms, false, ret);
+}
+
 int emo_client_call(emo_client_t *c, emo_request_t *req, int timeout_ms, int attempts, emo_reply_t **ret) {
         int r = -ETIMEDOUT;
         for (int attempt = 0; attempt < attempts; attempt++) {
@@ -333,8 +367,10 @@ int emo_client_call(emo_client_t *c, emo_request_t *req, int timeout_ms, int att
                                 break;
                         }
                         emo_reply_t *reply = NULL;
-                        r = emo_client_recv(c, (int) ((left + 999) / 1000), &reply);
-                        if (r == -ETIMEDOUT)
+                        /* A daemon that vanished with the request (killed; behind a load balancer,
+                         * whose other daemons the next connection reaches) is not waited for. */
+                        r = recv_reply(c, (int) ((left + 999) / 1000), true, &reply);
+                        if (r == -ETIMEDOUT || r == -ECONNABORTED)
                                 break;
                         if (r < 0)
                                 return r; /* a refused handshake too: retrying cannot help */
@@ -345,7 +381,7 @@ int emo_client_call(emo_client_t *c, emo_request_t *req, int timeout_ms, int att
                         emo_reply_free(reply); /* a late reply to an earlier request */
                 }
         }
-        return r;
+        return r == -ECONNABORTED ? -ETIMEDOUT : r;
 }
 
 int emo_client_fd(emo_client_t *c, int *ret_fd) {
@@ -420,15 +456,17 @@ static int probe_ipc(const char *path) {
         return probe_connect(AF_UNIX, (struct sockaddr *) &sa, len, emo_now_us());
 }
 
-static int probe_tcp(const char *address, int timeout_ms) {
-        /* tcp://[source;]host:port, the host possibly in brackets (IPv6). */
+/* The addresses of tcp://[source;]host:port (address without "tcp://"), the host possibly in
+ * brackets (IPv6). 0 with *ret (freeaddrinfo), 1 when it cannot be told now (no port; not
+ * resolvable: libzmq says or retries), -ENOMEM. */
+static int tcp_addresses(const char *address, struct addrinfo **ret) {
         const char *semi = strchr(address, ';');
         _cleanup_free_ char *host = strdup(semi ? semi + 1 : address);
         if (!host)
                 return -ENOMEM;
         char *colon = strrchr(host, ':');
         if (!colon)
-                return 0; /* libzmq will say what is wrong with it */
+                return 1;
         *colon = '\0';
         const char *port = colon + 1;
         char *h = host;
@@ -437,9 +475,48 @@ static int probe_tcp(const char *address, int timeout_ms) {
                 h[hl - 1] = '\0';
                 h++;
         }
-        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
-        if (getaddrinfo(h, port, &hints, &res) != 0)
-                return 0; /* not resolvable now: leave it to libzmq, which retries */
+        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+        return getaddrinfo(h, port, &hints, ret) == 0 ? 0 : 1;
+}
+
+/* Whether whatever accepts connections at c's tcp:// endpoint speaks ZMTP: a ZeroMQ peer sends
+ * its signature (first byte 0xFF) as soon as it is connected, before reading anything, while a
+ * TCP load balancer with no live backend accepts and closes without a byte. 1 greeted, 0 closed,
+ * refused or silent for timeout_ms, 1 too when it cannot be told. */
+static int greeting_probe(const emo_client_t *c, int timeout_ms) {
+        struct addrinfo *res = NULL;
+        if (tcp_addresses(c->endpoint + 6, &res) != 0)
+                return 1;
+        int64_t deadline = emo_now_us() + (int64_t) timeout_ms * 1000;
+        int greeted = 0;
+        for (struct addrinfo *a = res; a && !greeted; a = a->ai_next) {
+                int fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                if (fd < 0)
+                        continue;
+                if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS)
+                        for (;;) {
+                                struct pollfd p = { .fd = fd, .events = POLLIN };
+                                int64_t left = deadline - emo_now_us();
+                                if (left <= 0 || poll(&p, 1, (int) ((left + 999) / 1000)) <= 0) {
+                                        if (left > 0 && errno == EINTR)
+                                                continue;
+                                        break;
+                                }
+                                unsigned char b = 0;
+                                greeted = recv(fd, &b, 1, 0) == 1 && b == 0xff;
+                                break;
+                        }
+                close(fd);
+        }
+        freeaddrinfo(res);
+        return greeted;
+}
+
+static int probe_tcp(const char *address, int timeout_ms) {
+        struct addrinfo *res = NULL;
+        int k = tcp_addresses(address, &res);
+        if (k != 0)
+                return k < 0 ? k : 0; /* libzmq will say what is wrong with it, or retries */
         int64_t deadline = emo_now_us() + (int64_t) timeout_ms * 1000;
         int r = -ECONNREFUSED;
         for (struct addrinfo *a = res; a; a = a->ai_next) {

@@ -25,7 +25,8 @@ int emo_client_new(const char *endpoint, emo_client_t **ret);
 int emo_client_set_curve(emo_client_t *c, const char *server_key, const char *cert_path);
 
 /* A message for the errors of this module, the handshake ones included (-EACCES the daemon
- * refused our key, -EKEYREJECTED wrong server key, -EPROTONOSUPPORT CURVE on one side only);
+ * refused our key, -EKEYREJECTED wrong server key, -EPROTONOSUPPORT CURVE on one side only,
+ * -ECONNRESET connections closed before any daemon greeted: a load balancer with none alive);
  * strerror() for the others. Static. */
 const char *emo_client_strerror(int error);
 
@@ -51,13 +52,19 @@ int emo_client_send(emo_client_t *c, emo_request_t *req, int send_timeout_ms, ui
 /* Wait up to timeout_ms (-1: forever) for the next reply, whichever request it answers.
  * 0 with *ret owned by the caller (emo_reply_free); -ETIMEDOUT; -EPROTO for bytes that are not
  * a Reply; -EINTR when interrupted by a signal; on tcp://, as soon as libzmq reports it, a
- * failed handshake: -EACCES, -EKEYREJECTED, -EPROTONOSUPPORT (emo_client_strerror). */
+ * failed handshake: -EACCES, -EKEYREJECTED, -EPROTONOSUPPORT, or -ECONNRESET when the connections
+ * were closed before any peer sent a ZeroMQ greeting (emo_client_strerror). Three connections in
+ * a row closed in the handshake are taken for a refusal only when a probe connection finds a
+ * ZeroMQ peer greeting there: behind a TCP load balancer that accepts and closes because no
+ * daemon is alive, they are -ECONNRESET, never a false key error. */
 int emo_client_recv(emo_client_t *c, int timeout_ms, emo_reply_t **ret);
 
 /* Send req and wait for its own reply (replies to other ids are discarded). When timeout_ms
- * passes without it, the socket is replaced by a fresh one (so a restarted daemon is found
- * again) and the request is sent again, `attempts` times in all. 0 with *ret, or -ETIMEDOUT
- * when every attempt timed out, or the errors of send/recv (a failed handshake is not retried). */
+ * passes without it, or (tcp://) as soon as the connection it went out on closes after its
+ * handshake (a daemon killed, alone or behind a load balancer that sends the next connection to
+ * another), the socket is replaced by a fresh one (so a restarted daemon is found again) and the
+ * request is sent again, `attempts` times in all. 0 with *ret, or -ETIMEDOUT when no attempt got
+ * its reply, or the errors of send/recv (a failed handshake is not retried). */
 int emo_client_call(emo_client_t *c, emo_request_t *req, int timeout_ms, int attempts, emo_reply_t **ret);
 
 /* Whether a daemon listens at the client's endpoint, told at once rather than by a timeout (libzmq

@@ -187,3 +187,28 @@ Test(metrics, port_in_use_fails_the_start) {
         cr_assert(strstr(r.err, want), "stderr should say '%s':\n%s", want, r.err);
         emo_test_run_done(&r);
 }
+
+/* GET /health, what HAProxy's `option httpchk` asks (deploy/haproxy/emotiond.cfg): 200 and
+ * "serving" from a daemon that answers, HEAD too; any other method is refused. */
+Test(metrics, health) {
+        unsigned port = free_port();
+        char set[64], url[64];
+        snprintf(set, sizeof(set), "metrics_listen=127.0.0.1:%u", port);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/health", port);
+        emo_test_daemon_t d;
+        emo_test_daemon_start(&d, (const char *const[]) { "--set", set, NULL });
+        emo_reply_free(emo_test_health(d.endpoint));
+
+        _cleanup_free_ char *body = scrape(url);
+        cr_assert(strncmp(body, "serving: 0/2 workers busy, queue 0/64", 37) == 0, "GET /health said: %s", body);
+        const char *head[] = { EMO_TEST_CURL, "-s", "-I", "-o", "/dev/null", "-w", "%{http_code}", url, NULL };
+        emo_test_run_t c;
+        emo_test_run(head, NULL, 20000, &c);
+        cr_assert_str_eq(c.out, "200", "HEAD /health: %s", c.out);
+        emo_test_run_done(&c);
+        const char *post[] = { EMO_TEST_CURL, "-s", "-X", "POST", "-o", "/dev/null", "-w", "%{http_code}", url, NULL };
+        emo_test_run(post, NULL, 20000, &c);
+        cr_assert_str_eq(c.out, "405", "POST /health: %s", c.out);
+        emo_test_run_done(&c);
+        emo_test_daemon_stop(&d);
+}
