@@ -240,9 +240,9 @@ int main(int argc, char **argv) {
         }
         emo_vision_init(1);
         emo_model_t m;
-        char err[512];
-        if (emo_model_load(model_path, &m, err, sizeof(err)) < 0) {
-                fprintf(stderr, "%s\n", err);
+        emo_error_t err = { "" };
+        if (emo_model_load(model_path, &m, &err) < 0) {
+                fprintf(stderr, "%s\n", err.message);
                 return 1;
         }
         emo_detector_params_t dp = { .kind = EMO_DETECTOR_YUNET, .model_path = yunet, .score_threshold = 0.6f,

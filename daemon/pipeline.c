@@ -69,14 +69,10 @@ static int warm_up(emo_pipeline_t *p) {
         return r;
 }
 
-int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, char *err, size_t errlen) {
-        const emo_config_t *c = shared->config;
-        const emo_model_t *m = shared->model;
-        emo_pipeline_t *p = calloc(1, sizeof(*p));
-        if (!p)
-                return -ENOMEM;
-        p->shared = *shared;
-        size_t n = c->max_faces;
+DEFINE_FREEP(emo_pipeline_t, emo_pipeline_free);
+
+/* The per-request scratch arrays, each sized for config->max_faces. */
+static int alloc_scratch(emo_pipeline_t *p, size_t n) {
         p->boxes = calloc(n, sizeof(*p->boxes));
         p->prev = calloc(n, sizeof(*p->prev));
         p->probs = calloc(n, sizeof(*p->probs));
@@ -87,25 +83,30 @@ int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, 
         p->smooth_out = calloc(n, sizeof(*p->smooth_out));
         p->pb_smoothed = calloc(n, sizeof(*p->pb_smoothed));
         if (!p->boxes || !p->prev || !p->probs || !p->faces || !p->face_ptrs || !p->pb_boxes || !p->smooth_in ||
-            !p->smooth_out || !p->pb_smoothed) {
-                emo_pipeline_free(p);
+            !p->smooth_out || !p->pb_smoothed)
                 return -ENOMEM;
-        }
+        return 0;
+}
+
+static int load_detector(emo_pipeline_t *p, emo_error_t *err) {
+        const emo_config_t *c = p->shared.config;
         emo_detector_params_t dp = {
-                .kind = shared->detector,
-                .model_path = shared->detector_path,
+                .kind = p->shared.detector,
+                .model_path = p->shared.detector_path,
                 .score_threshold = (float) c->score_threshold,
                 .max_side = c->detect_max_side,
                 .min_face = c->min_face,
-                .device = shared->device,
+                .device = p->shared.device,
         };
         int r = emo_detector_new(&dp, &p->detector);
-        if (r < 0) {
-                snprintf(err, errlen, "Failed to load %s detector %s: %s", emo_detector_kind_name(dp.kind),
-                         dp.model_path, emo_vision_last_error());
-                emo_pipeline_free(p);
-                return r;
-        }
+        if (r < 0)
+                return emo_error_set(err, r, "Failed to load %s detector %s: %s", emo_detector_kind_name(dp.kind),
+                                     dp.model_path, emo_vision_last_error());
+        return 0;
+}
+
+static int load_classifier(emo_pipeline_t *p, emo_error_t *err) {
+        const emo_model_t *m = p->shared.model;
         emo_classifier_params_t cp = {
                 .onnx_path = m->onnx_path,
                 .width = m->width,
@@ -117,20 +118,28 @@ int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, 
                 .offset_x = m->offset_x,
                 .offset_y = m->offset_y,
                 .tta_hflip = m->tta_hflip,
-                .device = shared->device,
+                .device = p->shared.device,
         };
-        r = emo_classifier_new(&cp, &p->classifier);
-        if (r < 0) {
-                snprintf(err, errlen, "Failed to load model %s: %s", m->onnx_path, emo_vision_last_error());
-                emo_pipeline_free(p);
+        int r = emo_classifier_new(&cp, &p->classifier);
+        if (r < 0)
+                return emo_error_set(err, r, "Failed to load model %s: %s", m->onnx_path, emo_vision_last_error());
+        return 0;
+}
+
+int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, emo_error_t *err) {
+        _cleanup_(emo_pipeline_freep) emo_pipeline_t *p = calloc(1, sizeof(*p));
+        if (!p)
+                return emo_error_set(err, -ENOMEM, "Failed to set up a worker: out of memory");
+        p->shared = *shared;
+        int r;
+        if ((r = alloc_scratch(p, shared->config->max_faces)) < 0)
+                return emo_error_set(err, r, "Failed to set up a worker: out of memory");
+        if ((r = load_detector(p, err)) < 0 || (r = load_classifier(p, err)) < 0)
                 return r;
-        }
-        if ((r = warm_up(p)) < 0) {
-                snprintf(err, errlen, "The detector or model fails on a test frame: %s", emo_vision_last_error());
-                emo_pipeline_free(p);
-                return r;
-        }
-        *ret = p;
+        if ((r = warm_up(p)) < 0)
+                return emo_error_set(err, r, "The detector or model fails on a test frame: %s",
+                                     emo_vision_last_error());
+        *ret = TAKE_PTR(p);
         return 0;
 }
 

@@ -8,6 +8,7 @@
  * are answered, then emo_server_run returns 0. */
 #pragma once
 
+#include "emo/error.h"
 #include "config.h"
 #include "listen.h"
 #include "pipeline.h"
@@ -19,7 +20,7 @@ typedef struct emo_server emo_server_t;
  * config->clients_dir, read again at each SIGHUP. sec must outlive the server. -errno with a
  * message. */
 int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shared, unsigned workers,
-                   const emo_tcp_security_t *sec, emo_server_t **ret, char *err, size_t errlen);
+                   const emo_tcp_security_t *sec, emo_server_t **ret, emo_error_t *err);
 
 /* Serve until drained after SIGTERM/SIGINT read from signal_fd (emo_signals_open's pipe; the
  * calling thread takes the signals from here on: emo_signals_unblock). Sends READY=1,

@@ -6,15 +6,16 @@
  * (emo_vision_last_error). Detector and classifier handles are not thread-safe: give each worker
  * thread its own.
  *
- * Behind it: vision.cpp (errors, devices), image.cpp (decoding) over the plain-C header probes of
- * probe.c and jpeg.c, detect.cpp with one detect_*.cpp per detector (detect.hpp is their
- * interface), and classify.cpp. See docs/architecture.md. */
+ * Behind it: vision.cpp (errors, devices), choose.c (the detector policy, plain C), image.cpp
+ * (decoding) over the plain-C header probes of probe.c and jpeg.c, detect.cpp with one
+ * detect_*.cpp per detector (detect.hpp is their interface), and classify.cpp. See docs/architecture.md. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "emo/error.h"
 #include "emo/labels.h"
 
 #ifdef __cplusplus
@@ -162,6 +163,37 @@ unsigned emo_detector_input_side(const emo_detector_t *d);
  * and BlazeFace always: the caller runs emo_detector_detect then. ret_boxes is undefined on 0. */
 int emo_detector_track(emo_detector_t *d, const emo_image_t *img, const emo_face_box_t *prev, size_t n,
                        emo_face_box_t *ret_boxes);
+
+/* ---- detector choice ------------------------------------------------------------------------- */
+
+/* The detector files' names, as the setup script (scripts/setup-detectors.sh) downloads them. */
+#define EMO_YUNET_FILE "face_detection_yunet_2022mar.onnx"
+#define EMO_BLAZEFACE_FILE "face_detection_front_128x128_barracuda.onnx"
+
+/* Where the detector files are: configured paths (NULL: searched for yunet and blazeface, OpenCV's
+ * haarcascade_frontalface_default.xml for haar) and the install folders to search, each for a
+ * detectors/ subfolder (NULL-terminated; after the user's $XDG_DATA_HOME/emotiond/detectors, or
+ * ~/.local/share/emotiond/detectors). */
+typedef struct emo_detector_files {
+        const char *yunet, *blazeface, *haar;
+        const char *const *dirs;
+} emo_detector_files_t;
+
+typedef struct emo_detector_choice {
+        emo_detector_kind_t kind;
+        char *path;          /* owned: emo_detector_choice_done */
+        const char *warning; /* static; non-NULL when auto fell back to a weaker detector: for the log */
+} emo_detector_choice_t;
+
+/* The detector policy: want is "yunet", "blazeface", "haar" (that detector, its file found or
+ * configured) or "auto" (the first of YuNet, BlazeFace, Haar whose file is there: the order of
+ * their measured recall). Whether the file loads is emo_detector_new's business. 0 with *ret;
+ * -ENOENT with a message naming the file and the setting when the wanted detector's file is not
+ * found; -ENOMEM. */
+int emo_detector_choose(const char *want, const emo_detector_files_t *files, emo_detector_choice_t *ret,
+                        emo_error_t *err);
+
+void emo_detector_choice_done(emo_detector_choice_t *c);
 
 /* ---- emotion classifier ---------------------------------------------------------------------- */
 

@@ -1272,8 +1272,8 @@ static emo_detector_t *yunet_at(unsigned max_side) {
 /* The default model, as the daemon loads it. */
 static emo_classifier_t *default_classifier(void) {
         emo_model_t m;
-        char err[256];
-        cr_assert_eq(emo_model_load(emo_test_model(), &m, err, sizeof(err)), 0, "%s", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_model_load(emo_test_model(), &m, &err), 0, "%s", err.message);
         emo_classifier_params_t p = { .onnx_path = m.onnx_path, .width = m.width, .height = m.height, .scale = m.scale,
                                       .mean = m.mean, .std = m.std, .framing_scale = m.framing_scale,
                                       .offset_x = m.offset_x, .offset_y = m.offset_y, .tta_hflip = m.tta_hflip,
