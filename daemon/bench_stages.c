@@ -40,10 +40,13 @@ static double median(double *v, size_t n) {
         return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* The whole file, malloc'd; NULL (said on stderr) when it cannot be read. */
 static void *read_file(const char *path, size_t *ret_len) {
         FILE *f = fopen(path, "rb");
-        if (!f)
+        if (!f) {
+                fprintf(stderr, "Failed to read %s\n", path);
                 return NULL;
+        }
         fseek(f, 0, SEEK_END);
         long len = ftell(f);
         fseek(f, 0, SEEK_SET);
@@ -53,6 +56,8 @@ static void *read_file(const char *path, size_t *ret_len) {
                 buf = NULL;
         }
         fclose(f);
+        if (!buf)
+                fprintf(stderr, "Failed to read %s\n", path);
         *ret_len = (size_t) len;
         return buf;
 }
@@ -100,10 +105,8 @@ static int bench_photos(emo_detector_t *det, emo_classifier_t *cls, char **files
         for (int f = 0; f < nfiles; f++) {
                 size_t len;
                 _cleanup_free_ void *data = read_file(files[f], &len);
-                if (!data) {
-                        fprintf(stderr, "Failed to read %s\n", files[f]);
+                if (!data)
                         return 1;
-                }
                 result_t full, res;
                 for (int mode = 0; mode < 2; mode++) {
                         double t[3];
@@ -160,10 +163,8 @@ static int bench_stream(emo_detector_t *det, emo_classifier_t *cls, char **files
         for (int f = 0; f < nfiles; f++) {
                 size_t len;
                 _cleanup_free_ void *data = read_file(files[f], &len);
-                if (!data) {
-                        fprintf(stderr, "Failed to read %s\n", files[f]);
+                if (!data)
                         return 1;
-                }
                 double t0 = cpu_ms();
                 emo_image_t *img = NULL;
                 int r = scaled ? emo_image_decode_scaled(data, len, 40000000, emo_detector_input_side(det), &img)
