@@ -52,7 +52,7 @@ typedef struct emo_config {
 int emo_config_init(emo_config_t *c);
 
 /* Read an INI file over c. Unknown sections or keys and bad values are errors: -EINVAL with a
- * message "FILE:LINE: ..." written to err (size errlen); -errno when the file cannot be read. */
+ * message "FILE:LINE: ..." in err; -errno, the file named in err, when it cannot be read. */
 int emo_config_load(emo_config_t *c, const char *path, emo_error_t *err);
 
 /* Set one key as if read from the file ("workers", "max_pixels", ...). -EINVAL with err. */

@@ -105,16 +105,20 @@ static void args_done(args_t *a) {
         a->n_owned = 0;
 }
 
-/* The key and value of --set KEY=VALUE, the key kept in a->owned. -EINVAL (told) or -ENOMEM. */
+/* The key and value of --set KEY=VALUE, the key kept in a->owned. -errno, said on stderr. */
 static int parse_set(args_t *a, const char *arg, const char **ret_key, const char **ret_value) {
         const char *eq = strchr(arg, '=');
         if (!eq) {
                 fprintf(stderr, "emotiond: --set needs KEY=VALUE, got '%s'\n", arg);
                 return -EINVAL;
         }
+        if (a->n_owned >= ELEMENTSOF(a->owned)) {
+                fprintf(stderr, "emotiond: too many options\n");
+                return -E2BIG;
+        }
         char *k = strndup(arg, (size_t) (eq - arg));
-        if (!k || a->n_owned >= ELEMENTSOF(a->owned)) {
-                free(k);
+        if (!k) {
+                fprintf(stderr, "emotiond: %s\n", strerror(ENOMEM));
                 return -ENOMEM;
         }
         a->owned[a->n_owned++] = k;
