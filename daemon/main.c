@@ -301,11 +301,12 @@ static int set_up_signals(daemon_t *d) {
 }
 
 static int choose_device(daemon_t *d) {
+        emo_error_t verr = { "" };
         emo_device_t want;
         emo_device_from_name(d->config.device, &want);
-        int r = emo_device_resolve(want, &d->device);
+        int r = emo_device_resolve(want, &d->device, &verr);
         if (r < 0)
-                return log_error_errno(r, "Failed to use device %s: %s", d->config.device, emo_vision_last_error());
+                return log_error_errno(r, "Failed to use device %s: %s", d->config.device, verr.message);
         if (want == EMO_DEVICE_AUTO)
                 log_info("Device auto: using %s", emo_device_name(d->device));
         return 0;
