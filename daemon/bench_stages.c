@@ -22,6 +22,9 @@
 #include "model.h"
 #include "vision/vision.h"
 
+/* What the last failing vision call said (vision.h: each takes an emo_error_t). */
+static emo_error_t verr;
+
 #define MAX_FACES 32
 
 static double cpu_ms(void) {
@@ -40,10 +43,13 @@ static double median(double *v, size_t n) {
         return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* The whole file, malloc'd; NULL (said on stderr) when it cannot be read. */
 static void *read_file(const char *path, size_t *ret_len) {
         FILE *f = fopen(path, "rb");
-        if (!f)
+        if (!f) {
+                fprintf(stderr, "Failed to read %s\n", path);
                 return NULL;
+        }
         fseek(f, 0, SEEK_END);
         long len = ftell(f);
         fseek(f, 0, SEEK_SET);
@@ -53,6 +59,8 @@ static void *read_file(const char *path, size_t *ret_len) {
                 buf = NULL;
         }
         fclose(f);
+        if (!buf)
+                fprintf(stderr, "Failed to read %s\n", path);
         *ret_len = (size_t) len;
         return buf;
 }
@@ -68,15 +76,15 @@ static int run_once(emo_detector_t *det, emo_classifier_t *cls, const void *data
                     double t[3], result_t *res) {
         emo_image_t *img = NULL;
         double t0 = cpu_ms();
-        int r = scaled ? emo_image_decode_scaled(data, len, 40000000, emo_detector_input_side(det), &img)
-                       : emo_image_decode(data, len, 40000000, &img);
+        int r = scaled ? emo_image_decode_scaled(data, len, 40000000, emo_detector_input_side(det), &img, &verr)
+                       : emo_image_decode(data, len, 40000000, &img, &verr);
         if (r < 0)
                 return r;
         double t1 = cpu_ms();
-        r = emo_detector_detect(det, img, res->boxes, MAX_FACES, &res->n);
+        r = emo_detector_detect(det, img, res->boxes, MAX_FACES, &res->n, &verr);
         double t2 = cpu_ms();
         if (r >= 0 && res->n > 0)
-                r = emo_classifier_classify(cls, img, res->boxes, res->n, false, res->probs);
+                r = emo_classifier_classify(cls, img, res->boxes, res->n, false, res->probs, &verr);
         double t3 = cpu_ms();
         emo_image_free(img);
         t[0] = t1 - t0, t[1] = t2 - t1, t[2] = t3 - t2;
@@ -100,16 +108,14 @@ static int bench_photos(emo_detector_t *det, emo_classifier_t *cls, char **files
         for (int f = 0; f < nfiles; f++) {
                 size_t len;
                 _cleanup_free_ void *data = read_file(files[f], &len);
-                if (!data) {
-                        fprintf(stderr, "Failed to read %s\n", files[f]);
+                if (!data)
                         return 1;
-                }
                 result_t full, res;
                 for (int mode = 0; mode < 2; mode++) {
                         double t[3];
                         result_t *out = mode ? &res : &full;
                         if (run_once(det, cls, data, len, mode, t, out) < 0) { /* warm-up */
-                                fprintf(stderr, "Failed on %s: %s\n", files[f], emo_vision_last_error());
+                                fprintf(stderr, "Failed on %s: %s\n", files[f], verr.message);
                                 return 1;
                         }
                         for (int i = 0; i < reps; i++) {
@@ -118,7 +124,8 @@ static int bench_photos(emo_detector_t *det, emo_classifier_t *cls, char **files
                         }
                         emo_image_t *img = NULL;
                         unsigned scale = 1;
-                        if (mode && emo_image_decode_scaled(data, len, 40000000, emo_detector_input_side(det), &img) >= 0)
+                        if (mode && emo_image_decode_scaled(data, len, 40000000, emo_detector_input_side(det), &img,
+                                                            &verr) >= 0)
                                 scale = emo_image_scale(img);
                         emo_image_free(img);
                         /* The scaled mode against the full one, face by face (both largest first). */
@@ -160,16 +167,14 @@ static int bench_stream(emo_detector_t *det, emo_classifier_t *cls, char **files
         for (int f = 0; f < nfiles; f++) {
                 size_t len;
                 _cleanup_free_ void *data = read_file(files[f], &len);
-                if (!data) {
-                        fprintf(stderr, "Failed to read %s\n", files[f]);
+                if (!data)
                         return 1;
-                }
                 double t0 = cpu_ms();
                 emo_image_t *img = NULL;
-                int r = scaled ? emo_image_decode_scaled(data, len, 40000000, emo_detector_input_side(det), &img)
-                               : emo_image_decode(data, len, 40000000, &img);
+                int r = scaled ? emo_image_decode_scaled(data, len, 40000000, emo_detector_input_side(det), &img, &verr)
+                               : emo_image_decode(data, len, 40000000, &img, &verr);
                 if (r < 0) {
-                        fprintf(stderr, "Failed to decode %s: %s\n", files[f], emo_vision_last_error());
+                        fprintf(stderr, "Failed to decode %s: %s\n", files[f], verr.message);
                         return 1;
                 }
                 /* As daemon/pipeline.c does for a smoothed stream. */
@@ -177,12 +182,12 @@ static int bench_stream(emo_detector_t *det, emo_classifier_t *cls, char **files
                         n = n_prev;
                         since++;
                 } else {
-                        emo_detector_detect(det, img, boxes, MAX_FACES, &n);
+                        emo_detector_detect(det, img, boxes, MAX_FACES, &n, &verr);
                         since = 0;
                         detections++;
                 }
                 if (n > 0)
-                        emo_classifier_classify(cls, img, boxes, n, false, probs);
+                        emo_classifier_classify(cls, img, boxes, n, false, probs, &verr);
                 emo_image_free(img);
                 cost[f] = cpu_ms() - t0;
                 sum += cost[f];
@@ -240,9 +245,9 @@ int main(int argc, char **argv) {
         }
         emo_vision_init(1);
         emo_model_t m;
-        char err[512];
-        if (emo_model_load(model_path, &m, err, sizeof(err)) < 0) {
-                fprintf(stderr, "%s\n", err);
+        emo_error_t err = { "" };
+        if (emo_model_load(model_path, &m, &err) < 0) {
+                fprintf(stderr, "%s\n", err.message);
                 return 1;
         }
         emo_detector_params_t dp = { .kind = EMO_DETECTOR_YUNET, .model_path = yunet, .score_threshold = 0.6f,
@@ -253,8 +258,8 @@ int main(int argc, char **argv) {
                                        .offset_y = m.offset_y, .tta_hflip = m.tta_hflip, .device = EMO_DEVICE_CPU };
         emo_detector_t *det = NULL;
         emo_classifier_t *cls = NULL;
-        if (emo_detector_new(&dp, &det) < 0 || emo_classifier_new(&cp, &cls) < 0) {
-                fprintf(stderr, "Failed to load the detector or the model: %s\n", emo_vision_last_error());
+        if (emo_detector_new(&dp, &det, &verr) < 0 || emo_classifier_new(&cp, &cls, &verr) < 0) {
+                fprintf(stderr, "Failed to load the detector or the model: %s\n", verr.message);
                 return 1;
         }
         int r = stream ? bench_stream(det, cls, argv + optind, argc - optind, every, !full)

@@ -134,7 +134,7 @@ static int parse_bool(const char *value, bool *ret) {
         return -EINVAL;
 }
 
-int emo_config_set(emo_config_t *c, const char *name, const char *value, char *err, size_t errlen) {
+int emo_config_set(emo_config_t *c, const char *name, const char *value, emo_error_t *err) {
         for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
                 const struct key *k = &keys[i];
                 if (strcmp(k->name, name) != 0)
@@ -149,20 +149,21 @@ int emo_config_set(emo_config_t *c, const char *name, const char *value, char *e
                         return 0;
                 }
                 if (k->kind == BOOL) {
-                        if (parse_bool(value, (bool *) field) < 0) {
-                                snprintf(err, errlen, "%s = %s: expected true or false (or yes/no, on/off, 1/0)", name,
-                                         value);
-                                return -EINVAL;
-                        }
+                        if (parse_bool(value, (bool *) field) < 0)
+                                return emo_error_set(err, -EINVAL,
+                                                     "%s = %s: expected true or false (or yes/no, on/off, 1/0)", name,
+                                                     value);
                         return 0;
                 }
                 double v;
                 int r = parse_number(k, value, &v);
                 if (r < 0) {
-                        snprintf(err, errlen, "%s = %s: %s", name, value,
-                                 r == -ERANGE ? "out of range" : r == -EDOM ? "not a finite number" : "not a number");
+                        emo_error_set(err, -EINVAL, "%s = %s: %s", name, value,
+                                      r == -ERANGE ? "out of range"
+                                      : r == -EDOM ? "not a finite number"
+                                                   : "not a number");
                         if (r == -ERANGE)
-                                snprintf(err + strlen(err), errlen - strlen(err), " (%g..%g)", k->min, k->max);
+                                emo_error_append(err, " (%g..%g)", k->min, k->max);
                         return -EINVAL;
                 }
                 if (k->kind == UINT)
@@ -173,14 +174,12 @@ int emo_config_set(emo_config_t *c, const char *name, const char *value, char *e
                         *(double *) field = v;
                 return 0;
         }
-        snprintf(err, errlen, "unknown setting '%s'", name);
-        return -EINVAL;
+        return emo_error_set(err, -EINVAL, "unknown setting '%s'", name);
 }
 
 struct load_state {
         emo_config_t *c;
-        char *err;
-        size_t errlen;
+        emo_error_t *detail; /* the reason, without the file and line */
         int r;
 };
 
@@ -188,64 +187,55 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
         struct load_state *s = user;
         for (size_t i = 0; i < ELEMENTSOF(keys); i++)
                 if (strcmp(keys[i].name, name) == 0 && strcmp(keys[i].section, section) != 0) {
-                        snprintf(s->err, s->errlen, "'%s' belongs in section [%s], not [%s]", name, keys[i].section,
-                                 section);
-                        s->r = -EINVAL;
+                        s->r = emo_error_set(s->detail, -EINVAL, "'%s' belongs in section [%s], not [%s]", name,
+                                             keys[i].section, section);
                         return 0;
                 }
-        s->r = emo_config_set(s->c, name, value, s->err, s->errlen);
+        s->r = emo_config_set(s->c, name, value, s->detail);
         return s->r == 0;
 }
 
-int emo_config_load(emo_config_t *c, const char *path, char *err, size_t errlen) {
+int emo_config_load(emo_config_t *c, const char *path, emo_error_t *err) {
         FILE *f = fopen(path, "re");
         if (!f) {
                 int r = -errno;
-                snprintf(err, errlen, "%s: %s", path, strerror(errno));
-                return r;
+                return emo_error_set(err, r, "%s: %s", path, strerror(errno));
         }
-        char detail[256] = "";
-        struct load_state s = { c, detail, sizeof(detail), 0 };
+        emo_error_t detail = { "" };
+        struct load_state s = { c, &detail, 0 };
         int line = ini_parse_file(f, on_ini_key, &s);
         fclose(f);
         if (line == 0)
                 return 0;
-        if (line < 0) {
-                snprintf(err, errlen, "%s: cannot read", path);
-                return -EIO;
-        }
-        snprintf(err, errlen, "%s:%d: %s", path, line, detail[0] ? detail : "syntax error");
-        return s.r == -ENOMEM ? -ENOMEM : -EINVAL;
+        if (line < 0)
+                return emo_error_set(err, -EIO, "%s: cannot read", path);
+        return emo_error_set(err, s.r == -ENOMEM ? -ENOMEM : -EINVAL, "%s:%d: %s", path, line,
+                             detail.message[0] ? detail.message : "syntax error");
 }
 
-int emo_config_validate(const emo_config_t *c, char *err, size_t errlen) {
+int emo_config_validate(const emo_config_t *c, emo_error_t *err) {
         static const char *const detectors[] = { "auto", "yunet", "blazeface", "haar" };
         static const char *const devices[] = { "auto", "cpu", "opencl", "cuda" };
         bool ok = false;
         for (size_t i = 0; i < ELEMENTSOF(detectors); i++)
                 ok |= strcmp(c->detector, detectors[i]) == 0;
-        if (!ok) {
-                snprintf(err, errlen, "detector = %s: expected auto, yunet, blazeface or haar", c->detector);
-                return -EINVAL;
-        }
+        if (!ok)
+                return emo_error_set(err, -EINVAL,
+                                     "detector = %s: expected auto, yunet, blazeface or haar", c->detector);
         ok = false;
         for (size_t i = 0; i < ELEMENTSOF(devices); i++)
                 ok |= strcmp(c->device, devices[i]) == 0;
-        if (!ok) {
-                snprintf(err, errlen, "device = %s: expected auto, cpu, opencl or cuda", c->device);
-                return -EINVAL;
-        }
+        if (!ok)
+                return emo_error_set(err, -EINVAL, "device = %s: expected auto, cpu, opencl or cuda", c->device);
         /* Separators only would bind nothing, and the daemon would report itself ready anyway. */
-        if (c->endpoints && !c->endpoints[strspn(c->endpoints, EMO_ENDPOINT_SEPARATORS)]) {
-                snprintf(err, errlen, "endpoints = '%s': no endpoint in the list (expected e.g. %s)", c->endpoints,
-                         EMO_SYSTEM_ENDPOINT);
-                return -EINVAL;
-        }
-        if (!emo_language_valid(c->language)) {
-                snprintf(err, errlen,
-                         "language = '%s': not a language code (1 to %d ASCII letters, digits, '-' or '_', such as fr "
-                         "or en-GB)", c->language, EMO_LANGUAGE_MAX);
-                return -EINVAL;
-        }
+        if (c->endpoints && !c->endpoints[strspn(c->endpoints, EMO_ENDPOINT_SEPARATORS)])
+                return emo_error_set(err, -EINVAL,
+                                     "endpoints = '%s': no endpoint in the list (expected e.g. %s)", c->endpoints,
+                                     EMO_SYSTEM_ENDPOINT);
+        if (!emo_language_valid(c->language))
+                return emo_error_set(err, -EINVAL,
+                                     "language = '%s': not a language code (1 to %d ASCII letters, digits, '-' or "
+                                     "'_', such as fr or en-GB)",
+                                     c->language, EMO_LANGUAGE_MAX);
         return 0;
 }

@@ -2,6 +2,8 @@
  * command-line overrides, validated in one place before anything is started. */
 #pragma once
 
+#include "emo/error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,14 +52,14 @@ typedef struct emo_config {
 int emo_config_init(emo_config_t *c);
 
 /* Read an INI file over c. Unknown sections or keys and bad values are errors: -EINVAL with a
- * message "FILE:LINE: ..." written to err (size errlen); -errno when the file cannot be read. */
-int emo_config_load(emo_config_t *c, const char *path, char *err, size_t errlen);
+ * message "FILE:LINE: ..." in err; -errno, the file named in err, when it cannot be read. */
+int emo_config_load(emo_config_t *c, const char *path, emo_error_t *err);
 
 /* Set one key as if read from the file ("workers", "max_pixels", ...). -EINVAL with err. */
-int emo_config_set(emo_config_t *c, const char *key, const char *value, char *err, size_t errlen);
+int emo_config_set(emo_config_t *c, const char *key, const char *value, emo_error_t *err);
 
 /* Check the whole configuration for consistency (known detector and device, at least one
  * endpoint in `endpoints`, a language). -EINVAL with err. */
-int emo_config_validate(const emo_config_t *c, char *err, size_t errlen);
+int emo_config_validate(const emo_config_t *c, emo_error_t *err);
 
 void emo_config_done(emo_config_t *c);

@@ -106,7 +106,7 @@ static int handler(void *user, const char *section, const char *name, const char
         return 0;
 }
 
-static int load_language(const char *dir, const char *file, struct language *lang, char *err, size_t errlen) {
+static int load_language(const char *dir, const char *file, struct language *lang, emo_error_t *err) {
         _cleanup_free_ char *path = NULL;
         if (asprintf(&path, "%s/%s", dir, file) < 0)
                 return -ENOMEM;
@@ -114,11 +114,11 @@ static int load_language(const char *dir, const char *file, struct language *lan
         if (!lang->code)
                 return -ENOMEM;
         /* Clients ask for a language by this name, and requests only take language codes. */
-        if (!emo_language_valid(lang->code)) {
-                snprintf(err, errlen, "%s: '%s' is not a language code (1 to %d ASCII letters, digits, '-' or '_' "
-                         "before .ini, e.g. pt-BR.ini)", path, lang->code, EMO_LANGUAGE_MAX);
-                return -EINVAL;
-        }
+        if (!emo_language_valid(lang->code))
+                return emo_error_set(err, -EINVAL,
+                                     "%s: '%s' is not a language code (1 to %d ASCII letters, digits, '-' or '_' "
+                                     "before .ini, e.g. pt-BR.ini)",
+                                     path, lang->code, EMO_LANGUAGE_MAX);
         for (int e = 0; e < EMO_EMOTION_COUNT; e++) {
                 emo_valence_t v = emo_emotion_valence(e);
                 lang->by_emotion[e].kind = v < 0 ? EMO_DIALOGUE_QUESTION
@@ -127,15 +127,13 @@ static int load_language(const char *dir, const char *file, struct language *lan
         }
         struct parse_state s = { .lang = lang };
         int line = ini_parse(path, handler, &s);
-        if (line != 0) {
-                snprintf(err, errlen, "%s:%d: %s", path, line, line < 0 ? "cannot read" : s.reason[0] ? s.reason : "syntax error");
-                return -EINVAL;
-        }
+        if (line != 0)
+                return emo_error_set(err, -EINVAL,
+                                     "%s:%d: %s", path, line,
+                                     line < 0 ? "cannot read" : s.reason[0] ? s.reason : "syntax error");
         for (int e = 0; e < EMO_EMOTION_COUNT; e++)
-                if (lang->by_emotion[e].kind != EMO_DIALOGUE_NONE && lang->by_emotion[e].n == 0) {
-                        snprintf(err, errlen, "%s: no line for %s", path, emo_emotion_name(e));
-                        return -EINVAL;
-                }
+                if (lang->by_emotion[e].kind != EMO_DIALOGUE_NONE && lang->by_emotion[e].n == 0)
+                        return emo_error_set(err, -EINVAL, "%s: no line for %s", path, emo_emotion_name(e));
         return 0;
 }
 
@@ -143,7 +141,7 @@ static int compare_codes(const void *a, const void *b) {
         return strcmp(((const struct language *) a)->code, ((const struct language *) b)->code);
 }
 
-int emo_dialogue_load(const char *dir, emo_dialogue_t **ret, char *err, size_t errlen) {
+int emo_dialogue_load(const char *dir, emo_dialogue_t **ret, emo_error_t *err) {
         emo_dialogue_t *d = calloc(1, sizeof(*d));
         if (!d)
                 return -ENOMEM;
@@ -153,8 +151,7 @@ int emo_dialogue_load(const char *dir, emo_dialogue_t **ret, char *err, size_t e
         int r = 0;
         DIR *dh = opendir(dir);
         if (!dh) {
-                r = -errno;
-                snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+                r = emo_error_set(err, -errno, "%s: %s", dir, strerror(errno));
                 return emo_dialogue_free(d), r;
         }
         struct dirent *de;
@@ -169,13 +166,11 @@ int emo_dialogue_load(const char *dir, emo_dialogue_t **ret, char *err, size_t e
                 }
                 d->langs = l;
                 memset(&d->langs[d->n_langs], 0, sizeof(*l));
-                r = load_language(dir, de->d_name, &d->langs[d->n_langs++], err, errlen);
+                r = load_language(dir, de->d_name, &d->langs[d->n_langs++], err);
         }
         closedir(dh);
-        if (r == 0 && d->n_langs == 0) {
-                snprintf(err, errlen, "%s: no dialogue file (<language>.ini)", dir);
-                r = -ENOENT;
-        }
+        if (r == 0 && d->n_langs == 0)
+                r = emo_error_set(err, -ENOENT, "%s: no dialogue file (<language>.ini)", dir);
         if (r == 0 && !d->last)
                 r = -ENOMEM;
         if (r < 0)

@@ -11,6 +11,8 @@
  * one stream. Thread-safe: workers share one instance. */
 #pragma once
 
+#include "emo/error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -24,7 +26,7 @@ typedef enum emo_dialogue_kind {
 
 /* Load every *.ini file of dir. -ENOENT when dir holds none; -EINVAL for a bad file, with
  * "FILE:LINE: reason" in err. */
-int emo_dialogue_load(const char *dir, emo_dialogue_t **ret, char *err, size_t errlen);
+int emo_dialogue_load(const char *dir, emo_dialogue_t **ret, emo_error_t *err);
 
 emo_dialogue_t *emo_dialogue_free(emo_dialogue_t *d);
 

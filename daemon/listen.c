@@ -83,12 +83,11 @@ static int endpoint_of(const struct sockaddr_storage *ss, socklen_t len, char **
 
 /* The listening sockets systemd passed, if any. unset: forget $LISTEN_FDS (the daemon proper; the
  * configuration check leaves them). */
-static int take_passed(bool unset, passed_t **ret, size_t *ret_n, char *err, size_t errlen) {
+static int take_passed(bool unset, passed_t **ret, size_t *ret_n, emo_error_t *err) {
         int n = sd_listen_fds(unset);
-        if (n < 0) {
-                snprintf(err, errlen, "Failed to read the sockets passed by systemd ($LISTEN_FDS): %s", strerror(-n));
-                return n;
-        }
+        if (n < 0)
+                return emo_error_set(err, n,
+                                     "Failed to read the sockets passed by systemd ($LISTEN_FDS): %s", strerror(-n));
         passed_t *p = n > 0 ? calloc((size_t) n, sizeof(*p)) : NULL;
         if (n > 0 && !p)
                 return -ENOMEM;
@@ -100,11 +99,10 @@ static int take_passed(bool unset, passed_t **ret, size_t *ret_n, char *err, siz
                      sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) ||
                     getsockname(fd, (struct sockaddr *) &p[i].addr, &p[i].addr_len) < 0 ||
                     endpoint_of(&p[i].addr, p[i].addr_len, &p[i].endpoint) < 0) {
-                        snprintf(err, errlen,
-                                 "Socket %d from systemd is not a listening unix or TCP stream socket: use "
-                                 "ListenStream= with a path or a port in the socket unit", fd);
                         passed_free(p, (size_t) n);
-                        return -ENOTSOCK;
+                        return emo_error_set(err, -ENOTSOCK,
+                                             "Socket %d from systemd is not a listening unix or TCP stream socket: "
+                                             "use ListenStream= with a path or a port in the socket unit", fd);
                 }
                 /* libzmq accepts when poll says so; a connection reset in between must not block it. */
                 int flags = fcntl(fd, F_GETFL);
@@ -230,23 +228,22 @@ static bool is_tcp(const char *ep) {
 
 /* Set router's security options for the next bind: CURVE with ZAP for tcp://, none otherwise.
  * -EPERM when tcp:// has neither a certificate nor insecure_tcp. */
-static int secure_for(zsock_t *router, const char *ep, const emo_tcp_security_t *sec, char *err, size_t errlen) {
+static int secure_for(zsock_t *router, const char *ep, const emo_tcp_security_t *sec, emo_error_t *err) {
         if (is_tcp(ep) && sec && sec->cert) {
                 zsock_set_curve_server(router, 1);
                 zcert_apply(sec->cert, router);
                 zsock_set_zap_domain(router, EMO_AUTH_DOMAIN);
                 return 0;
         }
-        if (is_tcp(ep) && !(sec && sec->insecure)) {
-                snprintf(err, errlen,
-                         "Refusing to serve %s without CURVE: failed to load the server certificate %s (%s); make one "
-                         "with 'emotion keygen %s' (then copy clients' public certificates into clients_dir), or set "
-                         "insecure_tcp = true to serve it in plaintext on a trusted network", ep,
-                         sec && sec->cert_path ? sec->cert_path : "(none)",
-                         sec && sec->cert_error ? sec->cert_error : "not configured",
-                         sec && sec->cert_path ? sec->cert_path : "FILE");
-                return -EPERM;
-        }
+        if (is_tcp(ep) && !(sec && sec->insecure))
+                return emo_error_set(err, -EPERM,
+                                     "Refusing to serve %s without CURVE: failed to load the server certificate "
+                                     "%s (%s); make one with 'emotion keygen %s' (then copy clients' public "
+                                     "certificates into clients_dir), or set insecure_tcp = true to serve it in "
+                                     "plaintext on a trusted network",
+                                     ep, sec && sec->cert_path ? sec->cert_path : "(none)",
+                                     sec && sec->cert_error ? sec->cert_error : "not configured",
+                                     sec && sec->cert_path ? sec->cert_path : "FILE");
         zsock_set_curve_server(router, 0);
         /* libzmq 4.3 asks ZAP about these connections too once a domain was set; this one tells
          * the handler that they are not the CURVE listeners' (an empty one cannot be set back). */
@@ -254,24 +251,19 @@ static int secure_for(zsock_t *router, const char *ep, const emo_tcp_security_t 
         return 0;
 }
 
-static int bind_own(zsock_t *router, const char *ep, const emo_tcp_security_t *sec, emo_listeners_t *l, char *err,
-                    size_t errlen) {
-        int r = secure_for(router, ep, sec, err, errlen);
+static int bind_own(zsock_t *router, const char *ep, const emo_tcp_security_t *sec, emo_listeners_t *l,
+                    emo_error_t *err) {
+        int r = secure_for(router, ep, sec, err);
         if (r < 0)
                 return r;
         r = emo_endpoint_prepare(ep);
-        if (r == -EADDRINUSE) {
-                snprintf(err, errlen, "Failed to bind %s: another emotiond is serving there", ep);
-                return r;
-        }
-        if (r < 0) {
-                snprintf(err, errlen, "Failed to prepare %s: %s", ep, strerror(-r));
-                return r;
-        }
+        if (r == -EADDRINUSE)
+                return emo_error_set(err, r, "Failed to bind %s: another emotiond is serving there", ep);
+        if (r < 0)
+                return emo_error_set(err, r, "Failed to prepare %s: %s", ep, strerror(-r));
         if (zsock_bind(router, "%s", ep) < 0) {
                 r = -(zmq_errno() ?: EINVAL);
-                snprintf(err, errlen, "Failed to bind %s: %s", ep, zmq_strerror(-r));
-                return r;
+                return emo_error_set(err, r, "Failed to bind %s: %s", ep, zmq_strerror(-r));
         }
         const char *file = ipc_file(ep);
         if (file && (r = remember_file(l, file)) < 0)
@@ -280,28 +272,28 @@ static int bind_own(zsock_t *router, const char *ep, const emo_tcp_security_t *s
 }
 
 int emo_listeners_bind(zsock_t *router, const char *endpoints, const emo_tcp_security_t *sec, emo_listeners_t **ret,
-                       char *err, size_t errlen) {
+                       emo_error_t *err) {
         emo_listeners_t *l = calloc(1, sizeof(*l));
         _cleanup_free_ char *list = strdup(endpoints);
         if (!l || !list) {
                 free(l);
                 return -ENOMEM;
         }
-        int r = take_passed(true, &l->passed, &l->n_passed, err, errlen);
+        int r = take_passed(true, &l->passed, &l->n_passed, err);
         if (r < 0)
                 goto fail;
         for (size_t i = 0; i < l->n_passed; i++) {
                 passed_t *p = &l->passed[i];
                 if (p->addr.ss_family == AF_INET6)
                         zsock_set_ipv6(router, 1);
-                if ((r = secure_for(router, p->endpoint, sec, err, errlen)) < 0)
+                if ((r = secure_for(router, p->endpoint, sec, err)) < 0)
                         goto fail;
                 zsock_set_use_fd(router, p->fd);
                 int b = zsock_bind(router, "%s", p->endpoint);
                 zsock_set_use_fd(router, -1);
                 if (b < 0) {
                         r = -(zmq_errno() ?: EINVAL);
-                        snprintf(err, errlen, "Failed to serve socket %d from systemd (%s): %s", p->fd, p->endpoint,
+                        emo_error_set(err, r, "Failed to serve socket %d from systemd (%s): %s", p->fd, p->endpoint,
                                  zmq_strerror(-r));
                         goto fail;
                 }
@@ -313,14 +305,13 @@ int emo_listeners_bind(zsock_t *router, const char *endpoints, const emo_tcp_sec
              ep = strtok_r(NULL, EMO_ENDPOINT_SEPARATORS, &save)) {
                 if (covering(l->passed, l->n_passed, ep))
                         continue;
-                if ((r = bind_own(router, ep, sec, l, err, errlen)) < 0)
+                if ((r = bind_own(router, ep, sec, l, err)) < 0)
                         goto fail;
         }
         /* The configuration check sees `endpoints`, not $EMOTIOND_ENDPOINT: a daemon bound nowhere
          * would still report itself ready. */
         if (!l->description) {
-                snprintf(err, errlen, "Failed to bind: no endpoint in '%s'", endpoints);
-                r = -EINVAL;
+                r = emo_error_set(err, -EINVAL, "Failed to bind: no endpoint in '%s'", endpoints);
                 goto fail;
         }
         *ret = l;
@@ -331,7 +322,7 @@ fail:
 }
 
 /* Would mkdir -p of dir succeed? The nearest existing folder above must let us write in it. */
-static int check_creatable(const char *dir, char *err, size_t errlen, const char *ep) {
+static int check_creatable(const char *dir, emo_error_t *err, const char *ep) {
         _cleanup_free_ char *d = strdup(dir);
         if (!d)
                 return -ENOMEM;
@@ -339,10 +330,8 @@ static int check_creatable(const char *dir, char *err, size_t errlen, const char
         for (;;) {
                 if (stat(d, &st) == 0)
                         break;
-                if (errno != ENOENT && errno != ENOTDIR) {
-                        snprintf(err, errlen, "Failed to bind %s: %s: %s", ep, d, strerror(errno));
-                        return -errno;
-                }
+                if (errno != ENOENT && errno != ENOTDIR)
+                        return emo_error_set(err, -errno, "Failed to bind %s: %s: %s", ep, d, strerror(errno));
                 char *slash = strrchr(d, '/');
                 if (!slash)
                         return 0; /* a relative path from the working folder */
@@ -352,20 +341,17 @@ static int check_creatable(const char *dir, char *err, size_t errlen, const char
                 }
                 *slash = '\0';
         }
-        if (!S_ISDIR(st.st_mode)) {
-                snprintf(err, errlen, "Failed to bind %s: %s is not a folder", ep, d);
-                return -ENOTDIR;
-        }
+        if (!S_ISDIR(st.st_mode))
+                return emo_error_set(err, -ENOTDIR, "Failed to bind %s: %s is not a folder", ep, d);
         if (access(d, W_OK | X_OK) < 0) {
                 int e = errno;
-                snprintf(err, errlen, "Failed to bind %s: cannot create the folder %s in %s: %s", ep, dir, d,
-                         strerror(e));
-                return -e;
+                return emo_error_set(err, -e, "Failed to bind %s: cannot create the folder %s in %s: %s", ep, dir, d,
+                                     strerror(e));
         }
         return 0;
 }
 
-static int check_one(const char *ep, const emo_tcp_security_t *sec, char *err, size_t errlen) {
+static int check_one(const char *ep, const emo_tcp_security_t *sec, emo_error_t *err) {
         const char *file = ipc_file(ep);
         if (file) {
                 _cleanup_free_ char *dir = strdup(file);
@@ -377,7 +363,7 @@ static int check_one(const char *ep, const emo_tcp_security_t *sec, char *err, s
                         struct stat st;
                         if (stat(dir, &st) < 0 && (errno == ENOENT || errno == ENOTDIR))
                                 /* The daemon would create it; --check creates nothing. */
-                                return check_creatable(dir, err, errlen, ep);
+                                return check_creatable(dir, err, ep);
                 }
         }
         emo_listeners_t scratch = { 0 };
@@ -385,7 +371,7 @@ static int check_one(const char *ep, const emo_tcp_security_t *sec, char *err, s
         if (!s)
                 return -ENOMEM;
         zsock_set_linger(s, 0);
-        int r = bind_own(s, ep, sec, &scratch, err, errlen);
+        int r = bind_own(s, ep, sec, &scratch, err);
         zsock_destroy(&s);
         for (size_t i = 0; i < scratch.n_files; i++)
                 remove_own(&scratch.files[i]);
@@ -394,13 +380,13 @@ static int check_one(const char *ep, const emo_tcp_security_t *sec, char *err, s
         return r;
 }
 
-int emo_listeners_check(const char *endpoints, const emo_tcp_security_t *sec, char *err, size_t errlen) {
+int emo_listeners_check(const char *endpoints, const emo_tcp_security_t *sec, emo_error_t *err) {
         passed_t *passed = NULL;
         size_t n_passed = 0;
         _cleanup_free_ char *list = strdup(endpoints);
         if (!list)
                 return -ENOMEM;
-        int r = take_passed(false, &passed, &n_passed, err, errlen);
+        int r = take_passed(false, &passed, &n_passed, err);
         if (r < 0)
                 return r;
         char *save = NULL;
@@ -409,20 +395,18 @@ int emo_listeners_check(const char *endpoints, const emo_tcp_security_t *sec, ch
              ep = strtok_r(NULL, EMO_ENDPOINT_SEPARATORS, &save)) {
                 n++;
                 if (!covering(passed, n_passed, ep))
-                        r = check_one(ep, sec, err, errlen);
+                        r = check_one(ep, sec, err);
         }
         /* A tcp socket from systemd gets CURVE too, so needs the same. */
         for (size_t i = 0; i < n_passed && r >= 0; i++)
                 if (is_tcp(passed[i].endpoint) && !(sec && (sec->cert || sec->insecure))) {
                         zsock_t *scratch = zsock_new(ZMQ_ROUTER);
-                        r = scratch ? secure_for(scratch, passed[i].endpoint, sec, err, errlen) : -ENOMEM;
+                        r = scratch ? secure_for(scratch, passed[i].endpoint, sec, err) : -ENOMEM;
                         zsock_destroy(&scratch);
                 }
         passed_free(passed, n_passed);
-        if (r >= 0 && n == 0 && n_passed == 0) {
-                snprintf(err, errlen, "Failed to bind: no endpoint in '%s'", endpoints);
-                r = -EINVAL;
-        }
+        if (r >= 0 && n == 0 && n_passed == 0)
+                r = emo_error_set(err, -EINVAL, "Failed to bind: no endpoint in '%s'", endpoints);
         return r;
 }
 
@@ -435,8 +419,7 @@ bool emo_listeners_need_tcp(const char *endpoints) {
                         return true;
         passed_t *passed = NULL;
         size_t n_passed = 0;
-        char err[256];
-        if (take_passed(false, &passed, &n_passed, err, sizeof(err)) < 0)
+        if (take_passed(false, &passed, &n_passed, NULL) < 0)
                 return false;
         bool tcp = false;
         for (size_t i = 0; i < n_passed; i++)

@@ -19,6 +19,8 @@
  * it) and tcp:// with it. */
 #pragma once
 
+#include "emo/error.h"
+
 #include <czmq.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,7 +40,7 @@ typedef struct emo_tcp_security {
  * On failure nothing stays bound by us, err says which endpoint and why, -errno (-EADDRINUSE:
  * another daemon answers on an ipc endpoint). */
 int emo_listeners_bind(zsock_t *router, const char *endpoints, const emo_tcp_security_t *sec, emo_listeners_t **ret,
-                       char *err, size_t errlen);
+                       emo_error_t *err);
 
 /* Whether the endpoints (and the sockets systemd passes) include tcp://. */
 bool emo_listeners_need_tcp(const char *endpoints);
@@ -56,4 +58,4 @@ emo_listeners_t *emo_listeners_free(emo_listeners_t *l);
  * folder is missing needs the nearest existing folder above to be writable (the daemon creates
  * the rest); a tcp endpoint is bound on a scratch socket and closed. An endpoint covered by a
  * socket from systemd passes. 0, or -errno with err naming the endpoint and the cause. */
-int emo_listeners_check(const char *endpoints, const emo_tcp_security_t *sec, char *err, size_t errlen);
+int emo_listeners_check(const char *endpoints, const emo_tcp_security_t *sec, emo_error_t *err);

@@ -42,3 +42,12 @@ static inline void emo_log_setup(void) {
 #define log_notice(fmt, ...) emo__log(5, SD_NOTICE, fmt, ##__VA_ARGS__)
 #define log_info(fmt, ...) emo__log(6, SD_INFO, fmt, ##__VA_ARGS__)
 #define log_debug(fmt, ...) emo__log(7, SD_DEBUG, fmt, ##__VA_ARGS__)
+
+/* Log an error and evaluate to r (a negative errno, taken before the message is formatted), for
+ * `return log_error_errno(r, "Failed to X: %s", ...);`. */
+#define log_error_errno(r, fmt, ...)                  \
+        ({                                            \
+                int _r_ = (r);                        \
+                log_error(fmt, ##__VA_ARGS__);        \
+                _r_;                                  \
+        })

@@ -26,12 +26,6 @@
 #include "signals.h"
 #include "vision/vision.h"
 
-#ifndef EMO_HAAR_DEFAULT
-#define EMO_HAAR_DEFAULT "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
-#endif
-#define YUNET_FILE "face_detection_yunet_2022mar.onnx"
-#define BLAZEFACE_FILE "face_detection_front_128x128_barracuda.onnx"
-
 int emo_log_max_level = 6;
 bool emo_log_journal = false;
 
@@ -62,8 +56,8 @@ static void help(void) {
                "  -m, --model=FILE         model metadata JSON (default %s/models/emotion.json)\n"
                "      --detector=KIND      auto, yunet, blazeface or haar (auto: the first of\n"
                "                           YuNet, BlazeFace, Haar whose file is found)\n"
-               "      --yunet-model=FILE   YuNet ONNX file (" YUNET_FILE ")\n"
-               "      --blazeface-model=FILE  BlazeFace ONNX file (" BLAZEFACE_FILE ",\n"
+               "      --yunet-model=FILE   YuNet ONNX file (" EMO_YUNET_FILE ")\n"
+               "      --blazeface-model=FILE  BlazeFace ONNX file (" EMO_BLAZEFACE_FILE ",\n"
                "                           or the 256x256 back-camera model for smaller faces)\n"
                "      --haar-model=FILE    Haar cascade XML file\n"
                "      --device=DEV         auto, cpu, opencl or cuda (default auto)\n"
@@ -93,54 +87,48 @@ static void help(void) {
                paths->config, paths->datadir);
 }
 
-/* A detector file: the configured path, else the user's data folder, the folder
- * emotiond-setup-detectors fills (LOCALSTATEDIR/lib/emotiond/detectors) and the installed data
- * folder. */
-static char *find_detector_file(const char *configured, const char *file) {
-        if (configured)
-                return strdup(configured);
-        char *path = NULL;
-        const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-        if (xdg && *xdg)
-                asprintf(&path, "%s/emotiond/detectors/%s", xdg, file);
-        else if (home && *home)
-                asprintf(&path, "%s/.local/share/emotiond/detectors/%s", home, file);
-        if (path && access(path, R_OK) == 0)
-                return path;
-        free(path);
-        path = NULL;
-        const char *dirs[] = { emo_paths()->statedir, emo_paths()->datadir };
-        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
-                if (asprintf(&path, "%s/detectors/%s", dirs[i], file) < 0)
-                        return NULL;
-                if (access(path, R_OK) == 0)
-                        return path;
-                free(path);
-                path = NULL;
-        }
-        return NULL;
-}
-
 enum { OPT_DETECTOR = 256, OPT_YUNET, OPT_BLAZEFACE, OPT_HAAR, OPT_DEVICE, OPT_DIALOGUE, OPT_LANGUAGE, OPT_CHECK, OPT_LOG_RESULTS, OPT_PRINT_KEY };
 
-/* The server certificate, when tcp:// is served (the endpoints, or a socket from systemd) and
- * insecure_tcp does not say plaintext. err_buf keeps the reason it could not be loaded. */
-static void load_security(const emo_config_t *c, const char *endpoints, emo_tcp_security_t *sec, char *err_buf,
-                          size_t errlen) {
-        *sec = (emo_tcp_security_t) { .insecure = c->insecure_tcp, .cert_path = c->server_cert };
-        if (c->insecure_tcp || !emo_listeners_need_tcp(endpoints))
-                return;
-        int r = emo_auth_load_secret_cert(c->server_cert, &sec->cert);
-        if (r < 0) {
-                snprintf(err_buf, errlen, "%s",
-                         r == -ENOKEY ? "it has no secret key: give the file zcert_save wrote as NAME, with "
-                                        "NAME_secret beside it"
-                                      : "no such certificate, or not readable");
-                sec->cert_error = err_buf;
-        }
+/* What the command line says. Settings given as options are applied after the file, whatever
+ * their position. */
+typedef struct args {
+        const char *config_path;
+        bool check, print_key;
+        const char *keys[64], *values[64];
+        char *owned[64]; /* the keys of --set */
+        size_t n_set, n_owned;
+} args_t;
+
+static void args_done(args_t *a) {
+        for (size_t i = 0; i < a->n_owned; i++)
+                free(a->owned[i]);
+        a->n_owned = 0;
 }
 
-int main(int argc, char **argv) {
+/* The key and value of --set KEY=VALUE, the key kept in a->owned. -errno, said on stderr. */
+static int parse_set(args_t *a, const char *arg, const char **ret_key, const char **ret_value) {
+        const char *eq = strchr(arg, '=');
+        if (!eq) {
+                fprintf(stderr, "emotiond: --set needs KEY=VALUE, got '%s'\n", arg);
+                return -EINVAL;
+        }
+        if (a->n_owned >= ELEMENTSOF(a->owned)) {
+                fprintf(stderr, "emotiond: too many options\n");
+                return -E2BIG;
+        }
+        char *k = strndup(arg, (size_t) (eq - arg));
+        if (!k) {
+                fprintf(stderr, "emotiond: %s\n", strerror(ENOMEM));
+                return -ENOMEM;
+        }
+        a->owned[a->n_owned++] = k;
+        *ret_key = k;
+        *ret_value = eq + 1;
+        return 0;
+}
+
+/* 0: go on; 1: done (--help, --version), exit 0; -errno: a usage error, said on stderr, exit 2. */
+static int parse_args(int argc, char **argv, args_t *a) {
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "endpoint", required_argument, NULL, 'e' },
@@ -162,19 +150,11 @@ int main(int argc, char **argv) {
                 { "version", no_argument, NULL, 'V' },
                 {},
         };
-        const char *config_path = NULL;
-        bool check = false, print_key = false;
-        /* Command-line settings are applied after the file, whatever their position. */
-        const char *keys[64], *values[64];
-        char *owned[64];
-        size_t n_set = 0, n_owned = 0;
-        int opt;
+        int opt, r;
         while ((opt = getopt_long(argc, argv, "c:e:m:w:s:vhV", options, NULL)) >= 0) {
                 const char *key = NULL, *value = optarg;
                 switch (opt) {
-                case 'c':
-                        config_path = optarg;
-                        continue;
+                case 'c': a->config_path = optarg; continue;
                 case 'e': key = "endpoints"; break;
                 case 'm': key = "model"; break;
                 case OPT_DETECTOR: key = "detector"; break;
@@ -186,226 +166,240 @@ int main(int argc, char **argv) {
                 case OPT_LANGUAGE: key = "language"; break;
                 case 'w': key = "workers"; break;
                 case OPT_LOG_RESULTS: key = "log_results"; value = "true"; break;
-                case 's': {
-                        char *eq = strchr(optarg, '=');
-                        if (!eq) {
-                                fprintf(stderr, "emotiond: --set needs KEY=VALUE, got '%s'\n", optarg);
-                                return 2;
-                        }
-                        char *k = strndup(optarg, (size_t) (eq - optarg));
-                        if (!k || n_owned >= ELEMENTSOF(owned))
-                                return 2;
-                        owned[n_owned++] = k;
-                        key = k;
-                        value = eq + 1;
+                case 's':
+                        if ((r = parse_set(a, optarg, &key, &value)) < 0)
+                                return r;
                         break;
-                }
-                case OPT_CHECK:
-                        check = true;
-                        continue;
-                case OPT_PRINT_KEY:
-                        print_key = true;
-                        continue;
-                case 'v':
-                        emo_log_max_level = 7;
-                        continue;
-                case 'h':
-                        help();
-                        return 0;
-                case 'V':
-                        printf("emotiond %s\n", PROJECT_VERSION);
-                        return 0;
+                case OPT_CHECK: a->check = true; continue;
+                case OPT_PRINT_KEY: a->print_key = true; continue;
+                case 'v': emo_log_max_level = 7; continue;
+                case 'h': help(); return 1;
+                case 'V': printf("emotiond %s\n", PROJECT_VERSION); return 1;
                 default:
                         fprintf(stderr, "Try 'emotiond --help' for more information.\n");
-                        return 2;
+                        return -EINVAL;
                 }
-                if (n_set >= ELEMENTSOF(keys)) {
+                if (a->n_set >= ELEMENTSOF(a->keys)) {
                         fprintf(stderr, "emotiond: too many options\n");
-                        return 2;
+                        return -E2BIG;
                 }
-                keys[n_set] = key;
-                values[n_set++] = value;
+                a->keys[a->n_set] = key;
+                a->values[a->n_set++] = value;
         }
         if (optind < argc) {
                 fprintf(stderr, "emotiond: unexpected argument '%s'\nTry 'emotiond --help' for more information.\n",
                         argv[optind]);
-                return 2;
+                return -EINVAL;
         }
+        return 0;
+}
 
-        emo_log_setup();
-        char err[1024];
-        emo_config_t config;
-        int r = emo_config_init(&config);
+/* The defaults, the file, then the command line, validated. 0, or the exit status: 1 for a bad
+ * file or configuration, 2 for a bad option. */
+static int load_config(const args_t *a, emo_config_t *c) {
+        emo_error_t err = { "" };
+        int r = emo_config_init(c);
         if (r < 0) {
                 log_error("Failed to set up the configuration: %s", strerror(-r));
                 return 1;
         }
-        if (config_path && (r = emo_config_load(&config, config_path, err, sizeof(err))) < 0) {
-                log_error("Failed to read the configuration: %s", err);
+        if (a->config_path && emo_config_load(c, a->config_path, &err) < 0) {
+                log_error("Failed to read the configuration: %s", err.message);
                 return 1;
         }
-        for (size_t i = 0; i < n_set; i++)
-                if ((r = emo_config_set(&config, keys[i], values[i], err, sizeof(err))) < 0) {
-                        log_error("Invalid option: %s", err);
+        for (size_t i = 0; i < a->n_set; i++)
+                if (emo_config_set(c, a->keys[i], a->values[i], &err) < 0) {
+                        log_error("Invalid option: %s", err.message);
                         return 2;
                 }
-        for (size_t i = 0; i < n_owned; i++)
-                free(owned[i]);
-        if ((r = emo_config_validate(&config, err, sizeof(err))) < 0) {
-                log_error("Invalid configuration: %s", err);
+        if (emo_config_validate(c, &err) < 0) {
+                log_error("Invalid configuration: %s", err.message);
                 return 1;
         }
-        if (print_key) {
-                zcert_t *cert = NULL;
-                if ((r = emo_auth_load_secret_cert(config.server_cert, &cert)) < 0) {
-                        log_error("Failed to load the server certificate %s: %s; make one with 'emotion keygen %s'",
-                                  config.server_cert, r == -ENOKEY ? "no secret key in it" : "cannot read it",
-                                  config.server_cert);
-                        return 1;
-                }
-                printf("%s\n", zcert_public_txt(cert));
-                zcert_destroy(&cert);
-                emo_config_done(&config);
-                return 0;
-        }
-        _cleanup_free_ char *served = config.endpoints ? strdup(config.endpoints) : emo_endpoint_default_bind();
-        if (!served) {
-                log_error("Failed to set up the configuration: %s", strerror(ENOMEM));
+        return 0;
+}
+
+/* --print-public-key: the exit status. */
+static int print_public_key(const emo_config_t *c) {
+        zcert_t *cert = NULL;
+        int r = emo_auth_load_secret_cert(c->server_cert, &cert);
+        if (r < 0) {
+                log_error("Failed to load the server certificate %s: %s; make one with 'emotion keygen %s'",
+                          c->server_cert, r == -ENOKEY ? "no secret key in it" : "cannot read it", c->server_cert);
                 return 1;
         }
-        char cert_err[256];
+        printf("%s\n", zcert_public_txt(cert));
+        zcert_destroy(&cert);
+        return 0;
+}
+
+/* Everything the daemon sets up before it serves, or checks with --check. */
+typedef struct daemon {
+        emo_config_t config;
+        char *served;            /* the endpoints: configured or the default */
         emo_tcp_security_t sec;
-        load_security(&config, served, &sec, cert_err, sizeof(cert_err));
-        if (config.insecure_tcp && emo_listeners_need_tcp(served))
+        char cert_error[256];    /* why sec.cert could not be loaded */
+        int signal_fd;
+        emo_device_t device;
+        emo_model_t model;
+        emo_dialogue_t *dialogue;
+        emo_detector_choice_t detector;
+        emo_streams_t *streams;
+        unsigned workers;
+} daemon_t;
+
+static void daemon_done(daemon_t *d) {
+        d->streams = emo_streams_free(d->streams);
+        emo_detector_choice_done(&d->detector);
+        d->dialogue = emo_dialogue_free(d->dialogue);
+        emo_model_done(&d->model);
+        zcert_destroy(&d->sec.cert);
+        free(d->served);
+        d->served = NULL;
+        emo_config_done(&d->config);
+        if (d->signal_fd >= 0)
+                emo_signals_close(d->signal_fd);
+        d->signal_fd = -1;
+}
+
+/* The endpoints and, when tcp:// is served (the endpoints, or a socket from systemd) and
+ * insecure_tcp does not say plaintext, the server certificate; the reason it could not be loaded
+ * is kept for the listeners' messages. */
+static int load_security(daemon_t *d) {
+        const emo_config_t *c = &d->config;
+        d->served = c->endpoints ? strdup(c->endpoints) : emo_endpoint_default_bind();
+        if (!d->served)
+                return log_error_errno(-ENOMEM, "Failed to set up the configuration: %s", strerror(ENOMEM));
+        d->sec = (emo_tcp_security_t) { .insecure = c->insecure_tcp, .cert_path = c->server_cert };
+        if (c->insecure_tcp && emo_listeners_need_tcp(d->served))
                 log_warning("insecure_tcp is on: tcp:// endpoints are served in plaintext, without authentication; "
                             "anyone who can reach them can use the daemon and read the images");
+        if (c->insecure_tcp || !emo_listeners_need_tcp(d->served))
+                return 0;
+        int r = emo_auth_load_secret_cert(c->server_cert, &d->sec.cert);
+        if (r < 0) {
+                snprintf(d->cert_error, sizeof(d->cert_error), "%s",
+                         r == -ENOKEY ? "it has no secret key: give the file zcert_save wrote as NAME, with "
+                                        "NAME_secret beside it"
+                                      : "no such certificate, or not readable");
+                d->sec.cert_error = d->cert_error;
+        }
+        return 0;
+}
 
-        /* Signals become bytes on a pipe read by the server loop, whichever thread receives them
-         * (signals.h says why a signalfd is not enough). CZMQ's own handler is disabled: draining
-         * is ours to do. */
+/* Signals become bytes on a pipe read by the server loop, whichever thread receives them
+ * (signals.h says why a signalfd is not enough). CZMQ's own handler is disabled: draining is
+ * ours to do. */
+static int set_up_signals(daemon_t *d) {
         zsys_handler_set(NULL);
         static const int handled[] = { SIGTERM, SIGINT, SIGHUP };
-        int sfd;
-        if ((r = emo_signals_open(handled, sizeof(handled) / sizeof(handled[0]), &sfd)) < 0) {
-                log_error("Failed to set up signal handling: %s", strerror(-r));
-                return 1;
-        }
+        int r = emo_signals_open(handled, ELEMENTSOF(handled), &d->signal_fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up signal handling: %s", strerror(-r));
         signal(SIGPIPE, SIG_IGN);
+        return 0;
+}
 
-        tune_malloc();
-        emo_vision_init((int) config.threads);
-        emo_device_t want, device;
-        emo_device_from_name(config.device, &want);
-        if ((r = emo_device_resolve(want, &device)) < 0) {
-                log_error("Failed to use device %s: %s", config.device, emo_vision_last_error());
-                return 1;
-        }
+static int choose_device(daemon_t *d) {
+        emo_error_t verr = { "" };
+        emo_device_t want;
+        emo_device_from_name(d->config.device, &want);
+        int r = emo_device_resolve(want, &d->device, &verr);
+        if (r < 0)
+                return log_error_errno(r, "Failed to use device %s: %s", d->config.device, verr.message);
         if (want == EMO_DEVICE_AUTO)
-                log_info("Device auto: using %s", emo_device_name(device));
+                log_info("Device auto: using %s", emo_device_name(d->device));
+        return 0;
+}
 
-        emo_model_t model;
-        if ((r = emo_model_load(config.model, &model, err, sizeof(err))) < 0) {
-                log_error("Failed to load the model: %s", err);
-                return 1;
-        }
-        emo_dialogue_t *dialogue = NULL;
-        if ((r = emo_dialogue_load(config.dialogue_dir, &dialogue, err, sizeof(err))) < 0) {
-                log_error("Failed to load dialogue lines: %s", err);
-                return 1;
-        }
-        const char *langs = emo_dialogue_languages(dialogue);
-        if (!emo_dialogue_has_language(dialogue, config.language)) {
-                log_error("Default language '%s' has no dialogue file in %s (have %s)", config.language,
-                          config.dialogue_dir, langs);
-                return 1;
-        }
+/* The model card, the dialogue lines (with the default language), the detector's file. */
+static int load_data(daemon_t *d) {
+        const emo_config_t *c = &d->config;
+        emo_error_t err = { "" };
+        if (emo_model_load(c->model, &d->model, &err) < 0)
+                return log_error_errno(-EINVAL, "Failed to load the model: %s", err.message);
+        if (emo_dialogue_load(c->dialogue_dir, &d->dialogue, &err) < 0)
+                return log_error_errno(-EINVAL, "Failed to load dialogue lines: %s", err.message);
+        if (!emo_dialogue_has_language(d->dialogue, c->language))
+                return log_error_errno(-ENOENT, "Default language '%s' has no dialogue file in %s (have %s)",
+                                       c->language, c->dialogue_dir, emo_dialogue_languages(d->dialogue));
+        const char *dirs[] = { emo_paths()->statedir, emo_paths()->datadir, NULL };
+        emo_detector_files_t files = { c->yunet_model, c->blazeface_model, c->haar_model, dirs };
+        if (emo_detector_choose(c->detector, &files, &d->detector, &err) < 0)
+                return log_error_errno(-ENOENT, "%s", err.message);
+        if (d->detector.warning)
+                log_warning("%s", d->detector.warning);
+        return 0;
+}
 
-        /* auto: the best detector whose file is installed, in the order measured in the README. */
-        emo_detector_kind_t det = EMO_DETECTOR_HAAR;
-        _cleanup_free_ char *det_path = NULL;
-        bool auto_det = strcmp(config.detector, "auto") == 0;
-        if (auto_det || strcmp(config.detector, "yunet") == 0) {
-                det = EMO_DETECTOR_YUNET;
-                det_path = find_detector_file(config.yunet_model, YUNET_FILE);
-        }
-        if (!det_path && (auto_det || strcmp(config.detector, "blazeface") == 0)) {
-                det = EMO_DETECTOR_BLAZEFACE;
-                det_path = find_detector_file(config.blazeface_model, BLAZEFACE_FILE);
-                if (det_path && auto_det)
-                        log_warning("YuNet model (" YUNET_FILE ") not found, using BlazeFace, which misses faces "
-                                    "far from the camera; run the setup script to install YuNet");
-        }
-        if (!det_path && (auto_det || strcmp(config.detector, "haar") == 0)) {
-                det = EMO_DETECTOR_HAAR;
-                det_path = strdup(config.haar_model ? config.haar_model : EMO_HAAR_DEFAULT);
-                if (auto_det)
-                        log_warning("Neither YuNet (" YUNET_FILE ") nor BlazeFace (" BLAZEFACE_FILE ") found, "
-                                    "falling back to the Haar cascade, which misses tilted and small faces; "
-                                    "run the setup script to install them");
-        }
-        if (!det_path) {
-                log_error("Failed to find the %s detector model %s; set %s_model or run the setup script",
-                          config.detector, det == EMO_DETECTOR_YUNET ? YUNET_FILE : BLAZEFACE_FILE, config.detector);
-                return 1;
-        }
-        unsigned workers = config.workers ? config.workers : (unsigned) sysconf(_SC_NPROCESSORS_ONLN);
-        if (workers == 0)
-                workers = 1;
+/* Everything but the server: 0, or -errno (logged). */
+static int set_up(daemon_t *d) {
+        int r;
+        if ((r = load_security(d)) < 0 || (r = set_up_signals(d)) < 0)
+                return r;
+        tune_malloc();
+        emo_vision_init((int) d->config.threads);
+        if ((r = choose_device(d)) < 0 || (r = load_data(d)) < 0)
+                return r;
+        d->workers = d->config.workers ? d->config.workers : (unsigned) sysconf(_SC_NPROCESSORS_ONLN);
+        if (d->workers == 0)
+                d->workers = 1;
         log_info("emotiond %s: model %s (%s, PublicTest accuracy %.4f), %s detector %s, device %s, languages %s",
-                 PROJECT_VERSION, model.name, model.onnx_path, model.public_test_accuracy, emo_detector_kind_name(det),
-                 det_path, emo_device_name(device), langs);
-        if (config.log_results)
+                 PROJECT_VERSION, d->model.name, d->model.onnx_path, d->model.public_test_accuracy,
+                 emo_detector_kind_name(d->detector.kind), d->detector.path, emo_device_name(d->device),
+                 emo_dialogue_languages(d->dialogue));
+        if (d->config.log_results)
                 log_warning("log_results is on: every face's box, emotion and probabilities will be written to this "
                             "log, which then holds personal data (docs/privacy.md); turn it off after debugging");
+        if ((r = emo_streams_new(EMO_STREAMS_DEFAULT_CAPACITY, &d->streams)) < 0)
+                return log_error_errno(r, "Failed to set up the stream table: %s", strerror(-r));
+        return 0;
+}
 
-        emo_streams_t *streams = emo_streams_new(EMO_STREAMS_DEFAULT_CAPACITY);
-        if (!streams) {
-                log_error("Failed to set up the stream table: %s", strerror(errno));
+static emo_pipeline_shared_t shared_of(const daemon_t *d) {
+        return (emo_pipeline_shared_t) {
+                .config = &d->config,
+                .model = &d->model,
+                .dialogue = d->dialogue,
+                .streams = d->streams,
+                .device = d->device,
+                .detector = d->detector.kind,
+                .detector_path = d->detector.path,
+        };
+}
+
+/* --check: one worker's pipeline loads and runs, every endpoint and metrics_listen can be bound
+ * now. The exit status; the first failure is logged. */
+static int check(const daemon_t *d) {
+        emo_error_t err = { "" };
+        emo_pipeline_shared_t shared = shared_of(d);
+        emo_pipeline_t *p = NULL;
+        int r = emo_pipeline_new(&shared, &p, &err);
+        p = emo_pipeline_free(p);
+        if (r >= 0 && (r = emo_listeners_check(d->served, &d->sec, &err)) >= 0) {
+                printf("endpoints %s can be bound\n", d->served);
+                if (d->sec.cert)
+                        printf("tcp:// with CURVE, server key %s, clients from %s\n", zcert_public_txt(d->sec.cert),
+                               d->config.clients_dir);
+        }
+        const char *metrics = d->config.metrics_listen;
+        if (r >= 0 && metrics && *metrics) {
+                /* Listen for a moment, as the daemon would. */
+                emo_metrics_t *m = emo_metrics_new(&(emo_metrics_info_t) { 0 });
+                r = m ? emo_metrics_serve(m, metrics, err.message, sizeof(err.message))
+                      : emo_error_set(&err, -ENOMEM, "Failed to check metrics_listen: %s", strerror(ENOMEM));
+                emo_metrics_free(m);
+        }
+        if (r < 0) {
+                log_error("%s", err.message[0] ? err.message : strerror(-r));
                 return 1;
         }
-        emo_pipeline_shared_t shared = {
-                .config = &config,
-                .model = &model,
-                .dialogue = dialogue,
-                .streams = streams,
-                .device = device,
-                .detector = det,
-                .detector_path = det_path,
-        };
-        if (check) {
-                emo_pipeline_t *p = NULL;
-                r = emo_pipeline_new(&shared, &p, err, sizeof(err));
-                if (r >= 0) {
-                        r = emo_listeners_check(served, &sec, err, sizeof(err));
-                        if (r == -ENOMEM)
-                                snprintf(err, sizeof(err), "Failed to check the endpoints: %s", strerror(ENOMEM));
-                        else if (r >= 0)
-                                printf("endpoints %s can be bound\n", served);
-                        if (r >= 0 && sec.cert)
-                                printf("tcp:// with CURVE, server key %s, clients from %s\n",
-                                       zcert_public_txt(sec.cert), config.clients_dir);
-                }
-                if (r >= 0 && config.metrics_listen && *config.metrics_listen) {
-                        /* Listen for a moment, as the daemon would. */
-                        emo_metrics_t *m = emo_metrics_new(&(emo_metrics_info_t) { 0 });
-                        r = m ? emo_metrics_serve(m, config.metrics_listen, err, sizeof(err)) : -ENOMEM;
-                        emo_metrics_free(m);
-                        if (r == -ENOMEM)
-                                snprintf(err, sizeof(err), "Failed to check metrics_listen: %s", strerror(ENOMEM));
-                }
-                emo_pipeline_free(p);
-                zcert_destroy(&sec.cert);
-                emo_streams_free(streams);
-                emo_dialogue_free(dialogue);
-                emo_model_done(&model);
-                emo_config_done(&config);
-                if (r < 0) {
-                        log_error("%s", err);
-                        return 1;
-                }
-                printf("configuration OK\n");
-                return 0;
-        }
+        printf("configuration OK\n");
+        return 0;
+}
+
+/* Serve until SIGTERM: the exit status. */
+static int serve(daemon_t *d) {
         /* systemd's default soft limit is 1024 descriptors, one per connection: take the hard limit
          * (LimitNOFILE= in the unit); max_connections keeps well below it. */
         int64_t nofile = emo_nofile_raise();
@@ -413,19 +407,31 @@ int main(int argc, char **argv) {
                 log_warning("Failed to raise the limit of open files: %s, ignoring", strerror((int) -nofile));
         else
                 log_debug("Open files limit: %lld", (long long) nofile);
+        emo_error_t err = { "" };
+        emo_pipeline_shared_t shared = shared_of(d);
         emo_server_t *server = NULL;
-        if ((r = emo_server_new(&config, &shared, workers, &sec, &server, err, sizeof(err))) < 0) {
-                log_error("%s", err);
-                emo_streams_free(streams);
+        int r = emo_server_new(&d->config, &shared, d->workers, &d->sec, &server, &err);
+        if (r < 0) {
+                log_error("%s", err.message);
                 return 1;
         }
-        r = emo_server_run(server, sfd);
+        r = emo_server_run(server, d->signal_fd);
         emo_server_free(server);
-        zcert_destroy(&sec.cert);
-        emo_dialogue_free(dialogue);
-        emo_streams_free(streams);
-        emo_model_done(&model);
-        emo_config_done(&config);
-        emo_signals_close(sfd);
         return r < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+        _cleanup_(args_done) args_t args = { 0 };
+        int r = parse_args(argc, argv, &args);
+        if (r != 0)
+                return r < 0 ? 2 : 0;
+        emo_log_setup();
+        _cleanup_(daemon_done) daemon_t d = { .signal_fd = -1 };
+        if ((r = load_config(&args, &d.config)) != 0)
+                return r;
+        if (args.print_key)
+                return print_public_key(&d.config);
+        if (set_up(&d) < 0)
+                return 1;
+        return args.check ? check(&d) : serve(&d);
 }

@@ -58,105 +58,86 @@ static json_object *get(json_object *o, const char *path) {
         return o;
 }
 
-static int get_number(json_object *root, const char *path, double *ret, char *err, size_t errlen) {
+static int get_number(json_object *root, const char *path, double *ret, emo_error_t *err) {
         json_object *v = get(root, path);
-        if (!v || !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int))) {
-                snprintf(err, errlen, "'%s' is missing or not a number", path);
-                return -EINVAL;
-        }
+        if (!v || !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+                return emo_error_set(err, -EINVAL, "'%s' is missing or not a number", path);
         /* json-c reads NaN and Infinity, which every range check with < and > lets through. */
         double d = json_object_get_double(v);
-        if (!isfinite(d)) {
-                snprintf(err, errlen, "'%s' is %g, not a finite number", path, d);
-                return -EINVAL;
-        }
+        if (!isfinite(d))
+                return emo_error_set(err, -EINVAL, "'%s' is %g, not a finite number", path, d);
         *ret = d;
         return 0;
 }
 
-static int get_string(json_object *root, const char *path, char **ret, char *err, size_t errlen) {
+static int get_string(json_object *root, const char *path, char **ret, emo_error_t *err) {
         json_object *v = get(root, path);
-        if (!v || !json_object_is_type(v, json_type_string)) {
-                snprintf(err, errlen, "'%s' is missing or not a string", path);
-                return -EINVAL;
-        }
+        if (!v || !json_object_is_type(v, json_type_string))
+                return emo_error_set(err, -EINVAL, "'%s' is missing or not a string", path);
         *ret = strdup(json_object_get_string(v));
         return *ret ? 0 : -ENOMEM;
 }
 
-static int parse(json_object *root, const char *dir, emo_model_t *m, char *err, size_t errlen) {
+static int parse(json_object *root, const char *dir, emo_model_t *m, emo_error_t *err) {
         _cleanup_free_ char *format = NULL, *onnx = NULL, *tta = NULL;
         double w, h, ch;
         int r;
-        if ((r = get_string(root, "format", &format, err, errlen)) < 0)
+        if ((r = get_string(root, "format", &format, err)) < 0)
                 return r;
-        if (strcmp(format, "emotiond-model/1") != 0) {
-                snprintf(err, errlen, "format '%s' is not emotiond-model/1", format);
-                return -EINVAL;
-        }
-        if ((r = get_string(root, "name", &m->name, err, errlen)) < 0 ||
-            (r = get_string(root, "sha256", &m->sha256, err, errlen)) < 0 ||
-            (r = get_string(root, "onnx", &onnx, err, errlen)) < 0 ||
-            (r = get_number(root, "input.width", &w, err, errlen)) < 0 ||
-            (r = get_number(root, "input.height", &h, err, errlen)) < 0 ||
-            (r = get_number(root, "input.channels", &ch, err, errlen)) < 0 ||
-            (r = get_number(root, "normalization.scale", &m->scale, err, errlen)) < 0 ||
-            (r = get_number(root, "normalization.mean", &m->mean, err, errlen)) < 0 ||
-            (r = get_number(root, "normalization.std", &m->std, err, errlen)) < 0 ||
-            (r = get_number(root, "framing.scale", &m->framing_scale, err, errlen)) < 0 ||
-            (r = get_number(root, "framing.offset_x", &m->offset_x, err, errlen)) < 0 ||
-            (r = get_number(root, "framing.offset_y", &m->offset_y, err, errlen)) < 0 ||
-            (r = get_string(root, "tta", &tta, err, errlen)) < 0)
+        if (strcmp(format, "emotiond-model/1") != 0)
+                return emo_error_set(err, -EINVAL, "format '%s' is not emotiond-model/1", format);
+        if ((r = get_string(root, "name", &m->name, err)) < 0 ||
+            (r = get_string(root, "sha256", &m->sha256, err)) < 0 ||
+            (r = get_string(root, "onnx", &onnx, err)) < 0 ||
+            (r = get_number(root, "input.width", &w, err)) < 0 ||
+            (r = get_number(root, "input.height", &h, err)) < 0 ||
+            (r = get_number(root, "input.channels", &ch, err)) < 0 ||
+            (r = get_number(root, "normalization.scale", &m->scale, err)) < 0 ||
+            (r = get_number(root, "normalization.mean", &m->mean, err)) < 0 ||
+            (r = get_number(root, "normalization.std", &m->std, err)) < 0 ||
+            (r = get_number(root, "framing.scale", &m->framing_scale, err)) < 0 ||
+            (r = get_number(root, "framing.offset_x", &m->offset_x, err)) < 0 ||
+            (r = get_number(root, "framing.offset_y", &m->offset_y, err)) < 0 ||
+            (r = get_string(root, "tta", &tta, err)) < 0)
                 return r;
-        if (w < 8 || h < 8 || w > 1024 || h > 1024 || ch != 1) {
-                snprintf(err, errlen, "input must be one grey channel of 8..1024 pixels a side");
-                return -EINVAL;
-        }
-        if (w != (double) (unsigned) w || h != (double) (unsigned) h) {
-                snprintf(err, errlen, "input.width and input.height must be whole numbers of pixels, not %g and %g", w,
-                         h);
-                return -EINVAL;
-        }
-        if (m->scale <= 0 || m->std <= 0 || m->framing_scale <= 0 || m->framing_scale > 10) {
-                snprintf(err, errlen, "normalization.scale, normalization.std and framing.scale must be positive");
-                return -EINVAL;
-        }
+        if (w < 8 || h < 8 || w > 1024 || h > 1024 || ch != 1)
+                return emo_error_set(err, -EINVAL, "input must be one grey channel of 8..1024 pixels a side");
+        if (w != (double) (unsigned) w || h != (double) (unsigned) h)
+                return emo_error_set(err, -EINVAL,
+                                     "input.width and input.height must be whole numbers of pixels, not %g and %g", w,
+                                     h);
+        if (m->scale <= 0 || m->std <= 0 || m->framing_scale <= 0 || m->framing_scale > 10)
+                return emo_error_set(err, -EINVAL,
+                                     "normalization.scale, normalization.std and framing.scale must be positive");
         /* The crop's centre moves by offset * side (models/README.md, "Framing"): a shift of more
          * than a whole side moves the crop off the face, so such a value is a mistake in the file. */
-        if (fabs(m->offset_x) > 1 || fabs(m->offset_y) > 1) {
-                snprintf(err, errlen, "framing.offset_x and framing.offset_y must be within -1..1 (of the crop side), "
-                         "not %g and %g", m->offset_x, m->offset_y);
-                return -EINVAL;
-        }
-        if (strcmp(tta, "none") != 0 && strcmp(tta, "hflip") != 0) {
-                snprintf(err, errlen, "tta '%s' is not none or hflip", tta);
-                return -EINVAL;
-        }
+        if (fabs(m->offset_x) > 1 || fabs(m->offset_y) > 1)
+                return emo_error_set(err, -EINVAL,
+                                     "framing.offset_x and framing.offset_y must be within -1..1 (of the crop side), "
+                                     "not %g and %g",
+                                     m->offset_x, m->offset_y);
+        if (strcmp(tta, "none") != 0 && strcmp(tta, "hflip") != 0)
+                return emo_error_set(err, -EINVAL, "tta '%s' is not none or hflip", tta);
         m->width = (unsigned) w;
         m->height = (unsigned) h;
         m->tta_hflip = strcmp(tta, "hflip") == 0;
         json_object *labels = get(root, "labels");
         if (!labels || !json_object_is_type(labels, json_type_array) ||
-            json_object_array_length(labels) != EMO_EMOTION_COUNT) {
-                snprintf(err, errlen, "'labels' must list the %d FER2013 classes", EMO_EMOTION_COUNT);
-                return -EINVAL;
-        }
+            json_object_array_length(labels) != EMO_EMOTION_COUNT)
+                return emo_error_set(err, -EINVAL, "'labels' must list the %d FER2013 classes", EMO_EMOTION_COUNT);
         for (int i = 0; i < EMO_EMOTION_COUNT; i++) {
                 const char *l = json_object_get_string(json_object_array_get_idx(labels, i));
-                if (!l || strcmp(l, emo_emotion_name(i)) != 0) {
-                        snprintf(err, errlen, "labels[%d] is '%s', expected '%s' (FER2013 order)", i, l ? l : "",
-                                 emo_emotion_name(i));
-                        return -EINVAL;
-                }
+                if (!l || strcmp(l, emo_emotion_name(i)) != 0)
+                        return emo_error_set(err, -EINVAL,
+                                             "labels[%d] is '%s', expected '%s' (FER2013 order)", i, l ? l : "",
+                                             emo_emotion_name(i));
         }
         m->public_test_accuracy = 0;
         if (get(root, "evaluation.accuracy") && (r = get_number(root, "evaluation.accuracy", &m->public_test_accuracy,
-                                                                 err, errlen)) < 0)
+                                                                 err)) < 0)
                 return r;
-        if (strchr(onnx, '/')) {
-                snprintf(err, errlen, "'onnx' must be a file name next to the metadata, not a path");
-                return -EINVAL;
-        }
+        if (strchr(onnx, '/'))
+                return emo_error_set(err, -EINVAL, "'onnx' must be a file name next to the metadata, not a path");
         if (asprintf(&m->onnx_path, "%s/%s", dir, onnx) < 0) {
                 m->onnx_path = NULL;
                 return -ENOMEM;
@@ -164,37 +145,36 @@ static int parse(json_object *root, const char *dir, emo_model_t *m, char *err, 
         return 0;
 }
 
-int emo_model_load(const char *path, emo_model_t *ret, char *err, size_t errlen) {
+int emo_model_load(const char *path, emo_model_t *ret, emo_error_t *err) {
         emo_model_t m = { 0 };
         if (access(path, R_OK) < 0) {
                 int r = -errno;
-                snprintf(err, errlen, "%s: %s", path, strerror(errno));
-                return r;
+                return emo_error_set(err, r, "%s: %s", path, strerror(errno));
         }
         _cleanup_(json_object_put_nullp) json_object *root = json_object_from_file(path);
         if (!root) {
-                snprintf(err, errlen, "%s: not valid JSON: %s", path, json_util_get_last_err() ?: "");
-                err[strcspn(err, "\n")] = '\0';
+                emo_error_set(err, -EINVAL, "%s: not valid JSON: %s", path, json_util_get_last_err() ?: "");
+                if (err)
+                        err->message[strcspn(err->message, "\n")] = '\0';
                 return -EINVAL;
         }
         _cleanup_free_ char *copy = strdup(path);
         if (!copy)
                 return -ENOMEM;
-        char detail[256];
-        int r = parse(root, dirname(copy), &m, detail, sizeof(detail));
+        emo_error_t detail = { "" };
+        int r = parse(root, dirname(copy), &m, &detail);
         if (r < 0) {
-                snprintf(err, errlen, "%s: %s", path, detail);
+                emo_error_set(err, r, "%s: %s", path, detail.message);
                 emo_model_done(&m);
                 return r;
         }
         char hex[65];
         r = emo_sha256_file(m.onnx_path, hex);
         if (r < 0) {
-                snprintf(err, errlen, "%s: %s", m.onnx_path, strerror(-r));
+                emo_error_set(err, r, "%s: %s", m.onnx_path, strerror(-r));
         } else if (strcasecmp(hex, m.sha256) != 0) {
-                snprintf(err, errlen, "%s: sha256 %s does not match %s recorded in %s", m.onnx_path, hex, m.sha256,
-                         path);
-                r = -EBADMSG;
+                r = emo_error_set(err, -EBADMSG, "%s: sha256 %s does not match %s recorded in %s", m.onnx_path, hex,
+                                  m.sha256, path);
         }
         if (r < 0) {
                 emo_model_done(&m);

@@ -3,6 +3,8 @@
  * No preprocessing number is written in C; they all come from here. */
 #pragma once
 
+#include "emo/error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -20,7 +22,7 @@ typedef struct emo_model {
 /* Parse and check the metadata at path, and verify the ONNX file's sha256. On failure a message
  * is written to err: -ENOENT (missing file), -EINVAL (bad metadata), -EBADMSG (checksum
  * mismatch). On success *ret is filled; release with emo_model_done. */
-int emo_model_load(const char *path, emo_model_t *ret, char *err, size_t errlen);
+int emo_model_load(const char *path, emo_model_t *ret, emo_error_t *err);
 
 void emo_model_done(emo_model_t *m);
 

@@ -49,34 +49,30 @@ emo_pipeline_t *emo_pipeline_free(emo_pipeline_t *p) {
 /* One pass over a grey VGA frame, so that OpenCV sizes its buffers for a common camera frame now
  * and not during the first client's request (which otherwise took ~0.4 s), and so that a network
  * that loads but cannot run is a startup error. */
-static int warm_up(emo_pipeline_t *p) {
+static int warm_up(emo_pipeline_t *p, emo_error_t *err) {
         enum { W = 640, H = 480 };
         _cleanup_free_ uint8_t *grey = malloc((size_t) W * H);
         if (!grey)
-                return -ENOMEM;
+                return emo_error_set(err, -ENOMEM, "out of memory");
         memset(grey, 128, (size_t) W * H);
         emo_image_t *img = NULL;
-        int r = emo_image_from_raw(EMO_PIXEL_GRAY8, grey, (size_t) W * H, W, H, 0, (uint64_t) W * H, &img);
+        int r = emo_image_from_raw(EMO_PIXEL_GRAY8, grey, (size_t) W * H, W, H, 0, (uint64_t) W * H, &img, err);
         if (r < 0)
                 return r;
         size_t n = 0;
-        r = emo_detector_detect(p->detector, img, p->boxes, 1, &n);
+        r = emo_detector_detect(p->detector, img, p->boxes, 1, &n, err);
         if (r >= 0) {
                 emo_face_box_t box = { W / 2 - 60, H / 2 - 60, 120, 120, 1.0f };
-                r = emo_classifier_classify(p->classifier, img, &box, 1, false, p->probs);
+                r = emo_classifier_classify(p->classifier, img, &box, 1, false, p->probs, err);
         }
         emo_image_free(img);
         return r;
 }
 
-int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, char *err, size_t errlen) {
-        const emo_config_t *c = shared->config;
-        const emo_model_t *m = shared->model;
-        emo_pipeline_t *p = calloc(1, sizeof(*p));
-        if (!p)
-                return -ENOMEM;
-        p->shared = *shared;
-        size_t n = c->max_faces;
+DEFINE_FREEP(emo_pipeline_t, emo_pipeline_free);
+
+/* The per-request scratch arrays, each sized for config->max_faces. */
+static int alloc_scratch(emo_pipeline_t *p, size_t n) {
         p->boxes = calloc(n, sizeof(*p->boxes));
         p->prev = calloc(n, sizeof(*p->prev));
         p->probs = calloc(n, sizeof(*p->probs));
@@ -87,25 +83,32 @@ int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, 
         p->smooth_out = calloc(n, sizeof(*p->smooth_out));
         p->pb_smoothed = calloc(n, sizeof(*p->pb_smoothed));
         if (!p->boxes || !p->prev || !p->probs || !p->faces || !p->face_ptrs || !p->pb_boxes || !p->smooth_in ||
-            !p->smooth_out || !p->pb_smoothed) {
-                emo_pipeline_free(p);
+            !p->smooth_out || !p->pb_smoothed)
                 return -ENOMEM;
-        }
+        return 0;
+}
+
+static int load_detector(emo_pipeline_t *p, emo_error_t *err) {
+        emo_error_t verr = { "" };
+        const emo_config_t *c = p->shared.config;
         emo_detector_params_t dp = {
-                .kind = shared->detector,
-                .model_path = shared->detector_path,
+                .kind = p->shared.detector,
+                .model_path = p->shared.detector_path,
                 .score_threshold = (float) c->score_threshold,
                 .max_side = c->detect_max_side,
                 .min_face = c->min_face,
-                .device = shared->device,
+                .device = p->shared.device,
         };
-        int r = emo_detector_new(&dp, &p->detector);
-        if (r < 0) {
-                snprintf(err, errlen, "Failed to load %s detector %s: %s", emo_detector_kind_name(dp.kind),
-                         dp.model_path, emo_vision_last_error());
-                emo_pipeline_free(p);
-                return r;
-        }
+        int r = emo_detector_new(&dp, &p->detector, &verr);
+        if (r < 0)
+                return emo_error_set(err, r, "Failed to load %s detector %s: %s", emo_detector_kind_name(dp.kind),
+                                     dp.model_path, verr.message);
+        return 0;
+}
+
+static int load_classifier(emo_pipeline_t *p, emo_error_t *err) {
+        emo_error_t verr = { "" };
+        const emo_model_t *m = p->shared.model;
         emo_classifier_params_t cp = {
                 .onnx_path = m->onnx_path,
                 .width = m->width,
@@ -117,20 +120,28 @@ int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, 
                 .offset_x = m->offset_x,
                 .offset_y = m->offset_y,
                 .tta_hflip = m->tta_hflip,
-                .device = shared->device,
+                .device = p->shared.device,
         };
-        r = emo_classifier_new(&cp, &p->classifier);
-        if (r < 0) {
-                snprintf(err, errlen, "Failed to load model %s: %s", m->onnx_path, emo_vision_last_error());
-                emo_pipeline_free(p);
+        int r = emo_classifier_new(&cp, &p->classifier, &verr);
+        if (r < 0)
+                return emo_error_set(err, r, "Failed to load model %s: %s", m->onnx_path, verr.message);
+        return 0;
+}
+
+int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, emo_error_t *err) {
+        _cleanup_(emo_pipeline_freep) emo_pipeline_t *p = calloc(1, sizeof(*p));
+        if (!p)
+                return emo_error_set(err, -ENOMEM, "Failed to set up a worker: out of memory");
+        p->shared = *shared;
+        int r;
+        if ((r = alloc_scratch(p, shared->config->max_faces)) < 0)
+                return emo_error_set(err, r, "Failed to set up a worker: out of memory");
+        if ((r = load_detector(p, err)) < 0 || (r = load_classifier(p, err)) < 0)
                 return r;
-        }
-        if ((r = warm_up(p)) < 0) {
-                snprintf(err, errlen, "The detector or model fails on a test frame: %s", emo_vision_last_error());
-                emo_pipeline_free(p);
-                return r;
-        }
-        *ret = p;
+        emo_error_t verr = { "" };
+        if ((r = warm_up(p, &verr)) < 0)
+                return emo_error_set(err, r, "The detector or model fails on a test frame: %s", verr.message);
+        *ret = TAKE_PTR(p);
         return 0;
 }
 
@@ -213,6 +224,7 @@ static int read_options(const emo_pipeline_t *p, analysis_t *an) {
 }
 
 static int decode_image(const emo_pipeline_t *p, analysis_t *an) {
+        emo_error_t verr = { "" };
         const emo_config_t *cfg = p->shared.config;
         const emo_pb_image_t *im = an->a->image;
         int r;
@@ -225,9 +237,9 @@ static int decode_image(const emo_pipeline_t *p, analysis_t *an) {
                  * full image. */
                 if (an->a->n_faces == 0)
                         r = emo_image_decode_scaled(im->data.data, im->data.len, cfg->max_pixels,
-                                                    emo_detector_input_side(p->detector), &an->img);
+                                                    emo_detector_input_side(p->detector), &an->img, &verr);
                 else
-                        r = emo_image_decode(im->data.data, im->data.len, cfg->max_pixels, &an->img);
+                        r = emo_image_decode(im->data.data, im->data.len, cfg->max_pixels, &an->img, &verr);
                 break;
         case EMOTION__V1__IMAGE__FORMAT__GRAY8:
         case EMOTION__V1__IMAGE__FORMAT__BGR24:
@@ -236,13 +248,13 @@ static int decode_image(const emo_pipeline_t *p, analysis_t *an) {
                                        : im->format == EMOTION__V1__IMAGE__FORMAT__BGR24 ? EMO_PIXEL_BGR24
                                                                                          : EMO_PIXEL_RGB24,
                                        im->data.data, im->data.len, im->width, im->height, im->stride,
-                                       cfg->max_pixels, &an->img);
+                                       cfg->max_pixels, &an->img, &verr);
                 break;
         default:
                 return refuse(an, EMO_STATUS_UNSUPPORTED_FORMAT, "image format %d is not supported", (int) im->format);
         }
         if (r < 0)
-                return refuse(an, status_of_image_error(r), "%s", emo_vision_last_error());
+                return refuse(an, status_of_image_error(r), "%s", verr.message);
         an->width = emo_image_width(an->img);
         an->height = emo_image_height(an->img);
         return 0;
@@ -280,6 +292,7 @@ static int take_regions(emo_pipeline_t *p, analysis_t *an) {
  * detect_every-th frame and follows its faces in between; a face lost on the way makes it run at
  * once. */
 static int find_faces(emo_pipeline_t *p, analysis_t *an) {
+        emo_error_t verr = { "" };
         const emo_config_t *cfg = p->shared.config;
         size_t m = 0;
         if (an->follow &&
@@ -290,8 +303,8 @@ static int find_faces(emo_pipeline_t *p, analysis_t *an) {
                 an->detected = false;
                 return 0;
         }
-        if (emo_detector_detect(p->detector, an->img, p->boxes, an->max_faces, &an->n) < 0)
-                return refuse(an, EMO_STATUS_INTERNAL, "face detection failed: %s", emo_vision_last_error());
+        if (emo_detector_detect(p->detector, an->img, p->boxes, an->max_faces, &an->n, &verr) < 0)
+                return refuse(an, EMO_STATUS_INTERNAL, "face detection failed: %s", verr.message);
         return 0;
 }
 
@@ -414,6 +427,7 @@ static zframe_t *pack_reply(emo_pipeline_t *p, analysis_t *an, int64_t received_
 
 /* The steps, each timed: options, decode, faces, classify, then the reply. */
 static int analyze(emo_pipeline_t *p, analysis_t *an, int64_t received_us) {
+        emo_error_t verr = { "" };
         int64_t t0 = emo_now_us();
         an->timings.queue_us = (uint32_t) (t0 - received_us);
         int r;
@@ -430,9 +444,10 @@ static int analyze(emo_pipeline_t *p, analysis_t *an, int64_t received_us) {
         int64_t t2 = emo_now_us();
         an->timings.detect_us = (uint32_t) (t2 - t1);
 
-        if (an->n > 0 && (r = emo_classifier_classify(p->classifier, an->img, p->boxes, an->n, an->exact, p->probs)) < 0)
+        if (an->n > 0 &&
+            (r = emo_classifier_classify(p->classifier, an->img, p->boxes, an->n, an->exact, p->probs, &verr)) < 0)
                 return refuse(an, r == -EINVAL ? EMO_STATUS_INVALID_REQUEST : EMO_STATUS_INTERNAL,
-                              "classification failed: %s", emo_vision_last_error());
+                              "classification failed: %s", verr.message);
         an->timings.classify_us = (uint32_t) (emo_now_us() - t2);
 
         fill_faces(p, an);

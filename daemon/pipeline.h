@@ -7,6 +7,7 @@
 #include <czmq.h>
 #include <stdint.h>
 
+#include "emo/error.h"
 #include "config.h"
 #include "dialogue.h"
 #include "emo/protocol.h"
@@ -27,7 +28,7 @@ typedef struct emo_pipeline_shared {
 typedef struct emo_pipeline emo_pipeline_t;
 
 /* Load a detector and a network for one worker. -errno with a message in err. */
-int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, char *err, size_t errlen);
+int emo_pipeline_new(const emo_pipeline_shared_t *shared, emo_pipeline_t **ret, emo_error_t *err);
 
 emo_pipeline_t *emo_pipeline_free(emo_pipeline_t *p);
 

@@ -8,6 +8,7 @@
  * are answered, then emo_server_run returns 0. */
 #pragma once
 
+#include "emo/error.h"
 #include "config.h"
 #include "listen.h"
 #include "pipeline.h"
@@ -16,10 +17,10 @@ typedef struct emo_server emo_server_t;
 
 /* Start workers (each loads its own pipeline) and bind every endpoint, tcp:// ones as sec says
  * (listen.h); with a certificate, the ZAP handler (auth.h) admits the clients of
- * config->clients_dir, read again at each SIGHUP. sec must outlive the server. -errno with a
- * message. */
+ * config->clients_dir, read again at each SIGHUP. sec must outlive the server. -errno with the
+ * reason in err (emo/error.h), ready to log. */
 int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shared, unsigned workers,
-                   const emo_tcp_security_t *sec, emo_server_t **ret, char *err, size_t errlen);
+                   const emo_tcp_security_t *sec, emo_server_t **ret, emo_error_t *err);
 
 /* Serve until drained after SIGTERM/SIGINT read from signal_fd (emo_signals_open's pipe; the
  * calling thread takes the signals from here on: emo_signals_unblock). Sends READY=1,

@@ -34,23 +34,21 @@ static void entry_destroy(void **item) {
         *item = NULL;
 }
 
-emo_streams_t *emo_streams_new(size_t capacity) {
-        if (capacity == 0) {
-                errno = EINVAL;
-                return NULL;
-        }
+int emo_streams_new(size_t capacity, emo_streams_t **ret) {
+        if (capacity == 0)
+                return -EINVAL;
         emo_streams_t *s = calloc(1, sizeof(*s));
         if (!s)
-                return NULL;
+                return -ENOMEM;
         s->capacity = capacity;
         if (!(s->by_key = zhashx_new())) {
                 free(s);
-                errno = ENOMEM;
-                return NULL;
+                return -ENOMEM;
         }
         zhashx_set_destructor(s->by_key, entry_destroy);
         pthread_mutex_init(&s->lock, NULL);
-        return s;
+        *ret = s;
+        return 0;
 }
 
 emo_streams_t *emo_streams_free(emo_streams_t *s) {
@@ -77,9 +75,10 @@ static void evict_oldest(emo_streams_t *s) {
 
 /* A fresh smoother for e, or -ENOMEM with e unchanged. */
 static int restart(entry_t *e, unsigned window) {
-        emo_smoother_t *fresh = emo_smoother_new(window);
-        if (!fresh)
-                return -ENOMEM;
+        emo_smoother_t *fresh = NULL;
+        int r = emo_smoother_new(window, &fresh);
+        if (r < 0)
+                return r;
         emo_smoother_free(e->smoother);
         e->smoother = fresh;
         e->window = window;

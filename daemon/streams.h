@@ -25,8 +25,10 @@
 
 typedef struct emo_streams emo_streams_t;
 
-/* NULL on out-of-memory (or capacity 0, errno EINVAL). */
-emo_streams_t *emo_streams_new(size_t capacity);
+/* A table of at most capacity streams. 0 with *ret, -EINVAL for capacity 0, -ENOMEM. */
+int emo_streams_new(size_t capacity, emo_streams_t **ret);
+
+/* Accepts NULL, returns NULL. */
 emo_streams_t *emo_streams_free(emo_streams_t *s);
 
 /* Feed the faces of frame `sequence` of stream `key` (now_us: monotonic microseconds) to its

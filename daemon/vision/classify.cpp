@@ -21,8 +21,8 @@ struct emo_classifier {
         std::vector<cv::Mat> crops; // reused between calls
 };
 
-extern "C" int emo_classifier_new(const emo_classifier_params_t *params, emo_classifier_t **ret) {
-        return emo__guard([&]() -> int {
+extern "C" int emo_classifier_new(const emo_classifier_params_t *params, emo_classifier_t **ret, emo_error_t *err) {
+        return emo__guard(err, [&]() -> int {
                 if (!emo__file_exists(params->onnx_path))
                         return emo__fail(-ENOENT, std::string("cannot read model ") + (params->onnx_path ?: "(none)"));
                 if (params->width == 0 || params->height == 0 || params->std <= 0 || params->scale <= 0 ||
@@ -233,8 +233,9 @@ static int run_network(emo_classifier *c, size_t n, const cv::Size &in, float (*
 }
 
 extern "C" int emo_classifier_classify(emo_classifier_t *c, const emo_image_t *img, const emo_face_box_t *boxes,
-                                       size_t n, bool exact_crop, float (*ret_probs)[EMO_EMOTION_COUNT]) {
-        return emo__guard([&]() -> int {
+                                       size_t n, bool exact_crop, float (*ret_probs)[EMO_EMOTION_COUNT],
+                                       emo_error_t *err) {
+        return emo__guard(err, [&]() -> int {
                 if (n == 0)
                         return 0;
                 const cv::Size in((int) c->params.width, (int) c->params.height);

@@ -23,8 +23,8 @@ extern "C" const char *emo_detector_kind_name(emo_detector_kind_t kind) {
         return NULL;
 }
 
-extern "C" int emo_detector_new(const emo_detector_params_t *params, emo_detector_t **ret) {
-        return emo__guard([&]() -> int {
+extern "C" int emo_detector_new(const emo_detector_params_t *params, emo_detector_t **ret, emo_error_t *err) {
+        return emo__guard(err, [&]() -> int {
                 if (!emo__file_exists(params->model_path))
                         return emo__fail(-ENOENT, std::string("cannot read detector model ") +
                                                           (params->model_path ? params->model_path : "(none)"));
@@ -71,8 +71,8 @@ extern "C" unsigned emo_detector_input_side(const emo_detector_t *d) {
 }
 
 extern "C" int emo_detector_detect(emo_detector_t *d, const emo_image_t *img, emo_face_box_t *boxes,
-                                   size_t max_boxes, size_t *ret_n) {
-        return emo__guard([&]() -> int {
+                                   size_t max_boxes, size_t *ret_n, emo_error_t *err) {
+        return emo__guard(err, [&]() -> int {
                 const cv::Mat &src = img->mat;
                 const double sx = (double) emo__full_width(img) / src.cols, sy = (double) emo__full_height(img) / src.rows;
                 std::vector<emo_face_box_t> found;
@@ -116,7 +116,8 @@ static double box_iou(const emo_face_box_t &a, const emo_face_box_t &b) {
 
 extern "C" int emo_detector_track(emo_detector_t *d, const emo_image_t *img, const emo_face_box_t *prev, size_t n,
                                   emo_face_box_t *ret_boxes) {
-        return emo__guard([&]() -> int {
+        /* 0 or 1: a failure only means the caller detects instead, so its reason is not kept. */
+        return emo__guard(nullptr, [&]() -> int {
                 if (!d->tracks())
                         return 0;
                 const cv::Mat &src = img->mat;

@@ -22,8 +22,9 @@ static int probe(const void *data, size_t len, emo__probe_info_t *ret) {
         return r;
 }
 
-extern "C" int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height) {
-        return emo__guard([&]() -> int {
+extern "C" int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height,
+                               emo_error_t *err) {
+        return emo__guard(err, [&]() -> int {
                 emo__probe_info_t info;
                 int r = probe(data, len, &info);
                 if (r < 0)
@@ -58,8 +59,9 @@ static unsigned decode_denom(unsigned w, unsigned h, size_t scans, unsigned need
         return 1;
 }
 
-static int decode(const void *data, size_t len, uint64_t max_pixels, unsigned need_side, emo_image_t **ret) {
-        return emo__guard([&]() -> int {
+static int decode(const void *data, size_t len, uint64_t max_pixels, unsigned need_side, emo_image_t **ret,
+                  emo_error_t *err) {
+        return emo__guard(err, [&]() -> int {
                 const unsigned char *p = static_cast<const unsigned char *>(data);
                 if (len == 0)
                         return emo__fail(-EBADMSG, "empty image");
@@ -137,18 +139,20 @@ static int decode(const void *data, size_t len, uint64_t max_pixels, unsigned ne
         });
 }
 
-extern "C" int emo_image_decode(const void *data, size_t len, uint64_t max_pixels, emo_image_t **ret) {
-        return decode(data, len, max_pixels, 0, ret);
+extern "C" int emo_image_decode(const void *data, size_t len, uint64_t max_pixels, emo_image_t **ret,
+                                emo_error_t *err) {
+        return decode(data, len, max_pixels, 0, ret, err);
 }
 
 extern "C" int emo_image_decode_scaled(const void *data, size_t len, uint64_t max_pixels, unsigned need_side,
-                                       emo_image_t **ret) {
-        return decode(data, len, max_pixels, need_side, ret);
+                                       emo_image_t **ret, emo_error_t *err) {
+        return decode(data, len, max_pixels, need_side, ret, err);
 }
 
 extern "C" int emo_image_from_raw(emo_pixel_format_t format, const void *data, size_t len, unsigned width,
-                                  unsigned height, unsigned stride, uint64_t max_pixels, emo_image_t **ret) {
-        return emo__guard([&]() -> int {
+                                  unsigned height, unsigned stride, uint64_t max_pixels, emo_image_t **ret,
+                                  emo_error_t *err) {
+        return emo__guard(err, [&]() -> int {
                 unsigned bpp = format == EMO_PIXEL_GRAY8 ? 1 : 3;
                 if (width == 0 || height == 0)
                         return emo__fail(-EINVAL, "raw image needs a width and a height");

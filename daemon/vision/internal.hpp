@@ -43,30 +43,37 @@ static inline int64_t emo__area(const cv::Size &s) {
         return (int64_t) s.width * s.height;
 }
 
-// Keep why for emo_vision_last_error and return r. Never throws: guard() calls it in its handlers,
-// where an exception would escape into C. Without memory for the text it keeps a short one, which
-// fits the string's own buffer.
+// Keep why, for the exported call under way to hand to its caller's emo_error_t (emo__guard), and
+// return r. Never throws: guard() calls it in its handlers, where an exception would escape into
+// C. Without memory for the text it keeps a short one, which fits the string's own buffer. The
+// text is kept per thread between emo__fail and the end of emo__guard only: callers see err.
 int emo__fail(int r, const char *why) noexcept;
 int emo__fail(int r, const std::string &why) noexcept;
 
 // Forget the last failure's text: each exported call starts with none.
 void emo__clear_error() noexcept;
 
-// Run f, the body of an exported function, turning every exception into a negative errno.
+// r, after copying the failure's text into err (when r < 0 and err is not NULL).
+int emo__report(int r, emo_error_t *err) noexcept;
+
+// Run f, the body of an exported function, turning every exception into a negative errno and
+// the reason of any failure into err.
 template <typename F>
-static int emo__guard(F &&f) noexcept {
+static int emo__guard(emo_error_t *err, F &&f) noexcept {
+        int r;
         try {
                 emo__clear_error();
-                return f();
+                r = f();
         } catch (const cv::Exception &e) {
-                return emo__fail(-EIO, e.what());
+                r = emo__fail(-EIO, e.what());
         } catch (const std::bad_alloc &) {
-                return emo__fail(-ENOMEM, "out of memory");
+                r = emo__fail(-ENOMEM, "out of memory");
         } catch (const std::exception &e) {
-                return emo__fail(-EIO, e.what());
+                r = emo__fail(-EIO, e.what());
         } catch (...) {
-                return emo__fail(-EIO, "unknown C++ exception");
+                r = emo__fail(-EIO, "unknown C++ exception");
         }
+        return emo__report(r, err);
 }
 
 // The OpenCV DNN backend and target that run a resolved device.

@@ -1,5 +1,5 @@
 /* The header probes of probe.h. Each refusal says which field and why, in ret->why; the caller
- * (image.cpp) hands it on as emo_vision_last_error(). */
+ * (image.cpp) hands it on in the caller's emo_error_t. */
 #include "probe.h"
 
 #include <ctype.h>

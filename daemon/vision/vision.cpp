@@ -34,8 +34,11 @@ void emo__clear_error() noexcept {
         last_error.clear();
 }
 
-extern "C" const char *emo_vision_last_error(void) {
-        return last_error.c_str();
+int emo__report(int r, emo_error_t *err) noexcept {
+        if (r < 0 && err)
+                snprintf(err->message, sizeof(err->message), "%s",
+                         last_error.empty() ? strerror(-r) : last_error.c_str());
+        return r;
 }
 
 extern "C" void emo_vision_init(int threads) {
@@ -82,8 +85,8 @@ static bool have_opencl() {
         }
 }
 
-extern "C" int emo_device_resolve(emo_device_t want, emo_device_t *ret) {
-        return emo__guard([&]() -> int {
+extern "C" int emo_device_resolve(emo_device_t want, emo_device_t *ret, emo_error_t *err) {
+        return emo__guard(err, [&]() -> int {
                 switch (want) {
                 case EMO_DEVICE_AUTO:
                         *ret = have_cuda() ? EMO_DEVICE_CUDA : EMO_DEVICE_CPU;

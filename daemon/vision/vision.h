@@ -1,29 +1,26 @@
 /* vision: the only door to OpenCV (which has no C API in version 4). Image decoding with limits,
  * face detection and the emotion CNN, behind opaque handles and plain C types.
  *
- * Every function returns >= 0 on success and a negative errno on failure; no C++ exception
- * crosses this header. The text of the last failure in the calling thread is kept for logs
- * (emo_vision_last_error). Detector and classifier handles are not thread-safe: give each worker
- * thread its own.
+ * Every function returns >= 0 on success and a negative errno on failure, the reason in the
+ * caller's emo_error_t (emo/error.h; NULL: not wanted), as in the rest of the daemon; no C++
+ * exception crosses this header. Detector and classifier handles are not thread-safe: give each
+ * worker thread its own.
  *
- * Behind it: vision.cpp (errors, devices), image.cpp (decoding) over the plain-C header probes of
- * probe.c and jpeg.c, detect.cpp with one detect_*.cpp per detector (detect.hpp is their
- * interface), and classify.cpp. See docs/architecture.md. */
+ * Behind it: vision.cpp (errors, devices), choose.c (the detector policy, plain C), image.cpp
+ * (decoding) over the plain-C header probes of probe.c and jpeg.c, detect.cpp with one
+ * detect_*.cpp per detector (detect.hpp is their interface), and classify.cpp. See docs/architecture.md. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "emo/error.h"
 #include "emo/labels.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Text of the last failure of a vision call in this thread ("" if none). Thread-local storage,
- * valid until the next vision call in the same thread. */
-const char *emo_vision_last_error(void);
 
 /* Process-wide setup, before any other call: the number of threads OpenCV may use per call (1
  * when each worker owns a core). */
@@ -51,7 +48,7 @@ typedef enum emo_pixel_format {
  * more than EMO_JPEG_MAX_SCANS scans (each one a pass over the whole image: a small file of
  * thousands would hold a worker for minutes). */
 #define EMO_JPEG_MAX_SCANS 100
-int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height);
+int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned *ret_height, emo_error_t *err);
 
 /* A progressive JPEG may cost at most this many passes over an image of max_pixels: scans x width
  * x height <= EMO_JPEG_MAX_PASSES x max_pixels. Encoders write up to about 10 scans, so every
@@ -64,7 +61,7 @@ int emo_image_probe(const void *data, size_t len, unsigned *ret_width, unsigned 
  * against EMO_JPEG_MAX_PASSES. -E2BIG over a limit, the message naming the fields
  * (decompression bombs included), -EBADMSG when the bytes are
  * not a decodable image or a JPEG is truncated, -ENOMEM. */
-int emo_image_decode(const void *data, size_t len, uint64_t max_pixels, emo_image_t **ret);
+int emo_image_decode(const void *data, size_t len, uint64_t max_pixels, emo_image_t **ret, emo_error_t *err);
 
 /* Decode an encoded image for a detector that needs need_side pixels on the longest side (see
  * emo_detector_input_side; 0: any). A baseline JPEG is decoded at the smallest of libjpeg's DCT
@@ -75,12 +72,12 @@ int emo_image_decode(const void *data, size_t len, uint64_t max_pixels, emo_imag
  * scale for the classifier at a finer one (emo_classifier_classify). Width, height and every box
  * are in the pixels of the full image, turned upright by its EXIF orientation. */
 int emo_image_decode_scaled(const void *data, size_t len, uint64_t max_pixels, unsigned need_side,
-                            emo_image_t **ret);
+                            emo_image_t **ret, emo_error_t *err);
 
 /* Copy raw pixels into an image. stride 0 means width * bytes per pixel. -EINVAL when len is
  * not exactly stride * height or the geometry is impossible, -E2BIG over max_pixels. */
 int emo_image_from_raw(emo_pixel_format_t format, const void *data, size_t len, unsigned width, unsigned height,
-                       unsigned stride, uint64_t max_pixels, emo_image_t **ret);
+                       unsigned stride, uint64_t max_pixels, emo_image_t **ret, emo_error_t *err);
 
 /* Accepts NULL, returns NULL. */
 emo_image_t *emo_image_free(emo_image_t *img);
@@ -108,9 +105,8 @@ int emo_device_from_name(const char *name, emo_device_t *ret);
 
 /* Map a wanted device to one this OpenCV build and machine can run. AUTO picks CUDA when
  * available, else CPU (OpenCL is often slower than the CPU for a small CNN, so it is used only
- * when asked for). An explicit device that is missing is -ENODEV, with the reason in
- * emo_vision_last_error(). */
-int emo_device_resolve(emo_device_t want, emo_device_t *ret);
+ * when asked for). An explicit device that is missing is -ENODEV, with the reason in err. */
+int emo_device_resolve(emo_device_t want, emo_device_t *ret, emo_error_t *err);
 
 /* ---- face detection -------------------------------------------------------------------------- */
 
@@ -140,7 +136,7 @@ typedef struct emo_detector emo_detector_t;
 const char *emo_detector_kind_name(emo_detector_kind_t kind);
 
 /* Load a detector. -ENOENT missing model file, -EINVAL unusable model. */
-int emo_detector_new(const emo_detector_params_t *params, emo_detector_t **ret);
+int emo_detector_new(const emo_detector_params_t *params, emo_detector_t **ret, emo_error_t *err);
 
 emo_detector_t *emo_detector_free(emo_detector_t *d);
 
@@ -148,7 +144,7 @@ emo_detector_t *emo_detector_free(emo_detector_t *d);
  * follow YuNet's convention whatever the detector (BlazeFace's are mapped onto it), so that one
  * classifier framing fits all. */
 int emo_detector_detect(emo_detector_t *d, const emo_image_t *img, emo_face_box_t *boxes, size_t max_boxes,
-                        size_t *ret_n);
+                        size_t *ret_n, emo_error_t *err);
 
 /* The longest side the detector works at (YuNet's max_side, BlazeFace's input side); 0: any
  * size, and always for Haar, whose recall drops on a DCT-scaled image. An image need not be
@@ -162,6 +158,37 @@ unsigned emo_detector_input_side(const emo_detector_t *d);
  * and BlazeFace always: the caller runs emo_detector_detect then. ret_boxes is undefined on 0. */
 int emo_detector_track(emo_detector_t *d, const emo_image_t *img, const emo_face_box_t *prev, size_t n,
                        emo_face_box_t *ret_boxes);
+
+/* ---- detector choice ------------------------------------------------------------------------- */
+
+/* The detector files' names, as the setup script (scripts/setup-detectors.sh) downloads them. */
+#define EMO_YUNET_FILE "face_detection_yunet_2022mar.onnx"
+#define EMO_BLAZEFACE_FILE "face_detection_front_128x128_barracuda.onnx"
+
+/* Where the detector files are: configured paths (NULL: searched for yunet and blazeface, OpenCV's
+ * haarcascade_frontalface_default.xml for haar) and the install folders to search, each for a
+ * detectors/ subfolder (NULL-terminated; after the user's $XDG_DATA_HOME/emotiond/detectors, or
+ * ~/.local/share/emotiond/detectors). */
+typedef struct emo_detector_files {
+        const char *yunet, *blazeface, *haar;
+        const char *const *dirs;
+} emo_detector_files_t;
+
+typedef struct emo_detector_choice {
+        emo_detector_kind_t kind;
+        char *path;          /* owned: emo_detector_choice_done */
+        const char *warning; /* static; non-NULL when auto fell back to a weaker detector: for the log */
+} emo_detector_choice_t;
+
+/* The detector policy: want is "yunet", "blazeface", "haar" (that detector, its file found or
+ * configured) or "auto" (the first of YuNet, BlazeFace, Haar whose file is there: the order of
+ * their measured recall). Whether the file loads is emo_detector_new's business. 0 with *ret;
+ * -ENOENT with a message naming the file and the setting when the wanted detector's file is not
+ * found; -ENOMEM. */
+int emo_detector_choose(const char *want, const emo_detector_files_t *files, emo_detector_choice_t *ret,
+                        emo_error_t *err);
+
+void emo_detector_choice_done(emo_detector_choice_t *c);
 
 /* ---- emotion classifier ---------------------------------------------------------------------- */
 
@@ -179,7 +206,7 @@ typedef struct emo_classifier_params {
 typedef struct emo_classifier emo_classifier_t;
 
 /* Load the network and check that it maps [N,1,H,W] to [N,7]. -ENOENT, -EINVAL. */
-int emo_classifier_new(const emo_classifier_params_t *params, emo_classifier_t **ret);
+int emo_classifier_new(const emo_classifier_params_t *params, emo_classifier_t **ret, emo_error_t *err);
 
 emo_classifier_t *emo_classifier_free(emo_classifier_t *c);
 
@@ -192,7 +219,7 @@ emo_classifier_t *emo_classifier_free(emo_classifier_t *c);
  * by replicating the border; a region wholly outside is -EINVAL. ret_probs[i] receives the
  * seven probabilities of face i in FER2013 order. */
 int emo_classifier_classify(emo_classifier_t *c, const emo_image_t *img, const emo_face_box_t *boxes, size_t n,
-                            bool exact_crop, float (*ret_probs)[EMO_EMOTION_COUNT]);
+                            bool exact_crop, float (*ret_probs)[EMO_EMOTION_COUNT], emo_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -26,26 +26,26 @@ struct emo_smoother {
         size_t n_tracks;
 };
 
-emo_smoother_t *emo_smoother_new(unsigned window) {
-        if (window < 1 || window > EMO_SMOOTH_MAX_WINDOW) {
-                errno = EINVAL;
-                return NULL;
-        }
+int emo_smoother_new(unsigned window, emo_smoother_t **ret) {
+        if (window < 1 || window > EMO_SMOOTH_MAX_WINDOW)
+                return -EINVAL;
         emo_smoother_t *s = calloc(1, sizeof(*s));
         if (!s)
-                return NULL;
+                return -ENOMEM;
         s->window = window;
         s->next_id = 1;
-        return s;
+        *ret = s;
+        return 0;
 }
 
-void emo_smoother_free(emo_smoother_t *s) {
+emo_smoother_t *emo_smoother_free(emo_smoother_t *s) {
         if (!s)
-                return;
+                return NULL;
         for (size_t i = 0; i < s->n_tracks; i++)
                 free(s->tracks[i].ring);
         free(s->tracks);
         free(s);
+        return NULL;
 }
 
 double emo_box_iou(int ax, int ay, int aw, int ah, int bx, int by, int bw, int bh) {

@@ -36,10 +36,12 @@ typedef struct emo_smoothed {
 typedef struct emo_smoother emo_smoother_t;
 
 /* A smoother averaging over the last `window` frames of each face (1..EMO_SMOOTH_MAX_WINDOW;
- * 1 leaves the probabilities as they are but still numbers the tracks). NULL with errno EINVAL
- * or ENOMEM. */
-emo_smoother_t *emo_smoother_new(unsigned window);
-void emo_smoother_free(emo_smoother_t *s);
+ * 1 leaves the probabilities as they are but still numbers the tracks). 0 with *ret, -EINVAL for
+ * a window out of range, -ENOMEM. */
+int emo_smoother_new(unsigned window, emo_smoother_t **ret);
+
+/* Accepts NULL, returns NULL. */
+emo_smoother_t *emo_smoother_free(emo_smoother_t *s);
 
 /* Feed the faces of the next analysed frame (n may be 0: nobody in view) and get, for face i,
  * its track and smoothed result in out[i]. 0, or -ENOMEM (the smoother is then as before). */

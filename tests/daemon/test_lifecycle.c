@@ -141,6 +141,42 @@ Test(lifecycle, ipc_socket_file_removed_on_exit) {
         cr_assert_not(left, "%s is still there after the daemon exited", path);
 }
 
+/* A module's reason for failing reaches --check's stderr whole, under the daemon's own words: the
+ * detector that does not load, the model card that does not parse (docs/architecture.md, Errors). */
+Test(lifecycle, check_gives_the_reason_a_detector_or_model_fails) {
+        _cleanup_free_ char *dialogue = dialogue_dir();
+        char card[] = "/tmp/emo-card-XXXXXX.json";
+        int fd = mkstemps(card, 5);
+        cr_assert(fd >= 0 && write(fd, "{ \"format\": ", 12) == 12);
+        close(fd);
+        struct {
+                const char *extra[8];
+                const char *want;
+        } cases[] = {
+                { { "--check", "--detector", "blazeface", "--blazeface-model", "/nonexistent/bf.onnx", NULL },
+                  "Failed to load blazeface detector /nonexistent/bf.onnx: " },
+                { { "--check", "--model", card, NULL }, "Failed to load the model: " },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                const char *argv[64];
+                daemon_argv(argv, dialogue, cases[i].extra);
+                emo_test_run_t r;
+                emo_test_run(argv, NULL, 60000, &r);
+                cr_expect(r.status > 0 && r.status < 128, "case %zu exited %d:\n%s", i, r.status, r.err);
+                const char *at = strstr(r.err, cases[i].want);
+                cr_expect_not_null(at, "stderr should say '%s':\n%s", cases[i].want, r.err);
+                /* ... followed by the module's message, not an empty one. */
+                if (at)
+                        cr_expect(strlen(at + strlen(cases[i].want)) > 4, "no reason after '%s':\n%s", cases[i].want,
+                                  r.err);
+                if (i == 1 && at)
+                        cr_expect_not_null(strstr(at, card), "the message should name %s:\n%s", card, r.err);
+                cr_expect_null(strstr(r.out, "configuration OK"), "%s", r.out);
+                emo_test_run_done(&r);
+        }
+        unlink(card);
+}
+
 Test(lifecycle, check_rejects_a_port_in_use) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };

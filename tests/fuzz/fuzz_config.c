@@ -35,17 +35,18 @@ static void check(bool ok, const char *what, int r, const char *err) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (ftruncate(fd, 0) < 0 || pwrite(fd, data, size, 0) != (ssize_t) size)
                 abort();
-        char path[64], err[512] = "";
+        char path[64];
+        emo_error_t err = { "" };
         snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
         emo_config_t c;
         if (emo_config_init(&c) < 0)
                 return 0;
-        int r = emo_config_load(&c, path, err, sizeof(err));
-        check(r == 0 || r == -EINVAL || r == -ENOMEM, "emo_config_load: unexpected error", r, err);
-        check(r == 0 || err[0], "emo_config_load: error without a message", r, err);
+        int r = emo_config_load(&c, path, &err);
+        check(r == 0 || r == -EINVAL || r == -ENOMEM, "emo_config_load: unexpected error", r, err.message);
+        check(r == 0 || err.message[0], "emo_config_load: error without a message", r, err.message);
         if (r == 0) {
-                r = emo_config_validate(&c, err, sizeof(err));
-                check(r == 0 || (r == -EINVAL && err[0]), "emo_config_validate: unexpected result", r, err);
+                r = emo_config_validate(&c, &err);
+                check(r == 0 || (r == -EINVAL && err.message[0]), "emo_config_validate: unexpected result", r, err.message);
         }
         emo_config_done(&c);
         return 0;

@@ -22,6 +22,9 @@
 
 #include "vision/vision.h"
 
+/* What the last failing vision call said (vision.h: each takes an emo_error_t). */
+static emo_error_t verr;
+
 #define MAX_PIXELS 4000000ull
 
 static int temp_watch = -1;
@@ -55,18 +58,18 @@ static bool made_temp_file(void) {
 
 static void check(bool ok, const char *what, int r) {
         if (!ok) {
-                fprintf(stderr, "fuzz_image: %s (%d: %s)\n", what, r, emo_vision_last_error());
+                fprintf(stderr, "fuzz_image: %s (%d: %s)\n", what, r, verr.message);
                 abort();
         }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         unsigned w = 0, h = 0;
-        int probed = emo_image_probe(data, size, &w, &h);
+        int probed = emo_image_probe(data, size, &w, &h, &verr);
         check(probed == 0 || probed == -EBADMSG || probed == -ENOTSUP, "emo_image_probe: unexpected error", probed);
 
         emo_image_t *img = NULL;
-        int r = emo_image_decode(data, size, MAX_PIXELS, &img);
+        int r = emo_image_decode(data, size, MAX_PIXELS, &img, &verr);
         check(!made_temp_file(), "OpenCV decoded through a temporary file", r);
         check(r == 0 || r == -EBADMSG || r == -E2BIG || r == -ENOMEM, "emo_image_decode: unexpected error", r);
         check((r == 0) == (img != NULL), "emo_image_decode: image and result disagree", r);
@@ -81,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* The same bytes decoded for a detector of 8 px (JPEGs of 15 px and more get a DCT
          * scale): the same errors and limits, and the image's own size, not the scaled one's. */
         img = NULL;
-        int rs = emo_image_decode_scaled(data, size, MAX_PIXELS, 8, &img);
+        int rs = emo_image_decode_scaled(data, size, MAX_PIXELS, 8, &img, &verr);
         check(rs == 0 || rs == -EBADMSG || rs == -E2BIG || rs == -ENOMEM, "emo_image_decode_scaled: unexpected error",
               rs);
         check((rs == 0) == (img != NULL), "emo_image_decode_scaled: image and result disagree", rs);

@@ -16,6 +16,9 @@
 
 #include "vision/vision.h"
 
+/* What the last failing vision call said (vision.h: each takes an emo_error_t). */
+static emo_error_t verr;
+
 #define MAX_PIXELS 4000000ull
 #define HEADER 14
 /* Largest buffer flag bit 0 makes; past it the input is skipped. */
@@ -33,7 +36,7 @@ static uint32_t le32(const uint8_t *p) {
 
 static void check(bool ok, const char *what, int r) {
         if (!ok) {
-                fprintf(stderr, "fuzz_raw: %s (%d: %s)\n", what, r, emo_vision_last_error());
+                fprintf(stderr, "fuzz_raw: %s (%d: %s)\n", what, r, verr.message);
                 abort();
         }
 }
@@ -63,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 len = (size_t) need;
         }
         emo_image_t *img = NULL;
-        int r = emo_image_from_raw(format, pixels, len, width, height, stride, MAX_PIXELS, &img);
+        int r = emo_image_from_raw(format, pixels, len, width, height, stride, MAX_PIXELS, &img, &verr);
         check(r == 0 || r == -EINVAL || r == -E2BIG || r == -ENOMEM, "emo_image_from_raw: unexpected error", r);
         check((r == 0) == (img != NULL), "emo_image_from_raw: image and result disagree", r);
         if (img) {

@@ -52,7 +52,7 @@ static void die(const char *what, const char *why) {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         (void) argc, (void) argv;
-        char err[1024];
+        emo_error_t err = { "" };
         if (emo_config_init(&config) < 0)
                 die("configuration", "out of memory");
         /* Small limits, so that one input costs milliseconds (the checks are the same at any limit). */
@@ -61,28 +61,30 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         emo_vision_init(1);
         verbose = getenv("EMO_FUZZ_VERBOSE");
         const char *path = setting("EMO_FUZZ_MODEL", EMO_FUZZ_MODEL);
-        if (emo_model_load(path, &model, err, sizeof(err)) < 0)
-                die("model", err);
+        if (emo_model_load(path, &model, &err) < 0)
+                die("model", err.message);
         emo_dialogue_t *dialogue = NULL;
-        if (emo_dialogue_load(setting("EMO_FUZZ_DIALOGUE", EMO_FUZZ_DIALOGUE), &dialogue, err, sizeof(err)) < 0)
-                die("dialogue", err);
+        if (emo_dialogue_load(setting("EMO_FUZZ_DIALOGUE", EMO_FUZZ_DIALOGUE), &dialogue, &err) < 0)
+                die("dialogue", err.message);
+        emo_streams_t *streams = NULL;
+        int r = emo_streams_new(EMO_STREAMS_DEFAULT_CAPACITY, &streams);
+        if (r < 0)
+                die("streams", strerror(-r));
         shared = (emo_pipeline_shared_t) {
                 .config = &config,
                 .model = &model,
                 .dialogue = dialogue,
-                .streams = emo_streams_new(EMO_STREAMS_DEFAULT_CAPACITY),
+                .streams = streams,
                 .device = EMO_DEVICE_CPU,
                 .detector = EMO_DETECTOR_YUNET,
                 .detector_path = setting("EMO_FUZZ_YUNET", EMO_FUZZ_YUNET),
         };
-        if (!shared.streams)
-                die("streams", strerror(errno));
         if (access(shared.detector_path, R_OK) < 0) {
                 shared.detector = EMO_DETECTOR_HAAR;
                 shared.detector_path = setting("EMO_FUZZ_HAAR", EMO_FUZZ_HAAR);
         }
-        if (emo_pipeline_new(&shared, &pipeline, err, sizeof(err)) < 0)
-                die("pipeline", err);
+        if (emo_pipeline_new(&shared, &pipeline, &err) < 0)
+                die("pipeline", err.message);
         fprintf(stderr, "fuzz_request: model %s, %s detector %s\n", model.name, emo_detector_kind_name(shared.detector),
                 shared.detector_path);
         return 0;

@@ -58,8 +58,8 @@ Test(config, defaults) {
                   strcmp(c.server_cert + confdir, "/server.cert") == 0, "server_cert = %s", c.server_cert);
         cr_assert(strncmp(c.clients_dir, emo_paths()->config, confdir) == 0 &&
                   strcmp(c.clients_dir + confdir, "/clients.d") == 0, "clients_dir = %s", c.clients_dir);
-        char err[256];
-        cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), 0, "%s", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_config_validate(&c, &err), 0, "%s", err.message);
         emo_config_done(&c);
 }
 
@@ -70,8 +70,8 @@ Test(config, shipped_file_matches_the_defaults) {
         cr_assert_eq(emo_config_init(&d), 0);
         cr_assert_eq(emo_config_init(&c), 0);
         char *path = strdup(EMO_TEST_CONF);
-        char err[512] = "";
-        cr_assert_eq(emo_config_load(&c, path, err, sizeof(err)), 0, "%s", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_config_load(&c, path, &err), 0, "%s", err.message);
         cr_assert_eq(c.workers, d.workers);
         cr_assert_eq(c.threads, d.threads);
         cr_assert_eq(c.queue_capacity, d.queue_capacity);
@@ -94,7 +94,7 @@ Test(config, shipped_file_matches_the_defaults) {
         cr_assert_str_eq(c.model, d.model);
         cr_assert_str_eq(c.dialogue_dir, d.dialogue_dir);
         cr_assert_str_eq(c.endpoints, "ipc:///run/emotiond/emotiond.sock");
-        cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), 0, "%s", err);
+        cr_assert_eq(emo_config_validate(&c, &err), 0, "%s", err.message);
         free(path);
         emo_config_done(&c);
         emo_config_done(&d);
@@ -120,8 +120,8 @@ Test(config, file_values) {
                                   "max_faces = 8\n"
                                   "[dialogue]\n"
                                   "language = en\n");
-        char err[512] = "";
-        cr_assert_eq(emo_config_load(&c, p, err, sizeof(err)), 0, "%s", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_config_load(&c, p, &err), 0, "%s", err.message);
         cr_assert_str_eq(c.endpoints, "ipc:///tmp/x.sock, tcp://127.0.0.1:5560");
         cr_assert_eq(c.workers, 3);
         cr_assert_eq(c.queue_capacity, 5);
@@ -129,7 +129,7 @@ Test(config, file_values) {
         cr_assert_str_eq(c.device, "cpu");
         cr_assert_str_eq(c.detector, "blazeface");
         cr_assert_str_eq(c.blazeface_model, "/opt/bf.onnx");
-        cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), 0, "%s", err);
+        cr_assert_eq(emo_config_validate(&c, &err), 0, "%s", err.message);
         cr_assert_float_eq(c.score_threshold, 0.75, 1e-12);
         cr_assert_eq(c.max_message_bytes, 100000);
         cr_assert_eq(c.max_faces, 8);
@@ -145,12 +145,12 @@ Test(config, unknown_key_names_file_and_line) {
                                   "workers = 2\n"
                                   "\n"
                                   "wrokers = 4\n");
-        char err[512] = "";
-        cr_assert_eq(emo_config_load(&c, p, err, sizeof(err)), -EINVAL);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_config_load(&c, p, &err), -EINVAL);
         char want[128];
         snprintf(want, sizeof(want), "%s:4:", p);
-        cr_assert_not_null(strstr(err, want), "message '%s' should start with '%s'", err, want);
-        cr_assert_not_null(strstr(err, "wrokers"), "message '%s' should name the key", err);
+        cr_assert_not_null(strstr(err.message, want), "message '%s' should start with '%s'", err.message, want);
+        cr_assert_not_null(strstr(err.message, "wrokers"), "message '%s' should name the key", err.message);
         emo_config_done(&c);
 }
 
@@ -158,10 +158,10 @@ Test(config, key_in_the_wrong_section) {
         emo_config_t c;
         cr_assert_eq(emo_config_init(&c), 0);
         const char *p = write_ini("[limits]\nworkers = 2\n");
-        char err[512] = "";
-        cr_assert_eq(emo_config_load(&c, p, err, sizeof(err)), -EINVAL);
-        cr_assert_not_null(strstr(err, ":2:"), "%s", err);
-        cr_assert_not_null(strstr(err, "[server]"), "message '%s' should say where the key belongs", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_config_load(&c, p, &err), -EINVAL);
+        cr_assert_not_null(strstr(err.message, ":2:"), "%s", err.message);
+        cr_assert_not_null(strstr(err.message, "[server]"), "message '%s' should say where the key belongs", err.message);
         emo_config_done(&c);
 }
 
@@ -178,9 +178,9 @@ Test(config, out_of_range_and_bad_numbers_in_file) {
                 emo_config_t c;
                 cr_assert_eq(emo_config_init(&c), 0);
                 const char *p = write_ini(bad[i]);
-                char err[512] = "";
-                cr_assert_eq(emo_config_load(&c, p, err, sizeof(err)), -EINVAL, "accepted: %s", bad[i]);
-                cr_assert_not_null(strstr(err, ":2:"), "'%s' has no line number", err);
+                emo_error_t err = { "" };
+                cr_assert_eq(emo_config_load(&c, p, &err), -EINVAL, "accepted: %s", bad[i]);
+                cr_assert_not_null(strstr(err.message, ":2:"), "'%s' has no line number", err.message);
                 emo_config_done(&c);
                 unlink(p);
         }
@@ -193,21 +193,21 @@ Test(config, non_finite_numbers_refused) {
         for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
                 emo_config_t c;
                 cr_assert_eq(emo_config_init(&c), 0);
-                char err[256] = "";
-                cr_assert_eq(emo_config_set(&c, "score_threshold", values[i], err, sizeof(err)), -EINVAL,
+                emo_error_t err = { "" };
+                cr_assert_eq(emo_config_set(&c, "score_threshold", values[i], &err), -EINVAL,
                              "score_threshold = %s accepted", values[i]);
-                cr_assert_not_null(strstr(err, "score_threshold"), "message '%s' should name the key", err);
-                cr_assert_not_null(strstr(err, values[i]), "message '%s' should give the value", err);
+                cr_assert_not_null(strstr(err.message, "score_threshold"), "message '%s' should name the key", err.message);
+                cr_assert_not_null(strstr(err.message, values[i]), "message '%s' should give the value", err.message);
                 cr_assert_float_eq(c.score_threshold, 0.6, 1e-12, "a refused value changes nothing");
                 emo_config_done(&c);
         }
         emo_config_t c;
         cr_assert_eq(emo_config_init(&c), 0);
         const char *p = write_ini("[detector]\nscore_threshold = nan\n");
-        char err[512] = "";
-        cr_assert_eq(emo_config_load(&c, p, err, sizeof(err)), -EINVAL, "score_threshold = nan accepted in a file");
-        cr_assert_not_null(strstr(err, ":2:"), "'%s' has no line number", err);
-        cr_assert_not_null(strstr(err, "not a finite number"), "%s", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_config_load(&c, p, &err), -EINVAL, "score_threshold = nan accepted in a file");
+        cr_assert_not_null(strstr(err.message, ":2:"), "'%s' has no line number", err.message);
+        cr_assert_not_null(strstr(err.message, "not a finite number"), "%s", err.message);
         emo_config_done(&c);
 }
 
@@ -216,20 +216,20 @@ Test(config, language_must_be_a_code) {
         static const char *const bad[] = { "", "fr FR", "fran\xc3\xa7" "ais", "abcdefghijklmnopq" };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 emo_config_t c;
-                char err[256] = "";
+                emo_error_t err = { "" };
                 cr_assert_eq(emo_config_init(&c), 0);
-                cr_assert_eq(emo_config_set(&c, "language", bad[i], err, sizeof(err)), 0);
-                cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), -EINVAL, "language = '%s' accepted", bad[i]);
-                cr_assert_not_null(strstr(err, "language"), "%s", err);
+                cr_assert_eq(emo_config_set(&c, "language", bad[i], &err), 0);
+                cr_assert_eq(emo_config_validate(&c, &err), -EINVAL, "language = '%s' accepted", bad[i]);
+                cr_assert_not_null(strstr(err.message, "language"), "%s", err.message);
                 emo_config_done(&c);
         }
         static const char *const good[] = { "fr", "en-GB", "pt_BR", "es-419" };
         for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
                 emo_config_t c;
-                char err[256] = "";
+                emo_error_t err = { "" };
                 cr_assert_eq(emo_config_init(&c), 0);
-                cr_assert_eq(emo_config_set(&c, "language", good[i], err, sizeof(err)), 0);
-                cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), 0, "language = '%s': %s", good[i], err);
+                cr_assert_eq(emo_config_set(&c, "language", good[i], &err), 0);
+                cr_assert_eq(emo_config_validate(&c, &err), 0, "language = '%s': %s", good[i], err.message);
                 emo_config_done(&c);
         }
 }
@@ -249,8 +249,8 @@ Test(config, log_results_boolean) {
                 char text[64];
                 snprintf(text, sizeof(text), "[logging]\nlog_results = %s\n", good[i].value);
                 const char *p = write_ini(text);
-                char err[512] = "";
-                cr_assert_eq(emo_config_load(&c, p, err, sizeof(err)), 0, "log_results = %s: %s", good[i].value, err);
+                emo_error_t err = { "" };
+                cr_assert_eq(emo_config_load(&c, p, &err), 0, "log_results = %s: %s", good[i].value, err.message);
                 cr_assert_eq(c.log_results, good[i].want, "log_results = %s read as %d", good[i].value, c.log_results);
                 emo_config_done(&c);
                 unlink(p);
@@ -262,10 +262,10 @@ Test(config, log_results_boolean) {
                 char text[64];
                 snprintf(text, sizeof(text), "[logging]\nlog_results = %s\n", bad[i]);
                 const char *p = write_ini(text);
-                char err[512] = "";
-                cr_assert_eq(emo_config_load(&c, p, err, sizeof(err)), -EINVAL, "log_results = '%s' accepted", bad[i]);
-                cr_assert_not_null(strstr(err, ":2:"), "'%s' has no line number", err);
-                cr_assert_not_null(strstr(err, "log_results"), "message '%s' should name the key", err);
+                emo_error_t err = { "" };
+                cr_assert_eq(emo_config_load(&c, p, &err), -EINVAL, "log_results = '%s' accepted", bad[i]);
+                cr_assert_not_null(strstr(err.message, ":2:"), "'%s' has no line number", err.message);
+                cr_assert_not_null(strstr(err.message, "log_results"), "message '%s' should name the key", err.message);
                 cr_assert_not(c.log_results, "a refused value changes nothing");
                 emo_config_done(&c);
                 unlink(p);
@@ -273,13 +273,13 @@ Test(config, log_results_boolean) {
         emo_config_t c;
         cr_assert_eq(emo_config_init(&c), 0);
         const char *p = write_ini("[server]\nlog_results = true\n");
-        char err[512] = "";
-        cr_assert_eq(emo_config_load(&c, p, err, sizeof(err)), -EINVAL);
-        cr_assert_not_null(strstr(err, "[logging]"), "message '%s' should say where the key belongs", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_config_load(&c, p, &err), -EINVAL);
+        cr_assert_not_null(strstr(err.message, "[logging]"), "message '%s' should say where the key belongs", err.message);
         emo_config_done(&c);
         /* --log-results sets it like this. */
         cr_assert_eq(emo_config_init(&c), 0);
-        cr_assert_eq(emo_config_set(&c, "log_results", "true", err, sizeof(err)), 0, "%s", err);
+        cr_assert_eq(emo_config_set(&c, "log_results", "true", &err), 0, "%s", err.message);
         cr_assert(c.log_results);
         emo_config_done(&c);
 }
@@ -287,9 +287,9 @@ Test(config, log_results_boolean) {
 Test(config, missing_file) {
         emo_config_t c;
         cr_assert_eq(emo_config_init(&c), 0);
-        char err[512] = "";
-        cr_assert_eq(emo_config_load(&c, "/nonexistent/emotiond.conf", err, sizeof(err)), -ENOENT);
-        cr_assert_not_null(strstr(err, "/nonexistent/emotiond.conf"), "%s", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_config_load(&c, "/nonexistent/emotiond.conf", &err), -ENOENT);
+        cr_assert_not_null(strstr(err.message, "/nonexistent/emotiond.conf"), "%s", err.message);
         emo_config_done(&c);
 }
 
@@ -297,52 +297,52 @@ Test(config, missing_file) {
 Test(config, set) {
         emo_config_t c;
         cr_assert_eq(emo_config_init(&c), 0);
-        char err[256] = "";
-        cr_assert_eq(emo_config_set(&c, "max_faces", "8", err, sizeof(err)), 0, "%s", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_config_set(&c, "max_faces", "8", &err), 0, "%s", err.message);
         cr_assert_eq(c.max_faces, 8);
-        cr_assert_eq(emo_config_set(&c, "max_message_bytes", "100000", err, sizeof(err)), 0, "%s", err);
+        cr_assert_eq(emo_config_set(&c, "max_message_bytes", "100000", &err), 0, "%s", err.message);
         cr_assert_eq(c.max_message_bytes, 100000);
-        cr_assert_eq(emo_config_set(&c, "language", "en", err, sizeof(err)), 0);
+        cr_assert_eq(emo_config_set(&c, "language", "en", &err), 0);
         cr_assert_str_eq(c.language, "en");
-        cr_assert_eq(emo_config_set(&c, "score_threshold", "0.9", err, sizeof(err)), 0);
+        cr_assert_eq(emo_config_set(&c, "score_threshold", "0.9", &err), 0);
         cr_assert_float_eq(c.score_threshold, 0.9, 1e-12);
 
-        cr_assert_eq(emo_config_set(&c, "max_faces", "0", err, sizeof(err)), -EINVAL);
-        cr_assert_not_null(strstr(err, "out of range"), "%s", err);
-        cr_assert_not_null(strstr(err, "1..1024"), "message '%s' should give the range", err);
+        cr_assert_eq(emo_config_set(&c, "max_faces", "0", &err), -EINVAL);
+        cr_assert_not_null(strstr(err.message, "out of range"), "%s", err.message);
+        cr_assert_not_null(strstr(err.message, "1..1024"), "message '%s' should give the range", err.message);
         cr_assert_eq(c.max_faces, 8, "a refused value changes nothing");
-        cr_assert_eq(emo_config_set(&c, "workers", "two", err, sizeof(err)), -EINVAL);
-        cr_assert_not_null(strstr(err, "not a number"), "%s", err);
-        cr_assert_eq(emo_config_set(&c, "queue_capacity", "-5", err, sizeof(err)), -EINVAL);
-        cr_assert_eq(emo_config_set(&c, "max_pixels", "99999999999999999999999", err, sizeof(err)), -EINVAL);
-        cr_assert_eq(emo_config_set(&c, "bogus", "1", err, sizeof(err)), -EINVAL);
-        cr_assert_not_null(strstr(err, "bogus"), "%s", err);
+        cr_assert_eq(emo_config_set(&c, "workers", "two", &err), -EINVAL);
+        cr_assert_not_null(strstr(err.message, "not a number"), "%s", err.message);
+        cr_assert_eq(emo_config_set(&c, "queue_capacity", "-5", &err), -EINVAL);
+        cr_assert_eq(emo_config_set(&c, "max_pixels", "99999999999999999999999", &err), -EINVAL);
+        cr_assert_eq(emo_config_set(&c, "bogus", "1", &err), -EINVAL);
+        cr_assert_not_null(strstr(err.message, "bogus"), "%s", err.message);
         emo_config_done(&c);
 }
 
 Test(config, validate) {
         emo_config_t c;
-        char err[256] = "";
+        emo_error_t err = { "" };
         cr_assert_eq(emo_config_init(&c), 0);
-        cr_assert_eq(emo_config_set(&c, "device", "gpu", err, sizeof(err)), 0);
-        cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), -EINVAL);
-        cr_assert_not_null(strstr(err, "device"), "%s", err);
+        cr_assert_eq(emo_config_set(&c, "device", "gpu", &err), 0);
+        cr_assert_eq(emo_config_validate(&c, &err), -EINVAL);
+        cr_assert_not_null(strstr(err.message, "device"), "%s", err.message);
         emo_config_done(&c);
 
         cr_assert_eq(emo_config_init(&c), 0);
-        cr_assert_eq(emo_config_set(&c, "detector", "dlib", err, sizeof(err)), 0);
-        cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), -EINVAL);
-        cr_assert_not_null(strstr(err, "detector"), "%s", err);
+        cr_assert_eq(emo_config_set(&c, "detector", "dlib", &err), 0);
+        cr_assert_eq(emo_config_validate(&c, &err), -EINVAL);
+        cr_assert_not_null(strstr(err.message, "detector"), "%s", err.message);
         emo_config_done(&c);
 
         cr_assert_eq(emo_config_init(&c), 0);
-        cr_assert_eq(emo_config_set(&c, "language", "", err, sizeof(err)), 0);
-        cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), -EINVAL);
+        cr_assert_eq(emo_config_set(&c, "language", "", &err), 0);
+        cr_assert_eq(emo_config_validate(&c, &err), -EINVAL);
         emo_config_done(&c);
 
         cr_assert_eq(emo_config_init(&c), 0);
-        cr_assert_eq(emo_config_set(&c, "endpoints", "", err, sizeof(err)), 0);
-        cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), -EINVAL);
+        cr_assert_eq(emo_config_set(&c, "endpoints", "", &err), 0);
+        cr_assert_eq(emo_config_validate(&c, &err), -EINVAL);
         emo_config_done(&c);
 }
 
@@ -352,18 +352,18 @@ Test(config, endpoints_without_an_endpoint) {
         static const char *const lists[] = { ",", " , ", " ", ",,", "  ,  ,  " };
         for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
                 emo_config_t c;
-                char err[256] = "";
+                emo_error_t err = { "" };
                 cr_assert_eq(emo_config_init(&c), 0);
-                cr_assert_eq(emo_config_set(&c, "endpoints", lists[i], err, sizeof(err)), 0);
-                cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), -EINVAL, "endpoints = '%s' accepted", lists[i]);
-                cr_assert_not_null(strstr(err, "endpoints"), "message '%s' should name the key", err);
+                cr_assert_eq(emo_config_set(&c, "endpoints", lists[i], &err), 0);
+                cr_assert_eq(emo_config_validate(&c, &err), -EINVAL, "endpoints = '%s' accepted", lists[i]);
+                cr_assert_not_null(strstr(err.message, "endpoints"), "message '%s' should name the key", err.message);
                 emo_config_done(&c);
         }
         emo_config_t c;
-        char err[256] = "";
+        emo_error_t err = { "" };
         cr_assert_eq(emo_config_init(&c), 0);
-        cr_assert_eq(emo_config_set(&c, "endpoints", " ipc:///tmp/a.sock , tcp://127.0.0.1:5560,", err, sizeof(err)),
+        cr_assert_eq(emo_config_set(&c, "endpoints", " ipc:///tmp/a.sock , tcp://127.0.0.1:5560,", &err),
                      0);
-        cr_assert_eq(emo_config_validate(&c, err, sizeof(err)), 0, "endpoints with stray separators: %s", err);
+        cr_assert_eq(emo_config_validate(&c, &err), 0, "endpoints with stray separators: %s", err.message);
         emo_config_done(&c);
 }

@@ -14,8 +14,8 @@
 static emo_dialogue_t *load_shipped(void) {
         char *dir = emo_test_join(emo_test_source_dir(), "deploy/dialogue");
         emo_dialogue_t *d = NULL;
-        char err[512] = "";
-        cr_assert_eq(emo_dialogue_load(dir, &d, err, sizeof(err)), 0, "%s", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_dialogue_load(dir, &d, &err), 0, "%s", err.message);
         free(dir);
         return d;
 }
@@ -146,8 +146,8 @@ TestSuite(dialogue_files, .init = make_dir, .fini = remove_dir);
 Test(dialogue_files, minimal_valid_file) {
         write_lang("xx", ALL_BUT_SAD "[sad]\nline = Why so sad?\n[neutral]\nkind = question\nline = How are you?\n");
         emo_dialogue_t *d = NULL;
-        char err[512] = "";
-        cr_assert_eq(emo_dialogue_load(dir, &d, err, sizeof(err)), 0, "%s", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_dialogue_load(dir, &d, &err), 0, "%s", err.message);
         cr_assert_str_eq(emo_dialogue_languages(d), "xx");
         emo_dialogue_kind_t kind;
         const char *text;
@@ -166,16 +166,16 @@ Test(dialogue_files, minimal_valid_file) {
 static void expect_invalid(const char *text, int line, const char *reason) {
         char *path = write_lang("xx", text);
         emo_dialogue_t *d = NULL;
-        char err[512] = "";
-        cr_assert_eq(emo_dialogue_load(dir, &d, err, sizeof(err)), -EINVAL, "accepted:\n%s", text);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_dialogue_load(dir, &d, &err), -EINVAL, "accepted:\n%s", text);
         cr_assert_null(d);
         char want[256];
         if (line > 0)
                 snprintf(want, sizeof(want), "%s:%d:", path, line);
         else
                 snprintf(want, sizeof(want), "%s:", path);
-        cr_assert_not_null(strstr(err, want), "message '%s' should contain '%s'", err, want);
-        cr_assert_not_null(strstr(err, reason), "message '%s' should contain '%s'", err, reason);
+        cr_assert_not_null(strstr(err.message, want), "message '%s' should contain '%s'", err.message, want);
+        cr_assert_not_null(strstr(err.message, reason), "message '%s' should contain '%s'", err.message, reason);
         free(path);
 }
 
@@ -205,10 +205,10 @@ Test(dialogue_files, syntax_error) {
 
 Test(dialogue_files, empty_folder) {
         emo_dialogue_t *d = NULL;
-        char err[512] = "";
-        cr_assert_eq(emo_dialogue_load(dir, &d, err, sizeof(err)), -ENOENT);
-        cr_assert_not_null(strstr(err, dir), "%s", err);
-        cr_assert_eq(emo_dialogue_load("/nonexistent/dialogue", &d, err, sizeof(err)), -ENOENT);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_dialogue_load(dir, &d, &err), -ENOENT);
+        cr_assert_not_null(strstr(err.message, dir), "%s", err.message);
+        cr_assert_eq(emo_dialogue_load("/nonexistent/dialogue", &d, &err), -ENOENT);
         cr_assert_null(d);
 }
 
@@ -220,19 +220,19 @@ Test(dialogue_files, file_name_that_is_not_a_language_code) {
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 char *path = write_lang(bad[i], ALL_BUT_SAD "[sad]\nline = Why?\n");
                 emo_dialogue_t *d = NULL;
-                char err[512] = "";
-                cr_expect_eq(emo_dialogue_load(dir, &d, err, sizeof(err)), -EINVAL, "%s accepted", bad[i]);
+                emo_error_t err = { "" };
+                cr_expect_eq(emo_dialogue_load(dir, &d, &err), -EINVAL, "%s accepted", bad[i]);
                 cr_expect_null(d);
-                cr_expect_not_null(strstr(err, path), "message '%s' should name %s", err, path);
-                cr_expect_not_null(strstr(err, "not a language code"), "message '%s'", err);
+                cr_expect_not_null(strstr(err.message, path), "message '%s' should name %s", err.message, path);
+                cr_expect_not_null(strstr(err.message, "not a language code"), "message '%s'", err.message);
                 unlink(path);
                 free(path);
                 emo_dialogue_free(d);
         }
         write_lang("pt-BR", ALL_BUT_SAD "[sad]\nline = Por que?\n");
         emo_dialogue_t *d = NULL;
-        char err[512] = "";
-        cr_assert_eq(emo_dialogue_load(dir, &d, err, sizeof(err)), 0, "%s", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_dialogue_load(dir, &d, &err), 0, "%s", err.message);
         cr_expect_str_eq(emo_dialogue_languages(d), "pt-BR");
         emo_dialogue_free(d);
 }

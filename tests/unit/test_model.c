@@ -65,8 +65,8 @@ static char *write_meta(const char *replace, const char *with) {
 Test(model, valid_metadata) {
         char *path = write_meta(NULL, NULL);
         emo_model_t m;
-        char err[512] = "";
-        cr_assert_eq(emo_model_load(path, &m, err, sizeof(err)), 0, "%s", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_model_load(path, &m, &err), 0, "%s", err.message);
         cr_assert_str_eq(m.name, "test-net");
         cr_assert_str_eq(m.sha256, ABC_SHA256);
         char want[128];
@@ -97,10 +97,10 @@ Test(model, sha256_of_a_file) {
 Test(model, swapped_onnx_file_is_refused) {
         char *path = write_meta(ABC_SHA256, "0000000000000000000000000000000000000000000000000000000000000000");
         emo_model_t m = { 0 };
-        char err[512] = "";
-        cr_assert_eq(emo_model_load(path, &m, err, sizeof(err)), -EBADMSG);
-        cr_assert_not_null(strstr(err, "sha256"), "%s", err);
-        cr_assert_not_null(strstr(err, ABC_SHA256), "message '%s' should give the file's actual sha256", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_model_load(path, &m, &err), -EBADMSG);
+        cr_assert_not_null(strstr(err.message, "sha256"), "%s", err.message);
+        cr_assert_not_null(strstr(err.message, ABC_SHA256), "message '%s' should give the file's actual sha256", err.message);
         cr_assert_null(m.name, "*ret untouched on failure");
         free(path);
 }
@@ -108,8 +108,8 @@ Test(model, swapped_onnx_file_is_refused) {
 Test(model, sha256_is_case_insensitive) {
         char *path = write_meta(ABC_SHA256, "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD");
         emo_model_t m;
-        char err[512] = "";
-        cr_assert_eq(emo_model_load(path, &m, err, sizeof(err)), 0, "%s", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_model_load(path, &m, &err), 0, "%s", err.message);
         emo_model_done(&m);
         free(path);
 }
@@ -117,10 +117,10 @@ Test(model, sha256_is_case_insensitive) {
 static void expect_invalid(const char *replace, const char *with, const char *in_message) {
         char *path = write_meta(replace, with);
         emo_model_t m = { 0 };
-        char err[512] = "";
-        cr_assert_eq(emo_model_load(path, &m, err, sizeof(err)), -EINVAL, "accepted with '%s' -> '%s'", replace, with);
-        cr_assert_not_null(strstr(err, path), "message '%s' should name the file", err);
-        cr_assert_not_null(strstr(err, in_message), "message '%s' should mention '%s'", err, in_message);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_model_load(path, &m, &err), -EINVAL, "accepted with '%s' -> '%s'", replace, with);
+        cr_assert_not_null(strstr(err.message, path), "message '%s' should name the file", err.message);
+        cr_assert_not_null(strstr(err.message, in_message), "message '%s' should mention '%s'", err.message, in_message);
         cr_assert_null(m.name);
         free(path);
 }
@@ -164,8 +164,8 @@ Test(model, fractional_input_size) {
         expect_invalid("\"height\": 48", "\"height\": 47.999", "input.height");
         char *path = write_meta("\"width\": 48", "\"width\": 48.0");
         emo_model_t m;
-        char err[512] = "";
-        cr_assert_eq(emo_model_load(path, &m, err, sizeof(err)), 0, "48.0 is a whole number: %s", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_model_load(path, &m, &err), 0, "48.0 is a whole number: %s", err.message);
         cr_assert_eq(m.width, 48);
         emo_model_done(&m);
         free(path);
@@ -179,8 +179,8 @@ Test(model, framing_offset_bounded) {
         expect_invalid("\"offset_x\": -0.0032", "\"offset_x\": 1e300", "framing.offset_x");
         char *path = write_meta("\"offset_y\": -0.0127", "\"offset_y\": -1");
         emo_model_t m;
-        char err[512] = "";
-        cr_assert_eq(emo_model_load(path, &m, err, sizeof(err)), 0, "an offset of one whole side is allowed: %s", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_model_load(path, &m, &err), 0, "an offset of one whole side is allowed: %s", err.message);
         cr_assert_float_eq(m.offset_y, -1.0, 1e-12);
         emo_model_done(&m);
         free(path);
@@ -196,22 +196,22 @@ Test(model, wrong_label_order) {
 Test(model, not_json) {
         char *path = write_meta("{\"format\"", "{{\"format\"");
         emo_model_t m;
-        char err[512] = "";
+        emo_error_t err = { "" };
         errno = ENOENT;
-        int r = emo_model_load(path, &m, err, sizeof(err));
-        cr_assert_eq(r, -EINVAL, "a metadata file that is not JSON gave %d (%s): %s", r, strerror(-r), err);
-        cr_assert_not_null(strstr(err, path), "%s", err);
+        int r = emo_model_load(path, &m, &err);
+        cr_assert_eq(r, -EINVAL, "a metadata file that is not JSON gave %d (%s): %s", r, strerror(-r), err.message);
+        cr_assert_not_null(strstr(err.message, path), "%s", err.message);
         free(path);
 }
 
 Test(model, missing_files) {
         emo_model_t m;
-        char err[512] = "";
-        cr_assert_eq(emo_model_load("/nonexistent/model.json", &m, err, sizeof(err)), -ENOENT);
-        cr_assert_not_null(strstr(err, "/nonexistent/model.json"), "%s", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_model_load("/nonexistent/model.json", &m, &err), -ENOENT);
+        cr_assert_not_null(strstr(err.message, "/nonexistent/model.json"), "%s", err.message);
         char *path = write_meta("\"onnx\": \"m.onnx\"", "\"onnx\": \"gone.onnx\"");
-        int r = emo_model_load(path, &m, err, sizeof(err));
-        cr_assert_eq(r, -ENOENT, "missing ONNX file: got %d (%s)", r, err);
-        cr_assert_not_null(strstr(err, "gone.onnx"), "%s", err);
+        int r = emo_model_load(path, &m, &err);
+        cr_assert_eq(r, -ENOENT, "missing ONNX file: got %d (%s)", r, err.message);
+        cr_assert_not_null(strstr(err.message, "gone.onnx"), "%s", err.message);
         free(path);
 }

@@ -21,15 +21,17 @@ Test(smooth, iou) {
 }
 
 Test(smooth, bad_window) {
-        errno = 0;
-        cr_expect_null(emo_smoother_new(0));
-        cr_expect_eq(errno, EINVAL);
-        cr_expect_null(emo_smoother_new(EMO_SMOOTH_MAX_WINDOW + 1));
+        emo_smoother_t *s = NULL;
+        cr_expect_eq(emo_smoother_new(0, &s), -EINVAL);
+        cr_expect_eq(emo_smoother_new(EMO_SMOOTH_MAX_WINDOW + 1, &s), -EINVAL);
+        cr_expect_null(s, "a refused smoother was returned");
+        cr_expect_null(emo_smoother_free(NULL));
 }
 
 /* One face that moves a little: one track, averaged over at most the window's frames. */
 Test(smooth, window_mean_of_one_track) {
-        emo_smoother_t *s = emo_smoother_new(3);
+        emo_smoother_t *s = NULL;
+        cr_assert_eq(emo_smoother_new(3, &s), 0);
         cr_assert_not_null(s);
         const int emotion[] = { EMO_HAPPY, EMO_SAD, EMO_SAD, EMO_HAPPY, EMO_HAPPY };
         const float p[] = { 0.9f, 0.6f, 0.6f, 0.3f, 0.9f };
@@ -57,7 +59,8 @@ Test(smooth, window_mean_of_one_track) {
 
 /* A flicker is voted down: two frames of fear in a row of happy ones do not change the answer. */
 Test(smooth, a_flicker_does_not_change_the_answer) {
-        emo_smoother_t *s = emo_smoother_new(5);
+        emo_smoother_t *s = NULL;
+        cr_assert_eq(emo_smoother_new(5, &s), 0);
         emo_smoothed_t out;
         for (int k = 0; k < 8; k++) {
                 emo_smooth_face_t f = face(10, 10, 60, k == 4 || k == 5 ? EMO_FEAR : EMO_HAPPY, 0.8f);
@@ -70,7 +73,8 @@ Test(smooth, a_flicker_does_not_change_the_answer) {
 /* Two faces that swap places in the face list keep their tracks; each track averages only its own
  * face; a face far from every track starts a new one. */
 Test(smooth, faces_keep_their_tracks) {
-        emo_smoother_t *s = emo_smoother_new(4);
+        emo_smoother_t *s = NULL;
+        cr_assert_eq(emo_smoother_new(4, &s), 0);
         emo_smooth_face_t two[2] = { face(0, 0, 100, EMO_HAPPY, 1.0f), face(300, 0, 100, EMO_ANGRY, 1.0f) };
         emo_smoothed_t out[3];
         cr_assert_eq(emo_smoother_update(s, two, 2, out), 0);
@@ -93,7 +97,8 @@ Test(smooth, faces_keep_their_tracks) {
 
 /* Two faces competing for one track: the better overlap wins it, the other starts a new one. */
 Test(smooth, best_overlap_wins) {
-        emo_smoother_t *s = emo_smoother_new(2);
+        emo_smoother_t *s = NULL;
+        cr_assert_eq(emo_smoother_new(2, &s), 0);
         emo_smooth_face_t one = face(100, 100, 100, EMO_HAPPY, 1.0f);
         emo_smoothed_t out[2];
         cr_assert_eq(emo_smoother_update(s, &one, 1, out), 0);
@@ -107,7 +112,8 @@ Test(smooth, best_overlap_wins) {
 /* A face missed for up to EMO_SMOOTH_MAX_GAP frames keeps its track and its history; missed for
  * longer, it comes back as a new track with nothing averaged. */
 Test(smooth, gaps) {
-        emo_smoother_t *s = emo_smoother_new(10);
+        emo_smoother_t *s = NULL;
+        cr_assert_eq(emo_smoother_new(10, &s), 0);
         emo_smooth_face_t f = face(50, 50, 80, EMO_SURPRISE, 0.6f);
         emo_smoothed_t out;
         cr_assert_eq(emo_smoother_update(s, &f, 1, &out), 0);
@@ -126,7 +132,8 @@ Test(smooth, gaps) {
 
 /* Window 1 changes nothing but still numbers the faces. */
 Test(smooth, window_one_is_the_frame_itself) {
-        emo_smoother_t *s = emo_smoother_new(1);
+        emo_smoother_t *s = NULL;
+        cr_assert_eq(emo_smoother_new(1, &s), 0);
         emo_smoothed_t out;
         for (int k = 0; k < 3; k++) {
                 emo_smooth_face_t f = face(0, 0, 50, k, 0.5f);
@@ -146,7 +153,8 @@ Test(smooth, long_windows_average_exactly_the_last_frames) {
         const unsigned windows[] = { 8, 9, 20, 1000 };
         for (size_t w = 0; w < sizeof(windows) / sizeof(windows[0]); w++) {
                 unsigned window = windows[w];
-                emo_smoother_t *s = emo_smoother_new(window);
+                emo_smoother_t *s = NULL;
+                cr_assert_eq(emo_smoother_new(window, &s), 0);
                 cr_assert_not_null(s);
                 for (unsigned k = 0; k < 2 * window + 17; k++) {
                         emo_smooth_face_t f = face(40, 40, 100, EMO_HAPPY, (float) (k % 10) / 10.0f);

@@ -24,7 +24,8 @@ static unsigned feed(emo_streams_t *s, const char *key, unsigned window, uint64_
 }
 
 Test(streams, each_stream_has_its_own_tracks) {
-        emo_streams_t *s = emo_streams_new(8);
+        emo_streams_t *s = NULL;
+        cr_assert_eq(emo_streams_new(8, &s), 0);
         cr_assert_not_null(s);
         int64_t t = 1000000;
         cr_assert_eq(feed(s, "a", 3, 1, t, 1.0f, NULL), 1);
@@ -41,7 +42,8 @@ Test(streams, each_stream_has_its_own_tracks) {
 }
 
 Test(streams, start_over_on_restart_new_window_or_silence) {
-        emo_streams_t *s = emo_streams_new(8);
+        emo_streams_t *s = NULL;
+        cr_assert_eq(emo_streams_new(8, &s), 0);
         int64_t t = 5000000;
         uint64_t track;
         feed(s, "cam", 4, 10, t, 1.0f, NULL);
@@ -57,7 +59,8 @@ Test(streams, start_over_on_restart_new_window_or_silence) {
 }
 
 Test(streams, bounded_by_dropping_the_quietest) {
-        emo_streams_t *s = emo_streams_new(2);
+        emo_streams_t *s = NULL;
+        cr_assert_eq(emo_streams_new(2, &s), 0);
         feed(s, "old", 5, 1, 100, 1.0f, NULL);
         feed(s, "new", 5, 1, 200, 1.0f, NULL);
         feed(s, "old", 5, 2, 300, 1.0f, NULL); /* old is now the most recent */
@@ -69,7 +72,8 @@ Test(streams, bounded_by_dropping_the_quietest) {
 }
 
 Test(streams, only_streams_fed_lately_are_active) {
-        emo_streams_t *s = emo_streams_new(8);
+        emo_streams_t *s = NULL;
+        cr_assert_eq(emo_streams_new(8, &s), 0);
         int64_t t = 1000000;
         cr_assert_eq(emo_streams_active(s, t), 0);
         feed(s, "quiet", 5, 1, t, 1.0f, NULL);
@@ -86,9 +90,11 @@ Test(streams, only_streams_fed_lately_are_active) {
 }
 
 Test(streams, bad_arguments) {
-        cr_assert_null(emo_streams_new(0));
-        cr_assert_eq(errno, EINVAL);
-        emo_streams_t *s = emo_streams_new(1);
+        emo_streams_t *none = NULL;
+        cr_assert_eq(emo_streams_new(0, &none), -EINVAL);
+        cr_assert_null(none);
+        emo_streams_t *s = NULL;
+        cr_assert_eq(emo_streams_new(1, &s), 0);
         emo_smooth_face_t f = face(1.0f);
         emo_smoothed_t out;
         cr_assert_eq(emo_streams_smooth(s, "a", 0, 1, 1, &f, 1, &out), -EINVAL);
@@ -109,7 +115,8 @@ static int follows(emo_streams_t *s, const char *key, unsigned window, uint64_t 
  * that starts over (new, sequence back, another window, silence) detects at once, and so does a
  * frame after one that detected because it lost a face. */
 Test(streams, detect_every_third_frame_and_follow_in_between) {
-        emo_streams_t *s = emo_streams_new(8);
+        emo_streams_t *s = NULL;
+        cr_assert_eq(emo_streams_new(8, &s), 0);
         int64_t t = 1000000;
         size_t n;
         emo_face_box_t box = { 10, 10, 50, 50, 0.9f };

@@ -15,6 +15,9 @@
 #include "model.h"
 #include "vision/vision.h"
 
+/* What the last failing vision call said (vision.h: each takes an emo_error_t). */
+static emo_error_t verr;
+
 #define MAX_PIXELS 40000000ull
 
 /* GCC says it builds with ASan by __SANITIZE_ADDRESS__, clang (EMO_FUZZ) by __has_feature. */
@@ -97,12 +100,12 @@ Test(vision, probe_jpeg_and_png_headers) {
         size_t len;
         unsigned char *jpeg = make_jpeg(64, 32, &len);
         unsigned w = 0, h = 0;
-        cr_assert_eq(emo_image_probe(jpeg, len, &w, &h), 0);
+        cr_assert_eq(emo_image_probe(jpeg, len, &w, &h, &verr), 0);
         cr_assert_eq(w, 64);
         cr_assert_eq(h, 32);
         unsigned char png[33];
         size_t n = png_header(png, 1920, 1080);
-        cr_assert_eq(emo_image_probe(png, n, &w, &h), 0);
+        cr_assert_eq(emo_image_probe(png, n, &w, &h, &verr), 0);
         cr_assert_eq(w, 1920);
         cr_assert_eq(h, 1080);
         free(jpeg);
@@ -123,18 +126,18 @@ Test(vision, probe_webp_headers) {
         unsigned char webp[26];
         unsigned w = 0, h = 0;
         size_t n = webp_header(webp, 300, 200);
-        cr_assert_eq(emo_image_probe(webp, n, &w, &h), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(emo_image_probe(webp, n, &w, &h, &verr), 0, "%s", verr.message);
         cr_assert_eq(w, 300);
         cr_assert_eq(h, 200);
         webp[20] = 0x2e; /* not the VP8L signature */
         w = h = 7;
-        cr_assert_eq(emo_image_probe(webp, n, &w, &h), -EBADMSG);
-        cr_assert_not_null(strstr(emo_vision_last_error(), "WebP"), "message: %s", emo_vision_last_error());
+        cr_assert_eq(emo_image_probe(webp, n, &w, &h, &verr), -EBADMSG);
+        cr_assert_not_null(strstr(verr.message, "WebP"), "message: %s", verr.message);
         cr_assert_eq(w, 7, "outputs untouched on failure");
         /* What the probe passes, the decoder refuses for its size before decoding. */
         webp_header(webp, 16000, 16000);
         emo_image_t *img = NULL;
-        cr_assert_eq(emo_image_decode(webp, n, MAX_PIXELS, &img), -E2BIG, "%s", emo_vision_last_error());
+        cr_assert_eq(emo_image_decode(webp, n, MAX_PIXELS, &img, &verr), -E2BIG, "%s", verr.message);
         cr_assert_null(img);
 }
 
@@ -142,10 +145,10 @@ Test(vision, probe_broken_and_unknown_headers) {
         unsigned w = 7, h = 7;
         unsigned char png[33];
         png_header(png, 10, 10);
-        cr_assert_eq(emo_image_probe(png, 20, &w, &h), -EBADMSG, "PNG cut inside IHDR");
-        cr_assert_eq(emo_image_probe("\xff\xd8\xff\xe0garbage", 11, &w, &h), -EBADMSG, "JPEG with a broken header");
-        cr_assert_eq(emo_image_probe("GIF89a\x01\x00\x01\x00", 10, &w, &h), -ENOTSUP);
-        cr_assert_eq(emo_image_probe("hello", 5, &w, &h), -ENOTSUP);
+        cr_assert_eq(emo_image_probe(png, 20, &w, &h, &verr), -EBADMSG, "PNG cut inside IHDR");
+        cr_assert_eq(emo_image_probe("\xff\xd8\xff\xe0garbage", 11, &w, &h, &verr), -EBADMSG, "JPEG with a broken header");
+        cr_assert_eq(emo_image_probe("GIF89a\x01\x00\x01\x00", 10, &w, &h, &verr), -ENOTSUP);
+        cr_assert_eq(emo_image_probe("hello", 5, &w, &h, &verr), -ENOTSUP);
         cr_assert_eq(w, 7, "outputs untouched on failure");
 }
 
@@ -153,15 +156,15 @@ Test(vision, decode_jpeg) {
         size_t len;
         unsigned char *jpeg = make_jpeg(64, 32, &len);
         emo_image_t *img = NULL;
-        cr_assert_eq(emo_image_decode(jpeg, len, MAX_PIXELS, &img), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(emo_image_decode(jpeg, len, MAX_PIXELS, &img, &verr), 0, "%s", verr.message);
         cr_assert_eq(emo_image_width(img), 64);
         cr_assert_eq(emo_image_height(img), 32);
         emo_image_free(img);
         /* Exactly at the limit is allowed, one pixel less is not. */
-        cr_assert_eq(emo_image_decode(jpeg, len, 64 * 32, &img), 0);
+        cr_assert_eq(emo_image_decode(jpeg, len, 64 * 32, &img, &verr), 0);
         emo_image_free(img);
         img = NULL;
-        cr_assert_eq(emo_image_decode(jpeg, len, 64 * 32 - 1, &img), -E2BIG);
+        cr_assert_eq(emo_image_decode(jpeg, len, 64 * 32 - 1, &img, &verr), -E2BIG);
         cr_assert_null(img);
         free(jpeg);
 }
@@ -178,12 +181,12 @@ Test(vision, decompression_bomb_refused_before_allocation) {
         unsigned char png[33];
         size_t n = png_header(png, 100000, 100000);
         emo_image_t *img = NULL;
-        cr_assert_eq(emo_image_decode(png, n, MAX_PIXELS, &img), -E2BIG, "%s", emo_vision_last_error());
+        cr_assert_eq(emo_image_decode(png, n, MAX_PIXELS, &img, &verr), -E2BIG, "%s", verr.message);
         cr_assert_null(img);
-        cr_assert_not_null(strstr(emo_vision_last_error(), "100000x100000"), "message: %s", emo_vision_last_error());
+        cr_assert_not_null(strstr(verr.message, "100000x100000"), "message: %s", verr.message);
         /* A header within the limits but no pixel data is a broken image, not a big one. */
         n = png_header(png, 100, 100);
-        cr_assert_eq(emo_image_decode(png, n, MAX_PIXELS, &img), -EBADMSG);
+        cr_assert_eq(emo_image_decode(png, n, MAX_PIXELS, &img, &verr), -EBADMSG);
 }
 
 /* Small encoders for the formats whose headers the daemon reads itself, so that a header can
@@ -273,14 +276,14 @@ Test(vision, bmp_tiff_pnm_are_probed_before_decoding) {
                 size_t len;
                 unsigned char *p = formats[f].make(1920, 1080, false, &len);
                 unsigned w = 0, h = 0;
-                cr_expect_eq(emo_image_probe(p, len, &w, &h), 0, "%s: %s", formats[f].name, emo_vision_last_error());
+                cr_expect_eq(emo_image_probe(p, len, &w, &h, &verr), 0, "%s: %s", formats[f].name, verr.message);
                 cr_expect(w == 1920 && h == 1080, "%s: probed %ux%u", formats[f].name, w, h);
                 free(p);
 
                 p = formats[f].make(7, 5, true, &len);
                 emo_image_t *img = NULL;
-                cr_expect_eq(emo_image_decode(p, len, MAX_PIXELS, &img), 0, "%s: %s", formats[f].name,
-                             emo_vision_last_error());
+                cr_expect_eq(emo_image_decode(p, len, MAX_PIXELS, &img, &verr), 0, "%s: %s", formats[f].name,
+                             verr.message);
                 if (img)
                         cr_expect(emo_image_width(img) == 7 && emo_image_height(img) == 5, "%s: decoded %ux%u",
                                   formats[f].name, emo_image_width(img), emo_image_height(img));
@@ -288,8 +291,8 @@ Test(vision, bmp_tiff_pnm_are_probed_before_decoding) {
                 free(p);
 
                 p = formats[f].make(30000, 30000, false, &len);
-                cr_expect_eq(emo_image_decode(p, len, MAX_PIXELS, &img), -E2BIG, "%s: %s", formats[f].name,
-                             emo_vision_last_error());
+                cr_expect_eq(emo_image_decode(p, len, MAX_PIXELS, &img, &verr), -E2BIG, "%s: %s", formats[f].name,
+                             verr.message);
                 cr_expect_null(img);
                 free(p);
         }
@@ -305,26 +308,26 @@ Test(vision, formats_without_a_probe_are_refused) {
         }
         ras[15] = 8; /* depth */
         unsigned w, h;
-        cr_assert_eq(emo_image_probe(ras, sizeof(ras), &w, &h), -ENOTSUP);
+        cr_assert_eq(emo_image_probe(ras, sizeof(ras), &w, &h, &verr), -ENOTSUP);
         emo_image_t *img = NULL;
-        cr_assert_eq(emo_image_decode(ras, sizeof(ras), MAX_PIXELS, &img), -EBADMSG);
+        cr_assert_eq(emo_image_decode(ras, sizeof(ras), MAX_PIXELS, &img, &verr), -EBADMSG);
         cr_assert_null(img);
-        cr_assert_not_null(strstr(emo_vision_last_error(), "JPEG, PNG, WebP, BMP, TIFF, PNM"), "message: %s",
-                           emo_vision_last_error());
+        cr_assert_not_null(strstr(verr.message, "JPEG, PNG, WebP, BMP, TIFF, PNM"), "message: %s",
+                           verr.message);
 }
 
 /* Broken headers of the probed formats are decode failures, not crashes or huge reads. */
 Test(vision, broken_bmp_tiff_pnm_headers) {
         unsigned w = 7, h = 7;
-        cr_expect_eq(emo_image_probe("BM\0\0", 4, &w, &h), -EBADMSG, "BMP cut short");
+        cr_expect_eq(emo_image_probe("BM\0\0", 4, &w, &h, &verr), -EBADMSG, "BMP cut short");
         unsigned char tiff[16] = { 'I', 'I', '*', 0, 0xff, 0xff, 0xff, 0x7f };
-        cr_expect_eq(emo_image_probe(tiff, sizeof(tiff), &w, &h), -EBADMSG, "TIFF directory past the end");
+        cr_expect_eq(emo_image_probe(tiff, sizeof(tiff), &w, &h, &verr), -EBADMSG, "TIFF directory past the end");
         tiff[4] = 8;
         tiff[5] = tiff[6] = tiff[7] = 0;
         tiff[8] = 0xff; /* 255 entries announced, none there */
-        cr_expect_eq(emo_image_probe(tiff, sizeof(tiff), &w, &h), -EBADMSG, "TIFF directory cut short");
-        cr_expect_eq(emo_image_probe("P5\n# only a comment", 20, &w, &h), -EBADMSG, "PNM without sizes");
-        cr_expect_eq(emo_image_probe("P6 0 10 255\n", 12, &w, &h), -EBADMSG, "PNM of zero width");
+        cr_expect_eq(emo_image_probe(tiff, sizeof(tiff), &w, &h, &verr), -EBADMSG, "TIFF directory cut short");
+        cr_expect_eq(emo_image_probe("P5\n# only a comment", 20, &w, &h, &verr), -EBADMSG, "PNM without sizes");
+        cr_expect_eq(emo_image_probe("P6 0 10 255\n", 12, &w, &h, &verr), -EBADMSG, "PNM of zero width");
         cr_expect_eq(w, 7, "outputs untouched on failure");
 }
 
@@ -356,15 +359,15 @@ Test(vision, pnm_comment_right_after_the_width_refused_before_allocation) {
                 memcpy(file, cases[k].header, n);
                 memset(file + n, 0x80, 32);
                 unsigned w = 7, h = 7;
-                int r = emo_image_probe(file, n + 32, &w, &h);
+                int r = emo_image_probe(file, n + 32, &w, &h, &verr);
                 emo_image_t *img = NULL;
-                cr_expect_eq(emo_image_decode(file, n + 32, cases[k].max_pixels, &img), cases[k].result,
-                             "%zu: %s", k, emo_vision_last_error());
+                cr_expect_eq(emo_image_decode(file, n + 32, cases[k].max_pixels, &img, &verr), cases[k].result,
+                             "%zu: %s", k, verr.message);
                 if (cases[k].result < 0) {
                         cr_expect_eq(r, -EBADMSG, "%zu: probed %ux%u", k, w, h);
                         cr_expect(w == 7 && h == 7, "%zu: outputs untouched on failure", k);
-                        cr_expect_not_null(strstr(emo_vision_last_error(), "comment"), "%zu: message: %s", k,
-                                           emo_vision_last_error());
+                        cr_expect_not_null(strstr(verr.message, "comment"), "%zu: message: %s", k,
+                                           verr.message);
                         cr_expect_null(img);
                 } else {
                         cr_expect(r == 0 && w == cases[k].width && h == cases[k].height, "%zu: probed %ux%u", k, w, h);
@@ -396,13 +399,13 @@ Test(vision, pnm_magic_without_whitespace_is_not_pnm) {
         memcpy(file + 144, vrt, sizeof(vrt) - 1);
         size_t len = sizeof(file) - 1;
         unsigned w = 7, h = 7;
-        cr_expect_eq(emo_image_probe(file, len, &w, &h), -ENOTSUP, "probed %ux%u", w, h);
+        cr_expect_eq(emo_image_probe(file, len, &w, &h, &verr), -ENOTSUP, "probed %ux%u", w, h);
         cr_expect(w == 7 && h == 7, "outputs untouched on failure");
         emo_image_t *img = NULL;
-        cr_expect_eq(emo_image_decode(file, len, MAX_PIXELS, &img), -EBADMSG, "%s", emo_vision_last_error());
+        cr_expect_eq(emo_image_decode(file, len, MAX_PIXELS, &img, &verr), -EBADMSG, "%s", verr.message);
         cr_expect_null(img);
-        cr_expect_not_null(strstr(emo_vision_last_error(), "JPEG, PNG, WebP, BMP, TIFF, PNM"), "message: %s",
-                           emo_vision_last_error());
+        cr_expect_not_null(strstr(verr.message, "JPEG, PNG, WebP, BMP, TIFF, PNM"), "message: %s",
+                           verr.message);
         emo_image_free(img);
 }
 
@@ -468,18 +471,18 @@ Test(vision, tiff_with_ambiguous_size_refused_before_allocation) {
                 size_t len;
                 unsigned char *p = make_tiff_entries(bad[i].sizes, bad[i].n, &len);
                 unsigned w = 7, h = 7;
-                cr_expect_eq(emo_image_probe(p, len, &w, &h), -EBADMSG, "%s: probed %ux%u", bad[i].what, w, h);
+                cr_expect_eq(emo_image_probe(p, len, &w, &h, &verr), -EBADMSG, "%s: probed %ux%u", bad[i].what, w, h);
                 cr_expect(w == 7 && h == 7, "%s: outputs untouched on failure", bad[i].what);
                 emo_image_t *img = NULL;
-                cr_expect_eq(emo_image_decode(p, len, MAX_PIXELS, &img), -EBADMSG, "%s: %s", bad[i].what,
-                             emo_vision_last_error());
+                cr_expect_eq(emo_image_decode(p, len, MAX_PIXELS, &img, &verr), -EBADMSG, "%s: %s", bad[i].what,
+                             verr.message);
                 cr_expect_null(img, "%s: decoded", bad[i].what);
                 img = emo_image_free(img);
                 /* The refusal names the tag, so it came from the header, not from a failed decode. */
-                cr_expect(strstr(emo_vision_last_error(), "TIFF") && (strstr(emo_vision_last_error(), "ImageWidth") ||
-                                                                      strstr(emo_vision_last_error(), "ImageLength") ||
-                                                                      strstr(emo_vision_last_error(), "width")),
-                          "%s: message: %s", bad[i].what, emo_vision_last_error());
+                cr_expect(strstr(verr.message, "TIFF") && (strstr(verr.message, "ImageWidth") ||
+                                                           strstr(verr.message, "ImageLength") ||
+                                                           strstr(verr.message, "width")),
+                          "%s: message: %s", bad[i].what, verr.message);
                 free(p);
         }
 
@@ -488,10 +491,10 @@ Test(vision, tiff_with_ambiguous_size_refused_before_allocation) {
         size_t len;
         unsigned char *p = make_tiff_entries(good, 2, &len);
         unsigned w = 0, h = 0;
-        cr_expect_eq(emo_image_probe(p, len, &w, &h), 0, "%s", emo_vision_last_error());
+        cr_expect_eq(emo_image_probe(p, len, &w, &h, &verr), 0, "%s", verr.message);
         cr_expect(w == 10 && h == 10, "probed %ux%u", w, h);
         emo_image_t *img = NULL;
-        cr_expect_eq(emo_image_decode(p, len, MAX_PIXELS, &img), 0, "%s", emo_vision_last_error());
+        cr_expect_eq(emo_image_decode(p, len, MAX_PIXELS, &img, &verr), 0, "%s", verr.message);
         if (img)
                 cr_expect(emo_image_width(img) == 10 && emo_image_height(img) == 10, "decoded %ux%u",
                           emo_image_width(img), emo_image_height(img));
@@ -508,8 +511,8 @@ Test(vision, tiff_with_ambiguous_size_refused_before_allocation) {
                 e[4] = 1;
                 put32(e + 12, 32768);
         }
-        cr_expect_eq(emo_image_probe(big, sizeof(big), &w, &h), -ENOTSUP);
-        cr_expect_eq(emo_image_decode(big, sizeof(big), MAX_PIXELS, &img), -EBADMSG, "%s", emo_vision_last_error());
+        cr_expect_eq(emo_image_probe(big, sizeof(big), &w, &h, &verr), -ENOTSUP);
+        cr_expect_eq(emo_image_decode(big, sizeof(big), MAX_PIXELS, &img, &verr), -EBADMSG, "%s", verr.message);
         cr_expect_null(img);
 }
 
@@ -541,15 +544,15 @@ static unsigned char *make_tiff_blocks(bool be, uint32_t tile_length, uint32_t r
 static void expect_decode(const char *what, const unsigned char *p, size_t len, uint64_t max_pixels, int want,
                           const char *names) {
         emo_image_t *img = NULL;
-        int r = emo_image_decode(p, len, max_pixels, &img);
-        cr_expect_eq(r, want, "%s: %d (%s), want %d", what, r, emo_vision_last_error(), want);
+        int r = emo_image_decode(p, len, max_pixels, &img, &verr);
+        cr_expect_eq(r, want, "%s: %d (%s), want %d", what, r, verr.message, want);
         if (want == 0 && img)
                 cr_expect(emo_image_width(img) == 64 && emo_image_height(img) == 64, "%s: decoded %ux%u", what,
                           emo_image_width(img), emo_image_height(img));
         if (want < 0) {
                 cr_expect_null(img, "%s: decoded", what);
-                cr_expect(!names || strstr(emo_vision_last_error(), names), "%s: the refusal does not name %s: %s",
-                          what, names, emo_vision_last_error());
+                cr_expect(!names || strstr(verr.message, names), "%s: the refusal does not name %s: %s",
+                          what, names, verr.message);
         }
         emo_image_free(img);
 }
@@ -576,7 +579,7 @@ Test(vision, tiff_tiles_and_strips_are_held_to_max_pixels) {
                 snprintf(what, sizeof(what), "%s, tiles of 64x65 at a limit of 4096 pixels", order);
                 p = make_tiff_blocks(be, 65, 0, &len);
                 expect_decode(what, p, len, 64 * 64, -E2BIG, "TileWidth x TileLength");
-                cr_expect_not_null(strstr(emo_vision_last_error(), "64x65"), "%s", emo_vision_last_error());
+                cr_expect_not_null(strstr(verr.message, "64x65"), "%s", verr.message);
                 free(p);
 
                 snprintf(what, sizeof(what), "%s, strips of 64 rows at a limit of 4096 pixels", order);
@@ -767,7 +770,11 @@ Test(vision, errors_without_memory_stay_errors) {
         cr_assert_eq(getrlimit(RLIMIT_AS, &old), 0);
         cap = (struct rlimit) { vm_size(), old.rlim_max };
         void *held = NULL; /* the blocks taken, linked through their first bytes */
-        emo_vision_last_error(); /* its thread-local text registers its destructor, with malloc */
+        unsigned w = 7, h = 7;
+        /* A first call: vision's thread-local text registers its destructor, with malloc, and stays
+         * empty (no buffer the failure's text could reuse). */
+        emo_device_t dev;
+        cr_assert_eq(emo_device_resolve(EMO_DEVICE_CPU, &dev, &verr), 0);
         cr_assert_eq(setrlimit(RLIMIT_AS, &cap), 0);
         /* Large blocks first, then every small size, each of which malloc may keep apart (tcache). */
         for (size_t size = 1 << 20; size >= sizeof(void *); size = size > 2048 ? size / 2 : size - 8)
@@ -775,10 +782,9 @@ Test(vision, errors_without_memory_stay_errors) {
                         *(void **) p = held;
                         held = p;
                 }
-        unsigned w = 7, h = 7;
         emo_image_t *img = NULL;
-        int probed = emo_image_probe("BM\0\0", 4, &w, &h);
-        int decoded = emo_image_decode("BM\0\0", 4, MAX_PIXELS, &img);
+        int probed = emo_image_probe("BM\0\0", 4, &w, &h, &verr);
+        int decoded = emo_image_decode("BM\0\0", 4, MAX_PIXELS, &img, &verr);
         while (held) {
                 void *next = *(void **) held;
                 free(held);
@@ -789,7 +795,7 @@ Test(vision, errors_without_memory_stay_errors) {
         cr_expect_eq(decoded, -EBADMSG, "decode: %d", decoded);
         cr_expect_null(img);
         /* What fail() keeps when it cannot copy the text; anything else: the heap was not exhausted. */
-        cr_expect_str_eq(emo_vision_last_error(), "out of memory");
+        cr_expect_str_eq(verr.message, "out of memory");
 #endif
 }
 
@@ -797,49 +803,49 @@ Test(vision, truncated_jpeg) {
         size_t len;
         unsigned char *jpeg = make_jpeg(256, 256, &len);
         emo_image_t *img = NULL;
-        cr_assert_eq(emo_image_decode(jpeg, len * 6 / 10, MAX_PIXELS, &img), -EBADMSG);
+        cr_assert_eq(emo_image_decode(jpeg, len * 6 / 10, MAX_PIXELS, &img, &verr), -EBADMSG);
         cr_assert_null(img);
-        cr_assert_neq(emo_vision_last_error()[0], '\0', "a reason is given");
+        cr_assert_neq(verr.message[0], '\0', "a reason is given");
         free(jpeg);
 }
 
 Test(vision, not_an_image) {
         emo_image_t *img = NULL;
         static const char text[] = "This is a text file, not an image.\n";
-        cr_assert_eq(emo_image_decode(text, sizeof(text) - 1, MAX_PIXELS, &img), -EBADMSG);
+        cr_assert_eq(emo_image_decode(text, sizeof(text) - 1, MAX_PIXELS, &img, &verr), -EBADMSG);
         unsigned char noise[4096];
         unsigned seed = 1234;
         for (size_t i = 0; i < sizeof(noise); i++)
                 noise[i] = (unsigned char) rand_r(&seed);
-        cr_assert_eq(emo_image_decode(noise, sizeof(noise), MAX_PIXELS, &img), -EBADMSG);
-        cr_assert_eq(emo_image_decode(noise, 0, MAX_PIXELS, &img), -EBADMSG, "empty data");
+        cr_assert_eq(emo_image_decode(noise, sizeof(noise), MAX_PIXELS, &img, &verr), -EBADMSG);
+        cr_assert_eq(emo_image_decode(noise, 0, MAX_PIXELS, &img, &verr), -EBADMSG, "empty data");
         cr_assert_null(img);
 }
 
 Test(vision, raw_buffers) {
         static uint8_t px[10 * 4 * 3];
         emo_image_t *img = NULL;
-        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, px, 40, 10, 4, 0, MAX_PIXELS, &img), 0);
+        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, px, 40, 10, 4, 0, MAX_PIXELS, &img, &verr), 0);
         cr_assert_eq(emo_image_width(img), 10);
         cr_assert_eq(emo_image_height(img), 4);
         img = emo_image_free(img);
-        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_BGR24, px, 120, 10, 4, 0, MAX_PIXELS, &img), 0);
+        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_BGR24, px, 120, 10, 4, 0, MAX_PIXELS, &img, &verr), 0);
         img = emo_image_free(img);
-        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_RGB24, px, 120, 10, 4, 0, MAX_PIXELS, &img), 0);
+        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_RGB24, px, 120, 10, 4, 0, MAX_PIXELS, &img, &verr), 0);
         img = emo_image_free(img);
         /* Padded rows: stride 12 for a 10-pixel grey row. */
-        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, px, 48, 10, 4, 12, MAX_PIXELS, &img), 0);
+        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, px, 48, 10, 4, 12, MAX_PIXELS, &img, &verr), 0);
         cr_assert_eq(emo_image_width(img), 10);
         img = emo_image_free(img);
 
-        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, px, 39, 10, 4, 0, MAX_PIXELS, &img), -EINVAL, "one byte short");
-        cr_assert_not_null(strstr(emo_vision_last_error(), "40"), "message should give the size needed: %s",
-                          emo_vision_last_error());
-        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, px, 41, 10, 4, 0, MAX_PIXELS, &img), -EINVAL, "one byte over");
-        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_BGR24, px, 40, 10, 4, 0, MAX_PIXELS, &img), -EINVAL, "grey size as BGR");
-        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, px, 36, 10, 4, 9, MAX_PIXELS, &img), -EINVAL, "stride < row");
-        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, px, 0, 0, 4, 0, MAX_PIXELS, &img), -EINVAL, "no width");
-        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, px, 40, 10, 4, 0, 39, &img), -E2BIG);
+        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, px, 39, 10, 4, 0, MAX_PIXELS, &img, &verr), -EINVAL, "one byte short");
+        cr_assert_not_null(strstr(verr.message, "40"), "message should give the size needed: %s",
+                           verr.message);
+        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, px, 41, 10, 4, 0, MAX_PIXELS, &img, &verr), -EINVAL, "one byte over");
+        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_BGR24, px, 40, 10, 4, 0, MAX_PIXELS, &img, &verr), -EINVAL, "grey size as BGR");
+        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, px, 36, 10, 4, 9, MAX_PIXELS, &img, &verr), -EINVAL, "stride < row");
+        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, px, 0, 0, 4, 0, MAX_PIXELS, &img, &verr), -EINVAL, "no width");
+        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, px, 40, 10, 4, 0, 39, &img, &verr), -E2BIG);
         cr_assert_null(img);
 }
 
@@ -858,28 +864,28 @@ Test(vision, device_names) {
 
 Test(vision, device_resolve) {
         emo_device_t d = EMO_DEVICE_AUTO;
-        cr_assert_eq(emo_device_resolve(EMO_DEVICE_CPU, &d), 0);
+        cr_assert_eq(emo_device_resolve(EMO_DEVICE_CPU, &d, &verr), 0);
         cr_assert_eq(d, EMO_DEVICE_CPU);
 
         /* This machine's OpenCV (Debian's) has no CUDA DNN backend: an explicit cuda is an error
          * with a reason, never a silent fallback. */
         d = EMO_DEVICE_AUTO;
-        cr_assert_eq(emo_device_resolve(EMO_DEVICE_CUDA, &d), -ENODEV);
-        cr_assert_not_null(strstr(emo_vision_last_error(), "CUDA"), "message: '%s'", emo_vision_last_error());
+        cr_assert_eq(emo_device_resolve(EMO_DEVICE_CUDA, &d, &verr), -ENODEV);
+        cr_assert_not_null(strstr(verr.message, "CUDA"), "message: '%s'", verr.message);
         cr_assert_eq(d, EMO_DEVICE_AUTO, "output untouched on failure");
 
         /* auto falls back to a real device, never to OpenCL and never stays auto. */
-        cr_assert_eq(emo_device_resolve(EMO_DEVICE_AUTO, &d), 0);
+        cr_assert_eq(emo_device_resolve(EMO_DEVICE_AUTO, &d, &verr), 0);
         cr_assert_eq(d, EMO_DEVICE_CPU);
 
         /* OpenCL depends on the machine: either usable, or -ENODEV with a reason. */
         d = EMO_DEVICE_AUTO;
-        int r = emo_device_resolve(EMO_DEVICE_OPENCL, &d);
+        int r = emo_device_resolve(EMO_DEVICE_OPENCL, &d, &verr);
         cr_assert(r == 0 || r == -ENODEV, "opencl: %d", r);
         if (r == 0)
                 cr_assert_eq(d, EMO_DEVICE_OPENCL);
         else
-                cr_assert_neq(emo_vision_last_error()[0], '\0', "-ENODEV without a reason");
+                cr_assert_neq(verr.message[0], '\0', "-ENODEV without a reason");
 }
 
 /* A flat grey image of width x height has no face, and detecting in it succeeds. */
@@ -889,11 +895,11 @@ static void assert_no_face_in_grey(emo_detector_t *d, unsigned width, unsigned h
         memset(grey, 128, sizeof(grey));
         emo_image_t *img = NULL;
         cr_assert_eq(emo_image_from_raw(EMO_PIXEL_GRAY8, grey, (size_t) width * height, width, height, 0, MAX_PIXELS,
-                                        &img),
+                                        &img, &verr),
                      0);
         emo_face_box_t boxes[4];
         size_t n = 99;
-        cr_assert_eq(emo_detector_detect(d, img, boxes, 4, &n), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(emo_detector_detect(d, img, boxes, 4, &n, &verr), 0, "%s", verr.message);
         cr_assert_eq(n, 0, "%zu faces in a flat grey image", n);
         emo_image_free(img);
 }
@@ -908,12 +914,12 @@ Test(vision, detector_files) {
                 .device = EMO_DEVICE_CPU,
         };
         emo_detector_t *d = NULL;
-        cr_assert_eq(emo_detector_new(&p, &d), -ENOENT);
-        cr_assert_not_null(strstr(emo_vision_last_error(), "/nonexistent/yunet.onnx"), "%s", emo_vision_last_error());
+        cr_assert_eq(emo_detector_new(&p, &d, &verr), -ENOENT);
+        cr_assert_not_null(strstr(verr.message, "/nonexistent/yunet.onnx"), "%s", verr.message);
         cr_assert_null(d);
 
         p.model_path = emo_test_yunet();
-        cr_assert_eq(emo_detector_new(&p, &d), 0, "%s: %s", p.model_path, emo_vision_last_error());
+        cr_assert_eq(emo_detector_new(&p, &d, &verr), 0, "%s: %s", p.model_path, verr.message);
         assert_no_face_in_grey(d, 320, 240);
         emo_detector_free(d);
 }
@@ -932,15 +938,15 @@ Test(vision, blazeface_files) {
                 .device = EMO_DEVICE_CPU,
         };
         emo_detector_t *d = NULL;
-        cr_assert_eq(emo_detector_new(&p, &d), -ENOENT);
+        cr_assert_eq(emo_detector_new(&p, &d, &verr), -ENOENT);
         p.model_path = emo_test_yunet();
-        int r = emo_detector_new(&p, &d);
-        cr_assert_eq(r, -EINVAL, "YuNet taken for BlazeFace: %d %s", r, emo_vision_last_error());
-        cr_assert_not_null(strstr(emo_vision_last_error(), "not a BlazeFace model"), "%s", emo_vision_last_error());
+        int r = emo_detector_new(&p, &d, &verr);
+        cr_assert_eq(r, -EINVAL, "YuNet taken for BlazeFace: %d %s", r, verr.message);
+        cr_assert_not_null(strstr(verr.message, "not a BlazeFace model"), "%s", verr.message);
         cr_assert_null(d);
 
         p.model_path = path;
-        cr_assert_eq(emo_detector_new(&p, &d), 0, "%s: %s", path, emo_vision_last_error());
+        cr_assert_eq(emo_detector_new(&p, &d, &verr), 0, "%s: %s", path, verr.message);
         assert_no_face_in_grey(d, 640, 480);
         emo_detector_free(d);
 }
@@ -954,12 +960,12 @@ Test(vision, haar_file_that_is_not_a_cascade) {
                 .device = EMO_DEVICE_CPU,
         };
         emo_detector_t *d = NULL;
-        int r = emo_detector_new(&p, &d);
-        cr_assert_eq(r, -EINVAL, "got %d: %s", r, emo_vision_last_error());
+        int r = emo_detector_new(&p, &d, &verr);
+        cr_assert_eq(r, -EINVAL, "got %d: %s", r, verr.message);
         cr_assert_null(d);
         cr_assert_eq(emo_detector_new(&(emo_detector_params_t) { .kind = EMO_DETECTOR_HAAR,
-                                                                  .model_path = "/nonexistent/haar.xml" },
-                                      &d),
+                                                                 .model_path = "/nonexistent/haar.xml" },
+                                      &d, &verr),
                      -ENOENT);
 }
 
@@ -970,7 +976,7 @@ Test(vision, classifier_missing_file) {
                 .framing_scale = 1.0, .device = EMO_DEVICE_CPU,
         };
         emo_classifier_t *c = NULL;
-        cr_assert_eq(emo_classifier_new(&p, &c), -ENOENT);
+        cr_assert_eq(emo_classifier_new(&p, &c, &verr), -ENOENT);
         cr_assert_null(c);
 }
 
@@ -1025,17 +1031,17 @@ Test(vision, jpeg_scans_are_limited) {
                 unsigned char *p = with_extra_scans(prog, len, cases[k].extra, &n);
                 size_t scans = count_scans(p, n);
                 unsigned w = 0, h = 0;
-                cr_expect_eq(emo_image_probe(p, n, &w, &h), cases[k].probe, "%zu scans: probe: %s", scans,
-                             emo_vision_last_error());
+                cr_expect_eq(emo_image_probe(p, n, &w, &h, &verr), cases[k].probe, "%zu scans: probe: %s", scans,
+                             verr.message);
                 emo_image_t *img = NULL;
-                cr_expect_eq(emo_image_decode(p, n, MAX_PIXELS, &img), cases[k].decode, "%zu scans: decode: %s", scans,
-                             emo_vision_last_error());
+                cr_expect_eq(emo_image_decode(p, n, MAX_PIXELS, &img, &verr), cases[k].decode, "%zu scans: decode: %s", scans,
+                             verr.message);
                 if (cases[k].decode == 0 && img)
                         cr_expect(emo_image_width(img) == 256 && emo_image_height(img) == 192, "%zu scans: decoded %ux%u",
                                   scans, emo_image_width(img), emo_image_height(img));
                 else
-                        cr_expect_not_null(strstr(emo_vision_last_error(), "scans"), "%zu scans: message: %s", scans,
-                                           emo_vision_last_error());
+                        cr_expect_not_null(strstr(verr.message, "scans"), "%zu scans: message: %s", scans,
+                                           verr.message);
                 emo_image_free(img);
                 free(p);
         }
@@ -1057,15 +1063,15 @@ Test(vision, jpeg_scans_times_pixels_are_limited) {
         cr_assert_eq(count_scans(p, n), 60);
         emo_image_t *img = NULL;
         /* 60 passes over `pixels` against a budget of 20 x 2 x pixels: refused. */
-        cr_expect_eq(emo_image_decode(p, n, 2 * pixels, &img), -E2BIG, "%s", emo_vision_last_error());
+        cr_expect_eq(emo_image_decode(p, n, 2 * pixels, &img, &verr), -E2BIG, "%s", verr.message);
         cr_expect_null(img);
-        cr_expect_not_null(strstr(emo_vision_last_error(), "60 scans"), "%s", emo_vision_last_error());
+        cr_expect_not_null(strstr(verr.message, "60 scans"), "%s", verr.message);
         /* Against 20 x 3 x pixels: exactly at the budget, decoded. */
-        cr_expect_eq(emo_image_decode(p, n, 3 * pixels, &img), 0, "%s", emo_vision_last_error());
+        cr_expect_eq(emo_image_decode(p, n, 3 * pixels, &img, &verr), 0, "%s", verr.message);
         img = emo_image_free(img);
-        cr_expect_eq(emo_image_decode(prog, len, pixels, &img), 0, "%s", emo_vision_last_error());
+        cr_expect_eq(emo_image_decode(prog, len, pixels, &img, &verr), 0, "%s", verr.message);
         img = emo_image_free(img);
-        cr_expect_eq(emo_image_decode(base, blen, pixels, &img), 0, "%s", emo_vision_last_error());
+        cr_expect_eq(emo_image_decode(base, blen, pixels, &img, &verr), 0, "%s", verr.message);
         emo_image_free(img);
         free(p);
         free(base);
@@ -1093,9 +1099,9 @@ Test(vision, jpeg_scan_limit_reads_only_scans) {
                 *q++ = 0xff, *q++ = 0xda;
         cr_assert_eq((size_t) (q - p), n);
         unsigned w = 0, h = 0;
-        cr_expect_eq(emo_image_probe(p, n, &w, &h), 0, "%s", emo_vision_last_error());
+        cr_expect_eq(emo_image_probe(p, n, &w, &h, &verr), 0, "%s", verr.message);
         emo_image_t *img = NULL;
-        cr_expect_eq(emo_image_decode(p, n, MAX_PIXELS, &img), 0, "%s", emo_vision_last_error());
+        cr_expect_eq(emo_image_decode(p, n, MAX_PIXELS, &img, &verr), 0, "%s", verr.message);
         cr_expect(img && emo_image_width(img) == 64 && emo_image_height(img) == 48);
         emo_image_free(img);
         free(p);
@@ -1109,7 +1115,7 @@ static unsigned scale_for(unsigned w, unsigned h, bool progressive, unsigned nee
         size_t len;
         unsigned char *jpeg = make_jpeg_as(w, h, progressive, &len);
         emo_image_t *img = NULL;
-        cr_assert_eq(emo_image_decode_scaled(jpeg, len, MAX_PIXELS, need_side, &img), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(emo_image_decode_scaled(jpeg, len, MAX_PIXELS, need_side, &img, &verr), 0, "%s", verr.message);
         cr_assert_eq(emo_image_width(img), w, "the image keeps its own width at any scale");
         cr_assert_eq(emo_image_height(img), h);
         unsigned s = emo_image_scale(img);
@@ -1136,7 +1142,7 @@ Test(vision, scaled_decode_picks_the_smallest_scale_that_fills_the_detector) {
         unsigned char png[64];
         size_t n = png_header(png, 1920, 1080);
         emo_image_t *img = NULL;
-        cr_assert_lt(emo_image_decode_scaled(png, n, MAX_PIXELS, 320, &img), 0, "a header alone does not decode");
+        cr_assert_lt(emo_image_decode_scaled(png, n, MAX_PIXELS, 320, &img, &verr), 0, "a header alone does not decode");
         cr_assert_null(img);
 }
 
@@ -1146,21 +1152,21 @@ Test(vision, scaled_decode_keeps_the_limits) {
         size_t len;
         unsigned char *jpeg = make_jpeg(2560, 1920, &len);
         emo_image_t *img = NULL;
-        cr_assert_eq(emo_image_decode_scaled(jpeg, len, 2560 * 1920 - 1, 320, &img), -E2BIG);
+        cr_assert_eq(emo_image_decode_scaled(jpeg, len, 2560 * 1920 - 1, 320, &img, &verr), -E2BIG);
         cr_assert_null(img);
-        cr_assert_eq(emo_image_decode_scaled(jpeg, len, 2560 * 1920, 320, &img), 0);
+        cr_assert_eq(emo_image_decode_scaled(jpeg, len, 2560 * 1920, 320, &img, &verr), 0);
         cr_assert_eq(emo_image_scale(img), 8);
         emo_image_free(img);
         free(jpeg);
         unsigned char png[64];
         size_t n = png_header(png, 100000, 100000);
         img = NULL;
-        cr_assert_eq(emo_image_decode_scaled(png, n, MAX_PIXELS, 320, &img), -E2BIG);
+        cr_assert_eq(emo_image_decode_scaled(png, n, MAX_PIXELS, 320, &img, &verr), -E2BIG);
         cr_assert_null(img);
         /* A progressive JPEG's passes are held to the same budget (decoded in full, once). */
         unsigned char *prog = make_jpeg_as(2000, 2000, true, &len);
-        cr_assert_eq(emo_image_decode_scaled(prog, len, 2000 * 2000 / EMO_JPEG_MAX_PASSES * 6 - 1, 320, &img), -E2BIG,
-                     "%s", emo_vision_last_error());
+        cr_assert_eq(emo_image_decode_scaled(prog, len, 2000 * 2000 / EMO_JPEG_MAX_PASSES * 6 - 1, 320, &img, &verr), -E2BIG,
+                     "%s", verr.message);
         cr_assert_null(img);
         free(prog);
 }
@@ -1265,21 +1271,21 @@ static emo_detector_t *yunet_at(unsigned max_side) {
         emo_detector_params_t p = { .kind = EMO_DETECTOR_YUNET, .model_path = emo_test_yunet(), .score_threshold = 0.6f,
                                     .max_side = max_side, .min_face = 20, .device = EMO_DEVICE_CPU };
         emo_detector_t *d = NULL;
-        cr_assert_eq(emo_detector_new(&p, &d), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(emo_detector_new(&p, &d, &verr), 0, "%s", verr.message);
         return d;
 }
 
 /* The default model, as the daemon loads it. */
 static emo_classifier_t *default_classifier(void) {
         emo_model_t m;
-        char err[256];
-        cr_assert_eq(emo_model_load(emo_test_model(), &m, err, sizeof(err)), 0, "%s", err);
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_model_load(emo_test_model(), &m, &err), 0, "%s", err.message);
         emo_classifier_params_t p = { .onnx_path = m.onnx_path, .width = m.width, .height = m.height, .scale = m.scale,
                                       .mean = m.mean, .std = m.std, .framing_scale = m.framing_scale,
                                       .offset_x = m.offset_x, .offset_y = m.offset_y, .tta_hflip = m.tta_hflip,
                                       .device = EMO_DEVICE_CPU };
         emo_classifier_t *c = NULL;
-        cr_assert_eq(emo_classifier_new(&p, &c), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(emo_classifier_new(&p, &c, &verr), 0, "%s", verr.message);
         emo_model_done(&m);
         return c;
 }
@@ -1288,14 +1294,14 @@ static emo_classifier_t *default_classifier(void) {
 static void detect_one(emo_detector_t *d, emo_classifier_t *c, const void *jpeg, size_t len, bool scaled,
                        unsigned *ret_scale, emo_face_box_t *ret_box, float probs[EMO_EMOTION_COUNT]) {
         emo_image_t *img = NULL;
-        int r = scaled ? emo_image_decode_scaled(jpeg, len, MAX_PIXELS, emo_detector_input_side(d), &img)
-                       : emo_image_decode(jpeg, len, MAX_PIXELS, &img);
-        cr_assert_eq(r, 0, "%s", emo_vision_last_error());
+        int r = scaled ? emo_image_decode_scaled(jpeg, len, MAX_PIXELS, emo_detector_input_side(d), &img, &verr)
+                       : emo_image_decode(jpeg, len, MAX_PIXELS, &img, &verr);
+        cr_assert_eq(r, 0, "%s", verr.message);
         size_t n = 0;
-        cr_assert_eq(emo_detector_detect(d, img, ret_box, 1, &n), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(emo_detector_detect(d, img, ret_box, 1, &n, &verr), 0, "%s", verr.message);
         cr_assert_eq(n, 1, "the face is not found (%s decoding)", scaled ? "scaled" : "full");
         float p[1][EMO_EMOTION_COUNT];
-        cr_assert_eq(emo_classifier_classify(c, img, ret_box, 1, false, p), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(emo_classifier_classify(c, img, ret_box, 1, false, p, &verr), 0, "%s", verr.message);
         memcpy(probs, p[0], sizeof(p[0]));
         if (ret_scale)
                 *ret_scale = emo_image_scale(img);
@@ -1348,9 +1354,9 @@ static void classify_from_raw_bgr(emo_classifier_t *c, const picture_t *p, const
         for (size_t i = 0; i < n; i += 3)
                 bgr[i] = p->rgb[i + 2], bgr[i + 1] = p->rgb[i + 1], bgr[i + 2] = p->rgb[i];
         emo_image_t *img = NULL;
-        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_BGR24, bgr, n, p->width, p->height, 0, MAX_PIXELS, &img), 0);
+        cr_assert_eq(emo_image_from_raw(EMO_PIXEL_BGR24, bgr, n, p->width, p->height, 0, MAX_PIXELS, &img, &verr), 0);
         float out[1][EMO_EMOTION_COUNT];
-        cr_assert_eq(emo_classifier_classify(c, img, box, 1, false, out), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(emo_classifier_classify(c, img, box, 1, false, out, &verr), 0, "%s", verr.message);
         memcpy(probs, out[0], sizeof(out[0]));
         emo_image_free(img);
         free(bgr);
@@ -1360,11 +1366,11 @@ static void classify_from_raw_bgr(emo_classifier_t *c, const picture_t *p, const
 static void classify_box(emo_classifier_t *c, const void *jpeg, size_t len, bool scaled, const emo_face_box_t *box,
                          float probs[EMO_EMOTION_COUNT], unsigned *ret_scale) {
         emo_image_t *img = NULL;
-        int r = scaled ? emo_image_decode_scaled(jpeg, len, MAX_PIXELS, 320, &img)
-                       : emo_image_decode(jpeg, len, MAX_PIXELS, &img);
-        cr_assert_eq(r, 0, "%s", emo_vision_last_error());
+        int r = scaled ? emo_image_decode_scaled(jpeg, len, MAX_PIXELS, 320, &img, &verr)
+                       : emo_image_decode(jpeg, len, MAX_PIXELS, &img, &verr);
+        cr_assert_eq(r, 0, "%s", verr.message);
         float out[1][EMO_EMOTION_COUNT];
-        cr_assert_eq(emo_classifier_classify(c, img, box, 1, false, out), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(emo_classifier_classify(c, img, box, 1, false, out, &verr), 0, "%s", verr.message);
         memcpy(probs, out[0], sizeof(out[0]));
         *ret_scale = emo_image_scale(img);
         emo_image_free(img);
@@ -1393,7 +1399,7 @@ Test(vision, a_small_face_in_a_scaled_image_is_cropped_from_finer_pixels) {
                 if (orientation == 6) {
                         /* Turned a quarter clockwise: the face's left edge is now its top. */
                         emo_image_t *img = NULL;
-                        cr_assert_eq(emo_image_decode_scaled(jpeg, len, MAX_PIXELS, 320, &img), 0);
+                        cr_assert_eq(emo_image_decode_scaled(jpeg, len, MAX_PIXELS, 320, &img, &verr), 0);
                         cr_assert_eq(emo_image_width(img), 1920);
                         cr_assert_eq(emo_image_height(img), 2560);
                         emo_image_free(img);
@@ -1429,14 +1435,14 @@ Test(vision, the_finer_decode_keeps_what_the_scaled_image_lost) {
         float full_p[EMO_EMOTION_COUNT], p[EMO_EMOTION_COUNT], out[1][EMO_EMOTION_COUNT];
         unsigned scale;
         emo_image_t *img = NULL;
-        cr_assert_eq(emo_image_decode(jpeg, len, MAX_PIXELS, &img), 0);
-        cr_assert_eq(emo_classifier_classify(c, img, &box, 1, true, out), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(emo_image_decode(jpeg, len, MAX_PIXELS, &img, &verr), 0);
+        cr_assert_eq(emo_classifier_classify(c, img, &box, 1, true, out, &verr), 0, "%s", verr.message);
         memcpy(full_p, out[0], sizeof(full_p));
         emo_image_free(img);
-        cr_assert_eq(emo_image_decode_scaled(jpeg, len, MAX_PIXELS, 320, &img), 0);
+        cr_assert_eq(emo_image_decode_scaled(jpeg, len, MAX_PIXELS, 320, &img, &verr), 0);
         scale = emo_image_scale(img);
         cr_assert_eq(scale, 8);
-        cr_assert_eq(emo_classifier_classify(c, img, &box, 1, true, out), 0, "%s", emo_vision_last_error());
+        cr_assert_eq(emo_classifier_classify(c, img, &box, 1, true, out, &verr), 0, "%s", verr.message);
         memcpy(p, out[0], sizeof(p));
         emo_image_free(img);
         /* The 1/8 pixels alone, enlarged back to full size. */
