@@ -386,7 +386,7 @@ static int check(const daemon_t *d) {
         if (r >= 0 && metrics && *metrics) {
                 /* Listen for a moment, as the daemon would. */
                 emo_metrics_t *m = emo_metrics_new(&(emo_metrics_info_t) { 0 });
-                r = m ? emo_metrics_serve(m, metrics, err.message, sizeof(err.message))
+                r = m ? emo_metrics_serve(m, metrics, &err)
                       : emo_error_set(&err, -ENOMEM, "Failed to check metrics_listen: %s", strerror(ENOMEM));
                 emo_metrics_free(m);
         }

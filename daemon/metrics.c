@@ -257,15 +257,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return ok;
 }
 
-int emo_metrics_serve(emo_metrics_t *m, const char *listen_on, char *err, size_t errlen) {
+int emo_metrics_serve(emo_metrics_t *m, const char *listen_on, emo_error_t *err) {
         _cleanup_free_ char *host = strdup(listen_on);
         if (!host)
-                return -ENOMEM;
+                return emo_error_set(err, -ENOMEM, "Failed to serve metrics on %s: %s", listen_on, strerror(ENOMEM));
         char *colon = strrchr(host, ':');
-        if (!colon || !colon[1]) {
-                snprintf(err, errlen, "metrics_listen = '%s': expected HOST:PORT, e.g. 127.0.0.1:9464", listen_on);
-                return -EINVAL;
-        }
+        if (!colon || !colon[1])
+                return emo_error_set(err, -EINVAL, "metrics_listen = '%s': expected HOST:PORT, e.g. 127.0.0.1:9464",
+                                     listen_on);
         *colon = '\0';
         char *h = host;
         size_t hl = strlen(h);
@@ -276,17 +275,15 @@ int emo_metrics_serve(emo_metrics_t *m, const char *listen_on, char *err, size_t
         struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE },
                         *res = NULL;
         int g = getaddrinfo(*h ? h : NULL, colon + 1, &hints, &res);
-        if (g != 0) {
-                snprintf(err, errlen, "metrics_listen = '%s': %s (a numeric address and port, e.g. 127.0.0.1:9464)",
-                         listen_on, gai_strerror(g));
-                return -EINVAL;
-        }
+        if (g != 0)
+                return emo_error_set(err, -EINVAL,
+                                     "metrics_listen = '%s': %s (a numeric address and port, e.g. 127.0.0.1:9464)",
+                                     listen_on, gai_strerror(g));
         /* Our own listening socket, so that a failure says why (libmicrohttpd only says that it failed). */
         int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, r = 0;
         if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
             bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 64) < 0) {
-                r = -errno;
-                snprintf(err, errlen, "Failed to serve metrics on %s: %s", listen_on, strerror(errno));
+                r = emo_error_set(err, -errno, "Failed to serve metrics on %s: %s", listen_on, strerror(errno));
         }
         freeaddrinfo(res);
         if (r < 0) {
@@ -299,8 +296,8 @@ int emo_metrics_serve(emo_metrics_t *m, const char *listen_on, char *err, size_t
                                    MHD_OPTION_CONNECTION_TIMEOUT, 10U, MHD_OPTION_END);
         if (!m->http) {
                 close(fd);
-                snprintf(err, errlen, "Failed to serve metrics on %s: libmicrohttpd did not start", listen_on);
-                return -EIO;
+                return emo_error_set(err, -EIO, "Failed to serve metrics on %s: libmicrohttpd did not start",
+                                     listen_on);
         }
         return 0;
 }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "emo/error.h"
 #include "emo/protocol.h"
 
 typedef struct emo_metrics emo_metrics_t;
@@ -58,4 +59,4 @@ int emo_metrics_health(emo_metrics_t *m, char **ret);
 
 /* Serve GET /metrics (and GET /health) on listen ("HOST:PORT", "[V6]:PORT"; a numeric address) from a thread of
  * libmicrohttpd's. 0, or -errno with err naming the address and the cause (-EADDRINUSE, ...). */
-int emo_metrics_serve(emo_metrics_t *m, const char *listen, char *err, size_t errlen);
+int emo_metrics_serve(emo_metrics_t *m, const char *listen, emo_error_t *err);

@@ -715,8 +715,7 @@ static int start_metrics(emo_server_t *s, emo_error_t *err) {
         });
         if (!s->metrics)
                 return emo_error_set(err, -ENOMEM, "Failed to set up the metrics: out of memory");
-        /* metrics.c keeps its caller buffer for now; its message lands in err all the same. */
-        return emo_metrics_serve(s->metrics, listen_on, err ? err->message : NULL, err ? sizeof(err->message) : 0);
+        return emo_metrics_serve(s->metrics, listen_on, err);
 }
 
 int emo_server_new(const emo_config_t *config, const emo_pipeline_shared_t *shared, unsigned workers,

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "emo/smooth.h"
+#include "smooth.h"
 #include "vision/vision.h"
 
 #define EMO_STREAM_IDLE_US (10 * 1000000LL)

@@ -7,7 +7,8 @@
 #include <unistd.h>
 
 #include "annotate.h"
-#include "emo/smooth.h" /* EMO_SMOOTH_MAX_WINDOW */
+#include "emo/labels.h"
+#include "emo/protocol.h" /* EMO_SMOOTH_MAX_WINDOW */
 #include "emo/util.h"
 #include "output.h"
 #include "window.h"

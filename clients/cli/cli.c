@@ -12,7 +12,8 @@
 
 #include "emo/endpoint.h"
 #include "emo/protocol.h" /* emo_language_valid */
-#include "emo/smooth.h"   /* EMO_SMOOTH_MAX_WINDOW */
+#include "emo/labels.h"
+#include "emo/protocol.h" /* EMO_SMOOTH_MAX_WINDOW */
 #include "emo/util.h"
 
 const char *cli_program_name = "emotion";

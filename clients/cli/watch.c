@@ -39,7 +39,8 @@
 #include "annotate.h"
 #include "capture/capture.h"
 #include "capture/writer.h"
-#include "emo/smooth.h" /* EMO_SMOOTH_MAX_WINDOW */
+#include "emo/labels.h"
+#include "emo/protocol.h" /* EMO_SMOOTH_MAX_WINDOW */
 #include "emo/util.h"
 #include "output.h"
 #include "overlay/image.h"

@@ -21,14 +21,14 @@ typedef enum slot_state {
 typedef struct slot {
         slot_state_t state;
         size_t index;
-        uint64_t id;        /* of the latest send; replies to earlier sends are dropped */
-        int64_t sent_us;    /* monotonic */
+        uint64_t id;     /* of the latest send; replies to earlier sends are dropped */
+        int64_t sent_us; /* monotonic */
         int64_t deadline_us;
-        int attempts;       /* sends so far that could time out (refused ones do not count) */
-        int64_t retry_us;   /* WAITING: not sent again before */
-        int64_t refused_us; /* WAITING: the first refusal of this run of them */
-        unsigned refusals;  /* refusals in a row, for the backoff */
-        bool unordered;     /* sent without smoothing, out of the stream's order (see demote_overtaken) */
+        int attempts;         /* sends so far that could time out (refused ones do not count) */
+        int64_t retry_us;     /* WAITING: not sent again before */
+        int64_t refused_us;   /* WAITING: the first refusal of this run of them */
+        unsigned refusals;    /* refusals in a row, for the backoff */
+        bool unordered;       /* sent without smoothing, out of the stream's order (see demote_overtaken) */
         emo_reply_t *refusal; /* WAITING: the last OVERLOADED reply, the result if it is given up */
         cli_request_t r;
 } slot_t;
@@ -41,13 +41,13 @@ typedef struct run {
         slot_t *slots;
         slot_t **resend; /* window entries: the slots sent again after a timeout, in item order */
         unsigned window;
-        unsigned limit;       /* requests sent at once; below window after refusals */
-        unsigned grow;        /* replies since limit last changed, to raise it again */
-        unsigned sent;        /* slots SENT */
-        unsigned used;        /* slots SENT or WAITING */
-        unsigned waiting;     /* slots WAITING */
-        unsigned held;        /* of those, the ones that keep the order: no new item goes before them */
-        size_t accepted_end;  /* ordered: 1 + the highest index the daemon took in order (any reply but
+        unsigned limit;           /* requests sent at once; below window after refusals */
+        unsigned grow;            /* replies since limit last changed, to raise it again */
+        unsigned sent;            /* slots SENT */
+        unsigned used;            /* slots SENT or WAITING */
+        unsigned waiting;         /* slots WAITING */
+        unsigned held;            /* of those, the ones that keep the order: no new item goes before them */
+        size_t accepted_end;      /* ordered: 1 + the highest index the daemon took in order (any reply but
                                * OVERLOADED) */
         int64_t last_reply_us;    /* any reply: the daemon is there */
         int64_t last_progress_us; /* a reply other than OVERLOADED: the run moves on */
@@ -410,7 +410,7 @@ static int run_loop(run_t *run, size_t n, cli_window_build_t build) {
 }
 
 int cli_window_run(emo_client_t *c, const cli_window_config_t *config, size_t n, cli_window_build_t build,
-                     cli_window_done_t done, void *userdata) {
+                   cli_window_done_t done, void *userdata) {
         run_t run = {
                 .c = c,
                 .config = config,

@@ -58,4 +58,4 @@ typedef struct cli_window_config {
  * stopped answering (items not yet done were neither failed nor reported: the caller knows which
  * through done); -ENOMEM or a socket error. */
 int cli_window_run(emo_client_t *c, const cli_window_config_t *config, size_t n, cli_window_build_t build,
-                     cli_window_done_t done, void *userdata);
+                   cli_window_done_t done, void *userdata);

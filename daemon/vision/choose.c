@@ -72,7 +72,8 @@ int emo_detector_choose(const char *want, const emo_detector_files_t *files, emo
         }
         if (!c.path)
                 return emo_error_set(err, -ENOENT, "Failed to find the %s detector model %s; set %s_model or run the "
-                                     "setup script", want,
+                                                   "setup script",
+                                     want,
                                      c.kind == EMO_DETECTOR_YUNET ? EMO_YUNET_FILE : EMO_BLAZEFACE_FILE, want);
         *ret = c;
         return 0;

@@ -20,7 +20,7 @@ typedef struct emo_error {
 /* Write the message (printf format) into err unless it is NULL, and return code, so that a
  * failing path reads `return emo_error_set(err, -EINVAL, "...", ...);`. */
 __attribute__((format(printf, 3, 4))) static inline int emo_error_set(emo_error_t *err, int code, const char *fmt,
-                                                                        ...) {
+                                                                      ...) {
         if (err) {
                 va_list ap;
                 va_start(ap, fmt);

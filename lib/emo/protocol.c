@@ -146,14 +146,16 @@ int emo_reply_unpack(const void *data, size_t len, emo_reply_t **ret) {
         return 0;
 }
 
-void emo_request_free(emo_request_t *req) {
+emo_request_t *emo_request_free(emo_request_t *req) {
         if (req)
                 emotion__v1__request__free_unpacked(req, NULL);
+        return NULL;
 }
 
-void emo_reply_free(emo_reply_t *reply) {
+emo_reply_t *emo_reply_free(emo_reply_t *reply) {
         if (reply)
                 emotion__v1__reply__free_unpacked(reply, NULL);
+        return NULL;
 }
 
 zframe_t *emo_request_pack_frame(const emo_request_t *req) {

@@ -12,6 +12,10 @@
 
 #define EMO_PROTOCOL_VERSION EMOTION__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1
 
+/* The most frames a request may ask a stream to be smoothed over (Options.smooth_frames): the
+ * daemon refuses more, and the clients check their option against it. */
+#define EMO_SMOOTH_MAX_WINDOW 1000
+
 typedef Emotion__V1__Request emo_request_t;
 typedef Emotion__V1__AnalyzeRequest emo_analyze_request_t;
 typedef Emotion__V1__HealthRequest emo_health_request_t;
@@ -65,8 +69,9 @@ typedef struct emo_request_head {
         Emotion__V1__Request__BodyCase body_case;
 } emo_request_head_t;
 int emo_request_peek(const void *data, size_t len, emo_request_head_t *ret);
-void emo_request_free(emo_request_t *req);
-void emo_reply_free(emo_reply_t *reply);
+/* Free an unpacked message (NULL is fine); NULL, for `r = emo_reply_free(r)`. */
+emo_request_t *emo_request_free(emo_request_t *req);
+emo_reply_t *emo_reply_free(emo_reply_t *reply);
 
 /* Serialize into a new ZeroMQ frame; NULL on out-of-memory. */
 zframe_t *emo_request_pack_frame(const emo_request_t *req);

@@ -25,11 +25,11 @@ static const struct {
         const char *emotion;
         double floor; /* measured recall, less about two faces of the class */
 } recall_floors[] = {
-        { "angry", 0.49 },   /* 0.511 of 135 */
-        { "disgust", 0.34 }, /* 0.356 of 177 */
-        { "fear", 0.40 },    /* 0.427 of 75 */
-        { "happy", 0.98 },   /* 1.000 of 207 */
-        { "sad", 0.71 },     /* 0.738 of 84 */
+        { "angry", 0.49 },    /* 0.511 of 135 */
+        { "disgust", 0.34 },  /* 0.356 of 177 */
+        { "fear", 0.40 },     /* 0.427 of 75 */
+        { "happy", 0.98 },    /* 1.000 of 207 */
+        { "sad", 0.71 },      /* 0.738 of 84 */
         { "surprise", 0.93 }, /* 0.948 of 249 */
 };
 

@@ -12,7 +12,7 @@
 #include "daemon.h"
 #include "emo/client.h"
 #include "emo/labels.h"
-#include "emo/smooth.h"
+#include "emo/protocol.h" /* EMO_SMOOTH_MAX_WINDOW */
 #include "emo/util.h"
 
 static emo_test_daemon_t daemon_;

@@ -1,9 +1,9 @@
-/* Per-face smoothing over frames (lib/emo/smooth.c): which faces are linked into one track, and
+/* Per-face smoothing over frames (daemon/smooth.c): which faces are linked into one track, and
  * what each track's average is. */
 #include <criterion/criterion.h>
 #include <errno.h>
 
-#include "emo/smooth.h"
+#include "smooth.h"
 
 static emo_smooth_face_t face(int x, int y, int side, int emotion, float p) {
         emo_smooth_face_t f = { .x = x, .y = y, .width = side, .height = side };

@@ -15,10 +15,10 @@
 #include <stdint.h>
 
 #include "emo/labels.h"
+#include "emo/protocol.h" /* EMO_SMOOTH_MAX_WINDOW */
 
 #define EMO_SMOOTH_MIN_IOU 0.3
 #define EMO_SMOOTH_MAX_GAP 2
-#define EMO_SMOOTH_MAX_WINDOW 1000
 
 typedef struct emo_smooth_face {
         int x, y, width, height;              /* the detector's box, in the frame's pixels */

@@ -1,4 +1,4 @@
-#include "emo/smooth.h"
+#include "smooth.h"
 
 #include <errno.h>
 #include <stdbool.h>
