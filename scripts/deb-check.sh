@@ -14,7 +14,8 @@
 #
 # Needs root, mmdebstrap, systemd-container and Debian's package mirror (to bootstrap the root,
 # with the package's dependencies, once), the test fixtures of build/ (made by its `fixtures` test)
-# and ../shared (the YuNet detector; EMO_YUNET_FILE=PATH for another copy).
+# and the YuNet detector: EMO_YUNET_FILE=PATH, else the copy scripts/setup.sh installed in the
+# user's data folder.
 # Work folder: $EMO_DEB_CHECK_DIR, default /var/tmp/emotiond-deb-check; the bootstrapped root is
 # kept there per dependency list and copied for each run.
 set -u
@@ -22,7 +23,7 @@ set -u
 src=$(cd "$(dirname "$0")/.." && pwd)
 debs=${1:-${EMO_DEB_DIR:-/var/tmp/emotiond-deb}}
 work=${EMO_DEB_CHECK_DIR:-/var/tmp/emotiond-deb-check}
-yunet=${EMO_YUNET_FILE:-${EMO_SHARED_DIR:-$src/../shared}/models/face/face_detection_yunet_2022mar.onnx}
+yunet=${EMO_YUNET_FILE:-${XDG_DATA_HOME:-$HOME/.local/share}/emotiond/detectors/face_detection_yunet_2022mar.onnx}
 fixtures=$src/build/tests/fixtures
 sock=/run/emotiond/emotiond.sock
 start=$(date +%s)

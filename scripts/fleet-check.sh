@@ -24,7 +24,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build fixtures=build/tests/fixtures model=models/emonet-xs.json
-yunet=../shared/models/face/face_detection_yunet_2022mar.onnx
+# YuNet where scripts/setup.sh installed it (ctest passes the tests' copy with --yunet).
+yunet=${XDG_DATA_HOME:-$HOME/.local/share}/emotiond/detectors/face_detection_yunet_2022mar.onnx
 fleet_client="" daemons=3 clients=16 fps=1.5 seconds=24 kill_at=10 bench=0
 while [ $# -gt 0 ]; do
         case $1 in
