@@ -169,12 +169,70 @@ static void draw_bubble_shape(cairo_t *cr, const bubble_geometry_t *g, double li
         cairo_fill(cr);
 }
 
-static void draw_bubble(cairo_t *cr, PangoContext *pc, const emo_overlay_t *o, const emo_overlay_face_t *face,
+/* Where a bubble can go around the speaker's box. */
+typedef enum bubble_side { SIDE_ABOVE, SIDE_RIGHT, SIDE_LEFT, SIDE_BELOW, N_SIDES } bubble_side_t;
+
+/* The bubble g (its w, h and r set) on side s of the box (bx, by, bw, bh), in a view of view_w x
+ * view_h; false when it does not fit there without being pushed onto the box. */
+static bool bubble_on(bubble_geometry_t *g, bubble_side_t s, double bx, double by, double bw, double bh,
+                      double view_w, double view_h, double u) {
+        double margin = 6 * u, tail = 22 * u, below = 30 * u; /* below: room for the face's label */
+        double cx = bx + bw / 2, spread = fmin(14 * u, g->w / 4);
+        switch (s) {
+        case SIDE_ABOVE:
+        case SIDE_BELOW: {
+                bool above = s == SIDE_ABOVE;
+                g->x = clampd(cx - g->w / 2, margin, view_w - g->w - margin);
+                g->y = above ? by - tail - g->h : by + bh + tail + below;
+                double jx = clampd(cx, g->x + g->r + spread, g->x + g->w - g->r - spread);
+                g->b1x = jx - spread, g->b2x = jx + spread, g->b1y = g->b2y = above ? g->y + g->h : g->y;
+                g->tx = cx, g->ty = above ? by - 2 * u : by + bh + below;
+                return above ? g->y >= margin : g->y + g->h <= view_h - margin;
+        }
+        case SIDE_RIGHT:
+        case SIDE_LEFT: {
+                bool right = s == SIDE_RIGHT;
+                g->x = right ? bx + bw + tail : bx - tail - g->w;
+                g->y = clampd(by + bh / 3 - g->h / 2, margin, view_h - g->h - margin);
+                double jy = clampd(by + bh / 3, g->y + g->r + spread, g->y + g->h - g->r - spread);
+                g->b1y = jy - spread, g->b2y = jy + spread;
+                g->b1x = g->b2x = right ? g->x : g->x + g->w;
+                g->tx = right ? bx + bw : bx, g->ty = by + bh / 3;
+                bool fits = right ? g->x + g->w <= view_w - margin : g->x >= margin;
+                g->x = clampd(g->x, margin, view_w - g->w - margin);
+                return fits;
+        }
+        default:
+                return false;
+        }
+}
+
+static double overlap(double ax, double ay, double aw, double ah, double bx, double by, double bw, double bh) {
+        double w = fmin(ax + aw, bx + bw) - fmax(ax, bx), h = fmin(ay + ah, by + bh) - fmax(ay, by);
+        return w > 0 && h > 0 ? w * h : 0;
+}
+
+/* How much of the other faces (their boxes and the labels under them) the bubble g would hide. */
+static double bubble_cost(const bubble_geometry_t *g, const emo_overlay_t *o, size_t speaker,
+                          const emo_overlay_view_t *v) {
+        double cost = 0, label = 30 * v->ui_scale;
+        for (size_t i = 0; i < o->n_faces; i++) {
+                if (i == speaker)
+                        continue;
+                const emo_overlay_face_t *f = &o->faces[i];
+                cost += overlap(g->x, g->y, g->w, g->h, v->offset_x + f->x * v->scale, v->offset_y + f->y * v->scale,
+                                f->width * v->scale, f->height * v->scale + label);
+        }
+        return cost;
+}
+
+static void draw_bubble(cairo_t *cr, PangoContext *pc, const emo_overlay_t *o, size_t speaker,
                         const emo_overlay_view_t *v) {
+        const emo_overlay_face_t *face = &o->faces[speaker];
         double u = v->ui_scale, view_w = v->width, view_h = v->height;
         double bx = v->offset_x + face->x * v->scale, by = v->offset_y + face->y * v->scale;
         double bw = face->width * v->scale, bh = face->height * v->scale;
-        double margin = 6 * u, pad = 10 * u, tail = 22 * u;
+        double margin = 6 * u, pad = 10 * u;
 
         PangoLayout *l = make_layout(cr, pc, "Sans", 16 * u, o->dialogue_text);
         double max_w = fmin(fmax(view_w * 0.55, 160 * u), 380 * u);
@@ -183,36 +241,27 @@ static void draw_bubble(cairo_t *cr, PangoContext *pc, const emo_overlay_t *o, c
         PangoRectangle ink, logical;
         pango_layout_get_pixel_extents(l, &ink, &logical);
 
+        /* Above the face if there is room, else beside it on the roomier side, else below its
+         * label; but of the places where it fits, the first that hides least of the other
+         * faces; where it fits nowhere, beside the face, moved into the view. */
         bubble_geometry_t g = { .w = logical.width + 2 * pad, .h = logical.height + 2 * pad, .r = 12 * u };
         g.w = fmin(g.w, view_w - 2 * margin);
-        double cx = bx + bw / 2;
-        double spread = fmin(14 * u, g.w / 4);
-        double room_right = view_w - (bx + bw) - tail - margin, room_left = bx - tail - margin;
-        bool right = room_right >= room_left;
-        if (by - tail - g.h >= margin) {
-                /* Above the face, the tail down to the top of the box. */
-                g.x = clampd(cx - g.w / 2, margin, view_w - g.w - margin);
-                g.y = by - tail - g.h;
-                double jx = clampd(cx, g.x + g.r + spread, g.x + g.w - g.r - spread);
-                g.b1x = jx - spread, g.b2x = jx + spread, g.b1y = g.b2y = g.y + g.h;
-                g.tx = cx, g.ty = by - 2 * u;
-        } else if (g.w <= (right ? room_right : room_left) || by + bh + tail + g.h + 30 * u > view_h - margin) {
-                /* Beside the face, where there is more room, the tail to the side of the box: it
-                 * hides no other face below this one. */
-                g.x = right ? fmin(bx + bw + tail, view_w - g.w - margin) : fmax(bx - tail - g.w, margin);
-                g.y = clampd(by + bh / 3 - g.h / 2, margin, view_h - g.h - margin);
-                double jy = clampd(by + bh / 3, g.y + g.r + spread, g.y + g.h - g.r - spread);
-                g.b1y = jy - spread, g.b2y = jy + spread;
-                g.b1x = g.b2x = right ? g.x : g.x + g.w;
-                g.tx = right ? bx + bw : bx, g.ty = by + bh / 3;
-        } else {
-                /* Below the face, under its label. */
-                g.x = clampd(cx - g.w / 2, margin, view_w - g.w - margin);
-                g.y = by + bh + tail + 30 * u;
-                double jx = clampd(cx, g.x + g.r + spread, g.x + g.w - g.r - spread);
-                g.b1x = jx - spread, g.b2x = jx + spread, g.b1y = g.b2y = g.y;
-                g.tx = cx, g.ty = by + bh + 30 * u;
+        bool right_first = view_w - (bx + bw) >= bx;
+        const bubble_side_t order[N_SIDES] = { SIDE_ABOVE, right_first ? SIDE_RIGHT : SIDE_LEFT,
+                                               right_first ? SIDE_LEFT : SIDE_RIGHT, SIDE_BELOW };
+        bubble_geometry_t best = g;
+        double best_cost = INFINITY;
+        bool best_fits = false;
+        for (size_t i = 0; i < N_SIDES; i++) {
+                bubble_geometry_t c = g;
+                bool fits = bubble_on(&c, order[i], bx, by, bw, bh, view_w, view_h, u);
+                if (!fits && (order[i] == SIDE_ABOVE || order[i] == SIDE_BELOW))
+                        continue; /* out of the view; a side bubble is moved inside it */
+                double cost = bubble_cost(&c, o, speaker, v);
+                if ((fits && !best_fits) || (fits == best_fits && cost < best_cost))
+                        best = c, best_cost = cost, best_fits = fits;
         }
+        g = best;
 
         rgba_t border = o->dialogue_kind == 1 ? valence_color(EMO_SAD) : valence_color(EMO_HAPPY);
         draw_bubble_shape(cr, &g, 2 * u, border);
@@ -236,7 +285,7 @@ void emo_overlay_draw(cairo_t *cr, PangoContext *pc, const emo_overlay_t *o, con
                         draw_face(cr, pc, &o->faces[selected], v, true, layer);
         }
         if (o->speaker >= 0 && (size_t) o->speaker < o->n_faces && o->dialogue_text && o->dialogue_text[0])
-                draw_bubble(cr, pc, o, &o->faces[o->speaker], v);
+                draw_bubble(cr, pc, o, (size_t) o->speaker, v);
         cairo_restore(cr);
 }
 
