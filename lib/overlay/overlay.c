@@ -4,6 +4,7 @@
 #include <math.h>
 #include <pango/pangocairo.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "emo/labels.h"
 
@@ -110,27 +111,100 @@ static void draw_face(cairo_t *cr, PangoContext *pc, const emo_overlay_face_t *f
                 double ey = clampd(by - logical.height * 0.4, 0, v->height - logical.height);
                 show_layout_at(cr, el, ex, ey, white);
                 g_object_unref(el);
-        } else {
-                /* "happy 87 %" on a pill of the valence colour under the box (inside it at the
-                 * bottom of the view). */
-                char text[64];
-                const char *name = face->label ? face->label : emo_emotion_name(face->emotion);
-                snprintf(text, sizeof(text), "%s %.0f %%", name ? name : "?", face->confidence * 100.0);
-                PangoLayout *ll = make_layout(cr, pc, "Sans Bold", 14 * u, text);
-                pango_layout_get_pixel_extents(ll, &ink, &logical);
-                double pad_x = 8 * u, pad_y = 3 * u;
-                double pw = logical.width + 2 * pad_x, ph = logical.height + 2 * pad_y;
-                double px = clampd(bx + bw / 2 - pw / 2, 0, v->width - pw);
-                double py = by + bh + line + 4 * u;
-                if (py + ph > v->height)
-                        py = by + bh - ph - 4 * u;
-                cairo_new_path(cr);
-                rounded_rect(cr, px, py, pw, ph, ph / 2);
-                set_color(cr, color);
-                cairo_fill(cr);
-                show_layout_at(cr, ll, px + pad_x, py + pad_y, white);
-                g_object_unref(ll);
         }
+}
+
+/* A face's label, "happy 87 %" on a pill of the valence colour: its layout and where it goes. */
+typedef struct label {
+        PangoLayout *layout;
+        double x, y, w, h;
+} label_t;
+
+/* The label of face, under its box (inside the box at the bottom of the view). */
+static label_t label_of(cairo_t *cr, PangoContext *pc, const emo_overlay_face_t *face, const emo_overlay_view_t *v,
+                        bool selected) {
+        double u = v->ui_scale, line = (selected ? 5 : 3) * u;
+        double bx = v->offset_x + face->x * v->scale, by = v->offset_y + face->y * v->scale;
+        double bw = face->width * v->scale, bh = face->height * v->scale;
+        char text[64];
+        const char *name = face->label ? face->label : emo_emotion_name(face->emotion);
+        snprintf(text, sizeof(text), "%s %.0f %%", name ? name : "?", face->confidence * 100.0);
+        label_t l = { .layout = make_layout(cr, pc, "Sans Bold", 14 * u, text) };
+        PangoRectangle ink, logical;
+        pango_layout_get_pixel_extents(l.layout, &ink, &logical);
+        l.w = logical.width + 16 * u, l.h = logical.height + 6 * u;
+        l.x = clampd(bx + bw / 2 - l.w / 2, 0, v->width - l.w);
+        l.y = by + bh + line + 4 * u;
+        if (l.y + l.h > v->height)
+                l.y = by + bh - l.h - 4 * u;
+        return l;
+}
+
+static bool labels_overlap(const label_t *a, const label_t *b, double gap) {
+        return a->x < b->x + b->w + gap && b->x < a->x + a->w + gap && a->y < b->y + b->h + gap &&
+               b->y < a->y + a->h + gap;
+}
+
+/* Moves labels that would overlap one placed before them (the higher ones first) down under
+ * it, so that neighbours' labels stay readable. order: the faces' indexes, sorted here. */
+static void separate_labels(label_t *labels, size_t *order, size_t n, const emo_overlay_view_t *v) {
+        for (size_t i = 1; i < n; i++) /* insertion sort by the label's top: n is small */
+                for (size_t j = i; j > 0 && labels[order[j]].y < labels[order[j - 1]].y; j--) {
+                        size_t t = order[j];
+                        order[j] = order[j - 1], order[j - 1] = t;
+                }
+        double gap = 2 * v->ui_scale;
+        for (size_t i = 1; i < n; i++) {
+                label_t *l = &labels[order[i]];
+                for (bool moved = true; moved;) {
+                        moved = false;
+                        for (size_t j = 0; j < i; j++) {
+                                const label_t *placed = &labels[order[j]];
+                                if (labels_overlap(l, placed, gap) && l->y + l->h + gap <= v->height) {
+                                        l->y = placed->y + placed->h + gap;
+                                        moved = l->y + l->h <= v->height;
+                                        if (!moved)
+                                                l->y = v->height - l->h;
+                                        break;
+                                }
+                        }
+                }
+        }
+}
+
+static void draw_label(cairo_t *cr, const label_t *l, const emo_overlay_face_t *face, const emo_overlay_view_t *v) {
+        double u = v->ui_scale;
+        cairo_new_path(cr);
+        rounded_rect(cr, l->x, l->y, l->w, l->h, l->h / 2);
+        set_color(cr, valence_color(face->emotion));
+        cairo_fill(cr);
+        show_layout_at(cr, l->layout, l->x + 8 * u, l->y + 3 * u, (rgba_t) { 1, 1, 1, 1 });
+}
+
+/* The labels of all faces, kept apart, the selected one last (on top). */
+static void draw_labels(cairo_t *cr, PangoContext *pc, const emo_overlay_t *o, const emo_overlay_view_t *v,
+                        ssize_t selected) {
+        label_t *labels = calloc(o->n_faces, sizeof(*labels));
+        size_t *order = calloc(o->n_faces, sizeof(*order));
+        if (!labels || !order) {
+                free(labels);
+                free(order);
+                return;
+        }
+        for (size_t i = 0; i < o->n_faces; i++) {
+                labels[i] = label_of(cr, pc, &o->faces[i], v, (ssize_t) i == selected);
+                order[i] = i;
+        }
+        separate_labels(labels, order, o->n_faces, v);
+        for (size_t i = 0; i < o->n_faces; i++)
+                if ((ssize_t) i != selected)
+                        draw_label(cr, &labels[i], &o->faces[i], v);
+        if (selected >= 0)
+                draw_label(cr, &labels[selected], &o->faces[selected], v);
+        for (size_t i = 0; i < o->n_faces; i++)
+                g_object_unref(labels[i].layout);
+        free(labels);
+        free(order);
 }
 
 typedef struct bubble_geometry {
@@ -277,13 +351,14 @@ void emo_overlay_draw(cairo_t *cr, PangoContext *pc, const emo_overlay_t *o, con
         cairo_save(cr);
         /* The selected face last in each layer, so that its highlight is never under another's. */
         ssize_t selected = o->selected >= 0 && (size_t) o->selected < o->n_faces ? o->selected : -1;
-        for (layer_t layer = LAYER_FRAME; layer <= LAYER_LABEL; layer++) {
+        for (layer_t layer = LAYER_FRAME; layer < LAYER_LABEL; layer++) {
                 for (size_t i = 0; i < o->n_faces; i++)
                         if ((ssize_t) i != selected)
                                 draw_face(cr, pc, &o->faces[i], v, false, layer);
                 if (selected >= 0)
                         draw_face(cr, pc, &o->faces[selected], v, true, layer);
         }
+        draw_labels(cr, pc, o, v, selected);
         if (o->speaker >= 0 && (size_t) o->speaker < o->n_faces && o->dialogue_text && o->dialogue_text[0])
                 draw_bubble(cr, pc, o, (size_t) o->speaker, v);
         cairo_restore(cr);
