@@ -9,7 +9,11 @@
  *   emo_bench_stages --model M.json --yunet Y.onnx --stream --every K FRAME.jpg...
  *       the frames as one camera stream, the daemon's way (scaled decoding; the detector on every
  *       Kth frame, the faces followed in between, the detector at once when one is lost): the
- *       median and mean cost of a frame, and how often the detector ran */
+ *       median and mean cost of a frame, and how often the detector ran
+ *   emo_bench_stages --model M.json --yunet Y.onnx --mixed [--reps N] FILE...
+ *       the photos in turn, as a daemon serving cameras or photos of several sizes and face counts
+ *       sees them (scaled decoding): each photo's median stage times over N rounds, then the mean
+ *       over the photos */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -157,6 +161,53 @@ static int bench_photos(emo_detector_t *det, emo_classifier_t *cls, char **files
         return 0;
 }
 
+static int bench_mixed(emo_detector_t *det, emo_classifier_t *cls, char **files, int nfiles, int reps) {
+        void **data = calloc((size_t) nfiles, sizeof(*data));
+        size_t *len = calloc((size_t) nfiles, sizeof(*len));
+        double *v = calloc((size_t) nfiles * 4 * reps, sizeof(double)); /* [file][stage][rep] */
+        size_t *faces = calloc((size_t) nfiles, sizeof(*faces));
+        int r = 1;
+        if (!data || !len || !v || !faces)
+                goto out;
+        for (int f = 0; f < nfiles; f++)
+                if (!(data[f] = read_file(files[f], &len[f])))
+                        goto out;
+        for (int i = -1; i < reps; i++) /* round -1 warms up */
+                for (int f = 0; f < nfiles; f++) {
+                        double t[3];
+                        result_t res;
+                        if (run_once(det, cls, data[f], len[f], true, t, &res) < 0) {
+                                fprintf(stderr, "Failed on %s: %s\n", files[f], verr.message);
+                                goto out;
+                        }
+                        faces[f] = res.n;
+                        if (i >= 0)
+                                for (int k = 0; k < 4; k++)
+                                        v[((size_t) f * 4 + k) * reps + i] = k < 3 ? t[k] : t[0] + t[1] + t[2];
+                }
+        printf("file\tfaces\tdecode_ms\tdetect_ms\tclassify_ms\ttotal_ms\n");
+        double mean[4] = { 0 };
+        for (int f = 0; f < nfiles; f++) {
+                printf("%s\t%zu", files[f], faces[f]);
+                for (int k = 0; k < 4; k++) {
+                        double m = median(v + ((size_t) f * 4 + k) * reps, (size_t) reps);
+                        mean[k] += m / nfiles;
+                        printf("\t%.2f", m);
+                }
+                printf("\n");
+        }
+        printf("mean of %d photos\t-\t%.2f\t%.2f\t%.2f\t%.2f\n", nfiles, mean[0], mean[1], mean[2], mean[3]);
+        r = 0;
+out:
+        for (int f = 0; data && f < nfiles; f++)
+                free(data[f]);
+        free(data);
+        free(len);
+        free(v);
+        free(faces);
+        return r;
+}
+
 static int bench_stream(emo_detector_t *det, emo_classifier_t *cls, char **files, int nfiles, unsigned every, bool scaled) {
         double *cost = calloc((size_t) nfiles, sizeof(double)), sum = 0;
         emo_face_box_t prev[MAX_FACES], boxes[MAX_FACES];
@@ -207,12 +258,12 @@ int main(int argc, char **argv) {
         const char *model_path = NULL, *yunet = NULL;
         int reps = 30;
         unsigned every = 1;
-        bool stream = false, full = false;
+        bool stream = false, full = false, mixed = false;
         static const struct option opts[] = {
                 { "model", required_argument, NULL, 'm' }, { "yunet", required_argument, NULL, 'y' },
                 { "reps", required_argument, NULL, 'r' },  { "stream", no_argument, NULL, 's' },
                 { "every", required_argument, NULL, 'k' }, { "full", no_argument, NULL, 'f' },
-                {},
+                { "mixed", no_argument, NULL, 'x' },       {},
         };
         for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;)
                 switch (c) {
@@ -234,13 +285,17 @@ int main(int argc, char **argv) {
                 case 'f':
                         full = true;
                         break;
+                case 'x':
+                        mixed = true;
+                        break;
                 default:
                         return 2;
                 }
         if (!model_path || !yunet || optind >= argc || reps < 1 || every < 1) {
                 fprintf(stderr, "usage: %s --model M.json --yunet Y.onnx [--reps N] FILE...\n"
-                                "       %s --model M.json --yunet Y.onnx --stream [--every K] [--full] FRAME...\n",
-                        argv[0], argv[0]);
+                                "       %s --model M.json --yunet Y.onnx --stream [--every K] [--full] FRAME...\n"
+                                "       %s --model M.json --yunet Y.onnx --mixed [--reps N] FILE...\n",
+                        argv[0], argv[0], argv[0]);
                 return 2;
         }
         emo_vision_init(1);
@@ -262,8 +317,9 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "Failed to load the detector or the model: %s\n", verr.message);
                 return 1;
         }
-        int r = stream ? bench_stream(det, cls, argv + optind, argc - optind, every, !full)
-                       : bench_photos(det, cls, argv + optind, argc - optind, reps);
+        int r = stream  ? bench_stream(det, cls, argv + optind, argc - optind, every, !full)
+                : mixed ? bench_mixed(det, cls, argv + optind, argc - optind, reps)
+                        : bench_photos(det, cls, argv + optind, argc - optind, reps);
         emo_detector_free(det);
         emo_classifier_free(cls);
         emo_model_done(&m);

@@ -86,6 +86,8 @@ def start_daemon(args, tmp):
             "--dialogue-dir", os.path.join(ROOT, "deploy", "dialogue"), "--device", "cpu", "-w", "1"]
     if args.yunet:
         argv += ["--yunet-model", args.yunet]
+    for setting in args.set:
+        argv += ["--set", setting]
     proc = subprocess.Popen(pinned(args.core, argv), stderr=log)
     for _ in range(100):
         r = subprocess.run([os.path.join(args.build, "bin", "emotion"), "health", "--server", ep,
@@ -175,6 +177,8 @@ def main():
     ap.add_argument("--peer", default="human", choices=("human", "faceapi"))
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--yunet")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a daemon setting (emotiond --set), e.g. detect_max_side=256; repeatable")
     ap.add_argument("--core", type=int, default=os.cpu_count() - 1)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--reps", type=int, default=10)
