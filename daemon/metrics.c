@@ -201,8 +201,11 @@ int emo_metrics_health(emo_metrics_t *m, char **ret) {
         pthread_mutex_unlock(&m->lock);
         char *text = NULL;
         int k;
-        bool serving = silent_us <= EMO_METRICS_SILENT_MAX_US;
-        if (serving)
+        bool serving = silent_us <= EMO_METRICS_SILENT_MAX_US && !g.stopping;
+        if (g.stopping)
+                k = asprintf(&text, "not serving: stopping, finishing %llu request(s)\n",
+                             (unsigned long long) g.workers_busy);
+        else if (serving)
                 k = asprintf(&text, "serving: %llu/%llu workers busy, queue %llu/%llu, %llu connections\n",
                              (unsigned long long) g.workers_busy, (unsigned long long) g.workers,
                              (unsigned long long) g.queue_depth, (unsigned long long) g.queue_capacity,

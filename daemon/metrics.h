@@ -2,7 +2,7 @@
  * Prometheus text format (version 0.0.4) on GET /metrics by libmicrohttpd's own thread, opt-in
  * (`metrics_listen = 127.0.0.1:9464`). The same endpoint answers GET /health for load balancers
  * (HAProxy's `option httpchk`): 200 while the daemon serves, 503 when its dispatcher has stopped
- * coming round. It is served only once the model is loaded and the endpoints are bound, and the
+ * coming round or it is stopping (draining after SIGTERM: it refuses new requests). It is served only once the model is loaded and the endpoints are bound, and the
  * dispatcher comes round at least every few seconds even when idle, so "served and recently
  * beating" is readiness and liveness both.
  *
@@ -12,6 +12,7 @@
  * latencies from 1 ms to 10 s, faces from 0 to 32. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,10 +26,12 @@ typedef struct emo_metrics_info {
         const char *version, *model, *model_sha256, *detector, *device;
 } emo_metrics_info_t;
 
-/* Values of the moment, set by the dispatcher. */
+/* Values of the moment, set by the dispatcher. stopping: a SIGTERM is being drained (the daemon
+ * finishes its work and refuses new requests until it exits). */
 typedef struct emo_metrics_gauges {
         uint64_t queue_depth, queue_capacity, workers, workers_busy, connections, connections_refused,
                 connections_shed, smoothed_streams;
+        bool stopping;
 } emo_metrics_gauges_t;
 
 /* A registry with every counter at zero. NULL on out-of-memory. */
@@ -53,8 +56,8 @@ int emo_metrics_render(emo_metrics_t *m, char **ret, size_t *ret_len);
  * least every 5 s (its status period), so three periods mean it is stuck. */
 #define EMO_METRICS_SILENT_MAX_US (15 * 1000000LL)
 
-/* The health of the daemon as /health tells it: 0 serving, 1 not (the dispatcher is silent), with
- * a line of text saying so in *ret (malloc'd); -ENOMEM. */
+/* The health of the daemon as /health tells it: 0 serving, 1 not (the dispatcher is silent, or the
+ * daemon is stopping), with a line of text saying so in *ret (malloc'd); -ENOMEM. */
 int emo_metrics_health(emo_metrics_t *m, char **ret);
 
 /* Serve GET /metrics (and GET /health) on listen ("HOST:PORT", "[V6]:PORT"; a numeric address) from a thread of

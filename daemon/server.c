@@ -580,6 +580,7 @@ static void set_gauges(emo_server_t *s, int64_t now) {
                 .connections_refused = emo_connguard_refused(s->guard),
                 .connections_shed = emo_connguard_shed(s->guard, NULL),
                 .smoothed_streams = s->shared.streams ? emo_streams_active(s->shared.streams, now) : 0,
+                .stopping = s->draining,
         });
 }
 

@@ -2,6 +2,8 @@
  * line well formed, histograms cumulative, and the numbers moving as requests are answered. */
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "emo/client.h"
 #include "emo/util.h"
 
 TestSuite(metrics, .timeout = 120);
@@ -211,4 +214,49 @@ Test(metrics, health) {
         cr_assert_str_eq(c.out, "405", "POST /health: %s", c.out);
         emo_test_run_done(&c);
         emo_test_daemon_stop(&d);
+}
+
+/* A daemon draining after SIGTERM refuses new requests: /health says so with 503, so that a load
+ * balancer sends new connections elsewhere at once. A client keeps the drain going (each request
+ * it sends restarts the daemon's quiet period, up to the drain's 2 s) while /health is asked. */
+Test(metrics, health_says_stopping_while_draining) {
+        unsigned port = free_port();
+        char set[64], url[64];
+        snprintf(set, sizeof(set), "metrics_listen=127.0.0.1:%u", port);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/health", port);
+        emo_test_daemon_t d;
+        emo_test_daemon_start(&d, (const char *const[]) { "--set", set, NULL });
+        emo_reply_free(emo_test_health(d.endpoint));
+        emo_client_t *c = NULL;
+        cr_assert_eq(emo_client_new(d.endpoint, &c), 0);
+        emo_test_daemon_signal(&d, SIGTERM);
+
+        const char *curl[] = { EMO_TEST_CURL, "-s", "--max-time", "5", "-w", "\n%{http_code}", url, NULL };
+        bool stopping = false, refused = false;
+        for (int i = 0; i < 40 && !stopping; i++) {
+                emo_health_request_t h = EMOTION__V1__HEALTH_REQUEST__INIT;
+                emo_request_t req = EMOTION__V1__REQUEST__INIT;
+                req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
+                req.health = &h;
+                emo_reply_t *r = NULL;
+                if (emo_client_call(c, &req, 1000, 1, &r) == 0) {
+                        refused |= r->status == EMO_STATUS_SHUTTING_DOWN;
+                        emo_reply_free(r);
+                }
+                emo_test_run_t run;
+                emo_test_run(curl, NULL, 10000, &run);
+                const char *code = run.out ? strrchr(run.out, '\n') : NULL;
+                if (code && strcmp(code + 1, "503") == 0) {
+                        cr_assert(strncmp(run.out, "not serving: stopping", 21) == 0, "GET /health said: %s", run.out);
+                        stopping = true;
+                } else
+                        cr_assert(code && strcmp(code + 1, "200") == 0, "GET /health while stopping: %s",
+                                  run.out ? run.out : "(nothing)");
+                emo_test_run_done(&run);
+        }
+        cr_expect(refused, "the draining daemon refused no request with SHUTTING_DOWN");
+        cr_expect(stopping, "GET /health never said 503 while the daemon drained");
+        emo_client_free(c);
+        cr_expect_eq(emo_test_daemon_wait(&d, 30000), 0);
+        emo_test_daemon_cleanup(&d);
 }
