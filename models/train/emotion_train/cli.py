@@ -7,6 +7,12 @@ import os
 import sys
 
 
+# The rows evaluate and compare read: a FER2013 split, or every row of the file ("all": a
+# cross-dataset file such as CK+48, whatever its Usage column says).
+USAGES = ("Training", "PublicTest", "PrivateTest", "all")
+USAGE_HELP = "the rows of this Usage (default PublicTest), or all rows"
+
+
 def _add_train(sub):
     """The train command (models/README.md, **train**)."""
     t = sub.add_parser("train", help="train one architecture on the Training rows")
@@ -101,7 +107,9 @@ def _add_data_commands(sub):
 
     v = sub.add_parser("evaluate", help="accuracy, per-class scores and confusion of an exported model")
     v.add_argument("--model", required=True, help="NAME.json written by export")
-    v.add_argument("--usage", default="PublicTest", choices=("Training", "PublicTest", "PrivateTest"))
+    v.add_argument("--usage", default="PublicTest", choices=USAGES, help=USAGE_HELP)
+    v.add_argument("--name", help="what to call the faces in the output and figures (default: the --usage "
+                   "value), e.g. CK+48 for a cross-dataset file")
     v.add_argument("--tta", choices=("none", "hflip"), help="override the metadata's tta")
     v.add_argument("--json", help="write the metrics here")
     v.add_argument("--figures", help="write PNG figures into this folder")
@@ -113,7 +121,8 @@ def _add_data_commands(sub):
                        "difference, its 95 %% interval and an exact McNemar test against the first")
     m.add_argument("--model", action="append", default=[], required=True,
                    help="NAME.json written by export; the first is the baseline (repeat)")
-    m.add_argument("--usage", default="PublicTest", choices=("Training", "PublicTest", "PrivateTest"))
+    m.add_argument("--usage", default="PublicTest", choices=USAGES, help=USAGE_HELP)
+    m.add_argument("--name", help="what to call the faces in the output (default: the --usage value)")
     m.add_argument("--tta", choices=("none", "hflip"), help="override every model's metadata tta")
     m.add_argument("--json", help="write the comparison here")
     _data_args(m)

@@ -116,20 +116,27 @@ def format_table(m):
     return "\n".join(lines)
 
 
+def select_rows(args, usages):
+    """The rows --usage asks for (all of them for "all"); ModelError when there are none."""
+    sel = np.ones(len(usages), bool) if args.usage == "all" else usages == args.usage
+    if not sel.any():
+        raise ModelError(f"{args.data}: no {args.usage} rows")
+    return sel
+
+
 def run_evaluate(args):
     from .data import load_dataset
     cv2.setNumThreads(args.threads)
     net, meta = load_model(args.model)
     images, labels, usages = load_dataset(args.data, args.cache)
-    sel = usages == args.usage
-    if not sel.any():
-        raise ModelError(f"{args.data}: no {args.usage} rows")
+    sel = select_rows(args, usages)
     x, y = images[sel], labels[sel]
     tta = args.tta or meta["tta"]
     probs = dnn_predict(net, x, meta["normalization"], tta)
     m = metrics(y, probs.argmax(1))
-    m.update(model=meta["name"], usage=args.usage, tta=tta)
-    print(f"{meta['name']} on {args.usage} through OpenCV {cv2.__version__} DNN, tta {tta}")
+    name = args.name or args.usage
+    m.update(model=meta["name"], usage=args.usage, set=name, tta=tta)
+    print(f"{meta['name']} on {name} through OpenCV {cv2.__version__} DNN, tta {tta}")
     print(format_table(m))
     if args.json:
         write_json(args.json, m)
@@ -138,7 +145,7 @@ def run_evaluate(args):
         os.makedirs(args.figures, exist_ok=True)
         written = [
             figures.confusion_png(m, os.path.join(args.figures, "confusion.png"),
-                                  title=f"{meta['name']}, {args.usage} (n = {m['n']}), accuracy {m['accuracy']:.3f}"),
+                                  title=f"{meta['name']}, {name} (n = {m['n']}), accuracy {m['accuracy']:.3f}"),
             figures.failures_png(x, y, probs, os.path.join(args.figures, "failures.png")),
             figures.examples_png(x, y, os.path.join(args.figures, "examples.png")),
             figures.class_counts_png(labels, usages, os.path.join(args.figures, "class-counts.png")),
@@ -185,18 +192,16 @@ def run_compare(args):
     cv2.setNumThreads(args.threads)
     models = [load_model(path) for path in args.model]
     images, labels, usages = load_dataset(args.data, args.cache)
-    sel = usages == args.usage
-    if not sel.any():
-        raise ModelError(f"{args.data}: no {args.usage} rows")
+    sel = select_rows(args, usages)
     x, y = images[sel], labels[sel]
     right = []
-    result = {"usage": args.usage, "models": [], "against_baseline": []}
+    result = {"usage": args.usage, "set": args.name or args.usage, "models": [], "against_baseline": []}
     for net, meta in models:
         tta = args.tta or meta["tta"]
         right.append(dnn_predict(net, x, meta["normalization"], tta).argmax(1) == y)
         result["models"].append({"model": meta["name"], "tta": tta, "accuracy": float(right[-1].mean())})
     base = result["models"][0]["model"]
-    print(f"{args.usage}, n = {len(y)}, through OpenCV {cv2.__version__} DNN")
+    print(f"{args.name or args.usage}, n = {len(y)}, through OpenCV {cv2.__version__} DNN")
     for m in result["models"]:
         print(f"  {m['model']:24s} tta {m['tta']:5s} accuracy {m['accuracy']:.4f}")
     for (_, meta), r in zip(models[1:], right[1:]):
