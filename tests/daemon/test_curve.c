@@ -32,16 +32,6 @@ typedef struct curve_daemon {
         pid_t pid;
 } curve_daemon_t;
 
-static unsigned free_port(void) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
-        cr_assert(bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0 &&
-                  getsockname(fd, (struct sockaddr *) &sa, &len) == 0);
-        close(fd);
-        return ntohs(sa.sin_port);
-}
-
 /* `emotion keygen path`; its public key (stdout) into key. */
 static void keygen(const char *path, char *key, size_t keylen) {
         const char *argv[] = { emo_test_emotion(), "keygen", path, NULL };
@@ -64,7 +54,7 @@ static void setup_keys(curve_daemon_t *d) {
         snprintf(d->dir, sizeof(d->dir), "/tmp/emotiond-curve.XXXXXX");
         cr_assert(mkdtemp(d->dir));
         snprintf(d->ipc, sizeof(d->ipc), "ipc://%s/emotiond.sock", d->dir);
-        snprintf(d->tcp, sizeof(d->tcp), "tcp://127.0.0.1:%u", free_port());
+        snprintf(d->tcp, sizeof(d->tcp), "tcp://127.0.0.1:%u", emo_test_free_port());
         snprintf(d->log, sizeof(d->log), "%s/stderr.log", d->dir);
         snprintf(d->server_cert, sizeof(d->server_cert), "%s/server.cert", d->dir);
         snprintf(d->clients, sizeof(d->clients), "%s/clients.d", d->dir);

@@ -87,17 +87,6 @@ static char *slurp(const char *path) {
         return s;
 }
 
-/* A TCP port on 127.0.0.1 nobody uses now (the kernel's pick, released again). */
-static unsigned free_port(void) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
-        cr_assert(bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0 &&
-                  getsockname(fd, (struct sockaddr *) &sa, &len) == 0);
-        close(fd);
-        return ntohs(sa.sin_port);
-}
-
 static bool is_socket(const char *path) {
         struct stat st;
         return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
@@ -245,7 +234,7 @@ Test(lifecycle, check_accepts_free_endpoints_and_leaves_nothing) {
         char sock[96], sub[96], eps[320];
         snprintf(sock, sizeof(sock), "%s/emotiond.sock", dir);
         snprintf(sub, sizeof(sub), "%s/sub", dir);
-        unsigned port = free_port();
+        unsigned port = emo_test_free_port();
         snprintf(eps, sizeof(eps), "ipc://%s,ipc://%s/emotiond.sock,tcp://127.0.0.1:%u", sock, sub, port);
         emo_test_run_t r;
         run_check(eps, &r);
@@ -397,7 +386,7 @@ Test(activation, serves_the_socket_systemd_passes) {
 /* Every socket systemd passes is served (here a TCP port the configuration does not name), and
  * the configured endpoint they do not cover is bound as by hand, and removed on exit. */
 Test(activation, serves_passed_sockets_and_binds_the_rest) {
-        unsigned port = free_port();
+        unsigned port = emo_test_free_port();
         char listen2[32], tcp[48];
         snprintf(listen2, sizeof(listen2), "127.0.0.1:%u", port);
         snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%u", port);

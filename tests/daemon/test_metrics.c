@@ -16,16 +16,6 @@
 
 TestSuite(metrics, .timeout = 120);
 
-static unsigned free_port(void) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
-        cr_assert(bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0 &&
-                  getsockname(fd, (struct sockaddr *) &sa, &len) == 0);
-        close(fd);
-        return ntohs(sa.sin_port);
-}
-
 /* GET url with curl; the body (caller frees), asserting HTTP 200 unless want_fail. */
 static char *scrape(const char *url) {
         const char *argv[] = { EMO_TEST_CURL, "-sS", "--fail", "--max-time", "10", url, NULL };
@@ -79,7 +69,7 @@ static void assert_well_formed(const char *text) {
 }
 
 Test(metrics, scraped_and_parsed) {
-        unsigned port = free_port();
+        unsigned port = emo_test_free_port();
         char set[64], url[64], bad_url[64];
         snprintf(set, sizeof(set), "metrics_listen=127.0.0.1:%u", port);
         snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
@@ -194,7 +184,7 @@ Test(metrics, port_in_use_fails_the_start) {
 /* GET /health, what HAProxy's `option httpchk` asks (deploy/haproxy/emotiond.cfg): 200 and
  * "serving" from a daemon that answers, HEAD too; any other method is refused. */
 Test(metrics, health) {
-        unsigned port = free_port();
+        unsigned port = emo_test_free_port();
         char set[64], url[64];
         snprintf(set, sizeof(set), "metrics_listen=127.0.0.1:%u", port);
         snprintf(url, sizeof(url), "http://127.0.0.1:%u/health", port);
@@ -220,7 +210,7 @@ Test(metrics, health) {
  * balancer sends new connections elsewhere at once. A client keeps the drain going (each request
  * it sends restarts the daemon's quiet period, up to the drain's 2 s) while /health is asked. */
 Test(metrics, health_says_stopping_while_draining) {
-        unsigned port = free_port();
+        unsigned port = emo_test_free_port();
         char set[64], url[64];
         snprintf(set, sizeof(set), "metrics_listen=127.0.0.1:%u", port);
         snprintf(url, sizeof(url), "http://127.0.0.1:%u/health", port);
