@@ -15,7 +15,9 @@
 # the kill) under 2 s, every surviving daemon
 # answering after the kill, HAProxy marking the killed one DOWN; and once every daemon is
 # stopped, that a client is told that nothing serves behind the balancer, not that its key is
-# wrong. Exit 0 when all hold, 1 otherwise (and when haproxy is missing: it fails, never skips).
+# wrong. With 3 daemons or more, also that `emotion watch` (a pipelined client) goes on across the
+# kill of its daemon. Exit 0 when all hold, 1 otherwise (and when haproxy is missing: it fails,
+# never skips).
 #
 # --bench: `emotion bench` through HAProxy with 1, 2, ... DAEMONS daemons (one worker each), one
 # table row per run, for docs/benchmarks.md.
@@ -241,8 +243,60 @@ echo "fleet: $(val replies) OK replies ($(val rps) req/s), $(val non_ok) other r
         { echo "fleet-check: FAILED: a client waited $(val recovery_ms) ms across the kill (2000 at most)" >&2; fail=1; }
 [ -n "$down_after" ] || { echo "fleet-check: FAILED: HAProxy never marked emotiond1 DOWN" >&2; fail=1; }
 
+# A pipelined client across a kill: `emotion watch --live` of an 8 s video through HAProxy, and
+# after 3 s kill -9 of the daemon its connection went to, with frames in flight to it (stopped
+# for 0.3 s first). The client sends what was in flight again as soon as the connection closes,
+# so it ends with the video; waiting for the lost replies' --timeout instead holds its output
+# back and makes it seconds longer.
+killed=(1)
+if [ "$daemons" -ge 3 ]; then
+        video=$tmp/watch.avi
+        /usr/bin/python3 scripts/make-sample-video.py "$fixtures/one_face.jpg" "$video" --fps 25 --seconds 8
+        watch_start=$(date +%s.%N)
+        ( "$emotion" watch --json --live --server "tcp://127.0.0.1:$front" "$video" >"$tmp/watch.out" \
+                2>"$tmp/watch.err"; echo $? >"$tmp/watch.status"; date +%s.%N >"$tmp/watch.end" ) &
+        watch_pid=$!
+        sleep 3
+        victim=""
+        for i in $(seq 2 "$daemons"); do
+                [ "$(sessions "emotiond$i")" -gt 0 ] 2>/dev/null && victim=$i
+        done
+        if [ -z "$victim" ]; then
+                echo "fleet-check: FAILED: no daemon holds the connection of emotion watch:" >&2
+                show_stat >&2
+                fail=1
+        else
+                # Stopped first for 0.3 s, so that frames are in flight to it when it dies.
+                kill -STOP "${pids[$victim]}"
+                sleep 0.3
+                kill -9 "${pids[$victim]}"
+                wait "${pids[$victim]}" 2>/dev/null || true
+                killed+=("$victim")
+        fi
+        wait "$watch_pid" || true
+        watch_status=$(cat "$tmp/watch.status")
+        watch_s=$(awk -v a="$(cat "$tmp/watch.end")" -v b="$watch_start" 'BEGIN { printf "%.1f", a - b }')
+        frames=$(grep -c '"status":"ok"' "$tmp/watch.out" || true)
+        echo "fleet: emotion watch --live of an 8 s video through HAProxy, emotiond${victim:-?} killed under" \
+                "it at 3 s: exit $watch_status after $watch_s s, $frames frames analysed"
+        if [ "$watch_status" != 0 ]; then
+                echo "fleet-check: FAILED: emotion watch exited $watch_status:" >&2
+                cat "$tmp/watch.err" >&2
+                fail=1
+        fi
+        if ! awk -v t="$watch_s" 'BEGIN { exit !(t < 10.5) }'; then
+                echo "fleet-check: FAILED: emotion watch took $watch_s s for an 8 s video (10.5 at most):" \
+                        "it waited for a reply lost with the killed daemon" >&2
+                fail=1
+        fi
+fi
+
 # Every daemon gone: HAProxy accepts and closes; the client must not blame its key.
-for i in $(seq 2 "$daemons"); do kill -9 "${pids[$i]}"; wait "${pids[$i]}" 2>/dev/null || true; done
+for i in $(seq 2 "$daemons"); do
+        [[ " ${killed[*]} " == *" $i "* ]] && continue
+        kill -9 "${pids[$i]}"
+        wait "${pids[$i]}" 2>/dev/null || true
+done
 sleep 1.5
 set +e
 msg=$("$emotion" health --server "tcp://127.0.0.1:$front" --timeout 2000 --attempts 1 2>&1)

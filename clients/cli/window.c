@@ -50,6 +50,7 @@ typedef struct run {
         size_t accepted_end;      /* ordered: 1 + the highest index the daemon took in order (any reply but
                                * OVERLOADED) */
         int64_t last_reply_us;    /* any reply: the daemon is there */
+        uint64_t drops;           /* the client's count of dropped connections, last seen */
         int64_t last_progress_us; /* a reply other than OVERLOADED: the run moves on */
 } run_t;
 
@@ -183,12 +184,24 @@ static void on_reply(run_t *run, slot_t *s, emo_reply_t *reply) {
         finish(run, s, 0, reply);
 }
 
+static int resend(run_t *run, bool reconnect, int64_t now);
+
 /* Take the next reply if one comes within timeout_ms: 1 when something came (a reply, or bytes
  * that are not one, dropped: their request times out and goes again), 0 when nothing did, or a
- * socket error. */
+ * socket error. When the connection the requests went out on closes (tcp://: the daemon was
+ * killed; behind a load balancer, the next connection reaches another), everything outstanding
+ * goes again at once on a fresh socket, rather than at its deadline; that counts as 1. */
 static int receive(run_t *run, int timeout_ms) {
         emo_reply_t *reply = NULL;
-        int r = emo_client_recv(run->c, timeout_ms, &reply);
+        int r = emo_client_recv_or_drop(run->c, timeout_ms, &run->drops, &reply);
+        if (r == -ECONNABORTED) {
+                if (run->sent == 0)
+                        return 1;
+                r = emo_client_reconnect(run->c);
+                if (r >= 0)
+                        r = resend(run, true, emo_now_us());
+                return r < 0 ? r : 1;
+        }
         if (r == -ETIMEDOUT)
                 return 0;
         if (r == -EPROTO || r == -EINTR) /* SIGINT and SIGTERM kill us; others only interrupt */

@@ -24,6 +24,7 @@ struct emo_client {
         unsigned lost_handshakes; /* connections closed in the handshake since the last that succeeded */
         bool up;                  /* a handshake succeeded and that connection has not closed since */
         bool dropped;             /* a connection that was up closed since the last send */
+        uint64_t drops;           /* connections that were up and closed, since the client was made */
         uint64_t next_id;
 };
 
@@ -126,6 +127,7 @@ static int handshake_error(emo_client_t *c) {
                 }
                 if (event == ZMQ_EVENT_DISCONNECTED) {
                         c->dropped = c->dropped || c->up;
+                        c->drops += c->up;
                         c->up = false;
                 }
                 if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
@@ -309,9 +311,10 @@ int emo_client_send(emo_client_t *c, emo_request_t *req, int send_timeout_ms, ui
         return 0;
 }
 
-/* emo_client_recv; with stop_on_drop, -ECONNABORTED as soon as a connection that was up has
- * closed since the last send (the reply to a request sent on it may be lost with it). */
-static int recv_reply(emo_client_t *c, int timeout_ms, bool stop_on_drop, emo_reply_t **ret) {
+/* emo_client_recv; -ECONNABORTED as soon as a connection that was up has closed: with
+ * stop_on_drop, since the last send (the reply to a request sent on it may be lost with it); with
+ * drops, since *drops was counted (then set to the new count). */
+static int recv_reply(emo_client_t *c, int timeout_ms, bool stop_on_drop, uint64_t *drops, emo_reply_t **ret) {
         zmq_pollitem_t items[2] = {
                 { .socket = zsock_resolve(c->sock), .events = ZMQ_POLLIN },
                 { .socket = c->monitor ? zsock_resolve(c->monitor) : NULL, .events = ZMQ_POLLIN },
@@ -323,6 +326,10 @@ static int recv_reply(emo_client_t *c, int timeout_ms, bool stop_on_drop, emo_re
                         return r;
                 if (stop_on_drop && c->dropped)
                         return -ECONNABORTED;
+                if (drops && c->drops != *drops) {
+                        *drops = c->drops;
+                        return -ECONNABORTED;
+                }
                 long left = timeout_ms < 0 ? -1 : (long) ((deadline - emo_now_us() + 999) / 1000);
                 if (timeout_ms >= 0 && left < 0)
                         left = 0;
@@ -345,7 +352,11 @@ static int recv_reply(emo_client_t *c, int timeout_ms, bool stop_on_drop, emo_re
 }
 
 int emo_client_recv(emo_client_t *c, int timeout_ms, emo_reply_t **ret) {
-        return recv_reply(c, timeout_ms, false, ret);
+        return recv_reply(c, timeout_ms, false, NULL, ret);
+}
+
+int emo_client_recv_or_drop(emo_client_t *c, int timeout_ms, uint64_t *drops, emo_reply_t **ret) {
+        return recv_reply(c, timeout_ms, false, drops, ret);
 }
 
 int emo_client_call(emo_client_t *c, emo_request_t *req, int timeout_ms, int attempts, emo_reply_t **ret) {
@@ -369,7 +380,7 @@ int emo_client_call(emo_client_t *c, emo_request_t *req, int timeout_ms, int att
                         emo_reply_t *reply = NULL;
                         /* A daemon that vanished with the request (killed; behind a load balancer,
                          * whose other daemons the next connection reaches) is not waited for. */
-                        r = recv_reply(c, (int) ((left + 999) / 1000), true, &reply);
+                        r = recv_reply(c, (int) ((left + 999) / 1000), true, NULL, &reply);
                         if (r == -ETIMEDOUT || r == -ECONNABORTED)
                                 break;
                         if (r < 0)

@@ -59,6 +59,14 @@ int emo_client_send(emo_client_t *c, emo_request_t *req, int send_timeout_ms, ui
  * daemon is alive, they are -ECONNRESET, never a false key error. */
 int emo_client_recv(emo_client_t *c, int timeout_ms, emo_reply_t **ret);
 
+/* emo_client_recv for a caller with several requests out (a pipeline): also -ECONNABORTED, as
+ * soon as it is known, when a connection that had completed its handshake has closed (tcp://
+ * only: a daemon killed, alone or behind a load balancer) since *drops was counted. *drops is then
+ * the new count; start it at 0. The replies to the requests that went out on that connection may
+ * be lost with it: send them again (emo_client_reconnect first, so that the fresh connection is
+ * the one they take). */
+int emo_client_recv_or_drop(emo_client_t *c, int timeout_ms, uint64_t *drops, emo_reply_t **ret);
+
 /* Send req and wait for its own reply (replies to other ids are discarded). When timeout_ms
  * passes without it, or (tcp://) as soon as the connection it went out on closes after its
  * handshake (a daemon killed, alone or behind a load balancer that sends the next connection to
