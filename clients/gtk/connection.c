@@ -21,6 +21,9 @@ typedef struct pending {
 struct emo_gtk_connection {
         emo_client_t *client;
         guint watch;         /* the g_unix_fd_add source on the socket's ZMQ_FD */
+        guint monitor_watch; /* the same on its connection events (tcp:// only) */
+        uint64_t drops;      /* connections dropped after their handshake, as last counted */
+        int refusal;         /* a failed handshake the event watch read, for the next send */
         guint idle;          /* a look at the socket after a send */
         int timeout_ms;
         bool answered;       /* a reply came since the connection was made or last failed */
@@ -35,6 +38,7 @@ static void pending_free(gpointer p) {
 }
 
 static gboolean on_socket(gint fd, GIOCondition condition, gpointer userdata);
+static gboolean on_monitor(gint fd, GIOCondition condition, gpointer userdata);
 
 static int watch_socket(emo_gtk_connection_t *c) {
         int fd;
@@ -44,6 +48,9 @@ static int watch_socket(emo_gtk_connection_t *c) {
         if (c->watch)
                 g_source_remove(c->watch);
         c->watch = g_unix_fd_add(fd, G_IO_IN, on_socket, c);
+        if (c->monitor_watch)
+                g_source_remove(c->monitor_watch);
+        c->monitor_watch = emo_client_monitor_fd(c->client, &fd) == 0 ? g_unix_fd_add(fd, G_IO_IN, on_monitor, c) : 0;
         return 0;
 }
 
@@ -94,6 +101,31 @@ static gboolean on_timeout(gpointer userdata) {
         c->answered = false;
         fail_all(c, -ETIMEDOUT);
         return G_SOURCE_REMOVE;
+}
+
+/* The connection's events (tcp://): a connection that closes after its handshake (the daemon
+ * was killed, or a load balancer's daemon behind it) takes the requests in flight with it. They
+ * fail at once with -ECONNABORTED, rather than at their timeout, on a fresh socket that libzmq
+ * connects again (a live tile sends its next frame at once); a failed handshake fails them too,
+ * and is kept for the next send, which would not see it any more. */
+static gboolean on_monitor(gint fd, GIOCondition condition, gpointer userdata) {
+        (void) fd;
+        (void) condition;
+        emo_gtk_connection_t *c = userdata;
+        int r = emo_client_check_drops(c->client, &c->drops);
+        if (r < 0) {
+                c->refusal = r;
+                if (g_hash_table_size(c->pending) > 0)
+                        fail_all(c, r);
+        } else if (r > 0 && g_hash_table_size(c->pending) > 0) {
+                /* A fresh socket, so that late replies on the old one are not taken for new ones. */
+                if (emo_client_reconnect(c->client) == 0)
+                        watch_socket(c);
+                c->answered = false;
+                fail_all(c, -ECONNABORTED);
+                return G_SOURCE_REMOVE; /* watch_socket added the new socket's watch */
+        }
+        return G_SOURCE_CONTINUE;
 }
 
 static void drain(emo_gtk_connection_t *c) {
@@ -155,6 +187,8 @@ emo_gtk_connection_t *emo_gtk_connection_free(emo_gtk_connection_t *c) {
                 return NULL;
         if (c->watch)
                 g_source_remove(c->watch);
+        if (c->monitor_watch)
+                g_source_remove(c->monitor_watch);
         if (c->idle)
                 g_source_remove(c->idle);
         g_hash_table_unref(c->pending);
@@ -191,6 +225,11 @@ int emo_gtk_connection_send(emo_gtk_connection_t *c, emo_request_t *req, emo_gtk
         int r = c->answered ? 0 : emo_client_probe(c->client, 250);
         if (r < 0)
                 return r;
+        if (c->refusal < 0) {
+                r = c->refusal;
+                c->refusal = 0;
+                return r;
+        }
         /* A DEALER with nobody connected queues the message; 0 ms never waits. */
         r = emo_client_send(c->client, req, 0, &id);
         if (r < 0)
@@ -270,6 +309,11 @@ char *emo_gtk_connection_explain(const emo_gtk_connection_t *c, int error) {
                                        ep);
         case -EPROTO:
                 return g_strdup_printf(_("emotiond at %s sent a reply this client cannot read."), ep);
+        case -ECONNABORTED:
+                return g_strdup_printf(_("The connection to emotiond at %s was lost before its answer came (the "
+                                         "daemon stopped or was killed); the next request goes on a new "
+                                         "connection."),
+                                       ep);
         default:
                 return g_strdup_printf(_("Failed to talk to emotiond at %s: %s"), ep, g_strerror(-error));
         }

@@ -395,6 +395,23 @@ int emo_client_call(emo_client_t *c, emo_request_t *req, int timeout_ms, int att
         return r == -ECONNABORTED ? -ETIMEDOUT : r;
 }
 
+int emo_client_monitor_fd(emo_client_t *c, int *ret_fd) {
+        if (!c->monitor)
+                return -ENOTSUP;
+        *ret_fd = zsock_fd(c->monitor);
+        return 0;
+}
+
+int emo_client_check_drops(emo_client_t *c, uint64_t *drops) {
+        int r = handshake_error(c);
+        if (r < 0)
+                return r;
+        if (c->drops == *drops)
+                return 0;
+        *drops = c->drops;
+        return 1;
+}
+
 int emo_client_fd(emo_client_t *c, int *ret_fd) {
         int fd = -1;
         size_t len = sizeof(fd);

@@ -100,3 +100,13 @@ int emo_client_fd(emo_client_t *c, int *ret_fd);
 /* 1 when a reply can be received without waiting (ZMQ_EVENTS has ZMQ_POLLIN), 0 when not, -errno.
  * Never blocks. */
 int emo_client_readable(emo_client_t *c);
+
+/* The file descriptor of the socket's connection events (tcp:// only; -ENOTSUP for the other
+ * transports), edge-triggered like ZMQ_FD: when it becomes readable, call emo_client_check_drops().
+ * Another one after emo_client_reconnect(). */
+int emo_client_monitor_fd(emo_client_t *c, int *ret_fd);
+
+/* Read the connection events that came, without waiting: 1 when a connection that had completed
+ * its handshake has closed since *drops was counted (*drops is then the new count; start it at
+ * 0), 0 when none has, or a failed handshake as emo_client_recv says it (it is not said again). */
+int emo_client_check_drops(emo_client_t *c, uint64_t *drops);

@@ -4,7 +4,7 @@
 
 #include <sys/types.h>
 
-/* Start emotiond at endpoint (one worker, its stderr to log) and wait until it answers a health
- * request (at most 30 s); its pid. Fails the test when it does not. SIGKILLed when the test
+/* Start emotiond at endpoint (one worker, its stderr to log; a tcp:// endpoint in plaintext) and
+ * wait until it answers a health request (at most 30 s); its pid. Fails the test when it does not. SIGKILLed when the test
  * process dies. */
 pid_t emo_gtk_test_start_at(const char *endpoint, const char *log);

@@ -11,10 +11,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "connection.h"
 #include "daemon.h"
+#include "restart.h"
 #include "emo/util.h"
 #include "results.h"
 
@@ -319,4 +321,53 @@ Test(connection, refusals_are_explained_per_transport) {
                           cases[i].error, m);
                 emo_gtk_connection_free(c);
         }
+}
+
+/* tcp://: a daemon killed with a request in flight (stopped first, so that it has it) fails the
+ * request at once with -ECONNABORTED, not at its timeout, with an explanation; the next request
+ * goes on a new connection and reaches the daemon started again on the same port. */
+Test(connection_down, dropped_connection_fails_at_once) {
+        char dir[] = "/tmp/emo-gtk-drop.XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        char ep[64], log[128];
+        snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", emo_test_free_port());
+        snprintf(log, sizeof(log), "%s/stderr.log", dir);
+        pid_t pid = emo_gtk_test_start_at(ep, log);
+        emo_gtk_connection_t *c = NULL;
+        cr_assert_eq(emo_gtk_connection_new(ep, 8000, &c), 0);
+        emo_request_t req;
+        emo_health_request_t h;
+        health(&req, &h);
+        calls_t calls = { 0 };
+        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &calls, NULL), 0);
+        run_until(&calls, 1, 5000);
+        cr_assert(calls.n == 1 && calls.errors[0] == 0, "no first answer");
+
+        kill(pid, SIGSTOP);
+        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &calls, NULL), 0);
+        run_until(&calls, 2, 300); /* it went out, and nothing answers */
+        cr_assert_eq(calls.n, 1);
+        int64_t t0 = emo_now_us();
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        run_until(&calls, 2, 8000);
+        int64_t ms = (emo_now_us() - t0) / 1000;
+        cr_assert_eq(calls.n, 2);
+        cr_assert_eq(calls.errors[1], -ECONNABORTED, "the request in flight ended with %d after %lld ms",
+                     calls.errors[1], (long long) ms);
+        cr_assert_lt(ms, 2000, "the request in flight failed %lld ms after the kill", (long long) ms);
+        g_autofree char *m = emo_gtk_connection_explain(c, calls.errors[1]);
+        cr_assert(strstr(m, ep) && strstr(m, "was lost"), "%s", m);
+
+        pid = emo_gtk_test_start_at(ep, log);
+        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &calls, NULL), 0);
+        run_until(&calls, 3, 5000);
+        cr_assert(calls.n == 3 && calls.errors[2] == 0, "no answer from the restarted daemon: %d",
+                  calls.n == 3 ? calls.errors[2] : 0);
+        calls_free(&calls);
+        emo_gtk_connection_free(c);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        remove(log);
+        rmdir(dir);
 }

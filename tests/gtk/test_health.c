@@ -135,9 +135,11 @@ pid_t emo_gtk_test_start_at(const char *endpoint, const char *log) {
                 int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
                 dup2(fd, 2);
                 unsetenv("NOTIFY_SOCKET");
+                /* tcp:// in plaintext: these tests are about the connection, not CURVE. */
+                const char *tcp = strncmp(endpoint, "tcp://", 6) == 0 ? "insecure_tcp=true" : "insecure_tcp=false";
                 execl(emo_test_emotiond(), emo_test_emotiond(), "--endpoint", endpoint, "--model", emo_test_model(),
                       "--detector", "yunet", "--yunet-model", emo_test_yunet(), "--dialogue-dir", dialogue, "--device",
-                      "cpu", "-w", "1", (char *) NULL);
+                      "cpu", "-w", "1", "--set", tcp, (char *) NULL);
                 _exit(127);
         }
         for (int i = 0; i < 120; i++) {
