@@ -40,6 +40,7 @@ struct _EmoGtkWindow {
         GtkLabel *error_label;
         GtkLabel *status;
         GtkWidget *daemon_banner;
+        int64_t banner_changed_us; /* CLOCK_MONOTONIC when the banner last came or went (for --state) */
         GtkLabel *daemon_label;
         GtkLabel *health_label;
         GtkGrid *tiles_grid;
@@ -1000,6 +1001,7 @@ char *emo_gtk_window_live_state_json(EmoGtkWindow *self) {
         add_string(daemon, "status_line", gtk_label_get_text(self->health_label));
         add_string(daemon, "banner",
                    gtk_widget_get_visible(self->daemon_banner) ? gtk_label_get_text(self->daemon_label) : NULL);
+        json_object_object_add(daemon, "banner_changed_us", json_object_new_int64(self->banner_changed_us));
         json_object_object_add(root, "daemon", daemon);
         add_string(root, "title", gtk_window_get_title(GTK_WINDOW(self)));
         add_string(root, "error", self->error);
@@ -1146,6 +1148,8 @@ void emo_gtk_window_set_health(EmoGtkWindow *self, const emo_gtk_health_t *healt
         gtk_label_set_text(self->health_label, line);
         gtk_widget_set_tooltip_text(GTK_WIDGET(self->health_label), line);
         gtk_label_set_text(self->daemon_label, banner ? banner : "");
+        if (gtk_widget_get_visible(self->daemon_banner) != (banner != NULL))
+                self->banner_changed_us = g_get_monotonic_time();
         gtk_widget_set_visible(self->daemon_banner, banner != NULL);
         shorten_unsent(self);
 }
