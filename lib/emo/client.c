@@ -23,8 +23,8 @@ struct emo_client {
         zcert_t *cert;            /* this client's CURVE key pair; NULL: plaintext */
         unsigned lost_handshakes; /* connections closed in the handshake since the last that succeeded */
         bool up;                  /* a handshake succeeded and that connection has not closed since */
-        bool dropped;             /* a connection that was up closed since the last send */
         uint64_t drops;           /* connections that were up and closed, since the client was made */
+        uint64_t drops_at_send;   /* drops when the last request went out */
         uint64_t next_id;
 };
 
@@ -87,7 +87,7 @@ static int open_socket(emo_client_t *c) {
         c->sock = s;
         c->monitor = m;
         c->lost_handshakes = 0;
-        c->up = c->dropped = false;
+        c->up = false;
         return 0;
 }
 
@@ -104,7 +104,7 @@ static int greeting_probe(const emo_client_t *c, int timeout_ms);
  * daemon refused our key, -EPROTONOSUPPORT CURVE on one side only, -EKEYREJECTED the handshake
  * broke off with our CURVE key (see LOST_HANDSHAKES_MAX), -ECONNRESET the connections were
  * closed before any daemon greeted us (a TCP load balancer with no live daemon behind it accepts
- * and closes: that is no key problem). 0 when none. Also notes in c->dropped a connection that
+ * and closes: that is no key problem). 0 when none. Also counts in c->drops a connection that
  * closed after its handshake: a request sent on it may have been lost with it. */
 static int handshake_error(emo_client_t *c) {
         if (!c->monitor)
@@ -126,7 +126,6 @@ static int handshake_error(emo_client_t *c) {
                         c->up = true;
                 }
                 if (event == ZMQ_EVENT_DISCONNECTED) {
-                        c->dropped = c->dropped || c->up;
                         c->drops += c->up;
                         c->up = false;
                 }
@@ -282,7 +281,7 @@ int emo_client_send(emo_client_t *c, emo_request_t *req, int send_timeout_ms, ui
                 zframe_destroy(&f);
                 return r;
         }
-        c->dropped = false; /* from here on, a drop may take this request with it */
+        c->drops_at_send = c->drops; /* from here on, a drop may take this request with it */
         zmq_pollitem_t items[2] = {
                 { .socket = zsock_resolve(c->sock), .events = ZMQ_POLLOUT },
                 { .socket = c->monitor ? zsock_resolve(c->monitor) : NULL, .events = ZMQ_POLLIN },
@@ -311,10 +310,10 @@ int emo_client_send(emo_client_t *c, emo_request_t *req, int send_timeout_ms, ui
         return 0;
 }
 
-/* emo_client_recv; -ECONNABORTED as soon as a connection that was up has closed: with
- * stop_on_drop, since the last send (the reply to a request sent on it may be lost with it); with
- * drops, since *drops was counted (then set to the new count). */
-static int recv_reply(emo_client_t *c, int timeout_ms, bool stop_on_drop, uint64_t *drops, emo_reply_t **ret) {
+/* emo_client_recv; with drops, -ECONNABORTED as soon as a connection that was up has closed since
+ * *drops was counted (*drops is then the new count): the replies to requests sent on it may be
+ * lost with it. */
+static int recv_reply(emo_client_t *c, int timeout_ms, uint64_t *drops, emo_reply_t **ret) {
         zmq_pollitem_t items[2] = {
                 { .socket = zsock_resolve(c->sock), .events = ZMQ_POLLIN },
                 { .socket = c->monitor ? zsock_resolve(c->monitor) : NULL, .events = ZMQ_POLLIN },
@@ -324,8 +323,6 @@ static int recv_reply(emo_client_t *c, int timeout_ms, bool stop_on_drop, uint64
                 int r = handshake_error(c);
                 if (r < 0)
                         return r;
-                if (stop_on_drop && c->dropped)
-                        return -ECONNABORTED;
                 if (drops && c->drops != *drops) {
                         *drops = c->drops;
                         return -ECONNABORTED;
@@ -352,11 +349,11 @@ static int recv_reply(emo_client_t *c, int timeout_ms, bool stop_on_drop, uint64
 }
 
 int emo_client_recv(emo_client_t *c, int timeout_ms, emo_reply_t **ret) {
-        return recv_reply(c, timeout_ms, false, NULL, ret);
+        return recv_reply(c, timeout_ms, NULL, ret);
 }
 
 int emo_client_recv_or_drop(emo_client_t *c, int timeout_ms, uint64_t *drops, emo_reply_t **ret) {
-        return recv_reply(c, timeout_ms, false, drops, ret);
+        return recv_reply(c, timeout_ms, drops, ret);
 }
 
 int emo_client_call(emo_client_t *c, emo_request_t *req, int timeout_ms, int attempts, emo_reply_t **ret) {
@@ -380,7 +377,7 @@ int emo_client_call(emo_client_t *c, emo_request_t *req, int timeout_ms, int att
                         emo_reply_t *reply = NULL;
                         /* A daemon that vanished with the request (killed; behind a load balancer,
                          * whose other daemons the next connection reaches) is not waited for. */
-                        r = recv_reply(c, (int) ((left + 999) / 1000), true, NULL, &reply);
+                        r = recv_reply(c, (int) ((left + 999) / 1000), &c->drops_at_send, &reply);
                         if (r == -ETIMEDOUT || r == -ECONNABORTED)
                                 break;
                         if (r < 0)
