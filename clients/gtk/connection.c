@@ -89,25 +89,30 @@ static void fail_all(emo_gtk_connection_t *c, int error) {
         g_ptr_array_unref(list);
 }
 
-static gboolean on_timeout(gpointer userdata) {
-        pending_t *q = userdata;
-        emo_gtk_connection_t *c = q->c;
-        q->timer = 0; /* this source is being removed by returning FALSE */
-        /* A fresh socket: the old one would hold our requests for a daemon that may never come,
-         * and its late replies must not be taken for the new requests' (each socket has its own
-         * identity, so they never reach the new one). */
+/* Every request in flight fails with error, on a fresh socket: the old one would hold our
+ * requests for a daemon that may never come, and its late replies must not be taken for the new
+ * requests' (each socket has its own identity, so they never reach the new one). watch_socket
+ * replaces the socket's watches, the one being dispatched too (GLib then leaves it destroyed
+ * whatever it returns). */
+static void start_over(emo_gtk_connection_t *c, int error) {
         if (emo_client_reconnect(c->client) == 0)
                 watch_socket(c);
         c->answered = false;
-        fail_all(c, -ETIMEDOUT);
+        fail_all(c, error);
+}
+
+static gboolean on_timeout(gpointer userdata) {
+        pending_t *q = userdata;
+        q->timer = 0; /* this source is being removed by returning FALSE */
+        start_over(q->c, -ETIMEDOUT);
         return G_SOURCE_REMOVE;
 }
 
 /* The connection's events (tcp://): a connection that closes after its handshake (the daemon
  * was killed, or a load balancer's daemon behind it) takes the requests in flight with it. They
- * fail at once with -ECONNABORTED, rather than at their timeout, on a fresh socket that libzmq
- * connects again (a live tile sends its next frame at once); a failed handshake fails them too,
- * and is kept for the next send, which would not see it any more. */
+ * fail at once with -ECONNABORTED, rather than at their timeout (a live tile sends its next frame
+ * at once); a failed handshake fails them too, and is kept for the next send, which would not see
+ * it any more. */
 static gboolean on_monitor(gint fd, GIOCondition condition, gpointer userdata) {
         (void) fd;
         (void) condition;
@@ -117,14 +122,8 @@ static gboolean on_monitor(gint fd, GIOCondition condition, gpointer userdata) {
                 c->refusal = r;
                 if (g_hash_table_size(c->pending) > 0)
                         fail_all(c, r);
-        } else if (r > 0 && g_hash_table_size(c->pending) > 0) {
-                /* A fresh socket, so that late replies on the old one are not taken for new ones. */
-                if (emo_client_reconnect(c->client) == 0)
-                        watch_socket(c);
-                c->answered = false;
-                fail_all(c, -ECONNABORTED);
-                return G_SOURCE_REMOVE; /* watch_socket added the new socket's watch */
-        }
+        } else if (r > 0 && g_hash_table_size(c->pending) > 0)
+                start_over(c, -ECONNABORTED);
         return G_SOURCE_CONTINUE;
 }
 
