@@ -77,15 +77,30 @@ static void frame(cairo_t *cr, double x, double y, double w, double h, double ra
         cairo_set_fill_rule(cr, CAIRO_FILL_RULE_WINDING);
 }
 
-/* A face is drawn in three layers, each for every face before the next: frames, then emoji,
- * then labels, so that no face's frame or emoji hides a neighbour's label. */
-typedef enum layer { LAYER_FRAME, LAYER_EMOJI, LAYER_LABEL } layer_t;
+/* A face's box where it is drawn, in the view's pixels. */
+typedef struct box {
+        double x, y, w, h;
+} box_t;
+
+static box_t box_in_view(const emo_overlay_face_t *f, const emo_overlay_view_t *v) {
+        return (box_t) { v->offset_x + f->x * v->scale, v->offset_y + f->y * v->scale, f->width * v->scale,
+                         f->height * v->scale };
+}
+
+/* The band under a box that its label takes, which the bubble leaves visible. */
+static double label_band(double ui_scale) {
+        return 30 * ui_scale;
+}
+
+/* A face is drawn in layers, each for every face before the next: frames, then emoji; the labels
+ * come after both (draw_labels), so that no face's frame or emoji hides a neighbour's label. */
+typedef enum layer { LAYER_FRAME, LAYER_EMOJI, N_FACE_LAYERS } layer_t;
 
 static void draw_face(cairo_t *cr, PangoContext *pc, const emo_overlay_face_t *face, const emo_overlay_view_t *v,
                       bool selected, layer_t layer) {
         double u = v->ui_scale;
-        double bx = v->offset_x + face->x * v->scale, by = v->offset_y + face->y * v->scale;
-        double bw = face->width * v->scale, bh = face->height * v->scale;
+        box_t b = box_in_view(face, v);
+        double bx = b.x, by = b.y, bw = b.w, bh = b.h;
         rgba_t color = valence_color(face->emotion);
         rgba_t shade = { 0, 0, 0, 0.45 };
         rgba_t white = { 1, 1, 1, 1 };
@@ -124,8 +139,8 @@ typedef struct label {
 static label_t label_of(cairo_t *cr, PangoContext *pc, const emo_overlay_face_t *face, const emo_overlay_view_t *v,
                         bool selected) {
         double u = v->ui_scale, line = (selected ? 5 : 3) * u;
-        double bx = v->offset_x + face->x * v->scale, by = v->offset_y + face->y * v->scale;
-        double bw = face->width * v->scale, bh = face->height * v->scale;
+        box_t b = box_in_view(face, v);
+        double bx = b.x, by = b.y, bw = b.w, bh = b.h;
         char text[64];
         const char *name = face->label ? face->label : emo_emotion_name(face->emotion);
         snprintf(text, sizeof(text), "%s %.0f %%", name ? name : "?", face->confidence * 100.0);
@@ -250,7 +265,7 @@ typedef enum bubble_side { SIDE_ABOVE, SIDE_RIGHT, SIDE_LEFT, SIDE_BELOW, N_SIDE
  * view_h; false when it does not fit there without being pushed onto the box. */
 static bool bubble_on(bubble_geometry_t *g, bubble_side_t s, double bx, double by, double bw, double bh,
                       double view_w, double view_h, double u) {
-        double margin = 6 * u, tail = 22 * u, below = 30 * u; /* below: room for the face's label */
+        double margin = 6 * u, tail = 22 * u, below = label_band(u);
         double cx = bx + bw / 2, spread = fmin(14 * u, g->w / 4);
         switch (s) {
         case SIDE_ABOVE:
@@ -289,13 +304,12 @@ static double overlap(double ax, double ay, double aw, double ah, double bx, dou
 /* How much of the other faces (their boxes and the labels under them) the bubble g would hide. */
 static double bubble_cost(const bubble_geometry_t *g, const emo_overlay_t *o, size_t speaker,
                           const emo_overlay_view_t *v) {
-        double cost = 0, label = 30 * v->ui_scale;
+        double cost = 0;
         for (size_t i = 0; i < o->n_faces; i++) {
                 if (i == speaker)
                         continue;
-                const emo_overlay_face_t *f = &o->faces[i];
-                cost += overlap(g->x, g->y, g->w, g->h, v->offset_x + f->x * v->scale, v->offset_y + f->y * v->scale,
-                                f->width * v->scale, f->height * v->scale + label);
+                box_t b = box_in_view(&o->faces[i], v);
+                cost += overlap(g->x, g->y, g->w, g->h, b.x, b.y, b.w, b.h + label_band(v->ui_scale));
         }
         return cost;
 }
@@ -304,8 +318,8 @@ static void draw_bubble(cairo_t *cr, PangoContext *pc, const emo_overlay_t *o, s
                         const emo_overlay_view_t *v) {
         const emo_overlay_face_t *face = &o->faces[speaker];
         double u = v->ui_scale, view_w = v->width, view_h = v->height;
-        double bx = v->offset_x + face->x * v->scale, by = v->offset_y + face->y * v->scale;
-        double bw = face->width * v->scale, bh = face->height * v->scale;
+        box_t b = box_in_view(face, v);
+        double bx = b.x, by = b.y, bw = b.w, bh = b.h;
         double margin = 6 * u, pad = 10 * u;
 
         PangoLayout *l = make_layout(cr, pc, "Sans", 16 * u, o->dialogue_text);
@@ -351,7 +365,7 @@ void emo_overlay_draw(cairo_t *cr, PangoContext *pc, const emo_overlay_t *o, con
         cairo_save(cr);
         /* The selected face last in each layer, so that its highlight is never under another's. */
         ssize_t selected = o->selected >= 0 && (size_t) o->selected < o->n_faces ? o->selected : -1;
-        for (layer_t layer = LAYER_FRAME; layer < LAYER_LABEL; layer++) {
+        for (layer_t layer = LAYER_FRAME; layer < N_FACE_LAYERS; layer++) {
                 for (size_t i = 0; i < o->n_faces; i++)
                         if ((ssize_t) i != selected)
                                 draw_face(cr, pc, &o->faces[i], v, false, layer);
