@@ -68,14 +68,21 @@ static void assert_well_formed(const char *text) {
         cr_assert_gt(samples, 50, "only %zu samples", samples);
 }
 
-Test(metrics, scraped_and_parsed) {
+/* Start d with its metrics on a free loopback port; the port. */
+static unsigned start_with_metrics(emo_test_daemon_t *d) {
         unsigned port = emo_test_free_port();
-        char set[64], url[64], bad_url[64];
+        char set[64];
         snprintf(set, sizeof(set), "metrics_listen=127.0.0.1:%u", port);
+        emo_test_daemon_start(d, (const char *const[]) { "--set", set, NULL });
+        return port;
+}
+
+Test(metrics, scraped_and_parsed) {
+        emo_test_daemon_t d;
+        unsigned port = start_with_metrics(&d);
+        char url[64], bad_url[64];
         snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
         snprintf(bad_url, sizeof(bad_url), "http://127.0.0.1:%u/", port);
-        emo_test_daemon_t d;
-        emo_test_daemon_start(&d, (const char *const[]) { "--set", set, NULL });
 
         _cleanup_free_ char *before = scrape(url);
         assert_well_formed(before);
@@ -184,12 +191,9 @@ Test(metrics, port_in_use_fails_the_start) {
 /* GET /health, what HAProxy's `option httpchk` asks (deploy/haproxy/emotiond.cfg): 200 and
  * "serving" from a daemon that answers, HEAD too; any other method is refused. */
 Test(metrics, health) {
-        unsigned port = emo_test_free_port();
-        char set[64], url[64];
-        snprintf(set, sizeof(set), "metrics_listen=127.0.0.1:%u", port);
-        snprintf(url, sizeof(url), "http://127.0.0.1:%u/health", port);
         emo_test_daemon_t d;
-        emo_test_daemon_start(&d, (const char *const[]) { "--set", set, NULL });
+        char url[64];
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/health", start_with_metrics(&d));
         emo_reply_free(emo_test_health(d.endpoint));
 
         _cleanup_free_ char *body = scrape(url);
@@ -210,12 +214,9 @@ Test(metrics, health) {
  * balancer sends new connections elsewhere at once. A client keeps the drain going (each request
  * it sends restarts the daemon's quiet period, up to the drain's 2 s) while /health is asked. */
 Test(metrics, health_says_stopping_while_draining) {
-        unsigned port = emo_test_free_port();
-        char set[64], url[64];
-        snprintf(set, sizeof(set), "metrics_listen=127.0.0.1:%u", port);
-        snprintf(url, sizeof(url), "http://127.0.0.1:%u/health", port);
         emo_test_daemon_t d;
-        emo_test_daemon_start(&d, (const char *const[]) { "--set", set, NULL });
+        char url[64];
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/health", start_with_metrics(&d));
         emo_reply_free(emo_test_health(d.endpoint));
         emo_client_t *c = NULL;
         cr_assert_eq(emo_client_new(d.endpoint, &c), 0);

@@ -195,13 +195,14 @@ def run_compare(args):
     sel = select_rows(args, usages)
     x, y = images[sel], labels[sel]
     right = []
-    result = {"usage": args.usage, "set": args.name or args.usage, "models": [], "against_baseline": []}
+    name = args.name or args.usage
+    result = {"usage": args.usage, "set": name, "models": [], "against_baseline": []}
     for net, meta in models:
         tta = args.tta or meta["tta"]
         right.append(dnn_predict(net, x, meta["normalization"], tta).argmax(1) == y)
         result["models"].append({"model": meta["name"], "tta": tta, "accuracy": float(right[-1].mean())})
     base = result["models"][0]["model"]
-    print(f"{args.name or args.usage}, n = {len(y)}, through OpenCV {cv2.__version__} DNN")
+    print(f"{name}, n = {len(y)}, through OpenCV {cv2.__version__} DNN")
     for m in result["models"]:
         print(f"  {m['model']:24s} tta {m['tta']:5s} accuracy {m['accuracy']:.4f}")
     for (_, meta), r in zip(models[1:], right[1:]):
