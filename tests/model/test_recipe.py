@@ -10,11 +10,12 @@ import sys
 import tempfile
 import unittest
 
+import cv2
 import numpy as np
 import torch
 
 from . import REPO, TRAIN_DIR, fer2013_path, write_subset
-from emotion_train.augment import augment
+from emotion_train.augment import augment, blur, jpeg
 from emotion_train.train import (AUGMENT_PARTS, _retime, augment_options, class_weights, epochs_within,
                                  recompute_batchnorm)
 
@@ -48,6 +49,56 @@ class AugmentPartsTest(unittest.TestCase):
     def test_unknown_part_is_refused(self):
         with self.assertRaisesRegex(ValueError, "--augment-without blur"):
             augment_options(["blur"])
+
+
+class CameraAugmentTest(unittest.TestCase):
+    """--camera-augment: light, blur, noise and JPEG as a camera gives them, off by default."""
+
+    def setUp(self):
+        # Smooth grey images with edges, like faces and unlike uniform noise, which JPEG destroys.
+        rng = np.random.default_rng(4)
+        faces = [cv2.GaussianBlur(rng.integers(0, 256, (48, 48)).astype(np.uint8), (0, 0), 2.0) for _ in range(16)]
+        for f in faces:
+            cv2.rectangle(f, (10, 12), (30, 20), int(rng.integers(0, 256)), -1)
+            cv2.normalize(f, f, 0, 255, cv2.NORM_MINMAX)
+        self.u8 = np.stack(faces)
+        self.x = torch.from_numpy(self.u8).float().div(255).view(16, 1, 48, 48)
+
+    def test_jpeg_matches_opencvs_encoder(self):
+        for q in (20, 50, 85):
+            with self.subTest(quality=q):
+                ref = np.stack([cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, q])[1],
+                                             cv2.IMREAD_GRAYSCALE) for f in self.u8]).astype(np.float32)
+                ours = jpeg(self.x, torch.full((16,), float(q)))[:, 0].numpy() * 255
+                # Within a grey level on average, and far closer than the uncompressed faces.
+                ours_off, raw_off = float(np.abs(ours - ref).mean()), float(np.abs(self.u8 - ref).mean())
+                self.assertLess(ours_off, 1.0)
+                self.assertLess(ours_off, raw_off / 4, f"raw faces are {raw_off:.2f} grey levels away")
+
+    def test_blur_matches_opencvs_gaussian(self):
+        sigma = torch.linspace(0.3, 1.1, 16)
+        ours = blur(self.x, sigma)[:, 0].numpy()
+        for i in range(16):
+            ref = cv2.GaussianBlur(self.x[i, 0].numpy(), (7, 7), float(sigma[i]), borderType=cv2.BORDER_REPLICATE)
+            np.testing.assert_allclose(ours[i], ref, atol=1e-5)
+
+    def test_off_draws_nothing_and_changes_nothing(self):
+        g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+        self.assertTrue(torch.equal(augment(self.x, g1), augment(self.x, g2, **augment_options([], 0.0))))
+        self.assertTrue(torch.equal(g1.get_state(), g2.get_state()))
+
+    def test_on_changes_faces_within_range(self):
+        base = augment(self.x, torch.Generator().manual_seed(5))
+        y = augment(self.x, torch.Generator().manual_seed(5), **augment_options([], 1.0))
+        changed = ((y - base).abs().flatten(1).max(1).values > 0.02).sum().item()
+        # Each face skips all five faults with probability 1/32.
+        self.assertGreaterEqual(changed, 12)
+        self.assertGreaterEqual(float(y.min()), 0.0)
+        self.assertLessEqual(float(y.max()), 1.0)
+
+    def test_probability_outside_0_1_is_refused(self):
+        with self.assertRaisesRegex(ValueError, "--camera-augment 1.5"):
+            augment_options([], 1.5)
 
 
 class ClassWeightsTest(unittest.TestCase):

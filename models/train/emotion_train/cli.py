@@ -28,6 +28,9 @@ def _add_train(sub):
     t.add_argument("--augment-without", action="append", choices=("affine", "flip", "jitter", "erase"),
                    help="switch one part of the augmentation off: affine (rotation, scale, shift), flip, "
                    "jitter (brightness, contrast) or erase; repeatable")
+    t.add_argument("--camera-augment", type=float, default=0.0, metavar="P",
+                   help="send this share of the faces through a camera's faults as well: uneven light, "
+                        "blur, sensor noise, JPEG (default 0: none)")
     t.add_argument("--class-weights", choices=("none", "sqrt", "inverse"), default="none",
                    help="weigh each class's loss by (faces / class faces)^p: p 0.5 (sqrt) or 1 (inverse)")
     t.add_argument("--ferplus", help="fer2013new.csv: mix FER+ vote distributions into the targets")

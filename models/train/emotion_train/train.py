@@ -31,9 +31,11 @@ AUGMENT_PARTS = {
 CLASS_WEIGHTS = {"none": 0.0, "sqrt": 0.5, "inverse": 1.0}
 
 
-def augment_options(without):
-    """--augment-without parts -> keyword arguments of augment()."""
-    options = {}
+def augment_options(without, camera=0.0):
+    """--augment-without parts and --camera-augment -> keyword arguments of augment()."""
+    if not 0 <= camera <= 1:
+        raise ValueError(f"--camera-augment {camera}: not a probability between 0 and 1")
+    options = {"camera": camera} if camera else {}
     for part in without or ():
         if part not in AUGMENT_PARTS:
             raise ValueError(f"--augment-without {part}: not one of {', '.join(AUGMENT_PARTS)}")
@@ -619,7 +621,7 @@ def train(args):
     """One training run as the options say (models/README.md, `train`): writes config.json,
     log.jsonl, best.pt, last.pt (and swa.pt) into args.out; returns the best PublicTest accuracy."""
     swa_epochs = _check_options(args)
-    aug_opts = augment_options(getattr(args, "augment_without", None))
+    aug_opts = augment_options(getattr(args, "augment_without", None), getattr(args, "camera_augment", 0.0))
     device = _prepare(args)
     data = _load_data(args, device)
     kd = _distillation(args, data, device)
