@@ -62,7 +62,7 @@ static int warm_up(emo_pipeline_t *p, emo_error_t *err) {
         size_t n = 0;
         r = emo_detector_detect(p->detector, img, p->boxes, 1, &n, err);
         if (r >= 0) {
-                emo_face_box_t box = { W / 2 - 60, H / 2 - 60, 120, 120, 1.0f };
+                emo_face_box_t box = { W / 2 - 60, H / 2 - 60, 120, 120, 1.0f, 0 };
                 r = emo_classifier_classify(p->classifier, img, &box, 1, false, p->probs, err);
         }
         emo_image_free(img);
@@ -280,7 +280,7 @@ static int take_regions(emo_pipeline_t *p, analysis_t *an) {
                         return refuse(an, EMO_STATUS_INVALID_REQUEST,
                                       "face region %zu (%dx%d) is more than %d times the %ux%u image", i, b->width,
                                       b->height, REGION_MAX_FACTOR, an->width, an->height);
-                p->boxes[i] = (emo_face_box_t) { b->x, b->y, b->width, b->height, 1.0f };
+                p->boxes[i] = (emo_face_box_t) { b->x, b->y, b->width, b->height, 1.0f, 0 };
         }
         an->n = a->n_faces;
         an->exact = a->exact_crop;

@@ -79,6 +79,36 @@ static int face_region(const emo_classifier_params_t &p, const emo_face_box_t &b
         return 0;
 }
 
+// The square that holds framed (a square) turned by roll degrees about its centre: what a face
+// to be turned upright is cut from. -EINVAL past int, as face_region.
+static int turned_region(const cv::Rect &framed, double roll, cv::Rect *ret) {
+        double a = roll * CV_PI / 180;
+        double side = std::ceil(framed.width * (std::fabs(std::cos(a)) + std::fabs(std::sin(a))));
+        double x = framed.x + (framed.width - side) / 2, y = framed.y + (framed.height - side) / 2;
+        x = std::floor(x), y = std::floor(y);
+        if (!(x >= INT_MIN && y >= INT_MIN && x + side <= INT_MAX && y + side <= INT_MAX))
+                return emo__fail(-EINVAL, "face region is too large");
+        *ret = cv::Rect((int) x, (int) y, (int) side, (int) side);
+        return 0;
+}
+
+// The input in for a face turned by roll degrees: from patch, the region turned_region gave cut
+// at twice the input's resolution, the framed square turned about its centre so that the eyes lie
+// level, then reduced to in (so that the turn's interpolation is not the last word on the pixels).
+static void turn_upright(const cv::Mat &patch, const cv::Rect &framed, const cv::Rect &region, double roll,
+                         const cv::Size &in, cv::Mat &face) {
+        // The framed square's centre in patch pixels; 2 x in is the framed square's size there.
+        double fx = (double) patch.cols / region.width, fy = (double) patch.rows / region.height;
+        cv::Point2f centre((float) ((framed.x + framed.width / 2.0 - region.x) * fx),
+                           (float) ((framed.y + framed.height / 2.0 - region.y) * fy));
+        cv::Mat m = cv::getRotationMatrix2D(centre, roll, 1.0), upright;
+        m.at<double>(0, 2) += in.width - centre.x;
+        m.at<double>(1, 2) += in.height - centre.y;
+        cv::warpAffine(patch, upright, m, cv::Size(2 * in.width, 2 * in.height), cv::INTER_LINEAR,
+                       cv::BORDER_REPLICATE);
+        cv::resize(upright, face, in, 0, 0, cv::INTER_AREA);
+}
+
 // What padding want with the replicated border and scaling it to in gives, computed at the size
 // of in: the part of want inside the image (gray, at inside), widened by two pixels' worth of the
 // output where it borders padding (replicated, so the edge is not smoothed into the image's own
@@ -245,15 +275,19 @@ extern "C" int emo_classifier_classify(emo_classifier_t *c, const emo_image_t *i
                 coarse.mat = img->mat;
                 coarse.fx = (double) whole.width / img->mat.cols;
                 coarse.fy = (double) whole.height / img->mat.rows;
-                std::vector<cv::Rect> wants(n);
-                std::vector<bool> use_fine(n, false);
+                std::vector<cv::Rect> wants(n), turned(n);
+                std::vector<bool> use_fine(n, false), turn(n, false);
                 unsigned fine_denom = img->denom;
                 cv::Rect cover;
                 for (size_t i = 0; i < n; i++) {
                         int r = face_region(c->params, boxes[i], exact_crop, &wants[i]);
                         if (r < 0)
                                 return r;
-                        cv::Rect inside = wants[i] & whole;
+                        turn[i] = !exact_crop && std::fabs(boxes[i].roll) >= EMO_UPRIGHT_MIN_ROLL &&
+                                  std::fabs(boxes[i].roll) <= 180;
+                        if (turn[i] && (r = turned_region(wants[i], boxes[i].roll, &turned[i])) < 0)
+                                return r;
+                        cv::Rect inside = (turn[i] ? turned[i] : wants[i]) & whole;
                         if (inside.empty())
                                 return emo__fail(-EINVAL, "face region lies outside the image");
                         if (img->denom == 1 || (wants[i].width / coarse.fx >= in.width &&
@@ -271,7 +305,16 @@ extern "C" int emo_classifier_classify(emo_classifier_t *c, const emo_image_t *i
                 if (!cover.empty() && (r = decode_finer(img, whole, cover, fine_denom, &fine)) < 0)
                         return r;
                 for (size_t i = 0; i < n; i++) {
-                        if ((r = crop_face(use_fine[i] ? fine : coarse, wants[i], whole, in, c->crops[i])) < 0)
+                        const source &from = use_fine[i] ? fine : coarse;
+                        if (turn[i]) {
+                                // Twice the input's resolution over the framed square's side.
+                                double k = 2.0 * turned[i].width / wants[i].width;
+                                cv::Size big((int) std::lround(in.width * k), (int) std::lround(in.height * k));
+                                cv::Mat patch;
+                                if ((r = crop_face(from, turned[i], whole, big, patch)) < 0)
+                                        return r;
+                                turn_upright(patch, wants[i], turned[i], boxes[i].roll, in, c->crops[i]);
+                        } else if ((r = crop_face(from, wants[i], whole, in, c->crops[i])) < 0)
                                 return r;
                         if (c->params.tta_hflip)
                                 cv::flip(c->crops[i], c->crops[n + i], 1);

@@ -3,6 +3,7 @@
 #include "detect.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -59,11 +60,14 @@ cv::Mat emo__scale_down(const cv::Mat &src, double f) {
         return small;
 }
 
-// A box in the pixels of a scaled image (offset by ox, oy there) into the image's own.
+// A box in the pixels of a scaled image (offset by ox, oy there) into the image's own; its roll
+// too, which a scale different along the two axes changes.
 static emo_face_box_t to_image(const emo_face_box_t &b, int ox, int oy, double sx, double sy) {
         int x0 = (int) std::lround((b.x + ox) * sx), y0 = (int) std::lround((b.y + oy) * sy);
         int x1 = (int) std::lround((b.x + ox + b.width) * sx), y1 = (int) std::lround((b.y + oy + b.height) * sy);
-        return { x0, y0, x1 - x0, y1 - y0, b.score };
+        double a = b.roll * CV_PI / 180;
+        float roll = sx == sy ? b.roll : (float) (std::atan2(std::sin(a) * sy, std::cos(a) * sx) * 180 / CV_PI);
+        return { x0, y0, x1 - x0, y1 - y0, b.score, roll };
 }
 
 extern "C" unsigned emo_detector_input_side(const emo_detector_t *d) {

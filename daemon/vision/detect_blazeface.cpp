@@ -95,6 +95,7 @@ static int blaze_load(blazeface *d) {
 
 struct blaze_candidate {
         float score, cx, cy, w, h; // input pixels
+        float roll;                // degrees, from the first two key points: right eye, left eye
 };
 
 static float iou(const blaze_candidate &a, const blaze_candidate &b) {
@@ -143,7 +144,10 @@ void blazeface::find(const cv::Mat &src, unsigned max_side, double to_full, std:
                         if (!(b[2] > 0 && b[3] > 0 && b[2] <= 2 * S && b[3] <= 2 * S && std::isfinite(b[0]) &&
                               std::isfinite(b[1])))
                                 continue; /* degenerate or non-finite: skip rather than trust */
-                        cand.push_back({ 1.0f / (1.0f + std::exp(-scores[i])), ax + b[0], ay + b[1], b[2], b[3] });
+                        // Key points follow the box as offsets from the anchor: right eye (4, 5), left eye (6, 7).
+                        float roll = (float) (std::atan2(b[7] - b[5], b[6] - b[4]) * 180 / CV_PI);
+                        cand.push_back({ 1.0f / (1.0f + std::exp(-scores[i])), ax + b[0], ay + b[1], b[2], b[3],
+                                         std::isfinite(roll) ? roll : 0.0f });
                 }
         }
         // MediaPipe's weighted suppression: each cluster of overlapping boxes (IoU > 0.3) around
@@ -173,7 +177,7 @@ void blazeface::find(const cv::Mat &src, unsigned max_side, double to_full, std:
                 double ox = cx / f + BLAZE_TO_YUNET_DX * side, oy = cy / f + BLAZE_TO_YUNET_DY * side;
                 int s = (int) std::lround(side);
                 found.push_back({ (int) std::lround(ox - side / 2), (int) std::lround(oy - side / 2), s, s,
-                                  cand[i].score });
+                                  cand[i].score, cand[i].roll });
         }
 }
 

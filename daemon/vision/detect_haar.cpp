@@ -28,7 +28,7 @@ struct haar final : emo_detector {
                 cascade.detectMultiScale(gray, rects, 1.1, 5, 0, cv::Size(min, min));
                 for (const auto &r : rects)
                         found.push_back({ (int) (r.x / f), (int) (r.y / f), (int) (r.width / f), (int) (r.height / f),
-                                          1.0f });
+                                          1.0f, 0.0f });
         }
 
         // Haar found fewer faces on the DCT-scaled image (recall 0.413 against 0.430 in

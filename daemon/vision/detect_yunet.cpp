@@ -3,6 +3,7 @@
 #include "detect.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 
 #include <opencv2/dnn.hpp>
@@ -66,12 +67,15 @@ struct yunet final : emo_detector {
                 boxes(faces, (double) win.cols / EMO__TRACK_SIDE, 1, found);
         }
 
-        // YuNet's rows (x, y, w, h, five key points, score), scaled by mul / div.
+        // YuNet's rows (x, y, w, h, five key points, score), scaled by mul / div. The key points
+        // begin with the right eye (on the image's left) and the left eye; their line gives the roll.
         static void boxes(const cv::Mat &faces, double mul, double div, std::vector<emo_face_box_t> &found) {
                 for (int i = 0; i < faces.rows; i++) {
                         const float *row = faces.ptr<float>(i);
+                        float roll = (float) (std::atan2(row[7] - row[5], row[6] - row[4]) * 180 / CV_PI);
                         found.push_back({ (int) (row[0] * mul / div), (int) (row[1] * mul / div),
-                                          (int) (row[2] * mul / div), (int) (row[3] * mul / div), row[14] });
+                                          (int) (row[2] * mul / div), (int) (row[3] * mul / div), row[14],
+                                          std::isfinite(roll) ? roll : 0.0f });
                 }
         }
 };

@@ -113,7 +113,18 @@ int emo_device_resolve(emo_device_t want, emo_device_t *ret, emo_error_t *err);
 typedef struct emo_face_box {
         int x, y, width, height;
         float score; /* detector confidence 0..1 */
+        /* Degrees the face is turned in the picture's plane: the angle of the line from its right
+         * eye to its left (as the detector's landmarks place them) above the horizontal,
+         * clockwise as seen (image y points down). 0 when the detector gives no eyes (Haar) and
+         * for a client's boxes. */
+        float roll;
 } emo_face_box_t;
+
+/* From how far a face is turned (|roll|, degrees) the classifier turns it upright. The model's
+ * training turns faces by up to 15 degrees; within that, turning every face back cost up to 0.8
+ * points (the detector's eyes are a few degrees off), beyond it turning gained 3-6 points at 20
+ * and 30 degrees (scripts/eval_roll.py; docs/REPORT.md, "Faces turned in the picture's plane"). */
+#define EMO_UPRIGHT_MIN_ROLL 15.0
 
 typedef enum emo_detector_kind {
         EMO_DETECTOR_YUNET,     /* cv::FaceDetectorYN with face_detection_yunet_2022mar.onnx */
@@ -214,8 +225,9 @@ emo_classifier_t *emo_classifier_free(emo_classifier_t *c);
  * a scaled image (emo_image_decode_scaled) is cropped from a finer decode of the region that all
  * such faces cover (libjpeg-turbo decoding only those rows and columns), or of the whole image
  * when that cannot be done (EXIF-turned, CMYK), so that no face is classified from fewer pixels
- * than a full decode would give it, up to the input's size. exact_crop: the boxes are already framed like the
- * training faces, so the framing is not applied. Regions partly outside the image are padded
+ * than a full decode would give it, up to the input's size. A face turned by EMO_UPRIGHT_MIN_ROLL
+ * or more is turned upright about its framed square's centre. exact_crop: the boxes are already
+ * framed like the training faces, so neither the framing nor the turn is applied. Regions partly outside the image are padded
  * by replicating the border; a region wholly outside is -EINVAL. ret_probs[i] receives the
  * seven probabilities of face i in FER2013 order. */
 int emo_classifier_classify(emo_classifier_t *c, const emo_image_t *img, const emo_face_box_t *boxes, size_t n,

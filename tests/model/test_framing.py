@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 
 from . import CLI, fer2013_path, yunet_path
-from emotion_train.framing import calibrate, crop_face, frame_rect, load_framing, make_scene
+from emotion_train.framing import (UPRIGHT_MIN_ROLL, calibrate, crop_face, eye_roll, frame_rect, load_framing,
+                                   make_scene, upright_crop)
 
 IDENTITY = {"scale": 1.0, "offset_x": 0.0, "offset_y": 0.0}
 
@@ -70,6 +71,28 @@ class CropTest(unittest.TestCase):
         # The same frame described as a smaller box and a larger scale.
         got2 = crop_face(scene, (144, 144, 96, 96), {"scale": 2.0, "offset_x": 0.0, "offset_y": 0.0})
         np.testing.assert_array_equal(got2, got)
+
+    def test_eye_roll_is_clockwise_as_seen(self):
+        self.assertAlmostEqual(eye_roll(((10, 10), (20, 10))), 0.0)
+        # The left eye (image right) lower: the face is turned clockwise on the screen.
+        self.assertAlmostEqual(eye_roll(((10, 10), (20, 20))), 45.0)
+
+    def test_upright_crop_turns_a_turned_face_back(self):
+        face = cv2.GaussianBlur(ramp(48, 48), (3, 3), 0)
+        scene = make_scene(face, 192, 96)
+        box = (96, 96, 192, 192)
+        # Below the threshold the crop is the plain one.
+        np.testing.assert_array_equal(upright_crop(scene, box, UPRIGHT_MIN_ROLL - 1, IDENTITY),
+                                      crop_face(scene, box, IDENTITY))
+        for roll in (25.0, -25.0):
+            with self.subTest(roll=roll):
+                # OpenCV's positive angle turns counter-clockwise as seen: -roll turns by roll.
+                m = cv2.getRotationMatrix2D((192.0, 192.0), -roll, 1.0)
+                turned = cv2.warpAffine(scene, m, (384, 384), borderMode=cv2.BORDER_REPLICATE)
+                back = np.abs(upright_crop(turned, box, roll, IDENTITY).astype(int) - face).mean()
+                as_it_lies = np.abs(crop_face(turned, box, IDENTITY).astype(int) - face).mean()
+                self.assertLess(back, 3.0)
+                self.assertGreater(as_it_lies, 4 * back)
 
     def test_load_framing_rejects_incomplete_files(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -119,7 +119,7 @@ Test(streams, detect_every_third_frame_and_follow_in_between) {
         cr_assert_eq(emo_streams_new(8, &s), 0);
         int64_t t = 1000000;
         size_t n;
-        emo_face_box_t box = { 10, 10, 50, 50, 0.9f };
+        emo_face_box_t box = { 10, 10, 50, 50, 0.9f, 0 };
         cr_assert_eq(follows(s, "cam", 4, 1, t, &n), 0, "an unknown stream detects");
         cr_assert_eq(emo_streams_keep_boxes(s, "cam", &box, 1, true), -ENOENT, "only after smoothing");
         feed(s, "cam", 4, 1, t, 1.0f, NULL);

@@ -53,6 +53,35 @@ def crop_face(image, box, framing, size=IMAGE_SIZE):
     return cv2.resize(patch, (size, size), interpolation=interp)
 
 
+# From how far a face is turned (degrees, its eye line) the daemon turns it upright before the
+# model sees it: EMO_UPRIGHT_MIN_ROLL in daemon/vision/vision.h, measured by scripts/eval_roll.py.
+UPRIGHT_MIN_ROLL = 15.0
+
+
+def eye_roll(eyes):
+    """Degrees the line from the right eye to the left (YuNet's first two key points, image
+    coordinates) is turned from level, clockwise as seen (image y points down)."""
+    (rx, ry), (lx, ly) = eyes
+    return math.degrees(math.atan2(ly - ry, lx - rx))
+
+
+def upright_crop(image, box, roll, framing, size=IMAGE_SIZE, min_roll=UPRIGHT_MIN_ROLL):
+    """What the daemon gives the model for a face turned by roll degrees: crop_face below
+    min_roll, else the framed square turned about its centre so that the eyes lie level, cut at
+    twice the input's resolution and reduced (the turn's interpolation is then not the last word)."""
+    if abs(roll) < min_roll:
+        return crop_face(image, box, framing, size)
+    x0, y0, side = frame_rect(box, framing)
+    cx, cy = x0 + side / 2, y0 + side / 2
+    out = 2 * size
+    m = cv2.getRotationMatrix2D((cx, cy), roll, out / side)
+    m[0, 2] += out / 2 - cx
+    m[1, 2] += out / 2 - cy
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    patch = cv2.warpAffine(grey, m, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
+
+
 def make_scene(face, side, pad):
     """A 48x48 grey face enlarged to side x side in the middle of a canvas with `pad` pixels of
     replicated border on each side, as BGR (YuNet wants three channels). The face's frame in the

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Would turning a tilted face upright by its eye landmarks help the emotion model?
+
+Each face of a Kaggle-format CSV (48x48 grey) is enlarged into a scene, as the framing calibration
+does (emotion_train.framing.make_scene), the scene is turned by +-theta degrees, YuNet finds the
+face, and the model classifies three crops of it: the framed square around the box as it lies
+(framing.crop_face, the daemon before it turned faces), that square turned by the angle of the
+line through YuNet's two eye landmarks so that the eyes are level, whatever the angle
+(framing.upright_crop), and what the daemon does now: turned only from EMO_UPRIGHT_MIN_ROLL on, a
+threshold these figures chose. Accuracy of each, and McNemar's test of its difference from the
+first, per angle:
+
+    /usr/bin/python3 scripts/eval_roll.py --data fer2013.csv.gz --usage PublicTest --n 800 \
+        --model models/emonet-xs.json --yunet face_detection_yunet_2022mar.onnx
+"""
+import argparse
+import os
+import sys
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "train"))
+from emotion_train.data import load_dataset  # noqa: E402
+from emotion_train.evaluate import dnn_predict, load_model, paired_difference  # noqa: E402
+from emotion_train.framing import UPRIGHT_MIN_ROLL, crop_face, eye_roll, make_scene, upright_crop  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", required=True, help="Kaggle-format CSV (.csv or .csv.gz)")
+    ap.add_argument("--usage", default="all", help="rows whose Usage is this (all: every row)")
+    ap.add_argument("--n", type=int, default=0, help="at most this many faces (0: all)")
+    ap.add_argument("--model", required=True, help="NAME.json written by emotion-model export")
+    ap.add_argument("--yunet", required=True, help="face_detection_yunet_2022mar.onnx")
+    ap.add_argument("--angles", default="0,10,20,30", help="degrees, comma-separated")
+    ap.add_argument("--side", type=int, default=160, help="face side in the scene, pixels")
+    ap.add_argument("--seed", type=int, default=1, help="draws the sign of each face's turn")
+    args = ap.parse_args()
+
+    images, labels, usages = load_dataset(args.data)
+    keep = np.ones(len(labels), bool) if args.usage == "all" else usages == args.usage
+    idx = np.flatnonzero(keep)[:args.n or None]
+    if not len(idx):
+        sys.exit(f"{args.data}: no rows with Usage {args.usage}")
+    net, meta = load_model(args.model)
+    size = 3 * args.side
+    det = cv2.FaceDetectorYN.create(args.yunet, "", (size, size), 0.6, 0.3, 50)
+    rng = np.random.default_rng(args.seed)
+    print(f"{args.data} ({args.usage}, {len(idx)} faces), {meta['name']}, faces of {args.side} px turned by ±theta")
+    for theta in (float(a) for a in args.angles.split(",")):
+        boxed, upright, daemon, truth, residual = [], [], [], [], []
+        for i in idx:
+            turn = theta if rng.random() < 0.5 else -theta
+            scene = make_scene(images[i], args.side, args.side)
+            m = cv2.getRotationMatrix2D((size / 2, size / 2), turn, 1.0)
+            scene = cv2.warpAffine(scene, m, (size, size), borderMode=cv2.BORDER_REPLICATE)
+            _, faces = det.detect(scene)
+            if faces is None:
+                continue
+            f = faces[np.argmax(faces[:, 14])]
+            boxed.append(crop_face(scene, tuple(f[:4]), meta["framing"]))
+            angle = eye_roll(f[4:8].reshape(2, 2))
+            upright.append(upright_crop(scene, tuple(f[:4]), angle, meta["framing"], min_roll=0))
+            daemon.append(upright_crop(scene, tuple(f[:4]), angle, meta["framing"]))
+            truth.append(labels[i])
+            residual.append(abs(angle + turn))  # OpenCV turns counter-clockwise as seen, roll is clockwise
+        truth = np.array(truth)
+        right_box = dnn_predict(net, np.stack(boxed), meta["normalization"]).argmax(1) == truth
+        right_up = dnn_predict(net, np.stack(upright), meta["normalization"]).argmax(1) == truth
+        right_daemon = dnn_predict(net, np.stack(daemon), meta["normalization"]).argmax(1) == truth
+        d = paired_difference(right_box, right_up)
+        dd = paired_difference(right_box, right_daemon)
+        print(f"theta {theta:4.0f}: found {len(truth)}/{len(idx)}  box crop {right_box.mean() * 100:5.1f} %  "
+              f"upright {right_up.mean() * 100:5.1f} % ({d['difference'] * 100:+.1f}, p = {d['p_mcnemar']:.3f})  "
+              f"from {UPRIGHT_MIN_ROLL:g} deg {right_daemon.mean() * 100:5.1f} % ({dd['difference'] * 100:+.1f}, "
+              f"p = {dd['p_mcnemar']:.3f})  eye-line error median {np.median(residual):.1f} deg")
+
+
+if __name__ == "__main__":
+    main()
