@@ -11,11 +11,13 @@
 #include "emo/client.h"
 
 typedef struct pending {
-        uint64_t id;
+        uint64_t id;        /* on the wire: what the reply carries */
+        uint64_t caller_id; /* what the caller was given: the first send's id */
         emo_gtk_reply_fn fn;
         void *userdata;
         guint timer;
         emo_gtk_connection_t *c;
+        zframe_t *kept; /* the request, to send again once after a drop (emo_gtk_connection_send_kept) */
 } pending_t;
 
 struct emo_gtk_connection {
@@ -34,11 +36,13 @@ static void pending_free(gpointer p) {
         pending_t *q = p;
         if (q->timer)
                 g_source_remove(q->timer);
+        zframe_destroy(&q->kept);
         g_free(q);
 }
 
 static gboolean on_socket(gint fd, GIOCondition condition, gpointer userdata);
 static gboolean on_monitor(gint fd, GIOCondition condition, gpointer userdata);
+static gboolean on_idle(gpointer userdata);
 
 static int watch_socket(emo_gtk_connection_t *c) {
         int fd;
@@ -84,7 +88,7 @@ static void fail_all(emo_gtk_connection_t *c, int error) {
         for (guint i = 0; i < list->len; i++) {
                 pending_t *q = list->pdata[i];
                 q->fn(NULL, error, q->userdata);
-                g_free(q);
+                pending_free(q);
         }
         g_ptr_array_unref(list);
 }
@@ -101,6 +105,53 @@ static void start_over(emo_gtk_connection_t *c, int error) {
         fail_all(c, error);
 }
 
+static gboolean on_timeout(gpointer userdata);
+
+/* After a drop, on the fresh socket: the kept requests go again, once, when somebody listens at the
+ * endpoint (a load balancer's other daemon, or the daemon restarted); the rest, and all when
+ * nobody listens, fail with -ECONNABORTED. A request sent again keeps its caller's id and gets a
+ * whole time-out of its own. */
+static void send_again(emo_gtk_connection_t *c) {
+        GHashTable *old = c->pending;
+        c->pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, pending_free);
+        int listening = -1; /* not looked yet: only a kept request needs to know */
+        GHashTableIter it;
+        gpointer value;
+        GPtrArray *failed = g_ptr_array_new_with_free_func(pending_free);
+        g_hash_table_iter_init(&it, old);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                pending_t *q = value;
+                emo_request_t *req = NULL;
+                int r = -ECONNABORTED;
+                if (q->kept && listening < 0)
+                        listening = emo_client_probe(c->client, 250) == 0;
+                if (q->kept && listening &&
+                    emo_request_unpack(zframe_data(q->kept), zframe_size(q->kept), &req) == 0) {
+                        r = emo_client_send(c->client, req, 0, &q->id);
+                        emo_request_free(req);
+                }
+                zframe_destroy(&q->kept); /* once */
+                if (q->timer)
+                        g_source_remove(q->timer);
+                q->timer = 0;
+                if (r < 0) {
+                        g_ptr_array_add(failed, q);
+                        continue;
+                }
+                q->timer = g_timeout_add(c->timeout_ms, on_timeout, q);
+                g_hash_table_insert(c->pending, &q->id, q);
+        }
+        g_hash_table_steal_all(old);
+        g_hash_table_unref(old);
+        for (guint i = 0; i < failed->len; i++) {
+                pending_t *q = failed->pdata[i];
+                q->fn(NULL, -ECONNABORTED, q->userdata);
+        }
+        g_ptr_array_unref(failed);
+        if (g_hash_table_size(c->pending) > 0 && !c->idle)
+                c->idle = g_idle_add(on_idle, c);
+}
+
 static gboolean on_timeout(gpointer userdata) {
         pending_t *q = userdata;
         q->timer = 0; /* this source is being removed by returning FALSE */
@@ -109,10 +160,10 @@ static gboolean on_timeout(gpointer userdata) {
 }
 
 /* The connection's events (tcp://): a connection that closes after its handshake (the daemon
- * was killed, or a load balancer's daemon behind it) takes the requests in flight with it. They
- * fail at once with -ECONNABORTED, rather than at their timeout (a live tile sends its next frame
- * at once); a failed handshake fails them too, and is kept for the next send, which would not see
- * it any more. */
+ * was killed, or a load balancer's daemon behind it) takes the requests in flight with it. On a
+ * fresh socket the kept ones go again and the others fail at once with -ECONNABORTED, rather than
+ * at their timeout (a live tile sends its next frame at once); a failed handshake fails them all,
+ * and is kept for the next send, which would not see it any more. */
 static gboolean on_monitor(gint fd, GIOCondition condition, gpointer userdata) {
         (void) fd;
         (void) condition;
@@ -122,8 +173,12 @@ static gboolean on_monitor(gint fd, GIOCondition condition, gpointer userdata) {
                 c->refusal = r;
                 if (g_hash_table_size(c->pending) > 0)
                         fail_all(c, r);
-        } else if (r > 0 && g_hash_table_size(c->pending) > 0)
-                start_over(c, -ECONNABORTED);
+        } else if (r > 0 && g_hash_table_size(c->pending) > 0) {
+                if (emo_client_reconnect(c->client) == 0)
+                        watch_socket(c);
+                c->answered = false;
+                send_again(c);
+        }
         return G_SOURCE_CONTINUE;
 }
 
@@ -214,8 +269,8 @@ int emo_gtk_connection_set_endpoint(emo_gtk_connection_t *c, const char *endpoin
         return r;
 }
 
-int emo_gtk_connection_send(emo_gtk_connection_t *c, emo_request_t *req, emo_gtk_reply_fn fn, void *userdata,
-                            uint64_t *ret_id) {
+static int send_request(emo_gtk_connection_t *c, emo_request_t *req, bool keep, emo_gtk_reply_fn fn, void *userdata,
+                        uint64_t *ret_id) {
         uint64_t id;
         /* Until the daemon has answered (at first, and after a time-out), look whether anybody
          * listens at all: a socket file that is missing, refuses or is not ours to open fails
@@ -229,12 +284,18 @@ int emo_gtk_connection_send(emo_gtk_connection_t *c, emo_request_t *req, emo_gtk
                 c->refusal = 0;
                 return r;
         }
+        /* Kept as packed now (a send again gives it a new id). */
+        zframe_t *kept = keep ? emo_request_pack_frame(req) : NULL;
+        if (keep && !kept)
+                return -ENOMEM;
         /* A DEALER with nobody connected queues the message; 0 ms never waits. */
         r = emo_client_send(c->client, req, 0, &id);
-        if (r < 0)
+        if (r < 0) {
+                zframe_destroy(&kept);
                 return r;
+        }
         pending_t *q = g_new0(pending_t, 1);
-        *q = (pending_t) { .id = id, .fn = fn, .userdata = userdata, .c = c };
+        *q = (pending_t) { .id = id, .caller_id = id, .fn = fn, .userdata = userdata, .c = c, .kept = kept };
         q->timer = g_timeout_add(c->timeout_ms, on_timeout, q);
         g_hash_table_insert(c->pending, &q->id, q);
         if (ret_id)
@@ -246,12 +307,32 @@ int emo_gtk_connection_send(emo_gtk_connection_t *c, emo_request_t *req, emo_gtk
         return 0;
 }
 
+int emo_gtk_connection_send(emo_gtk_connection_t *c, emo_request_t *req, emo_gtk_reply_fn fn, void *userdata,
+                            uint64_t *ret_id) {
+        return send_request(c, req, false, fn, userdata, ret_id);
+}
+
+int emo_gtk_connection_send_kept(emo_gtk_connection_t *c, emo_request_t *req, emo_gtk_reply_fn fn, void *userdata,
+                                 uint64_t *ret_id) {
+        return send_request(c, req, true, fn, userdata, ret_id);
+}
+
 int emo_gtk_connection_probe(const emo_gtk_connection_t *c, int timeout_ms) {
         return emo_client_probe(c->client, timeout_ms);
 }
 
 void emo_gtk_connection_cancel(emo_gtk_connection_t *c, uint64_t id) {
-        g_hash_table_remove(c->pending, &id);
+        if (g_hash_table_remove(c->pending, &id))
+                return;
+        /* Sent again after a drop, under another id on the wire. */
+        GHashTableIter it;
+        gpointer value;
+        g_hash_table_iter_init(&it, c->pending);
+        while (g_hash_table_iter_next(&it, NULL, &value))
+                if (((pending_t *) value)->caller_id == id) {
+                        g_hash_table_iter_remove(&it);
+                        return;
+                }
 }
 
 size_t emo_gtk_connection_in_flight(const emo_gtk_connection_t *c) {

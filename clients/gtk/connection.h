@@ -43,6 +43,15 @@ int emo_gtk_connection_set_endpoint(emo_gtk_connection_t *c, const char *endpoin
 int emo_gtk_connection_send(emo_gtk_connection_t *c, emo_request_t *req, emo_gtk_reply_fn fn, void *userdata,
                             uint64_t *ret_id);
 
+/* The same, for a request worth sending again: when a tcp:// connection drops with it in flight
+ * (its daemon killed or stopped, or a load balancer's daemon behind the connection), it is sent
+ * once more on the new connection if anybody listens there, instead of failing with
+ * -ECONNABORTED; the callback then gets the answer of whoever took it (a load balancer's other
+ * daemon, or the daemon restarted), within a new time-out. For a photo; a live frame, which the
+ * next frame replaces, uses emo_gtk_connection_send. *ret_id stays the request's id for cancel. */
+int emo_gtk_connection_send_kept(emo_gtk_connection_t *c, emo_request_t *req, emo_gtk_reply_fn fn, void *userdata,
+                                 uint64_t *ret_id);
+
 /* Whether anybody listens at the endpoint now, without a request (emo_client_probe(), at most
  * timeout_ms for TCP): 0, or -ENOENT, -ECONNREFUSED, -EACCES... */
 int emo_gtk_connection_probe(const emo_gtk_connection_t *c, int timeout_ms);

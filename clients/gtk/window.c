@@ -263,7 +263,9 @@ static void analyze(EmoGtkWindow *self, GBytes *bytes) {
         if (self->request_id)
                 emo_gtk_connection_cancel(self->connection, self->request_id); /* a newer photo wins */
         self->request_id = 0;
-        int r = emo_gtk_connection_send(self->connection, &req, on_reply, self, &self->request_id);
+        /* A photo is sent again if its connection drops (a load balancer then finds it another
+         * daemon); a live frame is not: the next one replaces it. */
+        int r = emo_gtk_connection_send_kept(self->connection, &req, on_reply, self, &self->request_id);
         if (r < 0) {
                 show_request_error(self, r);
                 finish(self, FALSE);

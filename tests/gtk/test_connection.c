@@ -371,3 +371,57 @@ Test(connection_down, dropped_connection_fails_at_once) {
         remove(log);
         rmdir(dir);
 }
+
+/* tcp://: a request sent with emo_gtk_connection_send_kept (a photo's) is sent again when its
+ * connection drops, and answered by whoever listens at the endpoint then (here the daemon
+ * started again on the port, as a load balancer's other daemon would be), once; a plain request
+ * in flight beside it (a live frame's) fails with -ECONNABORTED as before. */
+Test(connection_down, kept_request_is_sent_again_after_a_drop) {
+        char dir[] = "/tmp/emo-gtk-again.XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        char ep[64], log[128];
+        snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", emo_test_free_port());
+        snprintf(log, sizeof(log), "%s/stderr.log", dir);
+        pid_t pid = emo_gtk_test_start_at(ep, log);
+        emo_gtk_connection_t *c = NULL;
+        cr_assert_eq(emo_gtk_connection_new(ep, 8000, &c), 0);
+        emo_request_t req;
+        emo_health_request_t h;
+        health(&req, &h);
+        calls_t first = { 0 }, kept = { 0 }, plain = { 0 };
+        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &first, NULL), 0);
+        run_until(&first, 1, 5000);
+        cr_assert(first.n == 1 && first.errors[0] == 0, "no first answer");
+
+        kill(pid, SIGSTOP);
+        uint64_t id;
+        cr_assert_eq(emo_gtk_connection_send_kept(c, &req, on_reply, &kept, &id), 0);
+        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &plain, NULL), 0);
+        run_until(&kept, 1, 300); /* they went out, and nothing answers */
+        cr_assert(kept.n == 0 && plain.n == 0);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        int64_t t0 = emo_now_us();
+        pid = emo_gtk_test_start_at(ep, log);
+        run_until(&kept, 1, 8000);
+        run_until(&plain, 1, 1000);
+        int64_t ms = (emo_now_us() - t0) / 1000;
+        cr_assert_eq(plain.n, 1);
+        cr_assert_eq(plain.errors[0], -ECONNABORTED, "the plain request ended with %d", plain.errors[0]);
+        cr_assert_eq(kept.n, 1);
+        cr_assert(kept.errors[0] == 0 && kept.replies[0] && kept.replies[0]->status == EMO_STATUS_OK,
+                  "the kept request ended with %d after %lld ms", kept.errors[0], (long long) ms);
+        cr_assert_lt(ms, 5000, "answered %lld ms after the restart began (the time-out is 8000)", (long long) ms);
+        cr_assert_eq(emo_gtk_connection_in_flight(c), 0);
+        /* Once each: nothing more comes. */
+        run_until(&kept, 2, 500);
+        cr_assert(kept.n == 1 && plain.n == 1);
+        calls_free(&first);
+        calls_free(&kept);
+        calls_free(&plain);
+        emo_gtk_connection_free(c);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        remove(log);
+        rmdir(dir);
+}
