@@ -331,6 +331,7 @@ static void fill_faces(emo_pipeline_t *p, analysis_t *an) {
                 p->pb_boxes[i].height = b.height;
                 f->box = &p->pb_boxes[i];
                 f->detector_score = p->boxes[i].score;
+                f->roll = p->boxes[i].roll;
                 int best = 0;
                 for (int k = 1; k < EMO_EMOTION_COUNT; k++)
                         if (p->probs[i][k] > p->probs[i][best])

@@ -87,6 +87,7 @@ static json_object *json_face(const emo_pb_face_t *f) {
         }
         json_object_object_add(o, "box", box);
         cli_json_add_double(o, "score", f->detector_score);
+        cli_json_add_double(o, "roll", f->roll);
         cli_json_add_string(o, "emotion", cli_emotion_name(f->emotion));
         cli_json_add_double(o, "confidence", f->confidence);
         cli_json_add_string(o, "emoji", emo_emotion_emoji(f->emotion) ?: f->emoji);
