@@ -36,6 +36,9 @@ def main():
     ap.add_argument("--angles", default="0,10,20,30", help="degrees, comma-separated")
     ap.add_argument("--side", type=int, default=160, help="face side in the scene, pixels")
     ap.add_argument("--seed", type=int, default=1, help="draws the sign of each face's turn")
+    ap.add_argument("--detect-scale", type=float, default=1.0,
+                    help="show YuNet the scene scaled by this (the daemon detects at 320 px: a 640-px "
+                         "photo's faces are half their size there), the box and eyes scaled back")
     args = ap.parse_args()
 
     images, labels, usages = load_dataset(args.data)
@@ -45,9 +48,12 @@ def main():
         sys.exit(f"{args.data}: no rows with Usage {args.usage}")
     net, meta = load_model(args.model)
     size = 3 * args.side
-    det = cv2.FaceDetectorYN.create(args.yunet, "", (size, size), 0.6, 0.3, 50)
+    det_size = max(64, int(round(size * args.detect_scale)))
+    back = size / det_size
+    det = cv2.FaceDetectorYN.create(args.yunet, "", (det_size, det_size), 0.6, 0.3, 50)
     rng = np.random.default_rng(args.seed)
-    print(f"{args.data} ({args.usage}, {len(idx)} faces), {meta['name']}, faces of {args.side} px turned by ±theta")
+    print(f"{args.data} ({args.usage}, {len(idx)} faces), {meta['name']}, faces of {args.side} px turned by ±theta, "
+          f"{args.side * det_size / size:.0f} px at the detector")
     for theta in (float(a) for a in args.angles.split(",")):
         boxed, upright, daemon, truth, residual = [], [], [], [], []
         for i in idx:
@@ -55,10 +61,12 @@ def main():
             scene = make_scene(images[i], args.side, args.side)
             m = cv2.getRotationMatrix2D((size / 2, size / 2), turn, 1.0)
             scene = cv2.warpAffine(scene, m, (size, size), borderMode=cv2.BORDER_REPLICATE)
-            _, faces = det.detect(scene)
+            small = scene if det_size == size else cv2.resize(scene, (det_size, det_size), interpolation=cv2.INTER_AREA)
+            _, faces = det.detect(small)
             if faces is None:
                 continue
-            f = faces[np.argmax(faces[:, 14])]
+            f = faces[np.argmax(faces[:, 14])].copy()
+            f[:14] *= back
             boxed.append(crop_face(scene, tuple(f[:4]), meta["framing"]))
             angle = eye_roll(f[4:8].reshape(2, 2))
             upright.append(upright_crop(scene, tuple(f[:4]), angle, meta["framing"], min_roll=0))
