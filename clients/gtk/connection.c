@@ -66,52 +66,14 @@ static void complete(emo_gtk_connection_t *c, pending_t *q, emo_reply_t *reply, 
         fn(reply, error, userdata);
 }
 
-/* Every request in flight fails with error; the callbacks may send new requests meanwhile, so
- * the table is emptied first. */
-static void fail_all(emo_gtk_connection_t *c, int error) {
-        GHashTable *old = c->pending;
-        c->pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, pending_free);
-        GHashTableIter it;
-        gpointer value;
-        GPtrArray *list = g_ptr_array_new();
-        g_hash_table_iter_init(&it, old);
-        while (g_hash_table_iter_next(&it, NULL, &value)) {
-                pending_t *q = value;
-                if (q->timer) {
-                        g_source_remove(q->timer);
-                        q->timer = 0;
-                }
-                g_ptr_array_add(list, q);
-        }
-        g_hash_table_steal_all(old);
-        g_hash_table_unref(old);
-        for (guint i = 0; i < list->len; i++) {
-                pending_t *q = list->pdata[i];
-                q->fn(NULL, error, q->userdata);
-                pending_free(q);
-        }
-        g_ptr_array_unref(list);
-}
-
-/* Every request in flight fails with error, on a fresh socket: the old one would hold our
- * requests for a daemon that may never come, and its late replies must not be taken for the new
- * requests' (each socket has its own identity, so they never reach the new one). watch_socket
- * replaces the socket's watches, the one being dispatched too (GLib then leaves it destroyed
- * whatever it returns). */
-static void start_over(emo_gtk_connection_t *c, int error) {
-        if (emo_client_reconnect(c->client) == 0)
-                watch_socket(c);
-        c->answered = false;
-        fail_all(c, error);
-}
-
 static gboolean on_timeout(gpointer userdata);
 
-/* After a drop, on the fresh socket: the kept requests go again, once, when somebody listens at the
- * endpoint (a load balancer's other daemon, or the daemon restarted); the rest, and all when
- * nobody listens, fail with -ECONNABORTED. A request sent again keeps its caller's id and gets a
- * whole time-out of its own. */
-static void send_again(emo_gtk_connection_t *c) {
+/* Every request in flight fails with error, except, with again, the kept ones
+ * (emo_gtk_connection_send_kept), which go once more on the socket when somebody listens at the
+ * endpoint (a load balancer's other daemon, or the daemon restarted), keeping their caller's id,
+ * with a whole time-out of their own. The callbacks may send new requests meanwhile, so the table
+ * is emptied first. */
+static void settle(emo_gtk_connection_t *c, int error, bool again) {
         GHashTable *old = c->pending;
         c->pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, pending_free);
         int listening = -1; /* not looked yet: only a kept request needs to know */
@@ -121,19 +83,19 @@ static void send_again(emo_gtk_connection_t *c) {
         g_hash_table_iter_init(&it, old);
         while (g_hash_table_iter_next(&it, NULL, &value)) {
                 pending_t *q = value;
-                emo_request_t *req = NULL;
-                int r = -ECONNABORTED;
-                if (q->kept && listening < 0)
+                if (q->timer)
+                        g_source_remove(q->timer);
+                q->timer = 0;
+                int r = -1;
+                if (again && q->kept && listening < 0)
                         listening = emo_client_probe(c->client, 250) == 0;
-                if (q->kept && listening &&
+                emo_request_t *req = NULL;
+                if (again && q->kept && listening &&
                     emo_request_unpack(zframe_data(q->kept), zframe_size(q->kept), &req) == 0) {
                         r = emo_client_send(c->client, req, 0, &q->id);
                         emo_request_free(req);
                 }
                 zframe_destroy(&q->kept); /* once */
-                if (q->timer)
-                        g_source_remove(q->timer);
-                q->timer = 0;
                 if (r < 0) {
                         g_ptr_array_add(failed, q);
                         continue;
@@ -145,17 +107,29 @@ static void send_again(emo_gtk_connection_t *c) {
         g_hash_table_unref(old);
         for (guint i = 0; i < failed->len; i++) {
                 pending_t *q = failed->pdata[i];
-                q->fn(NULL, -ECONNABORTED, q->userdata);
+                q->fn(NULL, error, q->userdata);
         }
         g_ptr_array_unref(failed);
         if (g_hash_table_size(c->pending) > 0 && !c->idle)
                 c->idle = g_idle_add(on_idle, c);
 }
 
+/* settle the requests in flight on a fresh socket: the old one would hold our requests for a
+ * daemon that may never come, and its late replies must not be taken for the new requests' (each
+ * socket has its own identity, so they never reach the new one). watch_socket replaces the
+ * socket's watches, the one being dispatched too (GLib then leaves it destroyed whatever it
+ * returns). */
+static void start_over(emo_gtk_connection_t *c, int error, bool again) {
+        if (emo_client_reconnect(c->client) == 0)
+                watch_socket(c);
+        c->answered = false;
+        settle(c, error, again);
+}
+
 static gboolean on_timeout(gpointer userdata) {
         pending_t *q = userdata;
         q->timer = 0; /* this source is being removed by returning FALSE */
-        start_over(q->c, -ETIMEDOUT);
+        start_over(q->c, -ETIMEDOUT, false);
         return G_SOURCE_REMOVE;
 }
 
@@ -172,13 +146,9 @@ static gboolean on_monitor(gint fd, GIOCondition condition, gpointer userdata) {
         if (r < 0) {
                 c->refusal = r;
                 if (g_hash_table_size(c->pending) > 0)
-                        fail_all(c, r);
-        } else if (r > 0 && g_hash_table_size(c->pending) > 0) {
-                if (emo_client_reconnect(c->client) == 0)
-                        watch_socket(c);
-                c->answered = false;
-                send_again(c);
-        }
+                        settle(c, r, false);
+        } else if (r > 0 && g_hash_table_size(c->pending) > 0)
+                start_over(c, -ECONNABORTED, true);
         return G_SOURCE_CONTINUE;
 }
 
@@ -265,7 +235,7 @@ int emo_gtk_connection_set_endpoint(emo_gtk_connection_t *c, const char *endpoin
         c->answered = false;
         r = watch_socket(c);
         /* The old socket's requests will never be answered. */
-        fail_all(c, -ECANCELED);
+        settle(c, -ECANCELED, false);
         return r;
 }
 
