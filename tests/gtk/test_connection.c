@@ -326,30 +326,53 @@ Test(connection, refusals_are_explained_per_transport) {
 /* tcp://: a daemon killed with a request in flight (stopped first, so that it has it) fails the
  * request at once with -ECONNABORTED, not at its timeout, with an explanation; the next request
  * goes on a new connection and reaches the daemon started again on the same port. */
-Test(connection_down, dropped_connection_fails_at_once) {
-        char dir[] = "/tmp/emo-gtk-drop.XXXXXX";
-        cr_assert_not_null(mkdtemp(dir));
-        char ep[64], log[128];
-        snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", emo_test_free_port());
-        snprintf(log, sizeof(log), "%s/stderr.log", dir);
-        pid_t pid = emo_gtk_test_start_at(ep, log);
-        emo_gtk_connection_t *c = NULL;
-        cr_assert_eq(emo_gtk_connection_new(ep, 8000, &c), 0);
-        emo_request_t req;
+/* A daemon of its own on a free tcp:// port, for the tests that kill it, with a connection that
+ * has had its first answer (first holds it). */
+typedef struct tcp_daemon {
+        char dir[32], ep[64], log[128];
+        pid_t pid;
+        emo_gtk_connection_t *c;
+        emo_request_t req; /* a health request */
         emo_health_request_t h;
-        health(&req, &h);
-        calls_t calls = { 0 };
-        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &calls, NULL), 0);
-        run_until(&calls, 1, 5000);
-        cr_assert(calls.n == 1 && calls.errors[0] == 0, "no first answer");
+} tcp_daemon_t;
 
-        kill(pid, SIGSTOP);
-        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &calls, NULL), 0);
+static void tcp_daemon_start(tcp_daemon_t *t, calls_t *first) {
+        snprintf(t->dir, sizeof(t->dir), "/tmp/emo-gtk-drop.XXXXXX");
+        cr_assert_not_null(mkdtemp(t->dir));
+        snprintf(t->ep, sizeof(t->ep), "tcp://127.0.0.1:%u", emo_test_free_port());
+        snprintf(t->log, sizeof(t->log), "%s/stderr.log", t->dir);
+        t->pid = emo_gtk_test_start_at(t->ep, t->log);
+        t->c = NULL;
+        cr_assert_eq(emo_gtk_connection_new(t->ep, 8000, &t->c), 0);
+        health(&t->req, &t->h);
+        cr_assert_eq(emo_gtk_connection_send(t->c, &t->req, on_reply, first, NULL), 0);
+        run_until(first, 1, 5000);
+        cr_assert(first->n == 1 && first->errors[0] == 0, "no first answer");
+}
+
+static void tcp_daemon_stop(tcp_daemon_t *t) {
+        emo_gtk_connection_free(t->c);
+        kill(t->pid, SIGKILL);
+        waitpid(t->pid, NULL, 0);
+        remove(t->log);
+        rmdir(t->dir);
+}
+
+Test(connection_down, dropped_connection_fails_at_once) {
+        tcp_daemon_t t;
+        calls_t calls = { 0 };
+        tcp_daemon_start(&t, &calls);
+        emo_gtk_connection_t *c = t.c;
+        emo_request_t *req = &t.req;
+        const char *ep = t.ep;
+
+        kill(t.pid, SIGSTOP);
+        cr_assert_eq(emo_gtk_connection_send(c, req, on_reply, &calls, NULL), 0);
         run_until(&calls, 2, 300); /* it went out, and nothing answers */
         cr_assert_eq(calls.n, 1);
         int64_t t0 = emo_now_us();
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
+        kill(t.pid, SIGKILL);
+        waitpid(t.pid, NULL, 0);
         run_until(&calls, 2, 8000);
         int64_t ms = (emo_now_us() - t0) / 1000;
         cr_assert_eq(calls.n, 2);
@@ -359,17 +382,13 @@ Test(connection_down, dropped_connection_fails_at_once) {
         g_autofree char *m = emo_gtk_connection_explain(c, calls.errors[1]);
         cr_assert(strstr(m, ep) && strstr(m, "was lost"), "%s", m);
 
-        pid = emo_gtk_test_start_at(ep, log);
-        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &calls, NULL), 0);
+        t.pid = emo_gtk_test_start_at(ep, t.log);
+        cr_assert_eq(emo_gtk_connection_send(c, req, on_reply, &calls, NULL), 0);
         run_until(&calls, 3, 5000);
         cr_assert(calls.n == 3 && calls.errors[2] == 0, "no answer from the restarted daemon: %d",
                   calls.n == 3 ? calls.errors[2] : 0);
         calls_free(&calls);
-        emo_gtk_connection_free(c);
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        remove(log);
-        rmdir(dir);
+        tcp_daemon_stop(&t);
 }
 
 /* tcp://: a request sent with emo_gtk_connection_send_kept (a photo's) is sent again when its
@@ -377,32 +396,22 @@ Test(connection_down, dropped_connection_fails_at_once) {
  * started again on the port, as a load balancer's other daemon would be), once; a plain request
  * in flight beside it (a live frame's) fails with -ECONNABORTED as before. */
 Test(connection_down, kept_request_is_sent_again_after_a_drop) {
-        char dir[] = "/tmp/emo-gtk-again.XXXXXX";
-        cr_assert_not_null(mkdtemp(dir));
-        char ep[64], log[128];
-        snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", emo_test_free_port());
-        snprintf(log, sizeof(log), "%s/stderr.log", dir);
-        pid_t pid = emo_gtk_test_start_at(ep, log);
-        emo_gtk_connection_t *c = NULL;
-        cr_assert_eq(emo_gtk_connection_new(ep, 8000, &c), 0);
-        emo_request_t req;
-        emo_health_request_t h;
-        health(&req, &h);
+        tcp_daemon_t t;
         calls_t first = { 0 }, kept = { 0 }, plain = { 0 };
-        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &first, NULL), 0);
-        run_until(&first, 1, 5000);
-        cr_assert(first.n == 1 && first.errors[0] == 0, "no first answer");
+        tcp_daemon_start(&t, &first);
+        emo_gtk_connection_t *c = t.c;
+        emo_request_t *req = &t.req;
 
-        kill(pid, SIGSTOP);
+        kill(t.pid, SIGSTOP);
         uint64_t id;
-        cr_assert_eq(emo_gtk_connection_send_kept(c, &req, on_reply, &kept, &id), 0);
-        cr_assert_eq(emo_gtk_connection_send(c, &req, on_reply, &plain, NULL), 0);
+        cr_assert_eq(emo_gtk_connection_send_kept(c, req, on_reply, &kept, &id), 0);
+        cr_assert_eq(emo_gtk_connection_send(c, req, on_reply, &plain, NULL), 0);
         run_until(&kept, 1, 300); /* they went out, and nothing answers */
         cr_assert(kept.n == 0 && plain.n == 0);
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
+        kill(t.pid, SIGKILL);
+        waitpid(t.pid, NULL, 0);
         int64_t t0 = emo_now_us();
-        pid = emo_gtk_test_start_at(ep, log);
+        t.pid = emo_gtk_test_start_at(t.ep, t.log);
         run_until(&kept, 1, 8000);
         run_until(&plain, 1, 1000);
         int64_t ms = (emo_now_us() - t0) / 1000;
@@ -419,9 +428,5 @@ Test(connection_down, kept_request_is_sent_again_after_a_drop) {
         calls_free(&first);
         calls_free(&kept);
         calls_free(&plain);
-        emo_gtk_connection_free(c);
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        remove(log);
-        rmdir(dir);
+        tcp_daemon_stop(&t);
 }
