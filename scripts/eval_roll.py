@@ -7,8 +7,8 @@ face, and the model classifies three crops of it: the framed square around the b
 (framing.crop_face, the daemon before it turned faces), that square turned by the angle of the
 line through YuNet's two eye landmarks so that the eyes are level, whatever the angle
 (framing.upright_crop), and what the daemon does now: turned only from EMO_UPRIGHT_MIN_ROLL on, a
-threshold these figures chose. Accuracy of each, and McNemar's test of its difference from the
-first, per angle:
+threshold these figures chose (--min-rolls tries others, against it too). Accuracy of each, and
+McNemar's test of its difference from the first, per angle:
 
     /usr/bin/python3 scripts/eval_roll.py --data fer2013.csv.gz --usage PublicTest --n 800 \
         --model models/emonet-xs.json --yunet face_detection_yunet_2022mar.onnx
@@ -39,6 +39,8 @@ def main():
     ap.add_argument("--detect-scale", type=float, default=1.0,
                     help="show YuNet the scene scaled by this (the daemon detects at 320 px: a 640-px "
                          "photo's faces are half their size there), the box and eyes scaled back")
+    ap.add_argument("--min-rolls", default="",
+                    help="also turn from each of these degrees (comma-separated) and report it")
     args = ap.parse_args()
 
     images, labels, usages = load_dataset(args.data)
@@ -55,7 +57,9 @@ def main():
     print(f"{args.data} ({args.usage}, {len(idx)} faces), {meta['name']}, faces of {args.side} px turned by ±theta, "
           f"{args.side * det_size / size:.0f} px at the detector")
     for theta in (float(a) for a in args.angles.split(",")):
-        boxed, upright, daemon, truth, residual = [], [], [], [], []
+        min_rolls = [float(r) for r in args.min_rolls.split(",") if r]
+        boxed, upright, daemon, truth, residual, read = [], [], [], [], [], []
+        tried = {r: [] for r in min_rolls}
         for i in idx:
             turn = theta if rng.random() < 0.5 else -theta
             scene = make_scene(images[i], args.side, args.side)
@@ -71,6 +75,9 @@ def main():
             angle = eye_roll(f[4:8].reshape(2, 2))
             upright.append(upright_crop(scene, tuple(f[:4]), angle, meta["framing"], min_roll=0))
             daemon.append(upright_crop(scene, tuple(f[:4]), angle, meta["framing"]))
+            for r in min_rolls:
+                tried[r].append(upright_crop(scene, tuple(f[:4]), angle, meta["framing"], min_roll=r))
+            read.append(abs(angle))
             truth.append(labels[i])
             residual.append(abs(angle + turn))  # OpenCV turns counter-clockwise as seen, roll is clockwise
         truth = np.array(truth)
@@ -83,6 +90,15 @@ def main():
               f"upright {right_up.mean() * 100:5.1f} % ({d['difference'] * 100:+.1f}, p = {d['p_mcnemar']:.3f})  "
               f"from {UPRIGHT_MIN_ROLL:g} deg {right_daemon.mean() * 100:5.1f} % ({dd['difference'] * 100:+.1f}, "
               f"p = {dd['p_mcnemar']:.3f})  eye-line error median {np.median(residual):.1f} deg")
+        q = np.percentile(read, [10, 50, 90])
+        print(f"            roll read |{q[0]:.1f} {q[1]:.1f} {q[2]:.1f}| deg (10th, 50th, 90th percentile)")
+        for r in min_rolls:
+            right = dnn_predict(net, np.stack(tried[r]), meta["normalization"]).argmax(1) == truth
+            d = paired_difference(right_box, right)
+            ds = paired_difference(right_daemon, right)
+            print(f"            from {r:4g} deg {right.mean() * 100:5.1f} % ({d['difference'] * 100:+.1f}, "
+                  f"p = {d['p_mcnemar']:.3f}; against from {UPRIGHT_MIN_ROLL:g} deg {ds['difference'] * 100:+.1f}, "
+                  f"p = {ds['p_mcnemar']:.3f}), {np.mean(np.array(read) >= r) * 100:.0f} % of faces turned")
 
 
 if __name__ == "__main__":

@@ -120,11 +120,14 @@ typedef struct emo_face_box {
         float roll;
 } emo_face_box_t;
 
-/* From how far a face is turned (|roll|, degrees) the classifier turns it upright. The model's
- * training turns faces by up to 15 degrees; within that, turning every face back cost up to 0.8
- * points (the detector's eyes are a few degrees off), beyond it turning gained 3-6 points at 20
- * and 30 degrees (scripts/eval_roll.py; docs/REPORT.md, "Faces turned in the picture's plane"). */
-#define EMO_UPRIGHT_MIN_ROLL 15.0
+/* From how far a face is turned (|roll|, degrees) the classifier turns it upright. Turning every
+ * face cost up to 0.8 points on upright ones (the detector's eyes are a few degrees off, and the
+ * training turns faces by up to 15 degrees anyway); beyond 15 degrees turning gains 3-6 points.
+ * YuNet reads the lean short on faces under about 100 pixels at its input (the daemon's usual
+ * case: 72 px for a 640-px webcam frame), 11 degrees for 20 and 17 for 30, so the threshold lies
+ * below 15: against 15 it gained up to 2.2 points there and lost nothing significant on large or
+ * upright faces (scripts/eval_roll.py; docs/REPORT.md, "Faces turned in the picture's plane"). */
+#define EMO_UPRIGHT_MIN_ROLL 10.0
 
 typedef enum emo_detector_kind {
         EMO_DETECTOR_YUNET,     /* cv::FaceDetectorYN with face_detection_yunet_2022mar.onnx */

@@ -55,7 +55,7 @@ def crop_face(image, box, framing, size=IMAGE_SIZE):
 
 # From how far a face is turned (degrees, its eye line) the daemon turns it upright before the
 # model sees it: EMO_UPRIGHT_MIN_ROLL in daemon/vision/vision.h, measured by scripts/eval_roll.py.
-UPRIGHT_MIN_ROLL = 15.0
+UPRIGHT_MIN_ROLL = 10.0
 
 
 def eye_roll(eyes):
