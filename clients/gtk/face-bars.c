@@ -100,3 +100,7 @@ void emo_face_bars_clear(EmoFaceBars *self) {
         gtk_widget_set_visible(GTK_WIDGET(self->hint), TRUE);
         gtk_widget_set_visible(GTK_WIDGET(self->grid), FALSE);
 }
+
+const char *emo_face_bars_get_heading(EmoFaceBars *self) {
+        return gtk_label_get_text(self->heading);
+}

@@ -22,4 +22,7 @@ const char *emo_gtk_emotion_name(emo_emotion_t e);
 /* Nothing to show: no photo analysed yet, or its analysis failed. */
 void emo_face_bars_clear(EmoFaceBars *self);
 
+/* The heading shown ("😄 Face 2 of 4: happy, 87 %"), for --state. */
+const char *emo_face_bars_get_heading(EmoFaceBars *self);
+
 G_END_DECLS

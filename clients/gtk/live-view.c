@@ -10,6 +10,7 @@
 #include "emo/labels.h"
 #include "emo/protocol.h"
 #include "emo/util.h"
+#include "face-bars.h"
 #include "overlay.h"
 
 /* Between the capture's reader thread and the main loop: the reader asks for one wake-up at a
@@ -43,6 +44,7 @@ struct _EmoLiveView {
         gboolean frame_waiting; /* the frame shown is newer than the one in flight: send it next */
         uint64_t request_id;  /* in flight, 0 when none */
         emo_gtk_results_t *results;
+        ssize_t selected; /* the face of results a click picked, followed from frame to frame; -1: none */
         size_t max_faces;
         double daemon_ms_sum;
         int64_t n_daemon_ms;
@@ -50,7 +52,7 @@ struct _EmoLiveView {
 
 G_DEFINE_FINAL_TYPE(EmoLiveView, emo_live_view, GTK_TYPE_WIDGET)
 
-enum { SIGNAL_RESULTS_CHANGED, N_SIGNALS };
+enum { SIGNAL_RESULTS_CHANGED, SIGNAL_FACE_SELECTED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static shared_t *shared_ref(shared_t *s) {
@@ -99,10 +101,10 @@ static void update_description(EmoLiveView *self) {
         const emo_gtk_results_t *r = self->results;
         GString *s = g_string_new(self->source->label);
         if (r) {
-                g_string_append_printf(s, ", live: %zu face%s", r->n_faces, r->n_faces == 1 ? "" : "s");
+                g_string_append_printf(s, ngettext(", live: %zu face", ", live: %zu faces", r->n_faces), r->n_faces);
                 for (size_t i = 0; i < r->n_faces; i++)
                         g_string_append_printf(s, "%s%s %.0f %%", i == 0 ? ": " : ", ",
-                                               emo_emotion_name(r->faces[i].emotion), r->faces[i].confidence * 100.0);
+                                               emo_gtk_emotion_name(r->faces[i].emotion), r->faces[i].confidence * 100.0);
         }
         gtk_accessible_update_property(GTK_ACCESSIBLE(self), GTK_ACCESSIBLE_PROPERTY_LABEL, s->str, -1);
         g_string_free(s, TRUE);
@@ -123,13 +125,17 @@ static void on_reply(emo_reply_t *reply, int error, void *userdata) {
                 int k = emo_gtk_results_from_reply(reply, &r);
                 if (k < 0) {
                         g_autofree char *m =
-                                k == -EBADMSG ? g_strdup_printf("emotiond could not analyse the frame: %s: %s",
+                                k == -EBADMSG ? g_strdup_printf(_("emotiond could not analyse the frame: %s: %s"),
                                                                 emo_status_name(reply->status),
                                                                 reply->message && *reply->message ? reply->message
-                                                                                                  : "no details given")
-                                              : g_strdup_printf("emotiond's reply cannot be shown: %s", g_strerror(-k));
+                                                                                                  : _("no details given"))
+                                              : g_strdup_printf(_("emotiond's reply cannot be shown: %s"), g_strerror(-k));
                         next = emo_gtk_live_replied(self->live, now, false, false, m);
                 } else {
+                        if (self->selected >= 0) {
+                                const emo_gtk_face_t *was = &self->results->faces[self->selected];
+                                self->selected = emo_gtk_results_follow(r, was->x, was->y, was->width, was->height);
+                        }
                         emo_gtk_results_free(self->results);
                         self->results = r;
                         self->daemon_ms_sum += r->total_ms;
@@ -346,6 +352,38 @@ static void draw_message(EmoLiveView *self, GtkSnapshot *s, const char *text, do
         g_object_unref(l);
 }
 
+/* Where the frame is shown in the tile (w x h), and how the last analysis maps onto it: it may be
+ * of a smaller or larger frame, so by its own size onto the same rectangle. */
+static emo_gtk_fit_t frame_fit(EmoLiveView *self, double w, double h, emo_gtk_fit_t *ret_results) {
+        emo_gtk_fit_t t = emo_gtk_fit(self->width, self->height, w, h);
+        if (ret_results)
+                *ret_results = (emo_gtk_fit_t) {
+                        .scale = self->results && self->results->image_width > 0
+                                         ? self->width * t.scale / self->results->image_width
+                                         : t.scale,
+                        .offset_x = t.offset_x,
+                        .offset_y = t.offset_y,
+                };
+        return t;
+}
+
+/* A click on a face picks it: the window shows its bars and follows this tile. A click beside
+ * every face goes back to the main one. Nothing while the analysis shown is stale. */
+static void on_click(GtkGestureClick *gesture, int n_press, double x, double y, gpointer userdata) {
+        EmoLiveView *self = userdata;
+        (void) gesture;
+        (void) n_press;
+        if (!self->texture || !self->results || emo_gtk_live_daemon_failing(self->live))
+                return;
+        emo_gtk_fit_t f;
+        frame_fit(self, gtk_widget_get_width(GTK_WIDGET(self)), gtk_widget_get_height(GTK_WIDGET(self)), &f);
+        double ix, iy;
+        emo_gtk_fit_to_image(&f, x, y, &ix, &iy);
+        self->selected = emo_gtk_results_face_at(self->results, ix, iy);
+        g_signal_emit(self, signals[SIGNAL_FACE_SELECTED], 0);
+        gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
 static void emo_live_view_snapshot(GtkWidget *widget, GtkSnapshot *s) {
         EmoLiveView *self = EMO_LIVE_VIEW(widget);
         double w = gtk_widget_get_width(widget), h = gtk_widget_get_height(widget);
@@ -353,20 +391,15 @@ static void emo_live_view_snapshot(GtkWidget *widget, GtkSnapshot *s) {
         gtk_snapshot_append_color(s, &(GdkRGBA) { 0.13f, 0.13f, 0.14f, 1 }, &all);
         emo_gtk_live_state_t state = emo_gtk_live_state(self->live);
         if (self->texture) {
-                emo_gtk_fit_t t = emo_gtk_fit(self->width, self->height, w, h);
+                emo_gtk_fit_t f, t = frame_fit(self, w, h, &f);
                 graphene_rect_t shown = GRAPHENE_RECT_INIT((float) t.offset_x, (float) t.offset_y,
                                                            (float) (self->width * t.scale),
                                                            (float) (self->height * t.scale));
                 gtk_snapshot_append_texture(s, self->texture, &shown);
                 /* While the daemon does not answer, the last analysis is of a scene long gone. */
-                if (self->results && self->results->image_width > 0 && !emo_gtk_live_daemon_failing(self->live)) {
-                        /* The analysis may be of a smaller or larger frame: map it onto the same
-                         * rectangle by its own size. */
-                        emo_gtk_fit_t f = { .scale = shown.size.width / self->results->image_width,
-                                            .offset_x = t.offset_x,
-                                            .offset_y = t.offset_y };
-                        emo_gtk_overlay_append(s, gtk_widget_get_pango_context(widget), self->results, &f, w, h, 1.0, -1);
-                }
+                if (self->results && self->results->image_width > 0 && !emo_gtk_live_daemon_failing(self->live))
+                        emo_gtk_overlay_append(s, gtk_widget_get_pango_context(widget), self->results, &f, w, h, 1.0,
+                                               self->selected);
         }
 
         /* The badges along the top: what is analysed, and the source's name. */
@@ -468,6 +501,8 @@ static void emo_live_view_class_init(EmoLiveViewClass *klass) {
         widget_class->measure = emo_live_view_measure;
         signals[SIGNAL_RESULTS_CHANGED] = g_signal_new("results-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
                                                        0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+        signals[SIGNAL_FACE_SELECTED] = g_signal_new("face-selected", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                                                     NULL, NULL, NULL, G_TYPE_NONE, 0);
         gtk_widget_class_set_css_name(widget_class, "liveview");
         gtk_widget_class_set_accessible_role(widget_class, GTK_ACCESSIBLE_ROLE_IMG);
 }
@@ -478,6 +513,10 @@ static void emo_live_view_init(EmoLiveView *self) {
         self->shared->refs = 1;
         g_mutex_init(&self->shared->lock);
         self->shared->view = self;
+        self->selected = -1;
+        GtkGesture *click = gtk_gesture_click_new();
+        g_signal_connect(click, "released", G_CALLBACK(on_click), self);
+        gtk_widget_add_controller(GTK_WIDGET(self), GTK_EVENT_CONTROLLER(click));
         gtk_widget_set_hexpand(GTK_WIDGET(self), TRUE);
         gtk_widget_set_vexpand(GTK_WIDGET(self), TRUE);
 }
@@ -529,6 +568,10 @@ const emo_gtk_results_t *emo_live_view_get_results(EmoLiveView *self) {
 
 double emo_live_view_get_mean_daemon_ms(EmoLiveView *self) {
         return self->n_daemon_ms ? self->daemon_ms_sum / (double) self->n_daemon_ms : -1;
+}
+
+ssize_t emo_live_view_get_selected(EmoLiveView *self) {
+        return self->selected;
 }
 
 size_t emo_live_view_get_max_faces(EmoLiveView *self) {

@@ -4,7 +4,8 @@
  * with smoothing on, newest frame wins (live.h), and draws over the picture the overlay of the
  * last analysis (overlay.h), the frame rate and the daemon's round trip, a red "Analysing"
  * badge while frames go to the daemon, and any error (the source's or the daemon's) as a message
- * in the tile. Nothing here blocks the main loop. */
+ * in the tile. A click on a face picks it (drawn highlighted, followed from frame to frame by the
+ * overlap of its boxes: emo_gtk_results_follow). Nothing here blocks the main loop. */
 #pragma once
 
 #include <gtk/gtk.h>
@@ -48,9 +49,14 @@ const emo_gtk_results_t *emo_live_view_get_results(EmoLiveView *self);
  * first. */
 double emo_live_view_get_mean_daemon_ms(EmoLiveView *self);
 
+/* The face of the last analysis a click picked (followed from frame to frame while the daemon
+ * finds it again), -1 when none was or it was lost. */
+ssize_t emo_live_view_get_selected(EmoLiveView *self);
+
 /* The most faces one analysis found so far. */
 size_t emo_live_view_get_max_faces(EmoLiveView *self);
 
-/* Signal "results-changed" (no arguments): a new analysis is shown. */
+/* Signal "results-changed" (no arguments): a new analysis is shown.
+ * Signal "face-selected" (no arguments): a click picked a face, or none (beside every face). */
 
 G_END_DECLS

@@ -1,6 +1,7 @@
 #include "results.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,29 @@ ssize_t emo_gtk_results_face_at(const emo_gtk_results_t *r, double x, double y) 
                 if (best < 0 || area < best_area) {
                         best = (ssize_t) i;
                         best_area = area;
+                }
+        }
+        return best;
+}
+
+#define MIN_OF(a, b) ((a) < (b) ? (a) : (b))
+#define MAX_OF(a, b) ((a) > (b) ? (a) : (b))
+
+ssize_t emo_gtk_results_follow(const emo_gtk_results_t *r, int x, int y, int width, int height) {
+        ssize_t best = -1;
+        double best_iou = EMO_GTK_FOLLOW_MIN_IOU;
+        for (size_t i = 0; r && i < r->n_faces; i++) {
+                const emo_gtk_face_t *f = &r->faces[i];
+                /* 64 bits: a reply's boxes are whatever the daemon sent. */
+                int64_t ix = MIN_OF((int64_t) x + width, (int64_t) f->x + f->width) - MAX_OF(x, f->x);
+                int64_t iy = MIN_OF((int64_t) y + height, (int64_t) f->y + f->height) - MAX_OF(y, f->y);
+                if (ix <= 0 || iy <= 0)
+                        continue;
+                double inter = (double) ix * iy;
+                double iou = inter / ((double) width * height + (double) f->width * f->height - inter);
+                if (iou >= best_iou) {
+                        best = (ssize_t) i;
+                        best_iou = iou;
                 }
         }
         return best;

@@ -46,6 +46,12 @@ emo_gtk_results_t *emo_gtk_results_free(emo_gtk_results_t *r);
  * small face in front of a big one must stay reachable); -1 when none. */
 ssize_t emo_gtk_results_face_at(const emo_gtk_results_t *r, double x, double y);
 
+/* The face of r that is the one in box (x, y, width, height, a face of an earlier frame of the
+ * same stream): the one overlapping it most, by at least EMO_GTK_FOLLOW_MIN_IOU of their union;
+ * -1 when none does (the face left, or moved too far between two analyses). */
+#define EMO_GTK_FOLLOW_MIN_IOU 0.3
+ssize_t emo_gtk_results_follow(const emo_gtk_results_t *r, int x, int y, int width, int height);
+
 /* The face the dialogue speaks to: the daemon's dialogue face, else the largest box (the first
  * on a tie); -1 when there is no face. */
 ssize_t emo_gtk_results_prominent(const emo_gtk_results_t *r);

@@ -65,7 +65,8 @@ struct _EmoGtkWindow {
         emo_gtk_connection_t *live_connection; /* borrowed from the application */
         gboolean loop;
         int open_timeout_ms;
-        GPtrArray *tiles;                 /* EmoLiveView, the first is the main one */
+        GPtrArray *tiles;                 /* EmoLiveView */
+        EmoLiveView *followed;            /* of tiles, the one a face was last clicked in; NULL: the first */
         unsigned tiles_added;             /* for unique stream ids */
         GtkEntry *url_entry;              /* in the Add popover */
         GtkBox *camera_box;
@@ -151,6 +152,7 @@ static void remove_tiles(EmoGtkWindow *self) {
                 gtk_grid_remove(self->tiles_grid, gtk_widget_get_parent(self->tiles->pdata[i]));
         }
         g_ptr_array_set_size(self->tiles, 0);
+        self->followed = NULL;
         relayout_tiles(self);
 }
 
@@ -606,16 +608,37 @@ static void show_live_status(EmoGtkWindow *self) {
         gtk_label_set_text(self->status, line);
 }
 
-/* The main tile's new analysis: the bars show its main face, the conversation follows it. */
+/* The tile the bars and the conversation follow: the one a face was last clicked in, else the
+ * first. */
+static EmoLiveView *followed_tile(EmoGtkWindow *self) {
+        return self->followed ? self->followed : self->tiles->len ? self->tiles->pdata[0] : NULL;
+}
+
+/* The bars show the followed tile's face picked by a click, else its main face. */
+static void show_tile_face(EmoGtkWindow *self, EmoLiveView *view) {
+        const emo_gtk_results_t *r = emo_live_view_get_results(view);
+        ssize_t face = emo_live_view_get_selected(view);
+        if (face < 0)
+                face = emo_gtk_results_prominent(r);
+        if (face >= 0)
+                emo_face_bars_set_face(self->bars, &r->faces[face], (size_t) face, r->n_faces);
+}
+
+/* The followed tile's new analysis: the bars show its face, the conversation follows its main
+ * face (the daemon's line speaks to that one). */
 static void on_tile_results(EmoLiveView *view, gpointer userdata) {
         EmoGtkWindow *self = userdata;
-        if (self->tiles->len == 0 || self->tiles->pdata[0] != view)
+        if (view != followed_tile(self))
                 return;
-        const emo_gtk_results_t *r = emo_live_view_get_results(view);
-        ssize_t main_face = emo_gtk_results_prominent(r);
-        if (main_face >= 0)
-                emo_face_bars_set_face(self->bars, &r->faces[main_face], (size_t) main_face, r->n_faces);
-        emo_conversation_view_observe(self->conversation, r);
+        show_tile_face(self, view);
+        emo_conversation_view_observe(self->conversation, emo_live_view_get_results(view));
+}
+
+/* A click on a face of a tile: the bars and the conversation follow that tile from now on. */
+static void on_tile_face_selected(EmoLiveView *view, gpointer userdata) {
+        EmoGtkWindow *self = userdata;
+        self->followed = view;
+        show_tile_face(self, view);
 }
 
 /* Tiles in a grid as square as it gets: 1, 2 side by side, 2x2, 3x2... Each tile is its view in an
@@ -642,6 +665,8 @@ static void on_tile_close(GtkButton *button, gpointer userdata) {
         if (!g_ptr_array_find(self->tiles, view, &index))
                 return;
         emo_live_view_stop(view); /* now, not whenever the last reference goes */
+        if (self->followed == view)
+                self->followed = NULL;
         GtkWidget *overlay = gtk_widget_get_parent(GTK_WIDGET(view));
         gtk_grid_remove(self->tiles_grid, overlay);
         g_ptr_array_remove_index(self->tiles, index);
@@ -678,6 +703,7 @@ void emo_gtk_window_add_live(EmoGtkWindow *self, const emo_gtk_source_t *source)
         };
         GtkWidget *view = emo_live_view_new(&config, self->live_connection);
         g_signal_connect(view, "results-changed", G_CALLBACK(on_tile_results), self);
+        g_signal_connect(view, "face-selected", G_CALLBACK(on_tile_face_selected), self);
         GtkWidget *overlay = gtk_overlay_new();
         gtk_overlay_set_child(GTK_OVERLAY(overlay), view);
         GtkWidget *close = gtk_button_new_from_icon_name("window-close-symbolic");
@@ -975,12 +1001,50 @@ char *emo_gtk_window_live_state_json(EmoGtkWindow *self) {
                 json_object_object_add(t, "max_faces", json_object_new_int64((int64_t) emo_live_view_get_max_faces(v)));
                 json_object_object_add(t, "faces", json_object_new_int64(r ? (int64_t) r->n_faces : 0));
                 ssize_t m = r ? emo_gtk_results_prominent(r) : -1;
+                json_object_object_add(t, "main", json_object_new_int64(m));
                 add_string(t, "main_emotion", m >= 0 ? emo_emotion_name(r->faces[m].emotion) : NULL);
                 add_string(t, "main_emoji", m >= 0 ? r->faces[m].emoji : NULL);
                 add_string(t, "dialogue", r && r->dialogue_kind ? r->dialogue_text : NULL);
+                json_object_object_add(t, "followed", json_object_new_boolean(v == followed_tile(self)));
+                json_object_object_add(t, "selected", json_object_new_int64(emo_live_view_get_selected(v)));
+                /* Where the tile is on the window's surface (past its client-side shadow) and each face
+                 * is in it, for a script to click. */
+                graphene_rect_t area;
+                double sx = 0, sy = 0;
+                gtk_native_get_surface_transform(GTK_NATIVE(self), &sx, &sy);
+                if (gtk_widget_compute_bounds(GTK_WIDGET(v), GTK_WIDGET(self), &area)) {
+                        json_object *a = json_object_new_array();
+                        json_object_array_add(a, json_object_new_double(area.origin.x + sx));
+                        json_object_array_add(a, json_object_new_double(area.origin.y + sy));
+                        json_object_array_add(a, json_object_new_double(area.size.width));
+                        json_object_array_add(a, json_object_new_double(area.size.height));
+                        json_object_object_add(t, "area", a);
+                }
+                json_object *boxes = json_object_new_array();
+                for (size_t k = 0; r && k < r->n_faces; k++) {
+                        json_object *b = json_object_new_object();
+                        const emo_gtk_face_t *face = &r->faces[k];
+                        json_object *box = json_object_new_array();
+                        json_object_array_add(box, json_object_new_int(face->x));
+                        json_object_array_add(box, json_object_new_int(face->y));
+                        json_object_array_add(box, json_object_new_int(face->width));
+                        json_object_array_add(box, json_object_new_int(face->height));
+                        json_object_object_add(b, "box", box);
+                        add_string(b, "emotion", emo_emotion_name(face->emotion));
+                        json_object_array_add(boxes, b);
+                }
+                json_object *image = NULL;
+                if (r) {
+                        image = json_object_new_array();
+                        json_object_array_add(image, json_object_new_int64(r->image_width));
+                        json_object_array_add(image, json_object_new_int64(r->image_height));
+                }
+                json_object_object_add(t, "image", image);
+                json_object_object_add(t, "boxes", boxes);
                 json_object_array_add(tiles, t);
         }
         json_object_object_add(root, "tiles", tiles);
+        add_string(root, "bars", emo_face_bars_get_heading(self->bars));
         const emo_gtk_dialogue_t *d = emo_conversation_view_get_dialogue(self->conversation);
         json_object *conv = json_object_new_array();
         for (size_t i = 0; i < emo_gtk_dialogue_n_lines(d); i++) {

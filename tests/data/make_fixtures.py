@@ -13,6 +13,8 @@ Writes into DIR:
   no_face.jpg                    640x480 noise and soft shapes, no face
   video.avi                      Motion-JPEG AVI, 10 frames/s: 6 frames of one_face.jpg, 3 of
                                  no_face.jpg, 3 of four_faces.jpg (for `emotion watch`)
+  still.avi                      Motion-JPEG AVI, 10 frames/s: 20 frames of four_faces.jpg, a scene
+                                 that stays, where a live client follows a face from frame to frame
   known_N.jpg                    the faces of known_faces.csv, four per 640x480 photo
   random.bin                     4096 random bytes (fixed seed)
   truncated.jpg                  the first 60 % of one_face.jpg
@@ -227,6 +229,11 @@ def main():
         for _ in range(count):
             writer.write(img)
             video["frames"].append(name)
+    writer.release()
+    writer = cv2.VideoWriter(out("still.avi"), cv2.VideoWriter_fourcc(*"MJPG"), VIDEO_FPS, (W, H))
+    img = cv2.imread(out("four_faces.jpg"), cv2.IMREAD_COLOR)
+    for _ in range(20):
+        writer.write(img)
     writer.release()
 
     known = read_known(args.known)

@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "emo/util.h"
 #include "restart.h"
+#include "results.h"
 
 static emo_test_daemon_t daemon_;
 
@@ -773,6 +774,112 @@ Test(e2e, live_tile_is_closed_by_its_button) {
         gui_stop(&g);
         json_object_put(before);
         json_object_put(after);
+}
+
+/* Click the point of tile's image (ix, iy), through where --state says the tile and its image are
+ * (the window's surface is at 0,0 on the screen: no window manager). */
+static void click_in_tile(json_object *tile, double ix, double iy) {
+        json_object *area = emo_test_json_get(tile, "area"), *image = emo_test_json_get(tile, "image");
+        double ax = json_object_get_double(json_object_array_get_idx(area, 0));
+        double ay = json_object_get_double(json_object_array_get_idx(area, 1));
+        emo_gtk_fit_t fit = emo_gtk_fit((double) json_object_get_int64(json_object_array_get_idx(image, 0)),
+                                        (double) json_object_get_int64(json_object_array_get_idx(image, 1)),
+                                        json_object_get_double(json_object_array_get_idx(area, 2)),
+                                        json_object_get_double(json_object_array_get_idx(area, 3)));
+        char cx[16], cy[16];
+        snprintf(cx, sizeof(cx), "%.0f", ax + fit.offset_x + ix * fit.scale);
+        snprintf(cy, sizeof(cy), "%.0f", ay + fit.offset_y + iy * fit.scale);
+        emo_test_run_t r;
+        emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "mousemove", cx, cy, "click", "1", NULL }, NULL, 10000,
+                     &r);
+        cr_assert_eq(r.status, 0, "xdotool: %s", r.err);
+        emo_test_run_done(&r);
+}
+
+/* The state once tile i shows an analysis with n faces; fails after 20 s. */
+static json_object *tile_faces_until(gui_t *g, const char *path, size_t i, int64_t n) {
+        int64_t deadline = emo_now_us() + 20000000;
+        for (;;) {
+                json_object *s = live_state(g, path);
+                json_object *tiles = emo_test_json_get(s, "tiles");
+                if (json_object_array_length(tiles) > i && num(tile_at(s, i), "faces") == n)
+                        return s;
+                cr_assert_lt(emo_now_us(), deadline, "tile %zu never showed %lld faces: %s", i, (long long) n,
+                             json_object_to_json_string(s));
+                json_object_put(s);
+                usleep(200000);
+        }
+}
+
+/* A still scene of four faces as the second tile (a video, looped, so analysed again and again): a click
+ * on a face that is not its main one makes the window follow that tile, the bars show that face
+ * and keep showing it over the next analyses; a click beside every face goes back to the main
+ * face. */
+Test(e2e, live_face_clicked_in_a_tile_is_followed, .timeout = 90) {
+        if (access(EMO_TEST_XDOTOOL, X_OK) != 0) {
+                cr_log_warn("xdotool not installed: clicking a face in a live tile is not tested");
+                return;
+        }
+        _cleanup_free_ char *video = emo_test_fixture("video.avi");
+        _cleanup_free_ char *still = emo_test_fixture("still.avi");
+        const char *path = EMO_TEST_SCREENSHOTS "/live-click-state.json";
+        unlink(path);
+        gui_t g;
+        gui_start(&g, "live-click", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en", "--live",
+                                                            "--loop", "--state", path, video, still, NULL });
+        sleep(2); /* SIGUSR1 before the program handles it would end it */
+        json_object *before = tile_faces_until(&g, path, 1, 4);
+        cr_assert(json_object_get_boolean(emo_test_json_get(tile_at(before, 0), "followed")), "the first tile is followed");
+        cr_assert_not(json_object_get_boolean(emo_test_json_get(tile_at(before, 1), "followed")));
+        /* The smallest face that is not the tile's main one (the daemon's dialogue face). */
+        json_object *tile = tile_at(before, 1), *boxes = emo_test_json_get(tile, "boxes");
+        int64_t main_face = num(tile, "main");
+        cr_assert_geq(main_face, 0);
+        int pick = -1;
+        int64_t pick_area = 0;
+        for (size_t k = 0; k < json_object_array_length(boxes); k++) {
+                if ((int64_t) k == main_face)
+                        continue;
+                json_object *box = emo_test_json_get(json_object_array_get_idx(boxes, k), "box");
+                int64_t area = json_object_get_int64(json_object_array_get_idx(box, 2)) *
+                               json_object_get_int64(json_object_array_get_idx(box, 3));
+                if (pick < 0 || area < pick_area) {
+                        pick = (int) k;
+                        pick_area = area;
+                }
+        }
+        json_object *box = emo_test_json_get(json_object_array_get_idx(boxes, (size_t) pick), "box");
+        double bx = (double) json_object_get_int64(json_object_array_get_idx(box, 0)),
+               by = (double) json_object_get_int64(json_object_array_get_idx(box, 1)),
+               bw = (double) json_object_get_int64(json_object_array_get_idx(box, 2)),
+               bh = (double) json_object_get_int64(json_object_array_get_idx(box, 3));
+        click_in_tile(tile, bx + bw / 2, by + bh / 2);
+        usleep(800000);
+        screenshot(EMO_TEST_SCREENSHOTS "/live-face-clicked.png");
+        /* Two analyses later the face is still the one picked. */
+        usleep(1000000);
+        json_object *after = live_state(&g, path);
+        cr_assert(json_object_get_boolean(emo_test_json_get(tile_at(after, 1), "followed")),
+                  "the clicked tile is not followed: %s", json_object_to_json_string(after));
+        cr_assert_not(json_object_get_boolean(emo_test_json_get(tile_at(after, 0), "followed")));
+        cr_assert_eq(num(tile_at(after, 1), "selected"), pick, "%s", json_object_to_json_string(after));
+        cr_assert_gt(num(tile_at(after, 1), "replies"), num(tile_at(before, 1), "replies") + 1, "no new analysis");
+        char want[32];
+        snprintf(want, sizeof(want), "Face %d of 4", pick + 1);
+        cr_assert(strstr(text_of(after, "bars"), want), "bars: %s, not %s", text_of(after, "bars"), want);
+        /* Beside every face (the middle of the photo, between its four): the main face again, the
+         * tile still followed. */
+        click_in_tile(tile_at(after, 1), 320, 260);
+        usleep(800000);
+        json_object *beside = live_state(&g, path);
+        cr_assert(json_object_get_boolean(emo_test_json_get(tile_at(beside, 1), "followed")));
+        cr_assert_eq(num(tile_at(beside, 1), "selected"), -1, "%s", json_object_to_json_string(beside));
+        snprintf(want, sizeof(want), "Face %lld of 4", (long long) num(tile_at(beside, 1), "main") + 1);
+        cr_assert(strstr(text_of(beside, "bars"), want), "bars: %s, not %s", text_of(beside, "bars"), want);
+        gui_stop(&g);
+        json_object_put(before);
+        json_object_put(after);
+        json_object_put(beside);
 }
 
 /* ---- the daemon's health ------------------------------------------------------------------------- */

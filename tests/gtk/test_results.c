@@ -190,6 +190,25 @@ Test(results, click_in_a_scaled_view_maps_to_the_image) {
         emo_gtk_results_free(r);
 }
 
+Test(results, a_face_is_followed_to_the_next_frame) {
+        /* Two people; in the next frame both moved a little and a third came in. */
+        static const int next[][4] = { { 330, 60, 300, 300 }, { 10, 20, 50, 50 }, { 410, 115, 60, 60 } };
+        fake_reply_t f;
+        fake(&f, 3, next, (const int[]) { EMO_HAPPY, EMO_ANGRY, EMO_SAD }, 0, 0);
+        emo_gtk_results_t *r = NULL;
+        cr_assert_eq(emo_gtk_results_from_reply(&f.reply, &r), 0);
+        /* The big face, 30 px to the right and 10 down: overlap 0.77. */
+        cr_assert_eq(emo_gtk_results_follow(r, 300, 50, 300, 300), 0);
+        /* The small face in front of it (0.62), not the big one behind it (0.04). */
+        cr_assert_eq(emo_gtk_results_follow(r, 400, 120, 60, 60), 2);
+        /* A face that moved its width away (overlap 0) or is now a third of its size (overlap 0.11) is not
+         * taken for the same one. */
+        cr_assert_eq(emo_gtk_results_follow(r, 60, 20, 50, 50), -1);
+        cr_assert_eq(emo_gtk_results_follow(r, 0, 0, 150, 150), -1);
+        cr_assert_eq(emo_gtk_results_follow(NULL, 0, 0, 10, 10), -1);
+        emo_gtk_results_free(r);
+}
+
 Test(results, most_prominent_face) {
         static const int boxes[][4] = { { 0, 0, 100, 100 }, { 200, 0, 150, 150 }, { 400, 0, 150, 150 } };
         fake_reply_t f;
