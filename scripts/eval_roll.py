@@ -12,10 +12,15 @@ McNemar's test of its difference from the first, per angle:
 
     /usr/bin/python3 scripts/eval_roll.py --data fer2013.csv.gz --usage PublicTest --n 800 \
         --model models/emonet-xs.json --yunet face_detection_yunet_2022mar.onnx
+
+With --daemon BIN_DIR the same turned scenes, set in a frame of --frame pixels, go through the
+daemon itself (emotiond with --detector, `emotion analyze --json`): its accuracy and the roll it
+reads, per angle, for the detector chosen, the C++ path and BlazeFace included.
 """
 import argparse
 import os
 import sys
+import tempfile
 
 import cv2
 import numpy as np
@@ -24,6 +29,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from emotion_train.data import load_dataset  # noqa: E402
 from emotion_train.evaluate import dnn_predict, load_model, paired_difference  # noqa: E402
 from emotion_train.framing import UPRIGHT_MIN_ROLL, crop_face, eye_roll, make_scene, upright_crop  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from eval_detectors import analyze  # noqa: E402
 
 
 def main():
@@ -41,6 +49,14 @@ def main():
                          "photo's faces are half their size there), the box and eyes scaled back")
     ap.add_argument("--min-rolls", default="",
                     help="also turn from each of these degrees (comma-separated) and report it")
+    ap.add_argument("--daemon", metavar="BIN_DIR", help="run the scenes through emotiond and emotion from BIN_DIR")
+    ap.add_argument("--detector", default="yunet", choices=["yunet", "blazeface"], help="the daemon's (--daemon)")
+    ap.add_argument("--blazeface", help="face_detection_front.tflite (--daemon --detector blazeface)")
+    ap.add_argument("--dialogue", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "deploy",
+                                                       "dialogue"), help="the daemon's --dialogue-dir (--daemon)")
+    ap.add_argument("--frame", type=int, default=0,
+                    help="with --daemon: the scene in a square frame of this side, its border replicated (the "
+                         "daemon detects at 320 px: a 160-px face in a 711-px frame is 72 px there)")
     args = ap.parse_args()
 
     images, labels, usages = load_dataset(args.data)
@@ -48,6 +64,8 @@ def main():
     idx = np.flatnonzero(keep)[:args.n or None]
     if not len(idx):
         sys.exit(f"{args.data}: no rows with Usage {args.usage}")
+    if args.daemon:
+        return through_daemon(args, images, labels, idx)
     net, meta = load_model(args.model)
     size = 3 * args.side
     det_size = max(64, int(round(size * args.detect_scale)))
@@ -99,6 +117,57 @@ def main():
             print(f"            from {r:4g} deg {right.mean() * 100:5.1f} % ({d['difference'] * 100:+.1f}, "
                   f"p = {d['p_mcnemar']:.3f}; against from {UPRIGHT_MIN_ROLL:g} deg {ds['difference'] * 100:+.1f}, "
                   f"p = {ds['p_mcnemar']:.3f}), {np.mean(np.array(read) >= r) * 100:.0f} % of faces turned")
+
+
+def through_daemon(args, images, labels, idx):
+    size = 3 * args.side
+    frame = max(size, args.frame)
+    names = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    rng = np.random.default_rng(args.seed)
+    detector_side = 128 if args.detector == "blazeface" else 320  # the front model's input; detect_max_side
+    print(f"{args.data} ({args.usage}, {len(idx)} faces) through emotiond ({args.detector}), faces of {args.side} px "
+          f"turned by ±theta in {frame}-px frames, {args.side * detector_side / frame:.0f} px at the detector")
+    levels = None
+    for theta in (float(a) for a in args.angles.split(",")):
+        with tempfile.TemporaryDirectory() as tmp:
+            files, turns = [], []
+            for i in idx:
+                turn = theta if rng.random() < 0.5 else -theta
+                scene = make_scene(images[i], args.side, args.side)
+                m = cv2.getRotationMatrix2D((size / 2, size / 2), turn, 1.0)
+                scene = cv2.warpAffine(scene, m, (size, size), borderMode=cv2.BORDER_REPLICATE)
+                pad = (frame - size) // 2
+                scene = cv2.copyMakeBorder(scene, pad, frame - size - pad, pad, frame - size - pad,
+                                           cv2.BORDER_REPLICATE)
+                files.append(os.path.join(tmp, f"{i}.png"))
+                cv2.imwrite(files[-1], scene)
+                turns.append(turn)
+            results = analyze(args.daemon, args, args.detector, files)
+        right, read, residual, found_right = [], [], [], []
+        for f, i, turn in zip(files, idx, turns):
+            faces = results[f][0]
+            if not faces:
+                right.append(False)  # a face missed is a face not recognised
+                continue
+            face = max(faces, key=lambda d: d["box"][2] * d["box"][3])
+            right.append(face["emotion"] == names[labels[i]])
+            found_right.append(right[-1])
+            read.append(abs(face.get("roll", 0.0)))
+            residual.append(abs(face.get("roll", 0.0) + turn))
+        right = np.array(right)
+        found = len(read)
+        q = np.percentile(read, [10, 50, 90]) if read else [0, 0, 0]
+        line = (f"theta {theta:4.0f}: found {found}/{len(idx)}  accuracy {right.mean() * 100:5.1f} % (of the faces "
+                f"found {np.mean(found_right) * 100:5.1f} %)  roll read "
+                f"|{q[0]:.1f} {q[1]:.1f} {q[2]:.1f}| deg (10th, 50th, 90th percentile), "
+                f"{np.mean(np.array(read) >= UPRIGHT_MIN_ROLL) * 100:.0f} % of faces turned, "
+                f"eye-line error median {np.median(residual):.1f} deg")
+        if levels is None:
+            levels = right
+        else:
+            d = paired_difference(levels, right)
+            line += f"; against theta 0 {d['difference'] * 100:+.1f} (p = {d['p_mcnemar']:.3f})"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":
