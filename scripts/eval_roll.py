@@ -51,7 +51,7 @@ def main():
                     help="also turn from each of these degrees (comma-separated) and report it")
     ap.add_argument("--daemon", metavar="BIN_DIR", help="run the scenes through emotiond and emotion from BIN_DIR")
     ap.add_argument("--detector", default="yunet", choices=["yunet", "blazeface"], help="the daemon's (--daemon)")
-    ap.add_argument("--blazeface", help="face_detection_front.tflite (--daemon --detector blazeface)")
+    ap.add_argument("--blazeface", help="face_detection_front_128x128_barracuda.onnx (--daemon --detector blazeface)")
     ap.add_argument("--dialogue", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "deploy",
                                                        "dialogue"), help="the daemon's --dialogue-dir (--daemon)")
     ap.add_argument("--frame", type=int, default=0,
