@@ -574,6 +574,11 @@ ssize_t emo_live_view_get_selected(EmoLiveView *self) {
         return self->selected;
 }
 
+void emo_live_view_unselect(EmoLiveView *self) {
+        self->selected = -1;
+        gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
 size_t emo_live_view_get_max_faces(EmoLiveView *self) {
         return self->max_faces;
 }

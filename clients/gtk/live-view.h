@@ -53,6 +53,9 @@ double emo_live_view_get_mean_daemon_ms(EmoLiveView *self);
  * finds it again), -1 when none was or it was lost. */
 ssize_t emo_live_view_get_selected(EmoLiveView *self);
 
+/* Drop the face picked, if any: the main face counts again. Emits nothing. */
+void emo_live_view_unselect(EmoLiveView *self);
+
 /* The most faces one analysis found so far. */
 size_t emo_live_view_get_max_faces(EmoLiveView *self);
 

@@ -637,6 +637,9 @@ static void on_tile_results(EmoLiveView *view, gpointer userdata) {
 /* A click on a face of a tile: the bars and the conversation follow that tile from now on. */
 static void on_tile_face_selected(EmoLiveView *view, gpointer userdata) {
         EmoGtkWindow *self = userdata;
+        EmoLiveView *was = followed_tile(self);
+        if (was && was != view)
+                emo_live_view_unselect(was); /* one face picked in the window, not one per tile */
         self->followed = view;
         show_tile_face(self, view);
 }
@@ -965,6 +968,15 @@ static void add_string(json_object *o, const char *key, const char *value) {
         json_object_object_add(o, key, value ? json_object_new_string(value) : NULL);
 }
 
+/* A JSON array of n numbers, written as integers when they are. */
+static json_object *json_numbers(const double *v, size_t n) {
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; i < n; i++)
+                json_object_array_add(a, v[i] == (double) (int64_t) v[i] ? json_object_new_int64((int64_t) v[i])
+                                                                          : json_object_new_double(v[i]));
+        return a;
+}
+
 char *emo_gtk_window_live_state_json(EmoGtkWindow *self) {
         json_object *root = json_object_new_object();
         int64_t now = g_get_monotonic_time();
@@ -974,6 +986,9 @@ char *emo_gtk_window_live_state_json(EmoGtkWindow *self) {
         json_object_object_add(root, "max_tick_stall_ms", json_object_new_double(self->max_tick_stall_us / 1000.0));
         json_object_object_add(root, "max_loop_stall_ms", json_object_new_double(self->max_loop_stall_us / 1000.0));
         json_object_object_add(root, "display_server_pid", json_object_new_int(self->display_server));
+        /* Widget coordinates from the surface's: past the client-side shadow, if any. */
+        double surface_x = 0, surface_y = 0;
+        gtk_native_get_surface_transform(GTK_NATIVE(self), &surface_x, &surface_y);
         json_object *tiles = json_object_new_array();
         for (guint i = 0; i < self->tiles->len; i++) {
                 EmoLiveView *v = self->tiles->pdata[i];
@@ -1007,40 +1022,28 @@ char *emo_gtk_window_live_state_json(EmoGtkWindow *self) {
                 add_string(t, "dialogue", r && r->dialogue_kind ? r->dialogue_text : NULL);
                 json_object_object_add(t, "followed", json_object_new_boolean(v == followed_tile(self)));
                 json_object_object_add(t, "selected", json_object_new_int64(emo_live_view_get_selected(v)));
-                /* Where the tile is on the window's surface (past its client-side shadow) and each face
-                 * is in it, for a script to click. */
+                /* Where the tile is on the window's surface and each face is in it, for a script to
+                 * click. */
                 graphene_rect_t area;
-                double sx = 0, sy = 0;
-                gtk_native_get_surface_transform(GTK_NATIVE(self), &sx, &sy);
-                if (gtk_widget_compute_bounds(GTK_WIDGET(v), GTK_WIDGET(self), &area)) {
-                        json_object *a = json_object_new_array();
-                        json_object_array_add(a, json_object_new_double(area.origin.x + sx));
-                        json_object_array_add(a, json_object_new_double(area.origin.y + sy));
-                        json_object_array_add(a, json_object_new_double(area.size.width));
-                        json_object_array_add(a, json_object_new_double(area.size.height));
-                        json_object_object_add(t, "area", a);
-                }
+                if (gtk_widget_compute_bounds(GTK_WIDGET(v), GTK_WIDGET(self), &area))
+                        json_object_object_add(t, "area",
+                                               json_numbers((const double[]) { area.origin.x + surface_x,
+                                                                               area.origin.y + surface_y,
+                                                                               area.size.width, area.size.height },
+                                                            4));
                 json_object *boxes = json_object_new_array();
                 for (size_t k = 0; r && k < r->n_faces; k++) {
-                        json_object *b = json_object_new_object();
                         const emo_gtk_face_t *face = &r->faces[k];
-                        json_object *box = json_object_new_array();
-                        json_object_array_add(box, json_object_new_int(face->x));
-                        json_object_array_add(box, json_object_new_int(face->y));
-                        json_object_array_add(box, json_object_new_int(face->width));
-                        json_object_array_add(box, json_object_new_int(face->height));
-                        json_object_object_add(b, "box", box);
+                        json_object *b = json_object_new_object();
+                        json_object_object_add(b, "box", json_numbers((const double[]) { face->x, face->y, face->width,
+                                                                                         face->height },
+                                                                      4));
                         add_string(b, "emotion", emo_emotion_name(face->emotion));
                         json_object_array_add(boxes, b);
                 }
-                json_object *image = NULL;
-                if (r) {
-                        image = json_object_new_array();
-                        json_object_array_add(image, json_object_new_int64(r->image_width));
-                        json_object_array_add(image, json_object_new_int64(r->image_height));
-                }
-                json_object_object_add(t, "image", image);
                 json_object_object_add(t, "boxes", boxes);
+                json_object_object_add(t, "image", r ? json_numbers((const double[]) { r->image_width, r->image_height }, 2)
+                                                     : NULL);
                 json_object_array_add(tiles, t);
         }
         json_object_object_add(root, "tiles", tiles);

@@ -876,10 +876,25 @@ Test(e2e, live_face_clicked_in_a_tile_is_followed, .timeout = 90) {
         cr_assert_eq(num(tile_at(beside, 1), "selected"), -1, "%s", json_object_to_json_string(beside));
         snprintf(want, sizeof(want), "Face %lld of 4", (long long) num(tile_at(beside, 1), "main") + 1);
         cr_assert(strstr(text_of(beside, "bars"), want), "bars: %s, not %s", text_of(beside, "bars"), want);
+        /* The face picked again, then a click in the first tile: that tile followed, and the face
+         * picked in the second one dropped (one face picked in the window). */
+        click_in_tile(tile_at(beside, 1), bx + bw / 2, by + bh / 2);
+        usleep(800000);
+        json_object *again = live_state(&g, path);
+        cr_assert_eq(num(tile_at(again, 1), "selected"), pick, "%s", json_object_to_json_string(again));
+        click_in_tile(tile_at(again, 0), 320, 240);
+        usleep(800000);
+        json_object *first = live_state(&g, path);
+        cr_assert(json_object_get_boolean(emo_test_json_get(tile_at(first, 0), "followed")), "%s",
+                  json_object_to_json_string(first));
+        cr_assert_not(json_object_get_boolean(emo_test_json_get(tile_at(first, 1), "followed")));
+        cr_assert_eq(num(tile_at(first, 1), "selected"), -1, "%s", json_object_to_json_string(first));
         gui_stop(&g);
         json_object_put(before);
         json_object_put(after);
         json_object_put(beside);
+        json_object_put(again);
+        json_object_put(first);
 }
 
 /* ---- the daemon's health ------------------------------------------------------------------------- */
