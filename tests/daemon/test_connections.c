@@ -131,7 +131,7 @@ Test(connections, flood_leaves_the_daemon_serving) {
 /* ---- partial messages ---------------------------------------------------------------------------- */
 
 /* Speak ZMTP 3.0 with the NULL mechanism as a DEALER (greeting and READY; the daemon's own are
- * left unread). false when the daemon closed the connection. */
+ * left unread: zmtp_wait_ready). false when the daemon closed the connection. */
 static bool zmtp_hello(int fd) {
         uint8_t greeting[64] = { 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 3, 0, 'N', 'U', 'L', 'L' };
         static const char ready_body[] = "\5READY\13Socket-Type\0\0\0\6DEALER";
@@ -139,6 +139,40 @@ static bool zmtp_hello(int fd) {
         memcpy(ready + 2, ready_body, sizeof(ready_body) - 1);
         return send(fd, greeting, sizeof(greeting), MSG_NOSIGNAL) == sizeof(greeting) &&
                send(fd, ready, sizeof(ready), MSG_NOSIGNAL) == sizeof(ready);
+}
+
+/* Read n bytes; false at end of file, on an error or after the socket's receive timeout. */
+static bool recv_all(int fd, void *buf, size_t n) {
+        for (size_t got = 0; got < n;) {
+                ssize_t r = recv(fd, (char *) buf + got, n - got, 0);
+                if (r <= 0)
+                        return false;
+                got += (size_t) r;
+        }
+        return true;
+}
+
+/* Read the daemon's greeting and READY command: the handshake is over on its side, and messages
+ * may follow. A message sent before that is a protocol error (libzmq: "unexpected command"), and
+ * libzmq closes the connection when the message overtakes the daemon's READY. */
+static bool zmtp_wait_ready(int fd) {
+        uint8_t greeting[64], head[9], body[256];
+        if (!recv_all(fd, greeting, sizeof(greeting)) || greeting[0] != 0xff || greeting[9] != 0x7f ||
+            !recv_all(fd, head, 1) || !(head[0] & 0x04))
+                return false;
+        uint64_t size = 0;
+        if (head[0] & 0x02) { /* a long command: 8-byte size */
+                if (!recv_all(fd, head + 1, 8))
+                        return false;
+                for (int i = 1; i <= 8; i++)
+                        size = size << 8 | head[i];
+        } else {
+                if (!recv_all(fd, head + 1, 1))
+                        return false;
+                size = head[1];
+        }
+        return size > 6 && size <= sizeof(body) && recv_all(fd, body, (size_t) size) &&
+               memcmp(body, "\5READY", 6) == 0;
 }
 
 /* Send a frame header: frame_size bytes follow, and more frames after them when `more`. */
@@ -311,6 +345,7 @@ Test(connections, unfinished_multipart_message_is_shed) {
         int fd = connect_raw(&d, 5000);
         cr_assert(fd >= 0, "cannot connect to %s", d.endpoint);
         cr_assert(zmtp_hello(fd));
+        cr_assert(zmtp_wait_ready(fd), "no greeting and READY from the daemon");
         int64_t start = emo_now_us();
         unsigned sent = 0;
         while (sent < FRAMES && zmtp_frame_header(fd, FRAME, true) && send_zeros(fd, FRAME))
