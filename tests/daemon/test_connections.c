@@ -199,7 +199,8 @@ static bool send_zeros(int fd, uint64_t n) {
 /* Speak ZMTP as a DEALER, then announce one last frame of frame_size bytes and send all of it but
  * the last `missing` bytes. false when the daemon closed the connection. */
 static bool hold_partial(int fd, uint64_t frame_size, size_t missing) {
-        return zmtp_hello(fd) && zmtp_frame_header(fd, frame_size, false) && send_zeros(fd, frame_size - missing);
+        return zmtp_hello(fd) && zmtp_wait_ready(fd) && zmtp_frame_header(fd, frame_size, false) &&
+               send_zeros(fd, frame_size - missing);
 }
 
 /* VmRSS or VmHWM of process pid, in KiB. */
