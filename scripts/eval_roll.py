@@ -31,7 +31,7 @@ from emotion_train.evaluate import dnn_predict, load_model, paired_difference  #
 from emotion_train.framing import UPRIGHT_MIN_ROLL, crop_face, eye_roll, make_scene, upright_crop  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eval_detectors import analyze  # noqa: E402
+from eval_detectors import EMOTIONS, analyze  # noqa: E402
 
 
 def main():
@@ -122,7 +122,6 @@ def main():
 def through_daemon(args, images, labels, idx):
     size = 3 * args.side
     frame = max(size, args.frame)
-    names = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
     rng = np.random.default_rng(args.seed)
     detector_side = 128 if args.detector == "blazeface" else 320  # the front model's input; detect_max_side
     print(f"{args.data} ({args.usage}, {len(idx)} faces) through emotiond ({args.detector}), faces of {args.side} px "
@@ -150,7 +149,7 @@ def through_daemon(args, images, labels, idx):
                 right.append(False)  # a face missed is a face not recognised
                 continue
             face = max(faces, key=lambda d: d["box"][2] * d["box"][3])
-            right.append(face["emotion"] == names[labels[i]])
+            right.append(face["emotion"] == EMOTIONS[labels[i]])
             found_right.append(right[-1])
             read.append(abs(face.get("roll", 0.0)))
             residual.append(abs(face.get("roll", 0.0) + turn))
