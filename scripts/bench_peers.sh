@@ -5,27 +5,17 @@
 #   scripts/bench_peers.sh FER2013.csv.gz [-- bench.py options, e.g. --peer faceapi --rounds 3]
 #
 # Needs Node.js and npm (Debian: apt-get install nodejs npm; a benchmark, so not in scripts/setup.sh)
-# and a build in build/ (or --build DIR). The peers' npm packages, pinned by scripts/peers/
-# package-lock.json (npm checks every package's integrity hash), are installed with `npm ci` into
-# $EMO_PEERS_DIR (default ~/.cache/emotiond/peers), never into the repository; again only when the
-# lock file changed. The photos, the timing and the table: scripts/peers/bench.py.
+# and a build in build/ (or --build DIR). The peers' npm packages are installed by
+# scripts/peers/install.sh (pinned, checked, into a cache folder, never into the repository). The
+# photos, the timing and the table: scripts/peers/bench.py.
 set -eu
 cd "$(dirname "$0")/.."
 fer=${1:?usage: scripts/bench_peers.sh FER2013.csv.gz [-- bench.py options]}
 shift
 [ "${1:-}" = "--" ] && shift
-for tool in node npm taskset; do
-        command -v "$tool" >/dev/null || { echo "$0: $tool not found (Debian: apt-get install nodejs npm util-linux)" >&2; exit 1; }
-done
+command -v taskset >/dev/null || { echo "$0: taskset not found (Debian: apt-get install util-linux)" >&2; exit 1; }
 [ -f "$fer" ] || { echo "$0: FER2013 file $fer not found" >&2; exit 1; }
-
-peers=${EMO_PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/emotiond/peers}
-mkdir -p "$peers"
-if ! cmp -s scripts/peers/package-lock.json "$peers/package-lock.json" || [ ! -d "$peers/node_modules" ]; then
-        cp scripts/peers/package.json scripts/peers/package-lock.json "$peers/"
-        # --ignore-scripts: nothing the packages ship is run at install time.
-        (cd "$peers" && npm ci --ignore-scripts --no-audit --no-fund)
-fi
+peers=$(scripts/peers/install.sh)
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), node $(node --version)"
 echo "emotiond: $(git rev-parse --short HEAD 2>/dev/null || echo '?'), OpenCV $(pkg-config --modversion opencv4)"
 exec /usr/bin/python3 scripts/peers/bench.py --fer "$fer" --modules "$peers" "$@"
