@@ -13,7 +13,9 @@
  *   emo_bench_stages --model M.json --yunet Y.onnx --mixed [--reps N] FILE...
  *       the photos in turn, as a daemon serving cameras or photos of several sizes and face counts
  *       sees them (scaled decoding): each photo's median stage times over N rounds, then the mean
- *       over the photos */
+ *       over the photos
+ *   --lean B.onnx, with any of them: YuNet with its lean check by that BlazeFace model, as the
+ *       daemon runs it when BlazeFace is installed (lean_check) */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -255,7 +257,7 @@ static int bench_stream(emo_detector_t *det, emo_classifier_t *cls, char **files
 }
 
 int main(int argc, char **argv) {
-        const char *model_path = NULL, *yunet = NULL;
+        const char *model_path = NULL, *yunet = NULL, *lean = NULL;
         int reps = 30;
         unsigned every = 1;
         bool stream = false, full = false, mixed = false;
@@ -263,7 +265,8 @@ int main(int argc, char **argv) {
                 { "model", required_argument, NULL, 'm' }, { "yunet", required_argument, NULL, 'y' },
                 { "reps", required_argument, NULL, 'r' },  { "stream", no_argument, NULL, 's' },
                 { "every", required_argument, NULL, 'k' }, { "full", no_argument, NULL, 'f' },
-                { "mixed", no_argument, NULL, 'x' },       {},
+                { "mixed", no_argument, NULL, 'x' },       { "lean", required_argument, NULL, 'l' },
+                {},
         };
         for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;)
                 switch (c) {
@@ -288,11 +291,14 @@ int main(int argc, char **argv) {
                 case 'x':
                         mixed = true;
                         break;
+                case 'l':
+                        lean = optarg;
+                        break;
                 default:
                         return 2;
                 }
         if (!model_path || !yunet || optind >= argc || reps < 1 || every < 1) {
-                fprintf(stderr, "usage: %s --model M.json --yunet Y.onnx [--reps N] FILE...\n"
+                fprintf(stderr, "usage: %s --model M.json --yunet Y.onnx [--lean B.onnx] [--reps N] FILE...\n"
                                 "       %s --model M.json --yunet Y.onnx --stream [--every K] [--full] FRAME...\n"
                                 "       %s --model M.json --yunet Y.onnx --mixed [--reps N] FILE...\n",
                         argv[0], argv[0], argv[0]);
@@ -306,7 +312,8 @@ int main(int argc, char **argv) {
                 return 1;
         }
         emo_detector_params_t dp = { .kind = EMO_DETECTOR_YUNET, .model_path = yunet, .score_threshold = 0.6f,
-                                     .max_side = 320, .min_face = 20, .device = EMO_DEVICE_CPU };
+                                     .max_side = 320, .min_face = 20, .device = EMO_DEVICE_CPU,
+                                     .lean_model_path = lean };
         emo_classifier_params_t cp = { .onnx_path = m.onnx_path, .width = m.width, .height = m.height,
                                        .scale = m.scale, .mean = m.mean, .std = m.std,
                                        .framing_scale = m.framing_scale, .offset_x = m.offset_x,

@@ -41,6 +41,7 @@ static const struct key {
         { "detector", "min_face", UINT, offsetof(emo_config_t, min_face), 1, 100000 },
         { "detector", "score_threshold", DBL, offsetof(emo_config_t, score_threshold), 0, 1 },
         { "detector", "detect_every", UINT, offsetof(emo_config_t, detect_every), 1, 1000 },
+        { "detector", "lean_check", BOOL, offsetof(emo_config_t, lean_check), 0, 0 },
         { "limits", "max_message_bytes", U64, offsetof(emo_config_t, max_message_bytes), 1024, 1ull << 31 },
         { "limits", "max_pixels", U64, offsetof(emo_config_t, max_pixels), 64, 1ull << 30 },
         { "limits", "memory_budget_mb", UINT, offsetof(emo_config_t, memory_budget_mb), 0, 16777216 },
@@ -67,6 +68,7 @@ int emo_config_init(emo_config_t *c) {
                 .min_face = 20,
                 .score_threshold = 0.6,
                 .detect_every = 3,
+                .lean_check = true,
         };
         if (asprintf(&c->model, "%s/models/emotion.json", emo_paths()->datadir) < 0)
                 c->model = NULL;

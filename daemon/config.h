@@ -39,6 +39,9 @@ typedef struct emo_config {
          * (docs/privacy.md). Without it no result reaches the log. */
         bool log_results;
         unsigned detect_every; /* smoothed streams: run the detector on every Nth frame, track between */
+        /* YuNet: look again with BlazeFace, when its file is installed, at the faces it reads as
+         * leaning, for their roll (emo_detector_params_t.lean_model_path). */
+        bool lean_check;
         /* CURVE on tcp:// endpoints (daemon/auth.h). server_cert: the daemon's certificate as
          * zcert_save writes it (the public file; its secret half beside it as NAME_secret).
          * clients_dir: the certificates of the clients allowed. insecure_tcp: serve tcp:// in

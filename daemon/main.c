@@ -329,6 +329,10 @@ static int load_data(daemon_t *d) {
                 return log_error_errno(-ENOENT, "%s", err.message);
         if (d->detector.warning)
                 log_warning("%s", d->detector.warning);
+        if (!c->lean_check) {
+                free(d->detector.lean_path);
+                d->detector.lean_path = NULL;
+        }
         return 0;
 }
 
@@ -344,10 +348,12 @@ static int set_up(daemon_t *d) {
         d->workers = d->config.workers ? d->config.workers : (unsigned) sysconf(_SC_NPROCESSORS_ONLN);
         if (d->workers == 0)
                 d->workers = 1;
-        log_info("emotiond %s: model %s (%s, PublicTest accuracy %.4f), %s detector %s, device %s, languages %s",
+        log_info("emotiond %s: model %s (%s, PublicTest accuracy %.4f), %s detector %s%s%s%s, device %s, languages %s",
                  PROJECT_VERSION, d->model.name, d->model.onnx_path, d->model.public_test_accuracy,
-                 emo_detector_kind_name(d->detector.kind), d->detector.path, emo_device_name(d->device),
-                 emo_dialogue_languages(d->dialogue));
+                 emo_detector_kind_name(d->detector.kind), d->detector.path,
+                 d->detector.lean_path ? " (leaning faces checked by " : "",
+                 d->detector.lean_path ? d->detector.lean_path : "", d->detector.lean_path ? ")" : "",
+                 emo_device_name(d->device), emo_dialogue_languages(d->dialogue));
         if (d->config.log_results)
                 log_warning("log_results is on: every face's box, emotion and probabilities will be written to this "
                             "log, which then holds personal data (docs/privacy.md); turn it off after debugging");
@@ -365,6 +371,7 @@ static emo_pipeline_shared_t shared_of(const daemon_t *d) {
                 .device = d->device,
                 .detector = d->detector.kind,
                 .detector_path = d->detector.path,
+                .lean_path = d->detector.lean_path,
         };
 }
 

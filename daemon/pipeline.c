@@ -98,6 +98,7 @@ static int load_detector(emo_pipeline_t *p, emo_error_t *err) {
                 .max_side = c->detect_max_side,
                 .min_face = c->min_face,
                 .device = p->shared.device,
+                .lean_model_path = p->shared.lean_path,
         };
         int r = emo_detector_new(&dp, &p->detector, &verr);
         if (r < 0)

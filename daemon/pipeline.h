@@ -23,6 +23,7 @@ typedef struct emo_pipeline_shared {
         emo_device_t device;            /* resolved */
         emo_detector_kind_t detector;   /* resolved */
         const char *detector_path;
+        const char *lean_path;          /* YuNet's lean check: the BlazeFace file, or NULL */
 } emo_pipeline_shared_t;
 
 typedef struct emo_pipeline emo_pipeline_t;

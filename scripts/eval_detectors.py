@@ -94,8 +94,11 @@ DETECTORS = {  # name -> (emotiond --detector, model option, args attribute)
 
 
 def analyze(bin_dir, args, detector, files):
-    """detector: a DETECTORS name, optionally "@N" for detect_max_side=N (YuNet, Haar)."""
+    """detector: a DETECTORS name, optionally "@N" for detect_max_side=N (YuNet, Haar); "yunet+lean"
+    is YuNet with its lean check by the BlazeFace file of args.blazeface, which plain "yunet" runs
+    without, whatever is installed."""
     detector, _, max_side = detector.partition("@")
+    detector, _, lean = detector.partition("+")
     kind, option, attr = DETECTORS[detector]
     with tempfile.TemporaryDirectory() as run:
         ep = f"ipc://{run}/e.sock"
@@ -105,6 +108,10 @@ def analyze(bin_dir, args, detector, files):
             cmd += [option, getattr(args, attr)]
         if max_side:
             cmd += ["--set", f"detect_max_side={max_side}"]
+        if kind == "yunet":
+            cmd += ["--set", f"lean_check={'true' if lean else 'false'}"]
+            if lean:
+                cmd += ["--blazeface-model", args.blazeface]
         log = open(os.path.join(run, "log"), "w+")
         daemon = subprocess.Popen(cmd, stderr=log)
         try:

@@ -30,6 +30,8 @@ from emotion_train.data import load_dataset  # noqa: E402
 from emotion_train.evaluate import dnn_predict, load_model, paired_difference  # noqa: E402
 from emotion_train.framing import UPRIGHT_MIN_ROLL, crop_face, eye_roll, make_scene, upright_crop  # noqa: E402
 
+EMO_LEAN_CHECK_MIN_ROLL = 4.0  # daemon/vision/vision.h
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from eval_detectors import EMOTIONS, analyze  # noqa: E402
 
@@ -50,8 +52,11 @@ def main():
     ap.add_argument("--min-rolls", default="",
                     help="also turn from each of these degrees (comma-separated) and report it")
     ap.add_argument("--daemon", metavar="BIN_DIR", help="run the scenes through emotiond and emotion from BIN_DIR")
-    ap.add_argument("--detector", default="yunet", choices=["yunet", "blazeface"], help="the daemon's (--daemon)")
-    ap.add_argument("--blazeface", help="face_detection_front_128x128_barracuda.onnx (--daemon --detector blazeface)")
+    ap.add_argument("--detector", default="yunet", choices=["yunet", "yunet+lean", "blazeface"],
+                    help="the daemon's (--daemon); yunet+lean: YuNet with its lean check by --blazeface")
+    ap.add_argument("--baseline", choices=["yunet", "yunet+lean", "blazeface"],
+                    help="--daemon: run this detector on the same frames too and compare face by face (McNemar)")
+    ap.add_argument("--blazeface", help="face_detection_front_128x128_barracuda.onnx (--daemon --detector blazeface or yunet+lean)")
     ap.add_argument("--dialogue", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "deploy",
                                                        "dialogue"), help="the daemon's --dialogue-dir (--daemon)")
     ap.add_argument("--frame", type=int, default=0,
@@ -124,6 +129,7 @@ def through_daemon(args, images, labels, idx):
     frame = max(size, args.frame)
     rng = np.random.default_rng(args.seed)
     detector_side = 128 if args.detector == "blazeface" else 320  # the front model's input; detect_max_side
+    lean = EMO_LEAN_CHECK_MIN_ROLL
     print(f"{args.data} ({args.usage}, {len(idx)} faces) through emotiond ({args.detector}), faces of {args.side} px "
           f"turned by ±theta in {frame}-px frames, {args.side * detector_side / frame:.0f} px at the detector")
     levels = None
@@ -142,31 +148,48 @@ def through_daemon(args, images, labels, idx):
                 cv2.imwrite(files[-1], scene)
                 turns.append(turn)
             results = analyze(args.daemon, args, args.detector, files)
-        right, read, residual, found_right = [], [], [], []
-        for f, i, turn in zip(files, idx, turns):
-            faces = results[f][0]
-            if not faces:
-                right.append(False)  # a face missed is a face not recognised
-                continue
-            face = max(faces, key=lambda d: d["box"][2] * d["box"][3])
-            right.append(face["emotion"] == EMOTIONS[labels[i]])
-            found_right.append(right[-1])
-            read.append(abs(face.get("roll", 0.0)))
-            residual.append(abs(face.get("roll", 0.0) + turn))
-        right = np.array(right)
+            base = analyze(args.daemon, args, args.baseline, files) if args.baseline else None
+        right, read, residual, found_right = score(results, files, idx, turns, labels)
         found = len(read)
         q = np.percentile(read, [10, 50, 90]) if read else [0, 0, 0]
         line = (f"theta {theta:4.0f}: found {found}/{len(idx)}  accuracy {right.mean() * 100:5.1f} % (of the faces "
                 f"found {np.mean(found_right) * 100:5.1f} %)  roll read "
                 f"|{q[0]:.1f} {q[1]:.1f} {q[2]:.1f}| deg (10th, 50th, 90th percentile), "
                 f"{np.mean(np.array(read) >= UPRIGHT_MIN_ROLL) * 100:.0f} % of faces turned, "
-                f"eye-line error median {np.median(residual):.1f} deg")
+                f"eye-line error median {np.median(residual):.1f} deg, "
+                f"detection {np.mean([results[f][1] for f in files]) / 1000:.2f} ms a frame (mean)")
         if levels is None:
             levels = right
         else:
             d = paired_difference(levels, right)
             line += f"; against theta 0 {d['difference'] * 100:+.1f} (p = {d['p_mcnemar']:.3f})"
         print(line, flush=True)
+        if base is not None:
+            b_right, b_read, b_residual, _ = score(base, files, idx, turns, labels)
+            d = paired_difference(b_right, right)
+            print(f"            {args.baseline}: found {len(b_read)}, accuracy {b_right.mean() * 100:5.1f} %, "
+                  f"eye-line error median {np.median(b_residual):.1f} deg, {np.mean(np.array(b_read) >= lean) * 100:.0f} % "
+                  f"of faces read as leaning {lean:g} deg or more, detection "
+                  f"{np.mean([base[f][1] for f in files]) / 1000:.2f} ms a frame; {args.detector} against it "
+                  f"{d['difference'] * 100:+.1f} (p = {d['p_mcnemar']:.3f}; right only with it {d['right_only_b']}, "
+                  f"only with {args.baseline} {d['right_only_a']})", flush=True)
+
+
+def score(results, files, idx, turns, labels):
+    """Per face: right (a face missed is a face not recognised), and for the faces found: the roll
+    read, its error against the turn, right."""
+    right, read, residual, found_right = [], [], [], []
+    for f, i, turn in zip(files, idx, turns):
+        faces = results[f][0]
+        if not faces:
+            right.append(False)
+            continue
+        face = max(faces, key=lambda d: d["box"][2] * d["box"][3])
+        right.append(face["emotion"] == EMOTIONS[labels[i]])
+        found_right.append(right[-1])
+        read.append(abs(face.get("roll", 0.0)))
+        residual.append(abs(face.get("roll", 0.0) + turn))  # OpenCV turns counter-clockwise as seen
+    return np.array(right), read, residual, found_right
 
 
 if __name__ == "__main__":

@@ -70,6 +70,9 @@ int emo_detector_choose(const char *want, const emo_detector_files_t *files, emo
                                     "falling back to the Haar cascade, which misses tilted and small faces; run the "
                                     "setup script to install them";
         }
+        /* YuNet's lean check is optional: without the file (or the memory to name it), none. */
+        if (c.path && c.kind == EMO_DETECTOR_YUNET)
+                c.lean_path = find(files->blazeface, EMO_BLAZEFACE_FILE, files->dirs);
         if (!c.path)
                 return emo_error_set(err, -ENOENT, "Failed to find the %s detector model %s; set %s_model or run the "
                                                    "setup script",
@@ -81,5 +84,6 @@ int emo_detector_choose(const char *want, const emo_detector_files_t *files, emo
 
 void emo_detector_choice_done(emo_detector_choice_t *c) {
         free(c->path);
-        c->path = NULL;
+        free(c->lean_path);
+        c->path = c->lean_path = NULL;
 }

@@ -10,6 +10,7 @@
 
 #include "internal.hpp"
 
+#include <memory>
 #include <vector>
 
 // emo_detector_track: each face is searched for in a window around its last box, scaled to
@@ -18,6 +19,9 @@ enum { EMO__TRACK_SIDE = 96 };
 
 struct emo_detector {
         emo_detector_params_t params;
+        // YuNet's lean check (params.lean_model_path): BlazeFace, run on windows around the faces
+        // read as leaning (emo_detector_detect, emo_detector_track). Null: none.
+        std::unique_ptr<emo_detector> lean;
 
         explicit emo_detector(const emo_detector_params_t &p) : params(p) {}
         virtual ~emo_detector() = default;

@@ -143,13 +143,25 @@ typedef struct emo_detector_params {
                                 * 0: never. BlazeFace always sees the image letterboxed to its input. */
         unsigned min_face;     /* smallest face side in pixels of the original image */
         emo_device_t device;   /* resolved device (not AUTO) */
+        /* YuNet: a BlazeFace model (EMO_BLAZEFACE_FILE) for a second look at the faces it reads as
+         * leaning (EMO_LEAN_CHECK_MIN_ROLL), whose eye line then gives their roll; NULL: none. */
+        const char *lean_model_path;
 } emo_detector_params_t;
+
+/* YuNet places the eyes of small leaning faces poorly: on CK+48 faces turned 30 degrees, its eye
+ * line is 7 degrees off at 107 pixels and 12 at 72 (median). A face it reads as turned by at least
+ * this many degrees is looked at again by BlazeFace in a window around its box (check_lean in
+ * detect.cpp), one 128x128 pass of about 2 ms each, and gets BlazeFace's roll, 3 degrees off there:
+ * +2.0 points at 30 degrees for the 72-pixel faces, nothing lost on upright ones, which are mostly
+ * not looked at (their roll reads under 4). docs/REPORT.md, "YuNet's lean check". */
+#define EMO_LEAN_CHECK_MIN_ROLL 4.0
 
 typedef struct emo_detector emo_detector_t;
 
 const char *emo_detector_kind_name(emo_detector_kind_t kind);
 
-/* Load a detector. -ENOENT missing model file, -EINVAL unusable model. */
+/* Load a detector (and its lean check's BlazeFace, when given). -ENOENT missing model file,
+ * -EINVAL unusable model. */
 int emo_detector_new(const emo_detector_params_t *params, emo_detector_t **ret, emo_error_t *err);
 
 emo_detector_t *emo_detector_free(emo_detector_t *d);
@@ -191,12 +203,14 @@ typedef struct emo_detector_files {
 typedef struct emo_detector_choice {
         emo_detector_kind_t kind;
         char *path;          /* owned: emo_detector_choice_done */
+        char *lean_path;     /* owned; YuNet: the BlazeFace file for its lean check when found, else NULL */
         const char *warning; /* static; non-NULL when auto fell back to a weaker detector: for the log */
 } emo_detector_choice_t;
 
 /* The detector policy: want is "yunet", "blazeface", "haar" (that detector, its file found or
  * configured) or "auto" (the first of YuNet, BlazeFace, Haar whose file is there: the order of
- * their measured recall). Whether the file loads is emo_detector_new's business. 0 with *ret;
+ * their measured recall). With YuNet, the BlazeFace file too when there is one, for the lean check
+ * (lean_path). Whether the files load is emo_detector_new's business. 0 with *ret;
  * -ENOENT with a message naming the file and the setting when the wanted detector's file is not
  * found; -ENOMEM. */
 int emo_detector_choose(const char *want, const emo_detector_files_t *files, emo_detector_choice_t *ret,

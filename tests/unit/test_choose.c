@@ -54,6 +54,31 @@ Test(detector_choice, auto_takes_yunet_when_installed) {
         emo_detector_choice_done(&c);
 }
 
+/* With YuNet, BlazeFace's file, when there is one, is named for YuNet's lean check; with any
+ * other detector, or without the file, no lean check. */
+Test(detector_choice, yunet_gets_blazeface_for_its_lean_check) {
+        install_file(EMO_YUNET_FILE);
+        emo_detector_choice_t c;
+        cr_assert_eq(choose("yunet", NULL, &c, NULL), 0);
+        cr_expect_null(c.lean_path, "no BlazeFace file, yet %s", c.lean_path);
+        emo_detector_choice_done(&c);
+
+        install_file(EMO_BLAZEFACE_FILE);
+        cr_assert_eq(choose("auto", NULL, &c, NULL), 0);
+        cr_expect_eq(c.kind, EMO_DETECTOR_YUNET);
+        cr_assert_not_null(c.lean_path);
+        cr_expect_not_null(strstr(c.lean_path, EMO_BLAZEFACE_FILE), "%s", c.lean_path);
+        emo_detector_choice_done(&c);
+        cr_expect_null(c.lean_path);
+
+        cr_assert_eq(choose("blazeface", NULL, &c, NULL), 0);
+        cr_expect_null(c.lean_path, "BlazeFace checking itself: %s", c.lean_path);
+        emo_detector_choice_done(&c);
+        cr_assert_eq(choose("haar", NULL, &c, NULL), 0);
+        cr_expect_null(c.lean_path);
+        emo_detector_choice_done(&c);
+}
+
 Test(detector_choice, auto_falls_back_to_blazeface_then_haar_and_says_so) {
         emo_detector_choice_t c;
         cr_assert_eq(choose("auto", NULL, &c, NULL), 0);

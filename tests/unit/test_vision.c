@@ -1463,6 +1463,80 @@ Test(vision, a_turned_face_is_classified_upright) {
         free(up.rgb);
 }
 
+static emo_detector_t *yunet_lean_at(unsigned max_side, const char *lean) {
+        emo_detector_params_t p = { .kind = EMO_DETECTOR_YUNET, .model_path = emo_test_yunet(), .score_threshold = 0.6f,
+                                    .max_side = max_side, .min_face = 20, .device = EMO_DEVICE_CPU,
+                                    .lean_model_path = lean };
+        emo_detector_t *d = NULL;
+        cr_assert_eq(emo_detector_new(&p, &d, &verr), 0, "%s", verr.message);
+        return d;
+}
+
+/* The one face YuNet (or d) finds in p, through a JPEG of it, decoded whole. */
+static emo_face_box_t detect_picture(emo_detector_t *d, const picture_t *p) {
+        size_t len;
+        unsigned char *jpeg = write_jpeg_rgb(p, 0, &len);
+        emo_image_t *img = NULL;
+        cr_assert_eq(emo_image_decode(jpeg, len, MAX_PIXELS, &img, &verr), 0, "%s", verr.message);
+        emo_face_box_t box;
+        size_t n = 0;
+        cr_assert_eq(emo_detector_detect(d, img, &box, 1, &n, &verr), 0, "%s", verr.message);
+        cr_assert_eq(n, 1, "the face is not found");
+        emo_image_free(img);
+        free(jpeg);
+        return box;
+}
+
+/* YuNet's lean check: the fixture's face, levelled, then turned 20 and 30 degrees either way,
+ * small at YuNet's input (43 px: the 800-px picture detected at 200): BlazeFace's second
+ * look gives the roll within 5 degrees, and never further from the turn than YuNet's own. A face
+ * YuNet reads as upright is not looked at: the same box and roll as without the check. A lean
+ * model that is no BlazeFace, or missing, fails at load. */
+Test(vision, yunet_lean_check_reads_small_leaning_faces) {
+        const char *blaze = emo_test_blazeface();
+        if (!blaze)
+                cr_skip_test("BlazeFace is not installed (scripts/setup.sh installs it from the npm registry)");
+        picture_t fixture = face_picture(800, 800, 80, 160, 1);
+        emo_detector_t *fine = yunet_at(640);
+        emo_face_box_t box = detect_picture(fine, &fixture);
+        emo_detector_free(fine);
+        picture_t up = turned_picture(&fixture, -box.roll, box.x + box.width / 2.0, box.y + box.height / 2.0);
+        free(fixture.rgb);
+
+        emo_detector_t *plain = yunet_at(200), *lean = yunet_lean_at(200, blaze);
+        emo_face_box_t a = detect_picture(plain, &up), b = detect_picture(lean, &up);
+        cr_assert_lt(fabsf(a.roll), (float) EMO_LEAN_CHECK_MIN_ROLL, "the levelled face reads %.1f degrees", a.roll);
+        cr_assert(a.x == b.x && a.y == b.y && a.width == b.width && a.height == b.height && a.roll == b.roll,
+                  "an upright face changed: roll %.1f against %.1f", b.roll, a.roll);
+        cr_log_info("face at YuNet's input: %d px", a.width / 4);
+        for (int deg = -30; deg <= 30; deg += 10) {
+                if (abs(deg) < 20)
+                        continue;
+                picture_t pic = turned_picture(&up, deg, a.x + a.width / 2.0, a.y + a.height / 2.0);
+                a = detect_picture(plain, &pic);
+                b = detect_picture(lean, &pic);
+                cr_log_info("turned %d degrees: YuNet reads %.1f, with the lean check %.1f", deg, a.roll, b.roll);
+                cr_expect_lt(fabsf(b.roll - deg), 5.0f, "turned %d degrees, the lean check reads %.1f", deg, b.roll);
+                cr_expect_leq(fabsf(b.roll - deg), fabsf(a.roll - deg) + 0.5f,
+                              "turned %d degrees: %.1f with the check, %.1f without", deg, b.roll, a.roll);
+                free(pic.rgb);
+        }
+        emo_detector_free(lean);
+        emo_detector_free(plain);
+        free(up.rgb);
+
+        emo_detector_params_t p = { .kind = EMO_DETECTOR_YUNET, .model_path = emo_test_yunet(), .score_threshold = 0.6f,
+                                    .max_side = 320, .min_face = 20, .device = EMO_DEVICE_CPU,
+                                    .lean_model_path = emo_test_yunet() };
+        emo_detector_t *d = NULL;
+        cr_expect_eq(emo_detector_new(&p, &d, &verr), -EINVAL, "YuNet taken for the lean check's BlazeFace");
+        cr_expect_null(d);
+        p.lean_model_path = "/nonexistent/blazeface.onnx";
+        cr_expect_eq(emo_detector_new(&p, &d, &verr), -ENOENT);
+        cr_expect_not_null(strstr(verr.message, "/nonexistent/blazeface.onnx"), "%s", verr.message);
+        cr_expect_null(d);
+}
+
 /* A small face in a large photo (the fixture's 180 px face in 2560 x 1920): decoded at 1/8 for a
  * 320-px detector it is about 26 px wide, under the model's 48, so its crop comes from a finer
  * decode of its region (1/4 here), and it is classified nearly as from the full image.
