@@ -212,7 +212,9 @@ Test(metrics, health) {
 
 /* A daemon draining after SIGTERM refuses new requests: /health says so with 503, so that a load
  * balancer sends new connections elsewhere at once. A client keeps the drain going (each request
- * it sends restarts the daemon's quiet period, up to the drain's 2 s) while /health is asked. */
+ * it sends restarts the daemon's quiet period, up to the drain's 2 s) while /health is asked,
+ * until both are seen: a request sent just after the signal may still be served if the daemon has
+ * not yet read it, and the drain can begin between that request and the next /health. */
 Test(metrics, health_says_stopping_while_draining) {
         emo_test_daemon_t d;
         char url[64];
@@ -224,7 +226,7 @@ Test(metrics, health_says_stopping_while_draining) {
 
         const char *curl[] = { EMO_TEST_CURL, "-s", "--max-time", "5", "-w", "\n%{http_code}", url, NULL };
         bool stopping = false, refused = false;
-        for (int i = 0; i < 40 && !stopping; i++) {
+        for (int i = 0; i < 40 && !(stopping && refused); i++) {
                 emo_health_request_t h = EMOTION__V1__HEALTH_REQUEST__INIT;
                 emo_request_t req = EMOTION__V1__REQUEST__INIT;
                 req.body_case = EMOTION__V1__REQUEST__BODY_HEALTH;
