@@ -68,7 +68,6 @@ int emo_config_init(emo_config_t *c) {
                 .min_face = 20,
                 .score_threshold = 0.6,
                 .detect_every = 3,
-                .lean_check = true,
         };
         if (asprintf(&c->model, "%s/models/emotion.json", emo_paths()->datadir) < 0)
                 c->model = NULL;

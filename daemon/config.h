@@ -40,7 +40,8 @@ typedef struct emo_config {
         bool log_results;
         unsigned detect_every; /* smoothed streams: run the detector on every Nth frame, track between */
         /* YuNet: look again with BlazeFace, when its file is installed, at the faces it reads as
-         * leaning, for their roll (emo_detector_params_t.lean_model_path). */
+         * leaning, for their roll (emo_detector_params_t.lean_model_path). Off by default: it
+         * costs per-photo time on ordinary photos (docs/REPORT.md, "YuNet's lean check"). */
         bool lean_check;
         /* CURVE on tcp:// endpoints (daemon/auth.h). server_cert: the daemon's certificate as
          * zcert_save writes it (the public file; its secret half beside it as NAME_secret).

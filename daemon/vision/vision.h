@@ -151,7 +151,7 @@ typedef struct emo_detector_params {
 /* YuNet places the eyes of small leaning faces poorly: on CK+48 faces turned 30 degrees, its eye
  * line is 7 degrees off at 107 pixels and 12 at 72 (median). A face it reads as turned by at least
  * this many degrees is looked at again by BlazeFace in a window around its box (check_lean in
- * detect.cpp), one 128x128 pass of about 2 ms each, and gets BlazeFace's roll, 3 degrees off there:
+ * detect.cpp), one 128x128 pass of 2-6 ms each, and gets BlazeFace's roll, 3 degrees off there:
  * +2.0 points at 30 degrees for the 72-pixel faces, nothing lost on upright ones, which are mostly
  * not looked at (their roll reads under 4). docs/REPORT.md, "YuNet's lean check". */
 #define EMO_LEAN_CHECK_MIN_ROLL 4.0

@@ -201,8 +201,8 @@ void emo_test_daemon_start(emo_test_daemon_t *d, const char *const *extra) {
                 "--yunet-model", emo_test_yunet(), "--dialogue-dir", dialogue, "--device", "cpu", "-w", "2",
         };
         size_t n = 15;
-        /* YuNet's lean check as the daemon runs it where BlazeFace is installed, with the tests'
-         * BlazeFace; none where the tests have none, whatever the machine's data folders hold. */
+        /* YuNet's lean check, when a test turns it on, with the tests' BlazeFace; impossible where
+         * the tests have none, whatever the machine's data folders hold. */
         const char *blaze = emo_test_blazeface();
         argv[n++] = blaze ? "--blazeface-model" : "--set";
         argv[n++] = blaze ? blaze : "lean_check=false";
