@@ -26,6 +26,7 @@ struct emo_pipeline {
         emo_smooth_face_t *smooth_in;
         emo_smoothed_t *smooth_out;
         emo_pb_smoothed_t *pb_smoothed;
+        emo_pb_dialogue_t *pb_dialogues; /* Options.dialogue_per_face */
 };
 
 emo_pipeline_t *emo_pipeline_free(emo_pipeline_t *p) {
@@ -42,6 +43,7 @@ emo_pipeline_t *emo_pipeline_free(emo_pipeline_t *p) {
         free(p->smooth_in);
         free(p->smooth_out);
         free(p->pb_smoothed);
+        free(p->pb_dialogues);
         free(p);
         return NULL;
 }
@@ -82,8 +84,9 @@ static int alloc_scratch(emo_pipeline_t *p, size_t n) {
         p->smooth_in = calloc(n, sizeof(*p->smooth_in));
         p->smooth_out = calloc(n, sizeof(*p->smooth_out));
         p->pb_smoothed = calloc(n, sizeof(*p->pb_smoothed));
+        p->pb_dialogues = calloc(n, sizeof(*p->pb_dialogues));
         if (!p->boxes || !p->prev || !p->probs || !p->faces || !p->face_ptrs || !p->pb_boxes || !p->smooth_in ||
-            !p->smooth_out || !p->pb_smoothed)
+            !p->smooth_out || !p->pb_smoothed || !p->pb_dialogues)
                 return -ENOMEM;
         return 0;
 }
@@ -384,21 +387,38 @@ static int smooth_faces(emo_pipeline_t *p, analysis_t *an) {
         return 0;
 }
 
-/* The OK reply: the faces, a dialogue line for the most prominent one, the model, the timings. */
+/* The line for face i: for its smoothed emotion when smoothing, else for this frame's. The
+ * language was checked by read_options. */
+static void pick_line(emo_pipeline_t *p, const analysis_t *an, size_t i, emo_pb_dialogue_t *d) {
+        emotion__v1__dialogue__init(d);
+        d->language = (char *) an->lang;
+        int e = an->smooth ? p->smooth_out[i].emotion : (int) p->faces[i].emotion;
+        emo_dialogue_kind_t kind;
+        const char *text;
+        (void) emo_dialogue_pick(p->shared.dialogue, an->lang, an->stream, e, &kind, &text);
+        d->kind = (Emotion__V1__Dialogue__Kind) kind;
+        d->text = (char *) (text ? text : "");
+        d->emotion = e;
+        d->face_index = (uint32_t) i;
+        d->smoothed = an->smooth > 0;
+}
+
+/* The OK reply: the faces, a dialogue line for the most prominent one (and, when asked, for each
+ * of the others, picked after it), the model, the timings. */
 static zframe_t *pack_reply(emo_pipeline_t *p, analysis_t *an, int64_t received_us) {
         const emo_analyze_request_t *a = an->a;
         emo_pb_dialogue_t dialogue = EMOTION__V1__DIALOGUE__INIT;
         dialogue.language = (char *) an->lang;
         if (an->n > 0) {
-                int e = an->smooth ? p->smooth_out[an->prominent].emotion : (int) p->faces[an->prominent].emotion;
-                emo_dialogue_kind_t kind;
-                const char *text;
-                (void) emo_dialogue_pick(p->shared.dialogue, an->lang, an->stream, e, &kind, &text);
-                dialogue.kind = (Emotion__V1__Dialogue__Kind) kind;
-                dialogue.text = (char *) (text ? text : "");
-                dialogue.emotion = e;
-                dialogue.face_index = (uint32_t) an->prominent;
-                dialogue.smoothed = an->smooth > 0;
+                pick_line(p, an, an->prominent, &dialogue);
+                if (a->options && a->options->dialogue_per_face)
+                        for (size_t i = 0; i < an->n; i++) {
+                                if (i == an->prominent)
+                                        p->pb_dialogues[i] = dialogue;
+                                else
+                                        pick_line(p, an, i, &p->pb_dialogues[i]);
+                                p->faces[i].dialogue = &p->pb_dialogues[i];
+                        }
         }
         emo_model_info_t model = EMOTION__V1__MODEL_INFO__INIT;
         model.name = p->shared.model->name;

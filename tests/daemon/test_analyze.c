@@ -38,6 +38,25 @@ static emo_reply_t *analyze_file(const char *fixture, const char *lang, uint32_t
         return r;
 }
 
+/* A line reacts to the face's emotion e with the kind of its valence, taken from the language's
+ * lines for e. */
+static void check_line(const emo_pb_dialogue_t *d, int e, const char *what, const char *lang) {
+        cr_expect_eq(d->emotion, e, "%s: dialogue reacts to %s, the face is %s", what, emo_emotion_name(d->emotion),
+                     emo_emotion_name(e));
+        emo_valence_t v = emo_emotion_valence(e);
+        int want = v < 0 ? EMOTION__V1__DIALOGUE__KIND__QUESTION
+                 : v > 0 ? EMOTION__V1__DIALOGUE__KIND__CONGRATULATION
+                         : EMOTION__V1__DIALOGUE__KIND__NONE;
+        cr_expect_eq(d->kind, want, "%s: dialogue %s for a %s face", what, emo_dialogue_kind_name(d->kind),
+                     emo_emotion_name(e));
+        if (want == EMOTION__V1__DIALOGUE__KIND__NONE)
+                cr_expect(!d->text || !*d->text, "%s: neutral face but text '%s'", what, d->text);
+        else
+                cr_expect(emo_test_dialogue_has_line(lang, emo_emotion_name(e), d->text),
+                          "%s: '%s' is not a [%s] line of deploy/dialogue/%s.ini", what, d->text, emo_emotion_name(e),
+                          lang);
+}
+
 /* What must hold for every face and dialogue of an OK reply, whatever the model says. */
 static void check_consistent(const emo_analyze_reply_t *a, const char *what, const char *lang) {
         for (size_t i = 0; i < a->n_faces; i++) {
@@ -80,21 +99,19 @@ static void check_consistent(const emo_analyze_reply_t *a, const char *what, con
         }
         /* Addressed to the most prominent face: the largest, which comes first. */
         cr_assert_eq(d->face_index, 0, "%s: dialogue addressed to face %u, not the largest", what, d->face_index);
-        int e = a->faces[0]->emotion;
-        cr_expect_eq(d->emotion, e, "%s: dialogue reacts to %s, the face is %s", what, emo_emotion_name(d->emotion),
-                     emo_emotion_name(e));
-        emo_valence_t v = emo_emotion_valence(e);
-        int want = v < 0 ? EMOTION__V1__DIALOGUE__KIND__QUESTION
-                 : v > 0 ? EMOTION__V1__DIALOGUE__KIND__CONGRATULATION
-                         : EMOTION__V1__DIALOGUE__KIND__NONE;
-        cr_expect_eq(d->kind, want, "%s: dialogue %s for a %s face", what, emo_dialogue_kind_name(d->kind),
-                     emo_emotion_name(e));
-        if (want == EMOTION__V1__DIALOGUE__KIND__NONE)
-                cr_expect(!d->text || !*d->text, "%s: neutral face but text '%s'", what, d->text);
-        else
-                cr_expect(emo_test_dialogue_has_line(lang, emo_emotion_name(e), d->text),
-                          "%s: '%s' is not a [%s] line of deploy/dialogue/%s.ini", what, d->text, emo_emotion_name(e),
-                          lang);
+        check_line(d, a->faces[0]->emotion, what, lang);
+        /* A face's own line (Options.dialogue_per_face) speaks to it; the largest face's is the
+         * frame's. */
+        for (size_t i = 0; i < a->n_faces; i++) {
+                const emo_pb_dialogue_t *own = a->faces[i]->dialogue;
+                if (!own)
+                        continue;
+                cr_expect_str_eq(own->language, lang, "%s: face %zu's line language", what, i);
+                cr_expect_eq(own->face_index, i, "%s: face %zu's line addressed to face %u", what, i, own->face_index);
+                check_line(own, a->faces[i]->emotion, what, lang);
+                if (i == 0)
+                        cr_expect_str_eq(own->text, d->text, "%s: the largest face's line is not the frame's", what);
+        }
 }
 
 /* Each placement of fixtures.json images.<name>.faces is found by exactly one face (IoU >= 0.3) and
@@ -166,6 +183,58 @@ Test(analyze, four_faces) {
                 cr_expect_eq(match[i], i, "face %d is placement %d: not largest first", i, match[i]);
         check_consistent(a, "four_faces.jpg", "fr");
         emo_reply_free(r);
+        emo_test_daemon_stop(&daemon_);
+}
+
+/* Options.dialogue_per_face: every face gets the line the daemon would say to it (a client lets a
+ * person pick the face it speaks to); without it, only the frame's line. four_faces.jpg holds
+ * positive and negative faces, so both kinds of line are seen. */
+Test(analyze, a_line_for_every_face_when_asked) {
+        size_t len;
+        _cleanup_free_ void *data = emo_test_read_fixture("four_faces.jpg", &len);
+        for (int smooth = 0; smooth <= 1; smooth++)
+                for (int asked = 0; asked <= 1; asked++) {
+                        emo_test_req_t t;
+                        emo_test_req_encoded(&t, data, len);
+                        t.options.language = "en";
+                        t.options.dialogue_per_face = asked;
+                        t.options.smooth_frames = smooth ? 5 : 0;
+                        t.analyze.stream_id = smooth ? "per-face-smoothed" : "per-face";
+                        emo_reply_t *r = emo_test_call(daemon_.endpoint, &t.req, 30000);
+                        cr_assert_eq(r->status, EMO_STATUS_OK, "%s", r->message);
+                        const emo_analyze_reply_t *a = r->analyze;
+                        cr_assert_eq(a->n_faces, 4, "four_faces.jpg: %zu faces", a->n_faces);
+                        int questions = 0, congratulations = 0;
+                        for (size_t i = 0; i < a->n_faces; i++) {
+                                const emo_pb_face_t *f = a->faces[i];
+                                if (!asked) {
+                                        cr_expect_null(f->dialogue, "face %zu has a line nobody asked for", i);
+                                        continue;
+                                }
+                                cr_assert_not_null(f->dialogue, "smooth %d: face %zu has no line of its own", smooth, i);
+                                cr_expect_eq(f->dialogue->smoothed, smooth, "face %zu: smoothed %d", i,
+                                             f->dialogue->smoothed);
+                                if (smooth) {
+                                        cr_assert_not_null(f->smoothed);
+                                        cr_expect_eq(f->dialogue->emotion, f->smoothed->emotion,
+                                                     "face %zu: line for %s, smoothed emotion %s", i,
+                                                     emo_emotion_name(f->dialogue->emotion),
+                                                     emo_emotion_name(f->smoothed->emotion));
+                                }
+                                questions += f->dialogue->kind == EMOTION__V1__DIALOGUE__KIND__QUESTION;
+                                congratulations += f->dialogue->kind == EMOTION__V1__DIALOGUE__KIND__CONGRATULATION;
+                        }
+                        if (asked) {
+                                cr_expect(questions > 0 && congratulations > 0,
+                                          "four_faces.jpg: %d questions, %d congratulations", questions,
+                                          congratulations);
+                                cr_expect_eq(a->faces[a->dialogue->face_index]->dialogue->face_index,
+                                             a->dialogue->face_index);
+                        }
+                        if (!smooth) /* the smoothed emotion may differ from the frame's */
+                                check_consistent(a, "four_faces.jpg", "en");
+                        emo_reply_free(r);
+                }
         emo_test_daemon_stop(&daemon_);
 }
 
