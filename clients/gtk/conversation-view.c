@@ -1,6 +1,7 @@
 #include "conversation-view.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 #include "emo/labels.h"
 
@@ -13,6 +14,9 @@ struct _EmoConversationView {
         GtkWidget *save_button, *clear_button;
         emo_gtk_dialogue_t *dialogue;
         size_t shown; /* lines of the model already in the list */
+        /* The face spoken to in the last analysis observed: where it came from and its box. */
+        gconstpointer addressee_source;
+        int addressee[4];
         GtkFileChooserNative *chooser;
 };
 
@@ -145,13 +149,19 @@ static void emo_conversation_view_init(EmoConversationView *self) {
                 g_error("Out of memory");
 }
 
-void emo_conversation_view_observe(EmoConversationView *self, const emo_gtk_results_t *r) {
-        ssize_t main_face = emo_gtk_results_prominent(r);
-        if (main_face < 0)
+void emo_conversation_view_observe(EmoConversationView *self, gconstpointer source,
+                                   const emo_gtk_results_t *r, ssize_t selected, gboolean picked) {
+        emo_gtk_speech_t said = emo_gtk_results_speech(r, selected);
+        if (said.face < 0)
                 return;
-        /* The daemon's line reacts to its dialogue emotion (the smoothed one when smoothing). */
-        int emotion = r->dialogue_kind != 0 ? r->dialogue_emotion : r->faces[main_face].emotion;
-        if (emo_gtk_dialogue_observe(self->dialogue, emotion, r->dialogue_kind, r->dialogue_text) > 0 ||
+        const emo_gtk_face_t *f = &r->faces[said.face];
+        int box[4] = { f->x, f->y, f->width, f->height };
+        /* A click's results are the ones observed last: the same box is the same face. */
+        if (picked && (source != self->addressee_source || memcmp(box, self->addressee, sizeof(box)) != 0))
+                emo_gtk_dialogue_readdress(self->dialogue);
+        self->addressee_source = source;
+        memcpy(self->addressee, box, sizeof(box));
+        if (emo_gtk_dialogue_observe(self->dialogue, said.emotion, said.kind, said.text) > 0 ||
             !emo_gtk_dialogue_awaiting_answer(self->dialogue))
                 refresh(self);
         if (emo_gtk_dialogue_awaiting_answer(self->dialogue))

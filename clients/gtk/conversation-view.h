@@ -13,8 +13,13 @@ G_BEGIN_DECLS
 #define EMO_TYPE_CONVERSATION_VIEW (emo_conversation_view_get_type())
 G_DECLARE_FINAL_TYPE(EmoConversationView, emo_conversation_view, EMO, CONVERSATION_VIEW, GtkBox)
 
-/* One analysed image or frame (NULL results: nothing to react to). */
-void emo_conversation_view_observe(EmoConversationView *self, const emo_gtk_results_t *results);
+/* One analysed image or frame (NULL results: nothing to react to), from source (the window for
+ * photos, a tile for its stream). The conversation speaks to the face selected when the daemon
+ * gave it a line of its own, else to the main face (emo_gtk_results_speech). picked: called for a
+ * click that may have picked another face in results, rather than for a new analysis; when the
+ * face spoken to is then another one, it gets its line even with the emotion said last. */
+void emo_conversation_view_observe(EmoConversationView *self, gconstpointer source,
+                                   const emo_gtk_results_t *results, ssize_t selected, gboolean picked);
 
 /* Ask where to save the log (a file chooser) and write it there; nothing happens for an empty
  * log. The only way the log is ever written. */

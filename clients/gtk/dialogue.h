@@ -1,11 +1,15 @@
 /* The conversation of the GTK client: the daemon answers every frame with a line for its most
- * prominent face, but a person is spoken to once per change of their emotion, not once per
- * frame. This model turns the stream of per-frame lines into a conversation: a line is added when
- * the main face's emotion differs from the last one seen; a question (negative emotion) waits for
- * the person's answer, congratulations (positive) do not; a neutral face changes the state but
- * says nothing. Frames without a face change nothing, so a person who looks away for a moment is
- * not greeted again. The log lives in memory only; emo_gtk_dialogue_to_text() is for an explicit
- * "save" and says what the text contains. Plain C, no widgets. */
+ * prominent face (and one for each other face, which the window asks for so that a person can
+ * pick the face spoken to), but a person is spoken to once per change of their emotion, not once
+ * per frame. This model turns the stream of per-frame lines into a conversation: a line is added
+ * when the addressed face's emotion differs from the last one seen, or when another face is
+ * picked; a question (negative emotion) waits for the person's answer, congratulations
+ * (positive) do not; a neutral face says nothing, and a question left open stays open. A face
+ * back within EMO_GTK_DIALOGUE_REPEAT_S to the emotion of the last line, after a calm moment, is
+ * not spoken to again: a borderline face that flickers between sad and neutral is asked once.
+ * Frames without a face change nothing, so a person who looks away for a moment is not greeted
+ * again. The log lives in memory only; emo_gtk_dialogue_to_text() is for an explicit "save" and
+ * says what the text contains. Plain C, no widgets. */
 #pragma once
 
 #include <stdbool.h>
@@ -32,10 +36,21 @@ emo_gtk_dialogue_t *emo_gtk_dialogue_new(void);
 /* Accepts NULL, returns NULL. */
 emo_gtk_dialogue_t *emo_gtk_dialogue_free(emo_gtk_dialogue_t *d);
 
-/* One analysed frame: emotion is the main face's (-1: no face in the frame), kind and text the
- * daemon's line for it. 1 when a line was added to the log, 0 when nothing was said (same
- * emotion as before, a neutral face, no face, or no line from the daemon), -ENOMEM. */
+/* One analysed frame: emotion is the addressed face's (the main face's, or the one a person
+ * picked; -1: no face in the frame), kind and text the daemon's line for it. 1 when a line was
+ * added to the log, 0 when nothing was said (same emotion as before, a neutral face, no face, no
+ * line from the daemon, or the emotion of the last line again within EMO_GTK_DIALOGUE_REPEAT_S),
+ * -ENOMEM. */
 int emo_gtk_dialogue_observe(emo_gtk_dialogue_t *d, int emotion, int kind, const char *text);
+/* The same at wall-clock time now_us (microseconds since the Unix epoch), for tests. */
+int emo_gtk_dialogue_observe_at(emo_gtk_dialogue_t *d, int64_t now_us, int emotion, int kind, const char *text);
+
+/* How long the last line stands for a face that comes back to its emotion after a calm moment. */
+#define EMO_GTK_DIALOGUE_REPEAT_S 30
+
+/* Another face is spoken to from now on (a person picked it with a click): the next
+ * emo_gtk_dialogue_observe() speaks to it even when its emotion is the one seen last. */
+void emo_gtk_dialogue_readdress(emo_gtk_dialogue_t *d);
 
 /* Whether the last line is a question still waiting for the person's answer. */
 bool emo_gtk_dialogue_awaiting_answer(const emo_gtk_dialogue_t *d);

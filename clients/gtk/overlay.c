@@ -18,13 +18,15 @@ void emo_gtk_overlay_append(GtkSnapshot *s, PangoContext *pc, const emo_gtk_resu
                                                   .confidence = face->confidence, .emoji = face->emoji,
                                                   .label = emo_gtk_emotion_name(face->emotion) };
         }
+        /* The bubble speaks to the picked face when the daemon gave it a line of its own. */
+        emo_gtk_speech_t said = emo_gtk_results_speech(r, selected);
         emo_overlay_t o = {
                 .faces = faces,
                 .n_faces = r->n_faces,
                 .selected = selected,
-                .speaker = r->dialogue_kind != 0 ? emo_gtk_results_prominent(r) : -1,
-                .dialogue_text = r->dialogue_text,
-                .dialogue_kind = r->dialogue_kind,
+                .speaker = said.kind != 0 ? said.face : -1,
+                .dialogue_text = said.text,
+                .dialogue_kind = said.kind,
         };
         emo_overlay_view_t v = { .scale = f->scale, .offset_x = f->offset_x, .offset_y = f->offset_y,
                                  .width = view_w, .height = view_h, .ui_scale = ui_scale };

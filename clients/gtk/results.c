@@ -1,6 +1,7 @@
 #include "results.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ int emo_gtk_results_from_reply(const emo_reply_t *reply, emo_gtk_results_t **ret
                 r->faces = calloc(ar->n_faces, sizeof(emo_gtk_face_t));
                 if (!r->faces)
                         goto nomem;
+                r->n_faces = ar->n_faces; /* for emo_gtk_results_free on the way out */
         }
         for (size_t i = 0; i < ar->n_faces; i++) {
                 const emo_pb_face_t *pf = ar->faces[i];
@@ -67,8 +69,16 @@ int emo_gtk_results_from_reply(const emo_reply_t *reply, emo_gtk_results_t **ret
                 if (!emoji || !*emoji || strlen(emoji) >= sizeof(f->emoji))
                         emoji = emo_emotion_emoji(emotion);
                 snprintf(f->emoji, sizeof(f->emoji), "%s", emoji);
+                const emo_pb_dialogue_t *line = pf->dialogue;
+                if (line) {
+                        if (line->kind != 0 && !emo_emotion_name((int) line->emotion))
+                                goto proto;
+                        f->line_kind = (int) line->kind;
+                        f->line_emotion = line->kind != 0 ? (int) line->emotion : emotion;
+                        if (!(f->line_text = dup_or_empty(line->text)))
+                                goto nomem;
+                }
         }
-        r->n_faces = ar->n_faces;
         if (r->n_faces > 0 && r->dialogue_kind != 0 && r->dialogue_face >= r->n_faces)
                 goto proto;
         if (r->dialogue_kind != 0 && !emo_emotion_name(r->dialogue_emotion))
@@ -86,6 +96,8 @@ nomem:
 emo_gtk_results_t *emo_gtk_results_free(emo_gtk_results_t *r) {
         if (!r)
                 return NULL;
+        for (size_t i = 0; r->faces && i < r->n_faces; i++)
+                free(r->faces[i].line_text);
         free(r->faces);
         free(r->dialogue_text);
         free(r->model);
@@ -113,18 +125,22 @@ ssize_t emo_gtk_results_face_at(const emo_gtk_results_t *r, double x, double y) 
 #define MIN_OF(a, b) ((a) < (b) ? (a) : (b))
 #define MAX_OF(a, b) ((a) > (b) ? (a) : (b))
 
+/* The overlap of box (x, y, width, height) with face f's, as a share of their union. */
+static double box_iou(int x, int y, int width, int height, const emo_gtk_face_t *f) {
+        /* 64 bits: a reply's boxes are whatever the daemon sent. */
+        int64_t ix = MIN_OF((int64_t) x + width, (int64_t) f->x + f->width) - MAX_OF(x, f->x);
+        int64_t iy = MIN_OF((int64_t) y + height, (int64_t) f->y + f->height) - MAX_OF(y, f->y);
+        if (ix <= 0 || iy <= 0)
+                return 0;
+        double inter = (double) ix * iy;
+        return inter / ((double) width * height + (double) f->width * f->height - inter);
+}
+
 ssize_t emo_gtk_results_follow(const emo_gtk_results_t *r, int x, int y, int width, int height) {
         ssize_t best = -1;
         double best_iou = EMO_GTK_FOLLOW_MIN_IOU;
         for (size_t i = 0; r && i < r->n_faces; i++) {
-                const emo_gtk_face_t *f = &r->faces[i];
-                /* 64 bits: a reply's boxes are whatever the daemon sent. */
-                int64_t ix = MIN_OF((int64_t) x + width, (int64_t) f->x + f->width) - MAX_OF(x, f->x);
-                int64_t iy = MIN_OF((int64_t) y + height, (int64_t) f->y + f->height) - MAX_OF(y, f->y);
-                if (ix <= 0 || iy <= 0)
-                        continue;
-                double inter = (double) ix * iy;
-                double iou = inter / ((double) width * height + (double) f->width * f->height - inter);
+                double iou = box_iou(x, y, width, height, &r->faces[i]);
                 if (iou >= best_iou) {
                         best = (ssize_t) i;
                         best_iou = iou;
@@ -144,6 +160,67 @@ ssize_t emo_gtk_results_prominent(const emo_gtk_results_t *r) {
                     (double) r->faces[best].width * r->faces[best].height)
                         best = (ssize_t) i;
         return best;
+}
+
+emo_gtk_speech_t emo_gtk_results_speech(const emo_gtk_results_t *r, ssize_t selected) {
+        if (r && selected >= 0 && (size_t) selected < r->n_faces && r->faces[selected].line_text) {
+                const emo_gtk_face_t *f = &r->faces[selected];
+                return (emo_gtk_speech_t) { .face = selected, .kind = f->line_kind, .emotion = f->line_emotion,
+                                            .text = f->line_text };
+        }
+        ssize_t main_face = emo_gtk_results_prominent(r);
+        if (main_face < 0)
+                return (emo_gtk_speech_t) { .face = -1, .emotion = EMO_NEUTRAL, .text = "" };
+        return (emo_gtk_speech_t) { .face = main_face, .kind = r->dialogue_kind,
+                                    .emotion = r->dialogue_kind != 0 ? r->dialogue_emotion : r->faces[main_face].emotion,
+                                    .text = r->dialogue_text };
+}
+
+int emo_gtk_results_steady_line(emo_gtk_results_t *r, ssize_t selected, emo_gtk_said_t *said) {
+        emo_gtk_speech_t sp = emo_gtk_results_speech(r, selected);
+        if (sp.face < 0 || sp.kind == 0)
+                return 0; /* nothing said now: the last words are kept for the face's return */
+        emo_gtk_face_t *f = &r->faces[sp.face];
+        bool own = f->line_text && sp.text == f->line_text;
+        if (said->text && said->emotion == sp.emotion && said->kind == sp.kind &&
+            box_iou(said->x, said->y, said->width, said->height, f) >= EMO_GTK_FOLLOW_MIN_IOU) {
+                /* The same face, the same emotion: the same words. The main face's own line is the
+                 * frame's line too, so both change. */
+                char *a = strdup(said->text), *b = NULL;
+                if (!a)
+                        return -ENOMEM;
+                bool both = !own && f->line_text;
+                if (both && !(b = strdup(said->text))) {
+                        free(a);
+                        return -ENOMEM;
+                }
+                if (own) {
+                        free(f->line_text);
+                        f->line_text = a;
+                } else {
+                        free(r->dialogue_text);
+                        r->dialogue_text = a;
+                        if (both) {
+                                free(f->line_text);
+                                f->line_text = b;
+                        }
+                }
+        } else {
+                char *t = strdup(sp.text);
+                if (!t)
+                        return -ENOMEM;
+                free(said->text);
+                said->text = t;
+                said->emotion = sp.emotion;
+                said->kind = sp.kind;
+        }
+        said->x = f->x, said->y = f->y, said->width = f->width, said->height = f->height;
+        return 0;
+}
+
+void emo_gtk_said_clear(emo_gtk_said_t *said) {
+        free(said->text);
+        *said = (emo_gtk_said_t) { 0 };
 }
 
 emo_gtk_fit_t emo_gtk_fit(double iw, double ih, double vw, double vh) {

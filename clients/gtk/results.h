@@ -17,6 +17,11 @@ typedef struct emo_gtk_face {
         float probabilities[EMO_EMOTION_COUNT];
         bool has_probabilities;  /* the reply carried all seven */
         char emoji[16];          /* UTF-8 */
+        /* The daemon's line for this face (Options.dialogue_per_face); line_text NULL when it
+         * sent none (a daemon older than the option). */
+        int line_kind;           /* as dialogue_kind below */
+        int line_emotion;
+        char *line_text;
 } emo_gtk_face_t;
 
 typedef struct emo_gtk_results {
@@ -55,6 +60,34 @@ ssize_t emo_gtk_results_follow(const emo_gtk_results_t *r, int x, int y, int wid
 /* The face the dialogue speaks to: the daemon's dialogue face, else the largest box (the first
  * on a tie); -1 when there is no face. */
 ssize_t emo_gtk_results_prominent(const emo_gtk_results_t *r);
+
+/* What the window says, and to which face: the selected face's own line when the daemon sent
+ * one, else the frame's line for its prominent face (the selection -1 or without a line of its
+ * own). face is -1 when there is no face; kind 0 (nothing to say) leaves text "". */
+typedef struct emo_gtk_speech {
+        ssize_t face;
+        int kind;
+        int emotion; /* what the line reacts to; the face's emotion when kind is 0 */
+        const char *text; /* owned by the results */
+} emo_gtk_speech_t;
+
+emo_gtk_speech_t emo_gtk_results_speech(const emo_gtk_results_t *r, ssize_t selected);
+
+/* The words of the bubble in a live stream, held while the face spoken to keeps its emotion. The
+ * daemon picks another line for every frame (it never repeats itself within a stream), which at
+ * ten frames a second would make the bubble's text change ten times a second. */
+typedef struct emo_gtk_said {
+        char *text; /* owned; NULL before the first line */
+        int emotion, kind;
+        int x, y, width, height; /* the face it was said to, in its last frame */
+} emo_gtk_said_t;
+
+/* Make r's line (as emo_gtk_results_speech(r, selected) gives it) the words said before when it
+ * speaks to the same face (the box of the last frame overlapping it by EMO_GTK_FOLLOW_MIN_IOU)
+ * with the same emotion and kind; otherwise remember the new words. A frame that says nothing
+ * keeps the words for the face's return. 0, or -ENOMEM with r unchanged. */
+int emo_gtk_results_steady_line(emo_gtk_results_t *r, ssize_t selected, emo_gtk_said_t *said);
+void emo_gtk_said_clear(emo_gtk_said_t *said);
 
 /* How an image of iw x ih pixels is shown in a view of vw x vh: scaled to fit whole, aspect
  * kept, centred. Widget = image * scale + offset. */

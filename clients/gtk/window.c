@@ -186,8 +186,12 @@ static void select_face(EmoGtkWindow *self, ssize_t index) {
                                        index < 0 ? 0 : (size_t) index, r->n_faces);
 }
 
+/* A click picks a face: its bars, and the conversation speaks to it when the daemon gave it a
+ * line of its own. */
 static void on_face_clicked(EmoGtkWindow *self, int index) {
         select_face(self, index);
+        if (self->results)
+                emo_conversation_view_observe(self->conversation, self, self->results, index, TRUE);
 }
 
 static void show_status(EmoGtkWindow *self) {
@@ -238,8 +242,9 @@ static void on_reply(emo_reply_t *reply, int error, void *userdata) {
         self->results = r;
         emo_photo_view_set_results(self->view, r);
         /* The main face is selected to begin with: its bars are what a person looks for first. */
-        select_face(self, emo_gtk_results_prominent(r));
-        emo_conversation_view_observe(self->conversation, r);
+        ssize_t main_face = emo_gtk_results_prominent(r);
+        select_face(self, main_face);
+        emo_conversation_view_observe(self->conversation, self, r, main_face, FALSE);
         show_status(self);
         update_actions(self);
         finish(self, TRUE);
@@ -254,6 +259,7 @@ static void analyze(EmoGtkWindow *self, GBytes *bytes) {
         image.data.len = len;
         emo_options_t options = EMOTION__V1__OPTIONS__INIT;
         options.include_probabilities = true;
+        options.dialogue_per_face = true; /* a click on a face speaks to it */
         options.language = self->language ? self->language : (char *) "";
         emo_analyze_request_t an = EMOTION__V1__ANALYZE_REQUEST__INIT;
         an.image = &image;
@@ -624,14 +630,15 @@ static void show_tile_face(EmoGtkWindow *self, EmoLiveView *view) {
                 emo_face_bars_set_face(self->bars, &r->faces[face], (size_t) face, r->n_faces);
 }
 
-/* The followed tile's new analysis: the bars show its face, the conversation follows its main
- * face (the daemon's line speaks to that one). */
+/* The followed tile's new analysis: the bars show its face, the conversation speaks to the same
+ * one (the face picked by a click, else the main face). */
 static void on_tile_results(EmoLiveView *view, gpointer userdata) {
         EmoGtkWindow *self = userdata;
         if (view != followed_tile(self))
                 return;
         show_tile_face(self, view);
-        emo_conversation_view_observe(self->conversation, emo_live_view_get_results(view));
+        emo_conversation_view_observe(self->conversation, view, emo_live_view_get_results(view),
+                                      emo_live_view_get_selected(view), FALSE);
 }
 
 /* A click on a face of a tile: the bars and the conversation follow that tile from now on. */
@@ -642,6 +649,9 @@ static void on_tile_face_selected(EmoLiveView *view, gpointer userdata) {
                 emo_live_view_unselect(was); /* one face picked in the window, not one per tile */
         self->followed = view;
         show_tile_face(self, view);
+        const emo_gtk_results_t *r = emo_live_view_get_results(view);
+        if (r)
+                emo_conversation_view_observe(self->conversation, view, r, emo_live_view_get_selected(view), TRUE);
 }
 
 /* Tiles in a grid as square as it gets: 1, 2 side by side, 2x2, 3x2... Each tile is its view in an

@@ -1,5 +1,6 @@
-/* The conversation model without a display: one line per change of the main face's emotion, a
- * question waits for an answer, and the saved text says what it holds. */
+/* The conversation model without a display: one line per change of the addressed face's emotion
+ * (not one per flicker through neutral), a question waits for an answer, a face picked by a click
+ * is spoken to, and the saved text says what it holds. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
@@ -44,12 +45,35 @@ Test(dialogue, one_line_per_change_not_per_frame) {
         cr_assert_null(emo_gtk_dialogue_line(d, 3));
 }
 
-Test(dialogue, neutral_says_nothing_but_is_a_change) {
-        emo_gtk_dialogue_observe(d, EMO_SAD, QUESTION, "Why are you sad?");
-        cr_assert_eq(emo_gtk_dialogue_observe(d, EMO_NEUTRAL, 0, ""), 0);
-        cr_assert_not(emo_gtk_dialogue_awaiting_answer(d), "the question lapses once the person is calm");
-        cr_assert_eq(emo_gtk_dialogue_observe(d, EMO_SAD, QUESTION, "Why are you sad?"), 1);
-        cr_assert_eq(emo_gtk_dialogue_n_lines(d), 2);
+/* A calm moment says nothing and leaves the question open; the face back to the emotion of the
+ * last line within EMO_GTK_DIALOGUE_REPEAT_S is not asked again (a borderline face flickering
+ * between sad and neutral is asked once), later it is. */
+Test(dialogue, a_calm_moment_is_not_a_new_question) {
+        const int64_t t0 = 1700000000000000, s = 1000000;
+        cr_assert_eq(emo_gtk_dialogue_observe_at(d, t0, EMO_SAD, QUESTION, "Why are you sad?"), 1);
+        for (int i = 1; i <= 10; i++) {
+                cr_assert_eq(emo_gtk_dialogue_observe_at(d, t0 + i * s, EMO_NEUTRAL, 0, ""), 0);
+                cr_assert(emo_gtk_dialogue_awaiting_answer(d), "the question lapsed after a calm frame");
+                cr_assert_eq(emo_gtk_dialogue_observe_at(d, t0 + i * s + s / 2, EMO_SAD, QUESTION, "What makes you sad?"),
+                             0, "asked again after a calm frame, %d s after the question", i);
+        }
+        cr_assert_eq(emo_gtk_dialogue_n_lines(d), 1);
+        cr_assert_eq(emo_gtk_dialogue_answer(d, "Rain."), 0);
+        emo_gtk_dialogue_observe_at(d, t0 + 20 * s, EMO_NEUTRAL, 0, "");
+        cr_assert_eq(emo_gtk_dialogue_observe_at(d, t0 + 21 * s, EMO_SAD, QUESTION, "Why are you sad?"), 0,
+                     "asked again right after answering");
+        cr_assert_not(emo_gtk_dialogue_awaiting_answer(d));
+        /* Long after the question: a new one. */
+        emo_gtk_dialogue_observe_at(d, t0 + 40 * s, EMO_NEUTRAL, 0, "");
+        cr_assert_eq(emo_gtk_dialogue_observe_at(d, t0 + (EMO_GTK_DIALOGUE_REPEAT_S + 1) * s, EMO_SAD, QUESTION,
+                                                 "Why are you sad?"),
+                     1);
+        cr_assert_eq(emo_gtk_dialogue_n_lines(d), 3);
+        cr_assert(emo_gtk_dialogue_awaiting_answer(d));
+        /* Another emotion between two of the same is a change worth a line at once. */
+        emo_gtk_dialogue_observe_at(d, t0 + 42 * s, EMO_HAPPY, CONGRATULATION, "Great!");
+        cr_assert_eq(emo_gtk_dialogue_observe_at(d, t0 + 43 * s, EMO_SAD, QUESTION, "Why are you sad?"), 1);
+        cr_assert_eq(emo_gtk_dialogue_n_lines(d), 5);
 }
 
 Test(dialogue, frames_without_a_face_change_nothing) {
@@ -108,4 +132,21 @@ Test(dialogue, saved_text_says_what_it_holds) {
         cr_assert_not(emo_gtk_dialogue_awaiting_answer(d));
         cr_assert_eq(emo_gtk_dialogue_observe(d, EMO_SAD, QUESTION, "Why are you sad?"), 1,
                      "after Clear the same emotion is news again");
+}
+
+/* A face picked by a click is another person: it hears its line even with the emotion said last,
+ * and then once per change like anyone. */
+Test(dialogue, another_face_picked_is_spoken_to) {
+        cr_assert_eq(emo_gtk_dialogue_observe(d, EMO_SAD, QUESTION, "Why are you sad?"), 1);
+        emo_gtk_dialogue_readdress(d);
+        cr_assert_eq(emo_gtk_dialogue_observe(d, EMO_SAD, QUESTION, "What makes you sad?"), 1);
+        cr_assert_eq(emo_gtk_dialogue_observe(d, EMO_SAD, QUESTION, "Why are you sad?"), 0);
+        cr_assert_eq(emo_gtk_dialogue_n_lines(d), 2);
+        cr_assert(emo_gtk_dialogue_awaiting_answer(d));
+        /* A picked neutral face: nothing is said, the question stays open. */
+        emo_gtk_dialogue_readdress(d);
+        cr_assert_eq(emo_gtk_dialogue_observe(d, EMO_NEUTRAL, 0, ""), 0);
+        cr_assert_eq(emo_gtk_dialogue_n_lines(d), 2);
+        /* Back to a sad face once the pick is over: the last line stands for it. */
+        cr_assert_eq(emo_gtk_dialogue_observe(d, EMO_SAD, QUESTION, "Why are you sad?"), 0);
 }

@@ -189,10 +189,10 @@ static bool negative_frame(const guchar *p) {
  * the first one with the frame colour down to the first without it count: a second negative face
  * further down (a borderline face of four_faces.jpg is neutral or sad by a hair) would otherwise
  * put the click between the two. */
-static void click_negative_face(const char *before, const char *after) {
+static bool click_negative_face(const char *before, const char *after) {
         if (access(EMO_TEST_XDOTOOL, X_OK) != 0) {
                 cr_log_warn("xdotool not installed: the click on a face is not tested");
-                return;
+                return false;
         }
         GdkPixbuf *a = load(before);
         int W = gdk_pixbuf_get_width(a), H = gdk_pixbuf_get_height(a), n = gdk_pixbuf_get_n_channels(a);
@@ -229,6 +229,7 @@ static void click_negative_face(const char *before, const char *after) {
         cr_assert_gt(side.differ, 300, "the side panel did not change after a click on the face at %s,%s", cx, cy);
         g_object_unref(a);
         g_object_unref(b);
+        return true;
 }
 
 Test(e2e, photo_is_annotated_shown_and_saved) {
@@ -270,18 +271,44 @@ Test(e2e, photo_is_annotated_shown_and_saved) {
         g_object_unref(scr);
 }
 
+/* Four faces: each framed in the saved image; a click on a negative face shows its bars and the
+ * conversation speaks to it, with the question for its emotion after the main face's line. */
 Test(e2e, four_faces_window) {
         _cleanup_free_ char *photo = emo_test_fixture("four_faces.jpg");
         const char *out = EMO_TEST_SCREENSHOTS "/four_faces-annotated.png";
         const char *shot = EMO_TEST_SCREENSHOTS "/four_faces-window.png";
+        const char *path = EMO_TEST_SCREENSHOTS "/four_faces-state.json";
         unlink(out);
+        unlink(path);
         gui_t g;
         gui_start(&g, "four_faces", (const char *const[]) { "--server", daemon_.endpoint, "--lang", "en",
-                                                            "--save-annotated", out, photo, NULL });
+                                                            "--save-annotated", out, "--state", path, photo, NULL });
         cr_assert(wait_for_file(out, 30000), "no annotated image after 30 s");
         usleep(500000);
         screenshot(shot);
-        click_negative_face(shot, EMO_TEST_SCREENSHOTS "/four_faces-clicked.png");
+        if (click_negative_face(shot, EMO_TEST_SCREENSHOTS "/four_faces-clicked.png")) {
+                json_object *st = live_state(&g, path);
+                /* "😠 Face 2 of 4: angry, 38 %": the face clicked and its emotion. */
+                const char *bars = text_of(st, "bars");
+                const char *colon = bars ? strstr(bars, ": ") : NULL, *comma = colon ? strchr(colon, ',') : NULL;
+                cr_assert(colon && comma, "bars: %s", bars ? bars : "(none)");
+                char picked[16];
+                snprintf(picked, sizeof(picked), "%.*s", (int) (comma - colon - 2), colon + 2);
+                cr_assert(strstr(bars, "Face 1 of") == NULL, "the main face is still shown: %s", bars);
+                json_object *conv = emo_test_json_get(st, "conversation");
+                size_t n = json_object_array_length(conv);
+                cr_assert_eq(n, 2, "%zu lines, not the main face's and the picked face's: %s", n,
+                             json_object_to_json_string(conv));
+                json_object *last = json_object_array_get_idx(conv, 1);
+                cr_assert_str_eq(text_of(last, "speaker"), "emotiond");
+                cr_assert_str_eq(text_of(last, "emotion"), picked, "the line is not for the picked face: %s",
+                                 json_object_to_json_string(conv));
+                cr_assert(emo_test_dialogue_has_line("en", picked, text_of(last, "text")),
+                          "'%s' is not an English line for %s", text_of(last, "text"), picked);
+                cr_assert(json_object_get_boolean(emo_test_json_get(st, "awaiting_answer")),
+                          "the question to the picked face waits for no answer");
+                json_object_put(st);
+        }
         gui_stop(&g);
         GdkPixbuf *in = load(photo), *ann = load(out);
         /* Every one of the four faces is framed (their places: make_fixtures.py FOUR_FACES). */
@@ -812,9 +839,9 @@ static json_object *tile_faces_until(gui_t *g, const char *path, size_t i, int64
 }
 
 /* A still scene of four faces as the second tile (a video, looped, so analysed again and again): a click
- * on a face that is not its main one makes the window follow that tile, the bars show that face
- * and keep showing it over the next analyses; a click beside every face goes back to the main
- * face. */
+ * on a face that is not its main one makes the window follow that tile, the bars and the
+ * conversation show that face and keep to it over the next analyses; a click beside every face
+ * goes back to the main face. */
 Test(e2e, live_face_clicked_in_a_tile_is_followed, .timeout = 90) {
         if (access(EMO_TEST_XDOTOOL, X_OK) != 0) {
                 cr_log_warn("xdotool not installed: clicking a face in a live tile is not tested");
@@ -867,6 +894,20 @@ Test(e2e, live_face_clicked_in_a_tile_is_followed, .timeout = 90) {
         char want[32];
         snprintf(want, sizeof(want), "Face %d of 4", pick + 1);
         cr_assert(strstr(text_of(after, "bars"), want), "bars: %s, not %s", text_of(after, "bars"), want);
+        /* The conversation speaks to the face picked: its last line is for that face's emotion as
+         * this analysis has it (the line of the last change), unless the face is neutral. */
+        const char *picked = text_of(
+                json_object_array_get_idx(emo_test_json_get(tile_at(after, 1), "boxes"), (size_t) pick), "emotion");
+        json_object *conv = emo_test_json_get(after, "conversation");
+        size_t lines = json_object_array_length(conv);
+        if (strcmp(picked, "neutral") != 0) {
+                cr_assert_geq(lines, 1, "nothing said to the picked %s face", picked);
+                json_object *last = json_object_array_get_idx(conv, lines - 1);
+                cr_assert_str_eq(text_of(last, "emotion"), picked, "the last line is not for the picked face: %s",
+                                 json_object_to_json_string(conv));
+                cr_assert(emo_test_dialogue_has_line("en", picked, text_of(last, "text")),
+                          "'%s' is not an English line for %s", text_of(last, "text"), picked);
+        }
         /* Beside every face (the middle of the photo, between its four): the main face again, the
          * tile still followed. */
         click_in_tile(tile_at(after, 1), 320, 260);
