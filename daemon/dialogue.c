@@ -35,6 +35,7 @@ struct emo_dialogue {
         char *codes;
         pthread_mutex_t lock;
         zhashx_t *last;  /* "lang/emotion/stream" -> index + 1 of the last line said */
+        zhashx_t *held;  /* "lang/stream/#track" -> HELD(emotion, index + 1) of the track's line */
         unsigned seed;
 };
 
@@ -55,6 +56,7 @@ emo_dialogue_t *emo_dialogue_free(emo_dialogue_t *d) {
         free(d->langs);
         free(d->codes);
         zhashx_destroy(&d->last);
+        zhashx_destroy(&d->held);
         pthread_mutex_destroy(&d->lock);
         free(d);
         return NULL;
@@ -147,6 +149,7 @@ int emo_dialogue_load(const char *dir, emo_dialogue_t **ret, emo_error_t *err) {
                 return -ENOMEM;
         pthread_mutex_init(&d->lock, NULL);
         d->last = zhashx_new();
+        d->held = zhashx_new();
         d->seed = (unsigned) zclock_time();
         int r = 0;
         DIR *dh = opendir(dir);
@@ -171,7 +174,7 @@ int emo_dialogue_load(const char *dir, emo_dialogue_t **ret, emo_error_t *err) {
         closedir(dh);
         if (r == 0 && d->n_langs == 0)
                 r = emo_error_set(err, -ENOENT, "%s: no dialogue file (<language>.ini)", dir);
-        if (r == 0 && !d->last)
+        if (r == 0 && (!d->last || !d->held))
                 r = -ENOMEM;
         if (r < 0)
                 return emo_dialogue_free(d), r;
@@ -214,22 +217,24 @@ bool emo_dialogue_has_language(const emo_dialogue_t *d, const char *lang) {
         return find_language(d, lang) != NULL;
 }
 
-int emo_dialogue_pick(emo_dialogue_t *d, const char *lang, const char *stream, int emotion,
-                      emo_dialogue_kind_t *ret_kind, const char **ret_text) {
+/* The lines for emotion in lang: -ENOENT, -EINVAL, or 0 with *ret (NULL when nothing is said). */
+static int lines_for(const emo_dialogue_t *d, const char *lang, int emotion, const struct lines **ret) {
         const struct language *l = find_language(d, lang);
         if (!l)
                 return -ENOENT;
         if (emotion < 0 || emotion >= EMO_EMOTION_COUNT)
                 return -EINVAL;
         const struct lines *lines = &l->by_emotion[emotion];
-        if (lines->kind == EMO_DIALOGUE_NONE || lines->n == 0) {
-                *ret_kind = EMO_DIALOGUE_NONE;
-                *ret_text = NULL;
-                return 0;
-        }
+        *ret = lines->kind == EMO_DIALOGUE_NONE || lines->n == 0 ? NULL : lines;
+        return 0;
+}
+
+/* A new line of lines (for emotion in lang) for stream, never the one it was said last; its
+ * index. Called with the lock held. */
+static size_t pick_locked(emo_dialogue_t *d, const struct lines *lines, const char *lang, const char *stream,
+                          int emotion) {
         char key[512];
         snprintf(key, sizeof(key), "%s/%d/%s", lang, emotion, stream ? stream : "");
-        pthread_mutex_lock(&d->lock);
         size_t last = (size_t) (uintptr_t) zhashx_lookup(d->last, key); /* index + 1, 0: none */
         size_t pick = (size_t) rand_r(&d->seed) % lines->n;
         if (lines->n > 1 && pick + 1 == last)
@@ -237,8 +242,61 @@ int emo_dialogue_pick(emo_dialogue_t *d, const char *lang, const char *stream, i
         if (zhashx_size(d->last) >= MAX_REMEMBERED)
                 zhashx_purge(d->last);
         zhashx_update(d->last, key, (void *) (uintptr_t) (pick + 1));
+        return pick;
+}
+
+int emo_dialogue_pick(emo_dialogue_t *d, const char *lang, const char *stream, int emotion,
+                      emo_dialogue_kind_t *ret_kind, const char **ret_text) {
+        const struct lines *lines;
+        int r = lines_for(d, lang, emotion, &lines);
+        if (r < 0)
+                return r;
+        if (!lines) {
+                *ret_kind = EMO_DIALOGUE_NONE;
+                *ret_text = NULL;
+                return 0;
+        }
+        pthread_mutex_lock(&d->lock);
+        size_t pick = pick_locked(d, lines, lang, stream, emotion);
         pthread_mutex_unlock(&d->lock);
         *ret_kind = lines->kind;
         *ret_text = lines->text[pick];
+        return 0;
+}
+
+/* A track's held line, packed in a pointer: its emotion and its index + 1 (0: nothing said). */
+#define HELD(emotion, index1) ((void *) (uintptr_t) (((uintptr_t) (emotion) + 1) << 24 | (uintptr_t) (index1)))
+#define HELD_EMOTION(v) ((int) ((uintptr_t) (v) >> 24) - 1)
+#define HELD_INDEX1(v) ((size_t) ((uintptr_t) (v) & 0xffffff))
+
+int emo_dialogue_pick_held(emo_dialogue_t *d, const char *lang, const char *stream, uint64_t track, int emotion,
+                           emo_dialogue_kind_t *ret_kind, const char **ret_text) {
+        const struct lines *lines;
+        int r = lines_for(d, lang, emotion, &lines);
+        if (r < 0)
+                return r;
+        char key[512];
+        snprintf(key, sizeof(key), "%s/%s/#%llu", lang, stream ? stream : "", (unsigned long long) track);
+        pthread_mutex_lock(&d->lock);
+        void *held = zhashx_lookup(d->held, key);
+        size_t index1 = 0;
+        if (held && HELD_EMOTION(held) == emotion)
+                index1 = HELD_INDEX1(held);
+        else if (lines)
+                index1 = pick_locked(d, lines, lang, stream, emotion) + 1;
+        if (!held || HELD_EMOTION(held) != emotion) {
+                if (zhashx_size(d->held) >= MAX_REMEMBERED)
+                        zhashx_purge(d->held);
+                /* Out of lines' index range only for files of 16 million lines: then not held. */
+                zhashx_update(d->held, key, index1 <= 0xffffff ? HELD(emotion, index1) : HELD(emotion, 0));
+        }
+        pthread_mutex_unlock(&d->lock);
+        if (!lines) {
+                *ret_kind = EMO_DIALOGUE_NONE;
+                *ret_text = NULL;
+                return 0;
+        }
+        *ret_kind = lines->kind;
+        *ret_text = lines->text[index1 >= 1 && index1 <= lines->n ? index1 - 1 : 0];
         return 0;
 }

@@ -8,13 +8,15 @@
  * Sections are emotion names; each `line` adds one line. Negative emotions ask (QUESTION),
  * positive ones congratulate (CONGRATULATION), neutral says nothing unless its section has
  * lines and `kind = question|congratulation`. The same line is never picked twice in a row for
- * one stream. Thread-safe: workers share one instance. */
+ * one stream; in a smoothed stream a face's line holds while its emotion does. Thread-safe:
+ * workers share one instance. */
 #pragma once
 
 #include "emo/error.h"
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct emo_dialogue emo_dialogue_t;
 
@@ -45,3 +47,9 @@ bool emo_dialogue_has_language(const emo_dialogue_t *d, const char *lang);
  * lifetime), or NULL when the kind is NONE. */
 int emo_dialogue_pick(emo_dialogue_t *d, const char *lang, const char *stream, int emotion,
                       emo_dialogue_kind_t *ret_kind, const char **ret_text);
+
+/* The same for face track `track` of a smoothed stream: the track's line is held while its
+ * emotion stays the same, so that a client showing it frame after frame shows the same words; a
+ * new one is picked (as emo_dialogue_pick) when the emotion changes. */
+int emo_dialogue_pick_held(emo_dialogue_t *d, const char *lang, const char *stream, uint64_t track, int emotion,
+                           emo_dialogue_kind_t *ret_kind, const char **ret_text);

@@ -387,7 +387,8 @@ static int smooth_faces(emo_pipeline_t *p, analysis_t *an) {
         return 0;
 }
 
-/* The line for face i: for its smoothed emotion when smoothing, else for this frame's. The
+/* The line for face i: for its smoothed emotion when smoothing (held while that emotion holds,
+ * so that a stream's client shows the same words frame after frame), else for this frame's. The
  * language was checked by read_options. */
 static void pick_line(emo_pipeline_t *p, const analysis_t *an, size_t i, emo_pb_dialogue_t *d) {
         emotion__v1__dialogue__init(d);
@@ -395,7 +396,11 @@ static void pick_line(emo_pipeline_t *p, const analysis_t *an, size_t i, emo_pb_
         int e = an->smooth ? p->smooth_out[i].emotion : (int) p->faces[i].emotion;
         emo_dialogue_kind_t kind;
         const char *text;
-        (void) emo_dialogue_pick(p->shared.dialogue, an->lang, an->stream, e, &kind, &text);
+        if (an->smooth)
+                (void) emo_dialogue_pick_held(p->shared.dialogue, an->lang, an->stream, p->smooth_out[i].track, e,
+                                              &kind, &text);
+        else
+                (void) emo_dialogue_pick(p->shared.dialogue, an->lang, an->stream, e, &kind, &text);
         d->kind = (Emotion__V1__Dialogue__Kind) kind;
         d->text = (char *) (text ? text : "");
         d->emotion = e;

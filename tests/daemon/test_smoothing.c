@@ -1,6 +1,7 @@
 /* Options.smooth_frames against the real daemon (two workers): each face followed across the
  * frames of its stream, its probabilities averaged over its last N frames in frame order even when
- * the frames are pipelined, the dialogue reacting to the averaged emotion, streams kept apart and
+ * the frames are pipelined, the dialogue reacting to the averaged emotion (its words held while
+ * that emotion holds), streams kept apart and
  * started over, and bad windows refused. Faces are known FER2013 PublicTest faces sent as 48x48
  * client regions, so that each frame's own probabilities are the model's for that face. */
 #include <criterion/criterion.h>
@@ -128,7 +129,7 @@ Test(smoothing, averages_a_face_over_its_last_frames_in_order) {
         }
         emo_client_free(c);
 
-        int differed = 0;
+        int differed = 0, held = 0;
         for (int i = 0; i < FRAMES; i++) {
                 const emo_analyze_reply_t *a = replies[i]->analyze;
                 cr_assert_eq(a->sequence, (uint64_t) i + 1);
@@ -164,7 +165,15 @@ Test(smoothing, averages_a_face_over_its_last_frames_in_order) {
                           "frame %d: '%s' is not an en line for %s", i + 1, d->text, emo_emotion_name(sm->emotion));
                 if ((int) f->emotion != (int) sm->emotion)
                         differed++;
+                /* While the face's averaged emotion holds, its line does: a client showing it frame
+                 * after frame shows the same words. */
+                if (i > 0 && replies[i - 1]->analyze->faces[0]->smoothed->emotion == sm->emotion) {
+                        cr_assert_str_eq(d->text, replies[i - 1]->analyze->dialogue->text,
+                                         "frame %d: the line changed while the emotion held", i + 1);
+                        held++;
+                }
         }
+        cr_assert_geq(held, 3, "only %d frames kept the emotion of the one before", held);
         /* Frames 3 and 8 (one angry face after two happy ones, one happy face after three angry
          * ones) are where one frame and the average disagree. */
         cr_assert_geq(differed, 2, "only %d frames where the average and the frame disagree", differed);

@@ -100,6 +100,46 @@ Test(dialogue, never_the_same_line_twice_in_a_row) {
         emo_dialogue_free(d);
 }
 
+/* In a smoothed stream a face track's line holds while its emotion does (a client showing it
+ * frame after frame shows the same words); a change brings a new line, never the stream's last for
+ * that emotion, and two tracks with one emotion get different lines. */
+Test(dialogue, a_track_keeps_its_line_while_its_emotion_holds) {
+        emo_dialogue_t *d = load_shipped();
+        emo_dialogue_kind_t kind;
+        const char *first, *text, *other;
+        cr_assert_eq(emo_dialogue_pick_held(d, "en", "cam", 1, EMO_SAD, &kind, &first), 0);
+        cr_assert_eq(kind, EMO_DIALOGUE_QUESTION);
+        for (int i = 0; i < 50; i++) {
+                cr_assert_eq(emo_dialogue_pick_held(d, "en", "cam", 1, EMO_SAD, &kind, &text), 0);
+                cr_assert_eq(text, first, "frame %d: '%s' after '%s'", i, text, first);
+        }
+        /* Another track of the stream, sad too: another line, held as well. */
+        cr_assert_eq(emo_dialogue_pick_held(d, "en", "cam", 2, EMO_SAD, &kind, &other), 0);
+        cr_assert_neq(other, first);
+        cr_assert_eq(emo_dialogue_pick_held(d, "en", "cam", 2, EMO_SAD, &kind, &text), 0);
+        cr_assert_eq(text, other);
+        /* Track 1 turns neutral (nothing said), then sad again: a new line, not the stream's last sad
+         * one. */
+        cr_assert_eq(emo_dialogue_pick_held(d, "en", "cam", 1, EMO_NEUTRAL, &kind, &text), 0);
+        cr_assert_eq(kind, EMO_DIALOGUE_NONE);
+        cr_assert_null(text);
+        cr_assert_eq(emo_dialogue_pick_held(d, "en", "cam", 1, EMO_SAD, &kind, &text), 0);
+        cr_assert_neq(text, other, "the stream's last sad line again");
+        const char *now = text;
+        cr_assert_eq(emo_dialogue_pick_held(d, "en", "cam", 1, EMO_SAD, &kind, &text), 0);
+        cr_assert_eq(text, now);
+        /* Another stream's track 1 is another face, and each language holds its own. */
+        cr_assert_eq(emo_dialogue_pick_held(d, "en", "cam-2", 1, EMO_HAPPY, &kind, &text), 0);
+        cr_assert_eq(kind, EMO_DIALOGUE_CONGRATULATION);
+        cr_assert_eq(emo_dialogue_pick_held(d, "fr", "cam", 1, EMO_SAD, &kind, &text), 0);
+        cr_assert(emo_test_dialogue_has_line("fr", "sad", text), "%s", text);
+        cr_assert_eq(emo_dialogue_pick_held(d, "en", "cam", 1, EMO_SAD, &kind, &text), 0);
+        cr_assert_eq(text, now);
+        cr_assert_eq(emo_dialogue_pick_held(d, "xx", "cam", 1, EMO_SAD, &kind, &text), -ENOENT);
+        cr_assert_eq(emo_dialogue_pick_held(d, "en", "cam", 1, 99, &kind, &text), -EINVAL);
+        emo_dialogue_free(d);
+}
+
 Test(dialogue, unknown_language) {
         emo_dialogue_t *d = load_shipped();
         emo_dialogue_kind_t kind = 42;
