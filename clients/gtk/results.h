@@ -73,9 +73,10 @@ typedef struct emo_gtk_speech {
 
 emo_gtk_speech_t emo_gtk_results_speech(const emo_gtk_results_t *r, ssize_t selected);
 
-/* The words of the bubble in a live stream, held while the face spoken to keeps its emotion. The
- * daemon picks another line for every frame (it never repeats itself within a stream), which at
- * ten frames a second would make the bubble's text change ten times a second. */
+/* The words of the bubble in a live stream, held while the face spoken to keeps its emotion, and
+ * over calm frames until it comes back to that emotion. The daemon holds a smoothed face's line
+ * while its emotion holds, but not over a calm frame, and an older one picked another line for
+ * every frame: ten different texts a second. */
 typedef struct emo_gtk_said {
         char *text; /* owned; NULL before the first line */
         int emotion, kind;
