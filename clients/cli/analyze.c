@@ -18,6 +18,7 @@
 
 enum {
         ARG_ANNOTATE = CLI_ARG_FIRST,
+        ARG_EVERY_FACE,
 };
 
 typedef struct item {
@@ -33,6 +34,7 @@ typedef struct item {
 typedef struct analyze {
         cli_options_t o;      /* o.smooth: --smooth N, else 0 */
         const char *annotate; /* --annotate DIR */
+        bool every_face;      /* --every-face: a dialogue line for each face */
         char stream[64];      /* stream id of the smoothed files */
         item_t *items;
         size_t n;
@@ -51,6 +53,8 @@ static void help(void) {
                "      --annotate DIR   also write each image to DIR as PNG with a box, the emoji and the\n"
                "                       emotion over every face (DIR/NAME.png; a folder's images keep\n"
                "                       their path below it)\n"
+               "      --every-face     also give the dialogue line emotiond would say to each face, not\n"
+               "                       only to the most prominent one\n"
                "      --json           one JSON object per FILE and line, in input order\n"
                "      --lang LANG      dialogue language, e.g. fr or en (default: the daemon's)\n"
                "      --max-faces N    at most N faces per image, largest first (default: the daemon's limit)\n"
@@ -74,6 +78,7 @@ static int build(void *userdata, size_t index, cli_request_t *r) {
                 return k;
         cli_request_init(r, EMOTION__V1__IMAGE__FORMAT__ENCODED, it->data, it->size, a->o.timeout_ms);
         cli_request_set_options(r, &a->o);
+        r->options.dialogue_per_face = a->every_face;
         if (a->o.smooth) {
                 /* Files are sent in order and the daemon applies a smoothed stream's frames in
                  * arrival order, so the window of requests in flight keeps the averages exact. */
@@ -281,6 +286,10 @@ static void print_unreachable(const analyze_t *a, size_t index, const char *why)
 
 static int option(void *userdata, int c, const char *arg) {
         analyze_t *a = userdata;
+        if (c == ARG_EVERY_FACE) {
+                a->every_face = true;
+                return CLI_EXIT_OK;
+        }
         if (c != ARG_ANNOTATE)
                 return cli_usage_hint("analyze");
         if (!*arg)
@@ -342,6 +351,7 @@ static int analyze_all(analyze_t *a, emo_client_t *client) {
 int cli_analyze_main(const cli_options_t *defaults, int argc, char **argv) {
         static const struct option options[] = {
                 { "annotate", required_argument, NULL, ARG_ANNOTATE },
+                { "every-face", no_argument, NULL, ARG_EVERY_FACE },
                 {},
         };
         _cleanup_(analyze_done) analyze_t a = { .o = *defaults };

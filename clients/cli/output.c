@@ -74,6 +74,8 @@ static json_object *json_smoothed(const emo_pb_smoothed_t *sm) {
         return o;
 }
 
+static json_object *json_dialogue(const emo_pb_dialogue_t *d);
+
 static json_object *json_face(const emo_pb_face_t *f) {
         json_object *o = json_object_new_object();
         if (!o)
@@ -97,6 +99,8 @@ static json_object *json_face(const emo_pb_face_t *f) {
                 cli_json_add_uint(o, "track", f->smoothed->track);
                 json_object_object_add(o, "smoothed", json_smoothed(f->smoothed));
         }
+        if (f->dialogue) /* Options.dialogue_per_face */
+                json_object_object_add(o, "dialogue", json_dialogue(f->dialogue));
         return o;
 }
 
@@ -175,6 +179,17 @@ void cli_print_analyze(const char *name, const emo_analyze_reply_t *a) {
         else
                 printf("  dialogue (%s, %s%s): %s\n", emo_dialogue_kind_name(d->kind), cli_emotion_name(d->emotion),
                        d->smoothed ? ", smoothed" : "", d->text);
+        /* Options.dialogue_per_face: what would be said to each of the other faces. */
+        for (size_t i = 0; i < a->n_faces; i++) {
+                const emo_pb_dialogue_t *fd = a->faces[i]->dialogue;
+                if (!fd || (d && i == d->face_index))
+                        continue;
+                if (fd->kind == EMOTION__V1__DIALOGUE__KIND__NONE)
+                        printf("  face %zu dialogue: none\n", i + 1);
+                else
+                        printf("  face %zu dialogue (%s, %s%s): %s\n", i + 1, emo_dialogue_kind_name(fd->kind),
+                               cli_emotion_name(fd->emotion), fd->smoothed ? ", smoothed" : "", fd->text);
+        }
 }
 
 void cli_progress_init(cli_progress_t *p, const char *label, size_t total) {

@@ -146,6 +146,58 @@ Test(cli, analyze_json_four_faces) {
         emo_test_daemon_stop(&daemon_);
 }
 
+/* --every-face: each face's JSON object carries the line emotiond would say to it (the first
+ * face's is the image's line), the text output a line per other face; without it, none. */
+Test(cli, analyze_every_face) {
+        _cleanup_free_ char *four = emo_test_fixture("four_faces.jpg");
+        emo_test_run_t r;
+        emotion(&r, 60000, "analyze", "--json", "--lang", "en", "--every-face", four, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        json_object *o = emo_test_json_line(r.out, 0);
+        check_analyze_object(o, four, 4, "en");
+        json_object *faces = emo_test_json_get(o, "faces");
+        int questions = 0;
+        for (size_t i = 0; i < 4; i++) {
+                json_object *f = json_object_array_get_idx(faces, i), *d;
+                cr_assert(json_object_object_get_ex(f, "dialogue", &d), "face %zu has no dialogue", i);
+                const char *e = str(f, "emotion");
+                emo_valence_t v = emo_emotion_valence(emo_emotion_from_name(e));
+                cr_expect_str_eq(str(d, "kind"), v < 0 ? "question" : v > 0 ? "congratulation" : "none", "face %zu", i);
+                if (v == EMO_VALENCE_NEUTRAL)
+                        continue;
+                questions += v < 0;
+                cr_expect_eq(integer(d, "face_index"), (int64_t) i);
+                cr_expect(emo_test_dialogue_has_line("en", e, str(d, "text")), "face %zu: '%s' is not an en %s line", i,
+                          str(d, "text"), e);
+                if (i == 0)
+                        cr_expect_str_eq(str(d, "text"), str(emo_test_json_get(o, "dialogue"), "text"));
+        }
+        cr_expect_gt(questions, 0, "four_faces.jpg has negative faces: %s", r.out);
+        json_object_put(o);
+        emo_test_run_done(&r);
+
+        emotion(&r, 60000, "analyze", "--lang", "en", "--every-face", four, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        for (int i = 2; i <= 4; i++) {
+                char want[32];
+                snprintf(want, sizeof(want), "  face %d dialogue", i);
+                cr_expect_not_null(strstr(r.out, want), "no line for face %d:\n%s", i, r.out);
+        }
+        cr_expect_null(strstr(r.out, "  face 1 dialogue"), "the main face's line twice:\n%s", r.out);
+        emo_test_run_done(&r);
+
+        emotion(&r, 60000, "analyze", "--json", four, NULL);
+        cr_assert_eq(r.status, 0);
+        o = emo_test_json_line(r.out, 0);
+        json_object *d;
+        cr_expect_not(json_object_object_get_ex(json_object_array_get_idx(emo_test_json_get(o, "faces"), 1), "dialogue",
+                                                &d),
+                      "a face's line without --every-face");
+        json_object_put(o);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
 Test(cli, analyze_lang_and_text_output) {
         _cleanup_free_ char *one = emo_test_fixture("one_face.jpg");
         _cleanup_free_ char *none = emo_test_fixture("no_face.jpg");
