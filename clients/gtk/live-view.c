@@ -405,7 +405,7 @@ static void emo_live_view_snapshot(GtkWidget *widget, GtkSnapshot *s) {
                 /* While the daemon does not answer, the last analysis is of a scene long gone. */
                 if (self->results && self->results->image_width > 0 && !emo_gtk_live_daemon_failing(self->live))
                         emo_gtk_overlay_append(s, gtk_widget_get_pango_context(widget), self->results, &f, w, h, 1.0,
-                                               self->selected);
+                                               self->selected, self->selected);
         }
 
         /* The badges along the top: what is analysed, and the source's name. */

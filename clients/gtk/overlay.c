@@ -7,7 +7,7 @@
 
 /* The window's results as the shared renderer takes them (lib/overlay). */
 void emo_gtk_overlay_append(GtkSnapshot *s, PangoContext *pc, const emo_gtk_results_t *r, const emo_gtk_fit_t *f,
-                            double view_w, double view_h, double ui_scale, ssize_t selected) {
+                            double view_w, double view_h, double ui_scale, ssize_t selected, ssize_t addressed) {
         if (!r || view_w <= 0 || view_h <= 0)
                 return;
         g_autofree emo_overlay_face_t *faces = g_new0(emo_overlay_face_t, r->n_faces ? r->n_faces : 1);
@@ -19,7 +19,7 @@ void emo_gtk_overlay_append(GtkSnapshot *s, PangoContext *pc, const emo_gtk_resu
                                                   .label = emo_gtk_emotion_name(face->emotion) };
         }
         /* The bubble speaks to the picked face when the daemon gave it a line of its own. */
-        emo_gtk_speech_t said = emo_gtk_results_speech(r, selected);
+        emo_gtk_speech_t said = emo_gtk_results_speech(r, addressed);
         emo_overlay_t o = {
                 .faces = faces,
                 .n_faces = r->n_faces,
@@ -37,7 +37,7 @@ void emo_gtk_overlay_append(GtkSnapshot *s, PangoContext *pc, const emo_gtk_resu
 }
 
 GdkTexture *emo_gtk_overlay_render(GskRenderer *renderer, PangoContext *pc, GdkTexture *image,
-                                   const emo_gtk_results_t *r, GError **error) {
+                                   const emo_gtk_results_t *r, ssize_t addressed, GError **error) {
         double w = gdk_texture_get_width(image), h = gdk_texture_get_height(image);
         graphene_rect_t all = GRAPHENE_RECT_INIT(0, 0, (float) w, (float) h);
         GtkSnapshot *s = gtk_snapshot_new();
@@ -45,7 +45,7 @@ GdkTexture *emo_gtk_overlay_render(GskRenderer *renderer, PangoContext *pc, GdkT
         emo_gtk_fit_t f = emo_gtk_fit(r->image_width, r->image_height, w, h);
         /* Text and lines grow with the image, as they would look in a window of about 640 px. */
         double u = emo_overlay_ui_scale(w, h);
-        emo_gtk_overlay_append(s, pc, r, &f, w, h, u, -1);
+        emo_gtk_overlay_append(s, pc, r, &f, w, h, u, -1, addressed);
         GskRenderNode *node = gtk_snapshot_free_to_node(s);
         if (!node) {
                 g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "Nothing to render");

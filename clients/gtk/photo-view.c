@@ -44,7 +44,8 @@ static void emo_photo_view_snapshot(GtkWidget *widget, GtkSnapshot *s) {
                                                    (float) (gdk_texture_get_height(self->texture) * t.scale));
         gtk_snapshot_append_texture(s, self->texture, &shown);
         emo_gtk_fit_t f = results_fit(self, w, h);
-        emo_gtk_overlay_append(s, gtk_widget_get_pango_context(widget), self->results, &f, w, h, 1.0, self->selected);
+        emo_gtk_overlay_append(s, gtk_widget_get_pango_context(widget), self->results, &f, w, h, 1.0, self->selected,
+                               self->selected);
 }
 
 static void emo_photo_view_measure(GtkWidget *widget, GtkOrientation orientation, int for_size, int *minimum,
@@ -135,6 +136,10 @@ void emo_photo_view_set_results(EmoPhotoView *self, const emo_gtk_results_t *res
         update_description(self);
         self->selected = -1;
         gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
+ssize_t emo_photo_view_get_selected(EmoPhotoView *self) {
+        return self->selected;
 }
 
 void emo_photo_view_set_selected(EmoPhotoView *self, ssize_t index) {

@@ -22,5 +22,7 @@ void emo_photo_view_set_results(EmoPhotoView *self, const emo_gtk_results_t *res
 
 /* The face drawn highlighted, -1 for none. */
 void emo_photo_view_set_selected(EmoPhotoView *self, ssize_t index);
+/* The face picked, -1 for none. */
+ssize_t emo_photo_view_get_selected(EmoPhotoView *self);
 
 G_END_DECLS

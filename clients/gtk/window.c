@@ -445,7 +445,9 @@ gboolean emo_gtk_window_save_annotated(EmoGtkWindow *self, const char *path, GEr
                 return FALSE;
         }
         PangoContext *pc = gtk_widget_create_pango_context(GTK_WIDGET(self->view));
-        g_autoptr(GdkTexture) out = emo_gtk_overlay_render(renderer, pc, self->texture, self->results, error);
+        /* As the window shows it: the bubble speaks to the face picked. */
+        g_autoptr(GdkTexture) out = emo_gtk_overlay_render(renderer, pc, self->texture, self->results,
+                                                           emo_photo_view_get_selected(self->view), error);
         g_object_unref(pc);
         if (!out)
                 return FALSE;

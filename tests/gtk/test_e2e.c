@@ -183,6 +183,18 @@ static bool negative_frame(const guchar *p) {
         return abs(p[0] - 232) < 12 && abs(p[1] - 84) < 12 && abs(p[2] - 51) < 12;
 }
 
+/* Pixels of the negative colour in the whole image. */
+static long negative_pixels(GdkPixbuf *p) {
+        int W = gdk_pixbuf_get_width(p), H = gdk_pixbuf_get_height(p), n = gdk_pixbuf_get_n_channels(p);
+        int rs = gdk_pixbuf_get_rowstride(p);
+        const guchar *px = gdk_pixbuf_read_pixels(p);
+        long count = 0;
+        for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                        count += negative_frame(px + (size_t) y * rs + (size_t) x * n);
+        return count;
+}
+
 /* Click the middle of the topmost negative face's frame found in the screenshot `before` (the
  * main face, happy, is selected at first), and check that the side panel (the right third of the
  * window) changed: the bars now show that face. The new screen goes to `after`. Only the rows from
@@ -272,7 +284,8 @@ Test(e2e, photo_is_annotated_shown_and_saved) {
 }
 
 /* Four faces: each framed in the saved image; a click on a negative face shows its bars and the
- * conversation speaks to it, with the question for its emotion after the main face's line. */
+ * conversation speaks to it, with the question for its emotion after the main face's line, and
+ * the image saved then has the question's bubble. */
 Test(e2e, four_faces_window) {
         _cleanup_free_ char *photo = emo_test_fixture("four_faces.jpg");
         const char *out = EMO_TEST_SCREENSHOTS "/four_faces-annotated.png";
@@ -308,6 +321,29 @@ Test(e2e, four_faces_window) {
                 cr_assert(json_object_get_boolean(emo_test_json_get(st, "awaiting_answer")),
                           "the question to the picked face waits for no answer");
                 json_object_put(st);
+
+                /* Saved now (Ctrl+S, a path typed in the chooser), the image is what the window
+                 * shows: the question's bubble, drawn in the negative colour, instead of the main
+                 * face's congratulation. */
+                const char *picked_out = EMO_TEST_SCREENSHOTS "/four_faces-picked-annotated.png";
+                unlink(picked_out);
+                emo_test_run_t r;
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "mousemove", "300", "300", "key", "ctrl+s",
+                                                     "sleep", "1.5", "key", "ctrl+a", "type", "--delay", "10",
+                                                     picked_out, NULL },
+                             NULL, 20000, &r);
+                emo_test_run_done(&r);
+                emo_test_run((const char *const[]) { EMO_TEST_XDOTOOL, "key", "Return", NULL }, NULL, 10000, &r);
+                emo_test_run_done(&r);
+                cr_assert(wait_for_file(picked_out, 10000), "the annotated image was not saved to %s", picked_out);
+                GdkPixbuf *first = load(out), *picked_img = load(picked_out);
+                long before = negative_pixels(first), after = negative_pixels(picked_img);
+                cr_assert_gt(after, before + 300,
+                             "the saved image has %ld pixels of the negative colour, %ld before the click: no "
+                             "question bubble",
+                             after, before);
+                g_object_unref(first);
+                g_object_unref(picked_img);
         }
         gui_stop(&g);
         GdkPixbuf *in = load(photo), *ann = load(out);
