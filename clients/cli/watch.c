@@ -21,7 +21,8 @@
  * error (lib/capture/capture.h says how).
  *
  * The text output says what changed, not every frame: a line when a face appears, changes its
- * emotion or leaves (--every-frame: the block of each frame, as `analyze` shows an image). Faces
+ * emotion or leaves, with the dialogue line said to that face (Options.dialogue_per_face)
+ * (--every-frame: the block of each frame, as `analyze` shows an image). Faces
  * are followed by the daemon's track when it smooths, else by their boxes' overlap from one
  * analysed frame to the next. JSON keeps one object per frame, for scripts. --annotate OUT writes
  * the analysed frames with lib/overlay's annotation to a video file (lib/capture/writer.h). */
@@ -210,6 +211,8 @@ static int build(void *userdata, size_t index, cli_request_t *r) {
                 r->analyze.capture_time_us = (int64_t) now.tv_sec * 1000000 + now.tv_nsec / 1000;
         }
         cli_request_set_options(r, &w->o);
+        /* The change lines speak to each face that changed, not to the largest one. */
+        r->options.dialogue_per_face = !w->o.json && !w->every_frame;
         return 0;
 }
 
@@ -222,17 +225,29 @@ static double iou(const seen_t *a, const emo_pb_box_t *b) {
         return inter / ((double) a->width * a->height + (double) b->width * b->height - inter);
 }
 
+/* The line the daemon says to face f, indented under its change; false when it sent none (a
+ * daemon without Options.dialogue_per_face: the frame's line is printed instead). */
+static bool print_face_line(const emo_pb_face_t *f) {
+        const emo_pb_dialogue_t *d = f->dialogue;
+        if (!d)
+                return false;
+        if (d->kind != EMOTION__V1__DIALOGUE__KIND__NONE && d->text && d->text[0])
+                printf("  dialogue (%s, %s): %s\n", emo_dialogue_kind_name(d->kind), cli_emotion_name(d->emotion),
+                       d->text);
+        return true;
+}
+
 /* The lines of a frame whose faces differ from the last analysed frame's: each face that appears,
- * changes its emotion (the smoothed one under --smooth) or leaves. A face is the same as one of
- * the last frame when the daemon gives it the same track, else when their boxes overlap most (IoU
- * at least 0.3, largest faces first). */
+ * changes its emotion (the smoothed one under --smooth) or leaves, with the line said to it. A
+ * face is the same as one of the last frame when the daemon gives it the same track, else when
+ * their boxes overlap most (IoU at least 0.3, largest faces first). */
 static void print_changes(watch_t *w, const item_t *it, const emo_analyze_reply_t *ar) {
         seen_t now[WATCH_MAX_SEEN];
         bool matched[WATCH_MAX_SEEN] = { false };
         size_t n = 0;
         char head[600];
         snprintf(head, sizeof(head), "%s frame %lld at %.2f s", w->source, (long long) it->frame, it->time_s);
-        bool printed = false;
+        bool printed = false, own_lines = false;
         for (size_t i = 0; i < ar->n_faces && n < WATCH_MAX_SEEN; i++) {
                 const emo_pb_face_t *f = ar->faces[i];
                 if (!f->box)
@@ -265,6 +280,7 @@ static void print_changes(watch_t *w, const item_t *it, const emo_analyze_reply_
                                 printf("%s: face %u %s %.1f%% %s (was %s)\n", head, s.number,
                                        cli_emotion_name(s.emotion), confidence * 100.0,
                                        emo_emotion_emoji(s.emotion) ?: "", cli_emotion_name(w->seen[best].emotion));
+                                own_lines |= print_face_line(f);
                                 w->changes++;
                                 printed = true;
                         }
@@ -273,6 +289,7 @@ static void print_changes(watch_t *w, const item_t *it, const emo_analyze_reply_
                         cli_progress_finish(&w->progress);
                         printf("%s: face %u %s %.1f%% %s (new)\n", head, s.number, cli_emotion_name(s.emotion),
                                confidence * 100.0, emo_emotion_emoji(s.emotion) ?: "");
+                        own_lines |= print_face_line(f);
                         w->changes++;
                         printed = true;
                 }
@@ -286,7 +303,7 @@ static void print_changes(watch_t *w, const item_t *it, const emo_analyze_reply_
                         printed = true;
                 }
         const emo_pb_dialogue_t *d = ar->dialogue;
-        if (printed && d && d->kind != EMOTION__V1__DIALOGUE__KIND__NONE && d->text && d->text[0])
+        if (printed && !own_lines && d && d->kind != EMOTION__V1__DIALOGUE__KIND__NONE && d->text && d->text[0])
                 printf("  dialogue (%s, %s): %s\n", emo_dialogue_kind_name(d->kind), cli_emotion_name(d->emotion),
                        d->text);
         memcpy(w->seen, now, n * sizeof(seen_t));

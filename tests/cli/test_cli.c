@@ -707,6 +707,42 @@ Test(cli, watch_json_every_frame) {
         emo_test_daemon_stop(&daemon_);
 }
 
+/* The change lines speak to each face: a face that appears with an emotion worth a line is
+ * followed by the line for its own emotion, not by the largest face's (the still scene has four
+ * faces, happy, angry, surprised and sad or neutral). */
+Test(cli, watch_changes_speak_to_each_face) {
+        _cleanup_free_ char *still = emo_test_fixture("still.avi");
+        emo_test_run_t r;
+        emotion(&r, 60000, "watch", "--lang", "en", still, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        int spoken = 0, questions = 0;
+        char *save = NULL, *copy = strdup(r.out);
+        char *prev = NULL;
+        for (char *line = strtok_r(copy, "\n", &save); line; prev = line, line = strtok_r(NULL, "\n", &save)) {
+                if (strncmp(line, "  dialogue (", 12) != 0)
+                        continue;
+                /* "SOURCE frame N at T s: face I EMOTION P% EMOJI (new)" and "  dialogue (KIND, EMOTION): TEXT" */
+                cr_assert_not_null(prev, "a dialogue line first:\n%s", r.out);
+                const char *face = strstr(prev, ": face ");
+                cr_assert_not_null(face, "'%s' follows no face line:\n%s", line, r.out);
+                char emotion[16] = "", said[16] = "", kind[16] = "";
+                cr_assert_eq(sscanf(face, ": face %*u %15s", emotion), 1, "%s", prev);
+                cr_assert_eq(sscanf(line, "  dialogue (%15[^,], %15[^)])", kind, said), 2, "%s", line);
+                cr_expect_str_eq(said, emotion, "the line under '%s' is for %s", prev, said);
+                const char *text = strstr(line, "): ");
+                cr_assert_not_null(text);
+                cr_expect(emo_test_dialogue_has_line("en", emotion, text + 3), "'%s' is not an en %s line", text + 3,
+                          emotion);
+                spoken++;
+                questions += strcmp(kind, "question") == 0;
+        }
+        free(copy);
+        cr_expect_geq(spoken, 3, "%d faces spoken to:\n%s", spoken, r.out);
+        cr_expect_geq(questions, 1, "no question to the angry face:\n%s", r.out);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
 /* --every and --max-frames pick frames 0, 3, 6; the human output (--every-frame: a block per
  * frame) ends with the count. */
 Test(cli, watch_every_max_frames_and_text_output) {
