@@ -317,7 +317,9 @@ int main(int argc, char **argv) {
         emo_classifier_params_t cp = { .onnx_path = m.onnx_path, .width = m.width, .height = m.height,
                                        .scale = m.scale, .mean = m.mean, .std = m.std,
                                        .framing_scale = m.framing_scale, .offset_x = m.offset_x,
-                                       .offset_y = m.offset_y, .tta_hflip = m.tta_hflip, .device = EMO_DEVICE_CPU };
+                                       .offset_y = m.offset_y, .tta_hflip = m.tta_hflip, .reweight = m.reweight,
+                                       .device = EMO_DEVICE_CPU };
+        memcpy(cp.class_weight, m.class_weight, sizeof(cp.class_weight));
         emo_detector_t *det = NULL;
         emo_classifier_t *cls = NULL;
         if (emo_detector_new(&dp, &det, &verr) < 0 || emo_classifier_new(&cp, &cls, &verr) < 0) {

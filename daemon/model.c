@@ -78,6 +78,46 @@ static int get_string(json_object *root, const char *path, char **ret, emo_error
         return *ret ? 0 : -ENOMEM;
 }
 
+/* The optional prior_correction: {"power": P, "training_prior": [7 class shares]}. The shares
+ * must be positive and sum to 1 (they are a distribution), the power within 0..2 (1 undoes the
+ * prior entirely; more would favour the rare classes beyond it). */
+static int parse_prior_correction(json_object *root, emo_model_t *m, emo_error_t *err) {
+        for (int k = 0; k < EMO_EMOTION_COUNT; k++)
+                m->class_weight[k] = 1;
+        m->reweight = false;
+        json_object *pc = get(root, "prior_correction");
+        if (!pc)
+                return 0;
+        double power;
+        int r = get_number(root, "prior_correction.power", &power, err);
+        if (r < 0)
+                return r;
+        if (power < 0 || power > 2)
+                return emo_error_set(err, -EINVAL, "prior_correction.power must be within 0..2, not %g", power);
+        json_object *prior = get(root, "prior_correction.training_prior");
+        if (!prior || !json_object_is_type(prior, json_type_array) ||
+            json_object_array_length(prior) != EMO_EMOTION_COUNT)
+                return emo_error_set(err, -EINVAL, "prior_correction.training_prior must list %d class shares",
+                                     EMO_EMOTION_COUNT);
+        double sum = 0, share[EMO_EMOTION_COUNT];
+        for (int k = 0; k < EMO_EMOTION_COUNT; k++) {
+                json_object *v = json_object_array_get_idx(prior, k);
+                share[k] = v && (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int))
+                                 ? json_object_get_double(v)
+                                 : NAN;
+                if (!(share[k] > 0 && share[k] <= 1))
+                        return emo_error_set(err, -EINVAL,
+                                             "prior_correction.training_prior[%d] is not a class share in (0, 1]", k);
+                sum += share[k];
+        }
+        if (fabs(sum - 1) > 1e-3)
+                return emo_error_set(err, -EINVAL, "prior_correction.training_prior sums to %g, not 1", sum);
+        for (int k = 0; k < EMO_EMOTION_COUNT; k++)
+                m->class_weight[k] = pow(share[k], -power);
+        m->reweight = power > 0;
+        return 0;
+}
+
 static int parse(json_object *root, const char *dir, emo_model_t *m, emo_error_t *err) {
         _cleanup_free_ char *format = NULL, *onnx = NULL, *tta = NULL;
         double w, h, ch;
@@ -132,6 +172,8 @@ static int parse(json_object *root, const char *dir, emo_model_t *m, emo_error_t
                                              "labels[%d] is '%s', expected '%s' (FER2013 order)", i, l ? l : "",
                                              emo_emotion_name(i));
         }
+        if ((r = parse_prior_correction(root, m, err)) < 0)
+                return r;
         m->public_test_accuracy = 0;
         if (get(root, "evaluation.accuracy") && (r = get_number(root, "evaluation.accuracy", &m->public_test_accuracy,
                                                                  err)) < 0)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "emo/error.h"
+#include "emo/labels.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,6 +17,12 @@ typedef struct emo_model {
         double scale, mean, std;
         double framing_scale, offset_x, offset_y;
         bool tta_hflip;
+        /* prior_correction (models/README.md): each probability is multiplied by
+         * class_weight[k] = training_prior[k]^-power and the seven renormalised, so that the
+         * training set's class shares (disgust 1.5 % of FER2013) weigh less in the decision.
+         * reweight false: none (class_weight all 1). */
+        bool reweight;
+        double class_weight[EMO_EMOTION_COUNT];
         double public_test_accuracy; /* as recorded by the exporter; 0 when absent */
 } emo_model_t;
 

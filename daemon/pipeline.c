@@ -124,8 +124,10 @@ static int load_classifier(emo_pipeline_t *p, emo_error_t *err) {
                 .offset_x = m->offset_x,
                 .offset_y = m->offset_y,
                 .tta_hflip = m->tta_hflip,
+                .reweight = m->reweight,
                 .device = p->shared.device,
         };
+        memcpy(cp.class_weight, m->class_weight, sizeof(cp.class_weight));
         int r = emo_classifier_new(&cp, &p->classifier, &verr);
         if (r < 0)
                 return emo_error_set(err, r, "Failed to load model %s: %s", m->onnx_path, verr.message);

@@ -27,7 +27,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "models", "train"))
 from emotion_train.data import LABELS, load_dataset  # noqa: E402
-from emotion_train.evaluate import dnn_predict, format_table, load_model, metrics, paired_difference  # noqa: E402
+from emotion_train.evaluate import (class_weights, dnn_predict, format_table, load_model, metrics,  # noqa: E402
+                                     paired_difference)
 
 
 def faceapi_probs(faces):
@@ -81,7 +82,7 @@ def main():
     print(format_table(m))
     if args.model:
         net, meta = load_model(args.model)
-        ours = dnn_predict(net, images[sel], meta["normalization"], meta["tta"])
+        ours = dnn_predict(net, images[sel], meta["normalization"], meta["tta"], weights=class_weights(meta))
         d = paired_difference(ours.argmax(1) == labels[sel], fa.argmax(1) == labels[sel])
         print(f"face-api against {meta['name']} (tta {meta['tta']}, {(ours.argmax(1) == labels[sel]).mean():.4f}): "
               f"{100 * d['difference']:+.2f} points; right only with face-api {d['right_only_b']}, only with "

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "train"))
 from emotion_train.data import load_dataset  # noqa: E402
-from emotion_train.evaluate import dnn_predict, load_model, paired_difference  # noqa: E402
+from emotion_train.evaluate import class_weights, dnn_predict, load_model, paired_difference  # noqa: E402
 from emotion_train.framing import UPRIGHT_MIN_ROLL, crop_face, eye_roll, make_scene, upright_crop  # noqa: E402
 
 EMO_LEAN_CHECK_MIN_ROLL = 4.0  # daemon/vision/vision.h
@@ -104,9 +104,13 @@ def main():
             truth.append(labels[i])
             residual.append(abs(angle + turn))  # OpenCV turns counter-clockwise as seen, roll is clockwise
         truth = np.array(truth)
-        right_box = dnn_predict(net, np.stack(boxed), meta["normalization"]).argmax(1) == truth
-        right_up = dnn_predict(net, np.stack(upright), meta["normalization"]).argmax(1) == truth
-        right_daemon = dnn_predict(net, np.stack(daemon), meta["normalization"]).argmax(1) == truth
+
+        def right_of(crops):
+            """Which of the crops the model, as the daemon runs it, reads right."""
+            return dnn_predict(net, np.stack(crops), meta["normalization"], weights=class_weights(meta)).argmax(1) \
+                == truth
+
+        right_box, right_up, right_daemon = right_of(boxed), right_of(upright), right_of(daemon)
         d = paired_difference(right_box, right_up)
         dd = paired_difference(right_box, right_daemon)
         print(f"theta {theta:4.0f}: found {len(truth)}/{len(idx)}  box crop {right_box.mean() * 100:5.1f} %  "
@@ -116,7 +120,7 @@ def main():
         q = np.percentile(read, [10, 50, 90])
         print(f"            roll read |{q[0]:.1f} {q[1]:.1f} {q[2]:.1f}| deg (10th, 50th, 90th percentile)")
         for r in min_rolls:
-            right = dnn_predict(net, np.stack(tried[r]), meta["normalization"]).argmax(1) == truth
+            right = right_of(tried[r])
             d = paired_difference(right_box, right)
             ds = paired_difference(right_daemon, right)
             print(f"            from {r:4g} deg {right.mean() * 100:5.1f} % ({d['difference'] * 100:+.1f}, "

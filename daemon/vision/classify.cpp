@@ -242,7 +242,8 @@ static int crop_face(const source &from, const cv::Rect &want_image, const cv::R
         return 0;
 }
 
-// The network on c->crops; ret_probs[i] for face i of n, averaged with its mirror under TTA.
+// The network on c->crops; ret_probs[i] for face i of n, averaged with its mirror under TTA, then
+// reweighted by the model's prior correction.
 static int run_network(emo_classifier *c, size_t n, const cv::Size &in, float (*ret_probs)[EMO_EMOTION_COUNT]) {
         // blobFromImages computes (pixel - mean) * factor; ours is (pixel * scale - mean) / std.
         const auto &p = c->params;
@@ -258,6 +259,15 @@ static int run_network(emo_classifier *c, size_t n, const cv::Size &in, float (*
                         if (p.tta_hflip)
                                 v = (v + out.at<float>((int) (n + i), k)) / 2;
                         ret_probs[i][k] = v;
+                }
+        if (p.reweight)
+                for (size_t i = 0; i < n; i++) {
+                        double w[EMO_EMOTION_COUNT], sum = 0;
+                        for (int k = 0; k < EMO_EMOTION_COUNT; k++)
+                                sum += w[k] = ret_probs[i][k] * p.class_weight[k];
+                        if (sum > 0 && std::isfinite(sum))
+                                for (int k = 0; k < EMO_EMOTION_COUNT; k++)
+                                        ret_probs[i][k] = (float) (w[k] / sum);
                 }
         return 0;
 }

@@ -228,6 +228,10 @@ typedef struct emo_classifier_params {
          * (offset_x, offset_y) * side. */
         double framing_scale, offset_x, offset_y;
         bool tta_hflip;     /* average with the mirrored face */
+        /* Multiply the probabilities by class_weight and renormalise (the model's
+         * prior_correction, emo_model_t); false: as the network gives them. */
+        bool reweight;
+        double class_weight[EMO_EMOTION_COUNT];
         emo_device_t device; /* resolved device (not AUTO) */
 } emo_classifier_params_t;
 

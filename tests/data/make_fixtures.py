@@ -134,7 +134,8 @@ def load_model(path):
 
 def predict(meta, net, faces):
     """Probabilities [n,7] of 48x48 grey faces, as the daemon computes them: x = (p*scale-mean)/std,
-    averaged with the mirrored face when the metadata's tta is hflip."""
+    averaged with the mirrored face when the metadata's tta is hflip, then multiplied by
+    training_prior ** -power and renormalised when it has a prior_correction."""
     n = meta["normalization"]
     x = ((faces.astype(np.float32) * n["scale"] - n["mean"]) / n["std"])[:, None, :, :].astype(np.float32)
     out = []
@@ -146,7 +147,12 @@ def predict(meta, net, faces):
             net.setInput(np.ascontiguousarray(batch[:, :, :, ::-1]))
             p = (p + net.forward()) / 2
         out.append(p)
-    return np.concatenate(out)
+    p = np.concatenate(out).astype(np.float64)
+    pc = meta.get("prior_correction")
+    if pc and pc["power"] > 0:
+        p = p * np.asarray(pc["training_prior"], dtype=np.float64) ** -float(pc["power"])
+        p /= p.sum(axis=1, keepdims=True)
+    return p
 
 
 def read_known(path):

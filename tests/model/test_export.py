@@ -12,8 +12,9 @@ import torch
 from onnx import TensorProto, helper
 
 from . import CLI
+from emotion_train import LABELS
 from emotion_train.arch import ARCHITECTURES, build
-from emotion_train.evaluate import dnn_predict, metrics
+from emotion_train.evaluate import ModelError, class_weights, dnn_predict, metrics
 from emotion_train.export import strip_identities, to_onnx
 
 
@@ -88,6 +89,69 @@ class StripIdentitiesTest(unittest.TestCase):
         mirror = dnn_predict(net, faces[:, :, ::-1].copy(), norm, "none")
         np.testing.assert_allclose(dnn_predict(net, faces, norm, "hflip"), (plain + mirror) / 2, atol=1e-6)
         self.assertGreater(np.abs(plain - mirror).max(), 1e-4)  # otherwise the check above proves nothing
+
+
+class PriorCorrectionTest(unittest.TestCase):
+    """emotion-model prior: the metadata's prior_correction, and predictions reweighted by it as the
+    daemon does (daemon/model.c, classify.cpp)."""
+
+    def test_weights_and_reweighting(self):
+        torch.manual_seed(0)
+        net = cv2.dnn.readNetFromONNX(np.frombuffer(to_onnx(build("emonet-xs").eval()), np.uint8))
+        faces = np.random.default_rng(2).integers(0, 256, (4, 48, 48)).astype(np.uint8)
+        norm = {"scale": 1 / 255.0, "mean": 0.5, "std": 0.25}
+        prior = [0.14, 0.015, 0.143, 0.251, 0.168, 0.11, 0.173]
+        w = class_weights({"prior_correction": {"power": 0.5, "training_prior": prior}})
+        np.testing.assert_allclose(w, np.array(prior) ** -0.5)
+        self.assertIsNone(class_weights({}))
+        self.assertIsNone(class_weights({"prior_correction": {"power": 0, "training_prior": prior}}))
+        plain = dnn_predict(net, faces, norm)
+        want = plain * w / (plain * w).sum(1, keepdims=True)
+        np.testing.assert_allclose(dnn_predict(net, faces, norm, weights=w), want, atol=1e-9)
+        for bad in ({"power": 3, "training_prior": prior}, {"power": 0.5, "training_prior": prior[:6]},
+                    {"power": 0.5, "training_prior": [0.5] + prior[1:]}, {"power": 0.5}):
+            with self.assertRaises(ModelError, msg=str(bad)):
+                class_weights({"prior_correction": bad})
+
+    def test_prior_command_writes_and_removes_it(self):
+        torch.manual_seed(0)
+        rng = np.random.default_rng(3)
+        with tempfile.TemporaryDirectory() as tmp:
+            with open(os.path.join(tmp, "m.onnx"), "wb") as f:
+                f.write(to_onnx(build("emonet-xs").eval()))
+            from emotion_train.data import file_sha256
+            meta = {"format": "emotiond-model/1", "name": "m", "onnx": "m.onnx",
+                    "sha256": file_sha256(os.path.join(tmp, "m.onnx")), "labels": list(LABELS),
+                    "normalization": {"scale": 1 / 255.0, "mean": 0.5, "std": 0.25}, "tta": "none"}
+            with open(os.path.join(tmp, "m.json"), "w") as f:
+                json.dump(meta, f)
+            # Training rows: class k four times for k < 6, neutral twelve times; five PublicTest rows.
+            labels = [k for k in range(6) for _ in range(4)] + [6] * 12
+            with open(os.path.join(tmp, "d.csv"), "w") as f:
+                f.write("emotion,pixels,Usage\n")
+                for i, k in enumerate(labels + [0, 1, 2, 3, 4]):
+                    pixels = " ".join(str(v) for v in rng.integers(0, 256, 48 * 48))
+                    f.write(f"{k},{pixels},{'Training' if i < len(labels) else 'PublicTest'}\n")
+            run = [*CLI, "prior", "--model", os.path.join(tmp, "m.json"), "--data", os.path.join(tmp, "d.csv"),
+                   "--cache", "", "--threads", "1"]
+            subprocess.run(run + ["--power", "0.5"], check=True, capture_output=True)
+            with open(os.path.join(tmp, "m.json")) as f:
+                got = json.load(f)
+            np.testing.assert_allclose(got["prior_correction"]["training_prior"], np.bincount(labels) / len(labels))
+            self.assertEqual(got["prior_correction"]["power"], 0.5)
+            self.assertEqual(got["prior_correction"]["training_rows"], len(labels))
+            self.assertEqual(got["evaluation"]["n"], 5)
+            self.assertEqual(got["sha256"], meta["sha256"], "the ONNX file is untouched")
+            # A copy without it, named after its file; then removed from the model itself.
+            subprocess.run(run + ["--power", "0", "--out", os.path.join(tmp, "raw.json")], check=True,
+                           capture_output=True)
+            with open(os.path.join(tmp, "raw.json")) as f:
+                raw = json.load(f)
+            self.assertNotIn("prior_correction", raw)
+            self.assertEqual(raw["name"], "raw")
+            bad = subprocess.run(run + ["--power", "5"], capture_output=True, text=True)
+            self.assertNotEqual(bad.returncode, 0)
+            self.assertIn("--power", bad.stderr)
 
 
 class MetricsTest(unittest.TestCase):

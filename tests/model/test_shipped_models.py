@@ -11,7 +11,7 @@ import numpy as np
 from . import REPO
 from emotion_train import LABELS
 from emotion_train.data import file_sha256
-from emotion_train.evaluate import dnn_predict
+from emotion_train.evaluate import class_weights, dnn_predict
 
 # EMO_MODELS_DIR checks an export before it is copied into models/.
 MODELS_DIR = os.environ.get("EMO_MODELS_DIR") or os.path.join(REPO, "models")
@@ -55,14 +55,20 @@ class ShippedModelTest(unittest.TestCase):
                 self.assertIn(meta["tta"], ("none", "hflip"))
                 self.assertTrue(0.2 < meta["framing"]["scale"] < 5)
                 self.assertGreater(meta["normalization"]["std"], 0)
+                # A prior correction the daemon would refuse is refused here too (ModelError).
+                weights = class_weights(meta)
+                if "prior_correction" in meta:
+                    pc = meta["prior_correction"]
+                    self.assertEqual(pc["training_rows"], meta["training"]["rows"],
+                                     "the class shares are not those of the training rows")
                 net = cv2.dnn.readNetFromONNX(onnx_path)
-                prob = dnn_predict(net, faces, meta["normalization"], meta["tta"], batch=5)
+                prob = dnn_predict(net, faces, meta["normalization"], meta["tta"], batch=5, weights=weights)
                 self.assertEqual(prob.shape, (5, 7))
                 np.testing.assert_allclose(prob.sum(axis=1), 1.0, atol=1e-5)
                 self.assertTrue((prob >= 0).all())
                 # Batch 1, as the daemon runs it, gives the same rows as the batch.
-                np.testing.assert_allclose(dnn_predict(net, faces, meta["normalization"], meta["tta"], batch=1),
-                                           prob, atol=1e-5)
+                np.testing.assert_allclose(dnn_predict(net, faces, meta["normalization"], meta["tta"], batch=1,
+                                                       weights=weights), prob, atol=1e-5)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
  * order, and its ONNX file is the one the metadata was written for. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,53 @@ Test(model, valid_metadata) {
         cr_assert_float_eq(m.public_test_accuracy, 0.661, 1e-12);
         emo_model_done(&m);
         free(path);
+}
+
+/* prior_correction: each class weighs training_prior ** -power; none (all 1) without it, and a
+ * correction that is not a distribution and a power within 0..2 is refused. */
+#define PRIOR "\"prior_correction\": {\"power\": 0.5, \"training_prior\": [0.14, 0.015, 0.143, 0.251, 0.168, 0.11, 0.173]},\n \"tta\""
+Test(model, prior_correction) {
+        char *path = write_meta(NULL, NULL);
+        emo_model_t m;
+        emo_error_t err = { "" };
+        cr_assert_eq(emo_model_load(path, &m, &err), 0, "%s", err.message);
+        cr_assert_not(m.reweight);
+        for (int k = 0; k < EMO_EMOTION_COUNT; k++)
+                cr_assert_float_eq(m.class_weight[k], 1.0, 1e-12);
+        emo_model_done(&m);
+        free(path);
+
+        path = write_meta("\"tta\"", PRIOR);
+        cr_assert_eq(emo_model_load(path, &m, &err), 0, "%s", err.message);
+        cr_assert(m.reweight);
+        cr_assert_float_eq(m.class_weight[EMO_DISGUST], 1 / sqrt(0.015), 1e-9);
+        cr_assert_float_eq(m.class_weight[EMO_HAPPY], 1 / sqrt(0.251), 1e-9);
+        emo_model_done(&m);
+        free(path);
+
+        static const struct {
+                const char *replace, *with, *message;
+        } bad[] = {
+                { "\"power\": 0.5", "\"power\": 2.5", "power" },
+                { "\"power\": 0.5", "\"power\": -1", "power" },
+                { "\"power\": 0.5, ", "", "power" },
+                { "0.14, ", "", "training_prior" },
+                { "0.015", "0", "training_prior[1]" },
+                { "0.015", "\"x\"", "training_prior[1]" },
+                { "0.173", "0.5", "sums to" },
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                char with[512];
+                const char *p = strstr(PRIOR, bad[i].replace);
+                cr_assert_not_null(p);
+                snprintf(with, sizeof(with), "%.*s%s%s", (int) (p - PRIOR), PRIOR, bad[i].with, p + strlen(bad[i].replace));
+                path = write_meta("\"tta\"", with);
+                emo_model_t b = { 0 };
+                cr_assert_eq(emo_model_load(path, &b, &err), -EINVAL, "accepted: %s", with);
+                cr_assert_not_null(strstr(err.message, bad[i].message), "'%s' should mention '%s'", err.message,
+                                   bad[i].message);
+                free(path);
+        }
 }
 
 Test(model, sha256_of_a_file) {

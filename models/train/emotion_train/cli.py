@@ -120,6 +120,15 @@ def _add_data_commands(sub):
                    "figure; repeat it, oldest first, for runs that continue each other with train --init")
     _data_args(v)
 
+    q = sub.add_parser("prior", help="set an exported model's prior correction: its probabilities divided by "
+                       "the Training rows' class shares to a power, so that FER2013's rare classes "
+                       "(disgust: 1.5 %%) are not ruled out by their rarity")
+    q.add_argument("--model", required=True, help="NAME.json written by export")
+    q.add_argument("--power", type=float, required=True, help="0 (none) to 2; 0.5 divides by the square root")
+    q.add_argument("--out", help="write a copy here, next to the ONNX file, named after the file (default: "
+                   "the --model file itself)")
+    _data_args(q)
+
     m = sub.add_parser("compare", help="two or more exported models on the same faces: accuracy "
                        "difference, its 95 %% interval and an exact McNemar test against the first")
     m.add_argument("--model", action="append", default=[], required=True,
@@ -169,6 +178,9 @@ def _run(args):
         elif args.command == "evaluate":
             from .evaluate import run_evaluate
             run_evaluate(args)
+        elif args.command == "prior":
+            from .evaluate import run_prior
+            run_prior(args)
         elif args.command == "compare":
             from .evaluate import run_compare
             run_compare(args)

@@ -43,10 +43,38 @@ def temper(p, temperature):
     return e / e.sum(1, keepdims=True)
 
 
-def dnn_predict(net, images, norm, tta="none", batch=256, temperature=1.0):
+def class_weights(meta):
+    """The metadata's prior_correction as the weights the daemon multiplies the probabilities by,
+    training_prior[k] ** -power (then renormalised); None when it has none. ModelError for a
+    correction the daemon would refuse (daemon/model.c checks the same)."""
+    pc = meta.get("prior_correction")
+    if pc is None:
+        return None
+    try:
+        power = float(pc["power"])
+        prior = np.array([float(v) for v in pc["training_prior"]], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelError(f"prior_correction is not {{power, training_prior}}: {e}") from None
+    if not 0 <= power <= 2 or prior.shape != (len(LABELS),) or not ((prior > 0) & (prior <= 1)).all() \
+            or abs(prior.sum() - 1) > 1e-3:
+        raise ModelError(f"prior_correction: power {power} outside 0..2, or training_prior {prior.tolist()} "
+                         f"not {len(LABELS)} shares summing to 1")
+    return None if power == 0 else prior ** -power
+
+
+def reweight(p, weights):
+    """Probabilities [N,7] multiplied by the class weights and renormalised (as the daemon does)."""
+    if weights is None:
+        return p
+    w = p.astype(np.float64) * weights
+    return w / w.sum(1, keepdims=True)
+
+
+def dnn_predict(net, images, norm, tta="none", batch=256, temperature=1.0, weights=None):
     """Probabilities [N,7] from an OpenCV DNN net for uint8 faces [N,48,48]. With tta 'hflip' the
     mirrored face is run too and the two probability vectors are averaged, as the daemon does.
-    temperature != 1 tempers each view's probabilities before the average (distillation)."""
+    temperature != 1 tempers each view's probabilities before the average (distillation).
+    weights (class_weights of the metadata) reweights the result as the daemon does."""
     if tta not in TTA_MODES:
         raise ModelError(f"unknown tta {tta!r}; known: {', '.join(TTA_MODES)}")
     view = (lambda q: q.copy()) if temperature == 1.0 else (lambda q: temper(q, temperature))
@@ -59,7 +87,7 @@ def dnn_predict(net, images, norm, tta="none", batch=256, temperature=1.0):
             net.setInput(np.ascontiguousarray(x[:, :, :, ::-1]))
             p = (p + view(net.forward())) / 2
         out.append(p)
-    return np.concatenate(out).astype(np.float64)
+    return reweight(np.concatenate(out).astype(np.float64), weights)
 
 
 def load_model(json_path, verify=True):
@@ -83,6 +111,7 @@ def load_model(json_path, verify=True):
         net = cv2.dnn.readNetFromONNX(onnx_path)
     except cv2.error as e:
         raise ModelError(f"{onnx_path}: OpenCV cannot load it: {e}") from None
+    class_weights(meta)  # refuse a correction the daemon would refuse
     return net, meta
 
 
@@ -132,11 +161,12 @@ def run_evaluate(args):
     sel = select_rows(args, usages)
     x, y = images[sel], labels[sel]
     tta = args.tta or meta["tta"]
-    probs = dnn_predict(net, x, meta["normalization"], tta)
+    probs = dnn_predict(net, x, meta["normalization"], tta, weights=class_weights(meta))
     m = metrics(y, probs.argmax(1))
     name = args.name or args.usage
-    m.update(model=meta["name"], usage=args.usage, set=name, tta=tta)
-    print(f"{meta['name']} on {name} through OpenCV {cv2.__version__} DNN, tta {tta}")
+    power = (meta.get("prior_correction") or {}).get("power", 0)
+    m.update(model=meta["name"], usage=args.usage, set=name, tta=tta, prior_power=power)
+    print(f"{meta['name']} on {name} through OpenCV {cv2.__version__} DNN, tta {tta}, prior correction {power}")
     print(format_table(m))
     if args.json:
         write_json(args.json, m)
@@ -199,7 +229,7 @@ def run_compare(args):
     result = {"usage": args.usage, "set": name, "models": [], "against_baseline": []}
     for net, meta in models:
         tta = args.tta or meta["tta"]
-        right.append(dnn_predict(net, x, meta["normalization"], tta).argmax(1) == y)
+        right.append(dnn_predict(net, x, meta["normalization"], tta, weights=class_weights(meta)).argmax(1) == y)
         result["models"].append({"model": meta["name"], "tta": tta, "accuracy": float(right[-1].mean())})
     base = result["models"][0]["model"]
     print(f"{name}, n = {len(y)}, through OpenCV {cv2.__version__} DNN")
@@ -216,3 +246,42 @@ def run_compare(args):
     if args.json:
         write_json(args.json, result)
     return result
+
+
+def run_prior(args):
+    """Set (or with power 0 remove) an exported model's prior_correction: the class shares of the
+    Training rows of --data and the power, written into its metadata (the ONNX file is unchanged),
+    with evaluation.accuracy measured again on PublicTest as the daemon will now decide."""
+    from .data import load_dataset
+    if not 0 <= args.power <= 2:
+        raise ModelError(f"--power {args.power}: use 0 (none) to 2")
+    cv2.setNumThreads(args.threads)
+    net, meta = load_model(args.model)
+    images, labels, usages = load_dataset(args.data, args.cache)
+    train = usages == "Training"
+    if not train.any():
+        raise ModelError(f"{args.data}: no Training rows to take the class shares from")
+    if args.power == 0:
+        meta.pop("prior_correction", None)
+    else:
+        shares = np.bincount(labels[train], minlength=len(LABELS)) / train.sum()
+        if (shares == 0).any():
+            raise ModelError(f"{args.data}: a class has no Training row")
+        meta["prior_correction"] = {"power": float(args.power), "training_prior": [float(v) for v in shares],
+                                    "training_rows": int(train.sum())}
+    out = args.out or args.model
+    if os.path.dirname(os.path.abspath(out)) != os.path.dirname(os.path.abspath(args.model)):
+        raise ModelError(f"{out}: the metadata must stay next to {meta['onnx']}")
+    if args.out:
+        meta["name"] = os.path.splitext(os.path.basename(out))[0]
+    test = usages == "PublicTest"
+    if test.any():
+        probs = dnn_predict(net, images[test], meta["normalization"], meta["tta"], weights=class_weights(meta))
+        accuracy = float((probs.argmax(1) == labels[test]).mean())
+        meta["evaluation"] = {"split": "PublicTest", "n": int(test.sum()), "accuracy": accuracy}
+        print(f"{meta['name']}: PublicTest accuracy {accuracy:.4f} with prior correction {args.power}")
+    with open(out + ".tmp", "w") as f:
+        json.dump(meta, f, indent=2)
+        f.write("\n")
+    os.replace(out + ".tmp", out)
+    print(f"wrote {out}")
