@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "train"))
 from emotion_train.data import LABELS, load_dataset  # noqa: E402
-from emotion_train.evaluate import dnn_predict, load_model, paired_difference  # noqa: E402
+from emotion_train.evaluate import class_weights, dnn_predict, load_model, paired_difference  # noqa: E402
 
 
 def variants(train_mean, train_std):
@@ -58,6 +58,7 @@ def main():
 
     net, meta = load_model(args.model)
     norm = meta["normalization"]
+    weights = class_weights(meta)  # the model as the daemon runs it, prior correction included
     images, _, usages = load_dataset(args.train)
     train = images[usages == "Training"]
     if len(train) == 0:
@@ -76,7 +77,7 @@ def main():
         print(f"  {'faces':<15} {'accuracy':>8}  {'vs as is':>9} {'p':>9}  recall " + " ".join(l[:5] for l in LABELS))
         base = None
         for name, f in ways.items():
-            pred = dnn_predict(net, f(x), norm).argmax(1)
+            pred = dnn_predict(net, f(x), norm, weights=weights).argmax(1)
             right = pred == y
             if base is None:
                 base = right

@@ -1275,19 +1275,27 @@ static emo_detector_t *yunet_at(unsigned max_side) {
         return d;
 }
 
-/* The default model, as the daemon loads it. */
-static emo_classifier_t *default_classifier(void) {
+/* The default model, as the daemon loads it; without its prior correction when raw (and its
+ * class weights in ret_weight when not NULL). */
+static emo_classifier_t *classifier_of_model(bool raw, double ret_weight[EMO_EMOTION_COUNT]) {
         emo_model_t m;
         emo_error_t err = { "" };
         cr_assert_eq(emo_model_load(emo_test_model(), &m, &err), 0, "%s", err.message);
         emo_classifier_params_t p = { .onnx_path = m.onnx_path, .width = m.width, .height = m.height, .scale = m.scale,
                                       .mean = m.mean, .std = m.std, .framing_scale = m.framing_scale,
                                       .offset_x = m.offset_x, .offset_y = m.offset_y, .tta_hflip = m.tta_hflip,
-                                      .device = EMO_DEVICE_CPU };
+                                      .reweight = m.reweight && !raw, .device = EMO_DEVICE_CPU };
+        memcpy(p.class_weight, m.class_weight, sizeof(p.class_weight));
+        if (ret_weight)
+                memcpy(ret_weight, m.class_weight, sizeof(m.class_weight));
         emo_classifier_t *c = NULL;
         cr_assert_eq(emo_classifier_new(&p, &c, &verr), 0, "%s", verr.message);
         emo_model_done(&m);
         return c;
+}
+
+static emo_classifier_t *default_classifier(void) {
+        return classifier_of_model(false, NULL);
 }
 
 /* Detect the one face of a JPEG, decoded scaled or in full, and classify it. */
@@ -1360,6 +1368,36 @@ static void classify_from_raw_bgr(emo_classifier_t *c, const picture_t *p, const
         memcpy(probs, out[0], sizeof(out[0]));
         emo_image_free(img);
         free(bgr);
+}
+
+/* The model's prior correction: the classifier's probabilities are the network's times the class
+ * weights, renormalised (what the Python evaluation and the fixtures' reference compute). */
+Test(vision, prior_correction_reweights_the_probabilities) {
+        double w[EMO_EMOTION_COUNT];
+        emo_classifier_t *raw = classifier_of_model(true, w), *c = classifier_of_model(false, NULL);
+        picture_t pic = face_picture(640, 480, 0, 0, 1);
+        emo_face_box_t box = { 0 };
+        emo_detector_t *d = yunet_at(320);
+        size_t len;
+        unsigned char *jpeg = write_jpeg_rgb(&pic, 0, &len);
+        float ignored[EMO_EMOTION_COUNT], p[EMO_EMOTION_COUNT], q[EMO_EMOTION_COUNT];
+        detect_one(d, raw, jpeg, len, false, NULL, &box, ignored);
+        classify_from_raw_bgr(raw, &pic, &box, p);
+        classify_from_raw_bgr(c, &pic, &box, q);
+        double sum = 0;
+        for (int k = 0; k < EMO_EMOTION_COUNT; k++)
+                sum += p[k] * w[k];
+        bool differs = false;
+        for (int k = 0; k < EMO_EMOTION_COUNT; k++) {
+                cr_assert_float_eq(q[k], p[k] * w[k] / sum, 1e-5, "class %d: %g, not %g", k, q[k], p[k] * w[k] / sum);
+                differs |= w[k] != 1;
+        }
+        cr_assert(differs, "the shipped model has no prior correction to test");
+        emo_detector_free(d);
+        emo_classifier_free(raw);
+        emo_classifier_free(c);
+        free(jpeg);
+        free(pic.rgb);
 }
 
 /* Classify box in a JPEG decoded scaled for a 320-px detector or in full. */
