@@ -264,7 +264,7 @@ int emo_dialogue_pick(emo_dialogue_t *d, const char *lang, const char *stream, i
         return 0;
 }
 
-/* A track's held line, packed in a pointer: its emotion and its index + 1 (0: nothing said). */
+/* A track's held line, packed in a pointer: its emotion and its index + 1. */
 #define HELD(emotion, index1) ((void *) (uintptr_t) (((uintptr_t) (emotion) + 1) << 24 | (uintptr_t) (index1)))
 #define HELD_EMOTION(v) ((int) ((uintptr_t) (v) >> 24) - 1)
 #define HELD_INDEX1(v) ((size_t) ((uintptr_t) (v) & 0xffffff))
@@ -275,28 +275,27 @@ int emo_dialogue_pick_held(emo_dialogue_t *d, const char *lang, const char *stre
         int r = lines_for(d, lang, emotion, &lines);
         if (r < 0)
                 return r;
-        char key[512];
-        snprintf(key, sizeof(key), "%s/%s/#%llu", lang, stream ? stream : "", (unsigned long long) track);
-        pthread_mutex_lock(&d->lock);
-        void *held = zhashx_lookup(d->held, key);
-        size_t index1 = 0;
-        if (held && HELD_EMOTION(held) == emotion)
-                index1 = HELD_INDEX1(held);
-        else if (lines)
-                index1 = pick_locked(d, lines, lang, stream, emotion) + 1;
-        if (!held || HELD_EMOTION(held) != emotion) {
-                if (zhashx_size(d->held) >= MAX_REMEMBERED)
-                        zhashx_purge(d->held);
-                /* Out of lines' index range only for files of 16 million lines: then not held. */
-                zhashx_update(d->held, key, index1 <= 0xffffff ? HELD(emotion, index1) : HELD(emotion, 0));
-        }
-        pthread_mutex_unlock(&d->lock);
         if (!lines) {
+                /* Nothing to say (a calm face): the track's line is kept for its return. */
                 *ret_kind = EMO_DIALOGUE_NONE;
                 *ret_text = NULL;
                 return 0;
         }
+        char key[512];
+        snprintf(key, sizeof(key), "%s/%s/#%llu", lang, stream ? stream : "", (unsigned long long) track);
+        pthread_mutex_lock(&d->lock);
+        void *held = zhashx_lookup(d->held, key);
+        size_t index1 = held && HELD_EMOTION(held) == emotion ? HELD_INDEX1(held) : 0;
+        if (index1 == 0 || index1 > lines->n) {
+                index1 = pick_locked(d, lines, lang, stream, emotion) + 1;
+                if (zhashx_size(d->held) >= MAX_REMEMBERED)
+                        zhashx_purge(d->held);
+                /* Beyond 24 bits (files of 16 million lines) a line is not held. */
+                if (index1 <= 0xffffff)
+                        zhashx_update(d->held, key, HELD(emotion, index1));
+        }
+        pthread_mutex_unlock(&d->lock);
         *ret_kind = lines->kind;
-        *ret_text = lines->text[index1 >= 1 && index1 <= lines->n ? index1 - 1 : 0];
+        *ret_text = lines->text[index1 - 1];
         return 0;
 }

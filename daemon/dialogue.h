@@ -8,7 +8,8 @@
  * Sections are emotion names; each `line` adds one line. Negative emotions ask (QUESTION),
  * positive ones congratulate (CONGRATULATION), neutral says nothing unless its section has
  * lines and `kind = question|congratulation`. The same line is never picked twice in a row for
- * one stream; in a smoothed stream a face's line holds while its emotion does. Thread-safe:
+ * one stream; in a smoothed stream a face's line holds while its emotion does (a calm moment in
+ * between included). Thread-safe:
  * workers share one instance. */
 #pragma once
 
@@ -49,7 +50,8 @@ int emo_dialogue_pick(emo_dialogue_t *d, const char *lang, const char *stream, i
                       emo_dialogue_kind_t *ret_kind, const char **ret_text);
 
 /* The same for face track `track` of a smoothed stream: the track's line is held while its
- * emotion stays the same, so that a client showing it frame after frame shows the same words; a
- * new one is picked (as emo_dialogue_pick) when the emotion changes. */
+ * emotion stays the same, and over frames with nothing to say (a calm face) until it comes back,
+ * so that a client showing it frame after frame shows the same words; a new one is picked (as
+ * emo_dialogue_pick) when the track turns to another emotion that has lines. */
 int emo_dialogue_pick_held(emo_dialogue_t *d, const char *lang, const char *stream, uint64_t track, int emotion,
                            emo_dialogue_kind_t *ret_kind, const char **ret_text);

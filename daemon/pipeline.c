@@ -389,8 +389,9 @@ static int smooth_faces(emo_pipeline_t *p, analysis_t *an) {
         return 0;
 }
 
-/* The line for face i: for its smoothed emotion when smoothing (held while that emotion holds,
- * so that a stream's client shows the same words frame after frame), else for this frame's. The
+/* The line for face i: for its smoothed emotion when smoothing (held while that emotion holds, a
+ * calm moment included, so that a stream's client shows the same words frame after frame), else
+ * for this frame's. The
  * language was checked by read_options. */
 static void pick_line(emo_pipeline_t *p, const analysis_t *an, size_t i, emo_pb_dialogue_t *d) {
         emotion__v1__dialogue__init(d);

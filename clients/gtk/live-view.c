@@ -45,7 +45,6 @@ struct _EmoLiveView {
         uint64_t request_id;  /* in flight, 0 when none */
         emo_gtk_results_t *results;
         ssize_t selected; /* the face of results a click picked, followed from frame to frame; -1: none */
-        emo_gtk_said_t said; /* the bubble's words, steady while its face keeps its emotion */
         size_t max_faces;
         double daemon_ms_sum;
         int64_t n_daemon_ms;
@@ -137,8 +136,6 @@ static void on_reply(emo_reply_t *reply, int error, void *userdata) {
                                 const emo_gtk_face_t *was = &self->results->faces[self->selected];
                                 self->selected = emo_gtk_results_follow(r, was->x, was->y, was->width, was->height);
                         }
-                        /* Out of memory: this frame's words, no harm. */
-                        (void) emo_gtk_results_steady_line(r, self->selected, &self->said);
                         emo_gtk_results_free(self->results);
                         self->results = r;
                         self->daemon_ms_sum += r->total_ms;
@@ -384,8 +381,6 @@ static void on_click(GtkGestureClick *gesture, int n_press, double x, double y, 
         double ix, iy;
         emo_gtk_fit_to_image(&f, x, y, &ix, &iy);
         self->selected = emo_gtk_results_face_at(self->results, ix, iy);
-        /* The words shown now are the ones kept for the face picked (and the conversation's). */
-        (void) emo_gtk_results_steady_line(self->results, self->selected, &self->said);
         g_signal_emit(self, signals[SIGNAL_FACE_SELECTED], 0);
         gtk_widget_queue_draw(GTK_WIDGET(self));
 }
@@ -492,7 +487,6 @@ static void emo_live_view_dispose(GObject *object) {
 static void emo_live_view_finalize(GObject *object) {
         EmoLiveView *self = EMO_LIVE_VIEW(object);
         self->results = emo_gtk_results_free(self->results);
-        emo_gtk_said_clear(&self->said);
         self->live = emo_gtk_live_free(self->live);
         self->source = emo_gtk_source_free(self->source);
         g_free(self->stream_id);
@@ -583,8 +577,6 @@ ssize_t emo_live_view_get_selected(EmoLiveView *self) {
 
 void emo_live_view_unselect(EmoLiveView *self) {
         self->selected = -1;
-        if (self->results)
-                (void) emo_gtk_results_steady_line(self->results, -1, &self->said);
         gtk_widget_queue_draw(GTK_WIDGET(self));
 }
 

@@ -1,7 +1,6 @@
 #include "results.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,53 +173,6 @@ emo_gtk_speech_t emo_gtk_results_speech(const emo_gtk_results_t *r, ssize_t sele
         return (emo_gtk_speech_t) { .face = main_face, .kind = r->dialogue_kind,
                                     .emotion = r->dialogue_kind != 0 ? r->dialogue_emotion : r->faces[main_face].emotion,
                                     .text = r->dialogue_text };
-}
-
-int emo_gtk_results_steady_line(emo_gtk_results_t *r, ssize_t selected, emo_gtk_said_t *said) {
-        emo_gtk_speech_t sp = emo_gtk_results_speech(r, selected);
-        if (sp.face < 0 || sp.kind == 0)
-                return 0; /* nothing said now: the last words are kept for the face's return */
-        emo_gtk_face_t *f = &r->faces[sp.face];
-        bool own = f->line_text && sp.text == f->line_text;
-        if (said->text && said->emotion == sp.emotion && said->kind == sp.kind &&
-            box_iou(said->x, said->y, said->width, said->height, f) >= EMO_GTK_FOLLOW_MIN_IOU) {
-                /* The same face, the same emotion: the same words. The main face's own line is the
-                 * frame's line too, so both change. */
-                char *a = strdup(said->text), *b = NULL;
-                if (!a)
-                        return -ENOMEM;
-                bool both = !own && f->line_text;
-                if (both && !(b = strdup(said->text))) {
-                        free(a);
-                        return -ENOMEM;
-                }
-                if (own) {
-                        free(f->line_text);
-                        f->line_text = a;
-                } else {
-                        free(r->dialogue_text);
-                        r->dialogue_text = a;
-                        if (both) {
-                                free(f->line_text);
-                                f->line_text = b;
-                        }
-                }
-        } else {
-                char *t = strdup(sp.text);
-                if (!t)
-                        return -ENOMEM;
-                free(said->text);
-                said->text = t;
-                said->emotion = sp.emotion;
-                said->kind = sp.kind;
-        }
-        said->x = f->x, said->y = f->y, said->width = f->width, said->height = f->height;
-        return 0;
-}
-
-void emo_gtk_said_clear(emo_gtk_said_t *said) {
-        free(said->text);
-        *said = (emo_gtk_said_t) { 0 };
 }
 
 emo_gtk_fit_t emo_gtk_fit(double iw, double ih, double vw, double vh) {

@@ -73,23 +73,6 @@ typedef struct emo_gtk_speech {
 
 emo_gtk_speech_t emo_gtk_results_speech(const emo_gtk_results_t *r, ssize_t selected);
 
-/* The words of the bubble in a live stream, held while the face spoken to keeps its emotion, and
- * over calm frames until it comes back to that emotion. The daemon holds a smoothed face's line
- * while its emotion holds, but not over a calm frame, and an older one picked another line for
- * every frame: ten different texts a second. */
-typedef struct emo_gtk_said {
-        char *text; /* owned; NULL before the first line */
-        int emotion, kind;
-        int x, y, width, height; /* the face it was said to, in its last frame */
-} emo_gtk_said_t;
-
-/* Make r's line (as emo_gtk_results_speech(r, selected) gives it) the words said before when it
- * speaks to the same face (the box of the last frame overlapping it by EMO_GTK_FOLLOW_MIN_IOU)
- * with the same emotion and kind; otherwise remember the new words. A frame that says nothing
- * keeps the words for the face's return. 0, or -ENOMEM with r unchanged. */
-int emo_gtk_results_steady_line(emo_gtk_results_t *r, ssize_t selected, emo_gtk_said_t *said);
-void emo_gtk_said_clear(emo_gtk_said_t *said);
-
 /* How an image of iw x ih pixels is shown in a view of vw x vh: scaled to fit whole, aspect
  * kept, centred. Widget = image * scale + offset. */
 typedef struct emo_gtk_fit {

@@ -230,6 +230,16 @@ Test(results, most_prominent_face) {
         emo_gtk_results_free(r);
 }
 
+/* Face i of f gets a line of its own (Options.dialogue_per_face). */
+static void give_line(fake_reply_t *f, size_t i, int kind, int emotion, const char *text) {
+        f->lines[i] = (emo_pb_dialogue_t) EMOTION__V1__DIALOGUE__INIT;
+        f->lines[i].kind = (Emotion__V1__Dialogue__Kind) kind;
+        f->lines[i].emotion = (Emotion__V1__Emotion) emotion;
+        f->lines[i].text = (char *) text;
+        f->lines[i].face_index = (uint32_t) i;
+        f->faces[i].dialogue = &f->lines[i];
+}
+
 /* Each face's own line (Options.dialogue_per_face): what is said to a face picked by a click; the
  * main face's line when none is picked, when the picked face has no line of its own (an older
  * daemon), or when nothing is picked. */
@@ -247,15 +257,8 @@ Test(results, the_picked_face_is_spoken_to_when_it_has_a_line) {
         cr_assert_eq(s.emotion, EMO_HAPPY);
         r = emo_gtk_results_free(r);
 
-        for (int i = 0; i < 2; i++) {
-                f.lines[i] = (emo_pb_dialogue_t) EMOTION__V1__DIALOGUE__INIT;
-                f.lines[i].face_index = (uint32_t) i;
-                f.faces[i].dialogue = &f.lines[i];
-        }
-        f.lines[0] = f.dialogue;
-        f.lines[1].kind = 1;
-        f.lines[1].emotion = (Emotion__V1__Emotion) EMO_ANGRY;
-        f.lines[1].text = "What makes you angry?";
+        give_line(&f, 0, 2, EMO_HAPPY, "Well done!");
+        give_line(&f, 1, 1, EMO_ANGRY, "What makes you angry?");
         cr_assert_eq(emo_gtk_results_from_reply(&f.reply, &r), 0);
         s = emo_gtk_results_speech(r, 1);
         cr_assert_eq(s.face, 1);
@@ -270,9 +273,7 @@ Test(results, the_picked_face_is_spoken_to_when_it_has_a_line) {
 
         /* A neutral face picked: nothing to say to it, and no bubble for the main face either. */
         f.faces[1].emotion = (Emotion__V1__Emotion) EMO_NEUTRAL;
-        f.lines[1].kind = 0;
-        f.lines[1].emotion = (Emotion__V1__Emotion) EMO_NEUTRAL;
-        f.lines[1].text = "";
+        give_line(&f, 1, 0, EMO_NEUTRAL, "");
         cr_assert_eq(emo_gtk_results_from_reply(&f.reply, &r), 0);
         s = emo_gtk_results_speech(r, 1);
         cr_assert_eq(s.face, 1);
@@ -281,8 +282,7 @@ Test(results, the_picked_face_is_spoken_to_when_it_has_a_line) {
         r = emo_gtk_results_free(r);
 
         /* A line for an emotion that does not exist is no reply to show. */
-        f.lines[1].kind = 1;
-        f.lines[1].emotion = (Emotion__V1__Emotion) 42;
+        give_line(&f, 1, 1, 42, "What makes you angry?");
         cr_assert_eq(emo_gtk_results_from_reply(&f.reply, &r), -EPROTO);
         cr_assert_null(r);
 
@@ -290,58 +290,4 @@ Test(results, the_picked_face_is_spoken_to_when_it_has_a_line) {
         cr_assert_eq(emo_gtk_results_from_reply(&f.reply, &r), 0);
         cr_assert_eq(emo_gtk_results_speech(r, 0).face, -1);
         emo_gtk_results_free(r);
-}
-
-/* A live stream's bubble keeps its words while its face keeps its emotion, though the daemon
- * words each frame's line differently; a calm frame keeps them for the face's return; another
- * emotion, another face or a face picked brings new words. */
-Test(results, the_bubble_keeps_its_words_while_the_emotion_holds) {
-        static const int moved[][4] = { { 106, 84, 200, 220 }, { 400, 100, 120, 130 } };
-        static const int far[][4] = { { 330, 260, 200, 220 }, { 0, 0, 120, 130 } };
-        emo_gtk_said_t said = { 0 };
-        fake_reply_t f;
-        emo_gtk_results_t *r = NULL;
-        static const struct {
-                const int (*boxes)[4];
-                int emotion, kind;
-                const char *text, *shown;
-        } frames[] = {
-                { two_boxes, EMO_SAD, 1, "Why are you sad?", "Why are you sad?" },
-                { moved, EMO_SAD, 1, "What makes you sad?", "Why are you sad?" },
-                { two_boxes, EMO_NEUTRAL, 0, "", "" },
-                { two_boxes, EMO_SAD, 1, "Do you want to talk about it?", "Why are you sad?" },
-                { two_boxes, EMO_HAPPY, 2, "Great!", "Great!" },
-                { moved, EMO_HAPPY, 2, "Well done!", "Great!" },
-                { far, EMO_HAPPY, 2, "Lovely smile!", "Lovely smile!" },
-        };
-        for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
-                fake(&f, 2, frames[i].boxes, (const int[]) { frames[i].emotion, EMO_ANGRY }, frames[i].kind, 0);
-                f.dialogue.text = (char *) frames[i].text;
-                cr_assert_eq(emo_gtk_results_from_reply(&f.reply, &r), 0);
-                cr_assert_eq(emo_gtk_results_steady_line(r, -1, &said), 0);
-                cr_assert_str_eq(emo_gtk_results_speech(r, -1).text, frames[i].shown, "frame %zu", i);
-                r = emo_gtk_results_free(r);
-        }
-
-        /* Face 1 picked, with lines of its own: its words are kept the same way; the main face's
-         * own line is the frame's, and both are kept together. */
-        const char *angry[] = { "What makes you angry?", "What's wrong?", "Who upset you?" };
-        for (int i = 0; i < 3; i++) {
-                fake(&f, 2, two_boxes, (const int[]) { EMO_HAPPY, EMO_ANGRY }, 2, 0);
-                f.dialogue.text = "Great!";
-                for (int k = 0; k < 2; k++) {
-                        f.lines[k] = f.dialogue;
-                        f.lines[k].face_index = (uint32_t) k;
-                        f.faces[k].dialogue = &f.lines[k];
-                }
-                f.lines[1].kind = 1;
-                f.lines[1].emotion = (Emotion__V1__Emotion) EMO_ANGRY;
-                f.lines[1].text = (char *) angry[i];
-                cr_assert_eq(emo_gtk_results_from_reply(&f.reply, &r), 0);
-                cr_assert_eq(emo_gtk_results_steady_line(r, 1, &said), 0);
-                cr_assert_str_eq(emo_gtk_results_speech(r, 1).text, angry[0], "frame %d", i);
-                r = emo_gtk_results_free(r);
-        }
-        emo_gtk_said_clear(&said);
-        cr_assert_null(said.text);
 }

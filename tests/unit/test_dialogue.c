@@ -100,9 +100,9 @@ Test(dialogue, never_the_same_line_twice_in_a_row) {
         emo_dialogue_free(d);
 }
 
-/* In a smoothed stream a face track's line holds while its emotion does (a client showing it
- * frame after frame shows the same words); a change brings a new line, never the stream's last for
- * that emotion, and two tracks with one emotion get different lines. */
+/* In a smoothed stream a face track's line holds while its emotion does, a calm moment included (a
+ * client showing it frame after frame shows the same words); a change brings a new line, never the
+ * stream's last for that emotion, and two tracks with one emotion get different lines. */
 Test(dialogue, a_track_keeps_its_line_while_its_emotion_holds) {
         emo_dialogue_t *d = load_shipped();
         emo_dialogue_kind_t kind;
@@ -118,11 +118,15 @@ Test(dialogue, a_track_keeps_its_line_while_its_emotion_holds) {
         cr_assert_neq(other, first);
         cr_assert_eq(emo_dialogue_pick_held(d, "en", "cam", 2, EMO_SAD, &kind, &text), 0);
         cr_assert_eq(text, other);
-        /* Track 1 turns neutral (nothing said), then sad again: a new line, not the stream's last sad
-         * one. */
+        /* Track 1 calm for a moment (nothing said), then sad again: its words come back with it. */
         cr_assert_eq(emo_dialogue_pick_held(d, "en", "cam", 1, EMO_NEUTRAL, &kind, &text), 0);
         cr_assert_eq(kind, EMO_DIALOGUE_NONE);
         cr_assert_null(text);
+        cr_assert_eq(emo_dialogue_pick_held(d, "en", "cam", 1, EMO_SAD, &kind, &text), 0);
+        cr_assert_eq(text, first, "'%s' after a calm frame, '%s' before", text, first);
+        /* Turned happy, then sad again: a new line, not the stream's last sad one. */
+        cr_assert_eq(emo_dialogue_pick_held(d, "en", "cam", 1, EMO_HAPPY, &kind, &text), 0);
+        cr_assert_eq(kind, EMO_DIALOGUE_CONGRATULATION);
         cr_assert_eq(emo_dialogue_pick_held(d, "en", "cam", 1, EMO_SAD, &kind, &text), 0);
         cr_assert_neq(text, other, "the stream's last sad line again");
         const char *now = text;
