@@ -147,6 +147,15 @@ void cli_json_add_analyze(json_object *o, const emo_analyze_reply_t *a) {
         json_object_object_add(o, "timing_us", tj);
 }
 
+/* "  WHOdialogue (KIND, EMOTION[, smoothed]): TEXT", or "  WHOdialogue: none". */
+static void print_dialogue(const char *who, const emo_pb_dialogue_t *d) {
+        if (!d || d->kind == EMOTION__V1__DIALOGUE__KIND__NONE)
+                printf("  %sdialogue: none\n", who);
+        else
+                printf("  %sdialogue (%s, %s%s): %s\n", who, emo_dialogue_kind_name(d->kind),
+                       cli_emotion_name(d->emotion), d->smoothed ? ", smoothed" : "", d->text);
+}
+
 void cli_print_analyze(const char *name, const emo_analyze_reply_t *a) {
         printf("%s: %ux%u, %zu face%s", name, a->image_width, a->image_height, a->n_faces, a->n_faces == 1 ? "" : "s");
         if (a->timings)
@@ -172,23 +181,19 @@ void cli_print_analyze(const char *name, const emo_analyze_reply_t *a) {
         }
 
         const emo_pb_dialogue_t *d = a->dialogue;
-        if (a->n_faces == 0)
+        if (a->n_faces == 0) {
                 printf("  no face found, no dialogue\n");
-        else if (!d || d->kind == EMOTION__V1__DIALOGUE__KIND__NONE)
-                printf("  dialogue: none\n");
-        else
-                printf("  dialogue (%s, %s%s): %s\n", emo_dialogue_kind_name(d->kind), cli_emotion_name(d->emotion),
-                       d->smoothed ? ", smoothed" : "", d->text);
+                return;
+        }
+        print_dialogue("", d);
         /* Options.dialogue_per_face: what would be said to each of the other faces. */
         for (size_t i = 0; i < a->n_faces; i++) {
                 const emo_pb_dialogue_t *fd = a->faces[i]->dialogue;
-                if (!fd || (d && i == d->face_index))
-                        continue;
-                if (fd->kind == EMOTION__V1__DIALOGUE__KIND__NONE)
-                        printf("  face %zu dialogue: none\n", i + 1);
-                else
-                        printf("  face %zu dialogue (%s, %s%s): %s\n", i + 1, emo_dialogue_kind_name(fd->kind),
-                               cli_emotion_name(fd->emotion), fd->smoothed ? ", smoothed" : "", fd->text);
+                if (fd && !(d && i == d->face_index)) {
+                        char who[32];
+                        snprintf(who, sizeof(who), "face %zu ", i + 1);
+                        print_dialogue(who, fd);
+                }
         }
 }
 

@@ -225,16 +225,18 @@ static double iou(const seen_t *a, const emo_pb_box_t *b) {
         return inter / ((double) a->width * a->height + (double) b->width * b->height - inter);
 }
 
-/* The line the daemon says to face f, indented under its change; false when it sent none (a
- * daemon without Options.dialogue_per_face: the frame's line is printed instead). */
-static bool print_face_line(const emo_pb_face_t *f) {
-        const emo_pb_dialogue_t *d = f->dialogue;
-        if (!d)
-                return false;
-        if (d->kind != EMOTION__V1__DIALOGUE__KIND__NONE && d->text && d->text[0])
+/* A dialogue line, indented under the change it answers; nothing when there is nothing to say. */
+static void print_line(const emo_pb_dialogue_t *d) {
+        if (d && d->kind != EMOTION__V1__DIALOGUE__KIND__NONE && d->text && d->text[0])
                 printf("  dialogue (%s, %s): %s\n", emo_dialogue_kind_name(d->kind), cli_emotion_name(d->emotion),
                        d->text);
-        return true;
+}
+
+/* The line the daemon says to face f; false when it sent none (a daemon without
+ * Options.dialogue_per_face: the frame's line is printed instead). */
+static bool print_face_line(const emo_pb_face_t *f) {
+        print_line(f->dialogue);
+        return f->dialogue != NULL;
 }
 
 /* The lines of a frame whose faces differ from the last analysed frame's: each face that appears,
@@ -302,10 +304,8 @@ static void print_changes(watch_t *w, const item_t *it, const emo_analyze_reply_
                         w->changes++;
                         printed = true;
                 }
-        const emo_pb_dialogue_t *d = ar->dialogue;
-        if (printed && !own_lines && d && d->kind != EMOTION__V1__DIALOGUE__KIND__NONE && d->text && d->text[0])
-                printf("  dialogue (%s, %s): %s\n", emo_dialogue_kind_name(d->kind), cli_emotion_name(d->emotion),
-                       d->text);
+        if (printed && !own_lines)
+                print_line(ar->dialogue);
         memcpy(w->seen, now, n * sizeof(seen_t));
         w->n_seen = n;
         if (printed)
