@@ -22,10 +22,11 @@
  *
  * The text output says what changed, not every frame: a line when a face appears, changes its
  * emotion or leaves, with the dialogue line said to that face (Options.dialogue_per_face)
- * (--every-frame: the block of each frame, as `analyze` shows an image). Faces
- * are followed by the daemon's track when it smooths, else by their boxes' overlap from one
- * analysed frame to the next. JSON keeps one object per frame, for scripts. --annotate OUT writes
- * the analysed frames with lib/overlay's annotation to a video file (lib/capture/writer.h). */
+ * (--every-frame: the block of each frame, as `analyze` shows an image). Faces are followed by
+ * the daemon's track when it smooths, else by their boxes' overlap from one analysed frame to the
+ * next. JSON keeps one object per frame, for scripts; --every-face adds each face's line there
+ * and to the --every-frame blocks. --annotate OUT writes the analysed frames with lib/overlay's
+ * annotation to a video file (lib/capture/writer.h). */
 #include "watch.h"
 
 #include <errno.h>
@@ -58,6 +59,7 @@ enum {
         ARG_MAX_SIDE,
         ARG_ANNOTATE,
         ARG_EVERY_FRAME,
+        ARG_EVERY_FACE,
 };
 
 /* A face of the last analysed frame, for the change lines. */
@@ -108,6 +110,7 @@ typedef struct watch {
         bool hinted; /* the --max-side advice was given */
 
         bool every_frame;     /* --every-frame: a block per frame instead of the changes */
+        bool every_face;      /* --every-face: each face's line in JSON and --every-frame too */
         seen_t seen[WATCH_MAX_SEEN];
         size_t n_seen;
         unsigned next_number;
@@ -137,6 +140,9 @@ static void help(void) {
                "      --json           one JSON object per analysed frame and line, in frame order\n"
                "      --every-frame    show every analysed frame as `analyze` shows an image, instead\n"
                "                       of a line when a face appears, changes its emotion or leaves\n"
+               "      --every-face     with --json or --every-frame, also give the dialogue line\n"
+               "                       emotiond would say to each face, as `analyze --every-face`\n"
+               "                       (the change lines always speak to the face that changed)\n"
                "      --annotate OUT   also write the analysed frames, with a box, the emoji and the\n"
                "                       emotion over every face, to the video file OUT (.mp4, .mkv,\n"
                "                       .avi...; the source's frame rate)\n"
@@ -212,7 +218,7 @@ static int build(void *userdata, size_t index, cli_request_t *r) {
         }
         cli_request_set_options(r, &w->o);
         /* The change lines speak to each face that changed, not to the largest one. */
-        r->options.dialogue_per_face = !w->o.json && !w->every_frame;
+        r->options.dialogue_per_face = w->every_face || (!w->o.json && !w->every_frame);
         return 0;
 }
 
@@ -497,6 +503,9 @@ static int option(void *userdata, int c, const char *arg) {
         case ARG_EVERY_FRAME:
                 w->every_frame = true;
                 return CLI_EXIT_OK;
+        case ARG_EVERY_FACE:
+                w->every_face = true;
+                return CLI_EXIT_OK;
         case ARG_INPUT_FORMAT:
                 w->input_format = arg;
                 return CLI_EXIT_OK;
@@ -675,6 +684,7 @@ int cli_watch_main(const cli_options_t *defaults, int argc, char **argv) {
                 { "max-side", required_argument, NULL, ARG_MAX_SIDE },
                 { "annotate", required_argument, NULL, ARG_ANNOTATE },
                 { "every-frame", no_argument, NULL, ARG_EVERY_FRAME },
+                { "every-face", no_argument, NULL, ARG_EVERY_FACE },
                 {},
         };
         _cleanup_(watch_done) watch_t w = { .o = *defaults, .every = 1 };

@@ -743,6 +743,59 @@ Test(cli, watch_changes_speak_to_each_face) {
         emo_test_daemon_stop(&daemon_);
 }
 
+/* --every-face gives each face of a JSON frame, or of an --every-frame block, the line emotiond
+ * would say to it, as `analyze --every-face` does for an image; without it JSON frames carry the
+ * frame's line only. */
+Test(cli, watch_every_face) {
+        _cleanup_free_ char *still = emo_test_fixture("still.avi");
+        emo_test_run_t r;
+        emotion(&r, 60000, "watch", "--json", "--every-face", "--lang", "en", "--max-frames", "2", still, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        cr_assert_eq(emo_test_count_lines(r.out), 2, "%s", r.out);
+        int questions = 0;
+        for (size_t line = 0; line < 2; line++) {
+                json_object *o = emo_test_json_line(r.out, line);
+                check_analyze_object(o, still, 4, "en");
+                json_object *faces = emo_test_json_get(o, "faces");
+                for (size_t i = 0; i < 4; i++) {
+                        json_object *f = json_object_array_get_idx(faces, i), *d;
+                        cr_assert(json_object_object_get_ex(f, "dialogue", &d), "frame %zu face %zu: no dialogue",
+                                  line, i);
+                        const char *e = str(f, "emotion");
+                        emo_valence_t v = emo_emotion_valence(emo_emotion_from_name(e));
+                        cr_expect_str_eq(str(d, "kind"), v < 0 ? "question" : v > 0 ? "congratulation" : "none",
+                                         "frame %zu face %zu", line, i);
+                        if (v == EMO_VALENCE_NEUTRAL)
+                                continue;
+                        questions += v < 0;
+                        cr_expect(emo_test_dialogue_has_line("en", e, str(d, "text")),
+                                  "frame %zu face %zu: '%s' is not an en %s line", line, i, str(d, "text"), e);
+                }
+                json_object_put(o);
+        }
+        cr_expect_gt(questions, 0, "the still scene has negative faces: %s", r.out);
+        emo_test_run_done(&r);
+
+        emotion(&r, 60000, "watch", "--every-frame", "--every-face", "--lang", "en", "--max-frames", "1", still, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        for (int i = 2; i <= 4; i++) {
+                char want[32];
+                snprintf(want, sizeof(want), "  face %d dialogue", i);
+                cr_expect_not_null(strstr(r.out, want), "no line for face %d:\n%s", i, r.out);
+        }
+        emo_test_run_done(&r);
+
+        emotion(&r, 60000, "watch", "--json", "--max-frames", "1", still, NULL);
+        cr_assert_eq(r.status, 0, "exit %d; stderr:\n%s", r.status, r.err);
+        json_object *o = emo_test_json_line(r.out, 0), *d;
+        cr_expect_not(json_object_object_get_ex(json_object_array_get_idx(emo_test_json_get(o, "faces"), 1), "dialogue",
+                                                &d),
+                      "a face's line without --every-face: %s", r.out);
+        json_object_put(o);
+        emo_test_run_done(&r);
+        emo_test_daemon_stop(&daemon_);
+}
+
 /* --every and --max-frames pick frames 0, 3, 6; the human output (--every-frame: a block per
  * frame) ends with the count. */
 Test(cli, watch_every_max_frames_and_text_output) {
