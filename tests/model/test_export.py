@@ -14,7 +14,7 @@ from onnx import TensorProto, helper
 from . import CLI
 from emotion_train import LABELS
 from emotion_train.arch import ARCHITECTURES, build
-from emotion_train.evaluate import ModelError, class_weights, dnn_predict, metrics
+from emotion_train.evaluate import ModelError, class_weights, dnn_predict, format_table, metrics
 from emotion_train.export import strip_identities, to_onnx
 
 
@@ -169,6 +169,25 @@ class MetricsTest(unittest.TestCase):
         # Classes absent from both truth and prediction score 0, not NaN.
         self.assertEqual(m["per_class"]["disgust"], {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0})
         self.assertEqual(sum(sum(r) for r in m["confusion"]), 6)
+        self.assertNotIn("top2", m)
+
+    def test_top_k(self):
+        # Three faces: right; true class second; true class third, tied with the second and
+        # listed after it (argmax's order counts against it).
+        y = np.array([0, 3, 6])
+        probs = np.zeros((3, 7))
+        probs[0, [0, 1]] = [0.6, 0.4]
+        probs[1, [3, 4]] = [0.3, 0.7]
+        probs[2, [2, 5, 6]] = [0.5, 0.25, 0.25]
+        m = metrics(y, probs.argmax(1), probs=probs)
+        self.assertAlmostEqual(m["accuracy"], 1 / 3)
+        self.assertAlmostEqual(m["top2"], 2 / 3)
+        self.assertAlmostEqual(m["top3"], 1.0)
+        self.assertEqual(m["per_class"]["happy"]["top2"], 1.0)
+        self.assertEqual(m["per_class"]["neutral"]["top2"], 0.0)
+        self.assertEqual(m["per_class"]["neutral"]["top3"], 1.0)
+        self.assertEqual(m["per_class"]["disgust"]["top2"], 0.0)  # no disgust faces: 0, not NaN
+        self.assertIn("top-2", format_table(m))
 
 
 class McNemarTest(unittest.TestCase):

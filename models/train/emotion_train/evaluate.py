@@ -115,9 +115,12 @@ def load_model(json_path, verify=True):
     return net, meta
 
 
-def metrics(y_true, y_pred, n_classes=len(LABELS)):
+def metrics(y_true, y_pred, n_classes=len(LABELS), probs=None):
     """Accuracy, confusion matrix (rows true, columns predicted), per-class precision/recall/F1
-    and their macro average. A class never predicted has precision 0, not NaN."""
+    and their macro average. A class never predicted has precision 0, not NaN. With the
+    probabilities [N, n_classes], also top-2 and top-3 accuracy, overall and per class (how often
+    the true class is among the k most probable): whether an error is a near miss between two
+    classes or a face the network reads as something else altogether."""
     cm = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(cm, (y_true, y_pred), 1)
     tp = np.diag(cm).astype(np.float64)
@@ -129,15 +132,34 @@ def metrics(y_true, y_pred, n_classes=len(LABELS)):
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
     per_class = {LABELS[c]: {"precision": float(precision[c]), "recall": float(recall[c]),
                              "f1": float(f1[c]), "support": int(support[c])} for c in range(n_classes)}
-    return {"n": int(len(y_true)), "accuracy": float(tp.sum() / max(1, len(y_true))),
-            "macro_f1": float(f1.mean()), "per_class": per_class, "confusion": cm.tolist()}
+    m = {"n": int(len(y_true)), "accuracy": float(tp.sum() / max(1, len(y_true))),
+         "macro_f1": float(f1.mean()), "per_class": per_class, "confusion": cm.tolist()}
+    if probs is not None:
+        # Rank of the true class among the probabilities, 0 for the most probable (ties count
+        # against the true class: a class is ahead of it when strictly more probable, or equal
+        # and listed first, as argmax breaks ties).
+        p_true = probs[np.arange(len(y_true)), y_true][:, None]
+        ahead = (probs > p_true) | ((probs == p_true) & (np.arange(n_classes)[None, :] < y_true[:, None]))
+        rank = ahead.sum(axis=1)
+        for k in (2, 3):
+            m[f"top{k}"] = float(np.mean(rank < k)) if len(y_true) else 0.0
+            for c in range(n_classes):
+                sel = y_true == c
+                per_class[LABELS[c]][f"top{k}"] = float(np.mean(rank[sel] < k)) if sel.any() else 0.0
+    return m
 
 
 def format_table(m):
-    lines = [f"{'class':10s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'support':>8s}"]
+    topk = "top2" in m
+    head = f"{'class':10s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'support':>8s}"
+    lines = [head + (f" {'top-2':>6s} {'top-3':>6s}" if topk else "")]
     for name, r in m["per_class"].items():
-        lines.append(f"{name:10s} {r['precision']:9.3f} {r['recall']:7.3f} {r['f1']:6.3f} {r['support']:8d}")
+        line = f"{name:10s} {r['precision']:9.3f} {r['recall']:7.3f} {r['f1']:6.3f} {r['support']:8d}"
+        lines.append(line + (f" {r['top2']:6.3f} {r['top3']:6.3f}" if topk else ""))
     lines.append(f"{'accuracy':10s} {m['accuracy']:9.4f}   (n = {m['n']}, macro F1 {m['macro_f1']:.4f})")
+    if topk:
+        lines.append(f"{'top-2':10s} {m['top2']:9.4f}   (the true class among the two most probable)")
+        lines.append(f"{'top-3':10s} {m['top3']:9.4f}")
     lines.append("confusion (rows true, columns predicted):")
     lines.append(" " * 10 + "".join(f"{n[:7]:>8s}" for n in LABELS))
     for name, row in zip(LABELS, m["confusion"]):
@@ -162,7 +184,7 @@ def run_evaluate(args):
     x, y = images[sel], labels[sel]
     tta = args.tta or meta["tta"]
     probs = dnn_predict(net, x, meta["normalization"], tta, weights=class_weights(meta))
-    m = metrics(y, probs.argmax(1))
+    m = metrics(y, probs.argmax(1), probs=probs)
     name = args.name or args.usage
     power = (meta.get("prior_correction") or {}).get("power", 0)
     m.update(model=meta["name"], usage=args.usage, set=name, tta=tta, prior_power=power)
